@@ -1,0 +1,40 @@
+/* sandbox.h: how a dnsjail daemon gives up everything it does not need.
+ *
+ * Order matters: drop the user (needs root), set no_new_privs, drop every capability, then
+ * load a seccomp allowlist whose default action kills the process. Owns: that sequence. */
+#ifndef DNSJAIL_SANDBOX_H
+#define DNSJAIL_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* Looks USER up (name or numeric uid) in the passwd database. */
+int dj_lookup_user(const char *user, uid_t *uid, gid_t *gid, dj_error_t *err);
+
+/* When running as root: setgroups to none, setgid, setuid to USER, and verify that root
+ * cannot be regained. When not root: a no-op. */
+int dj_drop_user(const char *user, dj_error_t *err);
+
+/* Sets PR_SET_NO_NEW_PRIVS and clears every capability set (bounding set included when
+ * we still can). */
+int dj_drop_capabilities(dj_error_t *err);
+
+/* Loads a seccomp filter that allows only the syscalls named in SYSCALLS (NULL-terminated
+ * list of names, e.g. "epoll_wait"); anything else kills the process. Syscall names unknown
+ * to this architecture are skipped. Requires no_new_privs (set by dj_drop_capabilities). */
+int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err);
+
+/* The syscalls every daemon needs (exit, memory, time, logging writes, epoll); a daemon
+ * passes its own list plus this one. */
+extern const char *const dj_seccomp_base_syscalls[];
+
+/* dj_drop_user + dj_drop_capabilities + dj_seccomp_allow_only(base + extra). */
+int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_error_t *err);
+
+/* Closes every fd >= 3 except those in KEEP (N of them). */
+int dj_close_fds_except(const int *keep, size_t n, dj_error_t *err);
+
+#endif

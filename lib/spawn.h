@@ -1,0 +1,33 @@
+/* spawn.h: starting a dnsjail daemon fully detached from the runtime that ran the hook.
+ *
+ * runc waits for EOF on the hook's stdout/stderr, so the daemon must not inherit them: it is
+ * double-forked into its own session with stdin/stdout/stderr on /dev/null and every other
+ * fd closed except those it is handed. It reports readiness by writing one byte on a pipe;
+ * the hook waits for that byte (or EOF = failure) with a timeout.
+ * Owns: fork/exec of daemons and the readiness handshake. */
+#ifndef DNSJAIL_SPAWN_H
+#define DNSJAIL_SPAWN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+struct dj_spawn {
+    const char *path;          /* program to exec */
+    char *const *argv;         /* its argv (argv[0] included), NULL-terminated */
+    const int *pass_fds;       /* fds handed to the daemon; they keep their numbers */
+    size_t n_pass_fds;
+    const char *user;          /* drop to this user before exec (NULL: stay) */
+    unsigned ready_timeout_ms;
+};
+
+/* Starts the daemon. argv may contain the literal "{READY_FD}", which is replaced with the
+ * number of the readiness pipe's write end. On success *daemon_pid is the daemon's pid and
+ * the daemon has reported ready; on failure the daemon has been killed. */
+int dj_spawn_daemon(const struct dj_spawn *spec, pid_t *daemon_pid, dj_error_t *err);
+
+/* In the daemon: report ready on FD (write one byte, close). */
+int dj_report_ready(int fd, dj_error_t *err);
+
+#endif
