@@ -1,5 +1,646 @@
+/* dnsjail-hook: the OCI hook. The only dnsjail program that runs with privileges, and it
+ * runs only for as long as the runtime waits for it.
+ *
+ * prestart/createRuntime: read the state, decide whether and how to jail, enter the
+ * container's network namespace, bind the stub's sockets and install the nftables table
+ * there, come back, and start dnsjail-dnsstub (unprivileged, detached) to serve them.
+ * poststop: undo what prestart did for that container; never fails the teardown. */
 #include "config.h"
-int main(void)
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "adminconf.h"
+#include "cleanup.h"
+#include "control.h"
+#include "error.h"
+#include "jailstate.h"
+#include "jsonlog.h"
+#include "netns.h"
+#include "nft.h"
+#include "oci.h"
+#include "policy.h"
+#include "spawn.h"
+
+#define DEFAULT_CONFIG DJ_SYSCONFDIR "/dnsjail.conf"
+#define CONTROL_TIMEOUT_MS 2000
+#define STUB_NAME "dnsjail-dnsstub"
+
+enum stage { STAGE_START, STAGE_STOP };
+
+struct hook {
+    struct dj_config cfg;
+    struct oci_state state;
+    struct oci_bundle bundle;
+    struct dj_policy policy;
+    int log_fd;
+};
+
+static void usage(FILE *out)
 {
-    return 1;
+    fprintf(out,
+            "Usage: dnsjail-hook [--config FILE] STAGE\n"
+            "OCI hook that jails a container's DNS and egress. STAGE is prestart,\n"
+            "createRuntime or poststop; the runtime passes the OCI state on stdin.\n"
+            "\n"
+            "  --config FILE  admin configuration (default " DEFAULT_CONFIG ")\n"
+            "  --help         this text\n"
+            "  --version      the version\n"
+            "\n"
+            "Annotations read from the container:\n"
+            "  io.dnsjail.enable=true|false   jail it (default: the config's default-enable)\n"
+            "  io.dnsjail.mode=enforce        (audit is not implemented yet)\n"
+            "  io.dnsjail.allow=RULES         hosts the container may reach, separated by\n"
+            "                                 commas or spaces:\n"
+            "      example.com                that host on ports 80 and 443\n"
+            "      *.example.com              any name below example.com (not itself)\n"
+            "      example.com:8443           that host on port 8443 only\n"
+            "      192.0.2.7  203.0.113.0/24:443  [2001:db8::1]:443   addresses and networks\n"
+            "See docs/POLICY.md for the whole grammar.\n");
+}
+
+static int read_all(int fd, size_t max, char **out, size_t *out_len, const char *what,
+                    dj_error_t *err)
+{
+    cleanup_free char *buf = malloc(max + 1);
+    size_t len = 0;
+
+    if (buf == NULL)
+        return dj_error_make(err, ENOMEM, "reading %s", what);
+    for (;;) {
+        ssize_t n = read(fd, buf + len, max + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return dj_error_make(err, errno, "reading %s", what);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > max)
+            return dj_error_make(err, 0, "%s is larger than %zu bytes", what, max);
+    }
+    buf[len] = '\0';
+    *out = steal_ptr(&buf);
+    *out_len = len;
+    return 0;
+}
+
+static int read_bundle(struct hook *h, dj_error_t *err)
+{
+    cleanup_free char *path = NULL;
+    cleanup_free char *text = NULL;
+    cleanup_close int fd = -1;
+    size_t len;
+
+    if (asprintf(&path, "%s/config.json", h->state.bundle) < 0)
+        return dj_error_make(err, ENOMEM, "config.json");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dj_error_make(err, errno, "open %s", path);
+    if (read_all(fd, OCI_CONFIG_MAX_BYTES, &text, &len, path, err) < 0)
+        return -1;
+    if (oci_bundle_parse(text, len, &h->bundle, err) < 0)
+        return dj_error_wrap(err, "%s", path);
+    return 0;
+}
+
+static void open_log(struct hook *h)
+{
+    cleanup_free char *dir_copy = strdup(h->cfg.log_file);
+
+    h->log_fd = -1;
+    if (dir_copy == NULL)
+        return;
+    if (mkdir(dirname(dir_copy), 0750) < 0 && errno != EEXIST)
+        return;
+    h->log_fd = open(h->cfg.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+}
+
+/* One JSON line for the admin's log: what the hook decided for which container. */
+static void log_event(struct hook *h, const char *event, const char *detail)
+{
+    struct dj_jsonline line;
+
+    if (h->log_fd < 0)
+        return;
+    dj_jsonline_begin(&line);
+    dj_jsonline_time(&line, "time");
+    dj_jsonline_str(&line, "event", event);
+    dj_jsonline_str(&line, "container", h->state.id);
+    if (detail != NULL)
+        dj_jsonline_str(&line, "detail", detail);
+    dj_jsonline_end(&line);
+    dj_jsonline_write(&line, h->log_fd);
+}
+
+static int refuse(struct hook *h, dj_error_t *err, const char *fmt, const char *arg)
+{
+    dj_error_make(err, 0, fmt, arg);
+    log_event(h, "jail_refused", dj_error_msg(err));
+    return -1;
+}
+
+/* Refuses what could undo the jail from inside: CAP_NET_ADMIN can delete our table,
+ * CAP_NET_RAW can send frames that netfilter's output hooks never see. */
+static int check_capabilities(struct hook *h, dj_error_t *err)
+{
+    if ((h->bundle.caps_any & (1ULL << CAP_NET_ADMIN)) && !h->cfg.allow_cap_net_admin)
+        return refuse(h, err,
+                      "container %s holds CAP_NET_ADMIN, which could remove the jail; drop it "
+                      "(e.g. --cap-drop NET_ADMIN) or set allow-cap-net-admin in the config",
+                      h->state.id);
+    if ((h->bundle.caps_any & (1ULL << CAP_NET_RAW)) && !h->cfg.allow_cap_net_raw)
+        return refuse(h, err,
+                      "container %s holds CAP_NET_RAW, whose raw packets bypass the jail; drop "
+                      "it (e.g. --cap-drop NET_RAW) or set allow-cap-net-raw in the config",
+                      h->state.id);
+    return 0;
+}
+
+/* The stub's sockets, bound on the container's loopback. IPv6 loopback is optional: a
+ * namespace without IPv6 has no ::1, and then there is no IPv6 DNS to answer either. */
+struct stub_sockets {
+    int fds[4];
+    const char *kinds[4]; /* "--inherit-udp" or "--inherit-tcp" */
+    size_t n;
+};
+
+static void stub_sockets_close(struct stub_sockets *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        close(s->fds[i]);
+    s->n = 0;
+}
+
+static int bind_stub_sockets(struct hook *h, struct stub_sockets *s, dj_error_t *err)
+{
+    static const int families[] = {AF_INET, AF_INET6};
+    static const int types[] = {SOCK_DGRAM, SOCK_STREAM};
+
+    s->n = 0;
+    for (size_t f = 0; f < 2; f++) {
+        for (size_t t = 0; t < 2; t++) {
+            dj_error_t sub = NULL;
+            int fd = dj_bind_loopback(families[f], types[t], h->cfg.dns_port, &sub);
+
+            if (fd < 0) {
+                bool v6_missing = families[f] == AF_INET6 &&
+                                  (sub->errno_value == EADDRNOTAVAIL ||
+                                   sub->errno_value == EAFNOSUPPORT);
+                if (v6_missing) {
+                    dj_error_release(&sub);
+                    continue;
+                }
+                stub_sockets_close(s);
+                *err = sub;
+                return -1;
+            }
+            s->fds[s->n] = fd;
+            s->kinds[s->n] = types[t] == SOCK_DGRAM ? "--inherit-udp" : "--inherit-tcp";
+            s->n++;
+        }
+    }
+    return 0;
+}
+
+/* Runs FN inside NS and always comes back to HOST, whatever FN did. */
+static int in_namespace(const struct dj_netns *ns, const struct dj_netns *host,
+                        int (*fn)(struct hook *, void *, dj_error_t *), struct hook *h, void *data,
+                        dj_error_t *err)
+{
+    dj_error_t back_err = NULL;
+    int r;
+
+    if (dj_netns_enter(ns, err) < 0)
+        return -1;
+    r = fn(h, data, err);
+    if (dj_netns_enter(host, &back_err) < 0) {
+        /* We cannot go on in the wrong namespace: everything after this would act there. */
+        fprintf(stderr, "dnsjail: cannot return to the host network namespace: %s\n",
+                dj_error_msg(&back_err));
+        _exit(1);
+    }
+    return r;
+}
+
+static int setup_in_container(struct hook *h, void *data, dj_error_t *err)
+{
+    struct stub_sockets *sockets = data;
+    struct dj_nft_spec spec = {h->cfg.dns_port, 0, 0};
+
+    if (dj_netns_loopback_up(err) < 0)
+        return -1;
+    if (bind_stub_sockets(h, sockets, err) < 0)
+        return -1;
+    if (dj_nft_install(&spec, err) < 0) {
+        stub_sockets_close(sockets);
+        return dj_error_wrap(err, "installing nftables table inet " DJ_NFT_TABLE);
+    }
+    return 0;
+}
+
+static int ensure_table(struct hook *h, void *data, dj_error_t *err)
+{
+    struct dj_nft_spec spec = {h->cfg.dns_port, 0, 0};
+    bool exists = false;
+
+    (void)data;
+    if (dj_nft_table_exists(&exists, err) < 0)
+        return -1;
+    return exists ? 0 : dj_nft_install(&spec, err);
+}
+
+static int remove_table(struct hook *h, void *data, dj_error_t *err)
+{
+    (void)h;
+    (void)data;
+    return dj_nft_remove(err);
+}
+
+static int start_stub(struct hook *h, const struct stub_sockets *sockets, int pidfd,
+                      int control_fd, pid_t *stub_pid, dj_error_t *err)
+{
+    char numbers[8][16];
+    char ttl[16], rate[16], burst[16];
+    char sinkhole6[INET6_ADDRSTRLEN], sinkhole4[INET_ADDRSTRLEN];
+    cleanup_free char *stub_path = NULL;
+    const char *argv[40];
+    int pass[8];
+    size_t argc = 0, n_pass = 0;
+    struct dj_spawn spec;
+
+    if (asprintf(&stub_path, "%s/" STUB_NAME, h->cfg.libexec_dir) < 0)
+        return dj_error_make(err, ENOMEM, "stub path");
+    inet_ntop(AF_INET, &h->cfg.sinkhole4, sinkhole4, sizeof(sinkhole4));
+    snprintf(ttl, sizeof(ttl), "%u", (unsigned)h->cfg.dns_ttl);
+    snprintf(rate, sizeof(rate), "%u", h->cfg.log_rate);
+    snprintf(burst, sizeof(burst), "%u", h->cfg.log_burst);
+
+    argv[argc++] = STUB_NAME;
+    argv[argc++] = "--container-id";
+    argv[argc++] = h->state.id;
+    for (size_t i = 0; i < sockets->n; i++) {
+        snprintf(numbers[n_pass], sizeof(numbers[n_pass]), "%d", sockets->fds[i]);
+        argv[argc++] = sockets->kinds[i];
+        argv[argc++] = numbers[n_pass];
+        pass[n_pass++] = sockets->fds[i];
+    }
+    snprintf(numbers[n_pass], sizeof(numbers[n_pass]), "%d", pidfd);
+    argv[argc++] = "--watch-pidfd";
+    argv[argc++] = numbers[n_pass];
+    pass[n_pass++] = pidfd;
+    snprintf(numbers[n_pass], sizeof(numbers[n_pass]), "%d", control_fd);
+    argv[argc++] = "--control-fd";
+    argv[argc++] = numbers[n_pass];
+    pass[n_pass++] = control_fd;
+    if (h->log_fd >= 0) {
+        snprintf(numbers[n_pass], sizeof(numbers[n_pass]), "%d", h->log_fd);
+        argv[argc++] = "--log-fd";
+        argv[argc++] = numbers[n_pass];
+        pass[n_pass++] = h->log_fd;
+    }
+    argv[argc++] = "--ready-fd";
+    argv[argc++] = "{READY_FD}";
+    argv[argc++] = "--sinkhole-ipv4";
+    argv[argc++] = sinkhole4;
+    if (h->cfg.have_sinkhole6) {
+        inet_ntop(AF_INET6, &h->cfg.sinkhole6, sinkhole6, sizeof(sinkhole6));
+        argv[argc++] = "--sinkhole-ipv6";
+        argv[argc++] = sinkhole6;
+    }
+    argv[argc++] = "--ttl";
+    argv[argc++] = ttl;
+    argv[argc++] = "--log-rate";
+    argv[argc++] = rate;
+    argv[argc++] = "--log-burst";
+    argv[argc++] = burst;
+    argv[argc] = NULL;
+
+    spec.path = stub_path;
+    spec.argv = (char *const *)argv;
+    spec.pass_fds = pass;
+    spec.n_pass_fds = n_pass;
+    spec.user = h->cfg.run_as_user;
+    spec.ready_timeout_ms = h->cfg.ready_timeout_ms;
+    return dj_spawn_daemon(&spec, stub_pid, err);
+}
+
+/* Kills a stub that no longer answers on its control socket, if the pid is still a stub. */
+static void kill_stale_stub(struct dj_state *st, const char *key)
+{
+    pid_t pid = dj_state_ns_read_pid(st, key);
+    char path[64], exe[4096];
+    ssize_t n;
+
+    if (pid <= 0)
+        return;
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    n = readlink(path, exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    if (strstr(exe, "/" STUB_NAME) != NULL)
+        kill(pid, SIGKILL);
+}
+
+/* A jail whose stub is gone has no container left to serve (the stub exits when the last
+ * container it watches exits): forget it and every container record that points to it. */
+struct gc_data {
+    const char *dead_key;
+};
+
+static void gc_container(struct dj_state *st, const char *id, void *data)
+{
+    struct gc_data *gc = data;
+    struct dj_container_record rec;
+    bool found = false;
+
+    if (dj_state_read_container(st, id, &rec, &found, NULL) < 0 || !found)
+        return;
+    if (strcmp(rec.netns_key, gc->dead_key) == 0)
+        dj_state_remove_container(st, id);
+    dj_container_record_free(&rec);
+}
+
+static void gc_namespace(struct dj_state *st, const char *key, void *data)
+{
+    cleanup_free char *control = dj_state_ns_control_path(st, key);
+    struct gc_data gc = {key};
+
+    (void)data;
+    if (control == NULL || dj_control_ping(control, 500, NULL) == 0)
+        return;
+    kill_stale_stub(st, key);
+    dj_state_container_foreach(st, gc_container, &gc);
+    dj_state_ns_remove(st, key);
+}
+
+static int join_existing(struct hook *h, struct dj_state *st, const char *key,
+                         const struct dj_netns *ns, const struct dj_netns *host, int pidfd,
+                         dj_error_t *err)
+{
+    cleanup_free char *control = dj_state_ns_control_path(st, key);
+    struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
+
+    if (control == NULL)
+        return dj_error_make(err, ENOMEM, "control path");
+    if (dj_control_watch(control, pidfd, CONTROL_TIMEOUT_MS, err) < 0)
+        return dj_error_wrap(err, "joining the jail of this network namespace");
+    /* Someone may have flushed the table; the policy says it must be there. */
+    if (in_namespace(ns, host, ensure_table, h, NULL, err) < 0)
+        return -1;
+    if (dj_state_ns_add_member(st, key, h->state.id, err) < 0 ||
+        dj_state_write_container(st, h->state.id, &rec, err) < 0)
+        return -1;
+    log_event(h, "jail_joined", key);
+    return 0;
+}
+
+static int create_jail(struct hook *h, struct dj_state *st, const char *key,
+                       const char *policy_text, const struct dj_netns *ns,
+                       const struct dj_netns *host, int pidfd, dj_error_t *err)
+{
+    struct stub_sockets sockets = {{-1, -1, -1, -1}, {NULL}, 0};
+    cleanup_free char *control_path = dj_state_ns_control_path(st, key);
+    cleanup_close int control_fd = -1;
+    struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
+    pid_t stub_pid = 0;
+
+    if (control_path == NULL)
+        return dj_error_make(err, ENOMEM, "control path");
+    if (in_namespace(ns, host, setup_in_container, h, &sockets, err) < 0)
+        return -1;
+    if (dj_state_ns_create(st, key, policy_text, err) < 0)
+        goto fail;
+    control_fd = dj_control_listen(control_path, err);
+    if (control_fd < 0)
+        goto fail;
+    if (start_stub(h, &sockets, pidfd, control_fd, &stub_pid, err) < 0)
+        goto fail;
+    stub_sockets_close(&sockets);
+    if (dj_state_ns_write_pid(st, key, stub_pid, err) < 0 ||
+        dj_state_ns_add_member(st, key, h->state.id, err) < 0 ||
+        dj_state_write_container(st, h->state.id, &rec, err) < 0) {
+        dj_control_quit(control_path, CONTROL_TIMEOUT_MS, NULL);
+        goto fail;
+    }
+    log_event(h, "jail_started", key);
+    return 0;
+
+fail:
+    stub_sockets_close(&sockets);
+    /* The container will not start; leave its namespace as we found it. */
+    in_namespace(ns, host, remove_table, h, NULL, NULL);
+    dj_state_ns_remove(st, key);
+    return -1;
+}
+
+static int jail_start(struct hook *h, dj_error_t *err)
+{
+    struct dj_netns ns = {-1, 0, 0}, host = {-1, 0, 0};
+    struct dj_state st = {NULL, -1};
+    cleanup_close int pidfd = -1;
+    cleanup_free char *key = NULL;
+    cleanup_free char *policy_text = NULL;
+    cleanup_free char *existing_policy = NULL;
+    const struct oci_annotation *ann;
+    size_t n_ann;
+    int r = -1;
+
+    if (read_bundle(h, err) < 0)
+        return -1;
+    ann = h->state.have_annotations ? h->state.annotations : h->bundle.annotations;
+    n_ann = h->state.have_annotations ? h->state.n_annotations : h->bundle.n_annotations;
+    if (dj_policy_from_annotations(ann, n_ann, &h->cfg, &h->policy, err) < 0) {
+        log_event(h, "jail_refused", dj_error_msg(err));
+        return -1;
+    }
+    if (!h->policy.enable)
+        return 0;
+    if (!h->bundle.have_netns)
+        return refuse(h, err,
+                      "container %s shares the host's network namespace and cannot be jailed; "
+                      "give it its own (no --network host)",
+                      h->state.id);
+    if (check_capabilities(h, err) < 0)
+        return -1;
+    if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 ||
+        dj_netns_open_self(&host, err) < 0)
+        goto out;
+    if (dj_netns_same(&ns, &host)) {
+        r = refuse(h, err,
+                   "container %s is in the host's network namespace and cannot be jailed",
+                   h->state.id);
+        goto out;
+    }
+    policy_text = dj_policy_canonical(&h->policy);
+    key = dj_state_netns_key(&ns);
+    if (policy_text == NULL || key == NULL) {
+        dj_error_make(err, ENOMEM, "policy");
+        goto out;
+    }
+    if (dj_state_open(&st, h->cfg.state_dir, err) < 0)
+        goto out;
+    dj_state_ns_foreach(&st, gc_namespace, NULL);
+    if (dj_state_ns_read_policy(&st, key, &existing_policy, err) < 0)
+        goto out;
+    if (existing_policy != NULL && strcmp(existing_policy, policy_text) != 0) {
+        r = refuse(h, err,
+                   "container %s: its network namespace is already jailed with a different "
+                   "policy (conflict); give containers that share a namespace the same "
+                   "io.dnsjail.* annotations",
+                   h->state.id);
+        goto out;
+    }
+    if (existing_policy != NULL)
+        r = join_existing(h, &st, key, &ns, &host, pidfd, err);
+    else
+        r = create_jail(h, &st, key, policy_text, &ns, &host, pidfd, err);
+out:
+    if (st.dir != NULL)
+        dj_state_close(&st);
+    dj_netns_close(&ns);
+    dj_netns_close(&host);
+    return r;
+}
+
+/* poststop: best effort, always succeeds; problems are reported but never block teardown. */
+static void jail_stop(struct hook *h)
+{
+    struct dj_state st = {NULL, -1};
+    struct dj_container_record rec;
+    dj_error_t err = NULL;
+    bool found = false;
+
+    if (dj_state_open(&st, h->cfg.state_dir, &err) < 0)
+        goto out;
+    if (dj_state_read_container(&st, h->state.id, &rec, &found, &err) < 0 || !found)
+        goto out;
+    if (dj_state_ns_remove_member(&st, rec.netns_key, h->state.id) == 0) {
+        cleanup_free char *control = dj_state_ns_control_path(&st, rec.netns_key);
+
+        if (control == NULL || dj_control_quit(control, CONTROL_TIMEOUT_MS, NULL) < 0)
+            kill_stale_stub(&st, rec.netns_key);
+        /* A namespace with a path outlives the container: take our table out of it. */
+        if (rec.netns_path != NULL) {
+            struct dj_netns ns = {-1, 0, 0}, host = {-1, 0, 0};
+            cleanup_free char *key = NULL;
+
+            if (dj_netns_open_path(rec.netns_path, &ns, NULL) == 0 &&
+                dj_netns_open_self(&host, NULL) == 0 && (key = dj_state_netns_key(&ns)) != NULL &&
+                strcmp(key, rec.netns_key) == 0)
+                in_namespace(&ns, &host, remove_table, h, NULL, &err);
+            dj_netns_close(&ns);
+            dj_netns_close(&host);
+        }
+        dj_state_ns_remove(&st, rec.netns_key);
+        log_event(h, "jail_stopped", rec.netns_key);
+    }
+    dj_state_remove_container(&st, h->state.id);
+    dj_container_record_free(&rec);
+out:
+    if (err != NULL)
+        fprintf(stderr, "dnsjail: poststop of %s: %s\n", h->state.id, dj_error_msg(&err));
+    dj_error_release(&err);
+    if (st.dir != NULL)
+        dj_state_close(&st);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct hook h;
+    const char *config_path = DEFAULT_CONFIG;
+    bool config_given = false;
+    cleanup_free char *input = NULL;
+    dj_error_t err = NULL;
+    enum stage stage;
+    size_t input_len;
+    int opt, r = -1;
+
+    memset(&h, 0, sizeof(h));
+    h.log_fd = -1;
+    while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            config_given = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("dnsjail-hook %s\n", PACKAGE_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "dnsjail: expected exactly one STAGE argument (prestart, createRuntime "
+                        "or poststop); see --help\n");
+        return 2;
+    }
+    if (strcmp(argv[optind], "prestart") == 0 || strcmp(argv[optind], "createRuntime") == 0) {
+        stage = STAGE_START;
+    } else if (strcmp(argv[optind], "poststop") == 0) {
+        stage = STAGE_STOP;
+    } else {
+        fprintf(stderr, "dnsjail: unknown stage '%s' (expected prestart, createRuntime or "
+                        "poststop)\n", argv[optind]);
+        return 2;
+    }
+
+    if (dj_config_init(&h.cfg, &err) < 0 ||
+        dj_config_load(&h.cfg, config_path, !config_given, &err) < 0)
+        goto out;
+    if (read_all(STDIN_FILENO, OCI_STATE_MAX_BYTES, &input, &input_len, "the OCI state on stdin",
+                 &err) < 0)
+        goto out;
+    if (oci_state_parse(input, input_len, &h.state, &err) < 0) {
+        dj_error_wrap(&err, "the OCI state on stdin");
+        goto out;
+    }
+    if (!oci_id_is_safe(h.state.id)) {
+        dj_error_make(&err, 0, "container id '%.64s' has characters dnsjail does not accept",
+                      h.state.id);
+        goto out;
+    }
+    open_log(&h);
+    if (stage == STAGE_STOP) {
+        jail_stop(&h);
+        r = 0;
+    } else {
+        r = jail_start(&h, &err);
+    }
+out:
+    if (r < 0)
+        fprintf(stderr, "dnsjail: %s\n", dj_error_msg(&err));
+    dj_error_release(&err);
+    if (h.log_fd >= 0)
+        close(h.log_fd);
+    dj_policy_free(&h.policy);
+    oci_bundle_free(&h.bundle);
+    oci_state_free(&h.state);
+    dj_config_free(&h.cfg);
+    /* Poststop never fails the runtime's teardown, even on bad input. */
+    return r < 0 && stage != STAGE_STOP ? 1 : 0;
 }

@@ -1,1 +1,362 @@
 #include "config.h"
+#include "jailstate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+#define RECORD_MAX_BYTES 8192
+
+static char *path_join(const char *a, const char *b, const char *c)
+{
+    char *out = NULL;
+
+    if (asprintf(&out, "%s/%s%s%s", a, b, c != NULL ? "/" : "", c != NULL ? c : "") < 0)
+        return NULL;
+    return out;
+}
+
+static int mkdir_p(const char *path, mode_t mode, dj_error_t *err)
+{
+    cleanup_free char *copy = strdup(path);
+
+    if (copy == NULL)
+        return dj_error_make(err, ENOMEM, "mkdir %s", path);
+    for (char *p = copy + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+            return dj_error_make(err, errno, "mkdir %s", copy);
+        *p = '/';
+    }
+    if (mkdir(copy, mode) < 0 && errno != EEXIST)
+        return dj_error_make(err, errno, "mkdir %s", copy);
+    return 0;
+}
+
+/* Writes DATA to PATH atomically (temporary file, then rename). */
+static int write_file(const char *path, const char *data, dj_error_t *err)
+{
+    cleanup_free char *tmp = NULL;
+    cleanup_close int fd = -1;
+    size_t len = strlen(data);
+
+    if (asprintf(&tmp, "%s.tmp", path) < 0)
+        return dj_error_make(err, ENOMEM, "write %s", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return dj_error_make(err, errno, "create %s", tmp);
+    if (write(fd, data, len) != (ssize_t)len)
+        return dj_error_make(err, errno, "write %s", tmp);
+    if (rename(tmp, path) < 0)
+        return dj_error_make(err, errno, "rename %s", tmp);
+    return 0;
+}
+
+/* Reads a small file; *out = NULL when it does not exist. */
+static int read_file(const char *path, char **out, dj_error_t *err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    cleanup_free char *buf = NULL;
+    ssize_t n;
+
+    *out = NULL;
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return dj_error_make(err, errno, "open %s", path);
+    }
+    buf = malloc(RECORD_MAX_BYTES + 1);
+    if (buf == NULL)
+        return dj_error_make(err, ENOMEM, "read %s", path);
+    n = read(fd, buf, RECORD_MAX_BYTES);
+    if (n < 0)
+        return dj_error_make(err, errno, "read %s", path);
+    buf[n] = '\0';
+    *out = steal_ptr(&buf);
+    return 0;
+}
+
+static void remove_tree(const char *path)
+{
+    DIR *dir = opendir(path);
+    struct dirent *de;
+
+    if (dir != NULL) {
+        while ((de = readdir(dir)) != NULL) {
+            cleanup_free char *child = NULL;
+
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            child = path_join(path, de->d_name, NULL);
+            if (child == NULL)
+                continue;
+            if (de->d_type == DT_DIR)
+                remove_tree(child);
+            else
+                unlink(child);
+        }
+        closedir(dir);
+    }
+    rmdir(path);
+}
+
+int dj_state_open(struct dj_state *st, const char *dir, dj_error_t *err)
+{
+    cleanup_free char *containers = path_join(dir, "containers", NULL);
+    cleanup_free char *netns = path_join(dir, "netns", NULL);
+    cleanup_free char *lock = path_join(dir, "lock", NULL);
+    int fd;
+
+    st->dir = NULL;
+    st->lock_fd = -1;
+    if (containers == NULL || netns == NULL || lock == NULL)
+        return dj_error_make(err, ENOMEM, "state directory");
+    if (mkdir_p(dir, 0700, err) < 0 || mkdir_p(containers, 0700, err) < 0 ||
+        mkdir_p(netns, 0700, err) < 0)
+        return -1;
+    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return dj_error_make(err, errno, "open %s", lock);
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            close(fd);
+            return dj_error_make(err, errno, "lock %s", lock);
+        }
+    }
+    st->dir = strdup(dir);
+    if (st->dir == NULL) {
+        close(fd);
+        return dj_error_make(err, ENOMEM, "state directory");
+    }
+    st->lock_fd = fd;
+    return 0;
+}
+
+void dj_state_close(struct dj_state *st)
+{
+    if (st->lock_fd >= 0)
+        close(st->lock_fd);
+    st->lock_fd = -1;
+    free(st->dir);
+    st->dir = NULL;
+}
+
+char *dj_state_netns_key(const struct dj_netns *ns)
+{
+    char *key = NULL;
+
+    if (asprintf(&key, "%" PRIu64 "-%" PRIu64, (uint64_t)ns->dev, (uint64_t)ns->ino) < 0)
+        return NULL;
+    return key;
+}
+
+static char *container_path(struct dj_state *st, const char *id)
+{
+    char *path = NULL;
+
+    if (asprintf(&path, "%s/containers/%s", st->dir, id) < 0)
+        return NULL;
+    return path;
+}
+
+static char *ns_path(struct dj_state *st, const char *key, const char *leaf)
+{
+    char *path = NULL;
+
+    if (asprintf(&path, "%s/netns/%s%s%s", st->dir, key, leaf != NULL ? "/" : "",
+                 leaf != NULL ? leaf : "") < 0)
+        return NULL;
+    return path;
+}
+
+int dj_state_write_container(struct dj_state *st, const char *id,
+                             const struct dj_container_record *rec, dj_error_t *err)
+{
+    cleanup_free char *path = container_path(st, id);
+    cleanup_free char *text = NULL;
+
+    if (path == NULL || asprintf(&text, "netns-key=%s\nnetns-path=%s\n", rec->netns_key,
+                                 rec->netns_path != NULL ? rec->netns_path : "") < 0)
+        return dj_error_make(err, ENOMEM, "container record");
+    return write_file(path, text, err);
+}
+
+int dj_state_read_container(struct dj_state *st, const char *id, struct dj_container_record *rec,
+                            bool *found, dj_error_t *err)
+{
+    cleanup_free char *path = container_path(st, id);
+    cleanup_free char *text = NULL;
+    char *line, *save = NULL;
+
+    memset(rec, 0, sizeof(*rec));
+    *found = false;
+    if (path == NULL)
+        return dj_error_make(err, ENOMEM, "container record");
+    if (read_file(path, &text, err) < 0)
+        return -1;
+    if (text == NULL)
+        return 0;
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "netns-key=", 10) == 0)
+            rec->netns_key = strdup(line + 10);
+        else if (strncmp(line, "netns-path=", 11) == 0 && line[11] != '\0')
+            rec->netns_path = strdup(line + 11);
+    }
+    if (rec->netns_key == NULL) {
+        dj_container_record_free(rec);
+        return dj_error_make(err, 0, "%s: damaged record", path);
+    }
+    *found = true;
+    return 0;
+}
+
+void dj_state_remove_container(struct dj_state *st, const char *id)
+{
+    cleanup_free char *path = container_path(st, id);
+
+    if (path != NULL)
+        unlink(path);
+}
+
+void dj_container_record_free(struct dj_container_record *rec)
+{
+    free(rec->netns_key);
+    free(rec->netns_path);
+    rec->netns_key = NULL;
+    rec->netns_path = NULL;
+}
+
+int dj_state_ns_create(struct dj_state *st, const char *key, const char *policy, dj_error_t *err)
+{
+    cleanup_free char *dir = ns_path(st, key, NULL);
+    cleanup_free char *members = ns_path(st, key, "members");
+    cleanup_free char *policy_path = ns_path(st, key, "policy");
+
+    if (dir == NULL || members == NULL || policy_path == NULL)
+        return dj_error_make(err, ENOMEM, "namespace state");
+    if (mkdir_p(dir, 0700, err) < 0 || mkdir_p(members, 0700, err) < 0)
+        return -1;
+    return write_file(policy_path, policy, err);
+}
+
+int dj_state_ns_read_policy(struct dj_state *st, const char *key, char **policy, dj_error_t *err)
+{
+    cleanup_free char *path = ns_path(st, key, "policy");
+
+    *policy = NULL;
+    if (path == NULL)
+        return dj_error_make(err, ENOMEM, "namespace state");
+    return read_file(path, policy, err);
+}
+
+int dj_state_ns_add_member(struct dj_state *st, const char *key, const char *id, dj_error_t *err)
+{
+    cleanup_free char *members = ns_path(st, key, "members");
+    cleanup_free char *path = NULL;
+
+    if (members == NULL || (path = path_join(members, id, NULL)) == NULL)
+        return dj_error_make(err, ENOMEM, "namespace state");
+    return write_file(path, "", err);
+}
+
+static size_t count_entries(const char *dir_path)
+{
+    DIR *dir = opendir(dir_path);
+    struct dirent *de;
+    size_t n = 0;
+
+    if (dir == NULL)
+        return 0;
+    while ((de = readdir(dir)) != NULL)
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(dir);
+    return n;
+}
+
+size_t dj_state_ns_remove_member(struct dj_state *st, const char *key, const char *id)
+{
+    cleanup_free char *members = ns_path(st, key, "members");
+    cleanup_free char *path = NULL;
+
+    if (members == NULL || (path = path_join(members, id, NULL)) == NULL)
+        return 0;
+    unlink(path);
+    return count_entries(members);
+}
+
+int dj_state_ns_write_pid(struct dj_state *st, const char *key, pid_t pid, dj_error_t *err)
+{
+    cleanup_free char *path = ns_path(st, key, "stub.pid");
+    char text[32];
+
+    if (path == NULL)
+        return dj_error_make(err, ENOMEM, "namespace state");
+    snprintf(text, sizeof(text), "%d\n", (int)pid);
+    return write_file(path, text, err);
+}
+
+pid_t dj_state_ns_read_pid(struct dj_state *st, const char *key)
+{
+    cleanup_free char *path = ns_path(st, key, "stub.pid");
+    cleanup_free char *text = NULL;
+    long pid;
+
+    if (path == NULL || read_file(path, &text, NULL) < 0 || text == NULL)
+        return 0;
+    pid = strtol(text, NULL, 10);
+    return pid > 0 && pid < 4194304 ? (pid_t)pid : 0;
+}
+
+char *dj_state_ns_control_path(struct dj_state *st, const char *key)
+{
+    return ns_path(st, key, "control");
+}
+
+void dj_state_ns_remove(struct dj_state *st, const char *key)
+{
+    cleanup_free char *dir = ns_path(st, key, NULL);
+
+    if (dir != NULL)
+        remove_tree(dir);
+}
+
+static void foreach_entry(struct dj_state *st, const char *sub,
+                          void (*fn)(struct dj_state *, const char *, void *), void *data)
+{
+    cleanup_free char *path = path_join(st->dir, sub, NULL);
+    DIR *dir = path != NULL ? opendir(path) : NULL;
+    struct dirent *de;
+
+    if (dir == NULL)
+        return;
+    while ((de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp") != NULL)
+            continue;
+        fn(st, de->d_name, data);
+    }
+    closedir(dir);
+}
+
+void dj_state_ns_foreach(struct dj_state *st, void (*fn)(struct dj_state *, const char *, void *),
+                         void *data)
+{
+    foreach_entry(st, "netns", fn, data);
+}
+
+void dj_state_container_foreach(struct dj_state *st,
+                                void (*fn)(struct dj_state *, const char *, void *), void *data)
+{
+    foreach_entry(st, "containers", fn, data);
+}

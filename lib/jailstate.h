@@ -1,0 +1,69 @@
+/* jailstate.h: what the hook remembers between its prestart and poststop runs, on disk under
+ * the admin's state-dir (default /run/dnsjail), owned by root:
+ *
+ *   lock                     flock'd by every hook run: hook runs are short, so one global
+ *                            lock keeps concurrent containers of a pod from racing
+ *   containers/ID            per container: its namespace key and namespace path
+ *   netns/KEY/policy         per network namespace: the canonical policy every member shares
+ *   netns/KEY/members/ID     one file per container in that namespace
+ *   netns/KEY/control        the stub's control socket (see control.h)
+ *   netns/KEY/stub.pid       the stub's pid, for people and for the last-resort kill
+ *
+ * KEY is "DEV-INO" of the namespace. Owns: that layout and its reading and writing. */
+#ifndef DNSJAIL_JAILSTATE_H
+#define DNSJAIL_JAILSTATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "netns.h"
+
+struct dj_state {
+    char *dir;
+    int lock_fd;
+};
+
+struct dj_container_record {
+    char *netns_key;  /* DEV-INO */
+    char *netns_path; /* the namespace's path from config.json, or NULL */
+};
+
+/* Creates the directories if needed and takes the global lock (blocking). */
+int dj_state_open(struct dj_state *st, const char *dir, dj_error_t *err);
+void dj_state_close(struct dj_state *st);
+
+/* "DEV-INO"; malloc'd. */
+char *dj_state_netns_key(const struct dj_netns *ns);
+
+/* Per container. dj_state_read_container sets *found=false when there is no record. */
+int dj_state_write_container(struct dj_state *st, const char *id,
+                             const struct dj_container_record *rec, dj_error_t *err);
+int dj_state_read_container(struct dj_state *st, const char *id, struct dj_container_record *rec,
+                            bool *found, dj_error_t *err);
+void dj_state_remove_container(struct dj_state *st, const char *id);
+void dj_container_record_free(struct dj_container_record *rec);
+
+/* Per namespace. */
+int dj_state_ns_create(struct dj_state *st, const char *key, const char *policy, dj_error_t *err);
+/* *policy = NULL when the namespace has no state. */
+int dj_state_ns_read_policy(struct dj_state *st, const char *key, char **policy, dj_error_t *err);
+int dj_state_ns_add_member(struct dj_state *st, const char *key, const char *id, dj_error_t *err);
+/* Removes the member and returns how many remain (0 when the directory is gone). */
+size_t dj_state_ns_remove_member(struct dj_state *st, const char *key, const char *id);
+int dj_state_ns_write_pid(struct dj_state *st, const char *key, pid_t pid, dj_error_t *err);
+pid_t dj_state_ns_read_pid(struct dj_state *st, const char *key);
+/* malloc'd path of netns/KEY/control. */
+char *dj_state_ns_control_path(struct dj_state *st, const char *key);
+/* Removes netns/KEY and everything in it. */
+void dj_state_ns_remove(struct dj_state *st, const char *key);
+
+/* Calls FN for each namespace key (for garbage collection of dead jails). */
+void dj_state_ns_foreach(struct dj_state *st, void (*fn)(struct dj_state *, const char *, void *),
+                         void *data);
+/* Calls FN for each container id with a record. */
+void dj_state_container_foreach(struct dj_state *st,
+                                void (*fn)(struct dj_state *, const char *, void *), void *data);
+
+#endif

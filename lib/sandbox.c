@@ -1,1 +1,182 @@
 #include "config.h"
+#include "sandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+/* What any of our daemons does after setup: serve, log, keep time, and exit. */
+const char *const dj_seccomp_base_syscalls[] = {
+    "read", "write", "writev", "close", "exit", "exit_group", "brk", "mmap", "munmap",
+    "mremap", "madvise", "clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday",
+    "epoll_wait", "epoll_pwait", "epoll_ctl", "rt_sigreturn", "rt_sigprocmask", "getpid",
+    "fstat", "newfstatat", "lseek", "futex", "restart_syscall", "getrandom", NULL,
+};
+
+int dj_lookup_user(const char *user, uid_t *uid, gid_t *gid, dj_error_t *err)
+{
+    struct passwd pw, *found = NULL;
+    cleanup_free char *buf = NULL;
+    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+    char *end;
+    unsigned long numeric;
+    int r;
+
+    if (user == NULL || *user == '\0')
+        return dj_error_make(err, 0, "empty user name");
+    if (size < 1024)
+        size = 16384;
+    buf = malloc((size_t)size);
+    if (buf == NULL)
+        return dj_error_make(err, ENOMEM, "looking up user '%s'", user);
+    r = getpwnam_r(user, &pw, buf, (size_t)size, &found);
+    if (r == 0 && found != NULL) {
+        *uid = pw.pw_uid;
+        *gid = pw.pw_gid;
+        return 0;
+    }
+    /* A numeric uid without a passwd entry: use it as uid and gid. */
+    errno = 0;
+    numeric = strtoul(user, &end, 10);
+    if (*end == '\0' && errno == 0 && numeric > 0 && numeric < 0xfffffffful) {
+        *uid = (uid_t)numeric;
+        *gid = (gid_t)numeric;
+        return 0;
+    }
+    return dj_error_make(err, r, "no such user '%s'", user);
+}
+
+int dj_drop_user(const char *user, dj_error_t *err)
+{
+    uid_t uid;
+    gid_t gid;
+
+    if (geteuid() != 0 || user == NULL)
+        return 0;
+    if (dj_lookup_user(user, &uid, &gid, err) < 0)
+        return -1;
+    if (uid == 0)
+        return dj_error_make(err, 0, "refusing to run daemons as root (user '%s')", user);
+    if (setgroups(0, NULL) < 0)
+        return dj_error_make(err, errno, "setgroups");
+    if (setresgid(gid, gid, gid) < 0)
+        return dj_error_make(err, errno, "setresgid(%u)", (unsigned)gid);
+    if (setresuid(uid, uid, uid) < 0)
+        return dj_error_make(err, errno, "setresuid(%u)", (unsigned)uid);
+    /* Paranoia: a kernel that lets us back to root means the drop did not happen. */
+    if (setresuid(0, 0, 0) == 0 || geteuid() == 0)
+        return dj_error_make(err, 0, "could regain root after dropping to '%s'", user);
+    return 0;
+}
+
+int dj_drop_capabilities(dj_error_t *err)
+{
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    unsigned long cap;
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return dj_error_make(err, errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+    /* Clearing the bounding set needs CAP_SETPCAP; an unprivileged daemon has none anyway and
+     * no_new_privs stops exec from gaining any. */
+    for (cap = 0; cap <= CAP_LAST_CAP; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EPERM && errno != EINVAL)
+            return dj_error_make(err, errno, "prctl(PR_CAPBSET_DROP, %lu)", cap);
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return dj_error_make(err, errno, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capset, &header, data) < 0)
+        return dj_error_make(err, errno, "capset");
+    return 0;
+}
+
+static int allow_list(scmp_filter_ctx ctx, const char *const *names, dj_error_t *err)
+{
+    for (; names != NULL && *names != NULL; names++) {
+        int nr = seccomp_syscall_resolve_name(*names);
+        int r;
+
+        if (nr == __NR_SCMP_ERROR)
+            continue; /* not a syscall on this architecture */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+        if (r < 0)
+            return dj_error_make(err, -r, "seccomp_rule_add(%s)", *names);
+    }
+    return 0;
+}
+
+int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err)
+{
+    scmp_filter_ctx ctx;
+    int r;
+
+    ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    if (ctx == NULL)
+        return dj_error_make(err, 0, "seccomp_init failed");
+    if (allow_list(ctx, dj_seccomp_base_syscalls, err) < 0 || allow_list(ctx, syscalls, err) < 0) {
+        seccomp_release(ctx);
+        return -1;
+    }
+    r = seccomp_load(ctx);
+    seccomp_release(ctx);
+    if (r < 0)
+        return dj_error_make(err, -r, "seccomp_load");
+    return 0;
+}
+
+int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_error_t *err)
+{
+    if (dj_drop_user(user, err) < 0)
+        return -1;
+    if (dj_drop_capabilities(err) < 0)
+        return -1;
+    return dj_seccomp_allow_only(extra_syscalls, err);
+}
+
+static int is_kept(int fd, const int *keep, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keep[i] == fd)
+            return 1;
+    return 0;
+}
+
+int dj_close_fds_except(const int *keep, size_t n, dj_error_t *err)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *de;
+    int dir_fd;
+
+    if (dir == NULL) {
+        /* No /proc: close a generous range by number. */
+        long max = sysconf(_SC_OPEN_MAX);
+        for (int fd = 3; fd < (max > 0 ? max : 65536); fd++)
+            if (!is_kept(fd, keep, n))
+                close(fd);
+        return 0;
+    }
+    dir_fd = dirfd(dir);
+    while ((de = readdir(dir)) != NULL) {
+        char *end;
+        long fd = strtol(de->d_name, &end, 10);
+
+        if (*end != '\0' || de->d_name[0] == '\0' || fd < 3 || fd == dir_fd)
+            continue;
+        if (!is_kept((int)fd, keep, n))
+            close((int)fd);
+    }
+    closedir(dir);
+    (void)err;
+    return 0;
+}

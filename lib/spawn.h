@@ -4,6 +4,8 @@
  * double-forked into its own session with stdin/stdout/stderr on /dev/null and every other
  * fd closed except those it is handed. It reports readiness by writing one byte on a pipe;
  * the hook waits for that byte (or EOF = failure) with a timeout.
+ * Pipe protocol, in order: the daemon's pid (sizeof(pid_t) bytes, written by the forked child
+ * before exec), then "R" (ready) or "E" followed by a one-line reason.
  * Owns: fork/exec of daemons and the readiness handshake. */
 #ifndef DNSJAIL_SPAWN_H
 #define DNSJAIL_SPAWN_H
@@ -27,7 +29,11 @@ struct dj_spawn {
  * the daemon has reported ready; on failure the daemon has been killed. */
 int dj_spawn_daemon(const struct dj_spawn *spec, pid_t *daemon_pid, dj_error_t *err);
 
-/* In the daemon: report ready on FD (write one byte, close). */
+/* In the daemon: report ready on FD ("R", then close). */
 int dj_report_ready(int fd, dj_error_t *err);
+
+/* In the daemon: report a startup failure on FD ("E" + one line, then close), so the hook can
+ * show the reason instead of a bare "daemon exited". */
+void dj_report_failure(int fd, const char *message);
 
 #endif

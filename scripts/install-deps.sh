@@ -1,0 +1,32 @@
+#!/bin/bash
+# Installs, with apt-get, the Debian 12 packages that dnsjail needs to build, test and demo,
+# skipping those already present. Usage: scripts/install-deps.sh [build|test|demo]
+set -euo pipefail
+
+build=(build-essential autoconf automake libtool pkg-config libseccomp-dev libyajl-dev
+       libnftnl-dev libmnl-dev libssl-dev)
+runtime=(runc nftables iproute2 util-linux procps psmisc dnsmasq bind9-dnsutils python3 curl)
+testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf)
+
+case "${1:-test}" in
+build) want=("${build[@]}") ;;
+demo) want=("${build[@]}" "${runtime[@]}") ;;
+test) want=("${build[@]}" "${runtime[@]}" "${testing[@]}") ;;
+*) echo "usage: $0 [build|test|demo]" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages (${missing[*]}); run as root to install them" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
