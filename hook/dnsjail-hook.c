@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adminconf.h"
@@ -50,25 +51,24 @@ struct hook {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: dnsjail-hook [--config FILE] STAGE\n"
-            "OCI hook that jails a container's DNS and egress. STAGE is prestart,\n"
-            "createRuntime or poststop; the runtime passes the OCI state on stdin.\n"
-            "\n"
-            "  --config FILE  admin configuration (default " DEFAULT_CONFIG ")\n"
-            "  --help         this text\n"
-            "  --version      the version\n"
-            "\n"
-            "Annotations read from the container:\n"
-            "  io.dnsjail.enable=true|false   jail it (default: the config's default-enable)\n"
-            "  io.dnsjail.mode=enforce        (audit is not implemented yet)\n"
-            "  io.dnsjail.allow=RULES         hosts the container may reach, separated by\n"
-            "                                 commas or spaces:\n"
-            "      example.com                that host on ports 80 and 443\n"
-            "      *.example.com              any name below example.com (not itself)\n"
-            "      example.com:8443           that host on port 8443 only\n"
-            "      192.0.2.7  203.0.113.0/24:443  [2001:db8::1]:443   addresses and networks\n"
-            "See docs/POLICY.md for the whole grammar.\n");
+    fprintf(out, "Usage: dnsjail-hook [--config FILE] STAGE\n"
+                 "OCI hook that jails a container's DNS and egress. STAGE is prestart,\n"
+                 "createRuntime or poststop; the runtime passes the OCI state on stdin.\n"
+                 "\n"
+                 "  --config FILE  admin configuration (default " DEFAULT_CONFIG ")\n"
+                 "  --help         this text\n"
+                 "  --version      the version\n"
+                 "\n"
+                 "Annotations read from the container:\n"
+                 "  io.dnsjail.enable=true|false   jail it (default: the config's default-enable)\n"
+                 "  io.dnsjail.mode=enforce        (audit is not implemented yet)\n"
+                 "  io.dnsjail.allow=RULES         hosts the container may reach, separated by\n"
+                 "                                 commas or spaces:\n"
+                 "      example.com                that host on ports 80 and 443\n"
+                 "      *.example.com              any name below example.com (not itself)\n"
+                 "      example.com:8443           that host on port 8443 only\n"
+                 "      192.0.2.7  203.0.113.0/24:443  [2001:db8::1]:443   addresses and networks\n"
+                 "See docs/POLICY.md for the whole grammar.\n");
 }
 
 static int read_all(int fd, size_t max, char **out, size_t *out_len, const char *what,
@@ -128,26 +128,32 @@ static void open_log(struct hook *h)
     h->log_fd = open(h->cfg.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 }
 
-/* One JSON line for the admin's log: what the hook decided for which container. */
+/* One JSON line for the admin's log: what the hook decided for which container. The hook
+ * writes a handful of lines per container, so it is not rate-limited. */
 static void log_event(struct hook *h, const char *event, const char *detail)
 {
-    struct dj_jsonline line;
+    char buf[DJ_JSON_LINE_MAX];
+    struct dj_json line;
+    struct timespec now;
+    size_t len;
 
     if (h->log_fd < 0)
         return;
-    dj_jsonline_begin(&line);
-    dj_jsonline_time(&line, "time");
-    dj_jsonline_str(&line, "event", event);
-    dj_jsonline_str(&line, "container", h->state.id);
+    clock_gettime(CLOCK_REALTIME, &now);
+    dj_json_begin(&line, buf, sizeof(buf));
+    dj_json_add_time(&line, "time", &now);
+    dj_json_add_cstring(&line, "event", event);
+    dj_json_add_cstring(&line, "container", h->state.id);
     if (detail != NULL)
-        dj_jsonline_str(&line, "detail", detail);
-    dj_jsonline_end(&line);
-    dj_jsonline_write(&line, h->log_fd);
+        dj_json_add_cstring(&line, "detail", detail);
+    len = dj_json_end(&line);
+    if (len > 0 && write(h->log_fd, buf, len) < 0)
+        return; /* a full disk must not fail the container */
 }
 
-static int refuse(struct hook *h, dj_error_t *err, const char *fmt, const char *arg)
+/* Records in the admin's log why a container was refused; returns -1 for the caller. */
+static int logged_refusal(struct hook *h, dj_error_t *err)
 {
-    dj_error_make(err, 0, fmt, arg);
     log_event(h, "jail_refused", dj_error_msg(err));
     return -1;
 }
@@ -156,16 +162,20 @@ static int refuse(struct hook *h, dj_error_t *err, const char *fmt, const char *
  * CAP_NET_RAW can send frames that netfilter's output hooks never see. */
 static int check_capabilities(struct hook *h, dj_error_t *err)
 {
-    if ((h->bundle.caps_any & (1ULL << CAP_NET_ADMIN)) && !h->cfg.allow_cap_net_admin)
-        return refuse(h, err,
+    if ((h->bundle.caps_any & (1ULL << CAP_NET_ADMIN)) && !h->cfg.allow_cap_net_admin) {
+        dj_error_make(err, 0,
                       "container %s holds CAP_NET_ADMIN, which could remove the jail; drop it "
                       "(e.g. --cap-drop NET_ADMIN) or set allow-cap-net-admin in the config",
                       h->state.id);
-    if ((h->bundle.caps_any & (1ULL << CAP_NET_RAW)) && !h->cfg.allow_cap_net_raw)
-        return refuse(h, err,
+        return logged_refusal(h, err);
+    }
+    if ((h->bundle.caps_any & (1ULL << CAP_NET_RAW)) && !h->cfg.allow_cap_net_raw) {
+        dj_error_make(err, 0,
                       "container %s holds CAP_NET_RAW, whose raw packets bypass the jail; drop "
                       "it (e.g. --cap-drop NET_RAW) or set allow-cap-net-raw in the config",
                       h->state.id);
+        return logged_refusal(h, err);
+    }
     return 0;
 }
 
@@ -196,9 +206,8 @@ static int bind_stub_sockets(struct hook *h, struct stub_sockets *s, dj_error_t 
             int fd = dj_bind_loopback(families[f], types[t], h->cfg.dns_port, &sub);
 
             if (fd < 0) {
-                bool v6_missing = families[f] == AF_INET6 &&
-                                  (sub->errno_value == EADDRNOTAVAIL ||
-                                   sub->errno_value == EAFNOSUPPORT);
+                bool v6_missing = families[f] == AF_INET6 && (sub->errno_value == EADDRNOTAVAIL ||
+                                                              sub->errno_value == EAFNOSUPPORT);
                 if (v6_missing) {
                     dj_error_release(&sub);
                     continue;
@@ -269,8 +278,8 @@ static int remove_table(struct hook *h, void *data, dj_error_t *err)
     return dj_nft_remove(err);
 }
 
-static int start_stub(struct hook *h, const struct stub_sockets *sockets, int pidfd,
-                      int control_fd, pid_t *stub_pid, dj_error_t *err)
+static int start_stub(struct hook *h, const struct stub_sockets *sockets, int pidfd, int control_fd,
+                      pid_t *stub_pid, dj_error_t *err)
 {
     char numbers[8][16];
     char ttl[16], rate[16], burst[16];
@@ -469,20 +478,22 @@ static int jail_start(struct hook *h, dj_error_t *err)
     }
     if (!h->policy.enable)
         return 0;
-    if (!h->bundle.have_netns)
-        return refuse(h, err,
+    if (!h->bundle.have_netns) {
+        dj_error_make(err, 0,
                       "container %s shares the host's network namespace and cannot be jailed; "
                       "give it its own (no --network host)",
                       h->state.id);
+        return logged_refusal(h, err);
+    }
     if (check_capabilities(h, err) < 0)
         return -1;
-    if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 ||
-        dj_netns_open_self(&host, err) < 0)
+    if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 || dj_netns_open_self(&host, err) < 0)
         goto out;
     if (dj_netns_same(&ns, &host)) {
-        r = refuse(h, err,
-                   "container %s is in the host's network namespace and cannot be jailed",
-                   h->state.id);
+        dj_error_make(err, 0,
+                      "container %s is in the host's network namespace and cannot be jailed",
+                      h->state.id);
+        r = logged_refusal(h, err);
         goto out;
     }
     policy_text = dj_policy_canonical(&h->policy);
@@ -497,11 +508,12 @@ static int jail_start(struct hook *h, dj_error_t *err)
     if (dj_state_ns_read_policy(&st, key, &existing_policy, err) < 0)
         goto out;
     if (existing_policy != NULL && strcmp(existing_policy, policy_text) != 0) {
-        r = refuse(h, err,
-                   "container %s: its network namespace is already jailed with a different "
-                   "policy (conflict); give containers that share a namespace the same "
-                   "io.dnsjail.* annotations",
-                   h->state.id);
+        dj_error_make(err, 0,
+                      "container %s: its network namespace is already jailed with a different "
+                      "policy (conflict); give containers that share a namespace the same "
+                      "io.dnsjail.* annotations",
+                      h->state.id);
+        r = logged_refusal(h, err);
         goto out;
     }
     if (existing_policy != NULL)
@@ -604,8 +616,10 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[optind], "poststop") == 0) {
         stage = STAGE_STOP;
     } else {
-        fprintf(stderr, "dnsjail: unknown stage '%s' (expected prestart, createRuntime or "
-                        "poststop)\n", argv[optind]);
+        fprintf(stderr,
+                "dnsjail: unknown stage '%s' (expected prestart, createRuntime or "
+                "poststop)\n",
+                argv[optind]);
         return 2;
     }
 

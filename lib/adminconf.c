@@ -1,1 +1,539 @@
+/* adminconf.c: the administrator's dnsjail.conf: defaults, the line parser, value checks.
+ *
+ * The file is read by a root process and names the binary it runs (libexec-dir) and the user
+ * it runs it as, so it is read only if it is a regular file that only root (or the user
+ * running dnsjail) can change. Parsing happens on a copy: a file with one bad line changes
+ * nothing. docs/CONFIG.md is the user-facing description of the format. */
 #include "config.h"
+
+#include "adminconf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+#ifndef DJ_LOCALSTATEDIR
+#error "DJ_LOCALSTATEDIR must be defined by the build"
+#endif
+#ifndef DJ_RUNSTATEDIR
+#error "DJ_RUNSTATEDIR must be defined by the build"
+#endif
+#ifndef DJ_LIBEXECDIR
+#error "DJ_LIBEXECDIR must be defined by the build"
+#endif
+
+enum value_type {
+    VALUE_SINKHOLE4,
+    VALUE_SINKHOLE6,
+    VALUE_U32,
+    VALUE_UNSIGNED,
+    VALUE_PORT,
+    VALUE_BOOL,
+    VALUE_USER,
+    VALUE_PATH,
+};
+
+struct key_def {
+    const char *name;
+    enum value_type type;
+    size_t offset; /* of the field in struct dj_config */
+    unsigned long min, max;
+};
+
+#define FIELD(f) offsetof(struct dj_config, f)
+
+static const struct key_def keys[] = {
+    {"sinkhole-ipv4", VALUE_SINKHOLE4, FIELD(sinkhole4), 0, 0},
+    {"sinkhole-ipv6", VALUE_SINKHOLE6, FIELD(sinkhole6), 0, 0},
+    {"dns-ttl", VALUE_U32, FIELD(dns_ttl), 0, 86400},
+    {"user", VALUE_USER, FIELD(run_as_user), 0, 0},
+    {"log-file", VALUE_PATH, FIELD(log_file), 0, 0},
+    {"log-rate", VALUE_UNSIGNED, FIELD(log_rate), 0, 1000000},
+    {"log-burst", VALUE_UNSIGNED, FIELD(log_burst), 1, 1000000},
+    {"state-dir", VALUE_PATH, FIELD(state_dir), 0, 0},
+    {"libexec-dir", VALUE_PATH, FIELD(libexec_dir), 0, 0},
+    {"dns-port", VALUE_PORT, FIELD(dns_port), 1, 65535},
+    {"proxy-http-port", VALUE_PORT, FIELD(proxy_http_port), 1, 65535},
+    {"proxy-tls-port", VALUE_PORT, FIELD(proxy_tls_port), 1, 65535},
+    {"ready-timeout-ms", VALUE_UNSIGNED, FIELD(ready_timeout_ms), 100, 60000},
+    {"default-enable", VALUE_BOOL, FIELD(default_enable), 0, 0},
+    {"allow-cap-net-admin", VALUE_BOOL, FIELD(allow_cap_net_admin), 0, 0},
+    {"allow-cap-net-raw", VALUE_BOOL, FIELD(allow_cap_net_raw), 0, 0},
+    {"allow-wildcard-all", VALUE_BOOL, FIELD(allow_wildcard_all), 0, 0},
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static void *field_ptr(struct dj_config *cfg, const struct key_def *key)
+{
+    return (char *)cfg + key->offset;
+}
+
+int dj_config_init(struct dj_config *cfg, dj_error_t *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->sinkhole4.s_addr = htonl(0x06060606); /* 6.6.6.6 */
+    cfg->have_sinkhole6 = false;
+    cfg->dns_ttl = 5;
+    cfg->log_rate = 200;
+    cfg->log_burst = 400;
+    cfg->dns_port = 15353;
+    cfg->proxy_http_port = 15380;
+    cfg->proxy_tls_port = 15443;
+    cfg->ready_timeout_ms = 5000;
+    cfg->default_enable = true;
+    cfg->allow_cap_net_admin = false;
+    cfg->allow_cap_net_raw = false;
+    cfg->allow_wildcard_all = false;
+    cfg->run_as_user = strdup("nobody");
+    cfg->log_file = strdup(DJ_LOCALSTATEDIR "/log/dnsjail/dnsjail.log");
+    cfg->state_dir = strdup(DJ_RUNSTATEDIR "/dnsjail");
+    cfg->libexec_dir = strdup(DJ_LIBEXECDIR);
+    if (cfg->run_as_user == NULL || cfg->log_file == NULL || cfg->state_dir == NULL ||
+        cfg->libexec_dir == NULL) {
+        dj_config_free(cfg);
+        return dj_error_make(err, ENOMEM, "cannot set the configuration defaults");
+    }
+    return 0;
+}
+
+void dj_config_free(struct dj_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    free(cfg->run_as_user);
+    free(cfg->log_file);
+    free(cfg->state_dir);
+    free(cfg->libexec_dir);
+    cfg->run_as_user = NULL;
+    cfg->log_file = NULL;
+    cfg->state_dir = NULL;
+    cfg->libexec_dir = NULL;
+}
+
+/* ---- values ---------------------------------------------------------------------------- */
+
+/* Where the parser is, for messages: "FILE:LINE: key 'KEY': ". */
+struct position {
+    const char *file;
+    unsigned line;
+    const char *key;
+};
+
+/* Digits only: no sign, no spaces, no hex; leading zeros are harmless. */
+static bool parse_decimal(const char *text, unsigned long max, unsigned long *out)
+{
+    unsigned long value = 0;
+
+    if (*text == '\0')
+        return false;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        value = value * 10 + (unsigned long)(*p - '0');
+        if (value > max)
+            return false;
+    }
+    *out = value;
+    return true;
+}
+
+static bool parse_bool(const char *text, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "1"};
+    static const char *const no[] = {"false", "no", "0"};
+
+    for (size_t i = 0; i < 3; i++) {
+        if (strcmp(text, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcmp(text, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A user name as useradd accepts it by default: [A-Za-z0-9_.-], not starting with '-',
+ * at most 32 bytes; or a numeric uid. */
+static bool user_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > 32 || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Sets one key in *cfg. Strings are replaced by new copies (the caller owns the old ones). */
+static int set_value(struct dj_config *cfg, const struct key_def *key, const char *value,
+                     const struct position *pos, dj_error_t *err)
+{
+    void *field = field_ptr(cfg, key);
+    unsigned long number;
+    char *copy;
+
+    if (value[0] == '\0' && key->type != VALUE_SINKHOLE6)
+        return dj_error_make(err, 0, "%s:%u: key '%s': empty value", pos->file, pos->line,
+                             pos->key);
+
+    switch (key->type) {
+    case VALUE_SINKHOLE4: {
+        struct in_addr a;
+
+        if (strcmp(value, "none") == 0)
+            return dj_error_make(err, 0,
+                                 "%s:%u: key '%s': cannot be unset; A queries need an answer",
+                                 pos->file, pos->line, pos->key);
+        if (inet_pton(AF_INET, value, &a) != 1)
+            return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not an IPv4 address",
+                                 pos->file, pos->line, pos->key, value);
+        /* 0.0.0.0 reaches the container's own loopback; broadcast and multicast are not
+         * addresses a client can connect to. */
+        if (a.s_addr == htonl(INADDR_ANY) || a.s_addr == htonl(INADDR_BROADCAST) ||
+            IN_MULTICAST(ntohl(a.s_addr)))
+            return dj_error_make(err, 0,
+                                 "%s:%u: key '%s': %s cannot be a sinkhole address (unspecified, "
+                                 "broadcast or multicast)",
+                                 pos->file, pos->line, pos->key, value);
+        cfg->sinkhole4 = a;
+        return 0;
+    }
+    case VALUE_SINKHOLE6: {
+        struct in6_addr a;
+
+        if (value[0] == '\0' || strcmp(value, "none") == 0) {
+            cfg->have_sinkhole6 = false;
+            memset(&cfg->sinkhole6, 0, sizeof(cfg->sinkhole6));
+            return 0;
+        }
+        if (inet_pton(AF_INET6, value, &a) != 1)
+            return dj_error_make(err, 0,
+                                 "%s:%u: key '%s': \"%s\" is not an IPv6 address (or \"none\")",
+                                 pos->file, pos->line, pos->key, value);
+        if (IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_MULTICAST(&a))
+            return dj_error_make(
+                err, 0,
+                "%s:%u: key '%s': %s cannot be a sinkhole address (unspecified or multicast)",
+                pos->file, pos->line, pos->key, value);
+        cfg->sinkhole6 = a;
+        cfg->have_sinkhole6 = true;
+        return 0;
+    }
+    case VALUE_U32:
+    case VALUE_UNSIGNED:
+    case VALUE_PORT:
+        if (!parse_decimal(value, key->max, &number) || number < key->min)
+            return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not a number in %lu..%lu",
+                                 pos->file, pos->line, pos->key, value, key->min, key->max);
+        if (key->type == VALUE_U32)
+            *(uint32_t *)field = (uint32_t)number;
+        else if (key->type == VALUE_UNSIGNED)
+            *(unsigned *)field = (unsigned)number;
+        else
+            *(uint16_t *)field = (uint16_t)number;
+        return 0;
+    case VALUE_BOOL:
+        if (!parse_bool(value, (bool *)field))
+            return dj_error_make(err, 0,
+                                 "%s:%u: key '%s': \"%s\" is not a boolean (true, false, yes, "
+                                 "no, 1 or 0)",
+                                 pos->file, pos->line, pos->key, value);
+        return 0;
+    case VALUE_USER:
+        if (!user_name_ok(value))
+            return dj_error_make(err, 0,
+                                 "%s:%u: key '%s': \"%s\" is not a user name ([A-Za-z0-9_.-], "
+                                 "at most 32, not starting with '-')",
+                                 pos->file, pos->line, pos->key, value);
+        break;
+    case VALUE_PATH:
+        if (value[0] != '/')
+            return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not an absolute path",
+                                 pos->file, pos->line, pos->key, value);
+        if (strlen(value) >= PATH_MAX)
+            return dj_error_make(err, 0, "%s:%u: key '%s': path longer than %d bytes", pos->file,
+                                 pos->line, pos->key, PATH_MAX - 1);
+        break;
+    }
+    copy = strdup(value);
+    if (copy == NULL)
+        return dj_error_make(err, ENOMEM, "%s:%u: key '%s'", pos->file, pos->line, pos->key);
+    *(char **)field = copy;
+    return 0;
+}
+
+/* ---- lines ----------------------------------------------------------------------------- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static const struct key_def *find_key(const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* Splits one line (no newline, no NUL, no control characters) into KEY and VALUE, both
+ * pointing into LINE, which is modified. *key is NULL for a blank or comment line. */
+static int split_line(char *line, const struct position *where, char **key_out, char **value_out,
+                      dj_error_t *err)
+{
+    char *p = line;
+    char *key, *value, *end;
+
+    *key_out = NULL;
+    *value_out = NULL;
+    while (is_blank(*p))
+        p++;
+    if (*p == '\0' || *p == '#')
+        return 0;
+    key = p;
+    while (*p != '\0' && *p != '=' && !is_blank(*p))
+        p++;
+    end = p;
+    while (is_blank(*p))
+        p++;
+    if (*p != '=' || end == key)
+        return dj_error_make(err, 0, "%s:%u: expected 'key = value'", where->file, where->line);
+    *end = '\0';
+    p++;
+    while (is_blank(*p))
+        p++;
+
+    if (*p == '"') {
+        value = ++p;
+        end = strchr(p, '"');
+        if (end == NULL)
+            return dj_error_make(err, 0, "%s:%u: key '%s': missing closing '\"'", where->file,
+                                 where->line, key);
+        *end = '\0';
+        p = end + 1;
+        while (is_blank(*p))
+            p++;
+        if (*p != '\0' && *p != '#')
+            return dj_error_make(err, 0, "%s:%u: key '%s': text after the closing '\"'",
+                                 where->file, where->line, key);
+    } else {
+        value = p;
+        end = p + strlen(p);
+        /* A comment may follow a value after white space. A '#' stuck to the value is more
+         * likely part of a path than a comment, so it is refused rather than guessed. */
+        for (char *hash = strchr(p, '#'); hash != NULL; hash = strchr(hash + 1, '#')) {
+            if (hash > value && !is_blank(hash[-1]))
+                return dj_error_make(err, 0,
+                                     "%s:%u: key '%s': '#' inside a value (quote the value, or "
+                                     "put a space before a comment)",
+                                     where->file, where->line, key);
+            end = hash;
+            break;
+        }
+        while (end > value && is_blank(end[-1]))
+            end--;
+        *end = '\0';
+    }
+    *key_out = key;
+    *value_out = value;
+    return 0;
+}
+
+/* Checks the bytes of one line; LEN excludes the newline. */
+static int check_line_bytes(const char *line, size_t len, const struct position *where,
+                            dj_error_t *err)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+
+        if (c == '\0')
+            return dj_error_make(err, 0, "%s:%u: NUL byte", where->file, where->line);
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return dj_error_make(err, 0, "%s:%u: control character 0x%02x", where->file,
+                                 where->line, c);
+    }
+    return 0;
+}
+
+/* The three ports share the container's loopback, so two of them cannot be the same. */
+static int check_ports(const struct dj_config *cfg, const unsigned *set_on_line, const char *name,
+                       dj_error_t *err)
+{
+    static const char *const port_keys[] = {"dns-port", "proxy-http-port", "proxy-tls-port"};
+    uint16_t ports[3];
+
+    ports[0] = cfg->dns_port;
+    ports[1] = cfg->proxy_http_port;
+    ports[2] = cfg->proxy_tls_port;
+    for (size_t a = 0; a < 3; a++) {
+        for (size_t b = a + 1; b < 3; b++) {
+            const struct key_def *ka = find_key(port_keys[a]);
+            const struct key_def *kb = find_key(port_keys[b]);
+            unsigned line_a, line_b;
+
+            if (ports[a] != ports[b])
+                continue;
+            line_a = set_on_line[ka - keys];
+            line_b = set_on_line[kb - keys];
+            /* Blame the key set last in the file; the other may be a default. */
+            if (line_b >= line_a) {
+                if (line_b == 0)
+                    return dj_error_make(err, 0, "%s: key '%s': port %u is also used by %s", name,
+                                         port_keys[b], ports[b], port_keys[a]);
+                return dj_error_make(err, 0, "%s:%u: key '%s': port %u is also used by %s", name,
+                                     line_b, port_keys[b], ports[b], port_keys[a]);
+            }
+            return dj_error_make(err, 0, "%s:%u: key '%s': port %u is also used by %s", name,
+                                 line_a, port_keys[a], ports[a], port_keys[b]);
+        }
+    }
+    return 0;
+}
+
+static bool is_string_key(const struct key_def *key)
+{
+    return key->type == VALUE_USER || key->type == VALUE_PATH;
+}
+
+int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, size_t len,
+                    dj_error_t *err)
+{
+    struct dj_config work = *cfg;
+    unsigned set_on_line[N_KEYS] = {0};
+    cleanup_free char *line = NULL;
+    struct position where = {name != NULL ? name : "(config)", 0, NULL};
+    size_t offset = 0;
+    int r = -1;
+
+    if (buf == NULL)
+        len = 0;
+    if (len > DJ_CONFIG_MAX_BYTES)
+        return dj_error_make(err, 0, "%s: larger than %d bytes", where.file, DJ_CONFIG_MAX_BYTES);
+    line = malloc(DJ_CONFIG_MAX_LINE + 1);
+    if (line == NULL)
+        return dj_error_make(err, ENOMEM, "%s", where.file);
+
+    while (offset < len) {
+        const char *start = buf + offset;
+        const char *newline = memchr(start, '\n', len - offset);
+        size_t line_len = newline != NULL ? (size_t)(newline - start) : len - offset;
+        const struct key_def *key;
+        char *key_text, *value;
+
+        offset += line_len + (newline != NULL ? 1 : 0);
+        where.line++;
+        if (line_len > DJ_CONFIG_MAX_LINE) {
+            dj_error_make(err, 0, "%s:%u: line longer than %d bytes", where.file, where.line,
+                          DJ_CONFIG_MAX_LINE);
+            goto out;
+        }
+        if (line_len > 0 && start[line_len - 1] == '\r')
+            line_len--;
+        if (check_line_bytes(start, line_len, &where, err) < 0)
+            goto out;
+        memcpy(line, start, line_len);
+        line[line_len] = '\0';
+        if (split_line(line, &where, &key_text, &value, err) < 0)
+            goto out;
+        if (key_text == NULL)
+            continue;
+        key = find_key(key_text);
+        if (key == NULL) {
+            dj_error_make(err, 0, "%s:%u: unknown key '%s'", where.file, where.line, key_text);
+            goto out;
+        }
+        if (set_on_line[key - keys] != 0) {
+            dj_error_make(err, 0, "%s:%u: key '%s': already set on line %u", where.file, where.line,
+                          key_text, set_on_line[key - keys]);
+            goto out;
+        }
+        where.key = key->name;
+        if (set_value(&work, key, value, &where, err) < 0)
+            goto out;
+        set_on_line[key - keys] = where.line;
+    }
+    if (check_ports(&work, set_on_line, where.file, err) < 0)
+        goto out;
+    r = 0;
+
+out:
+    /* Whichever copy is dropped owns the strings set from this file, or the old ones. */
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (set_on_line[i] == 0 || !is_string_key(&keys[i]))
+            continue;
+        if (r == 0)
+            free(*(char **)field_ptr(cfg, &keys[i]));
+        else
+            free(*(char **)field_ptr(&work, &keys[i]));
+    }
+    if (r == 0)
+        *cfg = work;
+    return r;
+}
+
+int dj_config_load(struct dj_config *cfg, const char *path, bool missing_ok, dj_error_t *err)
+{
+    cleanup_close int fd = -1;
+    cleanup_free char *buf = NULL;
+    struct stat st;
+    size_t len = 0;
+
+    /* O_NONBLOCK: opening a FIFO must not hang the hook; it is refused below. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT && missing_ok)
+            return 0;
+        return dj_error_make(err, errno, "%s: cannot open", path);
+    }
+    if (fstat(fd, &st) < 0)
+        return dj_error_make(err, errno, "%s: cannot stat", path);
+    if (!S_ISREG(st.st_mode))
+        return dj_error_make(err, 0, "%s: not a regular file", path);
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return dj_error_make(err, 0, "%s: owned by uid %u; must be owned by root", path,
+                             (unsigned)st.st_uid);
+    if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0))
+        return dj_error_make(err, 0, "%s: writable by others than root (mode %04o)", path,
+                             (unsigned)(st.st_mode & 07777));
+    if (st.st_size > DJ_CONFIG_MAX_BYTES)
+        return dj_error_make(err, 0, "%s: larger than %d bytes", path, DJ_CONFIG_MAX_BYTES);
+
+    /* One byte more than allowed, to notice a file that grew after fstat(). */
+    buf = malloc(DJ_CONFIG_MAX_BYTES + 1);
+    if (buf == NULL)
+        return dj_error_make(err, ENOMEM, "%s", path);
+    for (;;) {
+        ssize_t n = read(fd, buf + len, DJ_CONFIG_MAX_BYTES + 1 - len);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return dj_error_make(err, errno, "%s: cannot read", path);
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > DJ_CONFIG_MAX_BYTES)
+            return dj_error_make(err, 0, "%s: larger than %d bytes", path, DJ_CONFIG_MAX_BYTES);
+    }
+    return dj_config_parse(cfg, path, buf, len, err);
+}

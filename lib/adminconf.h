@@ -14,40 +14,45 @@
 
 #include "error.h"
 
+#define DJ_CONFIG_MAX_BYTES (64 * 1024) /* a larger file is refused */
+#define DJ_CONFIG_MAX_LINE 4096         /* bytes in one line, without the newline */
+
 struct dj_config {
     /* DNS answers */
-    struct in_addr sinkhole4;   /* sinkhole-ipv4, default 6.6.6.6 */
-    bool have_sinkhole6;        /* sinkhole-ipv6 set (default: AAAA gets NODATA) */
-    struct in6_addr sinkhole6;  /* sinkhole-ipv6 */
-    uint32_t dns_ttl;           /* dns-ttl, seconds, default 5 */
+    struct in_addr sinkhole4;  /* sinkhole-ipv4, default 6.6.6.6 */
+    bool have_sinkhole6;       /* sinkhole-ipv6 set (default: AAAA gets NODATA) */
+    struct in6_addr sinkhole6; /* sinkhole-ipv6 */
+    uint32_t dns_ttl;          /* dns-ttl, seconds, default 5 */
 
     /* Daemons */
-    char *run_as_user;          /* user, default "nobody" */
-    char *log_file;             /* log-file, default LOCALSTATEDIR/log/dnsjail/dnsjail.log */
-    unsigned log_rate;          /* log-rate, lines per second per daemon, default 200 (0 = no limit) */
-    unsigned log_burst;         /* log-burst, default 400 */
-    char *state_dir;            /* state-dir, default /run/dnsjail */
-    char *libexec_dir;          /* libexec-dir, where dnsjail-dnsstub lives (test knob) */
-    uint16_t dns_port;          /* dns-port, the stub's port on the container's loopback, 15353 */
-    uint16_t proxy_http_port;   /* proxy-http-port, 15380 (used by the proxy) */
-    uint16_t proxy_tls_port;    /* proxy-tls-port, 15443 (used by the proxy) */
-    unsigned ready_timeout_ms;  /* ready-timeout-ms, how long the hook waits for a daemon, 5000 */
+    char *run_as_user;  /* user, default "nobody" */
+    char *log_file;     /* log-file, default LOCALSTATEDIR/log/dnsjail/dnsjail.log */
+    unsigned log_rate;  /* log-rate, lines per second per daemon, default 200 (0 = no limit) */
+    unsigned log_burst; /* log-burst, default 400 */
+    char *state_dir;    /* state-dir, default /run/dnsjail */
+    char *libexec_dir;  /* libexec-dir, where dnsjail-dnsstub lives (test knob) */
+    uint16_t dns_port;  /* dns-port, the stub's port on the container's loopback, 15353 */
+    uint16_t proxy_http_port;  /* proxy-http-port, 15380 (used by the proxy) */
+    uint16_t proxy_tls_port;   /* proxy-tls-port, 15443 (used by the proxy) */
+    unsigned ready_timeout_ms; /* ready-timeout-ms, how long the hook waits for a daemon, 5000 */
 
     /* Policy */
-    bool default_enable;        /* default-enable: jail when io.dnsjail.enable is absent, true */
-    bool allow_cap_net_admin;   /* allow-cap-net-admin, default false (see docs/DESIGN.md) */
-    bool allow_cap_net_raw;     /* allow-cap-net-raw, default false */
-    bool allow_wildcard_all;    /* allow-wildcard-all: accept a bare `*` allow rule, false */
+    bool default_enable;      /* default-enable: jail when io.dnsjail.enable is absent, true */
+    bool allow_cap_net_admin; /* allow-cap-net-admin, default false (see docs/DESIGN.md) */
+    bool allow_cap_net_raw;   /* allow-cap-net-raw, default false */
+    bool allow_wildcard_all;  /* allow-wildcard-all: accept a bare `*` allow rule, false */
 };
 
 /* Fills *cfg with the built-in defaults. */
 int dj_config_init(struct dj_config *cfg, dj_error_t *err);
 
 /* Reads PATH over the defaults already in *cfg. A missing file is not an error when
- * missing_ok is true. */
+ * missing_ok is true. PATH must be a regular file owned by root (or the effective uid) and
+ * not writable by others. On error *cfg is unchanged. */
 int dj_config_load(struct dj_config *cfg, const char *path, bool missing_ok, dj_error_t *err);
 
-/* Parses a buffer (NAME is used in messages). Used by dj_config_load and the fuzzer. */
+/* Parses a buffer (NAME is used in messages). Used by dj_config_load and the fuzzer.
+ * On error *cfg is unchanged. */
 int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, size_t len,
                     dj_error_t *err);
 

@@ -17,8 +17,8 @@ static int fill_address(struct sockaddr_un *sun, const char *path, dj_error_t *e
     memset(sun, 0, sizeof(*sun));
     sun->sun_family = AF_UNIX;
     if (strlen(path) >= sizeof(sun->sun_path))
-        return dj_error_make(err, 0, "control socket path too long: %s (choose a shorter state-dir)",
-                             path);
+        return dj_error_make(err, 0,
+                             "control socket path too long: %s (choose a shorter state-dir)", path);
     strcpy(sun->sun_path, path);
     return 0;
 }

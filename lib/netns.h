@@ -10,8 +10,8 @@
 #include "error.h"
 
 struct dj_netns {
-    int fd;        /* O_RDONLY fd of the namespace (nsfs) */
-    dev_t dev;     /* identity of the namespace: (dev, ino) */
+    int fd;    /* O_RDONLY fd of the namespace (nsfs) */
+    dev_t dev; /* identity of the namespace: (dev, ino) */
     ino_t ino;
 };
 

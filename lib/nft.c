@@ -1,1 +1,657 @@
+/* nft.c: the `inet dnsjail` nftables table, built with libnftnl and sent with libmnl.
+ *
+ * Every change goes to the kernel as one nfnetlink batch, so the kernel commits all of it or
+ * none of it: a container is never left with half a jail. Each message in a batch asks for an
+ * acknowledgement, so a failure names the message the kernel refused. The netlink socket is
+ * opened per call: it belongs to the network namespace of the thread that opens it, which is
+ * how these functions act "in the namespace the calling thread is in".
+ * Owns: building, replacing, probing and deleting that table. */
 #include "config.h"
+
+#include "nft.h"
+
+#include "cleanup.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/table.h>
+
+#define NAT_CHAIN "nat_out"
+#define FILTER_CHAIN "filter_out"
+
+/* Begin + three table messages + two chains + at most four nat and five filter rules + end is
+ * sixteen; the bound only has to be above that. */
+#define MAX_BATCH_MESSAGES 32
+
+/* The kernel answers synchronously while we send, so a missing reply means something is badly
+ * wrong; never hang the hook (and with it the container start) on it. */
+#define REPLY_TIMEOUT_SECONDS 5
+
+/* ---- the netlink socket ---------------------------------------------------------------- */
+
+static void close_mnl_socket(struct mnl_socket **nl)
+{
+    if (*nl != NULL)
+        mnl_socket_close(*nl);
+}
+
+static struct mnl_socket *open_nft_socket(dj_error_t *err)
+{
+    struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+    struct timeval timeout = {.tv_sec = REPLY_TIMEOUT_SECONDS};
+    int on = 1;
+
+    if (nl == NULL) {
+        dj_error_make(err, errno, "nftables: cannot open a netfilter netlink socket");
+        return NULL;
+    }
+    if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+        dj_error_make(err, errno, "nftables: cannot bind the netfilter netlink socket");
+        mnl_socket_close(nl);
+        return NULL;
+    }
+    if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0) {
+        dj_error_make(err, errno, "nftables: cannot set a receive timeout on the netlink socket");
+        mnl_socket_close(nl);
+        return NULL;
+    }
+    /* Error replies then carry only the header of the refused message, not all of it. */
+    (void)mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &on, sizeof(on));
+    return nl;
+}
+
+/* ---- the batch --------------------------------------------------------------------------- */
+
+struct nft_batch {
+    struct mnl_nlmsg_batch *batch;
+    char *buf;
+    uint32_t first_seq;                   /* sequence number of the BATCH_BEGIN message */
+    uint32_t count;                       /* messages in the batch, BEGIN and END included */
+    const char *what[MAX_BATCH_MESSAGES]; /* per message, by seq - first_seq, for errors */
+};
+
+static void nft_batch_free(struct nft_batch *b)
+{
+    if (b->batch != NULL)
+        mnl_nlmsg_batch_stop(b->batch);
+    free(b->buf);
+    b->batch = NULL;
+    b->buf = NULL;
+}
+
+static int nft_batch_next_message(struct nft_batch *b, const char *what, dj_error_t *err)
+{
+    if (b->count >= MAX_BATCH_MESSAGES || !mnl_nlmsg_batch_next(b->batch))
+        return dj_error_make(err, 0, "nftables: batch too large at \"%s\"", what);
+    b->what[b->count++] = what;
+    return 0;
+}
+
+static void *nft_batch_slot(struct nft_batch *b)
+{
+    return mnl_nlmsg_batch_current(b->batch);
+}
+
+static uint32_t nft_batch_seq(const struct nft_batch *b)
+{
+    return b->first_seq + b->count;
+}
+
+static int nft_batch_begin(struct nft_batch *b, dj_error_t *err)
+{
+    memset(b, 0, sizeof(*b));
+    /* mnl_nlmsg_batch_start wants a buffer twice its limit: a message is written before
+     * the batch knows whether it still fits. Zeroed because libmnl before 1.0.5 leaves the
+     * alignment padding after short attributes unwritten. */
+    b->buf = calloc(2, MNL_SOCKET_BUFFER_SIZE);
+    if (b->buf == NULL)
+        return dj_error_make(err, ENOMEM, "nftables: cannot allocate the batch");
+    b->batch = mnl_nlmsg_batch_start(b->buf, MNL_SOCKET_BUFFER_SIZE);
+    if (b->batch == NULL) {
+        nft_batch_free(b);
+        return dj_error_make(err, ENOMEM, "nftables: cannot allocate the batch");
+    }
+    b->first_seq = (uint32_t)time(NULL);
+    nftnl_batch_begin(nft_batch_slot(b), nft_batch_seq(b));
+    return nft_batch_next_message(b, "begin batch", err);
+}
+
+static int nft_batch_end(struct nft_batch *b, dj_error_t *err)
+{
+    nftnl_batch_end(nft_batch_slot(b), nft_batch_seq(b));
+    return nft_batch_next_message(b, "end batch", err);
+}
+
+static struct nftnl_table *dnsjail_table_new(void)
+{
+    struct nftnl_table *t = nftnl_table_alloc();
+
+    if (t == NULL)
+        return NULL;
+    nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+    if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, DJ_NFT_TABLE) < 0) {
+        nftnl_table_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static int nft_batch_put_table(struct nft_batch *b, uint16_t type, uint16_t flags, const char *what,
+                               dj_error_t *err)
+{
+    struct nftnl_table *t = dnsjail_table_new();
+    struct nlmsghdr *nlh;
+
+    if (t == NULL)
+        return dj_error_make(err, ENOMEM, "nftables: %s", what);
+    nlh = nftnl_table_nlmsg_build_hdr(nft_batch_slot(b), type, NFPROTO_INET, flags | NLM_F_ACK,
+                                      nft_batch_seq(b));
+    nftnl_table_nlmsg_build_payload(nlh, t);
+    nftnl_table_free(t);
+    return nft_batch_next_message(b, what, err);
+}
+
+static int nft_batch_put_base_chain(struct nft_batch *b, const char *name, const char *type,
+                                    int32_t priority, uint32_t policy, const char *what,
+                                    dj_error_t *err)
+{
+    struct nftnl_chain *c = nftnl_chain_alloc();
+    struct nlmsghdr *nlh;
+
+    if (c == NULL || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, DJ_NFT_TABLE) < 0 ||
+        nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
+        nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type) < 0) {
+        if (c != NULL)
+            nftnl_chain_free(c);
+        return dj_error_make(err, ENOMEM, "nftables: %s", what);
+    }
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_LOCAL_OUT);
+    nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, priority);
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, policy);
+    nlh = nftnl_chain_nlmsg_build_hdr(nft_batch_slot(b), NFT_MSG_NEWCHAIN, NFPROTO_INET,
+                                      NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, nft_batch_seq(b));
+    nftnl_chain_nlmsg_build_payload(nlh, c);
+    nftnl_chain_free(c);
+    return nft_batch_next_message(b, what, err);
+}
+
+/* ---- rule expressions -------------------------------------------------------------------
+ * Each put_* appends expressions to RULE and returns false only when memory ran out; the
+ * rule owns what was appended, so the caller frees nothing but the rule. */
+
+static struct nftnl_expr *append_expr(struct nftnl_rule *rule, const char *name)
+{
+    struct nftnl_expr *e = nftnl_expr_alloc(name);
+
+    if (e != NULL)
+        nftnl_rule_add_expr(rule, e);
+    return e;
+}
+
+static bool put_meta_load(struct nftnl_rule *rule, uint32_t key)
+{
+    struct nftnl_expr *e = append_expr(rule, "meta");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+    return true;
+}
+
+static bool put_cmp(struct nftnl_rule *rule, enum nft_cmp_ops op, const void *data, uint32_t len)
+{
+    struct nftnl_expr *e = append_expr(rule, "cmp");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+    return nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len) == 0;
+}
+
+/* meta l4proto PROTO */
+static bool put_l4proto_is(struct nftnl_rule *rule, uint8_t proto)
+{
+    return put_meta_load(rule, NFT_META_L4PROTO) && put_cmp(rule, NFT_CMP_EQ, &proto, 1);
+}
+
+/* th dport PORT: the destination port sits at offset 2 in both the UDP and the TCP header. */
+static bool put_dport_is(struct nftnl_rule *rule, uint16_t port)
+{
+    struct nftnl_expr *e = append_expr(rule, "payload");
+    uint16_t port_be = htons(port);
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, 2);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, sizeof(port_be));
+    return put_cmp(rule, NFT_CMP_EQ, &port_be, sizeof(port_be));
+}
+
+/* ct KEY & BITS != 0 (KEY is the 32-bit ct state or ct status) */
+static bool put_ct_has_any(struct nftnl_rule *rule, uint32_t key, uint32_t bits)
+{
+    struct nftnl_expr *ct = append_expr(rule, "ct");
+    struct nftnl_expr *bitwise;
+    uint32_t zero = 0;
+
+    if (ct == NULL)
+        return false;
+    nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, key);
+    nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+    bitwise = append_expr(rule, "bitwise");
+    if (bitwise == NULL)
+        return false;
+    nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_LEN, sizeof(bits));
+    if (nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_MASK, &bits, sizeof(bits)) < 0 ||
+        nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero)) < 0)
+        return false;
+    return put_cmp(rule, NFT_CMP_NEQ, &zero, sizeof(zero));
+}
+
+static bool put_accept(struct nftnl_rule *rule)
+{
+    struct nftnl_expr *e = append_expr(rule, "immediate");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+    return true;
+}
+
+/* redirect to :PORT (the local address of the output interface, i.e. loopback here) */
+static bool put_redirect(struct nftnl_rule *rule, uint16_t port)
+{
+    struct nftnl_expr *imm = append_expr(rule, "immediate");
+    struct nftnl_expr *redir;
+    uint16_t port_be = htons(port);
+
+    if (imm == NULL)
+        return false;
+    nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+    if (nftnl_expr_set(imm, NFTNL_EXPR_IMM_DATA, &port_be, sizeof(port_be)) < 0)
+        return false;
+    redir = append_expr(rule, "redir");
+    if (redir == NULL)
+        return false;
+    nftnl_expr_set_u32(redir, NFTNL_EXPR_REDIR_REG_PROTO_MIN, NFT_REG_1);
+    nftnl_expr_set_u32(redir, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+    return true;
+}
+
+static bool put_reject(struct nftnl_rule *rule, uint32_t type, uint8_t code)
+{
+    struct nftnl_expr *e = append_expr(rule, "reject");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
+    nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
+    return true;
+}
+
+static struct nftnl_rule *dnsjail_rule_new(const char *chain)
+{
+    struct nftnl_rule *rule = nftnl_rule_alloc();
+
+    if (rule == NULL)
+        return NULL;
+    nftnl_rule_set_u32(rule, NFTNL_RULE_FAMILY, NFPROTO_INET);
+    if (nftnl_rule_set_str(rule, NFTNL_RULE_TABLE, DJ_NFT_TABLE) < 0 ||
+        nftnl_rule_set_str(rule, NFTNL_RULE_CHAIN, chain) < 0) {
+        nftnl_rule_free(rule);
+        return NULL;
+    }
+    return rule;
+}
+
+/* Appends RULE (built == false: its expressions could not all be allocated) and frees it. */
+static int nft_batch_put_rule(struct nft_batch *b, struct nftnl_rule *rule, bool built,
+                              const char *what, dj_error_t *err)
+{
+    struct nlmsghdr *nlh;
+
+    if (rule == NULL || !built) {
+        if (rule != NULL)
+            nftnl_rule_free(rule);
+        return dj_error_make(err, ENOMEM, "nftables: %s", what);
+    }
+    nlh = nftnl_rule_nlmsg_build_hdr(nft_batch_slot(b), NFT_MSG_NEWRULE, NFPROTO_INET,
+                                     NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, nft_batch_seq(b));
+    nftnl_rule_nlmsg_build_payload(nlh, rule);
+    nftnl_rule_free(rule);
+    return nft_batch_next_message(b, what, err);
+}
+
+static int put_redirect_rule(struct nft_batch *b, uint8_t l4proto, uint16_t dport, uint16_t to_port,
+                             const char *what, dj_error_t *err)
+{
+    struct nftnl_rule *rule = dnsjail_rule_new(NAT_CHAIN);
+    bool built = rule != NULL && put_l4proto_is(rule, l4proto) && put_dport_is(rule, dport) &&
+                 put_redirect(rule, to_port);
+
+    return nft_batch_put_rule(b, rule, built, what, err);
+}
+
+static int put_ct_accept_rule(struct nft_batch *b, uint32_t key, uint32_t bits, const char *what,
+                              dj_error_t *err)
+{
+    struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+    bool built = rule != NULL && put_ct_has_any(rule, key, bits) && put_accept(rule);
+
+    return nft_batch_put_rule(b, rule, built, what, err);
+}
+
+static int put_oif_accept_rule(struct nft_batch *b, uint32_t ifindex, const char *what,
+                               dj_error_t *err)
+{
+    struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+    bool built = rule != NULL && put_meta_load(rule, NFT_META_OIF) &&
+                 put_cmp(rule, NFT_CMP_EQ, &ifindex, sizeof(ifindex)) && put_accept(rule);
+
+    return nft_batch_put_rule(b, rule, built, what, err);
+}
+
+static int put_tcp_reset_rule(struct nft_batch *b, const char *what, dj_error_t *err)
+{
+    struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+    bool built = rule != NULL && put_l4proto_is(rule, IPPROTO_TCP) &&
+                 put_reject(rule, NFT_REJECT_TCP_RST, 0);
+
+    return nft_batch_put_rule(b, rule, built, what, err);
+}
+
+static int put_reject_rule(struct nft_batch *b, const char *what, dj_error_t *err)
+{
+    struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+    bool built = rule != NULL &&
+                 put_reject(rule, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+
+    return nft_batch_put_rule(b, rule, built, what, err);
+}
+
+/* ---- sending a batch and reading every acknowledgement ----------------------------------- */
+
+struct batch_replies {
+    const struct nft_batch *batch;
+    uint32_t acked;           /* messages (between BEGIN and END) the kernel has answered */
+    bool whole_batch_refused; /* the kernel answered the BEGIN message: all of it failed */
+    int failed_errno;         /* first refusal, 0 when none */
+    uint32_t failed_index;
+};
+
+static int on_netlink_error(const struct nlmsghdr *nlh, void *data)
+{
+    struct batch_replies *replies = data;
+    const struct nlmsgerr *reply = mnl_nlmsg_get_payload(nlh);
+    uint32_t index = nlh->nlmsg_seq - replies->batch->first_seq;
+
+    if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*reply))) {
+        errno = EBADMSG;
+        return MNL_CB_ERROR;
+    }
+    /* Not ours (sequence numbers out of this batch): nothing to account for. */
+    if (index >= replies->batch->count)
+        return MNL_CB_OK;
+    if (reply->error != 0 && replies->failed_errno == 0) {
+        replies->failed_errno = -reply->error;
+        replies->failed_index = index;
+    }
+    if (index == 0) {
+        /* Refused as a whole (no permission, nf_tables missing) or the commit failed. */
+        replies->whole_batch_refused = true;
+        return MNL_CB_STOP;
+    }
+    replies->acked++;
+    return MNL_CB_OK;
+}
+
+/* Sends the batch and reads one acknowledgement per message. Returns 0 when the kernel
+ * committed it; otherwise -1 with *failed_errno set to the kernel's errno (0 when the failure
+ * was ours, e.g. the socket) and *err naming the refused message. */
+static int nft_batch_send(struct mnl_socket *nl, struct nft_batch *b, int *failed_errno,
+                          dj_error_t *err)
+{
+    mnl_cb_t control_callbacks[NLMSG_MIN_TYPE] = {[NLMSG_ERROR] = on_netlink_error};
+    struct batch_replies replies = {.batch = b};
+    uint32_t portid = mnl_socket_get_portid(nl);
+    uint32_t expected = b->count - 2; /* BEGIN and END are not acknowledged */
+    cleanup_free char *buf = malloc(MNL_SOCKET_BUFFER_SIZE);
+
+    *failed_errno = 0;
+    if (buf == NULL)
+        return dj_error_make(err, ENOMEM, "nftables: cannot allocate the reply buffer");
+    if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(b->batch), mnl_nlmsg_batch_size(b->batch)) < 0)
+        return dj_error_make(err, errno, "nftables: cannot send the batch to the kernel");
+
+    while (replies.acked < expected && !replies.whole_batch_refused) {
+        ssize_t n = mnl_socket_recvfrom(nl, buf, MNL_SOCKET_BUFFER_SIZE);
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return dj_error_make(err, 0,
+                                     "nftables: the kernel acknowledged %u of %u messages and "
+                                     "then went silent",
+                                     replies.acked, expected);
+            return dj_error_make(err, errno, "nftables: cannot read the kernel's reply");
+        }
+        if (mnl_cb_run2(buf, (size_t)n, 0, portid, NULL, &replies, control_callbacks,
+                        MNL_ARRAY_SIZE(control_callbacks)) < 0)
+            return dj_error_make(err, errno, "nftables: malformed reply from the kernel");
+    }
+    if (replies.failed_errno != 0) {
+        *failed_errno = replies.failed_errno;
+        if (replies.failed_index == 0)
+            return dj_error_make(err, replies.failed_errno,
+                                 "nftables: the kernel refused the batch as a whole (no "
+                                 "CAP_NET_ADMIN here, nf_tables missing, or the commit failed)");
+        return dj_error_make(err, replies.failed_errno,
+                             "nftables: the kernel refused \"%s\" (message %u of the batch), "
+                             "nothing was changed",
+                             b->what[replies.failed_index], replies.failed_index);
+    }
+    return 0;
+}
+
+/* ---- the public functions ---------------------------------------------------------------- */
+
+static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *spec,
+                               uint32_t loopback_ifindex, dj_error_t *err)
+{
+    const uint32_t established_or_related =
+        NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
+
+    /* "add, delete, add": the first add makes the delete valid whether or not the table
+     * existed, and the kernel applies all three (with the rest) as one transaction. */
+    if (nft_batch_put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add table inet " DJ_NFT_TABLE,
+                            err) < 0 ||
+        nft_batch_put_table(b, NFT_MSG_DELTABLE, 0, "delete table inet " DJ_NFT_TABLE, err) < 0 ||
+        nft_batch_put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL,
+                            "create table inet " DJ_NFT_TABLE, err) < 0)
+        return -1;
+
+    if (nft_batch_put_base_chain(b, NAT_CHAIN, "nat", -100, NF_ACCEPT,
+                                 "add chain " NAT_CHAIN " (nat, output, -100)", err) < 0 ||
+        put_redirect_rule(b, IPPROTO_UDP, 53, spec->dns_port,
+                          NAT_CHAIN ": udp dport 53 redirect to the DNS port", err) < 0 ||
+        put_redirect_rule(b, IPPROTO_TCP, 53, spec->dns_port,
+                          NAT_CHAIN ": tcp dport 53 redirect to the DNS port", err) < 0)
+        return -1;
+    if (spec->http_port != 0 &&
+        put_redirect_rule(b, IPPROTO_TCP, 80, spec->http_port,
+                          NAT_CHAIN ": tcp dport 80 redirect to the HTTP port", err) < 0)
+        return -1;
+    if (spec->tls_port != 0 &&
+        put_redirect_rule(b, IPPROTO_TCP, 443, spec->tls_port,
+                          NAT_CHAIN ": tcp dport 443 redirect to the TLS port", err) < 0)
+        return -1;
+
+    /* Order matters: redirected flows leave with the original output interface (the nat
+     * chain reroutes them only after that was chosen), so `ct status dnat` must let them
+     * through before the loopback test, and the rejects come last. */
+    if (nft_batch_put_base_chain(b, FILTER_CHAIN, "filter", 0, NF_DROP,
+                                 "add chain " FILTER_CHAIN " (filter, output, 0, policy drop)",
+                                 err) < 0 ||
+        put_ct_accept_rule(b, NFT_CT_STATE, established_or_related,
+                           FILTER_CHAIN ": ct state established,related accept", err) < 0 ||
+        put_ct_accept_rule(b, NFT_CT_STATUS, IPS_DST_NAT, FILTER_CHAIN ": ct status dnat accept",
+                           err) < 0 ||
+        put_oif_accept_rule(b, loopback_ifindex, FILTER_CHAIN ": oif lo accept", err) < 0 ||
+        put_tcp_reset_rule(b, FILTER_CHAIN ": meta l4proto tcp reject with tcp reset", err) < 0 ||
+        put_reject_rule(b, FILTER_CHAIN ": reject with icmpx admin-prohibited", err) < 0)
+        return -1;
+    return 0;
+}
+
+int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
+{
+    __attribute__((cleanup(close_mnl_socket))) struct mnl_socket *nl = NULL;
+    struct nft_batch batch;
+    unsigned int loopback_ifindex;
+    int failed_errno;
+    int r;
+
+    if (spec == NULL || spec->dns_port == 0)
+        return dj_error_make(err, EINVAL, "nftables: no DNS port to redirect to");
+    /* Resolved through a socket of the calling thread, so in the right namespace (it is 1
+     * in every namespace today, but the name is what the rule means). */
+    loopback_ifindex = if_nametoindex("lo");
+    if (loopback_ifindex == 0)
+        return dj_error_make(err, errno, "nftables: no loopback interface \"lo\" here");
+
+    nl = open_nft_socket(err);
+    if (nl == NULL)
+        return -1;
+    if (nft_batch_begin(&batch, err) < 0)
+        return -1;
+    r = build_install_batch(&batch, spec, loopback_ifindex, err);
+    if (r == 0)
+        r = nft_batch_end(&batch, err);
+    if (r == 0)
+        r = nft_batch_send(nl, &batch, &failed_errno, err);
+    nft_batch_free(&batch);
+    if (r < 0)
+        return dj_error_wrap(err, "cannot install table inet %s", DJ_NFT_TABLE);
+    return 0;
+}
+
+int dj_nft_remove(dj_error_t *err)
+{
+    __attribute__((cleanup(close_mnl_socket))) struct mnl_socket *nl = NULL;
+    struct nft_batch batch;
+    int failed_errno = 0;
+    int r;
+
+    nl = open_nft_socket(err);
+    if (nl == NULL)
+        return -1;
+    if (nft_batch_begin(&batch, err) < 0)
+        return -1;
+    r = nft_batch_put_table(&batch, NFT_MSG_DELTABLE, 0, "delete table inet " DJ_NFT_TABLE, err);
+    if (r == 0)
+        r = nft_batch_end(&batch, err);
+    if (r == 0)
+        r = nft_batch_send(nl, &batch, &failed_errno, err);
+    nft_batch_free(&batch);
+    if (r < 0 && failed_errno == ENOENT) {
+        /* Already gone: that is the state the caller asked for. */
+        dj_error_release(err);
+        return 0;
+    }
+    if (r < 0)
+        return dj_error_wrap(err, "cannot remove table inet %s", DJ_NFT_TABLE);
+    return 0;
+}
+
+static int on_table_reply(const struct nlmsghdr *nlh, void *data)
+{
+    bool *found = data;
+    struct nftnl_table *t = nftnl_table_alloc();
+
+    if (t == NULL) {
+        errno = ENOMEM;
+        return MNL_CB_ERROR;
+    }
+    if (nftnl_table_nlmsg_parse(nlh, t) == 0 &&
+        nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == NFPROTO_INET &&
+        nftnl_table_is_set(t, NFTNL_TABLE_NAME) &&
+        strcmp(nftnl_table_get_str(t, NFTNL_TABLE_NAME), DJ_NFT_TABLE) == 0)
+        *found = true;
+    nftnl_table_free(t);
+    return MNL_CB_OK;
+}
+
+int dj_nft_table_exists(bool *exists, dj_error_t *err)
+{
+    __attribute__((cleanup(close_mnl_socket))) struct mnl_socket *nl = NULL;
+    cleanup_free char *buf = NULL;
+    struct nftnl_table *t;
+    struct nlmsghdr *nlh;
+    uint32_t seq = (uint32_t)time(NULL);
+    uint32_t portid;
+    bool found = false;
+    int r;
+
+    *exists = false;
+    nl = open_nft_socket(err);
+    if (nl == NULL)
+        return -1;
+    portid = mnl_socket_get_portid(nl);
+    buf = calloc(1, MNL_SOCKET_BUFFER_SIZE); /* zeroed: see nft_batch_begin */
+    t = dnsjail_table_new();
+    if (buf == NULL || t == NULL) {
+        if (t != NULL)
+            nftnl_table_free(t);
+        return dj_error_make(err, ENOMEM, "nftables: cannot look up table inet %s", DJ_NFT_TABLE);
+    }
+    nlh = nftnl_table_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, seq);
+    nftnl_table_nlmsg_build_payload(nlh, t);
+    nftnl_table_free(t);
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+        return dj_error_make(err, errno, "nftables: cannot ask the kernel for table inet %s",
+                             DJ_NFT_TABLE);
+
+    /* The table (if any), then the acknowledgement, which ends the loop (MNL_CB_STOP). */
+    do {
+        ssize_t n = mnl_socket_recvfrom(nl, buf, MNL_SOCKET_BUFFER_SIZE);
+
+        if (n < 0)
+            return dj_error_make(err, errno == EAGAIN ? ETIMEDOUT : errno,
+                                 "nftables: no answer about table inet %s", DJ_NFT_TABLE);
+        r = mnl_cb_run(buf, (size_t)n, seq, portid, on_table_reply, &found);
+    } while (r > MNL_CB_STOP);
+    if (r < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return dj_error_make(err, errno, "nftables: cannot look up table inet %s", DJ_NFT_TABLE);
+    }
+    *exists = found;
+    return 0;
+}

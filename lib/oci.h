@@ -33,13 +33,15 @@ struct oci_state {
 struct oci_bundle {
     struct oci_annotation *annotations;
     size_t n_annotations;
-    bool have_netns;    /* linux.namespaces has a "network" entry */
-    char *netns_path;   /* its "path", or NULL for a new namespace */
-    uint64_t caps_any;  /* bit N set: CAP number N appears in any set of process.capabilities */
+    bool have_netns;   /* linux.namespaces has a "network" entry */
+    char *netns_path;  /* its "path" (absolute), or NULL for a new namespace (absent or "") */
+    uint64_t caps_any; /* bit N set: CAP number N appears in any set of process.capabilities */
 };
 
 /* Parses the state JSON (at most OCI_STATE_MAX_BYTES). Missing id/bundle, wrong types,
- * duplicate annotation keys and a negative or huge pid are errors. */
+ * duplicate annotation keys and a negative or huge pid are errors. In both parsers a field
+ * that is null counts as absent, and messages do not say where the input came from: the
+ * caller adds that (dj_error_wrap). */
 int oci_state_parse(const char *buf, size_t len, struct oci_state *st, dj_error_t *err);
 void oci_state_free(struct oci_state *st);
 
@@ -52,5 +54,13 @@ bool oci_id_is_safe(const char *id);
 
 /* The capability number for "CAP_NET_ADMIN" etc., or -1. */
 int oci_capability_number(const char *name);
+
+/* Room for oci_printable()'s output, including the terminating NUL. */
+#define OCI_PRINTABLE_SIZE 128
+
+/* Copies untrusted text S into OUT so that it can be quoted in a one-line message: bytes
+ * outside printable ASCII, '"' and '\\' are escaped (\xNN, \", \\) and long text is cut
+ * with "...". Returns OUT. */
+const char *oci_printable(char *out, size_t out_size, const char *s);
 
 #endif

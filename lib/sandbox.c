@@ -17,10 +17,34 @@
 
 /* What any of our daemons does after setup: serve, log, keep time, and exit. */
 const char *const dj_seccomp_base_syscalls[] = {
-    "read", "write", "writev", "close", "exit", "exit_group", "brk", "mmap", "munmap",
-    "mremap", "madvise", "clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday",
-    "epoll_wait", "epoll_pwait", "epoll_ctl", "rt_sigreturn", "rt_sigprocmask", "getpid",
-    "fstat", "newfstatat", "lseek", "futex", "restart_syscall", "getrandom", NULL,
+    "read",
+    "write",
+    "writev",
+    "close",
+    "exit",
+    "exit_group",
+    "brk",
+    "mmap",
+    "munmap",
+    "mremap",
+    "madvise",
+    "clock_gettime",
+    "clock_nanosleep",
+    "nanosleep",
+    "gettimeofday",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_ctl",
+    "rt_sigreturn",
+    "rt_sigprocmask",
+    "getpid",
+    "fstat",
+    "newfstatat",
+    "lseek",
+    "futex",
+    "restart_syscall",
+    "getrandom",
+    NULL,
 };
 
 int dj_lookup_user(const char *user, uid_t *uid, gid_t *gid, dj_error_t *err)

@@ -186,7 +186,8 @@ int dj_spawn_daemon(const struct dj_spawn *spec, pid_t *daemon_pid, dj_error_t *
 
     for (size_t i = 0; i < spec->n_pass_fds; i++)
         if (spec->pass_fds[i] < 3)
-            return dj_error_make(err, 0, "internal error: fd %d handed to a daemon", spec->pass_fds[i]);
+            return dj_error_make(err, 0, "internal error: fd %d handed to a daemon",
+                                 spec->pass_fds[i]);
 
     /* Opened as root, so the daemon's user needs no access to the directories on the way. */
     exe_fd = open(spec->path, O_PATH | O_CLOEXEC);

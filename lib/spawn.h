@@ -16,11 +16,11 @@
 #include "error.h"
 
 struct dj_spawn {
-    const char *path;          /* program to exec */
-    char *const *argv;         /* its argv (argv[0] included), NULL-terminated */
-    const int *pass_fds;       /* fds handed to the daemon; they keep their numbers */
+    const char *path;    /* program to exec */
+    char *const *argv;   /* its argv (argv[0] included), NULL-terminated */
+    const int *pass_fds; /* fds handed to the daemon; they keep their numbers */
     size_t n_pass_fds;
-    const char *user;          /* drop to this user before exec (NULL: stay) */
+    const char *user; /* drop to this user before exec (NULL: stay) */
     unsigned ready_timeout_ms;
 };
 

@@ -65,7 +65,7 @@ if step "configure (asan+ubsan)" sh -c "cd _build-asan && ../configure DNSJAIL_S
 	-fno-omit-frame-pointer' LDFLAGS='-fsanitize=address,undefined' >/dev/null" &&
 	step "build (asan+ubsan)" make -C _build-asan -j$jobs >/dev/null; then
 	echo "== make check (asan+ubsan)"
-	ASAN_OPTIONS=detect_leaks=1 make -C _build-asan -j$jobs check >/dev/null 2>&1
+	DNSJAIL_FUZZ_SECONDS=5 ASAN_OPTIONS=detect_leaks=1 make -C _build-asan -j$jobs check >/dev/null 2>&1
 	count_suite _build-asan/test-suite.log
 fi
 

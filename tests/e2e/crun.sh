@@ -1,2 +1,16 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
+# crun.sh: the jail seen from inside a container run by crun (cgroup manager disabled, so at
+# poststop the state has no pid) with the build tree's hook.
+# A positive control (no hook) first proves the test world can see every kind of leak; then
+# the same probes from a jailed container must all be answered by the stub or refused, with
+# nothing reaching the canary; io.dnsjail.enable=false must leave the container alone.
+. "$(dirname "$0")/world.sh"
+world_require runc crun dnsmasq dig
+world_require_build
+world_up
+world_dnsjail_conf || tap_bail "cannot write the dnsjail configuration"
+
+world_battery_control crun
+world_battery_jailed crun
+world_battery_disabled crun
+tap_done

