@@ -68,8 +68,15 @@ void dj_policy_free(struct dj_policy *policy);
  * Returns a malloc'd string or NULL on out-of-memory. */
 char *dj_policy_canonical(const struct dj_policy *policy);
 
-/* Does the rule list allow HOST (any case, one trailing dot ignored) on PORT? */
+/* Does the rule list allow HOST (any case, one trailing dot ignored) on PORT? HOST must be a
+ * valid host name: an address literal such as "192.0.2.7" never matches here (not even "*");
+ * use dj_allow_match_addr() for it. */
 bool dj_allow_match_host(const struct dj_allow_rule *rules, size_t n_rules, const char *host,
                          uint16_t port);
+
+/* Does a CIDR rule allow ADDR (struct in_addr or in6_addr bytes of FAMILY, network order) on
+ * PORT? An IPv4-mapped IPv6 address (::ffff:192.0.2.7) also matches the IPv4 rules. */
+bool dj_allow_match_addr(const struct dj_allow_rule *rules, size_t n_rules, int family,
+                         const void *addr, uint16_t port);
 
 #endif
