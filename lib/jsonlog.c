@@ -218,7 +218,7 @@ void dj_json_add_time(struct dj_json *j, const char *key, const struct timespec 
 
 size_t dj_json_end(struct dj_json *j)
 {
-    const char *tail = j->truncated ? TRUNCATED_TAIL + (j->has_field ? 0 : 1) : "}\n";
+    const char *tail = j->truncated ? &TRUNCATED_TAIL[j->has_field ? 0 : 1] : "}\n";
     size_t tail_len = strlen(tail);
 
     if (j->cap == 0)
@@ -250,15 +250,25 @@ static void date_from_days(int64_t days, int64_t *year, unsigned *month, unsigne
 
 void dj_format_time(const struct timespec *ts, char *out)
 {
-    int64_t seconds = ts->tv_sec > 0 ? (int64_t)ts->tv_sec : 0;
-    long nanoseconds = ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000 ? ts->tv_nsec : 0;
-    int64_t days = seconds / 86400, year;
+    /* Years stay within 4 digits: a clock that far off is wrong anyway. */
+    const int64_t last_second = 253402300799; /* 9999-12-31T23:59:59Z */
+    int64_t seconds = ts->tv_sec < 0 ? 0 : ts->tv_sec > last_second ? last_second : ts->tv_sec;
+    long nanoseconds = ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000 ? ts->tv_nsec : 0;
     unsigned second_of_day = (unsigned)(seconds % 86400), month, day;
+    int64_t year;
+    char text[64];
+    int n;
 
-    date_from_days(days, &year, &month, &day);
-    snprintf(out, DJ_TIME_TEXT_SIZE, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%03uZ", year, month,
+    date_from_days(seconds / 86400, &year, &month, &day);
+    n = snprintf(text, sizeof(text), "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)year, month,
              day, second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60,
              (unsigned)(nanoseconds / 1000000));
+    if (n < 0)
+        n = 0;
+    if (n >= DJ_TIME_TEXT_SIZE)
+        n = DJ_TIME_TEXT_SIZE - 1; /* cannot happen with the clamped year */
+    memcpy(out, text, (size_t)n);
+    out[n] = '\0';
 }
 
 /* ---- rate limiting ------------------------------------------------------------------------ */
@@ -323,7 +333,9 @@ bool dj_log_admit(struct dj_log *log, uint64_t now_ns)
     if (log->fd < 0)
         return false;
     allowed = dj_ratelimit_allow(&log->limit, now_ns);
-    if (log->limit.suppressed > 0)
+    /* Logging resumes: say first how much was left out (unless a summary was just written;
+     * the periodic call catches up). */
+    if (allowed && log->limit.suppressed > 0)
         dj_log_summarize(log, now_ns, false);
     return allowed;
 }

@@ -89,8 +89,9 @@ struct dj_log {
 void dj_log_init(struct dj_log *log, int fd, unsigned rate, unsigned burst,
                  const char *container_id, uint64_t now_ns);
 
-/* Call before building a line: true when it may be written. Writes a pending summary first
- * when one is due. Cheap when logging is off or the line is refused. */
+/* Call before building a line: true when it may be written. When it is the first line after
+ * some were refused, writes the pending summary first (if the interval allows). Cheap when
+ * logging is off or the line is refused. */
 bool dj_log_admit(struct dj_log *log, uint64_t now_ns);
 
 /* Writes LINE (LEN bytes, newline included) with one write(2); errors and short writes are

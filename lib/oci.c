@@ -33,33 +33,44 @@
 /* PID_MAX_LIMIT on 64-bit Linux. */
 #define OCI_PID_MAX 4194304
 
-const char *oci_printable(char *out, size_t out_size, const char *s)
+/* Writes the escaped form of byte C into PIECE (at least 4 bytes); returns its length. */
+static size_t escape_byte(unsigned char c, char *piece)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t used = 0;
+
+    if (c == '"' || c == '\\') {
+        piece[0] = '\\';
+        piece[1] = (char)c;
+        return 2;
+    }
+    if (c < 0x20 || c > 0x7e) {
+        piece[0] = '\\';
+        piece[1] = 'x';
+        piece[2] = hex[c >> 4];
+        piece[3] = hex[c & 0xf];
+        return 4;
+    }
+    piece[0] = (char)c;
+    return 1;
+}
+
+const char *oci_printable(char *out, size_t out_size, const char *s)
+{
+    char piece[4];
+    size_t used = 0, full = 0;
+    const char *p;
 
     if (out_size == 0)
         return out;
     if (s == NULL)
         s = "(null)";
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        char piece[4];
-        size_t n = 0;
+    for (p = s; *p != '\0'; p++)
+        full += escape_byte((unsigned char)*p, piece);
+    for (p = s; *p != '\0'; p++) {
+        size_t n = escape_byte((unsigned char)*p, piece);
 
-        if (c == '"' || c == '\\') {
-            piece[n++] = '\\';
-            piece[n++] = (char)c;
-        } else if (c < 0x20 || c > 0x7e) {
-            piece[n++] = '\\';
-            piece[n++] = 'x';
-            piece[n++] = hex[c >> 4];
-            piece[n++] = hex[c & 0xf];
-        } else {
-            piece[n++] = (char)c;
-        }
-        /* Keep room for "..." and the NUL in case this is not the last piece. */
-        if (used + n + 4 > out_size) {
+        /* Cut where "..." and the NUL still fit, unless all of it fits. */
+        if (full >= out_size && used + n + 4 > out_size) {
             if (out_size >= 4) {
                 memcpy(out + used, "...", 3);
                 used += 3;

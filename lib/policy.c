@@ -44,6 +44,8 @@ static bool is_host_char(char c)
  * BAD_CHAR receives the first invalid character. */
 static const char *host_problem(const char *name, size_t len, char *bad_char)
 {
+    char copy[HOST_MAX + 1];
+    struct in_addr as_address;
     size_t label_start = 0;
     bool last_label_numeric = true;
 
@@ -82,6 +84,12 @@ static const char *host_problem(const char *name, size_t len, char *bad_char)
     if (last_label_numeric)
         return "all-numeric last label: not an IPv4 address (that needs four parts) and not a "
                "host name";
+    /* The same for the other forms inet_aton() takes, such as "0x7f000001" or "0x7f.1". */
+    memcpy(copy, name, len);
+    copy[len] = '\0';
+    if (inet_aton(copy, &as_address) != 0)
+        return "reads as an IPv4 address in a form dnsjail does not accept; write it as four "
+               "decimal parts";
     return NULL;
 }
 
@@ -112,8 +120,7 @@ static int entry_error(dj_error_t *err, const struct entry *e, const char *fmt, 
 }
 
 /* PORT_TEXT: 1..65535, decimal digits only. */
-static int parse_port(const struct entry *e, const char *port_text, uint16_t *port,
-                      dj_error_t *err)
+static int parse_port(const struct entry *e, const char *port_text, uint16_t *port, dj_error_t *err)
 {
     unsigned long value = 0;
 
@@ -212,8 +219,7 @@ static int parse_bracketed(const struct entry *e, char *text, struct dj_allow_ru
 }
 
 /* A host name, "*.name" or "*"; TEXT has no port. */
-static int parse_host(const struct entry *e, char *text, struct dj_allow_rule *r,
-                      dj_error_t *err)
+static int parse_host(const struct entry *e, char *text, struct dj_allow_rule *r, dj_error_t *err)
 {
     enum dj_rule_kind kind = DJ_RULE_HOST;
     const char *problem;
@@ -309,8 +315,7 @@ static int parse_entry(struct entry *e, char *text, struct dj_allow_rule *r, dj_
 
 static bool is_separator(char c)
 {
-    return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-           c == '\f';
+    return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 void dj_allow_free(struct dj_allow_rule *rules, size_t n_rules)
@@ -431,10 +436,9 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
         else if (strcmp(enable, "false") == 0)
             policy->enable = false;
         else
-            return dj_error_make(err, 0,
-                                 "annotation " DJ_ANNOTATION_ENABLE
-                                 ": \"%s\" is not \"true\" or \"false\"",
-                                 oci_printable(shown_value, sizeof(shown_value), enable));
+            return dj_error_make(
+                err, 0, "annotation " DJ_ANNOTATION_ENABLE ": \"%s\" is not \"true\" or \"false\"",
+                oci_printable(shown_value, sizeof(shown_value), enable));
     }
     if (mode != NULL) {
         if (strcmp(mode, "audit") == 0)
@@ -446,8 +450,7 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
                                  oci_printable(shown_value, sizeof(shown_value), mode));
     }
     if (allow != NULL &&
-        dj_allow_parse(allow, cfg->allow_wildcard_all, &policy->rules, &policy->n_rules, err) <
-            0)
+        dj_allow_parse(allow, cfg->allow_wildcard_all, &policy->rules, &policy->n_rules, err) < 0)
         return dj_error_wrap(err, "annotation " DJ_ANNOTATION_ALLOW);
     return 0;
 }

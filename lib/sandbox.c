@@ -103,6 +103,15 @@ int dj_drop_user(const char *user, dj_error_t *err)
     return 0;
 }
 
+int dj_drop_bounding_set(dj_error_t *err)
+{
+    for (unsigned long cap = 0; cap <= CAP_LAST_CAP; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return dj_error_make(err, errno, "prctl(PR_CAPBSET_DROP, %lu)", cap);
+    }
+    return 0;
+}
+
 int dj_drop_capabilities(dj_error_t *err)
 {
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};

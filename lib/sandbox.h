@@ -18,6 +18,10 @@ int dj_lookup_user(const char *user, uid_t *uid, gid_t *gid, dj_error_t *err);
  * cannot be regained. When not root: a no-op. */
 int dj_drop_user(const char *user, dj_error_t *err);
 
+/* Empties the capability bounding set (needs CAP_SETPCAP: call it while still root), so not
+ * even a set-uid program could hand a capability back. */
+int dj_drop_bounding_set(dj_error_t *err);
+
 /* Sets PR_SET_NO_NEW_PRIVS and clears every capability set (bounding set included when
  * we still can). */
 int dj_drop_capabilities(dj_error_t *err);

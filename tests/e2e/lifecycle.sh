@@ -17,6 +17,7 @@ container_pid() { runc_cmd state "$1" | python3 -c 'import json,sys; print(json.
 container_status() { runc_cmd state "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
 is_stopped() { [ "$(container_status "$1")" = stopped ]; }
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+all_gone() { local p; for p in "$@"; do pid_gone "$p" || return 1; done; }
 stub_count() { world_stubs | wc -l; }
 
 # A detached jailed container running sleep; checks that the jail is up.
@@ -50,7 +51,7 @@ assert_gone "normal exit" "$id" "$W_NS"
 world_ctns kill9 || tap_bail "cannot make a namespace"
 id=$W_ID-kill9
 start_detached "kill -9" "$id" "$W_NS"
-tap_check "kill -9: a stub runs for the container" stub_for "$id" >/dev/null
+tap_check "kill -9: a stub runs for the container" has_stub_for "$id"
 tap_check "kill -9: the table is in the namespace" nft_table_in "$W_NS"
 tap_check "kill -9: the jail answers 6.6.6.6 inside" exec_resolves_sinkhole "$id"
 stubs=$(world_stubs)
@@ -58,7 +59,7 @@ init=$(container_pid "$id")
 kill -9 "$init"
 tap_check "kill -9: runc sees the container stopped" wait_until 10 is_stopped "$id"
 tap_check "kill -9: the stub exits by itself once the init is dead" \
-    wait_until 5 eval 'for p in $stubs; do pid_gone $p || exit 1; done'
+    wait_until 5 all_gone $stubs
 _run_capture "$id-delete" runc_cmd delete "$id"
 tap_check "kill -9: runc delete succeeds (poststop ran)" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
 assert_gone "kill -9" "$id" "$W_NS"
@@ -67,12 +68,12 @@ assert_gone "kill -9" "$id" "$W_NS"
 world_ctns delf || tap_bail "cannot make a namespace"
 id=$W_ID-delf
 start_detached "delete -f" "$id" "$W_NS"
-tap_check "delete -f: a stub runs for the container" stub_for "$id" >/dev/null
+tap_check "delete -f: a stub runs for the container" has_stub_for "$id"
 stubs=$(world_stubs)
 _run_capture "$id-delete" runc_cmd delete -f "$id"
 tap_check "delete -f: runc delete -f succeeds" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
 tap_check "delete -f: the stub process is gone" \
-    wait_until 5 eval 'for p in $stubs; do pid_gone $p || exit 1; done'
+    wait_until 5 all_gone $stubs
 assert_gone "delete -f" "$id" "$W_NS"
 
 # ---- a start that fails after prestart ran ------------------------------------------------

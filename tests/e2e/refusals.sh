@@ -30,6 +30,7 @@ refusal_case() { # CASE KEYWORD [bundle.py options]
     tap_check "$name: the container did not run" eval '! grep -q probe-done "$RUN_OUT"'
     tap_check "$name: runc's stderr has 'dnsjail:' and names '$keyword'" stderr_names "$keyword" ||
         tap_diag_file "$RUN_ERR" 5
+    tap_check "$name: the refusal is in the log (jail_refused)" log_has_event jail_refused "$id"
     assert_gone "$name" "$id" "$NS"
 }
 

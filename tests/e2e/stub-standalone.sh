@@ -1,2 +1,496 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
+# stub-standalone.sh: runs dnsjail-dnsstub on its own (--listen on 127.0.0.1, --user nobody)
+# under its real seccomp filter and checks what it answers, what it logs, how it limits the
+# log, its privileges, its control socket and every way it exits. Every path here runs under
+# the seccomp allowlist, so a missing syscall shows up as a stub killed by SIGSYS.
+# Only loopback traffic. Output is TAP; the plan comes last.
+
+script_dir=$(cd "$(dirname "$0")" && pwd)
+top_builddir=${top_builddir:-$script_dir/../..}
+top_srcdir=${top_srcdir:-$script_dir/../..}
+stub=$top_builddir/dnsstub/dnsjail-dnsstub
+
+skip_all() {
+    echo "1..0 # SKIP $*"
+    exit 0
+}
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (drops to nobody like the hook does)"
+for cmd in dig python3 timeout; do
+    command -v "$cmd" >/dev/null 2>&1 || skip_all "$cmd is not installed"
+done
+[ -x "$stub" ] || skip_all "$stub is not built"
+id nobody >/dev/null 2>&1 || skip_all "there is no user nobody"
+
+WORK=$(mktemp -d /tmp/djt-stub.XXXXXX) || skip_all "cannot create a temporary directory"
+chmod 755 "$WORK"
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- TAP helpers -------------------------------------------------------------------------
+n=0
+failures=0
+ok() {
+    n=$((n + 1))
+    echo "ok $n - $*"
+}
+not_ok() {
+    n=$((n + 1))
+    failures=$((failures + 1))
+    echo "not ok $n - $*"
+}
+check() { # check DESCRIPTION COMMAND... : passes when COMMAND succeeds
+    local desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+diag() {
+    sed 's/^/# /'
+}
+bail() {
+    echo "Bail out! $*"
+    exit 1
+}
+
+# ---- python helpers: exact bytes on the wire, fd passing, JSON checks -----------------------
+cat >"$WORK/stubtool.py" <<'EOF'
+import json, os, random, select, socket, struct, sys, time
+
+def query(qid, name, qtype=1, flags=0x0100):
+    wire = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".") if l) + b"\0"
+    return struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 0) + wire + struct.pack(">HH", qtype, 1)
+
+def free_port():
+    # A port free for both UDP and TCP on 127.0.0.1.
+    while True:
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            pass
+        finally:
+            t.close()
+            u.close()
+
+def launch(args):
+    # launch CTLPATH|- WATCHPID|- STUB ARGS...: exec the stub (same pid) with a listening
+    # control socket for {CTL} and a pidfd of WATCHPID for {PIDFD}.
+    ctl_path, watch_pid, prog = args[0], args[1], args[2]
+    subst = {}
+    if ctl_path != "-":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.bind(ctl_path)
+        s.listen(16)
+        os.set_inheritable(s.fileno(), True)
+        subst["{CTL}"] = str(s.fileno())
+    if watch_pid != "-":
+        fd = os.pidfd_open(int(watch_pid))
+        os.set_inheritable(fd, True)
+        subst["{PIDFD}"] = str(fd)
+    argv = [prog] + [subst.get(a, a) for a in args[3:]]
+    os.execv(prog, argv)
+
+def tcp_pipeline(host, port, count):
+    # COUNT queries in one write on one connection; every answer must come back, in order.
+    s = socket.create_connection((host, int(port)), timeout=3)
+    names = ["q%d.pipeline.example" % i for i in range(count)]
+    s.sendall(b"".join(struct.pack(">H", len(q)) + q
+                       for q in (query(1000 + i, n) for i, n in enumerate(names))))
+    buf = b""
+    answers = []
+    while len(answers) < count:
+        data = s.recv(65536)
+        if not data:
+            break
+        buf += data
+        while len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
+            length = struct.unpack(">H", buf[:2])[0]
+            answers.append(buf[2:2 + length])
+            buf = buf[2 + length:]
+    s.close()
+    if len(answers) != count:
+        print("got %d answers of %d" % (len(answers), count))
+        return 1
+    for i, a in enumerate(answers):
+        qid, flags, qd, an = struct.unpack(">HHHH", a[:8])
+        if qid != 1000 + i or flags & 0x800F != 0x8000 or an != 1 or a[-4:] != bytes([6, 6, 6, 6]):
+            print("answer %d wrong: %s" % (i, a.hex()))
+            return 1
+    return 0
+
+def udp_exchange(host, port, packet, timeout=1.0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    s.sendto(packet, (host, int(port)))
+    try:
+        return s.recv(4096)
+    except socket.timeout:
+        return None
+    finally:
+        s.close()
+
+def malformed(host, port):
+    # Prints what each broken packet got: "none" or the rcode.
+    packets = {
+        "short": b"\x12\x34\x01",
+        "response": struct.pack(">HHHHHH", 7, 0x8180, 1, 0, 0, 0) + b"\0\0\1\0\1",
+        "truncated-name": struct.pack(">HHHHHH", 8, 0x0100, 1, 0, 0, 0) + b"\x07exam",
+        "pointer-loop": struct.pack(">HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\0\1\0\1",
+        "label-64": struct.pack(">HHHHHH", 10, 0x0100, 1, 0, 0, 0) + b"\x40" + b"a" * 64 + b"\0\0\1\0\1",
+        "qdcount-2": struct.pack(">HHHHHH", 11, 0x0100, 2, 0, 0, 0) + b"\0\0\1\0\1",
+        "update": struct.pack(">HHHHHH", 12, 0x2800, 1, 0, 0, 0) + b"\0\0\6\0\1",
+    }
+    out = []
+    for name, p in packets.items():
+        a = udp_exchange(host, port, p, 0.5)
+        out.append("%s=%s" % (name, "none" if a is None else "rcode%d" % (a[3] & 15)))
+    print(" ".join(out))
+    return 0
+
+def control(path, op, watch_pid=None):
+    # Prints the reply byte (or "none"), then for Q whether the connection reached EOF.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(3)
+    s.connect(path)
+    if watch_pid is not None:
+        fd = os.pidfd_open(int(watch_pid))
+        socket.send_fds(s, [op.encode()], [fd])
+        os.close(fd)
+    else:
+        s.send(op.encode())
+    try:
+        reply = s.recv(16)
+    except socket.timeout:
+        reply = b""
+    words = [reply.decode() or "none"]
+    if op == "Q":
+        try:
+            words.append("eof" if s.recv(16) == b"" else "data")
+        except socket.timeout:
+            words.append("no-eof")
+        except ConnectionResetError:
+            words.append("eof")
+    print(" ".join(words))
+    return 0
+
+def flood(host, port, count):
+    # Sends COUNT queries as fast as the socket takes them and collects what comes back.
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    s.connect((host, int(port)))
+    s.setblocking(False)
+    answers = 0
+    start = time.monotonic()
+    for i in range(count):
+        while True:
+            try:
+                s.send(query(i & 0xFFFF, "f%d.flood.example" % i))
+                break
+            except BlockingIOError:
+                select.select([], [s], [], 0.1)
+        try:
+            while True:
+                s.recv(4096)
+                answers += 1
+        except BlockingIOError:
+            pass
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([s], [], [], 0.2)
+        if not r:
+            break
+        try:
+            s.recv(4096)
+            answers += 1
+        except BlockingIOError:
+            pass
+    print("%.3f %d" % (time.monotonic() - start, answers))
+    return 0
+
+def check_log(path, container):
+    # Every line JSON; dns_query lines carry the documented fields. Prints counts per event
+    # and the sum of suppressed counts.
+    counts = {}
+    suppressed = 0
+    want = ["time", "event", "container", "client", "proto", "qname", "qtype", "rcode", "answer"]
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            line = json.loads(raw)
+            event = line["event"]
+            counts[event] = counts.get(event, 0) + 1
+            if event == "dns_query":
+                missing = [k for k in want if k not in line]
+                if missing or line["container"] != container or line["proto"] not in ("udp", "tcp"):
+                    print("line %d: bad fields %s: %s" % (number, missing, raw))
+                    return 1
+                if not line["time"].endswith("Z") or len(line["time"]) != 24:
+                    print("line %d: time %s" % (number, line["time"]))
+                    return 1
+            if event == "log_suppressed":
+                suppressed += line["count"]
+    print(" ".join("%s=%d" % kv for kv in sorted(counts.items())), "suppressed=%d" % suppressed)
+    return 0
+
+def find_line(path, **fields):
+    # Exit 0 when some line has all FIELDS (values compared as JSON text).
+    with open(path, "rb") as f:
+        for raw in f:
+            line = json.loads(raw)
+            if all(json.dumps(line.get(k)) == v for k, v in fields.items()):
+                return 0
+    return 1
+
+cmd, args = sys.argv[1], sys.argv[2:]
+if cmd == "free-port":
+    print(free_port())
+elif cmd == "launch":
+    launch(args)
+elif cmd == "pipeline":
+    sys.exit(tcp_pipeline(args[0], args[1], int(args[2])))
+elif cmd == "malformed":
+    sys.exit(malformed(args[0], args[1]))
+elif cmd == "control":
+    sys.exit(control(*args))
+elif cmd == "flood":
+    sys.exit(flood(args[0], args[1], int(args[2])))
+elif cmd == "check-log":
+    sys.exit(check_log(args[0], args[1]))
+elif cmd == "find-line":
+    sys.exit(find_line(args[0], **dict(a.split("=", 1) for a in args[1:])))
+else:
+    sys.exit("unknown command " + cmd)
+EOF
+tool() { python3 "$WORK/stubtool.py" "$@"; }
+
+# Waits up to 5 s for the ready file to hold something; prints it.
+wait_ready() {
+    local file=$1 i
+    for i in $(seq 50); do
+        [ -s "$file" ] && break
+        sleep 0.1
+    done
+    cat "$file" 2>/dev/null
+}
+
+# Waits up to $2 tenths of a second for pid $1 to exit; its status goes into $exit_status.
+wait_exit() {
+    local pid=$1 tenths=${2:-30} i
+    for i in $(seq "$tenths"); do
+        if ! kill -0 "$pid" 2>/dev/null || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+            wait "$pid"
+            exit_status=$?
+            return 0
+        fi
+        sleep 0.1
+    done
+    exit_status=timeout
+    return 1
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+PORT=$(tool free-port) || bail "no free port"
+LOG=$WORK/query.log
+CTL=$WORK/control.sock
+
+# ---- start the main stub -----------------------------------------------------------------
+python3 "$WORK/stubtool.py" launch "$CTL" - "$stub" --listen "127.0.0.1:$PORT" --user nobody --log-file "$LOG" \
+    --container-id e2e-ctr --control-fd "{CTL}" --ready-fd 5 --ttl 7 \
+    5>"$WORK/ready" 2>"$WORK/stderr" &
+STUB_PID=$!
+PIDS+=("$STUB_PID")
+ready=$(wait_ready "$WORK/ready")
+if [ "$ready" = R ]; then
+    ok "stub reported ready on --ready-fd"
+else
+    not_ok "stub reported ready on --ready-fd (got '$ready')"
+    diag <"$WORK/stderr"
+    echo "1..$n"
+    exit 1
+fi
+
+dig_stub() { dig @127.0.0.1 -p "$PORT" +time=2 +tries=1 "$@"; }
+
+# ---- answers -----------------------------------------------------------------------------
+out=$(dig_stub +short www.example.com A)
+check "A gets the sinkhole 6.6.6.6" [ "$out" = 6.6.6.6 ]
+
+out=$(dig_stub www.example.com A +noall +answer)
+check "A answer carries the TTL from --ttl" grep -Eq '^www\.example\.com\.[[:space:]]+7[[:space:]]+IN[[:space:]]+A[[:space:]]+6\.6\.6\.6$' <<<"$out"
+
+out=$(dig_stub www.example.com AAAA)
+if grep -q 'status: NOERROR' <<<"$out" && grep -q 'ANSWER: 0,' <<<"$out"; then
+    ok "AAAA gets NOERROR without an answer"
+else
+    not_ok "AAAA gets NOERROR without an answer"
+    diag <<<"$out"
+fi
+
+out=$(dig_stub example.com TXT)
+if grep -q 'status: NOERROR' <<<"$out" && grep -q 'ANSWER: 0,' <<<"$out" &&
+    grep -q 'flags: qr rd ra;' <<<"$out"; then
+    ok "TXT gets NODATA (NOERROR, no answer; qr rd ra)"
+else
+    not_ok "TXT gets NODATA"
+    diag <<<"$out"
+fi
+
+out=$(dig_stub +tcp +short tcp.example.com A)
+check "A over TCP gets 6.6.6.6" [ "$out" = 6.6.6.6 ]
+
+out=$(dig_stub +tcp +keepopen +short one.example A two.example A three.example A)
+check "three queries on one TCP connection (dig +keepopen)" [ "$out" = $'6.6.6.6\n6.6.6.6\n6.6.6.6' ]
+
+if out=$(tool pipeline 127.0.0.1 "$PORT" 50 2>&1); then
+    ok "50 pipelined queries in one TCP write get 50 answers in order"
+else
+    not_ok "50 pipelined queries in one TCP write get 50 answers in order"
+    diag <<<"$out"
+fi
+
+out=$(tool malformed 127.0.0.1 "$PORT" 2>&1)
+expected="short=none response=none truncated-name=rcode1 pointer-loop=rcode1 label-64=rcode1 qdcount-2=rcode1 update=rcode4"
+if [ "$out" = "$expected" ]; then
+    ok "malformed packets: FORMERR, NOTIMP or nothing"
+else
+    not_ok "malformed packets: FORMERR, NOTIMP or nothing"
+    diag <<<"got: $out"
+fi
+out=$(dig_stub +short after.malformed.example A)
+check "stub still answers after the malformed packets" [ "$out" = 6.6.6.6 ]
+
+# ---- privileges --------------------------------------------------------------------------
+status=$(cat "/proc/$STUB_PID/status" 2>/dev/null)
+field() { awk -v k="$1:" '$1 == k {print $2}' <<<"$status"; }
+check "stub runs as nobody" [ "$(field Uid)" = "$(id -u nobody)" ]
+check "stub has no capabilities (CapEff and CapPrm 0)" \
+    [ "$(field CapEff)" = 0000000000000000 -a "$(field CapPrm)" = 0000000000000000 ]
+check "stub has NoNewPrivs 1 and Seccomp 2 (filter)" [ "$(field NoNewPrivs)" = 1 -a "$(field Seccomp)" = 2 ]
+
+# ---- log ---------------------------------------------------------------------------------
+if out=$(tool check-log "$LOG" e2e-ctr 2>&1); then
+    ok "every log line is JSON; dns_query lines have the documented fields"
+else
+    not_ok "every log line is JSON; dns_query lines have the documented fields"
+    diag <<<"$out"
+fi
+check "A query logged with qtype, rcode and answer" tool find-line "$LOG" \
+    'event="dns_query"' 'qname="www.example.com"' 'qtype="A"' 'rcode="NOERROR"' \
+    'answer="6.6.6.6"' 'proto="udp"' 'container="e2e-ctr"'
+check "TXT query logged with answer null" tool find-line "$LOG" \
+    'event="dns_query"' 'qname="example.com"' 'qtype="TXT"' 'answer=null'
+check "TCP query logged as proto tcp" tool find-line "$LOG" 'qname="tcp.example.com"' 'proto="tcp"'
+check "malformed packet logged as dns_malformed" tool find-line "$LOG" \
+    'event="dns_malformed"' 'rcode="FORMERR"' 'proto="udp"'
+check "dropped packet logged as dns_malformed with rcode null" tool find-line "$LOG" \
+    'event="dns_malformed"' 'rcode=null' 'reason="a response, not a query"'
+
+# ---- control socket ----------------------------------------------------------------------
+out=$(tool control "$CTL" P 2>&1)
+check "control P (ping) gets K" [ "$out" = K ]
+out=$(tool control "$CTL" X 2>&1)
+check "control: an unknown request gets no K" [ "$out" = none ]
+check "stub alive after the control requests" alive "$STUB_PID"
+
+# ---- log flood ---------------------------------------------------------------------------
+# Refill the bucket first (400 burst at 200/s: 2 s), then 5000 queries as fast as possible.
+sleep 2
+before=$(wc -l <"$LOG")
+out=$(tool flood 127.0.0.1 "$PORT" 5000)
+read -r seconds answers <<<"$out"
+sleep 1.6 # the summary comes within a second of the flood
+after=$(wc -l <"$LOG")
+lines=$((after - before))
+# At most the burst, the refill during the flood, and the summary lines (one a second).
+bound=$(python3 -c "import math; print(400 + math.ceil(200 * $seconds) + math.ceil($seconds) + 3)")
+if [ "$lines" -le "$bound" ] && [ "$lines" -ge 400 ]; then
+    ok "flood of 5000 queries ($answers answered in ${seconds}s) wrote $lines log lines (400..$bound)"
+else
+    not_ok "flood of 5000 queries wrote $lines log lines, want 400..$bound"
+fi
+summary=$(tail -n +"$((before + 1))" "$LOG" | grep '"event":"log_suppressed"')
+count=$(sed -n 's/.*"count":\([0-9]*\).*/\1/p' <<<"$summary" | awk '{s += $1} END {print s + 0}')
+queries=$(tail -n +"$((before + 1))" "$LOG" | grep -c '"event":"dns_query"')
+if [ -n "$summary" ] && [ "${count:-0}" -gt 0 ] && [ $((count + queries)) -le 5000 ] &&
+    [ $((count + queries)) -ge "$answers" ]; then
+    ok "flood: log_suppressed lines count the rest ($queries logged + $count suppressed, $answers answered)"
+else
+    not_ok "flood: log_suppressed summary (logged $queries, suppressed ${count:-none}, answered $answers)"
+fi
+check "stub alive after the flood" alive "$STUB_PID"
+
+# ---- quit ----------------------------------------------------------------------------------
+out=$(tool control "$CTL" Q 2>&1)
+check "control Q gets K, then EOF" [ "$out" = "K eof" ]
+wait_exit "$STUB_PID" 30
+check "stub exits 0 after Q (status $exit_status)" [ "$exit_status" = 0 ]
+
+# ---- watched processes ---------------------------------------------------------------------
+PORT2=$(tool free-port) || bail "no free port"
+sleep 300 &
+SLEEP1=$!
+sleep 300 &
+SLEEP2=$!
+PIDS+=("$SLEEP1" "$SLEEP2")
+python3 "$WORK/stubtool.py" launch "$WORK/control2.sock" "$SLEEP1" "$stub" --listen "127.0.0.1:$PORT2" --user nobody \
+    --watch-pidfd "{PIDFD}" --control-fd "{CTL}" --log-fd 6 --ready-fd 5 \
+    5>"$WORK/ready2" 6>>"$WORK/query2.log" 2>"$WORK/stderr2" &
+STUB2=$!
+PIDS+=("$STUB2")
+ready=$(wait_ready "$WORK/ready2")
+check "second stub (--watch-pidfd, --log-fd) ready" [ "$ready" = R ]
+out=$(tool control "$WORK/control2.sock" W "$SLEEP2" 2>&1)
+check "control W with a pidfd gets K" [ "$out" = K ]
+kill "$SLEEP1"
+wait "$SLEEP1" 2>/dev/null
+sleep 0.5
+check "stub keeps serving while one watched process is left" alive "$STUB2"
+out=$(dig @127.0.0.1 -p "$PORT2" +time=2 +tries=1 +short still.here A)
+check "... and answers" [ "$out" = 6.6.6.6 ]
+kill "$SLEEP2"
+wait "$SLEEP2" 2>/dev/null
+wait_exit "$STUB2" 30
+check "stub exits 0 once every watched process has exited (status $exit_status)" [ "$exit_status" = 0 ]
+check "--log-fd received the query line" tool find-line "$WORK/query2.log" 'qname="still.here"'
+
+# ---- signals and startup failures ------------------------------------------------------------
+PORT3=$(tool free-port) || bail "no free port"
+"$stub" --listen "127.0.0.1:$PORT3" --user nobody --ready-fd 5 5>"$WORK/ready3" 2>/dev/null &
+STUB3=$!
+PIDS+=("$STUB3")
+ready=$(wait_ready "$WORK/ready3")
+"$stub" --listen "127.0.0.1:$PORT3" --user nobody --ready-fd 5 5>"$WORK/ready4" 2>"$WORK/stderr4"
+rc=$?
+if [ "$rc" != 0 ] && grep -q '^Ebind 127\.0\.0\.1' "$WORK/ready4" && [ "$(wc -l <"$WORK/stderr4")" = 1 ]; then
+    ok "a port in use: exit $rc, one line on stderr, E+reason on the ready fd"
+else
+    not_ok "a port in use: exit $rc, ready '$(cat "$WORK/ready4")'"
+    diag <"$WORK/stderr4"
+fi
+"$stub" --listen 127.0.0.1:1 --ready-fd 5 5>"$WORK/ready5" 2>/dev/null
+rc=$?
+check "refuses to serve as root without --user (exit $rc)" \
+    grep -q '^Erefusing to serve as root' "$WORK/ready5"
+check "third stub ready" [ "$ready" = R ]
+kill -TERM "$STUB3"
+wait_exit "$STUB3" 30
+check "SIGTERM: clean exit 0 (status $exit_status)" [ "$exit_status" = 0 ]
+
+echo "1..$n"
+[ "$failures" = 0 ]

@@ -47,10 +47,10 @@ tap_result() { # RC DESCRIPTION
     fi
     return "$1"
 }
-tap_check() { # DESCRIPTION CMD ARGS...: ok when CMD succeeds
+tap_check() { # DESCRIPTION CMD ARGS...: ok when CMD succeeds (its stdout goes to stderr)
     local desc=$1
     shift
-    "$@"
+    "$@" >&2
     tap_result $? "$desc"
 }
 tap_skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $1 # SKIP ${2:-}"; }
@@ -307,10 +307,12 @@ world_bundle() { # ID [bundle.py options] [-- ARGS...]
 world_hook_opts() { echo --hook "$W_HOOK" --hook-config "$W_CONF"; }
 
 # ---- runtimes -----------------------------------------------------------------------------
-# Every runner leaves RUN_RC, and the files $RUN_OUT and $RUN_ERR.
+# Every runner leaves RUN_RC, the files $RUN_OUT and $RUN_ERR, and RUN_CID: the id the runtime
+# gave the hook (podman's is its own 64-hex id, not the --name).
 _run_capture() { # ID CMD...
     local id=$1
     shift
+    RUN_CID=$id
     RUN_OUT=$W_TMP/out/$id.out
     RUN_ERR=$W_TMP/out/$id.err
     "$@" </dev/null >"$RUN_OUT" 2>"$RUN_ERR"
@@ -367,11 +369,15 @@ run_podman() { # ID NSPATH HOOKSDIR [podman run options] -- CMD...
     world_rootfs "$rootfs" || return 1
     mkdir -p "$W_TMP/podman/tmp"
     W_CONTAINERS+=("podman $id")
-    _run_capture "$id" podman_cmd --hooks-dir "$hooksdir" run --rm --name "$id" \
+    local cidfile=$W_TMP/out/$id.cid
+    rm -f "$cidfile"
+    _run_capture "$id" podman_cmd --hooks-dir "$hooksdir" run --rm --name "$id" --cidfile "$cidfile" \
         --network "ns:$ns" --dns 192.0.2.1 \
         --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
         -v /usr:/usr:ro -v "$W_E2E_DIR/probe.py:/probe.py:ro" \
         "${opts[@]}" --rootfs "$rootfs" "$@"
+    [ -s "$cidfile" ] && RUN_CID=$(cat "$cidfile")
+    return 0
 }
 
 # One calling convention for the battery:
@@ -407,7 +413,8 @@ world_stubs() {
     done
 }
 stub_for() { pgrep -f "dnsjail-dnsstub.*--container-id $1( |\$)"; }
-no_stub_for() { ! stub_for "$1" >/dev/null; }
+has_stub_for() { stub_for "$1" >/dev/null; }
+no_stub_for() { ! has_stub_for "$1"; }
 no_stubs_at_all() { [ -z "$(world_stubs)" ]; }
 # No per-container record and no namespace state left (for a namespace no one else uses).
 state_clean_for() { [ ! -e "$W_STATE/containers/$1" ]; }
@@ -438,9 +445,23 @@ for line in lines:
 sys.exit(1)
 EOF
 }
+# The hook's log has an event EVENT (e.g. jail_refused) for container ID.
+log_has_event() { # EVENT ID
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        continue
+    if ev.get("event") == sys.argv[2] and ev.get("container") == sys.argv[3]:
+        sys.exit(0)
+sys.exit(1)' "$W_LOG" "$1" "$2" 2>/dev/null
+}
 # After a container went: no stub for it, no state for it, no table in NSPATH (if given).
 assert_gone() { # DESCRIPTION ID [NSPATH]
-    tap_check "$1: no dnsjail-dnsstub left" wait_until 5 no_stub_for "$2"
+    # By its arguments, and by its executable: this run has no other jailed container alive.
+    tap_check "$1: no dnsjail-dnsstub left" wait_until 5 eval 'no_stub_for "$2" && no_stubs_at_all'
     tap_check "$1: no state left for the container" state_clean_for "$2"
     tap_check "$1: no namespace reference mounted under the state dir" no_mounts_under_state
     if [ -n "${3:-}" ]; then
@@ -551,7 +572,7 @@ world_battery_jailed() { # RUNTIME
     tap_check "$rt jailed: the canary resolver saw none of the names" \
         eval '! canary_saw_dns "$tag"'
     tap_check "$rt jailed: the log has a dns_query line for the secret with the container id" \
-        log_has_query "$id" "secret-$tag-r.attacker.test" || tap_diag_file "$W_LOG" 10
+        log_has_query "$RUN_CID" "secret-$tag-r.attacker.test" || tap_diag_file "$W_LOG" 10
     for label in tcp22 tcp80 tcp443 tcp6_22; do
         tap_check "$rt jailed: $label refused within 1 s" \
             eval 'probe_isnt "$RUN_OUT" $label status connected && probe_fast "$RUN_OUT" $label 1000' ||
@@ -563,7 +584,7 @@ world_battery_jailed() { # RUNTIME
     done
     tap_check "$rt jailed: the canary listeners saw nothing of this run" \
         eval '! canary_saw_net "$tag"' || tap_diag "$(grep -F "$tag" "$W_CANARY_NET_LOG")"
-    assert_gone "$rt jailed, after exit" "$id" "$ns"
+    assert_gone "$rt jailed, after exit" "$RUN_CID" "$ns"
 }
 
 # io.dnsjail.enable=false: the hook runs but leaves the container alone.
@@ -580,7 +601,7 @@ world_battery_disabled() { # RUNTIME
         probe_is "$RUN_OUT" dns_resolv answers "A:203.0.113.7" || _show_run
     tap_check "$rt enable=false: the canary saw the name" canary_saw_dns "secret-$tag-off"
     tap_check "$rt enable=false: no table was installed" no_nft_table_in "$ns"
-    assert_gone "$rt enable=false" "$id"
+    assert_gone "$rt enable=false" "$RUN_CID"
 }
 
 # Sets up everything the battery needs. Call once, after world_require*.
