@@ -164,8 +164,8 @@ static bool parse_bool(const char *text, bool *out)
     return false;
 }
 
-/* A user name as useradd accepts it by default: [A-Za-z0-9_.-], not starting with '-',
- * at most 32 bytes; or a numeric uid. */
+/* A portable user name (the POSIX portable filename characters), not starting with '-' so
+ * that it can never be read as an option, at most 32 bytes like useradd's default. */
 static bool user_name_ok(const char *name)
 {
     size_t len = strlen(name);

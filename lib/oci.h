@@ -45,7 +45,9 @@ struct oci_bundle {
 int oci_state_parse(const char *buf, size_t len, struct oci_state *st, dj_error_t *err);
 void oci_state_free(struct oci_state *st);
 
-/* Parses config.json. Unknown capability names are errors (fail closed). */
+/* Parses config.json (at most OCI_CONFIG_MAX_BYTES). Unknown capability names are errors
+ * (fail closed), and so is a key that differs only in case from one dnsjail reads, such as
+ * "Process": runc's Go decoder would read it and crun would not. */
 int oci_bundle_parse(const char *buf, size_t len, struct oci_bundle *b, dj_error_t *err);
 void oci_bundle_free(struct oci_bundle *b);
 

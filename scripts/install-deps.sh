@@ -5,7 +5,7 @@ set -euo pipefail
 
 build=(build-essential autoconf automake libtool pkg-config libseccomp-dev libyajl-dev
        libnftnl-dev libmnl-dev libssl-dev)
-runtime=(runc nftables iproute2 util-linux procps psmisc dnsmasq bind9-dnsutils python3 curl)
+runtime=(runc nftables iproute2 util-linux procps psmisc dnsmasq-base bind9-dnsutils python3 curl)
 testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf)
 
 case "${1:-test}" in

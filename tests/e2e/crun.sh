@@ -4,6 +4,7 @@
 # A positive control (no hook) first proves the test world can see every kind of leak; then
 # the same probes from a jailed container must all be answered by the stub or refused, with
 # nothing reaching the canary; io.dnsjail.enable=false must leave the container alone.
+# shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
 world_require runc crun dnsmasq dig
 world_require_build

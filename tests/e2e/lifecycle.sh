@@ -4,6 +4,7 @@
 # container. Covers: normal exit, kill -9 of the init then `runc delete`, `runc delete -f`,
 # a start that fails after prestart ran, crun (no pid at poststop), and two containers sharing
 # one namespace (same policy shares the stub; a different policy is refused).
+# shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
 world_require runc crun dnsmasq dig
 world_require_build
@@ -11,7 +12,7 @@ world_up
 world_dnsjail_conf || tap_bail "cannot write the dnsjail configuration"
 
 dns_probe() { echo "dns|dns|life-$(world_random).attacker.test|A|-|udp"; }
-JAIL_OPTS=($(world_hook_opts) --annotation io.dnsjail.enable=true)
+JAIL_OPTS=(--hook "$W_HOOK" --hook-config "$W_CONF" --annotation io.dnsjail.enable=true)
 
 container_pid() { runc_cmd state "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'; }
 container_status() { runc_cmd state "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
@@ -59,7 +60,7 @@ init=$(container_pid "$id")
 kill -9 "$init"
 tap_check "kill -9: runc sees the container stopped" wait_until 10 is_stopped "$id"
 tap_check "kill -9: the stub exits by itself once the init is dead" \
-    wait_until 5 all_gone $stubs
+    wait_until 5 all_gone $stubs # one pid a word
 _run_capture "$id-delete" runc_cmd delete "$id"
 tap_check "kill -9: runc delete succeeds (poststop ran)" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
 assert_gone "kill -9" "$id" "$W_NS"
@@ -73,7 +74,7 @@ stubs=$(world_stubs)
 _run_capture "$id-delete" runc_cmd delete -f "$id"
 tap_check "delete -f: runc delete -f succeeds" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
 tap_check "delete -f: the stub process is gone" \
-    wait_until 5 all_gone $stubs
+    wait_until 5 all_gone $stubs # one pid a word
 assert_gone "delete -f" "$id" "$W_NS"
 
 # ---- a start that fails after prestart ran ------------------------------------------------

@@ -5,6 +5,7 @@
 # same battery as runc.sh and crun.sh, and one refusal seen through podman.
 # podman never uses its own networks here (its bridge masquerades to the real network): every
 # container joins a namespace of the test world with --network ns:PATH.
+# shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
 world_require runc podman dnsmasq dig make
 [ -x "$top_srcdir/configure" ] || tap_skip_all "no $top_srcdir/configure (run ./autogen.sh)"

@@ -4,6 +4,7 @@
 # Cases: malformed or unknown io.dnsjail.* annotations, no network namespace of its own,
 # CAP_NET_RAW / CAP_NET_ADMIN in any capability set, and a container init that is already gone.
 # Runs through runc; the podman refusal case is in podman.sh (it needs the installed hooks.d).
+# shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
 world_require runc dnsmasq dig
 world_require_build
@@ -22,8 +23,8 @@ stderr_names() { grep -q 'dnsjail: ' "$RUN_ERR" && grep -qiF -- "$1" "$RUN_ERR";
 refusal_case() { # CASE KEYWORD [bundle.py options]
     local name=$1 keyword=$2 id=$W_ID-r-$1 b
     shift 2
-    # shellcheck disable=SC2046
-    b=$(world_bundle "$id" --netns "$NS" $(world_hook_opts) "$@" -- "${PROBE_ARGS[@]}") ||
+    b=$(world_bundle "$id" --netns "$NS" --hook "$W_HOOK" --hook-config "$W_CONF" "$@" -- \
+        "${PROBE_ARGS[@]}") ||
         tap_bail "cannot make bundle $id"
     run_runc "$id" "$b"
     tap_check "$name: runc fails" test "$RUN_RC" -ne 0
@@ -52,7 +53,8 @@ tap_check "host-netns: no table in the runtime's namespace" no_nft_table_in "$W_
 CONF_DEFAULT=$W_CONF
 world_dnsjail_conf --file "$W_TMP/allow-raw.conf" "allow-cap-net-raw = true"
 id=$W_ID-r-allowed-raw
-b=$(world_bundle "$id" --netns "$NS" $(world_hook_opts) --add-cap CAP_NET_RAW:bounding -- \
+b=$(world_bundle "$id" --netns "$NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
+    --add-cap CAP_NET_RAW:bounding -- \
     "${PROBE_ARGS[@]}") || tap_bail "cannot make bundle"
 run_runc "$id" "$b"
 tap_check "allow-cap-net-raw = true: the container runs" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5

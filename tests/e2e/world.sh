@@ -12,7 +12,8 @@
 #     dig, curl and python3 work inside;
 #   - runners for runc, crun and podman with one calling convention (see run_container).
 # Everything made is registered for cleanup, which runs once on exit, whatever happens.
-# Also: TAP helpers (tap_*), and the shared battery (world_battery) the runtime tests run.
+# Also: TAP helpers (tap_*), checks of what dnsjail leaves behind (assert_gone), and the
+# battery runc.sh, crun.sh and podman.sh share (world_battery_control/_jailed/_disabled).
 #
 # Conventions: functions return 0/1; names of this run start with $W_ID (djt-PID).
 
@@ -106,7 +107,8 @@ world_cleanup() {
     trap - EXIT
     # Containers first: their poststop hooks still need the world.
     for entry in "${W_CONTAINERS[@]}"; do
-        runtime_delete_force ${entry} >/dev/null 2>&1
+        # shellcheck disable=SC2086 # "RUNTIME ID"
+        runtime_delete_force $entry >/dev/null 2>&1
     done
     W_CONTAINERS=()
     for pid in $(world_stubs); do
@@ -123,7 +125,7 @@ world_cleanup() {
     W_PIDS=()
     if [ -n "$W_TMP" ] && [ -d "$W_TMP" ]; then
         # podman may leave mounts under its storage; never rm across a mount.
-        grep -o " $W_TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+        grep -o " ${W_TMP}[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
         if [ -n "${W_KEEP:-}" ]; then
             echo "# W_KEEP set: left $W_TMP" >&2
         else
@@ -303,8 +305,6 @@ world_bundle() { # ID [bundle.py options] [-- ARGS...]
     echo "$b"
 }
 
-# bundle.py options for a jailed container using this run's hook and config.
-world_hook_opts() { echo --hook "$W_HOOK" --hook-config "$W_CONF"; }
 
 # ---- runtimes -----------------------------------------------------------------------------
 # Every runner leaves RUN_RC, the files $RUN_OUT and $RUN_ERR, and RUN_CID: the id the runtime
@@ -396,8 +396,7 @@ run_container() {
         return
     fi
     for a in $annotations; do opts+=(--annotation "$a"); done
-    # shellcheck disable=SC2046
-    [ "$jail" = yes ] && opts+=($(world_hook_opts))
+    [ "$jail" = yes ] && opts+=(--hook "$W_HOOK" --hook-config "$W_CONF")
     local b
     b=$(world_bundle "$id" --netns "$ns" "${opts[@]}" -- "$@") || return 1
     "run_$runtime" "$id" "$b"
@@ -491,8 +490,9 @@ world_probe_args() { # TAG
     echo "dns|dns_aaaa|secret-$t-q.attacker.test|AAAA|-|udp"
     echo "dns|dns_txt|secret-$t-x.attacker.test|TXT|-|udp"
     echo "tcp|tcp22|192.0.2.1|22|tok-$t-tcp22"
-    echo "tcp|tcp80|203.0.113.80|80|tok-$t-tcp80"
+    echo "tcp|tcp80|192.0.2.1|80|tok-$t-tcp80"
     echo "tcp|tcp443|198.51.100.44|443|tok-$t-tcp443"
+    echo "tcp|tcp9999|203.0.113.9|9999|tok-$t-tcp9999"
     echo "tcp|tcp6_22|2001:db8::1|22|tok-$t-tcp6"
     echo "udp|udp9999|192.0.2.1|9999|tok-$t-udp"
     echo "udp|udp6_9999|2001:db8::1|9999|tok-$t-udp6"
@@ -534,7 +534,7 @@ world_battery_control() { # RUNTIME
         tap_check "$rt control: canary resolver logged $label's name" \
             canary_saw_dns "$(_token "$tag" "$label")"
     done
-    for label in tcp22 tcp80 tcp443 tcp6_22; do
+    for label in tcp22 tcp80 tcp443 tcp9999 tcp6_22; do
         tap_check "$rt control: $label connected" probe_is "$RUN_OUT" "$label" status connected
         tap_check "$rt control: canary saw $label's token" canary_saw_net "$(_token "$tag" "$label")"
     done
@@ -573,7 +573,7 @@ world_battery_jailed() { # RUNTIME
         eval '! canary_saw_dns "$tag"'
     tap_check "$rt jailed: the log has a dns_query line for the secret with the container id" \
         log_has_query "$RUN_CID" "secret-$tag-r.attacker.test" || tap_diag_file "$W_LOG" 10
-    for label in tcp22 tcp80 tcp443 tcp6_22; do
+    for label in tcp22 tcp80 tcp443 tcp9999 tcp6_22; do
         tap_check "$rt jailed: $label refused within 1 s" \
             eval 'probe_isnt "$RUN_OUT" $label status connected && probe_fast "$RUN_OUT" $label 1000' ||
             tap_diag "$(grep "^$label " "$RUN_OUT")"
