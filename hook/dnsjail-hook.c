@@ -634,8 +634,10 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!oci_id_is_safe(h.state.id)) {
-        dj_error_make(&err, 0, "container id '%.64s' has characters dnsjail does not accept",
-                      h.state.id);
+        char shown[OCI_PRINTABLE_SIZE];
+
+        dj_error_make(&err, 0, "container id \"%s\" has characters dnsjail does not accept",
+                      oci_printable(shown, sizeof(shown), h.state.id));
         goto out;
     }
     open_log(&h);
