@@ -119,7 +119,7 @@ measure() { # NAME TOOL
     fi
     after=$(cpu_ticks "$pid")
     cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}')
-    per_cpu=$(awk -v a="$answered" -v c="$cpu" 'BEGIN {printf "%.0f", c > 0 ? a / c : 0}')
+    per_cpu=$(awk -v a="$answered" -v c="$cpu" 'BEGIN {printf "%.0f", (c > 0 ? a / c : 0)}')
     printf '%-12s %-9s qps %8.0f  server-cpu %5ss  answered/cpu-s %8s\n' "$name" "$tool" \
         "$qps" "$cpu" "$per_cpu"
     echo "$name $tool $qps $per_cpu" >>"$WORK/results"
@@ -151,7 +151,7 @@ for name in stub stub-logall dnsmasq; do
     printf '%-12s %14.0f %16.0f %14.0f %16.0f\n' "$name" "$(median "$name" dnsperf 3)" \
         "$(median "$name" dnsperf 4)" "$(median "$name" blast 3)" "$(median "$name" blast 4)"
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b > 0 ? a / b : 0}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 echo
 echo "## ratios stub / dnsmasq"
 for tool in dnsperf blast; do

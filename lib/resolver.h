@@ -1,0 +1,98 @@
+/* resolver.h: dnsjail's own DNS lookups (the proxy's upstream names now; the stub's forward
+ * zones later), asynchronous, on the caller's epoll loop, in whatever network namespace the
+ * calling process is in (the host's: the daemons live there).
+ *
+ * Plain DNS over UDP to the configured servers, retried over TCP when an answer is truncated,
+ * with timeouts, several attempts and failover between servers, random ids and source ports,
+ * answers checked against the question (id, name, type, class, source address). A and AAAA
+ * are asked in parallel. Answers are cached for their TTL (bounded by a floor and a ceiling),
+ * negative answers too (RFC 2308), in a bounded LRU cache.
+ * Owns: the lookup state machines, the sockets they use and the cache. Responses are parsed
+ * by lib/dnsanswer (untrusted input, pure code, fuzzed). */
+#ifndef DNSJAIL_RESOLVER_H
+#define DNSJAIL_RESOLVER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "error.h"
+
+#define DJ_RESOLVER_MAX_SERVERS 4
+#define DJ_RESOLVER_MAX_ADDRS 16
+
+struct dj_resolver_config {
+    struct sockaddr_storage servers[DJ_RESOLVER_MAX_SERVERS];
+    size_t n_servers;
+    unsigned timeout_ms;   /* per attempt, default 1500 */
+    unsigned attempts;     /* per server, default 2 */
+    size_t cache_entries;  /* default 1024; 0 disables the cache */
+    uint32_t ttl_floor;    /* seconds, default 5 */
+    uint32_t ttl_ceiling;  /* seconds, default 3600 */
+};
+
+enum dj_resolve_status {
+    DJ_RESOLVE_OK = 0,    /* at least one address */
+    DJ_RESOLVE_NXDOMAIN,  /* the name does not exist */
+    DJ_RESOLVE_NODATA,    /* the name exists, no address of the asked families */
+    DJ_RESOLVE_SERVFAIL,  /* the servers failed or refused */
+    DJ_RESOLVE_TIMEOUT,   /* no server answered in time */
+    DJ_RESOLVE_BAD_NAME,  /* not a name we would ask for */
+    DJ_RESOLVE_CANCELLED, /* never passed to a callback */
+};
+
+struct dj_resolved_addr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+};
+
+struct dj_resolve_result {
+    enum dj_resolve_status status;
+    struct dj_resolved_addr addrs[DJ_RESOLVER_MAX_ADDRS]; /* IPv6 first when both: see docs */
+    size_t n_addrs;
+    uint32_t ttl;      /* seconds left */
+    bool from_cache;
+};
+
+struct dj_resolver;
+struct dj_lookup;
+
+/* Called once per lookup, only from within dj_resolver_process(), never from
+ * dj_resolver_lookup() itself (so callers need not fear re-entrancy). */
+typedef void (*dj_resolve_cb)(void *ctx, const struct dj_resolve_result *result);
+
+/* Defaults, with no servers. */
+void dj_resolver_config_init(struct dj_resolver_config *cfg);
+
+/* Adds the nameservers of a resolv.conf file (up to DJ_RESOLVER_MAX_SERVERS, port 53). */
+int dj_resolver_config_from_resolv_conf(struct dj_resolver_config *cfg, const char *path,
+                                        dj_error_t *err);
+
+/* Adds one server, "ADDR" or "ADDR:PORT" or "[V6]:PORT". */
+int dj_resolver_config_add_server(struct dj_resolver_config *cfg, const char *text,
+                                  dj_error_t *err);
+
+struct dj_resolver *dj_resolver_new(const struct dj_resolver_config *cfg, dj_error_t *err);
+void dj_resolver_free(struct dj_resolver *res);
+
+/* One fd (an epoll fd of the resolver's own) to add to the caller's epoll for EPOLLIN; when
+ * it is readable, or when dj_resolver_timeout_ms() has passed, call dj_resolver_process(). */
+int dj_resolver_fd(const struct dj_resolver *res);
+
+/* Milliseconds until the resolver needs dj_resolver_process() for a timeout; -1 = none. */
+int dj_resolver_timeout_ms(const struct dj_resolver *res);
+
+/* Handles readiness, timeouts and completed lookups, calling their callbacks. */
+void dj_resolver_process(struct dj_resolver *res);
+
+/* Starts looking NAME up for A and/or AAAA (FAMILY AF_INET, AF_INET6 or AF_UNSPEC). Returns a
+ * handle to cancel with, or NULL with *err set (bad name, too many lookups in flight). */
+struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, int family,
+                                     dj_resolve_cb cb, void *ctx, dj_error_t *err);
+
+/* The callback will not be called; safe until the callback has run. */
+void dj_lookup_cancel(struct dj_lookup *lookup);
+
+#endif
