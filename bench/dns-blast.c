@@ -38,8 +38,8 @@ static size_t make_query(uint8_t *out, unsigned *seed)
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     static const uint8_t header[] = {0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
-    static const uint8_t tail[] = {5, 'b', 'e', 'n', 'c', 'h', 7, 'e', 'x', 'a', 'm', 'p', 'l',
-                                   'e', 0, 0, 1, 0, 1};
+    static const uint8_t tail[] = {5,   'b', 'e', 'n', 'c', 'h', 7, 'e', 'x', 'a',
+                                   'm', 'p', 'l', 'e', 0,   0,   1, 0,   1};
     size_t n = 0;
 
     memcpy(out, header, sizeof(header));
@@ -150,8 +150,8 @@ int main(int argc, char **argv)
         }
     }
     seconds = (double)(now_ns() - start) / 1e9;
-    printf("sent %lu answered %lu noerror %lu lost %lu qps %.0f\n", sent, answered, noerror,
-           lost, (double)answered / seconds);
+    printf("sent %lu answered %lu noerror %lu lost %lu qps %.0f\n", sent, answered, noerror, lost,
+           (double)answered / seconds);
     close(fd);
     return 0;
 }

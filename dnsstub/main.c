@@ -45,7 +45,8 @@ struct options {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: " PROGRAM " [--listen ADDR:PORT]... [--inherit-udp FD]... [--inherit-tcp FD]...\n"
+            "Usage: " PROGRAM
+            " [--listen ADDR:PORT]... [--inherit-udp FD]... [--inherit-tcp FD]...\n"
             "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
             "           [--log-fd FD | --log-file PATH|-] [--container-id ID]\n"
             "           [--sinkhole-ipv4 ADDR] [--sinkhole-ipv6 ADDR] [--ttl SECONDS]\n"
@@ -168,13 +169,13 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             o->listen[o->n_listen++] = optarg;
             break;
         case OPT_INHERIT_UDP:
-            if (add_fd("--inherit-udp", optarg, cfg->udp_fds, &cfg->n_udp, STUB_MAX_SOCKETS,
-                       err) < 0)
+            if (add_fd("--inherit-udp", optarg, cfg->udp_fds, &cfg->n_udp, STUB_MAX_SOCKETS, err) <
+                0)
                 return -1;
             break;
         case OPT_INHERIT_TCP:
-            if (add_fd("--inherit-tcp", optarg, cfg->tcp_fds, &cfg->n_tcp, STUB_MAX_SOCKETS,
-                       err) < 0)
+            if (add_fd("--inherit-tcp", optarg, cfg->tcp_fds, &cfg->n_tcp, STUB_MAX_SOCKETS, err) <
+                0)
                 return -1;
             break;
         case OPT_READY_FD:
@@ -241,7 +242,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
     if (o->log_file != NULL && cfg->log_fd >= 0)
         return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
     if (o->n_listen == 0 && cfg->n_udp == 0 && cfg->n_tcp == 0)
-        return dj_error_make(err, 0, "nothing to serve: give --listen or --inherit-udp/--inherit-tcp");
+        return dj_error_make(err, 0,
+                             "nothing to serve: give --listen or --inherit-udp/--inherit-tcp");
     return 0;
 }
 
@@ -336,7 +338,7 @@ static int open_listeners(struct options *o, dj_error_t *err)
     return 0;
 }
 
-/* Checks that FD is a socket of TYPE (and listening, for TCP), and makes it non-blocking. */
+/* Checks that FD is a socket of TYPE (listening, unless UDP), and makes it non-blocking. */
 static int check_socket(const char *option, int fd, int type, dj_error_t *err)
 {
     int value = 0;
@@ -347,8 +349,10 @@ static int check_socket(const char *option, int fd, int type, dj_error_t *err)
         return dj_error_make(err, errno, "%s %d is not a socket", option, fd);
     if (value != type)
         return dj_error_make(err, 0, "%s %d is not a %s socket", option, fd,
-                             type == SOCK_STREAM ? "TCP" : "UDP");
-    if (type == SOCK_STREAM) {
+                             type == SOCK_STREAM  ? "TCP"
+                             : type == SOCK_DGRAM ? "UDP"
+                                                  : "SEQPACKET");
+    if (type != SOCK_DGRAM) {
         len = sizeof(value);
         if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) < 0 || value == 0)
             return dj_error_make(err, 0, "%s %d is not listening", option, fd);
@@ -369,7 +373,8 @@ static int check_fds(struct options *o, dj_error_t *err)
     for (size_t i = 0; i < cfg->n_tcp; i++)
         if (check_socket("--inherit-tcp", cfg->tcp_fds[i], SOCK_STREAM, err) < 0)
             return -1;
-    if (cfg->control_fd >= 0 && check_socket("--control-fd", cfg->control_fd, SOCK_SEQPACKET, err) < 0)
+    if (cfg->control_fd >= 0 &&
+        check_socket("--control-fd", cfg->control_fd, SOCK_SEQPACKET, err) < 0)
         return -1;
     if (cfg->log_fd >= 0) {
         int mode = fcntl(cfg->log_fd, F_GETFL);
@@ -388,8 +393,7 @@ static int open_log(struct options *o, dj_error_t *err)
         o->stub.log_fd = STDOUT_FILENO;
         return 0;
     }
-    o->stub.log_fd =
-        open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    o->stub.log_fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if (o->stub.log_fd < 0)
         return dj_error_make(err, errno, "open log file %s", o->log_file);
     return 0;

@@ -18,18 +18,18 @@
 
 #include "jsonlog.h"
 
-/* Everything after setup: the datagram batch calls, send/recv (sendto/recvfrom underneath),
- * the control socket's fd passing, and accepting clients. */
+/* Everything after setup beyond the base list: UDP batches (recvmmsg, sendmmsg), TCP and
+ * control replies (send and recv are sendto and recvfrom underneath), control requests with
+ * their fds (recvmsg), and new clients (accept4). */
 const char *const stub_syscalls[] = {
-    "recvmmsg", "recvmmsg_time64", "sendmmsg", "recvfrom", "sendto", "recvmsg", "sendmsg",
-    "accept4", "accept", NULL,
+    "recvmmsg", "recvmmsg_time64", "sendmmsg", "recvfrom", "sendto", "recvmsg", "accept4", NULL,
 };
 
 #define TCP_OUT_SIZE 8192
 #define EPOLL_BATCH 64
-#define UDP_ROUNDS 8           /* batches per wake-up before other fds get a turn */
+#define UDP_ROUNDS 8 /* batches per wake-up before other fds get a turn */
 #define ACCEPTS_PER_WAKEUP 16
-#define CONTROL_MAX_FDS 4      /* fds we take from one control message (one is legal) */
+#define CONTROL_MAX_FDS 4 /* fds we take from one control message (one is legal) */
 #define HOUSEKEEPING_NS 500000000ull
 #define NS_PER_MS 1000000ull
 
@@ -155,8 +155,7 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
     s->container_id = cfg->container_id;
     s->now_ns = dj_monotonic_ns();
     s->last_housekeeping_ns = s->now_ns;
-    dj_log_init(&s->log, cfg->log_fd, cfg->log_rate, cfg->log_burst, cfg->container_id,
-                s->now_ns);
+    dj_log_init(&s->log, cfg->log_fd, cfg->log_rate, cfg->log_burst, cfg->container_id, s->now_ns);
 
     s->signal_fd = cfg->signal_fd;
     if (epoll_add(s, s->signal_fd, EPOLLIN, make_tag(TAG_SIGNAL, 0, 0), err) < 0)
@@ -343,8 +342,8 @@ static void udp_serve(struct stub *s, int fd)
                     log_packet(s, &b->peer[i], false, b->in[i].msg_len, &q, &none, false);
                 continue;
             }
-            len = answer_query(s, b->query[i], b->in[i].msg_len, &b->peer[i], false,
-                               b->response[i]);
+            len =
+                answer_query(s, b->query[i], b->in[i].msg_len, &b->peer[i], false, b->response[i]);
             if (len == 0)
                 continue;
             b->out_iov[n_out].iov_base = b->response[i];
@@ -390,8 +389,8 @@ static void tcp_accept(struct stub *s, int listen_fd)
         socklen_t peer_len = sizeof(peer);
         struct tcp_conn *c = NULL;
         dj_error_t err = NULL;
-        int fd = accept4(listen_fd, (struct sockaddr *)&peer, &peer_len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd =
+            accept4(listen_fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
@@ -422,7 +421,8 @@ static void tcp_accept(struct stub *s, int listen_fd)
         c->events = EPOLLIN;
         c->last_active_ns = s->now_ns;
         c->in_len = c->out_start = c->out_len = 0;
-        if (epoll_add(s, fd, EPOLLIN, make_tag(TAG_TCP_CONN, (size_t)(c - s->tcp), c->generation), &err) < 0) {
+        if (epoll_add(s, fd, EPOLLIN, make_tag(TAG_TCP_CONN, (size_t)(c - s->tcp), c->generation),
+                      &err) < 0) {
             dj_error_release(&err);
             close(fd);
             c->fd = -1;

@@ -46,6 +46,8 @@ struct hook {
     struct oci_state state;
     struct oci_bundle bundle;
     struct dj_policy policy;
+    struct dj_nft_network *networks; /* the policy's address rules, for the ruleset */
+    size_t n_networks;
     int log_fd;
 };
 
@@ -244,10 +246,18 @@ static int in_namespace(const struct dj_netns *ns, const struct dj_netns *host,
     return r;
 }
 
+/* What the ruleset must say for this container's policy. */
+static struct dj_nft_spec nft_spec(const struct hook *h)
+{
+    struct dj_nft_spec spec = {h->cfg.dns_port, 0, 0, h->networks, h->n_networks};
+
+    return spec;
+}
+
 static int setup_in_container(struct hook *h, void *data, dj_error_t *err)
 {
     struct stub_sockets *sockets = data;
-    struct dj_nft_spec spec = {h->cfg.dns_port, 0, 0};
+    struct dj_nft_spec spec = nft_spec(h);
 
     if (dj_netns_loopback_up(err) < 0)
         return -1;
@@ -262,7 +272,7 @@ static int setup_in_container(struct hook *h, void *data, dj_error_t *err)
 
 static int ensure_table(struct hook *h, void *data, dj_error_t *err)
 {
-    struct dj_nft_spec spec = {h->cfg.dns_port, 0, 0};
+    struct dj_nft_spec spec = nft_spec(h);
     bool exists = false;
 
     (void)data;
@@ -478,6 +488,9 @@ static int jail_start(struct hook *h, dj_error_t *err)
     }
     if (!h->policy.enable)
         return 0;
+    if (dj_nft_networks_from_rules(h->policy.rules, h->policy.n_rules, &h->networks, &h->n_networks,
+                                   err) < 0)
+        return logged_refusal(h, err);
     if (!h->bundle.have_netns) {
         dj_error_make(err, 0,
                       "container %s shares the host's network namespace and cannot be jailed; "
@@ -653,6 +666,7 @@ out:
     dj_error_release(&err);
     if (h.log_fd >= 0)
         close(h.log_fd);
+    free(h.networks);
     dj_policy_free(&h.policy);
     oci_bundle_free(&h.bundle);
     oci_state_free(&h.state);

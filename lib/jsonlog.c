@@ -261,8 +261,8 @@ void dj_format_time(const struct timespec *ts, char *out)
 
     date_from_days(seconds / 86400, &year, &month, &day);
     n = snprintf(text, sizeof(text), "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)year, month,
-             day, second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60,
-             (unsigned)(nanoseconds / 1000000));
+                 day, second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60,
+                 (unsigned)(nanoseconds / 1000000));
     if (n < 0)
         n = 0;
     if (n >= DJ_TIME_TEXT_SIZE)

@@ -40,8 +40,12 @@
 #define FILTER_CHAIN "filter_out"
 
 /* Begin + three table messages + two chains + at most four nat and five filter rules + end is
- * sixteen; the bound only has to be above that. */
-#define MAX_BATCH_MESSAGES 32
+ * sixteen; each address rule adds up to two nat and two filter rules. */
+#define MAX_BATCH_MESSAGES (32 + 4 * DJ_NFT_MAX_NETWORKS)
+
+/* Room for the whole batch: a rule message is under 300 bytes. Netlink takes a datagram up to
+ * the socket's send buffer (212992 bytes by default), which this stays below. */
+#define BATCH_BUFFER_SIZE (160 * 1024)
 
 /* The kernel answers synchronously while we send, so a missing reply means something is badly
  * wrong; never hang the hook (and with it the container start) on it. */
@@ -59,6 +63,7 @@ static struct mnl_socket *open_nft_socket(dj_error_t *err)
 {
     struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
     struct timeval timeout = {.tv_sec = REPLY_TIMEOUT_SECONDS};
+    int rcvbuf = 4 * 1024 * 1024;
     int on = 1;
 
     if (nl == NULL) {
@@ -70,6 +75,11 @@ static struct mnl_socket *open_nft_socket(dj_error_t *err)
         mnl_socket_close(nl);
         return NULL;
     }
+    /* One acknowledgement per message queues up while the kernel works through a large
+     * batch; each costs far more buffer than its bytes. Ask for room for all of them (FORCE
+     * needs CAP_NET_ADMIN, which the hook has; without it the default must do). */
+    if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+        (void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0) {
         dj_error_make(err, errno, "nftables: cannot set a receive timeout on the netlink socket");
         mnl_socket_close(nl);
@@ -123,10 +133,10 @@ static int nft_batch_begin(struct nft_batch *b, dj_error_t *err)
     /* mnl_nlmsg_batch_start wants a buffer twice its limit: a message is written before
      * the batch knows whether it still fits. Zeroed because libmnl before 1.0.5 leaves the
      * alignment padding after short attributes unwritten. */
-    b->buf = calloc(2, MNL_SOCKET_BUFFER_SIZE);
+    b->buf = calloc(2, BATCH_BUFFER_SIZE);
     if (b->buf == NULL)
         return dj_error_make(err, ENOMEM, "nftables: cannot allocate the batch");
-    b->batch = mnl_nlmsg_batch_start(b->buf, MNL_SOCKET_BUFFER_SIZE);
+    b->batch = mnl_nlmsg_batch_start(b->buf, BATCH_BUFFER_SIZE);
     if (b->batch == NULL) {
         nft_batch_free(b);
         return dj_error_make(err, ENOMEM, "nftables: cannot allocate the batch");
@@ -275,6 +285,40 @@ static bool put_ct_has_any(struct nftnl_rule *rule, uint32_t key, uint32_t bits)
     return put_cmp(rule, NFT_CMP_NEQ, &zero, sizeof(zero));
 }
 
+/* meta nfproto ipv4|ipv6; ip[6] daddr & mask == network */
+static bool put_daddr_in(struct nftnl_rule *rule, const struct dj_nft_network *net)
+{
+    uint8_t nfproto = net->family == AF_INET6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+    uint32_t len = net->family == AF_INET6 ? 16 : 4;
+    uint32_t offset = net->family == AF_INET6 ? 24 : 16; /* daddr in the IPv6 / IPv4 header */
+    uint8_t mask[16] = {0}, zero[16] = {0};
+    struct nftnl_expr *payload, *bitwise;
+
+    for (uint32_t bit = 0; bit < net->prefix && bit < len * 8; bit++)
+        mask[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+    if (!put_meta_load(rule, NFT_META_NFPROTO) || !put_cmp(rule, NFT_CMP_EQ, &nfproto, 1))
+        return false;
+    payload = append_expr(rule, "payload");
+    if (payload == NULL)
+        return false;
+    nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+    nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+    nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_LEN, len);
+    if (net->prefix < len * 8) {
+        bitwise = append_expr(rule, "bitwise");
+        if (bitwise == NULL)
+            return false;
+        nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+        nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+        nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_LEN, len);
+        if (nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_MASK, mask, len) < 0 ||
+            nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_XOR, zero, len) < 0)
+            return false;
+    }
+    return put_cmp(rule, NFT_CMP_EQ, net->addr, len);
+}
+
 static bool put_accept(struct nftnl_rule *rule)
 {
     struct nftnl_expr *e = append_expr(rule, "immediate");
@@ -377,6 +421,52 @@ static int put_oif_accept_rule(struct nft_batch *b, uint32_t ifindex, const char
                  put_cmp(rule, NFT_CMP_EQ, &ifindex, sizeof(ifindex)) && put_accept(rule);
 
     return nft_batch_put_rule(b, rule, built, what, err);
+}
+
+/* CHAIN: ip[6] daddr NET tcp dport PORT accept */
+static int put_network_accept_rule(struct nft_batch *b, const char *chain,
+                                   const struct dj_nft_network *net, uint16_t port,
+                                   const char *what, dj_error_t *err)
+{
+    struct nftnl_rule *rule = dnsjail_rule_new(chain);
+    bool built = rule != NULL && put_daddr_in(rule, net) && put_l4proto_is(rule, IPPROTO_TCP) &&
+                 put_dport_is(rule, port) && put_accept(rule);
+
+    return nft_batch_put_rule(b, rule, built, what, err);
+}
+
+/* The ports an address rule opens: its own, or 80 and 443. */
+static size_t network_ports(const struct dj_nft_network *net, uint16_t ports[2])
+{
+    if (net->port != 0) {
+        ports[0] = net->port;
+        return 1;
+    }
+    ports[0] = 80;
+    ports[1] = 443;
+    return 2;
+}
+
+static int put_network_rules(struct nft_batch *b, const struct dj_nft_spec *spec, const char *chain,
+                             bool redirected_ports_only, dj_error_t *err)
+{
+    for (size_t i = 0; i < spec->n_networks; i++) {
+        uint16_t ports[2];
+        size_t n = network_ports(&spec->networks[i], ports);
+
+        for (size_t p = 0; p < n; p++) {
+            /* In nat_out only 80 and 443 need exempting from the redirect. */
+            if (redirected_ports_only && ports[p] != 80 && ports[p] != 443)
+                continue;
+            if (put_network_accept_rule(b, chain, &spec->networks[i], ports[p],
+                                        redirected_ports_only
+                                            ? NAT_CHAIN ": address rule accept (no redirect)"
+                                            : FILTER_CHAIN ": address rule accept",
+                                        err) < 0)
+                return -1;
+        }
+    }
+    return 0;
 }
 
 static int put_tcp_reset_rule(struct nft_batch *b, const char *what, dj_error_t *err)
@@ -499,6 +589,7 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
 
     if (nft_batch_put_base_chain(b, NAT_CHAIN, "nat", -100, NF_ACCEPT,
                                  "add chain " NAT_CHAIN " (nat, output, -100)", err) < 0 ||
+        put_network_rules(b, spec, NAT_CHAIN, true, err) < 0 ||
         put_redirect_rule(b, IPPROTO_UDP, 53, spec->dns_port,
                           NAT_CHAIN ": udp dport 53 redirect to the DNS port", err) < 0 ||
         put_redirect_rule(b, IPPROTO_TCP, 53, spec->dns_port,
@@ -524,9 +615,46 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
         put_ct_accept_rule(b, NFT_CT_STATUS, IPS_DST_NAT, FILTER_CHAIN ": ct status dnat accept",
                            err) < 0 ||
         put_oif_accept_rule(b, loopback_ifindex, FILTER_CHAIN ": oif lo accept", err) < 0 ||
+        put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0 ||
         put_tcp_reset_rule(b, FILTER_CHAIN ": meta l4proto tcp reject with tcp reset", err) < 0 ||
         put_reject_rule(b, FILTER_CHAIN ": reject with icmpx admin-prohibited", err) < 0)
         return -1;
+    return 0;
+}
+
+int dj_nft_networks_from_rules(const struct dj_allow_rule *rules, size_t n_rules,
+                               struct dj_nft_network **networks, size_t *n_networks,
+                               dj_error_t *err)
+{
+    struct dj_nft_network *out;
+    size_t n = 0;
+
+    *networks = NULL;
+    *n_networks = 0;
+    for (size_t i = 0; i < n_rules; i++)
+        n += rules[i].kind == DJ_RULE_CIDR;
+    if (n == 0)
+        return 0;
+    if (n > DJ_NFT_MAX_NETWORKS)
+        return dj_error_make(err, 0,
+                             "io.dnsjail.allow has %zu address rules, more than the %d the jail "
+                             "takes; allow wider networks",
+                             n, DJ_NFT_MAX_NETWORKS);
+    out = calloc(n, sizeof(*out));
+    if (out == NULL)
+        return dj_error_make(err, ENOMEM, "address rules");
+    n = 0;
+    for (size_t i = 0; i < n_rules; i++) {
+        if (rules[i].kind != DJ_RULE_CIDR)
+            continue;
+        out[n].family = rules[i].family;
+        memcpy(out[n].addr, rules[i].addr, sizeof(out[n].addr));
+        out[n].prefix = rules[i].prefix;
+        out[n].port = rules[i].port;
+        n++;
+    }
+    *networks = out;
+    *n_networks = n;
     return 0;
 }
 
@@ -540,6 +668,11 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
 
     if (spec == NULL || spec->dns_port == 0)
         return dj_error_make(err, EINVAL, "nftables: no DNS port to redirect to");
+    if (spec->n_networks > DJ_NFT_MAX_NETWORKS)
+        return dj_error_make(err, 0,
+                             "%zu address rules are more than the %d the jail takes; allow "
+                             "wider networks",
+                             spec->n_networks, DJ_NFT_MAX_NETWORKS);
     /* Resolved through a socket of the calling thread, so in the right namespace (it is 1
      * in every namespace today, but the name is what the rule means). */
     loopback_ifindex = if_nametoindex("lo");

@@ -8,22 +8,46 @@
  *   chain filter_out (filter, output, 0, policy drop):
  *        ct state established,related accept; ct status dnat accept; oif lo accept;
  *        tcp -> reject with tcp reset; everything else -> reject with icmpx admin-prohibited
+ * Address rules (io.dnsjail.allow CIDRs) bypass the proxy: for each, `ip[6] daddr NET tcp
+ * dport PORT accept` goes first in nat_out (so 80/443 are not redirected) and before the
+ * rejects in filter_out.
  * Owns: building, replacing, probing and deleting that table. */
 #ifndef DNSJAIL_NFT_H
 #define DNSJAIL_NFT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
+#include "policy.h"
 
 #define DJ_NFT_TABLE "dnsjail"
 
-struct dj_nft_spec {
-    uint16_t dns_port;  /* required */
-    uint16_t http_port; /* 0: no proxy, port 80 stays rejected */
-    uint16_t tls_port;  /* 0: no proxy, port 443 stays rejected */
+/* Address rules cost two kernel rules per port; more than this many fit no single batch.
+ * Users with more should allow wider networks. */
+#define DJ_NFT_MAX_NETWORKS 64
+
+struct dj_nft_network {
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network address, host bits zero */
+    uint8_t prefix;   /* prefix length */
+    uint16_t port;    /* 0: ports 80 and 443 */
 };
+
+struct dj_nft_spec {
+    uint16_t dns_port;                     /* required */
+    uint16_t http_port;                    /* 0: no proxy, port 80 stays rejected */
+    uint16_t tls_port;                     /* 0: no proxy, port 443 stays rejected */
+    const struct dj_nft_network *networks; /* reachable directly, without the proxy */
+    size_t n_networks;                     /* at most DJ_NFT_MAX_NETWORKS */
+};
+
+/* Collects the address (CIDR) rules of an allow list into a malloc'd array for the spec;
+ * more than DJ_NFT_MAX_NETWORKS is an error that says so. */
+int dj_nft_networks_from_rules(const struct dj_allow_rule *rules, size_t n_rules,
+                               struct dj_nft_network **networks, size_t *n_networks,
+                               dj_error_t *err);
 
 /* Creates the table, or atomically replaces one that exists, in a single batch. */
 int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err);

@@ -377,11 +377,8 @@ static enum dj_tlshello_result read_extensions(struct hello_reader *r, size_t en
             return fail(hello, DJ_TLSHELLO_MALFORMED, "extension overruns the extensions block");
     }
 
-    if (sni_problem != NULL) {
-        hello->server_name[0] = '\0';
-        hello->server_name_len = 0;
+    if (sni_problem != NULL)
         return fail(hello, DJ_TLSHELLO_BAD_SNI, sni_problem);
-    }
     if (!have_server_name)
         return fail(hello, DJ_TLSHELLO_NO_SNI, "no server_name extension");
     return fail(hello, DJ_TLSHELLO_OK, NULL);
@@ -455,8 +452,18 @@ enum dj_tlshello_result dj_tlshello_parse(const uint8_t *in, size_t len, struct 
     if (result != DJ_TLSHELLO_OK)
         return result;
     result = read_client_hello(in, hello_end, hello);
-    if (result == DJ_TLSHELLO_OK || result == DJ_TLSHELLO_NO_SNI || result == DJ_TLSHELLO_BAD_SNI)
+    if (result != DJ_TLSHELLO_OK) {
+        hello->server_name[0] = '\0';
+        hello->server_name_len = 0;
+    }
+    if (result == DJ_TLSHELLO_OK || result == DJ_TLSHELLO_NO_SNI || result == DJ_TLSHELLO_BAD_SNI) {
         hello->hello_len = hello_end;
+    } else {
+        /* Half-read fields of a broken hello would only mislead a log reader. */
+        hello->legacy_version = 0;
+        hello->has_ech = false;
+        hello->has_alpn = false;
+    }
     return result;
 }
 

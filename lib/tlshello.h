@@ -58,18 +58,19 @@ struct dj_tlshello {
     enum dj_tlshello_result result;
     const char *problem; /* what exactly is wrong, for logs (static text); NULL when OK */
 
+    /* The rest is set with OK, NO_SNI and BAD_SNI (a complete, well-formed hello), and is
+     * zero with every other result. */
+
     /* Bytes of the input taken by the records that carry the ClientHello; the proxy replays
-     * exactly these (and whatever followed) upstream. Set with OK, NO_SNI and BAD_SNI. */
+     * these (and whatever followed) upstream. */
     size_t hello_len;
     uint16_t legacy_version; /* client_version from the hello body, e.g. 0x0303 */
+    bool has_ech;            /* encrypted_client_hello: the real name is hidden from us */
+    bool has_alpn;           /* application_layer_protocol_negotiation */
 
     /* The host_name as sent, NUL-terminated; "" unless OK. */
     char server_name[DJ_TLSHELLO_NAME_SIZE];
     size_t server_name_len;
-
-    /* Set whenever the extensions were read (OK, NO_SNI, BAD_SNI). */
-    bool has_ech;  /* encrypted_client_hello: the real name is hidden from us */
-    bool has_alpn; /* application_layer_protocol_negotiation */
 };
 
 /* Reads what has arrived of a TLS connection, IN (LEN bytes), into *HELLO and returns (and

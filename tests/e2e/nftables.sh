@@ -391,6 +391,23 @@ check "loopback: TCP to 127.0.0.1:$HTTP_PORT works" \
     outcome_is "banner:jail-proxy [0-9.]+" \
     "$(in_jail python3 "$WORK/probe.py" tcp 127.0.0.1 "$HTTP_PORT")"
 
+# Address rules (io.dnsjail.allow CIDRs) open exactly their network and port, and nothing else.
+check "install with address rules 192.0.2.0/24:22 and [2001:db8::1]" \
+    in_jail "$tool" install "$DNS_PORT" "$HTTP_PORT" 0 --allow "192.0.2.0/24:22, [2001:db8::1]"
+check "filter_out accepts ip daddr 192.0.2.0/24 tcp dport 22" \
+    bash -c "ip netns exec $JAIL nft list chain inet dnsjail filter_out | grep -q 'ip daddr 192.0.2.0/24 tcp dport 22 accept'"
+check "nat_out exempts [2001:db8::1]:80 from the proxy redirect" \
+    bash -c "ip netns exec $JAIL nft list chain inet dnsjail nat_out | grep -q 'ip6 daddr 2001:db8::1 tcp dport 80 accept'"
+check "address rule: TCP to 192.0.2.1:22 connects" \
+    outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 22)"
+check "address rule: TCP to [2001:db8::1]:22 (port not in the rule) is still refused" \
+    fast_reset 2001:db8::1 22
+check "address rule: UDP to 192.0.2.1:9999 is still refused" \
+    outcome_is "(send-error|recv-error):(EPERM|EACCES|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH)" \
+    "$(in_jail python3 "$WORK/probe.py" udp 192.0.2.1 9999)"
+check "address rule: DNS to 192.0.2.1 is still answered locally" \
+    test "$(dig_short "$JAIL" 192.0.2.1 cidr-dns.test)" = 6.6.6.6
+
 # After removal traffic flows again: the jail, not something else, did the blocking.
 check "remove, then dig @192.0.2.1 reaches the canary again" \
     bash -c "ip netns exec $JAIL $tool remove &&

@@ -60,8 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(q.edns_udp_size >= DJ_DNS_UDP_DEFAULT_SIZE);
 
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]) + 2; i++) {
-        size_t limit = i < sizeof(limits) / sizeof(limits[0]) ? limits[i]
-                       : dj_dns_response_limit(&q, i % 2 == 0);
+        size_t limit = i < sizeof(limits) / sizeof(limits[0])
+                           ? limits[i]
+                           : dj_dns_response_limit(&q, i % 2 == 0);
         struct dj_dns_outcome outcome;
         size_t n = dj_dns_build_response(&q, &policy, limit, out, sizeof(out), &outcome);
 

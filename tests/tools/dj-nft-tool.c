@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "nft.h"
+#include "policy.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -14,10 +15,11 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: dj-nft-tool install DNS_PORT [HTTP_PORT TLS_PORT]\n"
+    fprintf(out, "usage: dj-nft-tool install DNS_PORT [HTTP_PORT TLS_PORT] [--allow RULES]\n"
                  "       dj-nft-tool exists\n"
                  "       dj-nft-tool remove\n"
-                 "A port of 0 leaves that proxy redirect out.\n");
+                 "A port of 0 leaves that proxy redirect out. The address rules in RULES\n"
+                 "(io.dnsjail.allow syntax) are let through directly.\n");
 }
 
 static bool parse_port(const char *text, bool zero_allowed, uint16_t *port)
@@ -38,18 +40,36 @@ static bool parse_port(const char *text, bool zero_allowed, uint16_t *port)
 
 static int run_install(int argc, char **argv, dj_error_t *err)
 {
-    struct dj_nft_spec spec = {0, 0, 0};
+    struct dj_nft_spec spec = {0, 0, 0, NULL, 0};
+    struct dj_allow_rule *rules = NULL;
+    struct dj_nft_network *networks = NULL;
+    size_t n_rules = 0;
+    int r;
 
+    if (argc >= 5 && strcmp(argv[argc - 2], "--allow") == 0) {
+        if (dj_allow_parse(argv[argc - 1], true, &rules, &n_rules, err) < 0 ||
+            dj_nft_networks_from_rules(rules, n_rules, &networks, &spec.n_networks, err) < 0) {
+            dj_allow_free(rules, n_rules);
+            return 1;
+        }
+        spec.networks = networks;
+        argc -= 2;
+    }
     if (argc != 3 && argc != 5) {
         usage(stderr);
         return 2;
     }
-    if (!parse_port(argv[2], false, &spec.dns_port))
+    if (!parse_port(argv[2], false, &spec.dns_port) ||
+        (argc == 5 && (!parse_port(argv[3], true, &spec.http_port) ||
+                       !parse_port(argv[4], true, &spec.tls_port)))) {
+        free(networks);
+        dj_allow_free(rules, n_rules);
         return 2;
-    if (argc == 5 &&
-        (!parse_port(argv[3], true, &spec.http_port) || !parse_port(argv[4], true, &spec.tls_port)))
-        return 2;
-    return dj_nft_install(&spec, err) < 0 ? 1 : 0;
+    }
+    r = dj_nft_install(&spec, err) < 0 ? 1 : 0;
+    free(networks);
+    dj_allow_free(rules, n_rules);
+    return r;
 }
 
 static int run_exists(dj_error_t *err)

@@ -141,12 +141,12 @@ static void test_a_exact_bytes(void **state)
         0x81, 0x80,             /* QR, opcode 0, RD | RA, NOERROR */
         0x00, 0x01, 0x00, 0x01, /* QDCOUNT 1, ANCOUNT 1 */
         0x00, 0x00, 0x00, 0x00, /* NSCOUNT 0, ARCOUNT 0 */
-        7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
-        0x00, 0x01, 0x00, 0x01, /* A IN */
-        0xC0, 0x0C,             /* pointer to the question name */
-        0x00, 0x01, 0x00, 0x01, /* A IN */
-        0x00, 0x00, 0x00, 0x05, /* TTL 5 */
-        0x00, 0x04, 6, 6, 6, 6,
+        7,    'e',  'x',  'a',  'm',  'p',  'l',  'e',  3,
+        'c',  'o',  'm',  0,    0x00, 0x01, 0x00, 0x01, /* A IN */
+        0xC0, 0x0C,                                     /* pointer to the question name */
+        0x00, 0x01, 0x00, 0x01,                         /* A IN */
+        0x00, 0x00, 0x00, 0x05,                         /* TTL 5 */
+        0x00, 0x04, 6,    6,    6,    6,
     };
     struct packet p;
     struct result r;
@@ -182,8 +182,8 @@ static void test_aaaa_nodata_by_default(void **state)
 static void test_aaaa_sinkhole(void **state)
 {
     static const uint8_t answer[] = {
-        0xC0, 0x0C, 0x00, 0x1C, 0x00, 0x01, 0x00, 0x00, 0x0E, 0x10, 0x00, 0x10,
-        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x66,
+        0xC0, 0x0C, 0x00, 0x1C, 0x00, 0x01, 0x00, 0x00, 0x0E, 0x10, 0x00, 0x10, 0x20, 0x01,
+        0x0d, 0xb8, 0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0x66,
     };
     struct dj_dns_policy policy = default_policy();
     struct packet p;
@@ -209,8 +209,9 @@ static void test_aaaa_sinkhole(void **state)
 
 static void test_other_types_nodata(void **state)
 {
-    static const uint16_t types[] = {16 /* TXT */, 15 /* MX */, 65 /* HTTPS */, 255 /* ANY */,
-                                     5 /* CNAME */, 12 /* PTR */, 0, 65535};
+    static const uint16_t types[] = {
+        16 /* TXT */, 15 /* MX */, 65 /* HTTPS */, 255 /* ANY */, 5 /* CNAME */,
+        12 /* PTR */, 0,           65535};
     (void)state;
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         struct packet p;
@@ -366,9 +367,9 @@ static void test_edns_badvers(void **state)
     assert_int_equal(r.q.result, DJ_DNS_PARSE_BADVERS);
     assert_int_equal(r.outcome.rcode, DJ_DNS_RCODE_BADVERS);
     assert_int_equal(r.outcome.answer, DJ_DNS_ANSWER_NONE);
-    assert_int_equal(rcode_of(&r), 0);         /* 16 = low bits 0 in the header ... */
-    assert_int_equal(get16(r.out + 6), 0);     /* no answer */
-    assert_int_equal(get16(r.out + 10), 1);    /* ... high bits in the OPT */
+    assert_int_equal(rcode_of(&r), 0);      /* 16 = low bits 0 in the header ... */
+    assert_int_equal(get16(r.out + 6), 0);  /* no answer */
+    assert_int_equal(get16(r.out + 10), 1); /* ... high bits in the OPT */
     assert_int_equal(r.len, 12 + 17 + 11);
     opt = r.out + r.len - 11;
     assert_int_equal(get16(opt + 1), DJ_DNS_TYPE_OPT);
@@ -650,7 +651,10 @@ static void test_compression_pointers(void **state)
 
     /* A label, then a pointer back to the start of the same name: a loop too. */
     put_header(&p, 1, RD, 1, 0, 0, 0);
-    put(&p, "\x01" "a", 2);
+    put(&p,
+        "\x01"
+        "a",
+        2);
     put16(&p, 0xC00C);
     put16(&p, 1);
     put16(&p, 1);
@@ -722,7 +726,10 @@ static void test_compressed_chain_accepted(void **state)
     put16(&p, 1);
     put32(&p, 0);
     put16(&p, 0);
-    put(&p, "\x01" "a", 2);
+    put(&p,
+        "\x01"
+        "a",
+        2);
     put16(&p, 0xC01D);
     put16(&p, 16);
     put16(&p, 1);

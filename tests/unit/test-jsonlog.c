@@ -80,14 +80,14 @@ static void test_escaping(void **state)
                    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf");
     /* Not UTF-8: each bad byte alone, as \u00XX. */
     expect_escaped("\xff", 1, "\\u00ff");
-    expect_escaped("\x80x", 2, "\\u0080x");                      /* lone continuation */
-    expect_escaped("\xc0\xaf", 2, "\\u00c0\\u00af");              /* overlong '/' */
-    expect_escaped("\xe0\x80\xaf", 3, "\\u00e0\\u0080\\u00af");    /* overlong, 3 bytes */
-    expect_escaped("\xed\xa0\x80", 3, "\\u00ed\\u00a0\\u0080");    /* surrogate U+D800 */
+    expect_escaped("\x80x", 2, "\\u0080x");                                /* lone continuation */
+    expect_escaped("\xc0\xaf", 2, "\\u00c0\\u00af");                       /* overlong '/' */
+    expect_escaped("\xe0\x80\xaf", 3, "\\u00e0\\u0080\\u00af");            /* overlong, 3 bytes */
+    expect_escaped("\xed\xa0\x80", 3, "\\u00ed\\u00a0\\u0080");            /* surrogate U+D800 */
     expect_escaped("\xf4\x90\x80\x80", 4, "\\u00f4\\u0090\\u0080\\u0080"); /* > U+10FFFF */
     expect_escaped("\xf5\x80", 2, "\\u00f5\\u0080");
-    expect_escaped("ab\xe2\x82", 4, "ab\\u00e2\\u0082");          /* cut at the end */
-    expect_escaped("\xc3(", 2, "\\u00c3(");                       /* bad continuation */
+    expect_escaped("ab\xe2\x82", 4, "ab\\u00e2\\u0082"); /* cut at the end */
+    expect_escaped("\xc3(", 2, "\\u00c3(");              /* bad continuation */
 }
 
 static void test_fields(void **state)
@@ -134,8 +134,8 @@ static void test_time_format(void **state)
         {1709164800, 500000000, "2024-02-29T00:00:00.500Z"},
         {253402300799, 0, "9999-12-31T23:59:59.000Z"},
         {253402300800 * 4, 0, "9999-12-31T23:59:59.000Z"}, /* clamped */
-        {-5, 0, "1970-01-01T00:00:00.000Z"},                /* clamped */
-        {86399, 2000000000, "1970-01-01T23:59:59.000Z"},    /* bad nsec ignored */
+        {-5, 0, "1970-01-01T00:00:00.000Z"},               /* clamped */
+        {86399, 2000000000, "1970-01-01T23:59:59.000Z"},   /* bad nsec ignored */
     };
     char text[DJ_TIME_TEXT_SIZE];
 
@@ -211,7 +211,8 @@ static void test_truncation_keeps_prefix(void **state)
         dj_json_add_string(&j, "another_long_key", "v", 1);
         dj_json_add_uint(&j, "n", 1);
         n = dj_json_end(&j);
-        assert_string_equal(buf, "{\"a_rather_long_key_that_takes_up_space\":\"v\",\"truncated\":true}\n");
+        assert_string_equal(
+            buf, "{\"a_rather_long_key_that_takes_up_space\":\"v\",\"truncated\":true}\n");
         tree = parse_line(buf, n);
         yajl_tree_free(tree);
     }
