@@ -37,7 +37,6 @@
 
 #define DEFAULT_CONFIG DJ_SYSCONFDIR "/dnsjail.conf"
 #define CONTROL_TIMEOUT_MS 2000
-#define STUB_NAME "dnsjail-dnsstub"
 
 enum stage { STAGE_START, STAGE_STOP };
 
@@ -181,49 +180,85 @@ static int check_capabilities(struct hook *h, dj_error_t *err)
     return 0;
 }
 
-/* The stub's sockets, bound on the container's loopback. IPv6 loopback is optional: a
- * namespace without IPv6 has no ::1, and then there is no IPv6 DNS to answer either. */
-struct stub_sockets {
-    int fds[4];
-    const char *kinds[4]; /* "--inherit-udp" or "--inherit-tcp" */
+/* ---- the jail's daemons ------------------------------------------------------------------ */
+
+/* Every jail runs these, each with sockets the hook binds in the container's namespace, a
+ * control socket and a pid file in the namespace's state. The stub comes first: a jail whose
+ * stub answers is alive. */
+enum daemon_id { DAEMON_STUB, N_DAEMONS };
+
+struct daemon_kind {
+    const char *name;    /* in state file names and log lines */
+    const char *program; /* in libexec-dir */
+};
+
+static const struct daemon_kind daemon_kinds[N_DAEMONS] = {
+    [DAEMON_STUB] = {"dnsstub", "dnsjail-dnsstub"},
+};
+
+#define MAX_LISTENERS 4
+
+/* A daemon's listening sockets and the option that hands each one over. */
+struct listeners {
+    int fds[MAX_LISTENERS];
+    const char *options[MAX_LISTENERS];
     size_t n;
 };
 
-static void stub_sockets_close(struct stub_sockets *s)
+static void listeners_close(struct listeners *l)
 {
-    for (size_t i = 0; i < s->n; i++)
-        close(s->fds[i]);
-    s->n = 0;
+    for (size_t i = 0; i < l->n; i++)
+        close(l->fds[i]);
+    l->n = 0;
 }
 
-static int bind_stub_sockets(struct hook *h, struct stub_sockets *s, dj_error_t *err)
+/* Binds TYPE on the container's 127.0.0.1 and ::1 at PORT, handed over with OPTION. IPv6
+ * loopback is optional: a namespace without IPv6 has no ::1, and no IPv6 traffic to catch. */
+static int bind_pair(struct listeners *l, int type, uint16_t port, const char *option,
+                     dj_error_t *err)
 {
     static const int families[] = {AF_INET, AF_INET6};
-    static const int types[] = {SOCK_DGRAM, SOCK_STREAM};
 
-    s->n = 0;
     for (size_t f = 0; f < 2; f++) {
-        for (size_t t = 0; t < 2; t++) {
-            dj_error_t sub = NULL;
-            int fd = dj_bind_loopback(families[f], types[t], h->cfg.dns_port, &sub);
+        dj_error_t sub = NULL;
+        int fd = dj_bind_loopback(families[f], type, port, &sub);
 
-            if (fd < 0) {
-                bool v6_missing = families[f] == AF_INET6 && (sub->errno_value == EADDRNOTAVAIL ||
-                                                              sub->errno_value == EAFNOSUPPORT);
-                if (v6_missing) {
-                    dj_error_release(&sub);
-                    continue;
-                }
-                stub_sockets_close(s);
-                *err = sub;
-                return -1;
+        if (fd < 0) {
+            if (families[f] == AF_INET6 &&
+                (sub->errno_value == EADDRNOTAVAIL || sub->errno_value == EAFNOSUPPORT)) {
+                dj_error_release(&sub);
+                continue;
             }
-            s->fds[s->n] = fd;
-            s->kinds[s->n] = types[t] == SOCK_DGRAM ? "--inherit-udp" : "--inherit-tcp";
-            s->n++;
+            *err = sub;
+            return -1;
         }
+        if (l->n == MAX_LISTENERS) {
+            close(fd);
+            return dj_error_make(err, 0, "internal error: too many listeners");
+        }
+        l->fds[l->n] = fd;
+        l->options[l->n] = option;
+        l->n++;
     }
     return 0;
+}
+
+static int bind_listeners(struct hook *h, enum daemon_id id, struct listeners *l, dj_error_t *err)
+{
+    l->n = 0;
+    switch (id) {
+    case DAEMON_STUB:
+        if (bind_pair(l, SOCK_DGRAM, h->cfg.dns_port, "--inherit-udp", err) < 0 ||
+            bind_pair(l, SOCK_STREAM, h->cfg.dns_port, "--inherit-tcp", err) < 0)
+            goto fail;
+        return 0;
+    case N_DAEMONS:
+        break;
+    }
+    return dj_error_make(err, 0, "internal error: unknown daemon");
+fail:
+    listeners_close(l);
+    return -1;
 }
 
 /* Runs FN inside NS and always comes back to HOST, whatever FN did. */
@@ -254,20 +289,28 @@ static struct dj_nft_spec nft_spec(const struct hook *h)
     return spec;
 }
 
+/* In the container's namespace: loopback up, every daemon's sockets, then the ruleset (last,
+ * so nothing is redirected to a port nobody holds). */
 static int setup_in_container(struct hook *h, void *data, dj_error_t *err)
 {
-    struct stub_sockets *sockets = data;
+    struct listeners *all = data;
     struct dj_nft_spec spec = nft_spec(h);
 
     if (dj_netns_loopback_up(err) < 0)
         return -1;
-    if (bind_stub_sockets(h, sockets, err) < 0)
-        return -1;
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        if (bind_listeners(h, (enum daemon_id)i, &all[i], err) < 0)
+            goto fail;
+    }
     if (dj_nft_install(&spec, err) < 0) {
-        stub_sockets_close(sockets);
-        return dj_error_wrap(err, "installing nftables table inet " DJ_NFT_TABLE);
+        dj_error_wrap(err, "installing nftables table inet " DJ_NFT_TABLE);
+        goto fail;
     }
     return 0;
+fail:
+    for (size_t i = 0; i < N_DAEMONS; i++)
+        listeners_close(&all[i]);
+    return -1;
 }
 
 static int ensure_table(struct hook *h, void *data, dj_error_t *err)
@@ -288,94 +331,123 @@ static int remove_table(struct hook *h, void *data, dj_error_t *err)
     return dj_nft_remove(err);
 }
 
-static int start_stub(struct hook *h, const struct stub_sockets *sockets, int pidfd, int control_fd,
-                      pid_t *stub_pid, dj_error_t *err)
+/* Builds a daemon's argv. Numbers are printed into NUMBERS, which must outlive ARGV. */
+struct daemon_args {
+    const char *argv[48];
+    size_t argc;
+    char numbers[16][24];
+    size_t n_numbers;
+    int pass[16];
+    size_t n_pass;
+};
+
+static void arg(struct daemon_args *a, const char *option, const char *value)
 {
-    char numbers[8][16];
-    char ttl[16], rate[16], burst[16];
-    char sinkhole6[INET6_ADDRSTRLEN], sinkhole4[INET_ADDRSTRLEN];
-    cleanup_free char *stub_path = NULL;
-    const char *argv[40];
-    int pass[8];
-    size_t argc = 0, n_pass = 0;
-    struct dj_spawn spec;
-
-    if (asprintf(&stub_path, "%s/" STUB_NAME, h->cfg.libexec_dir) < 0)
-        return dj_error_make(err, ENOMEM, "stub path");
-    inet_ntop(AF_INET, &h->cfg.sinkhole4, sinkhole4, sizeof(sinkhole4));
-    snprintf(ttl, sizeof(ttl), "%u", (unsigned)h->cfg.dns_ttl);
-    snprintf(rate, sizeof(rate), "%u", h->cfg.log_rate);
-    snprintf(burst, sizeof(burst), "%u", h->cfg.log_burst);
-
-    argv[argc++] = STUB_NAME;
-    argv[argc++] = "--container-id";
-    argv[argc++] = h->state.id;
-    for (size_t i = 0; i < sockets->n; i++) {
-        snprintf(numbers[n_pass], sizeof(numbers[n_pass]), "%d", sockets->fds[i]);
-        argv[argc++] = sockets->kinds[i];
-        argv[argc++] = numbers[n_pass];
-        pass[n_pass++] = sockets->fds[i];
-    }
-    snprintf(numbers[n_pass], sizeof(numbers[n_pass]), "%d", pidfd);
-    argv[argc++] = "--watch-pidfd";
-    argv[argc++] = numbers[n_pass];
-    pass[n_pass++] = pidfd;
-    snprintf(numbers[n_pass], sizeof(numbers[n_pass]), "%d", control_fd);
-    argv[argc++] = "--control-fd";
-    argv[argc++] = numbers[n_pass];
-    pass[n_pass++] = control_fd;
-    if (h->log_fd >= 0) {
-        snprintf(numbers[n_pass], sizeof(numbers[n_pass]), "%d", h->log_fd);
-        argv[argc++] = "--log-fd";
-        argv[argc++] = numbers[n_pass];
-        pass[n_pass++] = h->log_fd;
-    }
-    argv[argc++] = "--ready-fd";
-    argv[argc++] = "{READY_FD}";
-    argv[argc++] = "--sinkhole-ipv4";
-    argv[argc++] = sinkhole4;
-    if (h->cfg.have_sinkhole6) {
-        inet_ntop(AF_INET6, &h->cfg.sinkhole6, sinkhole6, sizeof(sinkhole6));
-        argv[argc++] = "--sinkhole-ipv6";
-        argv[argc++] = sinkhole6;
-    }
-    argv[argc++] = "--ttl";
-    argv[argc++] = ttl;
-    argv[argc++] = "--log-rate";
-    argv[argc++] = rate;
-    argv[argc++] = "--log-burst";
-    argv[argc++] = burst;
-    argv[argc] = NULL;
-
-    spec.path = stub_path;
-    spec.argv = (char *const *)argv;
-    spec.pass_fds = pass;
-    spec.n_pass_fds = n_pass;
-    spec.user = h->cfg.run_as_user;
-    spec.ready_timeout_ms = h->cfg.ready_timeout_ms;
-    return dj_spawn_daemon(&spec, stub_pid, err);
+    if (a->argc + 3 > sizeof(a->argv) / sizeof(a->argv[0]))
+        abort(); /* a programming error: the lists below are fixed */
+    a->argv[a->argc++] = option;
+    if (value != NULL)
+        a->argv[a->argc++] = value;
+    a->argv[a->argc] = NULL;
 }
 
-/* Kills a stub that no longer answers on its control socket, if the pid is still a stub. */
-static void kill_stale_stub(struct dj_state *st, const char *key)
+static void arg_number(struct daemon_args *a, const char *option, unsigned long value)
 {
-    pid_t pid = dj_state_ns_read_pid(st, key);
+    if (a->n_numbers == sizeof(a->numbers) / sizeof(a->numbers[0]))
+        abort();
+    snprintf(a->numbers[a->n_numbers], sizeof(a->numbers[0]), "%lu", value);
+    arg(a, option, a->numbers[a->n_numbers++]);
+}
+
+static void arg_fd(struct daemon_args *a, const char *option, int fd)
+{
+    if (a->n_pass == sizeof(a->pass) / sizeof(a->pass[0]))
+        abort();
+    a->pass[a->n_pass++] = fd;
+    arg_number(a, option, (unsigned long)fd);
+}
+
+static int start_daemon(struct hook *h, enum daemon_id id, const struct listeners *l, int pidfd,
+                        int control_fd, pid_t *pid, dj_error_t *err)
+{
+    const struct daemon_kind *kind = &daemon_kinds[id];
+    char sinkhole4[INET_ADDRSTRLEN], sinkhole6[INET6_ADDRSTRLEN];
+    cleanup_free char *path = NULL;
+    struct daemon_args a;
+    struct dj_spawn spec;
+
+    memset(&a, 0, sizeof(a));
+    if (asprintf(&path, "%s/%s", h->cfg.libexec_dir, kind->program) < 0)
+        return dj_error_make(err, ENOMEM, "daemon path");
+    arg(&a, kind->program, NULL);
+    arg(&a, "--container-id", h->state.id);
+    for (size_t i = 0; i < l->n; i++)
+        arg_fd(&a, l->options[i], l->fds[i]);
+    arg_fd(&a, "--watch-pidfd", pidfd);
+    arg_fd(&a, "--control-fd", control_fd);
+    if (h->log_fd >= 0)
+        arg_fd(&a, "--log-fd", h->log_fd);
+    arg(&a, "--ready-fd", "{READY_FD}");
+    arg_number(&a, "--log-rate", h->cfg.log_rate);
+    arg_number(&a, "--log-burst", h->cfg.log_burst);
+    switch (id) {
+    case DAEMON_STUB:
+        inet_ntop(AF_INET, &h->cfg.sinkhole4, sinkhole4, sizeof(sinkhole4));
+        arg(&a, "--sinkhole-ipv4", sinkhole4);
+        if (h->cfg.have_sinkhole6) {
+            inet_ntop(AF_INET6, &h->cfg.sinkhole6, sinkhole6, sizeof(sinkhole6));
+            arg(&a, "--sinkhole-ipv6", sinkhole6);
+        }
+        arg_number(&a, "--ttl", h->cfg.dns_ttl);
+        break;
+    case N_DAEMONS:
+        break;
+    }
+
+    spec.path = path;
+    spec.argv = (char *const *)a.argv;
+    spec.pass_fds = a.pass;
+    spec.n_pass_fds = a.n_pass;
+    spec.user = h->cfg.run_as_user;
+    spec.ready_timeout_ms = h->cfg.ready_timeout_ms;
+    return dj_spawn_daemon(&spec, pid, err);
+}
+
+/* Kills a daemon that no longer answers on its control socket, if the pid is still one. */
+static void kill_stale_daemon(struct dj_state *st, const char *key, enum daemon_id id)
+{
+    pid_t pid = dj_state_ns_read_pid(st, key, daemon_kinds[id].name);
+    cleanup_free char *expected = NULL;
     char path[64], exe[4096];
     ssize_t n;
 
-    if (pid <= 0)
+    if (pid <= 0 || asprintf(&expected, "/%s", daemon_kinds[id].program) < 0)
         return;
     snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
     n = readlink(path, exe, sizeof(exe) - 1);
     if (n <= 0)
         return;
     exe[n] = '\0';
-    if (strstr(exe, "/" STUB_NAME) != NULL)
+    if (strstr(exe, expected) != NULL)
         kill(pid, SIGKILL);
 }
 
-/* A jail whose stub is gone has no container left to serve (the stub exits when the last
- * container it watches exits): forget it and every container record that points to it. */
+/* Asks every daemon of the jail to quit and waits until each has; kills those that do not
+ * answer. */
+static void stop_daemons(struct dj_state *st, const char *key)
+{
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        cleanup_free char *control = dj_state_ns_control_path(st, key, daemon_kinds[i].name);
+
+        if (control == NULL || dj_control_quit(control, CONTROL_TIMEOUT_MS, NULL) < 0)
+            kill_stale_daemon(st, key, (enum daemon_id)i);
+    }
+}
+
+/* A jail whose daemons do not all answer has no container left to serve (they exit when the
+ * last container they watch exits) or is broken: forget it, and every container record that
+ * points to it. Its table stays: removing rules from a namespace that may still hold a live
+ * container would open its egress. */
 struct gc_data {
     const char *dead_key;
 };
@@ -393,15 +465,25 @@ static void gc_container(struct dj_state *st, const char *id, void *data)
     dj_container_record_free(&rec);
 }
 
+static bool jail_alive(struct dj_state *st, const char *key)
+{
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        cleanup_free char *control = dj_state_ns_control_path(st, key, daemon_kinds[i].name);
+
+        if (control == NULL || dj_control_ping(control, 500, NULL) < 0)
+            return false;
+    }
+    return true;
+}
+
 static void gc_namespace(struct dj_state *st, const char *key, void *data)
 {
-    cleanup_free char *control = dj_state_ns_control_path(st, key);
     struct gc_data gc = {key};
 
     (void)data;
-    if (control == NULL || dj_control_ping(control, 500, NULL) == 0)
+    if (jail_alive(st, key))
         return;
-    kill_stale_stub(st, key);
+    stop_daemons(st, key);
     dj_state_container_foreach(st, gc_container, &gc);
     dj_state_ns_remove(st, key);
 }
@@ -410,13 +492,16 @@ static int join_existing(struct hook *h, struct dj_state *st, const char *key,
                          const struct dj_netns *ns, const struct dj_netns *host, int pidfd,
                          dj_error_t *err)
 {
-    cleanup_free char *control = dj_state_ns_control_path(st, key);
     struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
 
-    if (control == NULL)
-        return dj_error_make(err, ENOMEM, "control path");
-    if (dj_control_watch(control, pidfd, CONTROL_TIMEOUT_MS, err) < 0)
-        return dj_error_wrap(err, "joining the jail of this network namespace");
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        cleanup_free char *control = dj_state_ns_control_path(st, key, daemon_kinds[i].name);
+
+        if (control == NULL)
+            return dj_error_make(err, ENOMEM, "control path");
+        if (dj_control_watch(control, pidfd, CONTROL_TIMEOUT_MS, err) < 0)
+            return dj_error_wrap(err, "joining the jail of this network namespace");
+    }
     /* Someone may have flushed the table; the policy says it must be there. */
     if (in_namespace(ns, host, ensure_table, h, NULL, err) < 0)
         return -1;
@@ -431,35 +516,44 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
                        const char *policy_text, const struct dj_netns *ns,
                        const struct dj_netns *host, int pidfd, dj_error_t *err)
 {
-    struct stub_sockets sockets = {{-1, -1, -1, -1}, {NULL}, 0};
-    cleanup_free char *control_path = dj_state_ns_control_path(st, key);
-    cleanup_close int control_fd = -1;
+    struct listeners listeners[N_DAEMONS];
     struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
-    pid_t stub_pid = 0;
+    size_t started = 0;
 
-    if (control_path == NULL)
-        return dj_error_make(err, ENOMEM, "control path");
-    if (in_namespace(ns, host, setup_in_container, h, &sockets, err) < 0)
+    memset(listeners, 0, sizeof(listeners));
+    if (in_namespace(ns, host, setup_in_container, h, listeners, err) < 0)
         return -1;
     if (dj_state_ns_create(st, key, policy_text, err) < 0)
         goto fail;
-    control_fd = dj_control_listen(control_path, err);
-    if (control_fd < 0)
-        goto fail;
-    if (start_stub(h, &sockets, pidfd, control_fd, &stub_pid, err) < 0)
-        goto fail;
-    stub_sockets_close(&sockets);
-    if (dj_state_ns_write_pid(st, key, stub_pid, err) < 0 ||
-        dj_state_ns_add_member(st, key, h->state.id, err) < 0 ||
-        dj_state_write_container(st, h->state.id, &rec, err) < 0) {
-        dj_control_quit(control_path, CONTROL_TIMEOUT_MS, NULL);
-        goto fail;
+    for (; started < N_DAEMONS; started++) {
+        const char *name = daemon_kinds[started].name;
+        cleanup_free char *control_path = dj_state_ns_control_path(st, key, name);
+        cleanup_close int control_fd = -1;
+        pid_t pid = 0;
+
+        if (control_path == NULL) {
+            dj_error_make(err, ENOMEM, "control path");
+            goto fail;
+        }
+        control_fd = dj_control_listen(control_path, err);
+        if (control_fd < 0 ||
+            start_daemon(h, (enum daemon_id)started, &listeners[started], pidfd, control_fd, &pid,
+                         err) < 0 ||
+            dj_state_ns_write_pid(st, key, name, pid, err) < 0)
+            goto fail;
+        /* The daemon has its own copies now. */
+        listeners_close(&listeners[started]);
     }
+    if (dj_state_ns_add_member(st, key, h->state.id, err) < 0 ||
+        dj_state_write_container(st, h->state.id, &rec, err) < 0)
+        goto fail;
     log_event(h, "jail_started", key);
     return 0;
 
 fail:
-    stub_sockets_close(&sockets);
+    for (size_t i = 0; i < N_DAEMONS; i++)
+        listeners_close(&listeners[i]);
+    stop_daemons(st, key); /* harmless for those that never started */
     /* The container will not start; leave its namespace as we found it. */
     in_namespace(ns, host, remove_table, h, NULL, NULL);
     dj_state_ns_remove(st, key);
@@ -554,10 +648,7 @@ static void jail_stop(struct hook *h)
     if (dj_state_read_container(&st, h->state.id, &rec, &found, &err) < 0 || !found)
         goto out;
     if (dj_state_ns_remove_member(&st, rec.netns_key, h->state.id) == 0) {
-        cleanup_free char *control = dj_state_ns_control_path(&st, rec.netns_key);
-
-        if (control == NULL || dj_control_quit(control, CONTROL_TIMEOUT_MS, NULL) < 0)
-            kill_stale_stub(&st, rec.netns_key);
+        stop_daemons(&st, rec.netns_key);
         /* A namespace with a path outlives the container: take our table out of it. */
         if (rec.netns_path != NULL) {
             struct dj_netns ns = {-1, 0, 0}, host = {-1, 0, 0};

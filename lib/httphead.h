@@ -32,13 +32,14 @@
 #include <stdint.h>
 
 #define DJ_HTTP_MAX_REQUEST_LINE 8192 /* bytes before its CRLF */
-#define DJ_HTTP_MAX_HEAD 32768        /* the whole head with the blank line; a buffer this big
-                                         always reaches an answer */
-#define DJ_HTTP_MAX_FIELDS 100        /* header field lines (and trailer field lines) */
-#define DJ_HTTP_MAX_HOST 253          /* a host name, without one trailing dot */
+#define DJ_HTTP_MAX_HEAD                                                                           \
+    32768                      /* the whole head with the blank line; a buffer this big            \
+                                  always reaches an answer */
+#define DJ_HTTP_MAX_FIELDS 100 /* header field lines (and trailer field lines) */
+#define DJ_HTTP_MAX_HOST 253   /* a host name, without one trailing dot */
 #define DJ_HTTP_MAX_CONTENT_LENGTH INT64_MAX /* fits off_t and ssize_t arithmetic */
-#define DJ_HTTP_MAX_CHUNK_LINE 4096   /* a chunk-size line with its extensions, before CRLF */
-#define DJ_HTTP_MAX_TRAILER 32768     /* the trailer section with its final CRLF */
+#define DJ_HTTP_MAX_CHUNK_LINE 4096 /* a chunk-size line with its extensions, before CRLF */
+#define DJ_HTTP_MAX_TRAILER 32768   /* the trailer section with its final CRLF */
 
 enum dj_http_result {
     DJ_HTTP_OK = 0,
@@ -140,10 +141,10 @@ int dj_http_result_status(enum dj_http_result result);
 /* ---- chunked bodies ---------------------------------------------------------------------- */
 
 enum dj_chunked_result {
-    DJ_CHUNKED_NEED_MORE = 0, /* the message goes on */
-    DJ_CHUNKED_DONE,          /* the last chunk and the trailer section are complete */
-    DJ_CHUNKED_BAD_SIZE,      /* not hex, no digits, or over DJ_HTTP_MAX_CONTENT_LENGTH */
-    DJ_CHUNKED_BAD_EXTENSION, /* a control character in a chunk extension, or BWS without ';' */
+    DJ_CHUNKED_NEED_MORE = 0,   /* the message goes on */
+    DJ_CHUNKED_DONE,            /* the last chunk and the trailer section are complete */
+    DJ_CHUNKED_BAD_SIZE,        /* not hex, no digits, or over DJ_HTTP_MAX_CONTENT_LENGTH */
+    DJ_CHUNKED_BAD_EXTENSION,   /* a control character in a chunk extension, or BWS without ';' */
     DJ_CHUNKED_BAD_LINE_ENDING, /* bare LF or CR; chunk data not followed by CRLF */
     DJ_CHUNKED_BAD_TRAILER,     /* a trailer line that is not "name: value" */
     DJ_CHUNKED_TOO_LARGE,       /* a chunk-size line or the trailer section over its limit */

@@ -296,9 +296,20 @@ size_t dj_state_ns_remove_member(struct dj_state *st, const char *key, const cha
     return count_entries(members);
 }
 
-int dj_state_ns_write_pid(struct dj_state *st, const char *key, pid_t pid, dj_error_t *err)
+static char *daemon_file(struct dj_state *st, const char *key, const char *daemon,
+                         const char *suffix)
 {
-    cleanup_free char *path = ns_path(st, key, "stub.pid");
+    cleanup_free char *leaf = NULL;
+
+    if (asprintf(&leaf, "%s.%s", daemon, suffix) < 0)
+        return NULL;
+    return ns_path(st, key, leaf);
+}
+
+int dj_state_ns_write_pid(struct dj_state *st, const char *key, const char *daemon, pid_t pid,
+                          dj_error_t *err)
+{
+    cleanup_free char *path = daemon_file(st, key, daemon, "pid");
     char text[32];
 
     if (path == NULL)
@@ -307,9 +318,9 @@ int dj_state_ns_write_pid(struct dj_state *st, const char *key, pid_t pid, dj_er
     return write_file(path, text, err);
 }
 
-pid_t dj_state_ns_read_pid(struct dj_state *st, const char *key)
+pid_t dj_state_ns_read_pid(struct dj_state *st, const char *key, const char *daemon)
 {
-    cleanup_free char *path = ns_path(st, key, "stub.pid");
+    cleanup_free char *path = daemon_file(st, key, daemon, "pid");
     cleanup_free char *text = NULL;
     long pid;
 
@@ -319,9 +330,9 @@ pid_t dj_state_ns_read_pid(struct dj_state *st, const char *key)
     return pid > 0 && pid < 4194304 ? (pid_t)pid : 0;
 }
 
-char *dj_state_ns_control_path(struct dj_state *st, const char *key)
+char *dj_state_ns_control_path(struct dj_state *st, const char *key, const char *daemon)
 {
-    return ns_path(st, key, "control");
+    return daemon_file(st, key, daemon, "control");
 }
 
 void dj_state_ns_remove(struct dj_state *st, const char *key)

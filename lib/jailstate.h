@@ -6,8 +6,8 @@
  *   containers/ID            per container: its namespace key and namespace path
  *   netns/KEY/policy         per network namespace: the canonical policy every member shares
  *   netns/KEY/members/ID     one file per container in that namespace
- *   netns/KEY/control        the stub's control socket (see control.h)
- *   netns/KEY/stub.pid       the stub's pid, for people and for the last-resort kill
+ *   netns/KEY/NAME.control   each daemon's control socket (see control.h), NAME "dnsstub"...
+ *   netns/KEY/NAME.pid       each daemon's pid, for people and for the last-resort kill
  *
  * KEY is "DEV-INO" of the namespace. Owns: that layout and its reading and writing. */
 #ifndef DNSJAIL_JAILSTATE_H
@@ -52,10 +52,11 @@ int dj_state_ns_read_policy(struct dj_state *st, const char *key, char **policy,
 int dj_state_ns_add_member(struct dj_state *st, const char *key, const char *id, dj_error_t *err);
 /* Removes the member and returns how many remain (0 when the directory is gone). */
 size_t dj_state_ns_remove_member(struct dj_state *st, const char *key, const char *id);
-int dj_state_ns_write_pid(struct dj_state *st, const char *key, pid_t pid, dj_error_t *err);
-pid_t dj_state_ns_read_pid(struct dj_state *st, const char *key);
-/* malloc'd path of netns/KEY/control. */
-char *dj_state_ns_control_path(struct dj_state *st, const char *key);
+int dj_state_ns_write_pid(struct dj_state *st, const char *key, const char *daemon, pid_t pid,
+                          dj_error_t *err);
+pid_t dj_state_ns_read_pid(struct dj_state *st, const char *key, const char *daemon);
+/* malloc'd path of netns/KEY/DAEMON.control. */
+char *dj_state_ns_control_path(struct dj_state *st, const char *key, const char *daemon);
 /* Removes netns/KEY and everything in it. */
 void dj_state_ns_remove(struct dj_state *st, const char *key);
 
