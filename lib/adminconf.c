@@ -40,6 +40,8 @@ enum value_type {
     VALUE_BOOL,
     VALUE_USER,
     VALUE_PATH,
+    VALUE_ADDRESSES, /* IPv4, IPv4:PORT, IPv6 or [IPv6]:PORT, separated by commas or blanks */
+    VALUE_NETWORKS,  /* IPv4 or IPv6 networks (ADDR or ADDR/PREFIX), same separators */
 };
 
 struct key_def {
@@ -69,6 +71,9 @@ static const struct key_def keys[] = {
     {"allow-cap-net-admin", VALUE_BOOL, FIELD(allow_cap_net_admin), 0, 0},
     {"allow-cap-net-raw", VALUE_BOOL, FIELD(allow_cap_net_raw), 0, 0},
     {"allow-wildcard-all", VALUE_BOOL, FIELD(allow_wildcard_all), 0, 0},
+    {"upstream-resolvers", VALUE_ADDRESSES, FIELD(upstream_resolvers), 1, 4},
+    {"upstream-allow", VALUE_NETWORKS, FIELD(upstream_allow), 1, 64},
+    {"proxy-max-connections", VALUE_UNSIGNED, FIELD(proxy_max_connections), 1, 65536},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -89,6 +94,7 @@ int dj_config_init(struct dj_config *cfg, dj_error_t *err)
     cfg->proxy_http_port = 15380;
     cfg->proxy_tls_port = 15443;
     cfg->ready_timeout_ms = 5000;
+    cfg->proxy_max_connections = 2048;
     cfg->default_enable = true;
     cfg->allow_cap_net_admin = false;
     cfg->allow_cap_net_raw = false;
@@ -113,6 +119,10 @@ void dj_config_free(struct dj_config *cfg)
     free(cfg->log_file);
     free(cfg->state_dir);
     free(cfg->libexec_dir);
+    free(cfg->upstream_resolvers);
+    free(cfg->upstream_allow);
+    cfg->upstream_resolvers = NULL;
+    cfg->upstream_allow = NULL;
     cfg->run_as_user = NULL;
     cfg->log_file = NULL;
     cfg->state_dir = NULL;
@@ -120,6 +130,11 @@ void dj_config_free(struct dj_config *cfg)
 }
 
 /* ---- values ---------------------------------------------------------------------------- */
+
+static bool is_blank_char(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Where the parser is, for messages: "FILE:LINE: key 'KEY': ". */
 struct position {
@@ -183,6 +198,101 @@ static bool user_name_ok(const char *name)
 }
 
 /* Sets one key in *cfg. Strings are replaced by new copies (the caller owns the old ones). */
+static bool parse_port_text(const char *text)
+{
+    unsigned long port;
+
+    return parse_decimal(text, 65535, &port) && port > 0;
+}
+
+/* "192.0.2.1", "192.0.2.1:5353", "2001:db8::1", "[2001:db8::1]:5353" */
+static bool address_ok(const char *item)
+{
+    char buf[INET6_ADDRSTRLEN + 16];
+    unsigned char addr[16];
+    char *colon;
+
+    if (strlen(item) >= sizeof(buf))
+        return false;
+    strcpy(buf, item);
+    if (buf[0] == '[') {
+        char *close = strchr(buf, ']');
+
+        if (close == NULL || close[1] != ':' || !parse_port_text(close + 2))
+            return false;
+        *close = '\0';
+        return inet_pton(AF_INET6, buf + 1, addr) == 1;
+    }
+    if (inet_pton(AF_INET6, buf, addr) == 1)
+        return true;
+    colon = strchr(buf, ':');
+    if (colon != NULL) {
+        if (!parse_port_text(colon + 1))
+            return false;
+        *colon = '\0';
+    }
+    return inet_pton(AF_INET, buf, addr) == 1;
+}
+
+/* "10.0.0.0/8", "192.0.2.7", "fd00::/8", "::1" */
+static bool network_ok(const char *item)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    unsigned char addr[16];
+    unsigned long prefix = 0;
+    char *slash;
+    int family;
+
+    if (strlen(item) >= sizeof(buf))
+        return false;
+    strcpy(buf, item);
+    slash = strchr(buf, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    if (inet_pton(AF_INET, buf, addr) == 1)
+        family = AF_INET;
+    else if (inet_pton(AF_INET6, buf, addr) == 1)
+        family = AF_INET6;
+    else
+        return false;
+    if (slash != NULL && !parse_decimal(slash + 1, family == AF_INET ? 32 : 128, &prefix))
+        return false;
+    return true;
+}
+
+/* Checks every item of a list separated by commas and/or blanks; at least MIN, at most MAX. */
+static int check_list(const char *value, bool (*item_ok)(const char *), const char *what,
+                      const struct key_def *key, const struct position *pos, dj_error_t *err)
+{
+    char item[128];
+    unsigned long count = 0;
+    const char *p = value;
+
+    while (*p != '\0') {
+        size_t len;
+
+        while (*p == ',' || is_blank_char(*p))
+            p++;
+        if (*p == '\0')
+            break;
+        len = strcspn(p, ", \t");
+        if (len >= sizeof(item))
+            return dj_error_make(err, 0, "%s:%u: key '%s': \"%.40s...\" is too long for %s",
+                                 pos->file, pos->line, pos->key, p, what);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (!item_ok(item))
+            return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not %s", pos->file, pos->line,
+                                 pos->key, item, what);
+        count++;
+        p += len;
+    }
+    if (count < key->min || count > key->max)
+        return dj_error_make(err, 0, "%s:%u: key '%s': expected %lu to %lu entries, got %lu",
+                             pos->file, pos->line, pos->key, key->min, key->max, count);
+    return 0;
+}
+
 static int set_value(struct dj_config *cfg, const struct key_def *key, const char *value,
                      const struct position *pos, dj_error_t *err)
 {
@@ -263,6 +373,15 @@ static int set_value(struct dj_config *cfg, const struct key_def *key, const cha
                                  "%s:%u: key '%s': \"%s\" is not a user name ([A-Za-z0-9_.-], "
                                  "at most 32, not starting with '-')",
                                  pos->file, pos->line, pos->key, value);
+        break;
+    case VALUE_ADDRESSES:
+        if (check_list(value, address_ok, "an address (ADDR, ADDR:PORT or [IPV6]:PORT)", key, pos,
+                       err) < 0)
+            return -1;
+        break;
+    case VALUE_NETWORKS:
+        if (check_list(value, network_ok, "a network (ADDR or ADDR/PREFIX)", key, pos, err) < 0)
+            return -1;
         break;
     case VALUE_PATH:
         if (value[0] != '/')
@@ -411,7 +530,8 @@ static int check_ports(const struct dj_config *cfg, const unsigned *set_on_line,
 
 static bool is_string_key(const struct key_def *key)
 {
-    return key->type == VALUE_USER || key->type == VALUE_PATH;
+    return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_ADDRESSES ||
+           key->type == VALUE_NETWORKS;
 }
 
 int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, size_t len,

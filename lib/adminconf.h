@@ -36,6 +36,13 @@ struct dj_config {
     uint16_t proxy_tls_port;   /* proxy-tls-port, 15443 (used by the proxy) */
     unsigned ready_timeout_ms; /* ready-timeout-ms, how long the hook waits for a daemon, 5000 */
 
+    /* The proxy's upstream side (in the host's network namespace) */
+    char *upstream_resolvers; /* upstream-resolvers: "ADDR[:PORT] [V6]:PORT ..." that the proxy
+                                 asks; NULL: the nameservers of the host's /etc/resolv.conf */
+    char *upstream_allow;     /* upstream-allow: networks the proxy may connect to although they
+                                 are loopback, private or link-local; NULL: none */
+    unsigned proxy_max_connections; /* proxy-max-connections, per jail, default 2048 */
+
     /* Policy */
     bool default_enable;      /* default-enable: jail when io.dnsjail.enable is absent, true */
     bool allow_cap_net_admin; /* allow-cap-net-admin, default false (see docs/DESIGN.md) */

@@ -539,6 +539,46 @@ static void append_substituted(char **out, size_t *out_len, const char *text, si
 
 /* oci-config/dnsjail.conf.in shows every key with its default: with the placeholders
  * substituted and every "#key = value" line uncommented it must parse to the defaults. */
+/* The proxy's upstream keys: lists checked item by item, NULL by default. */
+static void test_upstream_keys(void **unused)
+{
+    struct dj_config cfg = defaults();
+
+    (void)unused;
+    assert_null(cfg.upstream_resolvers);
+    assert_null(cfg.upstream_allow);
+    assert_int_equal(cfg.proxy_max_connections, 2048);
+    parse_ok(&cfg, "upstream-resolvers = 192.0.2.1, [2001:db8::1]:5353 198.51.100.1:53\n"
+                   "upstream-allow = 10.0.0.0/8, ::1 fd00::/8\n"
+                   "proxy-max-connections = 100\n");
+    assert_string_equal(cfg.upstream_resolvers, "192.0.2.1, [2001:db8::1]:5353 198.51.100.1:53");
+    assert_string_equal(cfg.upstream_allow, "10.0.0.0/8, ::1 fd00::/8");
+    assert_int_equal(cfg.proxy_max_connections, 100);
+    dj_config_free(&cfg);
+
+    parse_fails("upstream-resolvers = 192.0.2.1:99999\n",
+                "t.conf:1: key 'upstream-resolvers': \"192.0.2.1:99999\" is not an address "
+                "(ADDR, ADDR:PORT or [IPV6]:PORT)");
+    parse_fails("upstream-resolvers = [2001:db8::1]\n",
+                "t.conf:1: key 'upstream-resolvers': \"[2001:db8::1]\" is not an address "
+                "(ADDR, ADDR:PORT or [IPV6]:PORT)");
+    parse_fails("upstream-resolvers = resolver.example\n",
+                "t.conf:1: key 'upstream-resolvers': \"resolver.example\" is not an address "
+                "(ADDR, ADDR:PORT or [IPV6]:PORT)");
+    parse_fails("upstream-resolvers = 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5\n",
+                "t.conf:1: key 'upstream-resolvers': expected 1 to 4 entries, got 5");
+    parse_fails("upstream-resolvers = ,\n",
+                "t.conf:1: key 'upstream-resolvers': expected 1 to 4 entries, got 0");
+    parse_fails("upstream-allow = 10.0.0.0/33\n",
+                "t.conf:1: key 'upstream-allow': \"10.0.0.0/33\" is not a network (ADDR or "
+                "ADDR/PREFIX)");
+    parse_fails("upstream-allow = fd00::/129\n",
+                "t.conf:1: key 'upstream-allow': \"fd00::/129\" is not a network (ADDR or "
+                "ADDR/PREFIX)");
+    parse_fails("proxy-max-connections = 0\n",
+                "t.conf:1: key 'proxy-max-connections': \"0\" is not a number in 1..65536");
+}
+
 static void test_example_file(void **unused)
 {
     const char *srcdir = getenv("top_srcdir");
@@ -607,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_unchanged_on_error),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_load_refuses),
+        cmocka_unit_test(test_upstream_keys),
         cmocka_unit_test(test_example_file),
     };
 
