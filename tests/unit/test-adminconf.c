@@ -603,7 +603,7 @@ static void test_example_file(void **unused)
     }
     fclose(f);
     free(line);
-    assert_int_equal(keys_seen, 17);
+    assert_int_equal(keys_seen, 20);
 
     /* As installed (everything commented out) and with every key set to the default shown. */
     assert_int_equal(dj_config_parse(&cfg, path, text, text_len, &err), 0);
@@ -623,6 +623,10 @@ static void test_example_file(void **unused)
     assert_int_equal(cfg.dns_port, want.dns_port);
     assert_int_equal(cfg.proxy_http_port, want.proxy_http_port);
     assert_int_equal(cfg.proxy_tls_port, want.proxy_tls_port);
+    assert_int_equal(cfg.proxy_max_connections, want.proxy_max_connections);
+    /* Unset by default: the example shows the syntax with documentation addresses. */
+    assert_string_equal(cfg.upstream_resolvers, "192.0.2.53, [2001:db8::53]:53");
+    assert_string_equal(cfg.upstream_allow, "10.0.0.0/8");
     assert_int_equal(cfg.ready_timeout_ms, want.ready_timeout_ms);
     assert_int_equal(cfg.default_enable, want.default_enable);
     assert_int_equal(cfg.allow_cap_net_admin, want.allow_cap_net_admin);
