@@ -137,6 +137,25 @@ static const char *check_ipv6_literal(const char *text, size_t len)
     return NULL;
 }
 
+/* 1 to 5 digits, 1..65535. */
+static const char *parse_port(const char *digits, size_t len, uint16_t *port)
+{
+    unsigned long value = 0;
+    size_t i;
+
+    if (len == 0 || len > 5)
+        return "bad port";
+    for (i = 0; i < len; i++) {
+        if (!is_digit((unsigned char)digits[i]))
+            return "bad port";
+        value = value * 10 + (unsigned long)(digits[i] - '0');
+    }
+    if (value == 0 || value > 65535)
+        return "bad port";
+    *port = (uint16_t)value;
+    return NULL;
+}
+
 /* Reads uri-host [":" port] (RFC 9110 7.2), the LEN bytes at OFF in BUF. */
 static const char *parse_authority(const char *buf, size_t off, size_t len, bool need_port,
                                    struct authority *out)
@@ -175,29 +194,10 @@ static const char *parse_authority(const char *buf, size_t off, size_t len, bool
         out->host.len = host_end;
     }
 
-    if (host_end == len) {
-        if (need_port)
-            return "no port";
-        return NULL;
-    }
-    /* s[host_end] == ':' */
-    {
-        size_t digits = len - host_end - 1;
-        unsigned long port = 0;
-        size_t i;
-
-        if (digits == 0 || digits > 5)
-            return "bad port";
-        for (i = host_end + 1; i < len; i++) {
-            if (!is_digit((unsigned char)s[i]))
-                return "bad port";
-            port = port * 10 + (unsigned long)(s[i] - '0');
-        }
-        if (port == 0 || port > 65535)
-            return "bad port";
-        out->port = (uint16_t)port;
-    }
-    return NULL;
+    if (host_end == len)
+        return need_port ? "no port" : NULL;
+    /* s[host_end] is the ':' */
+    return parse_port(s + host_end + 1, len - host_end - 1, &out->port);
 }
 
 static bool same_authority(const char *buf, const struct authority *a, const struct authority *b)
@@ -289,7 +289,7 @@ static enum dj_http_result read_request_line(struct dj_http_head *head, const ch
     const char *line = buf + start;
     size_t len = end - start;
     const char *first_space = memchr(line, ' ', len);
-    size_t first, last, i;
+    size_t first, last;
     struct dj_http_span version;
 
     if (first_space == NULL)
@@ -300,13 +300,9 @@ static enum dj_http_result read_request_line(struct dj_http_head *head, const ch
         last--;
     last--; /* the last space */
 
+    /* The method's bytes were checked as they arrived (dj_http_head_parse). */
     head->method.off = start;
     head->method.len = first;
-    if (first == 0)
-        return refuse(head, DJ_HTTP_BAD_METHOD, "empty method");
-    for (i = 0; i < first; i++)
-        if (!is_tchar((unsigned char)line[i]))
-            return refuse(head, DJ_HTTP_BAD_METHOD, "method is not a token");
 
     if (last == first)
         return refuse(head, DJ_HTTP_BAD_VERSION, "no HTTP version (HTTP/0.9 request)");
@@ -522,12 +518,24 @@ enum dj_http_result dj_http_head_parse(struct dj_http_head *head, const char *bu
             limit = start + DJ_HTTP_MAX_REQUEST_LINE + 2;
         end = len < limit ? len : limit;
 
-        /* Find this line's CR, refusing a bare LF or bare CR as soon as it is seen. */
+        /* Find this line's CR, refusing a bare LF or bare CR as soon as it is seen, and
+         * the method's characters too: TLS or other binary bytes sent to the HTTP port are
+         * refused at the first byte instead of after 8 KiB or a timeout. */
         for (i = head->progress.scanned; i < end; i++) {
-            if (buf[i] == '\n')
+            unsigned char c = (unsigned char)buf[i];
+
+            if (c == '\n')
                 return refuse(head, DJ_HTTP_BAD_LINE_ENDING, "LF without CR");
-            if (buf[i] == '\r')
+            if (c == '\r')
                 break;
+            if (!head->progress.in_fields && !head->progress.method_done) {
+                if (c == ' ' && i == start)
+                    return refuse(head, DJ_HTTP_BAD_METHOD, "empty method");
+                if (c == ' ')
+                    head->progress.method_done = true;
+                else if (!is_tchar(c))
+                    return refuse(head, DJ_HTTP_BAD_METHOD, "method is not a token");
+            }
         }
         if (i >= end) {
             if (end > head->progress.scanned)

@@ -111,6 +111,7 @@ struct dj_http_head {
         size_t line_start; /* the line being read */
         size_t scanned;    /* [line_start, scanned) holds no CR or LF */
         bool in_fields;    /* the request line is done */
+        bool method_done;  /* the request line's first space was seen */
         bool have_target_authority;
         bool have_host_field;
         struct dj_http_span field_host;

@@ -233,6 +233,8 @@ static void put24(struct bytes *b, size_t v)
 static void put_data(struct bytes *b, const void *data, size_t len)
 {
     assert_true(len <= BUILD_MAX - b->len);
+    if (len == 0)
+        return; /* DATA may be NULL then */
     memcpy(b->data + b->len, data, len);
     b->len += len;
 }
@@ -732,6 +734,21 @@ static void test_input_limit(void **state)
     assert_int_equal(dj_tlshello_parse(rec_buf.data, DJ_TLSHELLO_MAX_INPUT, &hello),
                      DJ_TLSHELLO_TOO_LARGE);
     assert_int_equal(dj_tlshello_parse(rec_buf.data, rec_buf.len, &hello), DJ_TLSHELLO_TOO_LARGE);
+
+    /* 205 records of an unfinished 16 KiB hello end 3 bytes short of the limit: no further
+     * record fits, so the answer is TOO_LARGE without waiting for more. */
+    build_message(&msg_buf, &spec);
+    msg_buf.data[1] = 0x00;
+    msg_buf.data[2] = 0x3f;
+    msg_buf.data[3] = 0xfc; /* claims 16380 body bytes: a 16384-byte message */
+    rec_buf.len = 0;
+    for (n = 0; n < 204; n++)
+        put_record(&rec_buf, 22, msg_buf.data + n * 80, 80);
+    put_record(&rec_buf, 22, msg_buf.data + 204 * 80, 60);
+    assert_int_equal(rec_buf.len, DJ_TLSHELLO_MAX_INPUT - 3);
+    assert_int_equal(dj_tlshello_parse(rec_buf.data, rec_buf.len - 1, &hello),
+                     DJ_TLSHELLO_NEED_MORE);
+    assert_int_equal(dj_tlshello_parse(rec_buf.data, rec_buf.len, &hello), DJ_TLSHELLO_TOO_LARGE);
 }
 
 /* ---- hand-built: the hello body ------------------------------------------------------------ */
@@ -977,7 +994,18 @@ static void expect_sni(const void *name, size_t len, enum dj_tlshello_result exp
 
 static void test_sni_characters(void **state)
 {
+    struct dj_tlshello hello;
+
     (void)state;
+    setup_exts();
+    add_server_name_typed(&ext_buf, 0, "a\0b.com", 7);
+    assert_int_equal(parse_extensions(&ext_buf, &hello), DJ_TLSHELLO_BAD_SNI);
+    assert_string_equal(hello.problem, "NUL byte in host_name");
+    setup_exts();
+    add_server_name(&ext_buf, "caf\xc3\xa9.example");
+    assert_int_equal(parse_extensions(&ext_buf, &hello), DJ_TLSHELLO_BAD_SNI);
+    assert_string_equal(hello.problem, "non-ASCII byte in host_name");
+
     expect_sni("a\0b.com", 7, DJ_TLSHELLO_BAD_SNI);
     expect_sni("caf\xc3\xa9.example", 13, DJ_TLSHELLO_BAD_SNI);
     expect_sni("a b.com", 7, DJ_TLSHELLO_BAD_SNI);
@@ -1100,7 +1128,7 @@ static void test_pre_shared_key_last(void **state)
 
 static void test_alpn(void **state)
 {
-    static const uint8_t empty_name[] = {0x00, 0x03, 0x02, 'h', '2', 0x00};
+    static const uint8_t empty_name[] = {0x00, 0x04, 0x02, 'h', '2', 0x00};
     static const uint8_t empty_list[] = {0x00, 0x00};
     static const uint8_t overrun[] = {0x00, 0x03, 0x03, 'h', '2'};
     struct dj_tlshello hello;
