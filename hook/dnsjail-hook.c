@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -185,7 +186,7 @@ static int check_capabilities(struct hook *h, dj_error_t *err)
 /* Every jail runs these, each with sockets the hook binds in the container's namespace, a
  * control socket and a pid file in the namespace's state. The stub comes first: a jail whose
  * stub answers is alive. */
-enum daemon_id { DAEMON_STUB, N_DAEMONS };
+enum daemon_id { DAEMON_STUB, DAEMON_PROXY, N_DAEMONS };
 
 struct daemon_kind {
     const char *name;    /* in state file names and log lines */
@@ -194,6 +195,7 @@ struct daemon_kind {
 
 static const struct daemon_kind daemon_kinds[N_DAEMONS] = {
     [DAEMON_STUB] = {"dnsstub", "dnsjail-dnsstub"},
+    [DAEMON_PROXY] = {"proxy", "dnsjail-proxy"},
 };
 
 #define MAX_LISTENERS 4
@@ -252,6 +254,11 @@ static int bind_listeners(struct hook *h, enum daemon_id id, struct listeners *l
             bind_pair(l, SOCK_STREAM, h->cfg.dns_port, "--inherit-tcp", err) < 0)
             goto fail;
         return 0;
+    case DAEMON_PROXY:
+        if (bind_pair(l, SOCK_STREAM, h->cfg.proxy_http_port, "--inherit-http", err) < 0 ||
+            bind_pair(l, SOCK_STREAM, h->cfg.proxy_tls_port, "--inherit-tls", err) < 0)
+            goto fail;
+        return 0;
     case N_DAEMONS:
         break;
     }
@@ -284,7 +291,8 @@ static int in_namespace(const struct dj_netns *ns, const struct dj_netns *host,
 /* What the ruleset must say for this container's policy. */
 static struct dj_nft_spec nft_spec(const struct hook *h)
 {
-    struct dj_nft_spec spec = {h->cfg.dns_port, 0, 0, h->networks, h->n_networks};
+    struct dj_nft_spec spec = {h->cfg.dns_port, h->cfg.proxy_http_port, h->cfg.proxy_tls_port,
+                               h->networks, h->n_networks};
 
     return spec;
 }
@@ -367,12 +375,57 @@ static void arg_fd(struct daemon_args *a, const char *option, int fd)
     arg_number(a, option, (unsigned long)fd);
 }
 
+/* Adds OPTION ITEM for each item of a config list (separated by commas or blanks). The
+ * items point into *COPY, which the caller frees after the spawn. */
+static int arg_list(struct daemon_args *a, const char *option, const char *list, char **copy,
+                    dj_error_t *err)
+{
+    char *save = NULL;
+
+    *copy = strdup(list);
+    if (*copy == NULL)
+        return dj_error_make(err, ENOMEM, "%s", option);
+    for (char *item = strtok_r(*copy, ", \t", &save); item != NULL;
+         item = strtok_r(NULL, ", \t", &save))
+        arg(a, option, item);
+    return 0;
+}
+
+/* The proxy's rules travel in a sealed memfd rather than on the command line: an allow list
+ * can be longer than one argument may be, and /proc/PID/cmdline is readable by everyone. */
+static int policy_memfd(struct hook *h, dj_error_t *err)
+{
+    cleanup_free char *canonical = dj_policy_canonical(&h->policy);
+    cleanup_close int fd = -1;
+    const char *rules;
+    size_t len;
+
+    if (canonical == NULL)
+        return dj_error_make(err, ENOMEM, "policy");
+    /* "mode=M allow=RULES": the part after allow= is itself a valid allow value. */
+    rules = strstr(canonical, "allow=");
+    rules = rules != NULL ? rules + strlen("allow=") : "";
+    len = strlen(rules);
+    fd = memfd_create("dnsjail-policy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return dj_error_make(err, errno, "memfd_create");
+    if (write(fd, rules, len) != (ssize_t)len)
+        return dj_error_make(err, errno, "writing the policy");
+    if (lseek(fd, 0, SEEK_SET) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        return dj_error_make(err, errno, "sealing the policy");
+    return steal_fd(&fd);
+}
+
 static int start_daemon(struct hook *h, enum daemon_id id, const struct listeners *l, int pidfd,
                         int control_fd, pid_t *pid, dj_error_t *err)
 {
     const struct daemon_kind *kind = &daemon_kinds[id];
     char sinkhole4[INET_ADDRSTRLEN], sinkhole6[INET6_ADDRSTRLEN];
     cleanup_free char *path = NULL;
+    cleanup_free char *resolvers = NULL; /* arg_list's copies, which argv points into */
+    cleanup_free char *networks = NULL;
+    cleanup_close int policy_fd = -1;
     struct daemon_args a;
     struct dj_spawn spec;
 
@@ -399,6 +452,21 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
             arg(&a, "--sinkhole-ipv6", sinkhole6);
         }
         arg_number(&a, "--ttl", h->cfg.dns_ttl);
+        break;
+    case DAEMON_PROXY:
+        policy_fd = policy_memfd(h, err);
+        if (policy_fd < 0)
+            return -1;
+        arg_fd(&a, "--policy-fd", policy_fd);
+        if (h->cfg.allow_wildcard_all)
+            arg(&a, "--allow-wildcard-all", NULL);
+        if (h->cfg.upstream_resolvers != NULL &&
+            arg_list(&a, "--resolver", h->cfg.upstream_resolvers, &resolvers, err) < 0)
+            return -1;
+        if (h->cfg.upstream_allow != NULL &&
+            arg_list(&a, "--upstream-allow", h->cfg.upstream_allow, &networks, err) < 0)
+            return -1;
+        arg_number(&a, "--max-connections", h->cfg.proxy_max_connections);
         break;
     case N_DAEMONS:
         break;

@@ -74,7 +74,7 @@ if [ ! -f "$BUILDDIR/Makefile" ]; then
         die "configure failed, see $BUILDDIR/configure.log"
 fi
 say "make"
-make -C "$BUILDDIR" -j"$(nproc)" hook/dnsjail-hook dnsstub/dnsjail-dnsstub >"$BUILDDIR/make.log" 2>&1 ||
+make -C "$BUILDDIR" -j"$(nproc)" hook/dnsjail-hook dnsstub/dnsjail-dnsstub proxy/dnsjail-proxy >"$BUILDDIR/make.log" 2>&1 ||
     die "make failed, see $BUILDDIR/make.log"
 good "built $BUILDDIR/hook/dnsjail-hook and dnsstub/dnsjail-dnsstub"
 

@@ -70,6 +70,7 @@ allow-cap-net-raw = false
 allow-cap-net-admin = false
 sinkhole-ipv4 = 6.6.6.6
 dns-port = 15353
+upstream-resolvers = 192.0.2.1
 EOF
 
 # ---- the battery --------------------------------------------------------------------------

@@ -85,6 +85,8 @@ world_require_build() {
     [ -x "$top_builddir/hook/dnsjail-hook" ] || tap_skip_all "not built: $top_builddir/hook/dnsjail-hook"
     [ -x "$top_builddir/dnsstub/dnsjail-dnsstub" ] ||
         tap_skip_all "not built: $top_builddir/dnsstub/dnsjail-dnsstub"
+    [ -x "$top_builddir/proxy/dnsjail-proxy" ] ||
+        tap_skip_all "not built: $top_builddir/proxy/dnsjail-proxy"
 }
 
 # ---- lifecycle of the world ---------------------------------------------------------------
@@ -245,9 +247,12 @@ world_dnsjail_conf() { # [--file FILE] [LINE...]
     W_STATE=$W_TMP/state
     W_LOG=$W_TMP/log/dnsjail.log
     W_CONF=$file
-    # A copy the unprivileged stub can reach whatever the build directory's permissions are.
+    # Copies of the daemons in one directory (libexec-dir), which the unprivileged daemons can
+    # reach whatever the build directory's permissions are.
     if [ -z "$W_STUB_EXE" ]; then
         install -m 755 "$top_builddir/dnsstub/dnsjail-dnsstub" "$W_TMP/libexec/dnsjail-dnsstub" ||
+            return 1
+        install -m 755 "$top_builddir/proxy/dnsjail-proxy" "$W_TMP/libexec/dnsjail-proxy" ||
             return 1
         W_STUB_EXE=$W_TMP/libexec/dnsjail-dnsstub
     fi
@@ -260,6 +265,9 @@ world_dnsjail_conf() { # [--file FILE] [LINE...]
         "allow-cap-net-admin = false"
         "sinkhole-ipv4 = 6.6.6.6"
         "dns-port = 15353"
+        # The proxy resolves allowed names through the test world's resolver, never the
+        # machine's.
+        "upstream-resolvers = 192.0.2.1"
     )
     local line extra key
     {
@@ -573,11 +581,19 @@ world_battery_jailed() { # RUNTIME
         eval '! canary_saw_dns "$tag"'
     tap_check "$rt jailed: the log has a dns_query line for the secret with the container id" \
         log_has_query "$RUN_CID" "secret-$tag-r.attacker.test" || tap_diag_file "$W_LOG" 10
-    for label in tcp22 tcp80 tcp443 tcp9999 tcp6_22; do
+    for label in tcp22 tcp9999 tcp6_22; do
         tap_check "$rt jailed: $label refused within 1 s" \
             eval 'probe_isnt "$RUN_OUT" $label status connected && probe_fast "$RUN_OUT" $label 1000' ||
             tap_diag "$(grep "^$label " "$RUN_OUT")"
     done
+    # Ports 80 and 443 end at dnsjail-proxy: the probe's bytes are not HTTP (400) and not TLS
+    # (closed without a byte), and nothing reaches the internet.
+    tap_check "$rt jailed: tcp80 is answered by dnsjail-proxy with an HTTP error" \
+        eval 'grep -q "^tcp80 .*status=connected reply=b.HTTP/1.1 4" "$RUN_OUT"' ||
+        tap_diag "$(grep "^tcp80 " "$RUN_OUT")"
+    tap_check "$rt jailed: tcp443 is closed by dnsjail-proxy without a byte" \
+        grep -qE "^tcp443 .*status=connected reply=b(''|\"\") " "$RUN_OUT" ||
+        tap_diag "$(grep "^tcp443 " "$RUN_OUT")"
     for label in udp9999 udp6_9999 icmp4 icmp6; do
         tap_check "$rt jailed: $label fails" probe_isnt "$RUN_OUT" "$label" status reply ||
             tap_diag "$(grep "^$label " "$RUN_OUT")"

@@ -1,0 +1,437 @@
+#include "config.h"
+
+/* conn.c: one client connection's life: accept, the original destination, the pump that
+ * alternates protocol decisions and byte moving, epoll interest, timeouts, graceful refusal,
+ * close, and the one log line per request (HTTP) or connection (TLS). */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy.h"
+
+#define ACCEPTS_PER_WAKEUP 64
+#define PUMP_ROUNDS 64 /* per event, so one busy connection cannot starve the others */
+#define NS_PER_MS 1000000ull
+
+/* linux/netfilter_ipv4.h and linux/netfilter_ipv6/ip6_tables.h clash with glibc's headers. */
+#define DJ_SO_ORIGINAL_DST 80
+#define DJ_IP6T_SO_ORIGINAL_DST 80
+
+/* The destination port the client meant: the one the ruleset redirected from, or, when the
+ * connection was not redirected (standalone use), the listener's default. */
+static uint16_t original_port(int fd, int family, uint16_t fallback)
+{
+    struct sockaddr_storage orig, local;
+    socklen_t orig_len = sizeof(orig), local_len = sizeof(local);
+    int r;
+
+    memset(&orig, 0, sizeof(orig));
+    memset(&local, 0, sizeof(local));
+    if (family == AF_INET)
+        r = getsockopt(fd, SOL_IP, DJ_SO_ORIGINAL_DST, &orig, &orig_len);
+    else if (family == AF_INET6)
+        r = getsockopt(fd, SOL_IPV6, DJ_IP6T_SO_ORIGINAL_DST, &orig, &orig_len);
+    else
+        return fallback;
+    if (r < 0 || getsockname(fd, (struct sockaddr *)&local, &local_len) < 0)
+        return fallback;
+    /* Conntrack answers for connections that were not NATed too: with our own address. */
+    if (family == AF_INET) {
+        const struct sockaddr_in *o = (const struct sockaddr_in *)&orig;
+        const struct sockaddr_in *l = (const struct sockaddr_in *)&local;
+
+        if (o->sin_port == l->sin_port && o->sin_addr.s_addr == l->sin_addr.s_addr)
+            return fallback;
+        return ntohs(o->sin_port);
+    } else {
+        const struct sockaddr_in6 *o = (const struct sockaddr_in6 *)&orig;
+        const struct sockaddr_in6 *l = (const struct sockaddr_in6 *)&local;
+
+        if (o->sin6_port == l->sin6_port &&
+            memcmp(&o->sin6_addr, &l->sin6_addr, sizeof(o->sin6_addr)) == 0)
+            return fallback;
+        return ntohs(o->sin6_port);
+    }
+}
+
+static void log_refused_connection(struct proxy *p, const struct sockaddr_storage *peer,
+                                   enum listener_kind kind)
+{
+    char client[INET6_ADDRSTRLEN + 8];
+    struct timespec now;
+    struct dj_json j;
+
+    if (!dj_log_admit(&p->log, p->now_ns))
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    format_sockaddr(peer, client, sizeof(client));
+    dj_json_begin(&j, p->line, sizeof(p->line));
+    dj_json_add_time(&j, "time", &now);
+    dj_json_add_cstring(&j, "event", kind == LISTENER_HTTP ? "http_request" : "tls_connection");
+    dj_json_add_cstring(&j, "container", p->cfg->container_id);
+    dj_json_add_cstring(&j, "client", client);
+    dj_json_add_cstring(&j, "decision", "deny");
+    dj_json_add_cstring(&j, "reason", "too many connections (--max-connections)");
+    dj_log_write(&p->log, p->line, dj_json_end(&j));
+}
+
+static void pause_accepting(struct proxy *p)
+{
+    const struct proxy_config *cfg = p->cfg;
+    struct epoll_event ev = {.events = 0};
+
+    if (p->accept_paused)
+        return;
+    p->accept_paused = true;
+    for (size_t i = 0; i < cfg->n_http; i++) {
+        ev.data.u64 = proxy_tag(TAG_LISTEN_HTTP, i, 0);
+        epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->http_fds[i], &ev);
+    }
+    for (size_t i = 0; i < cfg->n_tls; i++) {
+        ev.data.u64 = proxy_tag(TAG_LISTEN_TLS, i, 0);
+        epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->tls_fds[i], &ev);
+    }
+}
+
+void conn_accept(struct proxy *p, int listen_fd, enum listener_kind kind)
+{
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof(peer);
+        struct epoll_event ev;
+        struct conn *c;
+        uint32_t slot;
+        int one = 1;
+        int fd;
+
+        memset(&peer, 0, sizeof(peer));
+        fd = accept4(listen_fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            /* Out of descriptors: stop accepting until connections have closed, instead of
+             * waking up for the same pending connection again and again. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accepting(p);
+            return;
+        }
+        if (p->n_free == 0 || (c = calloc(1, sizeof(*c))) == NULL) {
+            log_refused_connection(p, &peer, kind);
+            close(fd);
+            continue;
+        }
+        slot = p->free_slots[--p->n_free];
+        p->conns[slot] = c;
+        p->n_conns++;
+        c->proxy = p;
+        c->index = slot;
+        c->generation = ++p->slot_generation[slot] & 0xFFFFFF;
+        c->kind = kind == LISTENER_HTTP ? CONN_HTTP : CONN_TLS;
+        c->client.fd = fd;
+        c->client.writable = true;
+        c->upstream.fd = -1;
+        c->client_addr = peer;
+        c->dest_port = original_port(fd, peer.ss_family,
+                                     kind == LISTENER_HTTP ? p->cfg->default_port_http
+                                                           : p->cfg->default_port_tls);
+        c->last_active_ns = p->now_ns;
+        c->deadline_ns = p->now_ns + (uint64_t)p->cfg->handshake_ms * NS_PER_MS;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        ev.events = EPOLLIN;
+        ev.data.u64 = proxy_tag(TAG_CLIENT, slot, c->generation);
+        if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            conn_close(p, c);
+            continue;
+        }
+        c->client.events = EPOLLIN;
+        if (c->kind == CONN_HTTP)
+            http_start(p, c);
+        else
+            tls_start(p, c);
+    }
+}
+
+void conn_close(struct proxy *p, struct conn *c)
+{
+    conn_record_log(p, c);
+    upstream_cancel(c);
+    if (c->upstream.fd >= 0)
+        close(c->upstream.fd); /* also leaves the epoll set */
+    if (c->client.fd >= 0)
+        close(c->client.fd);
+    flow_release(p, &c->up);
+    flow_release(p, &c->down);
+    p->conns[c->index] = NULL;
+    p->free_slots[p->n_free++] = c->index;
+    p->n_conns--;
+    free(c);
+}
+
+int conn_refuse(struct proxy *p, struct conn *c, const void *answer, size_t len)
+{
+    conn_record_log(p, c); /* now, not after the linger */
+    upstream_cancel(c);
+    upstream_close(p, c);
+    flow_release(p, &c->up);
+    c->up.src_eof = false;
+    if (len > 0 && !flow_queue(&c->down, answer, len)) {
+        conn_close(p, c);
+        return -1;
+    }
+    c->closing = true;
+    c->connecting = false;
+    c->deadline_ns = p->now_ns + (uint64_t)PROXY_LINGER_MS * NS_PER_MS;
+    return 1;
+}
+
+/* Refused: our answer (or what was left of the upstream's) goes out, then FIN, then we read
+ * and drop what the client still sends until it closes too, so the kernel does not answer
+ * its late bytes with a reset that could destroy the answer before the client reads it. */
+static int closing_step(struct proxy *p, struct conn *c)
+{
+    int progress = flow_pump(p, c, &c->down);
+
+    if (progress < 0) {
+        conn_close(p, c);
+        return -1;
+    }
+    if (!flow_flushed(&c->down))
+        return progress;
+    if (!c->down.dst_shut) {
+        shutdown(c->client.fd, SHUT_WR);
+        c->down.dst_shut = true;
+        progress++;
+    }
+    for (int reads = 0; reads < 4 && c->client.readable; reads++) {
+        ssize_t n = recv(c->client.fd, p->scratch, sizeof(p->scratch), MSG_DONTWAIT);
+
+        if (n > 0) {
+            progress++;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->client.readable = false;
+            break;
+        }
+        conn_close(p, c); /* EOF or error: done */
+        return -1;
+    }
+    return progress;
+}
+
+int conn_update_events(struct proxy *p, struct conn *c)
+{
+    uint32_t client_want = 0, upstream_want = 0;
+    struct epoll_event ev;
+
+    if (c->closing) {
+        client_want = EPOLLIN;
+        if (flow_wants_write(c, &c->down))
+            client_want |= EPOLLOUT;
+    } else {
+        if (flow_wants_read(c, &c->up))
+            client_want |= EPOLLIN;
+        if (flow_wants_write(c, &c->down))
+            client_want |= EPOLLOUT;
+        if (c->upstream.fd >= 0) {
+            if (c->connecting)
+                upstream_want = EPOLLOUT;
+            else {
+                if (flow_wants_read(c, &c->down))
+                    upstream_want |= EPOLLIN;
+                if (flow_wants_write(c, &c->up))
+                    upstream_want |= EPOLLOUT;
+            }
+        }
+    }
+    if (client_want != c->client.events) {
+        ev.events = client_want;
+        ev.data.u64 = proxy_tag(TAG_CLIENT, c->index, c->generation);
+        if (epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, c->client.fd, &ev) < 0) {
+            conn_close(p, c);
+            return -1;
+        }
+        c->client.events = client_want;
+    }
+    if (c->upstream.fd >= 0 && upstream_want != c->upstream.events) {
+        ev.events = upstream_want;
+        ev.data.u64 = proxy_tag(TAG_UPSTREAM, c->index, c->up_generation);
+        if (epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, c->upstream.fd, &ev) < 0) {
+            conn_close(p, c);
+            return -1;
+        }
+        c->upstream.events = upstream_want;
+    }
+    return 0;
+}
+
+int conn_pump(struct proxy *p, struct conn *c)
+{
+    int total = 0;
+
+    for (int round = 0; round < PUMP_ROUNDS; round++) {
+        int progress = 0, r;
+
+        if (c->closing) {
+            if ((r = closing_step(p, c)) < 0)
+                return -1;
+            progress += r;
+        } else {
+            r = c->kind == CONN_HTTP ? http_step(p, c) : tls_step(p, c);
+            if (r < 0)
+                return -1;
+            progress += r;
+            if (!c->closing) {
+                int up = flow_pump(p, c, &c->up);
+                int down = up < 0 ? 0 : flow_pump(p, c, &c->down);
+
+                if (up < 0 || down < 0) {
+                    if (c->rec.pending)
+                        conn_add_reason(c, "connection reset while relaying");
+                    conn_close(p, c);
+                    return -1;
+                }
+                progress += up + down;
+            }
+        }
+        total += progress;
+        if (progress == 0)
+            break;
+    }
+    if (conn_update_events(p, c) < 0)
+        return -1;
+    return total;
+}
+
+void conn_event(struct proxy *p, struct conn *c, bool upstream, uint32_t events)
+{
+    struct endpoint *e = upstream ? &c->upstream : &c->client;
+    int r;
+
+    if (upstream && c->connecting) {
+        upstream_connect_event(p, c, events);
+        return;
+    }
+    /* An upstream kept for the next request that sends something or closes is done for. */
+    if (upstream && c->kind == CONN_HTTP && c->resp == RESP_IDLE && !c->closing &&
+        (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) {
+        upstream_close(p, c);
+        conn_pump(p, c);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+        e->readable = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        e->writable = true;
+    r = conn_pump(p, c);
+    /* A hang-up or error nobody acted on would be reported again at once, forever. */
+    if (r == 0 && (events & (EPOLLHUP | EPOLLERR)))
+        conn_close(p, c);
+}
+
+void conn_timeouts(struct proxy *p, struct conn *c)
+{
+    uint64_t idle_ns = (uint64_t)p->cfg->idle_ms * NS_PER_MS;
+
+    if (c->connecting && p->now_ns >= c->connect_deadline_ns) {
+        upstream_connect_timeout(p, c);
+        return;
+    }
+    if (c->deadline_ns != 0 && p->now_ns >= c->deadline_ns) {
+        if (c->closing) {
+            conn_close(p, c);
+            return;
+        }
+        if ((c->kind == CONN_HTTP ? http_timeout(p, c) : tls_timeout(p, c)) >= 0)
+            conn_pump(p, c);
+        return;
+    }
+    if (p->now_ns - c->last_active_ns >= idle_ns) {
+        if (c->rec.pending)
+            conn_add_reason(c, "idle timeout");
+        conn_close(p, c);
+    }
+}
+
+/* ---- the log line ---------------------------------------------------------------------- */
+
+void conn_record_begin(struct proxy *p, struct conn *c)
+{
+    memset(&c->rec, 0, sizeof(c->rec));
+    c->rec.pending = true;
+    c->rec.decision = "deny";
+    c->rec.start_ns = p->now_ns;
+    c->rec.up_start = c->up.forwarded;
+    c->rec.down_start = c->down.forwarded;
+}
+
+void conn_set_reason(struct conn *c, const char *decision, const char *fmt, ...)
+{
+    va_list ap;
+
+    c->rec.decision = decision;
+    va_start(ap, fmt);
+    vsnprintf(c->rec.reason, sizeof(c->rec.reason), fmt, ap);
+    va_end(ap);
+}
+
+void conn_add_reason(struct conn *c, const char *more)
+{
+    size_t len = strlen(c->rec.reason);
+
+    if (len == 0)
+        snprintf(c->rec.reason, sizeof(c->rec.reason), "%s", more);
+    else if (len < sizeof(c->rec.reason))
+        snprintf(c->rec.reason + len, sizeof(c->rec.reason) - len, "; %s", more);
+}
+
+void conn_record_log(struct proxy *p, struct conn *c)
+{
+    struct conn_record *rec = &c->rec;
+    char client[INET6_ADDRSTRLEN + 8];
+    struct timespec now;
+    struct dj_json j;
+
+    if (!rec->pending)
+        return;
+    rec->pending = false;
+    if (!dj_log_admit(&p->log, p->now_ns))
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    format_sockaddr(&c->client_addr, client, sizeof(client));
+    dj_json_begin(&j, p->line, sizeof(p->line));
+    dj_json_add_time(&j, "time", &now);
+    dj_json_add_cstring(&j, "event", c->kind == CONN_HTTP ? "http_request" : "tls_connection");
+    dj_json_add_cstring(&j, "container", p->cfg->container_id);
+    dj_json_add_cstring(&j, "client", client);
+    dj_json_add_cstring(&j, "host", rec->host[0] != '\0' ? rec->host : NULL);
+    dj_json_add_uint(&j, "port", c->dest_port);
+    if (c->kind == CONN_HTTP) {
+        dj_json_add_cstring(&j, "method", rec->method[0] != '\0' ? rec->method : NULL);
+        dj_json_add_cstring(&j, "path", rec->method[0] != '\0' ? rec->path : NULL);
+        if (rec->path_truncated)
+            dj_json_add_bool(&j, "path_truncated", true);
+    }
+    dj_json_add_cstring(&j, "decision", rec->decision);
+    dj_json_add_cstring(&j, "reason", rec->reason);
+    if (c->kind == CONN_HTTP && rec->status != 0)
+        dj_json_add_uint(&j, "status", rec->status);
+    if (c->kind == CONN_TLS && rec->ech)
+        dj_json_add_bool(&j, "ech", true);
+    if (rec->upstream[0] != '\0')
+        dj_json_add_cstring(&j, "upstream", rec->upstream);
+    dj_json_add_uint(&j, "bytes_up", c->up.forwarded - rec->up_start);
+    dj_json_add_uint(&j, "bytes_down", c->down.forwarded - rec->down_start);
+    dj_json_add_uint(&j, "duration_ms", (p->now_ns - rec->start_ns) / NS_PER_MS);
+    dj_log_write(&p->log, p->line, dj_json_end(&j));
+}

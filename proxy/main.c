@@ -1,0 +1,709 @@
+#include "config.h"
+
+/* dnsjail-proxy: the container's HTTP and HTTPS egress. The hook's ruleset redirects the
+ * container's TCP port 80 and 443 to listeners it binds on the container's loopback; this
+ * daemon serves them from the host's namespace and lets a request or TLS connection through
+ * only to the names io.dnsjail.allow allows. This file turns the command line into open,
+ * checked, non-blocking fds, the rules and the resolver's configuration, then drops privileges
+ * and hands over to the event loop in loop.c. Startup behaves like dnsjail-dnsstub's. */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "policy.h"
+#include "proxy.h"
+#include "sandbox.h"
+#include "spawn.h"
+
+#define PROGRAM "dnsjail-proxy"
+#define DEFAULT_LOG_RATE 200
+#define DEFAULT_LOG_BURST 400
+#define DEFAULT_RESOLV_CONF "/etc/resolv.conf"
+#define TCP_BACKLOG 1024
+#define MAX_CONNECTIONS_LIMIT 1000000
+/* Descriptors beside the connections': watched pidfds, control connections, listeners,
+ * resolver sockets, the pipe pool, and some to spare. */
+#define RESERVED_FDS (PROXY_MAX_WATCHED + PROXY_MAX_CONTROL_CONNS + 4 * PROXY_MAX_LISTENERS + \
+                      2 * PROXY_PIPE_POOL + 256)
+
+struct options {
+    const char *listen_http[PROXY_MAX_LISTENERS];
+    size_t n_listen_http;
+    const char *listen_tls[PROXY_MAX_LISTENERS];
+    size_t n_listen_tls;
+    int ready_fd;
+    int policy_fd;
+    char *allow_text; /* --allow values joined with ',' */
+    bool allow_wildcard_all;
+    const char *log_file;
+    const char *user;
+    const char *resolv_conf;
+    bool have_resolvers;
+    struct proxy_config proxy;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: " PROGRAM " [--container-id ID] [--inherit-http FD]... [--inherit-tls FD]...\n"
+            "           [--policy-fd FD | --allow RULES...] [--allow-wildcard-all]\n"
+            "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
+            "           [--log-fd FD | --log-file PATH|-] [--log-rate N] [--log-burst N]\n"
+            "           [--resolver ADDR[:PORT]]... [--resolv-conf PATH]\n"
+            "           [--upstream-allow CIDR]... [--max-connections N] [--user NAME]\n"
+            "           [--handshake-timeout SECONDS] [--idle-timeout SECONDS]\n"
+            "           [--listen-http ADDR:PORT]... [--listen-tls ADDR:PORT]...\n"
+            "           [--upstream-port-http N] [--upstream-port-tls N] [--help]\n"
+            "\n"
+            "Transparent HTTP and HTTPS egress: each HTTP request (by its Host) and each TLS\n"
+            "connection (by its ClientHello's server name) reaches its destination only when\n"
+            "the allow rules allow the name; otherwise it gets 403 Forbidden or a TLS\n"
+            "access_denied alert. Nothing is decrypted.\n"
+            "\n"
+            "  --container-id ID        put ID into the log lines\n"
+            "  --inherit-http FD        serve this listening TCP socket as HTTP\n"
+            "  --inherit-tls FD         serve this listening TCP socket as TLS\n"
+            "  --listen-http ADDR:PORT  bind an HTTP listener itself (127.0.0.1:8080, [::1]:8080)\n"
+            "  --listen-tls ADDR:PORT   bind a TLS listener itself\n"
+            "  --policy-fd FD           read the io.dnsjail.allow value from FD (to EOF)\n"
+            "  --allow RULES            the allow rules on the command line (repeatable)\n"
+            "  --allow-wildcard-all     accept a bare '*' rule\n"
+            "  --ready-fd FD            report readiness (or the startup error) on this pipe\n"
+            "  --watch-pidfd FD         exit when this process (and every other watched one) "
+            "exits\n"
+            "  --control-fd FD          listening AF_UNIX SOCK_SEQPACKET control socket\n"
+            "  --log-fd FD              append one JSON line per request/connection to FD\n"
+            "  --log-file PATH          ... to PATH (opened O_APPEND), '-' for standard output\n"
+            "  --log-rate N             log at most N lines per second, 0 = no limit (default "
+            "%d)\n"
+            "  --log-burst N            ... with bursts of up to N lines (default %d)\n"
+            "  --resolver ADDR[:PORT]   DNS server for upstream names (repeatable, at most %d)\n"
+            "  --resolv-conf PATH       ... or the nameservers of PATH (default " DEFAULT_RESOLV_CONF
+            ")\n"
+            "  --upstream-allow CIDR    let names resolve into this internal range (repeatable)\n"
+            "  --max-connections N      client connections at once (default %d)\n"
+            "  --handshake-timeout S    for a ClientHello or request head (default %d)\n"
+            "  --idle-timeout S         close a connection silent both ways this long (default "
+            "%d)\n"
+            "  --upstream-port-http N   upstream port when the original destination is unknown\n"
+            "                           (not redirected: standalone use; default 80)\n"
+            "  --upstream-port-tls N    ... for TLS (default 443)\n"
+            "  --user NAME              when started as root, serve as NAME\n",
+            DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, DJ_RESOLVER_MAX_SERVERS,
+            PROXY_DEFAULT_MAX_CONNECTIONS, PROXY_DEFAULT_HANDSHAKE_MS / 1000,
+            PROXY_DEFAULT_IDLE_MS / 1000);
+}
+
+/* Reports a startup failure where someone can see it (stderr, and the hook through the ready
+ * pipe) and exits non-zero. */
+static void __attribute__((noreturn)) die(int ready_fd, const char *message)
+{
+    fprintf(stderr, PROGRAM ": %s\n", message);
+    dj_report_failure(ready_fd, message);
+    exit(1);
+}
+
+static int parse_uint(const char *text, unsigned long max, unsigned long *value)
+{
+    char *end;
+
+    if (text[0] < '0' || text[0] > '9')
+        return -1;
+    errno = 0;
+    *value = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || *value > max)
+        return -1;
+    return 0;
+}
+
+static int parse_fd(const char *option, const char *text, int *fd, dj_error_t *err)
+{
+    unsigned long value;
+
+    if (parse_uint(text, INT_MAX, &value) < 0)
+        return dj_error_make(err, 0, "%s: '%s' is not a file descriptor number", option, text);
+    if (fcntl((int)value, F_GETFD) < 0)
+        return dj_error_make(err, errno, "%s %lu", option, value);
+    *fd = (int)value;
+    return 0;
+}
+
+static int add_fd(const char *option, const char *text, int *fds, size_t *n, size_t max,
+                  dj_error_t *err)
+{
+    if (*n == max)
+        return dj_error_make(err, 0, "%s: at most %zu of them", option, max);
+    if (parse_fd(option, text, &fds[*n], err) < 0)
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+static int parse_port(const char *option, const char *text, uint16_t *port, dj_error_t *err)
+{
+    unsigned long value;
+
+    if (parse_uint(text, 65535, &value) < 0 || value == 0)
+        return dj_error_make(err, 0, "%s: '%s' is not a port (1-65535)", option, text);
+    *port = (uint16_t)value;
+    return 0;
+}
+
+static int parse_seconds(const char *option, const char *text, unsigned *ms, dj_error_t *err)
+{
+    unsigned long value;
+
+    if (parse_uint(text, 86400, &value) < 0 || value == 0)
+        return dj_error_make(err, 0, "%s: '%s' is not a number of seconds (1-86400)", option,
+                             text);
+    *ms = (unsigned)value * 1000;
+    return 0;
+}
+
+static int append_allow(struct options *o, const char *text, dj_error_t *err)
+{
+    size_t old_len = o->allow_text != NULL ? strlen(o->allow_text) : 0;
+    size_t add = strlen(text);
+    char *joined;
+
+    if (old_len + add + 2 > DJ_ALLOW_MAX_BYTES)
+        return dj_error_make(err, 0, "--allow: more than %d bytes of rules", DJ_ALLOW_MAX_BYTES);
+    joined = realloc(o->allow_text, old_len + add + 2);
+    if (joined == NULL)
+        return dj_error_make(err, ENOMEM, "--allow");
+    if (old_len > 0)
+        joined[old_len++] = ',';
+    memcpy(joined + old_len, text, add + 1);
+    o->allow_text = joined;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o, dj_error_t *err)
+{
+    enum {
+        OPT_CONTAINER_ID = 256,
+        OPT_INHERIT_HTTP,
+        OPT_INHERIT_TLS,
+        OPT_LISTEN_HTTP,
+        OPT_LISTEN_TLS,
+        OPT_POLICY_FD,
+        OPT_ALLOW,
+        OPT_ALLOW_WILDCARD_ALL,
+        OPT_READY_FD,
+        OPT_WATCH_PIDFD,
+        OPT_CONTROL_FD,
+        OPT_LOG_FD,
+        OPT_LOG_FILE,
+        OPT_LOG_RATE,
+        OPT_LOG_BURST,
+        OPT_RESOLVER,
+        OPT_RESOLV_CONF,
+        OPT_UPSTREAM_ALLOW,
+        OPT_MAX_CONNECTIONS,
+        OPT_HANDSHAKE_TIMEOUT,
+        OPT_IDLE_TIMEOUT,
+        OPT_UPSTREAM_PORT_HTTP,
+        OPT_UPSTREAM_PORT_TLS,
+        OPT_USER,
+        OPT_HELP,
+    };
+    static const struct option longopts[] = {
+        {"container-id", required_argument, NULL, OPT_CONTAINER_ID},
+        {"inherit-http", required_argument, NULL, OPT_INHERIT_HTTP},
+        {"inherit-tls", required_argument, NULL, OPT_INHERIT_TLS},
+        {"listen-http", required_argument, NULL, OPT_LISTEN_HTTP},
+        {"listen-tls", required_argument, NULL, OPT_LISTEN_TLS},
+        {"policy-fd", required_argument, NULL, OPT_POLICY_FD},
+        {"allow", required_argument, NULL, OPT_ALLOW},
+        {"allow-wildcard-all", no_argument, NULL, OPT_ALLOW_WILDCARD_ALL},
+        {"ready-fd", required_argument, NULL, OPT_READY_FD},
+        {"watch-pidfd", required_argument, NULL, OPT_WATCH_PIDFD},
+        {"control-fd", required_argument, NULL, OPT_CONTROL_FD},
+        {"log-fd", required_argument, NULL, OPT_LOG_FD},
+        {"log-file", required_argument, NULL, OPT_LOG_FILE},
+        {"log-rate", required_argument, NULL, OPT_LOG_RATE},
+        {"log-burst", required_argument, NULL, OPT_LOG_BURST},
+        {"resolver", required_argument, NULL, OPT_RESOLVER},
+        {"resolv-conf", required_argument, NULL, OPT_RESOLV_CONF},
+        {"upstream-allow", required_argument, NULL, OPT_UPSTREAM_ALLOW},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"upstream-port-http", required_argument, NULL, OPT_UPSTREAM_PORT_HTTP},
+        {"upstream-port-tls", required_argument, NULL, OPT_UPSTREAM_PORT_TLS},
+        {"user", required_argument, NULL, OPT_USER},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct proxy_config *cfg = &o->proxy;
+    unsigned long value;
+    int opt;
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_CONTAINER_ID:
+            cfg->container_id = optarg;
+            break;
+        case OPT_INHERIT_HTTP:
+            if (add_fd("--inherit-http", optarg, cfg->http_fds, &cfg->n_http,
+                       PROXY_MAX_LISTENERS, err) < 0)
+                return -1;
+            break;
+        case OPT_INHERIT_TLS:
+            if (add_fd("--inherit-tls", optarg, cfg->tls_fds, &cfg->n_tls, PROXY_MAX_LISTENERS,
+                       err) < 0)
+                return -1;
+            break;
+        case OPT_LISTEN_HTTP:
+        case OPT_LISTEN_TLS: {
+            bool http = opt == OPT_LISTEN_HTTP;
+            size_t *n = http ? &o->n_listen_http : &o->n_listen_tls;
+
+            if (*n == PROXY_MAX_LISTENERS)
+                return dj_error_make(err, 0, "%s: at most %d of them",
+                                     http ? "--listen-http" : "--listen-tls", PROXY_MAX_LISTENERS);
+            (http ? o->listen_http : o->listen_tls)[(*n)++] = optarg;
+            break;
+        }
+        case OPT_POLICY_FD:
+            if (parse_fd("--policy-fd", optarg, &o->policy_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_ALLOW:
+            if (append_allow(o, optarg, err) < 0)
+                return -1;
+            break;
+        case OPT_ALLOW_WILDCARD_ALL:
+            o->allow_wildcard_all = true;
+            break;
+        case OPT_READY_FD:
+            if (parse_fd("--ready-fd", optarg, &o->ready_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_WATCH_PIDFD:
+            if (add_fd("--watch-pidfd", optarg, cfg->watch_fds, &cfg->n_watch, PROXY_MAX_WATCHED,
+                       err) < 0)
+                return -1;
+            break;
+        case OPT_CONTROL_FD:
+            if (parse_fd("--control-fd", optarg, &cfg->control_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_LOG_FD:
+            if (parse_fd("--log-fd", optarg, &cfg->log_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_LOG_FILE:
+            o->log_file = optarg;
+            break;
+        case OPT_LOG_RATE:
+        case OPT_LOG_BURST:
+            if (parse_uint(optarg, UINT_MAX, &value) < 0)
+                return dj_error_make(err, 0, "%s: '%s' is not a number",
+                                     opt == OPT_LOG_RATE ? "--log-rate" : "--log-burst", optarg);
+            *(opt == OPT_LOG_RATE ? &cfg->log_rate : &cfg->log_burst) = (unsigned)value;
+            break;
+        case OPT_RESOLVER:
+            if (dj_resolver_config_add_server(&cfg->resolver, optarg, err) < 0)
+                return dj_error_wrap(err, "--resolver");
+            o->have_resolvers = true;
+            break;
+        case OPT_RESOLV_CONF:
+            o->resolv_conf = optarg;
+            break;
+        case OPT_UPSTREAM_ALLOW:
+            if (cfg->n_upstream_allow == PROXY_MAX_UPSTREAM_ALLOW)
+                return dj_error_make(err, 0, "--upstream-allow: at most %d of them",
+                                     PROXY_MAX_UPSTREAM_ALLOW);
+            if (cidr_parse(optarg, &cfg->upstream_allow[cfg->n_upstream_allow], err) < 0)
+                return dj_error_wrap(err, "--upstream-allow");
+            cfg->n_upstream_allow++;
+            break;
+        case OPT_MAX_CONNECTIONS:
+            if (parse_uint(optarg, MAX_CONNECTIONS_LIMIT, &value) < 0 || value == 0)
+                return dj_error_make(err, 0, "--max-connections: '%s' is not a number (1-%d)",
+                                     optarg, MAX_CONNECTIONS_LIMIT);
+            cfg->max_connections = value;
+            break;
+        case OPT_HANDSHAKE_TIMEOUT:
+            if (parse_seconds("--handshake-timeout", optarg, &cfg->handshake_ms, err) < 0)
+                return -1;
+            break;
+        case OPT_IDLE_TIMEOUT:
+            if (parse_seconds("--idle-timeout", optarg, &cfg->idle_ms, err) < 0)
+                return -1;
+            break;
+        case OPT_UPSTREAM_PORT_HTTP:
+            if (parse_port("--upstream-port-http", optarg, &cfg->default_port_http, err) < 0)
+                return -1;
+            break;
+        case OPT_UPSTREAM_PORT_TLS:
+            if (parse_port("--upstream-port-tls", optarg, &cfg->default_port_tls, err) < 0)
+                return -1;
+            break;
+        case OPT_USER:
+            o->user = optarg;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            exit(0);
+        default:
+            return dj_error_make(err, 0, "unknown option or missing value: %s (see --help)",
+                                 argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return dj_error_make(err, 0, "unexpected argument '%s' (see --help)", argv[optind]);
+    if (o->log_file != NULL && cfg->log_fd >= 0)
+        return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
+    if (o->policy_fd >= 0 && o->allow_text != NULL)
+        return dj_error_make(err, 0, "--policy-fd and --allow exclude each other");
+    if (o->have_resolvers && o->resolv_conf != NULL)
+        return dj_error_make(err, 0, "--resolver and --resolv-conf exclude each other");
+    if (o->n_listen_http == 0 && o->n_listen_tls == 0 && cfg->n_http == 0 && cfg->n_tls == 0)
+        return dj_error_make(err, 0,
+                             "nothing to serve: give --inherit-http/--inherit-tls or "
+                             "--listen-http/--listen-tls");
+    return 0;
+}
+
+/* "127.0.0.1:8080" or "[::1]:8080". */
+static int parse_listen(const char *option, const char *text, struct sockaddr_storage *addr,
+                        socklen_t *len, dj_error_t *err)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *port_text;
+    uint16_t port;
+
+    memset(addr, 0, sizeof(*addr));
+    if (text[0] == '[') {
+        const char *close_bracket = strchr(text, ']');
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)addr;
+        size_t host_len = close_bracket != NULL ? (size_t)(close_bracket - text - 1) : 0;
+
+        if (close_bracket == NULL || close_bracket[1] != ':' || host_len >= sizeof(host))
+            return dj_error_make(err, 0, "%s: '%s' is not [IPV6]:PORT", option, text);
+        memcpy(host, text + 1, host_len);
+        host[host_len] = '\0';
+        port_text = close_bracket + 2;
+        sin6->sin6_family = AF_INET6;
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+            return dj_error_make(err, 0, "%s: '%s' is not an IPv6 address", option, host);
+        *len = sizeof(*sin6);
+    } else {
+        const char *colon = strrchr(text, ':');
+        struct sockaddr_in *sin = (struct sockaddr_in *)addr;
+        size_t host_len = colon != NULL ? (size_t)(colon - text) : 0;
+
+        if (colon == NULL || host_len >= sizeof(host))
+            return dj_error_make(err, 0, "%s: '%s' is not IPV4:PORT", option, text);
+        memcpy(host, text, host_len);
+        host[host_len] = '\0';
+        port_text = colon + 1;
+        sin->sin_family = AF_INET;
+        if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+            return dj_error_make(err, 0, "%s: '%s' is not an IPv4 address", option, host);
+        *len = sizeof(*sin);
+    }
+    if (parse_port(option, port_text, &port, err) < 0)
+        return -1;
+    /* sin_port and sin6_port sit at the same offset. */
+    ((struct sockaddr_in *)addr)->sin_port = htons(port);
+    return 0;
+}
+
+static int bind_listener(const char *option, const char *text, dj_error_t *err)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = 0;
+    cleanup_close int fd = -1;
+    int one = 1;
+
+    if (parse_listen(option, text, &addr, &len, err) < 0)
+        return -1;
+    fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return dj_error_make(err, errno, "socket for %s", text);
+    if (addr.ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+        return dj_error_make(err, errno, "IPV6_V6ONLY on %s", text);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        return dj_error_make(err, errno, "SO_REUSEADDR on %s", text);
+    if (bind(fd, (const struct sockaddr *)&addr, len) < 0)
+        return dj_error_make(err, errno, "bind %s", text);
+    if (listen(fd, TCP_BACKLOG) < 0)
+        return dj_error_make(err, errno, "listen %s", text);
+    return steal_fd(&fd);
+}
+
+static int open_listeners(struct options *o, dj_error_t *err)
+{
+    struct proxy_config *cfg = &o->proxy;
+
+    for (size_t i = 0; i < o->n_listen_http; i++) {
+        int fd;
+
+        if (cfg->n_http == PROXY_MAX_LISTENERS)
+            return dj_error_make(err, 0, "at most %d HTTP listeners", PROXY_MAX_LISTENERS);
+        if ((fd = bind_listener("--listen-http", o->listen_http[i], err)) < 0)
+            return -1;
+        cfg->http_fds[cfg->n_http++] = fd;
+    }
+    for (size_t i = 0; i < o->n_listen_tls; i++) {
+        int fd;
+
+        if (cfg->n_tls == PROXY_MAX_LISTENERS)
+            return dj_error_make(err, 0, "at most %d TLS listeners", PROXY_MAX_LISTENERS);
+        if ((fd = bind_listener("--listen-tls", o->listen_tls[i], err)) < 0)
+            return -1;
+        cfg->tls_fds[cfg->n_tls++] = fd;
+    }
+    return 0;
+}
+
+/* Checks that FD is a listening socket of TYPE, and makes it non-blocking. */
+static int check_listening(const char *option, int fd, int type, dj_error_t *err)
+{
+    int value = 0;
+    socklen_t len = sizeof(value);
+    int flags;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) < 0)
+        return dj_error_make(err, errno, "%s %d is not a socket", option, fd);
+    if (value != type)
+        return dj_error_make(err, 0, "%s %d is not a %s socket", option, fd,
+                             type == SOCK_STREAM ? "TCP" : "SEQPACKET");
+    len = sizeof(value);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) < 0 || value == 0)
+        return dj_error_make(err, 0, "%s %d is not listening", option, fd);
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return dj_error_make(err, errno, "making %s %d non-blocking", option, fd);
+    return 0;
+}
+
+static int check_fds(struct options *o, dj_error_t *err)
+{
+    struct proxy_config *cfg = &o->proxy;
+
+    for (size_t i = 0; i < cfg->n_http; i++)
+        if (check_listening("--inherit-http", cfg->http_fds[i], SOCK_STREAM, err) < 0)
+            return -1;
+    for (size_t i = 0; i < cfg->n_tls; i++)
+        if (check_listening("--inherit-tls", cfg->tls_fds[i], SOCK_STREAM, err) < 0)
+            return -1;
+    if (cfg->control_fd >= 0 &&
+        check_listening("--control-fd", cfg->control_fd, SOCK_SEQPACKET, err) < 0)
+        return -1;
+    if (cfg->log_fd >= 0) {
+        int mode = fcntl(cfg->log_fd, F_GETFL);
+
+        if (mode < 0 || (mode & O_ACCMODE) == O_RDONLY)
+            return dj_error_make(err, 0, "--log-fd %d is not open for writing", cfg->log_fd);
+    }
+    return 0;
+}
+
+/* The io.dnsjail.allow value, from a pipe or a memfd (read from its start), to EOF. */
+static int read_policy_fd(int fd, char **out, dj_error_t *err)
+{
+    cleanup_free char *buf = malloc(DJ_ALLOW_MAX_BYTES + 1);
+    size_t len = 0;
+
+    if (buf == NULL)
+        return dj_error_make(err, ENOMEM, "--policy-fd");
+    if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
+        return dj_error_make(err, errno, "--policy-fd %d: seek", fd);
+    for (;;) {
+        ssize_t n = read(fd, buf + len, DJ_ALLOW_MAX_BYTES + 1 - len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return dj_error_make(err, errno, "--policy-fd %d: read", fd);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > DJ_ALLOW_MAX_BYTES)
+            return dj_error_make(err, 0, "--policy-fd %d: the allow rules exceed %d bytes", fd,
+                                 DJ_ALLOW_MAX_BYTES);
+    }
+    if (memchr(buf, '\0', len) != NULL)
+        return dj_error_make(err, 0, "--policy-fd %d: the allow rules contain a NUL byte", fd);
+    buf[len] = '\0';
+    *out = steal_ptr(&buf);
+    return 0;
+}
+
+static int load_rules(struct options *o, struct dj_allow_rule **rules, size_t *n_rules,
+                      dj_error_t *err)
+{
+    cleanup_free char *from_fd = NULL;
+    const char *text = o->allow_text != NULL ? o->allow_text : "";
+
+    if (o->policy_fd >= 0) {
+        if (read_policy_fd(o->policy_fd, &from_fd, err) < 0)
+            return -1;
+        close(o->policy_fd);
+        o->policy_fd = -1;
+        text = from_fd;
+    }
+    if (dj_allow_parse(text, o->allow_wildcard_all, rules, n_rules, err) < 0)
+        return dj_error_wrap(err, "allow rules");
+    return 0;
+}
+
+static int open_log(struct options *o, dj_error_t *err)
+{
+    if (o->log_file == NULL)
+        return 0;
+    if (strcmp(o->log_file, "-") == 0) {
+        o->proxy.log_fd = STDOUT_FILENO;
+        return 0;
+    }
+    o->proxy.log_fd =
+        open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (o->proxy.log_fd < 0)
+        return dj_error_make(err, errno, "open log file %s", o->log_file);
+    return 0;
+}
+
+static int setup_signals(struct options *o, dj_error_t *err)
+{
+    sigset_t stop;
+
+    /* Writes to a closed pipe or socket must come back as EPIPE, not kill us; a hang-up has
+     * no meaning for a daemon without a terminal. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    /* An ignored signal never reaches the signalfd: undo what a shell may have set. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &stop, NULL) < 0)
+        return dj_error_make(err, errno, "sigprocmask");
+    o->proxy.signal_fd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (o->proxy.signal_fd < 0)
+        return dj_error_make(err, errno, "signalfd");
+    return 0;
+}
+
+/* Every connection may take PROXY_FDS_PER_CONN descriptors. Raise the limit to fit (the hard
+ * one too while we are root); when it cannot be raised enough, serve fewer connections. */
+static void fit_fd_limit(struct proxy_config *cfg)
+{
+    rlim_t wanted = (rlim_t)cfg->max_connections * PROXY_FDS_PER_CONN + RESERVED_FDS;
+    struct rlimit limit;
+
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0)
+        return;
+    if (limit.rlim_cur >= wanted)
+        return;
+    if (limit.rlim_max < wanted) {
+        struct rlimit raised = {wanted, wanted};
+
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            return;
+    }
+    limit.rlim_cur = limit.rlim_max < wanted ? limit.rlim_max : wanted;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < wanted) {
+        size_t fit = limit.rlim_cur > RESERVED_FDS + PROXY_FDS_PER_CONN
+                         ? (size_t)((limit.rlim_cur - RESERVED_FDS) / PROXY_FDS_PER_CONN)
+                         : 1;
+
+        fprintf(stderr,
+                PROGRAM ": the descriptor limit (%llu) fits %zu connections, not %zu: serving "
+                        "at most %zu\n",
+                (unsigned long long)limit.rlim_cur, fit, cfg->max_connections, fit);
+        cfg->max_connections = fit;
+    }
+}
+
+static int setup_resolver(struct options *o, dj_error_t *err)
+{
+    struct dj_resolver_config *rc = &o->proxy.resolver;
+
+    if (!o->have_resolvers) {
+        const char *path = o->resolv_conf != NULL ? o->resolv_conf : DEFAULT_RESOLV_CONF;
+
+        if (dj_resolver_config_from_resolv_conf(rc, path, err) < 0)
+            return -1;
+        if (rc->n_servers == 0)
+            return dj_error_make(err, 0, "%s names no nameserver: give --resolver", path);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct dj_allow_rule *rules = NULL;
+    size_t n_rules = 0;
+    struct proxy *proxy;
+    dj_error_t err = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.ready_fd = -1;
+    o.policy_fd = -1;
+    o.proxy.control_fd = -1;
+    o.proxy.signal_fd = -1;
+    o.proxy.log_fd = -1;
+    o.proxy.log_rate = DEFAULT_LOG_RATE;
+    o.proxy.log_burst = DEFAULT_LOG_BURST;
+    o.proxy.default_port_http = 80;
+    o.proxy.default_port_tls = 443;
+    o.proxy.max_connections = PROXY_DEFAULT_MAX_CONNECTIONS;
+    o.proxy.handshake_ms = PROXY_DEFAULT_HANDSHAKE_MS;
+    o.proxy.idle_ms = PROXY_DEFAULT_IDLE_MS;
+    dj_resolver_config_init(&o.proxy.resolver);
+
+    if (parse_options(argc, argv, &o, &err) < 0)
+        die(o.ready_fd, dj_error_msg(&err));
+    if (geteuid() == 0 && o.user == NULL)
+        die(o.ready_fd, "refusing to serve as root: pass --user NAME");
+    fit_fd_limit(&o.proxy);
+    if (check_fds(&o, &err) < 0 || load_rules(&o, &rules, &n_rules, &err) < 0 ||
+        setup_resolver(&o, &err) < 0 || open_log(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||
+        setup_signals(&o, &err) < 0)
+        die(o.ready_fd, dj_error_msg(&err));
+    /* One lookup per connection at most; its queries fit in the connection's descriptors. */
+    o.proxy.resolver.max_inflight = o.proxy.max_connections;
+    o.proxy.rules = rules;
+    o.proxy.n_rules = n_rules;
+    proxy = proxy_prepare(&o.proxy, &err);
+    if (proxy == NULL)
+        die(o.ready_fd, dj_error_msg(&err));
+    /* Every fd is open and the tables allocated: from here on, only what proxy_run needs. */
+    if (dj_sandbox_enter(o.user, proxy_syscalls, &err) < 0) {
+        dj_error_wrap(&err, "entering the sandbox");
+        die(o.ready_fd, dj_error_msg(&err));
+    }
+    if (o.ready_fd >= 0 && dj_report_ready(o.ready_fd, &err) < 0) {
+        /* Nobody waits for us any more; the hook has given up on this proxy. */
+        fprintf(stderr, PROGRAM ": %s\n", dj_error_msg(&err));
+        return 1;
+    }
+    if (proxy_run(proxy, &err) < 0) {
+        fprintf(stderr, PROGRAM ": %s\n", dj_error_msg(&err));
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,355 @@
+/* proxy.h: dnsjail-proxy's serving state, shared by its files.
+ *
+ * One thread, one epoll set. The listeners (HTTP and TLS, bound by the hook inside the
+ * container's network namespace), the control socket, the watched pidfds, a signalfd and the
+ * resolver's fd are registered once; each client connection (struct conn) registers its
+ * client socket and, once it has one, its upstream socket.
+ *
+ * A connection moves bytes in two flows: up (client to upstream) and down (upstream to
+ * client). A flow holds a small buffer for what must be parsed (the ClientHello, request and
+ * response heads, chunk-size lines) and a pipe for what is only moved (bodies, the TLS bulk
+ * phase), with splice(2). The protocol files (http.c, tls.c) decide what each flow may
+ * forward; relay.c moves it; upstream.c resolves, checks and connects; conn.c owns a
+ * connection's life (epoll interest, timeouts, close, the log line); loop.c the rest.
+ *
+ * Memory per connection: struct conn (about 1.6 KiB, allocated at accept); a flow buffer
+ * only while it holds bytes (allocated at 4 KiB, grown to at most PROXY_HTTP_BUFFER_MAX or
+ * PROXY_TLS_BUFFER_MAX, freed when empty between messages); two pipes only once bytes are
+ * spliced (kernel pages only while data sits in them). Idle keep-alive connections hold
+ * struct conn and their sockets only. Descriptors: at most PROXY_FDS_PER_CONN. */
+#ifndef DNSJAIL_PROXY_H
+#define DNSJAIL_PROXY_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "error.h"
+#include "httphead.h"
+#include "jsonlog.h"
+#include "policy.h"
+#include "resolver.h"
+#include "resphead.h"
+#include "tlshello.h"
+
+#define PROXY_MAX_LISTENERS 8        /* of each kind */
+#define PROXY_MAX_WATCHED 1024       /* pidfds watched at once, like the stub */
+#define PROXY_MAX_CONTROL_CONNS 64   /* control connections open at once */
+#define PROXY_MAX_UPSTREAM_ALLOW 64  /* --upstream-allow ranges */
+#define PROXY_DEFAULT_MAX_CONNECTIONS 2048
+#define PROXY_FDS_PER_CONN 6         /* client, upstream, two pipes */
+#define PROXY_DEFAULT_HANDSHAKE_MS 10000 /* accept to complete hello/head; a head once begun */
+#define PROXY_DEFAULT_IDLE_MS 300000 /* no byte either way */
+#define PROXY_UPSTREAM_MS 15000      /* resolving and connecting, all addresses together */
+#define PROXY_CONNECT_MS 3000        /* one address */
+#define PROXY_LINGER_MS 2000         /* reading what a refused client still sends */
+#define PROXY_CONTROL_IDLE_MS 10000  /* a silent control connection is closed, like the stub */
+#define PROXY_LOG_PATH_MAX 256       /* bytes of the request path put into a log line */
+#define PROXY_BUFFER_MIN 4096
+#define PROXY_HTTP_BUFFER_MAX DJ_HTTP_MAX_HEAD /* a head of the largest allowed size fits */
+#define PROXY_TLS_BUFFER_MAX DJ_TLSHELLO_MAX_INPUT
+#define PROXY_PIPE_POOL 256          /* empty pipes kept for reuse */
+
+enum listener_kind { LISTENER_HTTP, LISTENER_TLS };
+
+struct proxy_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    uint8_t prefix;
+};
+
+struct proxy_config {
+    int http_fds[PROXY_MAX_LISTENERS]; /* listening, non-blocking */
+    size_t n_http;
+    int tls_fds[PROXY_MAX_LISTENERS];
+    size_t n_tls;
+    int watch_fds[PROXY_MAX_WATCHED];
+    size_t n_watch;
+    int control_fd; /* listening AF_UNIX SOCK_SEQPACKET, or -1 */
+    int signal_fd;  /* SIGTERM and SIGINT */
+    int log_fd;     /* -1: no log */
+    unsigned log_rate;
+    unsigned log_burst;
+    const char *container_id; /* may be NULL */
+
+    const struct dj_allow_rule *rules;
+    size_t n_rules;
+    struct proxy_cidr upstream_allow[PROXY_MAX_UPSTREAM_ALLOW];
+    size_t n_upstream_allow;
+    struct dj_resolver_config resolver;
+
+    uint16_t default_port_http; /* when the original destination is unknown */
+    uint16_t default_port_tls;
+    size_t max_connections;
+    unsigned handshake_ms;
+    unsigned idle_ms;
+};
+
+/* What a flow does with the bytes it has not forwarded yet. */
+enum framing {
+    FRAME_HOLD,    /* keep them: a head or hello is being read, or a decision is pending */
+    FRAME_LENGTH,  /* forward `left` more bytes */
+    FRAME_CHUNKED, /* forward through the chunked walker */
+    FRAME_RAW,     /* forward everything until EOF */
+    FRAME_DONE,    /* the message is complete; what follows is the protocol's again */
+    FRAME_ERROR,   /* the chunked walker refused the body */
+};
+
+/* One direction. Buffer layout: [0, sent) written, [sent, out_end) to write to the
+ * destination, [out_end, len) received and not yet forwarded. Bytes go out in the order they
+ * came in: the pipe is written only when [sent, out_end) is empty, it is filled only when
+ * [out_end, len) is empty, and the buffer is read into only when the pipe is empty. */
+struct flow {
+    uint8_t *buf;
+    uint32_t cap, max_cap;
+    uint32_t sent, out_end, len;
+    int pipe_rd, pipe_wr; /* -1 until something is spliced */
+    uint32_t pipe_len;
+    bool pipe_maybe_full; /* splice in said EAGAIN with bytes in the pipe */
+    enum framing framing;
+    uint64_t left; /* FRAME_LENGTH */
+    struct dj_chunked chunked;
+    bool src_eof;     /* the source sent FIN */
+    bool eof_forward; /* once src_eof is reached and all is written, shut the destination */
+    bool dst_shut;    /* we did shutdown(SHUT_WR) on the destination */
+    uint64_t forwarded; /* bytes handed to the destination (written or queued) */
+};
+
+struct endpoint {
+    int fd;
+    uint32_t events; /* registered with epoll */
+    bool readable;   /* hints from epoll, cleared on EAGAIN */
+    bool writable;
+};
+
+enum conn_kind { CONN_HTTP, CONN_TLS };
+
+enum req_state {
+    REQ_HEAD,          /* reading a request head */
+    REQ_WAIT_UPSTREAM, /* allowed; resolving or connecting */
+    REQ_BODY,          /* forwarding the body */
+    REQ_DONE,          /* the request is forwarded */
+};
+
+enum resp_state {
+    RESP_IDLE, /* no request outstanding; the upstream, if any, is kept for reuse */
+    RESP_HEAD, /* waiting for a response head (again after 1xx) */
+    RESP_BODY,
+    RESP_DONE,
+};
+
+enum tls_state { TLS_HELLO, TLS_WAIT_UPSTREAM, TLS_RELAY };
+
+/* What the log line of the current request (HTTP) or connection (TLS) says. */
+struct conn_record {
+    bool pending; /* a line is owed */
+    char host[DJ_TLSHELLO_NAME_SIZE];
+    char method[24];
+    char path[PROXY_LOG_PATH_MAX + 1];
+    bool path_truncated;
+    const char *decision; /* "allow" or "deny" */
+    char reason[160];
+    unsigned status; /* HTTP status sent or relayed; 0 unknown */
+    bool ech, alpn;  /* TLS */
+    char upstream[INET6_ADDRSTRLEN + 8];
+    uint64_t up_start, down_start; /* flow->forwarded when the record began */
+    uint64_t start_ns;
+};
+
+struct proxy;
+
+struct conn {
+    struct proxy *proxy;
+    uint32_t index;
+    uint32_t generation;    /* bumped at accept and for every new upstream socket */
+    uint32_t up_generation; /* the upstream socket's epoll tag */
+    enum conn_kind kind;
+    struct endpoint client, upstream;
+    bool connecting;
+    bool closing; /* refused: flushing our answer, then reading until EOF, then close */
+    struct flow up, down;
+    struct sockaddr_storage client_addr;
+    uint16_t dest_port;
+    uint64_t last_active_ns;
+    uint64_t deadline_ns; /* handshake, upstream or linger deadline; 0 = none */
+    uint64_t connect_deadline_ns;
+
+    /* upstream */
+    struct dj_lookup *lookup;
+    struct dj_resolved_addr addrs[DJ_RESOLVER_MAX_ADDRS];
+    size_t n_addrs, next_addr;
+    int last_connect_errno;
+    char req_host[DJ_TLSHELLO_NAME_SIZE];      /* this request's: lower case, no trailing dot */
+    char upstream_host[DJ_TLSHELLO_NAME_SIZE]; /* the upstream socket's (or lookup's) */
+    uint16_t upstream_port;
+    bool upstream_reusable;
+    char upstream_text[INET6_ADDRSTRLEN + 8]; /* the address connected to, for the log */
+
+    struct conn_record rec;
+
+    /* HTTP */
+    enum req_state req;
+    enum resp_state resp;
+    struct dj_http_head head;
+    struct resphead_scan resp_scan;
+    bool head_timer_set;
+    bool req_is_head;    /* the outstanding request's method is HEAD */
+    bool req_keep_alive; /* ... and it allows another request after it */
+    bool resp_keep_alive;
+    bool close_after; /* no further request on this connection */
+    bool tunnel;      /* after 101 Switching Protocols: bytes both ways */
+
+    /* TLS */
+    enum tls_state tls;
+};
+
+struct control_conn {
+    int fd; /* -1: free */
+    uint64_t last_active_ns;
+};
+
+struct pipe_pair {
+    int rd, wr;
+};
+
+struct proxy {
+    const struct proxy_config *cfg;
+    int epoll_fd;
+    struct dj_resolver *resolver;
+
+    int watch_fds[PROXY_MAX_WATCHED]; /* -1: free */
+    size_t n_watch;
+    struct control_conn control[PROXY_MAX_CONTROL_CONNS];
+    size_t n_control;
+
+    struct conn **conns; /* max_connections slots */
+    uint32_t *free_slots;
+    size_t n_free;
+    size_t n_conns;
+    uint32_t *slot_generation; /* survives the conn it tagged */
+
+    struct pipe_pair pipe_pool[PROXY_PIPE_POOL];
+    size_t n_pipe_pool;
+
+    struct dj_log log;
+    char line[DJ_JSON_LINE_MAX];
+    uint8_t scratch[16384]; /* discarded bytes of refused clients */
+
+    uint64_t now_ns; /* monotonic, refreshed once per wake-up */
+    uint64_t last_housekeeping_ns;
+    bool accept_paused; /* out of descriptors: listeners off until housekeeping */
+    bool quit;
+};
+
+/* ---- epoll tags (loop.c) ---- */
+enum tag_kind {
+    TAG_SIGNAL = 1,
+    TAG_LISTEN_HTTP,
+    TAG_LISTEN_TLS,
+    TAG_CONTROL_LISTEN,
+    TAG_CONTROL_CONN,
+    TAG_WATCH,
+    TAG_RESOLVER,
+    TAG_CLIENT,
+    TAG_UPSTREAM,
+};
+
+uint64_t proxy_tag(enum tag_kind kind, size_t index, uint32_t generation);
+
+/* ---- loop.c ---- */
+extern const char *const proxy_syscalls[];
+struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err);
+int proxy_run(struct proxy *p, dj_error_t *err);
+
+/* ---- conn.c ---- */
+void conn_accept(struct proxy *p, int listen_fd, enum listener_kind kind);
+void conn_event(struct proxy *p, struct conn *c, bool upstream, uint32_t events);
+/* Moves what can be moved and lets the protocol act, until nothing changes; then sets the
+ * epoll interest. Returns -1 when the connection is gone. */
+int conn_pump(struct proxy *p, struct conn *c);
+void conn_close(struct proxy *p, struct conn *c);
+/* Logs the record, sends ANSWER (LEN bytes, may be 0) to the client, then closes gracefully
+ * (FIN, then what the client still sends is read and dropped for PROXY_LINGER_MS). Returns -1
+ * when the connection is gone already. */
+int conn_refuse(struct proxy *p, struct conn *c, const void *answer, size_t len);
+void conn_timeouts(struct proxy *p, struct conn *c);
+void conn_record_begin(struct proxy *p, struct conn *c);
+void conn_record_log(struct proxy *p, struct conn *c);
+void conn_set_reason(struct conn *c, const char *decision, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Appends "; MORE" to the reason. */
+void conn_add_reason(struct conn *c, const char *more);
+int conn_update_events(struct proxy *p, struct conn *c);
+
+/* ---- relay.c ---- */
+void flow_init(struct flow *f, uint32_t max_cap);
+void flow_release(struct proxy *p, struct flow *f);
+/* Moves bytes of F (the up or the down flow of C). Returns the number of steps that made
+ * progress, or -1 when a socket failed (the caller closes the connection). */
+int flow_pump(struct proxy *p, struct conn *c, struct flow *f);
+bool flow_wants_read(const struct conn *c, const struct flow *f);
+bool flow_wants_write(const struct conn *c, const struct flow *f);
+/* Unforwarded bytes, at buf + out_end. */
+static inline uint32_t flow_unparsed(const struct flow *f)
+{
+    return f->len - f->out_end;
+}
+/* Nothing waits to be written (buffer and pipe). */
+static inline bool flow_flushed(const struct flow *f)
+{
+    return f->sent == f->out_end && f->pipe_len == 0;
+}
+/* Marks N unforwarded bytes as forwarded. */
+void flow_forward(struct flow *f, uint32_t n);
+/* Drops whatever is waiting for the destination (it is going away). */
+void flow_drop_pending(struct proxy *p, struct flow *f);
+/* Appends bytes to write to the destination (our own answers); false when they do not fit. */
+bool flow_queue(struct flow *f, const void *data, size_t len);
+void flow_set_framing(struct flow *f, enum framing framing, uint64_t length);
+
+/* ---- upstream.c ---- */
+/* Resolves HOST (lower case, no trailing dot), checks its addresses and connects to PORT.
+ * Ends in the protocol's upstream_ready() or upstream_failed(). Returns -1 when the
+ * connection is gone. */
+int upstream_begin(struct proxy *p, struct conn *c, const char *host, uint16_t port);
+void upstream_connect_event(struct proxy *p, struct conn *c, uint32_t events);
+void upstream_connect_timeout(struct proxy *p, struct conn *c);
+/* Closes the upstream socket and drops what was on its way to it. */
+void upstream_close(struct proxy *p, struct conn *c);
+void upstream_cancel(struct conn *c);
+bool upstream_addr_internal(int family, const uint8_t *addr);
+bool cidr_match(const struct proxy_cidr *cidr, int family, const uint8_t *addr);
+int cidr_parse(const char *text, struct proxy_cidr *out, dj_error_t *err);
+void format_sockaddr(const struct sockaddr_storage *addr, char *out, size_t size);
+
+enum upstream_failure {
+    UPSTREAM_RESOLVE, /* the name did not resolve */
+    UPSTREAM_INTERNAL, /* it resolved to internal addresses only */
+    UPSTREAM_CONNECT, /* no address accepted a connection */
+    UPSTREAM_TIMEOUT,
+};
+
+/* ---- http.c / tls.c ---- */
+void http_start(struct proxy *p, struct conn *c);
+int http_step(struct proxy *p, struct conn *c);
+int http_upstream_ready(struct proxy *p, struct conn *c);
+int http_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failure why,
+                         const char *detail);
+int http_timeout(struct proxy *p, struct conn *c);
+
+void tls_start(struct proxy *p, struct conn *c);
+int tls_step(struct proxy *p, struct conn *c);
+int tls_upstream_ready(struct proxy *p, struct conn *c);
+int tls_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failure why,
+                        const char *detail);
+int tls_timeout(struct proxy *p, struct conn *c);
+
+/* Lower-cases NAME (LEN bytes) without one trailing dot into OUT (SIZE bytes). False when it
+ * does not fit. */
+bool normalize_host(const char *name, size_t len, char *out, size_t size);
+/* An IPv4 or IPv6 literal. */
+bool host_is_ip_literal(const char *name);
+
+#endif
