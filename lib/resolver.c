@@ -1,1 +1,1552 @@
+/* resolver.c: asynchronous A/AAAA lookups for the daemons (see resolver.h).
+ *
+ * Three layers, bottom up, so that issue 4's DNS over TLS and forward zones slot in without
+ * touching the lookup logic:
+ *  - transport (udp_start, tcp_start, udp_ready, tcp_ready): one attempt = one query sent to
+ *    one server over one socket, with its framing and deadline; it hands the bytes it
+ *    receives to query_response(). DoT becomes a third transport: a per-server connection
+ *    that carries many attempts, matched by id.
+ *  - query (struct query): one (name, type) asked of the servers in order: attempts per
+ *    server, then the next server; TC=1 retried over TCP; answers checked by lib/dnsanswer.
+ *    Identical questions in flight share one query (coalescing).
+ *  - lookup (struct dj_lookup): a caller's request for one or two families, answered from
+ *    the cache or by queries, completed through the callback in dj_resolver_process().
+ *
+ * Choices:
+ *  - Each UDP attempt gets its own socket, connect()ed to the server: the kernel picks a
+ *    random ephemeral source port (Linux draws the starting point with get_random_u32) and
+ *    drops datagrams from any other address or port, so a spoofer must guess port and id.
+ *    Ids are 16 random bits from getrandom(2), fetched in batches of RANDOM_POOL bytes.
+ *  - Datagrams from the server that do not answer the question (another id, name or type)
+ *    are ignored and the attempt keeps waiting; an answer of the right question that is an
+ *    error (SERVFAIL, REFUSED, ...), malformed, or an ICMP "port unreachable" moves on to the
+ *    next server at once; a timeout uses the next attempt on the same server. When every
+ *    server is used up, the lookup gets SERVFAIL if some server answered with an error or
+ *    could not be reached, TIMEOUT otherwise.
+ *  - A TC=1 answer is asked again of the same server over TCP (non-blocking connect, 2-byte
+ *    framing, the attempt's timeout covering connect, send and receive). At most MAX_TCP
+ *    TCP attempts run at once, since each may hold a 64 KiB response buffer.
+ *  - AF_UNSPEC asks A and AAAA in parallel and completes when both are done. Addresses come
+ *    IPv6 first; when both families have addresses each keeps at least half of the
+ *    DJ_RESOLVER_MAX_ADDRS slots. Status: OK if either has addresses, else NXDOMAIN if either
+ *    says so, else SERVFAIL, else TIMEOUT, else NODATA.
+ *  - Cache: keyed by (lower-cased name, type), so AF_INET and AF_UNSPEC lookups share the A
+ *    entry. OK, NXDOMAIN and NODATA are cached; SERVFAIL and TIMEOUT are not (the next
+ *    lookup asks again). TTLs are clamped to [ttl_floor, ttl_ceiling]; negative ones to at
+ *    most NEGATIVE_TTL_MAX as well (RFC 2308 suggests 1-3 hours; a name that starts to exist
+ *    should not stay unreachable that long). A negative answer without SOA gets the floor.
+ *    LRU eviction at cache_entries; expiry on the monotonic clock, checked when looked up.
+ *    Hash tables are keyed with SipHash-2-4 and a random key: the names come from what
+ *    containers ask for, so they must not be able to pile entries into one bucket.
+ *  - Names are checked by dj_dns_name_from_text() (ASCII host names, no IP literals) and
+ *    asked as given, lower-cased: no search list is ever applied, so a name a container
+ *    connects to is never sent to other zones ("internal.corp" must not become
+ *    "internal.corp.search.domain" queries that leak it to whoever runs those zones).
+ *  - Completions are queued and delivered by dj_resolver_process(); a lookup answered from
+ *    the cache is queued too, and an eventfd in the resolver's epoll set wakes the caller.
+ *    A callback that starts a lookup answered from the cache gets that callback on the next
+ *    call, so callbacks cannot keep one call going forever.
+ *  - Bounded: lookups (max_inflight), queries (two per lookup at most), TCP attempts
+ *    (MAX_TCP), cache entries (cache_entries), events per call (EVENT_BATCH), reads per
+ *    socket per call.
+ *
+ * System calls after dj_resolver_new(), for the caller's seccomp allowlist:
+ *   socket, connect, sendto (send), recvfrom (recv), getsockopt (SO_ERROR after a TCP
+ *   connect), epoll_ctl, epoll_wait (epoll_pwait on some architectures), getrandom
+ *   (GRND_NONBLOCK), read and write (the eventfd), close, clock_gettime (normally the vDSO),
+ *   and what malloc uses (brk, mmap, munmap).
+ * dj_resolver_new() also uses epoll_create1, eventfd2 and getrandom (blocking until the
+ * kernel's pool is ready, which it is long after boot); dj_resolver_config_from_resolv_conf()
+ * uses openat, fstat/newfstatat, read and close (call it before the sandbox). */
 #include "config.h"
+#include "resolver.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "dnsanswer.h"
+#include "dnswire.h"
+#include "jsonlog.h"
+
+#define DEFAULT_TIMEOUT_MS 1500
+#define DEFAULT_ATTEMPTS 2
+#define DEFAULT_CACHE_ENTRIES 1024
+#define DEFAULT_TTL_FLOOR 5
+#define DEFAULT_TTL_CEILING 3600
+#define DEFAULT_MAX_INFLIGHT 4096
+#define MAX_TIMEOUT_MS 60000
+#define MAX_ATTEMPTS 10
+#define MAX_CACHE_ENTRIES (1u << 20)
+#define MAX_INFLIGHT (1u << 20)
+#define MAX_QUERY_BUCKETS (1u << 16) /* beyond, chains grow: SipHash keeps them even */
+#define NEGATIVE_TTL_MAX 300
+#define MAX_TCP 64
+#define UDP_BUFFER_SIZE 4096 /* above our advertised 1232; larger datagrams count as TC=1 */
+#define EVENT_BATCH 64
+#define UDP_READS_PER_EVENT 16
+#define TCP_READS_PER_EVENT 8
+#define RANDOM_POOL 256
+#define RESOLV_CONF_LINE 512
+#define NAME_IN_MESSAGE 80
+
+#define NS_PER_MS 1000000ull
+#define NS_PER_S 1000000000ull
+
+_Static_assert(DJ_DNSANSWER_MAX_ADDRS == DJ_RESOLVER_MAX_ADDRS,
+               "a query's addresses must fit a result");
+
+/* ---- intrusive doubly linked lists ----------------------------------------------------- */
+
+struct list {
+    struct list *prev;
+    struct list *next;
+};
+
+#define CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+static void list_init(struct list *l)
+{
+    l->prev = l;
+    l->next = l;
+}
+
+static bool list_empty(const struct list *l)
+{
+    return l->next == l;
+}
+
+static void list_insert_after(struct list *pos, struct list *n)
+{
+    n->prev = pos;
+    n->next = pos->next;
+    pos->next->prev = n;
+    pos->next = n;
+}
+
+static void list_add_tail(struct list *head, struct list *n)
+{
+    list_insert_after(head->prev, n);
+}
+
+/* Leaves N linked to itself, so removing it twice is harmless. */
+static void list_del(struct list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    list_init(n);
+}
+
+/* Moves every node of FROM to the empty list TO. */
+static void list_move_all(struct list *from, struct list *to)
+{
+    if (list_empty(from))
+        return;
+    to->next = from->next;
+    to->prev = from->prev;
+    to->next->prev = to;
+    to->prev->next = to;
+    list_init(from);
+}
+
+/* ---- state ----------------------------------------------------------------------------- */
+
+/* One family's outcome, as delivered to the lookups waiting for it. */
+struct part_result {
+    enum dj_resolve_status status;
+    uint32_t ttl; /* seconds, clamped; 0 for SERVFAIL and TIMEOUT */
+    bool from_cache;
+    size_t n_addrs;
+    uint8_t addrs[DJ_RESOLVER_MAX_ADDRS][16];
+};
+
+struct lookup_part {
+    struct dj_lookup *lookup;
+    uint16_t qtype;
+    bool done;
+    struct query *query;     /* while waiting for it */
+    struct list waiter_link; /* in query->waiters */
+    struct part_result result;
+};
+
+enum lookup_state {
+    LOOKUP_WAITING, /* for its queries */
+    LOOKUP_QUEUED,  /* on res->completions, or the batch dj_resolver_process() is running */
+    LOOKUP_CALLING, /* its callback is running */
+};
+
+struct dj_lookup {
+    struct dj_resolver *res;
+    enum lookup_state state;
+    dj_resolve_cb cb;
+    void *ctx;
+    size_t n_parts; /* AAAA first, then A */
+    size_t parts_pending;
+    struct lookup_part parts[2];
+    struct list completion_link;
+    struct list all_link; /* res->lookups: so dj_resolver_free() finds every handle */
+};
+
+enum transport {
+    TRANSPORT_NONE,
+    TRANSPORT_UDP,
+    TRANSPORT_TCP,
+};
+
+/* One try at one server. */
+struct attempt {
+    enum transport transport;
+    int fd;
+    uint16_t id;
+    uint64_t deadline_ns;
+    /* TCP only */
+    bool connected;
+    size_t sent; /* bytes of the framed query */
+    uint8_t length_prefix[2];
+    size_t prefix_received;
+    uint8_t *response;
+    size_t response_len;
+    size_t response_received;
+};
+
+struct query {
+    struct query *hash_next;
+    uint64_t hash;
+    uint16_t qtype;
+    uint8_t qname[DJ_DNS_MAX_NAME]; /* lower-cased wire form */
+    size_t qname_len;
+    struct list waiters;    /* struct lookup_part */
+    struct list timer_link; /* res->timers, ordered by attempt.deadline_ns */
+    size_t server;          /* index into cfg.servers */
+    unsigned attempt_no;    /* attempts made on that server */
+    bool server_failed;     /* some server answered with an error or was unreachable */
+    struct attempt attempt;
+    uint8_t wire[2 + DJ_DNS_MAX_QUERY]; /* TCP length prefix, then the query */
+    size_t wire_len;                    /* of the query, without the prefix */
+};
+
+struct cache_entry {
+    struct cache_entry *hash_next;
+    struct list lru_link; /* most recently used first */
+    uint64_t hash;
+    uint64_t expires_ns;
+    uint16_t qtype;
+    enum dj_resolve_status status;
+    size_t n_addrs;
+    size_t name_len;
+    uint8_t data[]; /* the name, then the addresses (4 or 16 bytes each) */
+};
+
+struct dj_resolver {
+    struct dj_resolver_config cfg;
+    int epfd;
+    int wakefd;
+    bool wake_pending;
+    uint8_t hash_key[16];
+    uint8_t random_pool[RANDOM_POOL];
+    size_t random_left;
+
+    struct query **queries; /* in flight, by (name, type) */
+    size_t query_mask;
+    size_t n_queries;
+    size_t n_tcp;
+    struct list timers;
+
+    struct list lookups;
+    size_t n_lookups;
+    struct list completions;
+
+    struct cache_entry **cache;
+    size_t cache_mask;
+    size_t cache_count;
+    struct list lru;
+
+    /* The events dj_resolver_process() is working through: closing a socket clears the
+     * entries that point at its query, so a stale event never reaches a freed query. */
+    struct epoll_event *batch;
+    int batch_len;
+    int batch_pos;
+
+    struct dj_resolver_stats stats;
+    uint8_t udp_buffer[UDP_BUFFER_SIZE];
+};
+
+enum start_result {
+    START_OK,
+    START_UNREACHABLE, /* this server cannot be used now: try the next one */
+    START_LOCAL,       /* out of descriptors, memory or randomness: fail the query */
+};
+
+enum attempt_end {
+    END_TIMEOUT,       /* try again, same server, while attempts remain */
+    END_SERVER_FAILED, /* go to the next server */
+};
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static size_t addr_len_of(uint16_t qtype)
+{
+    return qtype == DJ_DNS_TYPE_AAAA ? 16 : 4;
+}
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t p = 1;
+
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+/* A copy of NAME that is safe to put in a message (cut short, odd bytes as '?'). */
+static void printable(const char *name, char *out, size_t size)
+{
+    size_t i = 0;
+
+    for (; name[i] != '\0' && i + 1 < size; i++)
+        out[i] = name[i] > 0x20 && name[i] < 0x7F ? name[i] : '?';
+    out[i] = '\0';
+}
+
+static bool errno_is_local(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == EAGAIN;
+}
+
+/* SipHash-2-4 (Aumasson, Bernstein 2012): a keyed hash, so nobody who does not know the key
+ * can choose names that collide. */
+static uint64_t rotl64(uint64_t x, unsigned b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+static uint64_t load64_le(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void sip_round(uint64_t v[4])
+{
+    v[0] += v[1];
+    v[1] = rotl64(v[1], 13);
+    v[1] ^= v[0];
+    v[0] = rotl64(v[0], 32);
+    v[2] += v[3];
+    v[3] = rotl64(v[3], 16);
+    v[3] ^= v[2];
+    v[0] += v[3];
+    v[3] = rotl64(v[3], 21);
+    v[3] ^= v[0];
+    v[2] += v[1];
+    v[1] = rotl64(v[1], 17);
+    v[1] ^= v[2];
+    v[2] = rotl64(v[2], 32);
+}
+
+static uint64_t siphash24(const uint8_t key[16], const uint8_t *data, size_t len)
+{
+    uint64_t k0 = load64_le(key);
+    uint64_t k1 = load64_le(key + 8);
+    uint64_t v[4] = {k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+                     k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull};
+    size_t whole = len - len % 8;
+    uint64_t last = (uint64_t)len << 56;
+
+    for (size_t i = 0; i < whole; i += 8) {
+        uint64_t m = load64_le(data + i);
+
+        v[3] ^= m;
+        sip_round(v);
+        sip_round(v);
+        v[0] ^= m;
+    }
+    for (size_t i = 0; i < len % 8; i++)
+        last |= (uint64_t)data[whole + i] << (8 * i);
+    v[3] ^= last;
+    sip_round(v);
+    sip_round(v);
+    v[0] ^= last;
+    v[2] ^= 0xff;
+    for (unsigned i = 0; i < 4; i++)
+        sip_round(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+static uint64_t key_hash(const struct dj_resolver *res, const uint8_t *name, size_t name_len,
+                         uint16_t qtype)
+{
+    uint8_t key[2 + DJ_DNS_MAX_NAME];
+
+    key[0] = (uint8_t)(qtype >> 8);
+    key[1] = (uint8_t)qtype;
+    memcpy(key + 2, name, name_len);
+    return siphash24(res->hash_key, key, 2 + name_len);
+}
+
+static int random_bytes(struct dj_resolver *res, void *out, size_t n)
+{
+    if (n > res->random_left) {
+        /* The pool is ready (dj_resolver_new waited for it), so this never blocks. */
+        if (getrandom(res->random_pool, sizeof(res->random_pool), GRND_NONBLOCK) !=
+            (ssize_t)sizeof(res->random_pool))
+            return -1;
+        res->random_left = sizeof(res->random_pool);
+    }
+    memcpy(out, res->random_pool + sizeof(res->random_pool) - res->random_left, n);
+    res->random_left -= n;
+    return 0;
+}
+
+static uint32_t clamp_ttl(const struct dj_resolver_config *cfg, uint32_t ttl, bool negative)
+{
+    uint32_t ceiling = cfg->ttl_ceiling;
+    uint32_t floor = cfg->ttl_floor;
+
+    if (negative && ceiling > NEGATIVE_TTL_MAX)
+        ceiling = NEGATIVE_TTL_MAX;
+    if (floor > ceiling)
+        floor = ceiling;
+    if (ttl < floor)
+        return floor;
+    return ttl > ceiling ? ceiling : ttl;
+}
+
+/* ---- cache ----------------------------------------------------------------------------- */
+
+static bool cacheable(enum dj_resolve_status status)
+{
+    return status == DJ_RESOLVE_OK || status == DJ_RESOLVE_NXDOMAIN || status == DJ_RESOLVE_NODATA;
+}
+
+/* Unlinks E from its bucket and the LRU list and frees it. */
+static void cache_remove(struct dj_resolver *res, struct cache_entry *e)
+{
+    struct cache_entry **slot = &res->cache[e->hash & res->cache_mask];
+
+    while (*slot != NULL && *slot != e)
+        slot = &(*slot)->hash_next;
+    if (*slot == e)
+        *slot = e->hash_next;
+    list_del(&e->lru_link);
+    res->cache_count--;
+    free(e);
+}
+
+/* The live entry for (NAME, QTYPE), made most recently used; an expired one is dropped. */
+static struct cache_entry *cache_find(struct dj_resolver *res, uint64_t hash, const uint8_t *name,
+                                      size_t name_len, uint16_t qtype, uint64_t now)
+{
+    struct cache_entry *e;
+
+    if (res->cache == NULL)
+        return NULL;
+    for (e = res->cache[hash & res->cache_mask]; e != NULL; e = e->hash_next) {
+        if (e->hash == hash && e->qtype == qtype && e->name_len == name_len &&
+            memcmp(e->data, name, name_len) == 0)
+            break;
+    }
+    if (e == NULL)
+        return NULL;
+    if (e->expires_ns <= now) {
+        cache_remove(res, e);
+        return NULL;
+    }
+    list_del(&e->lru_link);
+    list_insert_after(&res->lru, &e->lru_link);
+    return e;
+}
+
+static void cache_put(struct dj_resolver *res, const struct query *q, const struct part_result *r,
+                      uint64_t now)
+{
+    size_t alen = addr_len_of(q->qtype);
+    struct cache_entry *old;
+    struct cache_entry *e;
+
+    if (res->cache == NULL || !cacheable(r->status))
+        return;
+    old = cache_find(res, q->hash, q->qname, q->qname_len, q->qtype, now);
+    if (old != NULL)
+        cache_remove(res, old);
+    while (res->cache_count >= res->cfg.cache_entries && !list_empty(&res->lru))
+        cache_remove(res, CONTAINER_OF(res->lru.prev, struct cache_entry, lru_link));
+    e = malloc(sizeof(*e) + q->qname_len + r->n_addrs * alen);
+    if (e == NULL)
+        return; /* not caching is always correct */
+    e->hash = q->hash;
+    e->expires_ns = now + (uint64_t)r->ttl * NS_PER_S;
+    e->qtype = q->qtype;
+    e->status = r->status;
+    e->n_addrs = r->n_addrs;
+    e->name_len = q->qname_len;
+    memcpy(e->data, q->qname, q->qname_len);
+    for (size_t i = 0; i < r->n_addrs; i++)
+        memcpy(e->data + q->qname_len + i * alen, r->addrs[i], alen);
+    e->hash_next = res->cache[e->hash & res->cache_mask];
+    res->cache[e->hash & res->cache_mask] = e;
+    list_insert_after(&res->lru, &e->lru_link);
+    res->cache_count++;
+}
+
+static void cache_result(const struct cache_entry *e, uint64_t now, struct part_result *out)
+{
+    size_t alen = addr_len_of(e->qtype);
+
+    memset(out, 0, sizeof(*out));
+    out->status = e->status;
+    out->from_cache = true;
+    /* Rounded up: an entry that is still valid never claims 0 seconds. */
+    out->ttl = (uint32_t)((e->expires_ns - now + NS_PER_S - 1) / NS_PER_S);
+    out->n_addrs = e->n_addrs;
+    for (size_t i = 0; i < e->n_addrs; i++)
+        memcpy(out->addrs[i], e->data + e->name_len + i * alen, alen);
+}
+
+/* ---- lookups --------------------------------------------------------------------------- */
+
+static void wake(struct dj_resolver *res)
+{
+    uint64_t one = 1;
+
+    if (res->wake_pending)
+        return;
+    /* Only fails if the counter would overflow, which a drained counter cannot; the
+     * zero timeout from dj_resolver_timeout_ms() covers the completion anyway. */
+    if (write(res->wakefd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+        res->wake_pending = true;
+}
+
+static void lookup_queue(struct dj_resolver *res, struct dj_lookup *l)
+{
+    l->state = LOOKUP_QUEUED;
+    list_add_tail(&res->completions, &l->completion_link);
+    wake(res);
+}
+
+static void lookup_free(struct dj_resolver *res, struct dj_lookup *l)
+{
+    list_del(&l->all_link);
+    res->n_lookups--;
+    free(l);
+}
+
+static void lookup_result(const struct dj_lookup *l, struct dj_resolve_result *out)
+{
+    const struct part_result *v6 = NULL, *v4 = NULL;
+    bool any_ok = false, any_nxdomain = false, any_servfail = false, any_timeout = false;
+    bool have_ttl = false;
+    uint32_t ttl = UINT32_MAX;
+    size_t n6 = 0, n4 = 0, take6, take4;
+
+    memset(out, 0, sizeof(*out));
+    out->from_cache = true;
+    for (size_t i = 0; i < l->n_parts; i++) {
+        const struct part_result *r = &l->parts[i].result;
+
+        if (l->parts[i].qtype == DJ_DNS_TYPE_AAAA)
+            v6 = r;
+        else
+            v4 = r;
+        any_ok |= r->status == DJ_RESOLVE_OK;
+        any_nxdomain |= r->status == DJ_RESOLVE_NXDOMAIN;
+        any_servfail |= r->status == DJ_RESOLVE_SERVFAIL;
+        any_timeout |= r->status == DJ_RESOLVE_TIMEOUT;
+        if (cacheable(r->status)) {
+            have_ttl = true;
+            if (r->ttl < ttl)
+                ttl = r->ttl;
+        }
+        out->from_cache &= r->from_cache;
+    }
+    if (any_ok)
+        out->status = DJ_RESOLVE_OK;
+    else if (any_nxdomain)
+        out->status = DJ_RESOLVE_NXDOMAIN;
+    else if (any_servfail)
+        out->status = DJ_RESOLVE_SERVFAIL;
+    else if (any_timeout)
+        out->status = DJ_RESOLVE_TIMEOUT;
+    else
+        out->status = DJ_RESOLVE_NODATA;
+    out->ttl = have_ttl ? ttl : 0;
+
+    if (v6 != NULL && v6->status == DJ_RESOLVE_OK)
+        n6 = v6->n_addrs;
+    if (v4 != NULL && v4->status == DJ_RESOLVE_OK)
+        n4 = v4->n_addrs;
+    take6 =
+        DJ_RESOLVER_MAX_ADDRS - (n4 < DJ_RESOLVER_MAX_ADDRS / 2 ? n4 : DJ_RESOLVER_MAX_ADDRS / 2);
+    if (take6 > n6)
+        take6 = n6;
+    take4 = DJ_RESOLVER_MAX_ADDRS - take6;
+    if (take4 > n4)
+        take4 = n4;
+    for (size_t i = 0; i < take6; i++) {
+        out->addrs[out->n_addrs].family = AF_INET6;
+        memcpy(out->addrs[out->n_addrs++].addr, v6->addrs[i], 16);
+    }
+    for (size_t i = 0; i < take4; i++) {
+        out->addrs[out->n_addrs].family = AF_INET;
+        memcpy(out->addrs[out->n_addrs++].addr, v4->addrs[i], 4);
+    }
+}
+
+/* ---- queries: the transport side ------------------------------------------------------- */
+
+/* Makes every event still to be handled in this batch that points at Q a no-op. */
+static void forget_events(struct dj_resolver *res, const struct query *q)
+{
+    for (int i = res->batch_pos + 1; i < res->batch_len; i++) {
+        if (res->batch[i].data.ptr == q)
+            res->batch[i].data.ptr = NULL;
+    }
+}
+
+static void attempt_close(struct dj_resolver *res, struct query *q)
+{
+    struct attempt *at = &q->attempt;
+
+    if (at->fd >= 0) {
+        forget_events(res, q);
+        close(at->fd); /* also takes it out of the epoll set: nobody else holds it */
+    }
+    if (at->transport == TRANSPORT_TCP)
+        res->n_tcp--;
+    free(at->response);
+    memset(at, 0, sizeof(*at));
+    at->fd = -1;
+    list_del(&q->timer_link);
+}
+
+static void timer_insert(struct dj_resolver *res, struct query *q)
+{
+    struct list *pos = res->timers.prev;
+
+    /* Every attempt lasts timeout_ms, so the new one almost always goes last. */
+    while (pos != &res->timers && CONTAINER_OF(pos, struct query, timer_link)->attempt.deadline_ns >
+                                      q->attempt.deadline_ns)
+        pos = pos->prev;
+    list_insert_after(pos, &q->timer_link);
+}
+
+/* A fresh id and the query bytes for it. */
+static int attempt_prepare(struct dj_resolver *res, struct query *q)
+{
+    uint8_t id[2];
+
+    if (random_bytes(res, id, sizeof(id)) < 0)
+        return -1;
+    q->attempt.id = get16(id);
+    q->wire_len = dj_dns_build_query(q->attempt.id, q->qname, q->qname_len, q->qtype, q->wire + 2,
+                                     sizeof(q->wire) - 2);
+    if (q->wire_len == 0)
+        return -1; /* cannot happen: the name was checked */
+    q->wire[0] = (uint8_t)(q->wire_len >> 8);
+    q->wire[1] = (uint8_t)q->wire_len;
+    return 0;
+}
+
+static socklen_t server_len(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+/* Opens the attempt's socket, connects it (TYPE SOCK_DGRAM or SOCK_STREAM) and adds it to
+ * the epoll set for EVENTS. */
+static enum start_result attempt_open(struct dj_resolver *res, struct query *q, int type,
+                                      uint32_t events, uint64_t now)
+{
+    const struct sockaddr_storage *server = &res->cfg.servers[q->server];
+    struct epoll_event ev;
+    int fd;
+
+    if (attempt_prepare(res, q) < 0)
+        return START_LOCAL;
+    fd = socket(server->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno_is_local(errno) ? START_LOCAL : START_UNREACHABLE;
+    if (connect(fd, (const struct sockaddr *)server, server_len(server)) < 0 &&
+        !(type == SOCK_STREAM && errno == EINPROGRESS)) {
+        close(fd);
+        return START_UNREACHABLE;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.ptr = q;
+    if (epoll_ctl(res->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        close(fd);
+        return START_LOCAL;
+    }
+    q->attempt.fd = fd;
+    q->attempt.transport = type == SOCK_STREAM ? TRANSPORT_TCP : TRANSPORT_UDP;
+    q->attempt.deadline_ns = now + (uint64_t)res->cfg.timeout_ms * NS_PER_MS;
+    timer_insert(res, q);
+    return START_OK;
+}
+
+static enum start_result udp_start(struct dj_resolver *res, struct query *q, uint64_t now)
+{
+    enum start_result r = attempt_open(res, q, SOCK_DGRAM, EPOLLIN, now);
+
+    if (r != START_OK)
+        return r;
+    if (send(q->attempt.fd, q->wire + 2, q->wire_len, 0) < 0) {
+        int e = errno;
+
+        attempt_close(res, q);
+        return errno_is_local(e) ? START_LOCAL : START_UNREACHABLE;
+    }
+    res->stats.udp_sent++;
+    return START_OK;
+}
+
+static enum start_result tcp_start(struct dj_resolver *res, struct query *q, uint64_t now)
+{
+    enum start_result r;
+
+    attempt_close(res, q);
+    if (res->n_tcp >= MAX_TCP)
+        return START_LOCAL;
+    r = attempt_open(res, q, SOCK_STREAM, EPOLLOUT, now);
+    if (r == START_OK)
+        res->n_tcp++;
+    return r;
+}
+
+/* ---- queries: the exchange side -------------------------------------------------------- */
+
+static void query_unhash(struct dj_resolver *res, struct query *q)
+{
+    struct query **slot = &res->queries[q->hash & res->query_mask];
+
+    while (*slot != NULL && *slot != q)
+        slot = &(*slot)->hash_next;
+    if (*slot == q)
+        *slot = q->hash_next;
+}
+
+static void query_free(struct dj_resolver *res, struct query *q)
+{
+    attempt_close(res, q);
+    forget_events(res, q);
+    query_unhash(res, q);
+    res->n_queries--;
+    free(q);
+}
+
+/* Hands R to every lookup waiting for Q and frees Q. */
+static void query_complete(struct dj_resolver *res, struct query *q, const struct part_result *r)
+{
+    while (!list_empty(&q->waiters)) {
+        struct lookup_part *part = CONTAINER_OF(q->waiters.next, struct lookup_part, waiter_link);
+
+        list_del(&part->waiter_link);
+        part->query = NULL;
+        part->done = true;
+        part->result = *r;
+        if (--part->lookup->parts_pending == 0)
+            lookup_queue(res, part->lookup);
+    }
+    query_free(res, q);
+}
+
+static void query_fail(struct dj_resolver *res, struct query *q, enum dj_resolve_status status)
+{
+    struct part_result r;
+
+    memset(&r, 0, sizeof(r));
+    r.status = status;
+    query_complete(res, q, &r);
+}
+
+/* Starts the next attempt that can be started, or ends the query when none is left. */
+static void query_continue(struct dj_resolver *res, struct query *q, uint64_t now)
+{
+    while (q->server < res->cfg.n_servers) {
+        enum start_result r = udp_start(res, q, now);
+
+        if (r == START_OK)
+            return;
+        if (r == START_LOCAL) {
+            query_fail(res, q, DJ_RESOLVE_SERVFAIL);
+            return;
+        }
+        res->stats.server_failures++;
+        q->server_failed = true;
+        q->server++;
+        q->attempt_no = 0;
+    }
+    query_fail(res, q, q->server_failed ? DJ_RESOLVE_SERVFAIL : DJ_RESOLVE_TIMEOUT);
+}
+
+static void query_attempt_failed(struct dj_resolver *res, struct query *q, enum attempt_end why,
+                                 uint64_t now)
+{
+    attempt_close(res, q);
+    if (why == END_TIMEOUT) {
+        res->stats.timeouts++;
+        if (++q->attempt_no >= res->cfg.attempts) {
+            q->server++;
+            q->attempt_no = 0;
+        }
+    } else {
+        res->stats.server_failures++;
+        q->server_failed = true;
+        q->server++;
+        q->attempt_no = 0;
+    }
+    query_continue(res, q, now);
+}
+
+static void answer_to_result(const struct dj_resolver *res, const struct dj_dns_answer *answer,
+                             struct part_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    switch (answer->status) {
+    case DJ_DNSANSWER_OK:
+        r->status = DJ_RESOLVE_OK;
+        break;
+    case DJ_DNSANSWER_NXDOMAIN:
+        r->status = DJ_RESOLVE_NXDOMAIN;
+        break;
+    default:
+        r->status = DJ_RESOLVE_NODATA;
+        break;
+    }
+    r->ttl = clamp_ttl(&res->cfg, answer->ttl, r->status != DJ_RESOLVE_OK);
+    r->n_addrs = answer->n_addrs;
+    for (size_t i = 0; i < answer->n_addrs; i++)
+        memcpy(r->addrs[i], answer->addrs[i], answer->addr_len);
+}
+
+/* Handles a response to Q's current attempt (OVERSIZED: a datagram longer than MSG, whose
+ * first LEN bytes are MSG). Returns true when Q is still waiting on the same attempt (the
+ * datagram was not for it); otherwise Q may be gone. */
+static bool query_response(struct dj_resolver *res, struct query *q, const uint8_t *msg, size_t len,
+                           bool oversized, uint64_t now)
+{
+    bool tcp = q->attempt.transport == TRANSPORT_TCP;
+    struct dj_dns_question question;
+    struct dj_dns_answer answer;
+    struct part_result r;
+    enum dj_dnsanswer_status status;
+    enum start_result started;
+
+    question.id = q->attempt.id;
+    question.qtype = q->qtype;
+    question.qname = q->qname;
+    question.qname_len = q->qname_len;
+    status = dj_dns_parse_answer(msg, len, &question, &answer);
+    if (oversized && status != DJ_DNSANSWER_MISMATCH)
+        status = DJ_DNSANSWER_TRUNCATED;
+    switch (status) {
+    case DJ_DNSANSWER_MISMATCH:
+        if (!tcp) {
+            res->stats.ignored++;
+            return true;
+        }
+        /* Our own connection to the server: nobody else could have sent this. */
+        query_attempt_failed(res, q, END_SERVER_FAILED, now);
+        return false;
+    case DJ_DNSANSWER_TRUNCATED:
+        if (tcp) {
+            query_attempt_failed(res, q, END_SERVER_FAILED, now);
+            return false;
+        }
+        res->stats.tcp_fallbacks++;
+        started = tcp_start(res, q, now);
+        if (started == START_LOCAL)
+            query_fail(res, q, DJ_RESOLVE_SERVFAIL);
+        else if (started == START_UNREACHABLE)
+            query_attempt_failed(res, q, END_SERVER_FAILED, now);
+        return false;
+    case DJ_DNSANSWER_SERVFAIL:
+    case DJ_DNSANSWER_REJECTED:
+    case DJ_DNSANSWER_MALFORMED:
+        query_attempt_failed(res, q, END_SERVER_FAILED, now);
+        return false;
+    case DJ_DNSANSWER_OK:
+    case DJ_DNSANSWER_NODATA:
+    case DJ_DNSANSWER_NXDOMAIN:
+        break;
+    }
+    answer_to_result(res, &answer, &r);
+    cache_put(res, q, &r, now);
+    query_complete(res, q, &r);
+    return false;
+}
+
+static void udp_ready(struct dj_resolver *res, struct query *q, uint64_t now)
+{
+    for (int i = 0; i < UDP_READS_PER_EVENT; i++) {
+        ssize_t n = recv(q->attempt.fd, res->udp_buffer, sizeof(res->udp_buffer), MSG_TRUNC);
+        size_t len;
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            /* ECONNREFUSED: an ICMP port unreachable, nothing listens there. */
+            query_attempt_failed(res, q, END_SERVER_FAILED, now);
+            return;
+        }
+        len = (size_t)n < sizeof(res->udp_buffer) ? (size_t)n : sizeof(res->udp_buffer);
+        if (!query_response(res, q, res->udp_buffer, len, (size_t)n > len, now))
+            return;
+    }
+}
+
+static void tcp_ready(struct dj_resolver *res, struct query *q, uint32_t events, uint64_t now)
+{
+    struct attempt *at = &q->attempt;
+    size_t total = q->wire_len + 2;
+
+    if (!at->connected) {
+        int error = 0;
+        socklen_t error_len = sizeof(error);
+
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        if (getsockopt(at->fd, SOL_SOCKET, SO_ERROR, &error, &error_len) < 0)
+            error = errno;
+        if (error != 0) {
+            query_attempt_failed(res, q, END_SERVER_FAILED, now);
+            return;
+        }
+        at->connected = true;
+    }
+    if (at->sent < total) {
+        struct epoll_event ev;
+        ssize_t n = send(at->fd, q->wire + at->sent, total - at->sent, MSG_NOSIGNAL);
+
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                query_attempt_failed(res, q, END_SERVER_FAILED, now);
+            return;
+        }
+        at->sent += (size_t)n;
+        if (at->sent < total)
+            return;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.ptr = q;
+        if (epoll_ctl(res->epfd, EPOLL_CTL_MOD, at->fd, &ev) < 0)
+            query_fail(res, q, DJ_RESOLVE_SERVFAIL);
+        return;
+    }
+    for (int i = 0; i < TCP_READS_PER_EVENT; i++) {
+        bool in_prefix = at->prefix_received < sizeof(at->length_prefix);
+        uint8_t *dst = in_prefix ? at->length_prefix + at->prefix_received
+                                 : at->response + at->response_received;
+        size_t want = in_prefix ? sizeof(at->length_prefix) - at->prefix_received
+                                : at->response_len - at->response_received;
+        ssize_t n = recv(at->fd, dst, want, 0);
+
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n <= 0) { /* an error, or closed before the whole answer */
+            query_attempt_failed(res, q, END_SERVER_FAILED, now);
+            return;
+        }
+        if (in_prefix) {
+            at->prefix_received += (size_t)n;
+            if (at->prefix_received < sizeof(at->length_prefix))
+                continue;
+            at->response_len = get16(at->length_prefix);
+            if (at->response_len < DJ_DNS_HEADER_SIZE) {
+                query_attempt_failed(res, q, END_SERVER_FAILED, now);
+                return;
+            }
+            at->response = malloc(at->response_len);
+            if (at->response == NULL) {
+                query_fail(res, q, DJ_RESOLVE_SERVFAIL);
+                return;
+            }
+            continue;
+        }
+        at->response_received += (size_t)n;
+        if (at->response_received == at->response_len) {
+            query_response(res, q, at->response, at->response_len, false, now);
+            return;
+        }
+    }
+}
+
+static void timers_expire(struct dj_resolver *res, uint64_t now)
+{
+    /* A new attempt's deadline is now + timeout_ms (>= 1 ms), so this ends. */
+    while (!list_empty(&res->timers)) {
+        struct query *q = CONTAINER_OF(res->timers.next, struct query, timer_link);
+
+        if (q->attempt.deadline_ns > now)
+            break;
+        query_attempt_failed(res, q, END_TIMEOUT, now);
+    }
+}
+
+static struct query *query_find(struct dj_resolver *res, uint64_t hash, const uint8_t *name,
+                                size_t name_len, uint16_t qtype)
+{
+    for (struct query *q = res->queries[hash & res->query_mask]; q != NULL; q = q->hash_next) {
+        if (q->hash == hash && q->qtype == qtype && q->qname_len == name_len &&
+            memcmp(q->qname, name, name_len) == 0)
+            return q;
+    }
+    return NULL;
+}
+
+static struct query *query_new(struct dj_resolver *res, uint64_t hash, const uint8_t *name,
+                               size_t name_len, uint16_t qtype)
+{
+    struct query *q = calloc(1, sizeof(*q));
+
+    if (q == NULL)
+        return NULL;
+    q->hash = hash;
+    q->qtype = qtype;
+    memcpy(q->qname, name, name_len);
+    q->qname_len = name_len;
+    list_init(&q->waiters);
+    list_init(&q->timer_link);
+    q->attempt.fd = -1;
+    q->hash_next = res->queries[hash & res->query_mask];
+    res->queries[hash & res->query_mask] = q;
+    res->n_queries++;
+    res->stats.queries++;
+    return q;
+}
+
+/* ---- public ---------------------------------------------------------------------------- */
+
+void dj_resolver_config_init(struct dj_resolver_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->timeout_ms = DEFAULT_TIMEOUT_MS;
+    cfg->attempts = DEFAULT_ATTEMPTS;
+    cfg->cache_entries = DEFAULT_CACHE_ENTRIES;
+    cfg->ttl_floor = DEFAULT_TTL_FLOOR;
+    cfg->ttl_ceiling = DEFAULT_TTL_CEILING;
+    cfg->max_inflight = DEFAULT_MAX_INFLIGHT;
+}
+
+/* Reads "ADDR" (v4 or v6) with PORT into *SS. */
+static bool parse_address(const char *text, size_t len, uint16_t port, struct sockaddr_storage *ss)
+{
+    char host[INET6_ADDRSTRLEN];
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+    if (len == 0 || len >= sizeof(host))
+        return false;
+    memcpy(host, text, len);
+    host[len] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        return true;
+    }
+    return false;
+}
+
+static bool parse_port(const char *text, uint16_t *port)
+{
+    unsigned long v = 0;
+
+    if (*text == '\0')
+        return false;
+    for (; *text != '\0'; text++) {
+        if (*text < '0' || *text > '9')
+            return false;
+        v = v * 10 + (unsigned long)(*text - '0');
+        if (v > 65535)
+            return false;
+    }
+    if (v == 0)
+        return false;
+    *port = (uint16_t)v;
+    return true;
+}
+
+int dj_resolver_config_add_server(struct dj_resolver_config *cfg, const char *text, dj_error_t *err)
+{
+    struct sockaddr_storage ss;
+    const char *host = text;
+    size_t host_len = strlen(text);
+    uint16_t port = 53;
+    const char *colon = strchr(text, ':');
+
+    if (cfg->n_servers >= DJ_RESOLVER_MAX_SERVERS)
+        return dj_error_make(err, 0, "DNS server %s: at most %d servers", text,
+                             DJ_RESOLVER_MAX_SERVERS);
+    if (strchr(text, '%') != NULL)
+        return dj_error_make(err, 0,
+                             "DNS server %s: scoped IPv6 addresses (%%IFACE) are not supported; "
+                             "use a global or loopback address",
+                             text);
+    if (text[0] == '[') {
+        const char *close_bracket = strchr(text, ']');
+
+        if (close_bracket == NULL ||
+            (close_bracket[1] != '\0' &&
+             (close_bracket[1] != ':' || !parse_port(close_bracket + 2, &port))))
+            return dj_error_make(err, 0, "DNS server %s: expected [IPV6] or [IPV6]:PORT", text);
+        host = text + 1;
+        host_len = (size_t)(close_bracket - host);
+        if (!parse_address(host, host_len, port, &ss) || ss.ss_family != AF_INET6)
+            return dj_error_make(err, 0, "DNS server %s: not an IPv6 address in brackets", text);
+    } else {
+        if (colon != NULL && strchr(colon + 1, ':') == NULL) { /* one colon: IPV4:PORT */
+            if (!parse_port(colon + 1, &port))
+                return dj_error_make(err, 0, "DNS server %s: port not in 1..65535", text);
+            host_len = (size_t)(colon - text);
+        }
+        if (!parse_address(host, host_len, port, &ss))
+            return dj_error_make(err, 0, "DNS server %s: expected ADDR, IPV4:PORT or [IPV6]:PORT",
+                                 text);
+    }
+    cfg->servers[cfg->n_servers++] = ss;
+    return 0;
+}
+
+int dj_resolver_config_from_resolv_conf(struct dj_resolver_config *cfg, const char *path,
+                                        dj_error_t *err)
+{
+    cleanup_fclose FILE *f = fopen(path, "re");
+    char line[RESOLV_CONF_LINE];
+    unsigned scoped = 0, invalid = 0, beyond = 0, added = 0;
+
+    if (f == NULL)
+        return dj_error_make(err, errno, "cannot open %s", path);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        struct sockaddr_storage ss;
+        size_t len = strlen(line);
+        char *p = line, *word, *end;
+
+        if (len > 0 && line[len - 1] != '\n' && !feof(f)) {
+            int c;
+
+            /* Longer than any line we care about: skip the rest of it. */
+            while ((c = fgetc(f)) != EOF && c != '\n')
+                ;
+            continue;
+        }
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "nameserver", 10) != 0 || (p[10] != ' ' && p[10] != '\t'))
+            continue; /* search, domain, options, sortlist, comments: see the top of file */
+        p += 10;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        word = p;
+        while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '#' &&
+               *p != ';')
+            p++;
+        end = p;
+        if (end == word)
+            continue;
+        /* A link-local server needs its interface; we have none to give it (the daemons
+         * live in the host namespace and the interface is the host's business). */
+        if (memchr(word, '%', (size_t)(end - word)) != NULL) {
+            scoped++;
+            continue;
+        }
+        if (!parse_address(word, (size_t)(end - word), 53, &ss)) {
+            invalid++; /* glibc skips these too */
+            continue;
+        }
+        if (cfg->n_servers >= DJ_RESOLVER_MAX_SERVERS) {
+            beyond++; /* like glibc beyond MAXNS */
+            continue;
+        }
+        cfg->servers[cfg->n_servers++] = ss;
+        added++;
+    }
+    if (ferror(f))
+        return dj_error_make(err, EIO, "cannot read %s", path);
+    if (added == 0)
+        return dj_error_make(err, 0,
+                             "%s: no usable nameserver line (%u scoped link-local, %u invalid, "
+                             "%u beyond the %d servers we use)",
+                             path, scoped, invalid, beyond, DJ_RESOLVER_MAX_SERVERS);
+    return 0;
+}
+
+struct dj_resolver *dj_resolver_new(const struct dj_resolver_config *cfg, dj_error_t *err)
+{
+    struct dj_resolver *res;
+    struct epoll_event ev;
+    size_t filled = 0;
+
+    if (cfg->n_servers == 0 || cfg->n_servers > DJ_RESOLVER_MAX_SERVERS) {
+        dj_error_make(err, 0, "resolver: no DNS server configured");
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        const struct sockaddr_storage *s = &cfg->servers[i];
+        in_port_t port = s->ss_family == AF_INET
+                             ? ((const struct sockaddr_in *)(const void *)s)->sin_port
+                             : ((const struct sockaddr_in6 *)(const void *)s)->sin6_port;
+
+        if ((s->ss_family != AF_INET && s->ss_family != AF_INET6) || port == 0) {
+            dj_error_make(err, 0,
+                          "resolver: DNS server %zu is not an IPv4 or IPv6 address "
+                          "with a port",
+                          i + 1);
+            return NULL;
+        }
+    }
+    if (cfg->timeout_ms == 0 || cfg->timeout_ms > MAX_TIMEOUT_MS || cfg->attempts == 0 ||
+        cfg->attempts > MAX_ATTEMPTS || cfg->ttl_floor > cfg->ttl_ceiling ||
+        cfg->cache_entries > MAX_CACHE_ENTRIES || cfg->max_inflight == 0 ||
+        cfg->max_inflight > MAX_INFLIGHT) {
+        dj_error_make(err, 0,
+                      "resolver: settings out of range (timeout 1..%u ms, attempts 1..%u, "
+                      "ttl floor <= ceiling, cache <= %u entries, 1..%u lookups in flight)",
+                      MAX_TIMEOUT_MS, MAX_ATTEMPTS, MAX_CACHE_ENTRIES, MAX_INFLIGHT);
+        return NULL;
+    }
+
+    res = calloc(1, sizeof(*res));
+    if (res == NULL) {
+        dj_error_make(err, ENOMEM, "resolver");
+        return NULL;
+    }
+    res->cfg = *cfg;
+    res->epfd = -1;
+    res->wakefd = -1;
+    list_init(&res->timers);
+    list_init(&res->lookups);
+    list_init(&res->completions);
+    list_init(&res->lru);
+
+    while (filled < sizeof(res->hash_key)) {
+        ssize_t n = getrandom(res->hash_key + filled, sizeof(res->hash_key) - filled, 0);
+
+        if (n < 0 && errno != EINTR) {
+            dj_error_make(err, errno, "resolver: getrandom");
+            goto fail;
+        }
+        if (n > 0)
+            filled += (size_t)n;
+    }
+    res->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (res->epfd < 0) {
+        dj_error_make(err, errno, "resolver: epoll_create1");
+        goto fail;
+    }
+    res->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (res->wakefd < 0) {
+        dj_error_make(err, errno, "resolver: eventfd");
+        goto fail;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.ptr = &res->wakefd;
+    if (epoll_ctl(res->epfd, EPOLL_CTL_ADD, res->wakefd, &ev) < 0) {
+        dj_error_make(err, errno, "resolver: epoll_ctl");
+        goto fail;
+    }
+    /* Two queries per lookup at most: that many buckets keeps chains around one, up to a
+     * table of MAX_QUERY_BUCKETS (512 KiB), so a huge max_inflight costs nothing up front. */
+    res->query_mask = pow2_at_least(2 * cfg->max_inflight) - 1;
+    if (res->query_mask >= MAX_QUERY_BUCKETS)
+        res->query_mask = MAX_QUERY_BUCKETS - 1;
+    res->queries = calloc(res->query_mask + 1, sizeof(*res->queries));
+    if (cfg->cache_entries > 0) {
+        res->cache_mask = pow2_at_least(cfg->cache_entries) - 1;
+        res->cache = calloc(res->cache_mask + 1, sizeof(*res->cache));
+    }
+    if (res->queries == NULL || (cfg->cache_entries > 0 && res->cache == NULL)) {
+        dj_error_make(err, ENOMEM, "resolver");
+        goto fail;
+    }
+    return res;
+
+fail:
+    dj_resolver_free(res);
+    return NULL;
+}
+
+void dj_resolver_free(struct dj_resolver *res)
+{
+    if (res == NULL)
+        return;
+    while (!list_empty(&res->lookups)) {
+        struct dj_lookup *l = CONTAINER_OF(res->lookups.next, struct dj_lookup, all_link);
+
+        for (size_t i = 0; i < l->n_parts; i++)
+            list_del(&l->parts[i].waiter_link);
+        lookup_free(res, l);
+    }
+    if (res->queries != NULL) {
+        for (size_t b = 0; b <= res->query_mask; b++) {
+            while (res->queries[b] != NULL)
+                query_free(res, res->queries[b]);
+        }
+    }
+    while (!list_empty(&res->lru))
+        cache_remove(res, CONTAINER_OF(res->lru.next, struct cache_entry, lru_link));
+    free(res->queries);
+    free(res->cache);
+    if (res->wakefd >= 0)
+        close(res->wakefd);
+    if (res->epfd >= 0)
+        close(res->epfd);
+    free(res);
+}
+
+int dj_resolver_fd(const struct dj_resolver *res)
+{
+    return res->epfd;
+}
+
+int dj_resolver_timeout_ms(const struct dj_resolver *res)
+{
+    const struct query *q;
+    uint64_t now, ms;
+
+    if (!list_empty(&res->completions))
+        return 0;
+    if (list_empty(&res->timers))
+        return -1;
+    q = CONTAINER_OF(res->timers.next, struct query, timer_link);
+    now = dj_monotonic_ns();
+    if (q->attempt.deadline_ns <= now)
+        return 0;
+    /* Rounded up, so the caller does not wake just before the deadline and spin. */
+    ms = (q->attempt.deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+void dj_resolver_process(struct dj_resolver *res)
+{
+    struct epoll_event events[EVENT_BATCH];
+    struct list ready;
+    uint64_t now = dj_monotonic_ns();
+    int n = epoll_wait(res->epfd, events, EVENT_BATCH, 0);
+
+    res->batch = events;
+    res->batch_len = n > 0 ? n : 0;
+    for (res->batch_pos = 0; res->batch_pos < res->batch_len; res->batch_pos++) {
+        struct epoll_event *ev = &events[res->batch_pos];
+        struct query *q;
+
+        if (ev->data.ptr == NULL || ev->data.ptr == &res->wakefd)
+            continue;
+        q = ev->data.ptr;
+        if (q->attempt.transport == TRANSPORT_UDP)
+            udp_ready(res, q, now);
+        else if (q->attempt.transport == TRANSPORT_TCP)
+            tcp_ready(res, q, ev->events, now);
+    }
+    res->batch = NULL;
+    res->batch_len = 0;
+    res->batch_pos = 0;
+    timers_expire(res, now);
+
+    if (res->wake_pending) {
+        uint64_t count;
+
+        if (read(res->wakefd, &count, sizeof(count)) < 0) {
+            /* EAGAIN: already drained; nothing else can fail on an eventfd */
+        }
+        res->wake_pending = false;
+    }
+    /* Only what is complete now; see the top of the file. */
+    list_init(&ready);
+    list_move_all(&res->completions, &ready);
+    while (!list_empty(&ready)) {
+        struct dj_lookup *l = CONTAINER_OF(ready.next, struct dj_lookup, completion_link);
+        struct dj_resolve_result result;
+
+        list_del(&l->completion_link);
+        l->state = LOOKUP_CALLING;
+        lookup_result(l, &result);
+        l->cb(l->ctx, &result);
+        lookup_free(res, l);
+    }
+}
+
+int dj_resolver_check_name(const char *name, dj_error_t *err)
+{
+    uint8_t wire[DJ_DNS_MAX_NAME];
+    size_t wire_len;
+    char shown[NAME_IN_MESSAGE];
+    const char *problem;
+
+    if (name == NULL)
+        return dj_error_make(err, 0, "no name to look up");
+    problem = dj_dns_name_from_text(name, wire, &wire_len);
+    if (problem == NULL)
+        return 0;
+    printable(name, shown, sizeof(shown));
+    return dj_error_make(err, 0, "will not look up \"%s\": %s", shown, problem);
+}
+
+struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, int family,
+                                     dj_resolve_cb cb, void *ctx, dj_error_t *err)
+{
+    uint8_t wire[DJ_DNS_MAX_NAME];
+    size_t wire_len;
+    struct query *started[2];
+    size_t n_started = 0;
+    struct dj_lookup *l;
+    uint64_t now;
+
+    if (family != AF_INET && family != AF_INET6 && family != AF_UNSPEC) {
+        dj_error_make(err, 0, "lookup: address family %d is not AF_INET, AF_INET6 or AF_UNSPEC",
+                      family);
+        return NULL;
+    }
+    if (cb == NULL) {
+        dj_error_make(err, 0, "lookup: no callback");
+        return NULL;
+    }
+    if (name == NULL || dj_dns_name_from_text(name, wire, &wire_len) != NULL) {
+        dj_resolver_check_name(name, err); /* says why */
+        return NULL;
+    }
+    if (res->n_lookups >= res->cfg.max_inflight) {
+        dj_error_make(err, EAGAIN, "lookup: %zu lookups already in flight", res->n_lookups);
+        return NULL;
+    }
+    l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        dj_error_make(err, ENOMEM, "lookup");
+        return NULL;
+    }
+    l->res = res;
+    l->state = LOOKUP_WAITING;
+    l->cb = cb;
+    l->ctx = ctx;
+    list_init(&l->completion_link);
+    list_add_tail(&res->lookups, &l->all_link);
+    res->n_lookups++;
+    res->stats.lookups++;
+    if (family != AF_INET)
+        l->parts[l->n_parts++].qtype = DJ_DNS_TYPE_AAAA;
+    if (family != AF_INET6)
+        l->parts[l->n_parts++].qtype = DJ_DNS_TYPE_A;
+    l->parts_pending = l->n_parts;
+
+    /* Every part is attached before any query starts: a query that fails at once completes
+     * its waiters, and the lookup must not be queued while a part is still unattached. */
+    now = dj_monotonic_ns();
+    for (size_t i = 0; i < l->n_parts; i++) {
+        struct lookup_part *part = &l->parts[i];
+        uint64_t hash = key_hash(res, wire, wire_len, part->qtype);
+        struct cache_entry *e = cache_find(res, hash, wire, wire_len, part->qtype, now);
+        struct query *q;
+
+        part->lookup = l;
+        list_init(&part->waiter_link);
+        if (e != NULL) {
+            cache_result(e, now, &part->result);
+            part->done = true;
+            l->parts_pending--;
+            res->stats.cache_hits++;
+            continue;
+        }
+        q = query_find(res, hash, wire, wire_len, part->qtype);
+        if (q != NULL) {
+            res->stats.coalesced++;
+        } else {
+            q = query_new(res, hash, wire, wire_len, part->qtype);
+            if (q == NULL) {
+                part->result.status = DJ_RESOLVE_SERVFAIL;
+                part->done = true;
+                l->parts_pending--;
+                continue;
+            }
+            started[n_started++] = q;
+        }
+        part->query = q;
+        list_add_tail(&q->waiters, &part->waiter_link);
+    }
+    if (l->parts_pending == 0)
+        lookup_queue(res, l);
+    for (size_t i = 0; i < n_started; i++)
+        query_continue(res, started[i], now);
+    return l;
+}
+
+void dj_lookup_cancel(struct dj_lookup *l)
+{
+    struct dj_resolver *res;
+
+    if (l == NULL)
+        return;
+    res = l->res;
+    switch (l->state) {
+    case LOOKUP_CALLING:
+        return; /* from its own callback: it is freed when the callback returns */
+    case LOOKUP_QUEUED:
+        list_del(&l->completion_link);
+        break;
+    case LOOKUP_WAITING:
+        for (size_t i = 0; i < l->n_parts; i++) {
+            struct query *q = l->parts[i].query;
+
+            if (q == NULL)
+                continue;
+            list_del(&l->parts[i].waiter_link);
+            l->parts[i].query = NULL;
+            /* Nobody else wants it: stop asking and free the socket. */
+            if (list_empty(&q->waiters))
+                query_free(res, q);
+        }
+        break;
+    }
+    lookup_free(res, l);
+}
+
+const char *dj_resolve_status_text(enum dj_resolve_status status)
+{
+    switch (status) {
+    case DJ_RESOLVE_OK:
+        return "OK";
+    case DJ_RESOLVE_NXDOMAIN:
+        return "NXDOMAIN";
+    case DJ_RESOLVE_NODATA:
+        return "NODATA";
+    case DJ_RESOLVE_SERVFAIL:
+        return "SERVFAIL";
+    case DJ_RESOLVE_TIMEOUT:
+        return "TIMEOUT";
+    case DJ_RESOLVE_BAD_NAME:
+        return "BAD_NAME";
+    case DJ_RESOLVE_CANCELLED:
+        return "CANCELLED";
+    }
+    return "UNKNOWN";
+}
+
+void dj_resolver_get_stats(const struct dj_resolver *res, struct dj_resolver_stats *stats)
+{
+    *stats = res->stats;
+    stats->cache_size = res->cache_count;
+    stats->lookups_in_flight = res->n_lookups;
+    stats->queries_in_flight = res->n_queries;
+}

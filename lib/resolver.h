@@ -26,11 +26,15 @@
 struct dj_resolver_config {
     struct sockaddr_storage servers[DJ_RESOLVER_MAX_SERVERS];
     size_t n_servers;
-    unsigned timeout_ms;   /* per attempt, default 1500 */
-    unsigned attempts;     /* per server, default 2 */
-    size_t cache_entries;  /* default 1024; 0 disables the cache */
-    uint32_t ttl_floor;    /* seconds, default 5 */
-    uint32_t ttl_ceiling;  /* seconds, default 3600 */
+    unsigned timeout_ms;  /* per attempt, default 1500 */
+    unsigned attempts;    /* per server, default 2 */
+    size_t cache_entries; /* default 1024; 0 disables the cache */
+    uint32_t ttl_floor;   /* seconds, default 5 */
+    uint32_t ttl_ceiling; /* seconds, default 3600 */
+    /* Lookups outstanding at once (started, callback not yet run), default 4096. Each one
+     * holds at most two upstream queries, each query one socket while it runs, so the
+     * caller's RLIMIT_NOFILE must leave room for 2 * max_inflight descriptors. */
+    size_t max_inflight;
 };
 
 enum dj_resolve_status {
@@ -52,7 +56,7 @@ struct dj_resolve_result {
     enum dj_resolve_status status;
     struct dj_resolved_addr addrs[DJ_RESOLVER_MAX_ADDRS]; /* IPv6 first when both: see docs */
     size_t n_addrs;
-    uint32_t ttl;      /* seconds left */
+    uint32_t ttl; /* seconds left */
     bool from_cache;
 };
 
@@ -94,5 +98,50 @@ struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, 
 
 /* The callback will not be called; safe until the callback has run. */
 void dj_lookup_cancel(struct dj_lookup *lookup);
+
+/* ---- additions ------------------------------------------------------------------------ */
+
+/* Behaviour the declarations above leave open (the why is at the top of resolver.c):
+ *  - One thread: every call from the thread that runs the caller's loop. Nothing blocks after
+ *    dj_resolver_new(); resolver.c lists the system calls for a seccomp allowlist.
+ *  - dj_resolver_lookup() refuses with NULL and (*err)->errno_value 0 for a bad name (so
+ *    DJ_RESOLVE_BAD_NAME never reaches a callback), EAGAIN when max_inflight lookups are
+ *    outstanding, ENOMEM when out of memory.
+ *  - A callback may start lookups and cancel other lookups; cancelling the lookup whose
+ *    callback is running does nothing. dj_resolver_free() must not be called from a
+ *    callback; it drops every outstanding lookup without calling back.
+ *  - AF_UNSPEC asks A and AAAA in parallel and completes when both are done. Addresses:
+ *    IPv6 first; when both families have some, each keeps at least half of the
+ *    DJ_RESOLVER_MAX_ADDRS slots. Status: OK if either family has addresses, else NXDOMAIN,
+ *    SERVFAIL, TIMEOUT, NODATA in that order of precedence. ttl: the smallest of the
+ *    families' answers (0 when neither answered).
+ *  - Names are asked exactly as given (lower-cased, IP literals refused): no search list is
+ *    ever applied, and resolv.conf's search, domain and options lines are ignored. */
+
+/* 0 when dj_resolver_lookup() would ask for NAME; else -1 and *err says why (the status
+ * would be DJ_RESOLVE_BAD_NAME). Pure: lets a caller tell a bad name from an overloaded
+ * resolver, since dj_resolver_lookup() refuses both with NULL. */
+int dj_resolver_check_name(const char *name, dj_error_t *err);
+
+/* "OK", "NXDOMAIN", ... for logs. */
+const char *dj_resolve_status_text(enum dj_resolve_status status);
+
+/* Counters since dj_resolver_new(), for logs and metrics. */
+struct dj_resolver_stats {
+    uint64_t lookups;         /* lookups started (handles returned) */
+    uint64_t cache_hits;      /* per family: answered from the cache */
+    uint64_t coalesced;       /* per family: joined a query already in flight */
+    uint64_t queries;         /* queries started (one per name and type, all attempts) */
+    uint64_t udp_sent;        /* UDP attempts sent */
+    uint64_t tcp_fallbacks;   /* truncated UDP answers asked again over TCP */
+    uint64_t timeouts;        /* attempts that timed out */
+    uint64_t server_failures; /* attempts ended by an error answer or an unreachable server */
+    uint64_t ignored;         /* UDP datagrams that did not answer the question */
+    size_t cache_size;        /* entries now */
+    size_t lookups_in_flight; /* now */
+    size_t queries_in_flight; /* now */
+};
+
+void dj_resolver_get_stats(const struct dj_resolver *res, struct dj_resolver_stats *stats);
 
 #endif
