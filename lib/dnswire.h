@@ -6,7 +6,8 @@
  *
  * Choices, where RFC 1035/6891 leave room:
  *  - Fewer than 12 bytes, or QR=1: no answer at all (never answer an answer: no loops).
- *  - Opcode other than QUERY: NOTIMP, header only. QDCOUNT != 1: FORMERR, header only.
+ *  - Opcode other than QUERY: NOTIMP, header only. QDCOUNT != 1: FORMERR, header only;
+ *    other FORMERR answers echo the question when it could be read.
  *  - Records in the answer and authority sections of a query are skipped (validated, then
  *    ignored); so are additional records other than OPT. Bytes after the last counted record
  *    are ignored.
@@ -15,7 +16,8 @@
  *    DJ_DNS_MAX_POINTERS jumps are followed.
  *  - EDNS(0): one OPT record with the root name, else FORMERR; version != 0 gets BADVERS.
  *    The answer carries an OPT (our size DJ_DNS_EDNS_UDP_SIZE, DO copied) when the query had
- *    one. Options are checked for framing and otherwise ignored.
+ *    one, except a FORMERR answer (the OPT may be what was malformed). Options are checked
+ *    for framing and otherwise ignored.
  *  - Answers: QR=1, AA=0, RA=1 (stub clients expect a recursive resolver), RD and CD copied,
  *    question echoed as received (case kept), answer owner is a pointer to it (0xC00C).
  *    A/IN gets the IPv4 sinkhole; AAAA/IN the IPv6 sinkhole when configured; every other

@@ -170,6 +170,9 @@ int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err)
 
 int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_error_t *err)
 {
+    /* The bounding set can only be emptied while we still hold CAP_SETPCAP. */
+    if (geteuid() == 0 && dj_drop_bounding_set(err) < 0)
+        return -1;
     if (dj_drop_user(user, err) < 0)
         return -1;
     if (dj_drop_capabilities(err) < 0)

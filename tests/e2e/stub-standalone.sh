@@ -280,8 +280,8 @@ tool() { python3 "$WORK/stubtool.py" "$@"; }
 
 # Waits up to 5 s for the ready file to hold something; prints it.
 wait_ready() {
-    local file=$1 i
-    for i in $(seq 50); do
+    local file=$1 _
+    for _ in $(seq 50); do
         [ -s "$file" ] && break
         sleep 0.1
     done
@@ -290,8 +290,8 @@ wait_ready() {
 
 # Waits up to $2 tenths of a second for pid $1 to exit; its status goes into $exit_status.
 wait_exit() {
-    local pid=$1 tenths=${2:-30} i
-    for i in $(seq "$tenths"); do
+    local pid=$1 tenths=${2:-30} _
+    for _ in $(seq "$tenths"); do
         if ! kill -0 "$pid" 2>/dev/null || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
             wait "$pid"
             exit_status=$?
