@@ -17,6 +17,7 @@ scripts/install-deps.sh test || exit 1
 
 passed=0
 failed=0
+exec 3>&1 # the steps' headers go here even when a step's own output is redirected
 count_suite() { # adds the totals of a test-suite.log
 	local log=$1 p f
 	if [ ! -f "$log" ]; then
@@ -38,7 +39,7 @@ count_suite() { # adds the totals of a test-suite.log
 }
 step() { # runs a build step; a failure counts as one failed test
 	local name=$1; shift
-	echo "== $name"
+	echo "== $name" >&3
 	if ! "$@"; then
 		echo "test.sh: step failed: $name" >&2
 		failed=$((failed + 1))
