@@ -458,8 +458,9 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
         if (policy_fd < 0)
             return -1;
         arg_fd(&a, "--policy-fd", policy_fd);
-        if (h->cfg.allow_wildcard_all)
-            arg(&a, "--allow-wildcard-all", NULL);
+        /* The hook has judged every rule already (a "*" can come from the admin's own
+         * allow key); the proxy only has to read them back. */
+        arg(&a, "--allow-wildcard-all", NULL);
         if (h->cfg.upstream_resolvers != NULL &&
             arg_list(&a, "--resolver", h->cfg.upstream_resolvers, &resolvers, err) < 0)
             return -1;

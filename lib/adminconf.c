@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "policy.h"
 
 #ifndef DJ_LOCALSTATEDIR
 #error "DJ_LOCALSTATEDIR must be defined by the build"
@@ -42,6 +43,7 @@ enum value_type {
     VALUE_PATH,
     VALUE_ADDRESSES, /* IPv4, IPv4:PORT, IPv6 or [IPv6]:PORT, separated by commas or blanks */
     VALUE_NETWORKS,  /* IPv4 or IPv6 networks (ADDR or ADDR/PREFIX), same separators */
+    VALUE_RULES,     /* allow rules, io.dnsjail.allow syntax */
 };
 
 struct key_def {
@@ -74,6 +76,8 @@ static const struct key_def keys[] = {
     {"upstream-resolvers", VALUE_ADDRESSES, FIELD(upstream_resolvers), 1, 4},
     {"upstream-allow", VALUE_NETWORKS, FIELD(upstream_allow), 1, 64},
     {"proxy-max-connections", VALUE_UNSIGNED, FIELD(proxy_max_connections), 1, 65536},
+    {"allow", VALUE_RULES, FIELD(admin_allow), 0, 0},
+    {"annotation-allow-within", VALUE_RULES, FIELD(allow_ceiling), 0, 0},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -121,8 +125,12 @@ void dj_config_free(struct dj_config *cfg)
     free(cfg->libexec_dir);
     free(cfg->upstream_resolvers);
     free(cfg->upstream_allow);
+    free(cfg->admin_allow);
+    free(cfg->allow_ceiling);
     cfg->upstream_resolvers = NULL;
     cfg->upstream_allow = NULL;
+    cfg->admin_allow = NULL;
+    cfg->allow_ceiling = NULL;
     cfg->run_as_user = NULL;
     cfg->log_file = NULL;
     cfg->state_dir = NULL;
@@ -383,6 +391,22 @@ static int set_value(struct dj_config *cfg, const struct key_def *key, const cha
         if (check_list(value, network_ok, "a network (ADDR or ADDR/PREFIX)", key, pos, err) < 0)
             return -1;
         break;
+    case VALUE_RULES: {
+        struct dj_allow_rule *rules = NULL;
+        size_t n_rules = 0;
+        dj_error_t sub = NULL;
+
+        /* The admin may grant "*" here whatever allow-wildcard-all says: that key limits
+         * what containers may ask for, not what the admin may give. */
+        if (dj_allow_parse(value, true, &rules, &n_rules, &sub) < 0) {
+            dj_error_make(err, 0, "%s:%u: key '%s': %s", pos->file, pos->line, pos->key,
+                          dj_error_msg(&sub));
+            dj_error_release(&sub);
+            return -1;
+        }
+        dj_allow_free(rules, n_rules);
+        break;
+    }
     case VALUE_PATH:
         if (value[0] != '/')
             return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not an absolute path",
@@ -531,7 +555,7 @@ static int check_ports(const struct dj_config *cfg, const unsigned *set_on_line,
 static bool is_string_key(const struct key_def *key)
 {
     return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_ADDRESSES ||
-           key->type == VALUE_NETWORKS;
+           key->type == VALUE_NETWORKS || key->type == VALUE_RULES;
 }
 
 int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, size_t len,

@@ -43,6 +43,12 @@ struct dj_config {
                                  are loopback, private or link-local; NULL: none */
     unsigned proxy_max_connections; /* proxy-max-connections, per jail, default 2048 */
 
+    /* Rules of the admin's, in io.dnsjail.allow syntax (docs/POLICY.md) */
+    char *admin_allow;   /* allow: granted to every jailed container; NULL: none */
+    char *allow_ceiling; /* annotation-allow-within: every io.dnsjail.allow rule must lie
+                            within one of these, or the container is refused; NULL: no
+                            ceiling */
+
     /* Policy */
     bool default_enable;      /* default-enable: jail when io.dnsjail.enable is absent, true */
     bool allow_cap_net_admin; /* allow-cap-net-admin, default false (see docs/DESIGN.md) */

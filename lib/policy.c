@@ -391,6 +391,70 @@ int dj_allow_parse(const char *value, bool allow_wildcard_all, struct dj_allow_r
 
 /* ---- the policy ------------------------------------------------------------------------ */
 
+static char *rule_text(const struct dj_allow_rule *r, uint16_t port);
+
+/* The admin's annotation-allow-within: an annotation may narrow it, never widen it. */
+static int check_ceiling(const struct dj_policy *policy, const struct dj_config *cfg,
+                         dj_error_t *err)
+{
+    struct dj_allow_rule *limits = NULL;
+    size_t n_limits = 0;
+    int r = 0;
+
+    if (cfg->allow_ceiling == NULL || policy->n_rules == 0)
+        return 0;
+    if (dj_allow_parse(cfg->allow_ceiling, true, &limits, &n_limits, err) < 0)
+        return dj_error_wrap(err, "config key annotation-allow-within");
+    for (size_t i = 0; i < policy->n_rules && r == 0; i++) {
+        bool within = false;
+
+        for (size_t j = 0; j < n_limits && !within; j++)
+            within = dj_allow_rule_within(&policy->rules[i], &limits[j]);
+        if (!within) {
+            char *text = rule_text(&policy->rules[i], policy->rules[i].port);
+
+            /* Shown as written: no port means the default pair, not port 0. */
+            if (text != NULL && policy->rules[i].port == 0 && strlen(text) > 2)
+                text[strlen(text) - 2] = '\0';
+
+            r = dj_error_make(err, 0,
+                              "annotation " DJ_ANNOTATION_ALLOW ": entry \"%s\" is wider than "
+                              "the administrator allows (annotation-allow-within)",
+                              text != NULL ? text : "?");
+            free(text);
+        }
+    }
+    dj_allow_free(limits, n_limits);
+    return r;
+}
+
+/* The admin's allow rules go to every jailed container, after the annotation's. */
+static int add_admin_rules(struct dj_policy *policy, const struct dj_config *cfg, dj_error_t *err)
+{
+    struct dj_allow_rule *admin = NULL, *merged;
+    size_t n_admin = 0;
+
+    if (cfg->admin_allow == NULL)
+        return 0;
+    if (dj_allow_parse(cfg->admin_allow, true, &admin, &n_admin, err) < 0)
+        return dj_error_wrap(err, "config key allow");
+    if (n_admin == 0) {
+        dj_allow_free(admin, n_admin);
+        return 0;
+    }
+    merged = realloc(policy->rules, (policy->n_rules + n_admin) * sizeof(*merged));
+    if (merged == NULL) {
+        dj_allow_free(admin, n_admin);
+        return dj_error_make(err, ENOMEM, "admin allow rules");
+    }
+    /* The rules move over with their host strings; only the array is freed. */
+    memcpy(merged + policy->n_rules, admin, n_admin * sizeof(*merged));
+    free(admin);
+    policy->rules = merged;
+    policy->n_rules += n_admin;
+    return 0;
+}
+
 int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
                                const struct dj_config *cfg, struct dj_policy *policy,
                                dj_error_t *err)
@@ -452,6 +516,10 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
     if (allow != NULL &&
         dj_allow_parse(allow, cfg->allow_wildcard_all, &policy->rules, &policy->n_rules, err) < 0)
         return dj_error_wrap(err, "annotation " DJ_ANNOTATION_ALLOW);
+    if (check_ceiling(policy, cfg, err) < 0 || add_admin_rules(policy, cfg, err) < 0) {
+        dj_policy_free(policy);
+        return -1;
+    }
     return 0;
 }
 
@@ -637,4 +705,46 @@ bool dj_allow_match_addr(const struct dj_allow_rule *rules, size_t n_rules, int 
             return true;
     }
     return false;
+}
+
+/* A name (HOST "a.b" or WILDCARD below "a.b") within another rule's names. */
+static bool name_within(const struct dj_allow_rule *rule, const struct dj_allow_rule *limit)
+{
+    size_t len, limit_len;
+
+    if (limit->kind == DJ_RULE_ANY_HOST)
+        return true;
+    if (rule->kind == DJ_RULE_ANY_HOST || limit->host == NULL || rule->host == NULL)
+        return false;
+    len = strlen(rule->host);
+    limit_len = strlen(limit->host);
+    if (limit->kind == DJ_RULE_HOST)
+        return rule->kind == DJ_RULE_HOST && strcmp(rule->host, limit->host) == 0;
+    /* limit is *.D: the rule's names must all be strictly below D. A host equal to D is not;
+     * a wildcard *.D is (same set); a name or wildcard below D is. */
+    if (strcmp(rule->host, limit->host) == 0)
+        return rule->kind == DJ_RULE_WILDCARD;
+    return len > limit_len + 1 && rule->host[len - limit_len - 1] == '.' &&
+           strcmp(rule->host + len - limit_len, limit->host) == 0;
+}
+
+static bool ports_within(uint16_t rule_port, uint16_t limit_port)
+{
+    if (limit_port == rule_port)
+        return true;
+    /* A rule for port 80 or 443 alone lies within the default pair. */
+    return limit_port == 0 && (rule_port == 80 || rule_port == 443);
+}
+
+bool dj_allow_rule_within(const struct dj_allow_rule *rule, const struct dj_allow_rule *limit)
+{
+    if (!ports_within(rule->port, limit->port))
+        return false;
+    if (rule->kind == DJ_RULE_CIDR || limit->kind == DJ_RULE_CIDR) {
+        if (rule->kind != DJ_RULE_CIDR || limit->kind != DJ_RULE_CIDR ||
+            rule->family != limit->family || rule->prefix < limit->prefix)
+            return false;
+        return prefix_matches(limit->addr, rule->addr, limit->prefix);
+    }
+    return name_within(rule, limit);
 }

@@ -57,7 +57,9 @@ int dj_allow_parse(const char *value, bool allow_wildcard_all, struct dj_allow_r
                    size_t *n_rules, dj_error_t *err);
 void dj_allow_free(struct dj_allow_rule *rules, size_t n_rules);
 
-/* Builds the policy from annotations (may be NULL/0) and the admin config. */
+/* Builds the policy from annotations (may be NULL/0) and the admin config: the annotation's
+ * rules (each within the config's annotation-allow-within, when set) plus the config's
+ * allow rules. */
 int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
                                const struct dj_config *cfg, struct dj_policy *policy,
                                dj_error_t *err);
@@ -67,6 +69,10 @@ void dj_policy_free(struct dj_policy *policy);
  * deduplicated); two containers may share a network namespace only when these are equal.
  * Returns a malloc'd string or NULL on out-of-memory. */
 char *dj_policy_canonical(const struct dj_policy *policy);
+
+/* Does LIMIT allow everything RULE allows? (A host or wildcard within a wider wildcard or
+ * "*", a network within a wider network, and the ports within the limit's ports.) */
+bool dj_allow_rule_within(const struct dj_allow_rule *rule, const struct dj_allow_rule *limit);
 
 /* Does the rule list allow HOST (any case, one trailing dot ignored) on PORT? HOST must be a
  * valid host name: an address literal such as "192.0.2.7" never matches here (not even "*");

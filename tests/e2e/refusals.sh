@@ -63,6 +63,20 @@ tap_check "allow-cap-net-raw = true: and is jailed (6.6.6.6)" \
 assert_gone "allow-cap-net-raw" "$id" "$NS"
 W_CONF=$CONF_DEFAULT
 
+# The admin's ceiling: an annotation may narrow annotation-allow-within, not widen it.
+world_dnsjail_conf --file "$W_TMP/ceiling.conf" "annotation-allow-within = *.example.test"
+refusal_case allow-above-ceiling "wider than the administrator allows" \
+    --annotation 'io.dnsjail.allow=api.example.test, attacker.test'
+id=$W_ID-r-within-ceiling
+b=$(world_bundle "$id" --netns "$NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
+    --annotation 'io.dnsjail.allow=api.example.test' -- "${PROBE_ARGS[@]}") ||
+    tap_bail "cannot make bundle"
+run_runc "$id" "$b"
+tap_check "annotation within the ceiling: the container runs" test "$RUN_RC" -eq 0 ||
+    tap_diag_file "$RUN_ERR" 5
+assert_gone "within the ceiling" "$id" "$NS"
+W_CONF=$CONF_DEFAULT
+
 # The hook called directly, as a runtime would: exactly one line on stderr, "dnsjail: ...".
 # A process in the namespace stands in for the container's init.
 hook_direct() { # ID PID BUNDLE

@@ -575,6 +575,11 @@ static void test_upstream_keys(void **unused)
     parse_fails("upstream-allow = fd00::/129\n",
                 "t.conf:1: key 'upstream-allow': \"fd00::/129\" is not a network (ADDR or "
                 "ADDR/PREFIX)");
+    parse_fails("allow = foo..bar\n",
+                "t.conf:1: key 'allow': entry \"foo..bar\": empty label");
+    parse_fails("annotation-allow-within = 203.0.113.1/24\n",
+                "t.conf:1: key 'annotation-allow-within': entry \"203.0.113.1/24\": host bits "
+                "set; did you mean 203.0.113.0/24?");
     parse_fails("proxy-max-connections = 0\n",
                 "t.conf:1: key 'proxy-max-connections': \"0\" is not a number in 1..65536");
 }
@@ -603,7 +608,7 @@ static void test_example_file(void **unused)
     }
     fclose(f);
     free(line);
-    assert_int_equal(keys_seen, 20);
+    assert_int_equal(keys_seen, 22);
 
     /* As installed (everything commented out) and with every key set to the default shown. */
     assert_int_equal(dj_config_parse(&cfg, path, text, text_len, &err), 0);
@@ -627,6 +632,8 @@ static void test_example_file(void **unused)
     /* Unset by default: the example shows the syntax with documentation addresses. */
     assert_string_equal(cfg.upstream_resolvers, "192.0.2.53, [2001:db8::53]:53");
     assert_string_equal(cfg.upstream_allow, "10.0.0.0/8");
+    assert_string_equal(cfg.admin_allow, "pypi.example.test, *.pythonhosted.example.test");
+    assert_string_equal(cfg.allow_ceiling, "*.corp.example.test, 203.0.113.0/24");
     assert_int_equal(cfg.ready_timeout_ms, want.ready_timeout_ms);
     assert_int_equal(cfg.default_enable, want.default_enable);
     assert_int_equal(cfg.allow_cap_net_admin, want.allow_cap_net_admin);

@@ -568,6 +568,89 @@ static void test_canonical_mode(void **unused)
 
 /* ---- matching -------------------------------------------------------------------------- */
 
+/* Is the single rule RULE within the single rule LIMIT? */
+static bool within(const char *rule, const char *limit)
+{
+    struct parsed r = parse_ok(rule, true), l = parse_ok(limit, true);
+    bool result;
+
+    assert_int_equal(r.n, 1);
+    assert_int_equal(l.n, 1);
+    result = dj_allow_rule_within(&r.rules[0], &l.rules[0]);
+    parsed_free(&r);
+    parsed_free(&l);
+    return result;
+}
+
+static void test_rule_within(void **unused)
+{
+    (void)unused;
+    assert_true(within("example.com", "example.com"));
+    assert_true(within("example.com:443", "example.com"));
+    assert_false(within("example.com:8443", "example.com"));
+    assert_false(within("example.com", "example.com:443"));
+    assert_true(within("a.example.com", "*.example.com"));
+    assert_true(within("*.a.example.com", "*.example.com"));
+    assert_true(within("*.example.com", "*.example.com"));
+    assert_false(within("example.com", "*.example.com"));
+    assert_false(within("evilexample.com", "*.example.com"));
+    assert_false(within("*.example.com", "a.example.com"));
+    assert_false(within("*.com", "*.example.com"));
+    assert_true(within("anything.test", "*"));
+    assert_true(within("*.test:8080", "*:8080"));
+    assert_false(within("*", "*.example.com"));
+    assert_true(within("203.0.113.0/25", "203.0.113.0/24"));
+    assert_true(within("203.0.113.7:443", "203.0.113.0/24"));
+    assert_false(within("203.0.112.0/23", "203.0.113.0/24"));
+    assert_false(within("198.51.100.1", "203.0.113.0/24"));
+    assert_true(within("[2001:db8:1::/48]", "[2001:db8::/32]"));
+    assert_false(within("[2001:db8::1]", "203.0.113.0/24"));
+    assert_false(within("203.0.113.7", "*"));
+    assert_false(within("example.com", "203.0.113.0/24"));
+}
+
+static void test_admin_rules(void **unused)
+{
+    struct dj_config cfg = config(true, false);
+    struct oci_annotation ann[] = {ANN(DJ_ANNOTATION_ALLOW, "api.example.com, 203.0.113.0/25")};
+    struct dj_policy policy;
+    dj_error_t err = NULL;
+
+    (void)unused;
+    /* The admin's rules come after the annotation's, for every container. */
+    cfg.admin_allow = strdup("pypi.test, 198.51.100.0/24:8443");
+    assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), 0);
+    assert_int_equal(policy.n_rules, 4);
+    assert_true(dj_allow_match_host(policy.rules, policy.n_rules, "pypi.test", 443));
+    assert_true(dj_allow_match_host(policy.rules, policy.n_rules, "api.example.com", 80));
+    dj_policy_free(&policy);
+    assert_int_equal(dj_policy_from_annotations(NULL, 0, &cfg, &policy, &err), 0);
+    assert_int_equal(policy.n_rules, 2);
+    dj_policy_free(&policy);
+
+    /* With a ceiling, the annotation may narrow it but not widen it. */
+    cfg.allow_ceiling = strdup("*.example.com, 203.0.113.0/24");
+    assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), 0);
+    dj_policy_free(&policy);
+    dj_config_free(&cfg);
+
+    {
+        struct oci_annotation wide[] = {ANN(DJ_ANNOTATION_ALLOW, "api.example.com, attacker.test")};
+        struct oci_annotation net[] = {ANN(DJ_ANNOTATION_ALLOW, "203.0.112.0/23")};
+        struct dj_config c2 = config(true, false);
+
+        c2.allow_ceiling = strdup("*.example.com, 203.0.113.0/24");
+        assert_int_equal(dj_policy_from_annotations(wide, 1, &c2, &policy, &err), -1);
+        assert_string_equal(dj_error_msg(&err),
+                            "annotation io.dnsjail.allow: entry \"attacker.test\" is wider "
+                            "than the administrator allows (annotation-allow-within)");
+        dj_error_release(&err);
+        assert_int_equal(dj_policy_from_annotations(net, 1, &c2, &policy, &err), -1);
+        dj_error_release(&err);
+        dj_config_free(&c2);
+    }
+}
+
 static bool host_allowed(const char *allow, const char *host, uint16_t port)
 {
     struct parsed p = parse_ok(allow, true);
@@ -672,7 +755,8 @@ int main(void)
         cmocka_unit_test(test_policy_defaults),   cmocka_unit_test(test_policy_values),
         cmocka_unit_test(test_policy_errors),     cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_canonical_mode),    cmocka_unit_test(test_match_host),
-        cmocka_unit_test(test_match_addr),
+        cmocka_unit_test(test_match_addr),        cmocka_unit_test(test_rule_within),
+        cmocka_unit_test(test_admin_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
