@@ -76,62 +76,6 @@ static uint32_t min32(uint32_t a, uint32_t b)
     return a < b ? a : b;
 }
 
-/* Reads the name stored at *POS, following compression pointers, into OUT (wire form, at most
- * DJ_DNS_MAX_NAME bytes). Moves *POS past the name as stored there (a pointer ends it), which
- * is never past LEN. Returns NULL, or what is wrong with the name.
- * A pointer must land before the segment that holds it and after the header: a pointer into
- * its own segment can only loop, and a name that keeps moving backwards must end. */
-static const char *read_name(const uint8_t *msg, size_t len, size_t *pos, uint8_t *out,
-                             size_t *out_len)
-{
-    size_t p = *pos;
-    size_t segment_start = p;
-    size_t resume = 0;
-    size_t n = 0;
-    unsigned jumps = 0;
-
-    for (;;) {
-        uint8_t label_len;
-
-        if (p >= len)
-            return "name runs past the end of the message";
-        label_len = msg[p];
-        if ((label_len & 0xC0) == 0xC0) {
-            size_t target;
-
-            if (len - p < 2)
-                return "name runs past the end of the message";
-            target = ((size_t)(label_len & 0x3F) << 8) | msg[p + 1];
-            if (jumps == 0)
-                resume = p + 2;
-            if (++jumps > DJ_DNS_MAX_POINTERS)
-                return "too many compression pointers";
-            if (target < DJ_DNS_HEADER_SIZE)
-                return "compression pointer into the header";
-            if (target >= segment_start)
-                return "compression pointer does not point backwards";
-            p = target;
-            segment_start = target;
-            continue;
-        }
-        if (label_len > DJ_DNS_MAX_LABEL)
-            return "label longer than 63 bytes or of an unknown type";
-        if (n + 1 + label_len > DJ_DNS_MAX_NAME)
-            return "name longer than 255 bytes";
-        if (label_len >= len - p)
-            return "name runs past the end of the message";
-        out[n] = label_len;
-        memcpy(out + n + 1, msg + p + 1, label_len);
-        n += 1 + (size_t)label_len;
-        p += 1 + (size_t)label_len;
-        if (label_len == 0)
-            break;
-    }
-    *pos = jumps > 0 ? resume : p;
-    *out_len = n;
-    return NULL;
-}
-
 /* One resource record as read by read_record(). */
 struct record {
     uint8_t owner[DJ_DNS_MAX_NAME];
@@ -146,7 +90,7 @@ struct record {
 /* Reads the record at *POS and moves *POS past it; its data lies inside the message. */
 static const char *read_record(const uint8_t *msg, size_t len, size_t *pos, struct record *rr)
 {
-    const char *problem = read_name(msg, len, pos, rr->owner, &rr->owner_len);
+    const char *problem = dj_dns_read_name(msg, len, pos, rr->owner, &rr->owner_len);
     const uint8_t *fixed;
 
     if (problem != NULL)
@@ -171,7 +115,7 @@ static const char *read_rdata_name(const uint8_t *msg, size_t len, const struct 
                                    uint8_t *out, size_t *out_len)
 {
     size_t pos = rr->rdata;
-    const char *problem = read_name(msg, len, &pos, out, out_len);
+    const char *problem = dj_dns_read_name(msg, len, &pos, out, out_len);
 
     if (problem != NULL)
         return problem;
@@ -240,9 +184,9 @@ static const char *negative_ttl(const uint8_t *msg, size_t len, size_t pos, unsi
             !zone_contains(rr.owner, rr.owner_len, name, name_len))
             continue;
         p = rr.rdata;
-        problem = read_name(msg, len, &p, scratch, &scratch_len); /* MNAME */
+        problem = dj_dns_read_name(msg, len, &p, scratch, &scratch_len); /* MNAME */
         if (problem == NULL)
-            problem = read_name(msg, len, &p, scratch, &scratch_len); /* RNAME */
+            problem = dj_dns_read_name(msg, len, &p, scratch, &scratch_len); /* RNAME */
         if (problem != NULL)
             return problem;
         if (p > rr.rdata + rr.rdlength || rr.rdata + rr.rdlength - p != SOA_FIXED)
@@ -349,7 +293,7 @@ enum dj_dnsanswer_status dj_dns_parse_answer(const uint8_t *msg, size_t len,
         return finish(a, DJ_DNSANSWER_MISMATCH, "opcode other than QUERY");
     if (get16(msg + 4) != 1)
         return finish(a, DJ_DNSANSWER_MISMATCH, "question count is not 1");
-    problem = read_name(msg, len, &pos, qname, &qname_len);
+    problem = dj_dns_read_name(msg, len, &pos, qname, &qname_len);
     if (problem != NULL)
         return finish(a, DJ_DNSANSWER_MISMATCH, problem);
     if (len - pos < QUESTION_FIXED)

@@ -47,7 +47,7 @@ static uint8_t *put32(uint8_t *p, uint32_t v)
  * Returns NULL, or what is wrong with the name.
  * A pointer must land before the segment that holds it and after the header: a pointer
  * into its own segment can only loop, and a name that keeps moving backwards must end. */
-static const char *read_name(const uint8_t *msg, size_t len, size_t *pos, uint8_t *out,
+const char *dj_dns_read_name(const uint8_t *msg, size_t len, size_t *pos, uint8_t *out,
                              size_t *out_len)
 {
     size_t p = *pos;
@@ -60,13 +60,13 @@ static const char *read_name(const uint8_t *msg, size_t len, size_t *pos, uint8_
         uint8_t label_len;
 
         if (p >= len)
-            return "name runs past the end of the packet";
+            return "name runs past the end of the message";
         label_len = msg[p];
         if ((label_len & 0xC0) == 0xC0) {
             size_t target;
 
             if (p + 1 >= len)
-                return "name runs past the end of the packet";
+                return "name runs past the end of the message";
             target = ((size_t)(label_len & 0x3F) << 8) | msg[p + 1];
             if (jumps == 0)
                 resume = p + 2;
@@ -85,7 +85,7 @@ static const char *read_name(const uint8_t *msg, size_t len, size_t *pos, uint8_
         if (n + 1 + label_len > DJ_DNS_MAX_NAME)
             return "name longer than 255 bytes";
         if (label_len >= len - p)
-            return "name runs past the end of the packet";
+            return "name runs past the end of the message";
         out[n] = label_len;
         memcpy(out + n + 1, msg + p + 1, label_len);
         n += 1 + (size_t)label_len;
@@ -152,7 +152,7 @@ enum dj_dns_parse_result dj_dns_parse_query(const uint8_t *msg, size_t len, stru
     if (get16(msg + 4) != 1)
         return reject(q, DJ_DNS_PARSE_FORMERR, "question count is not 1");
 
-    problem = read_name(msg, len, &pos, q->qname, &q->qname_len);
+    problem = dj_dns_read_name(msg, len, &pos, q->qname, &q->qname_len);
     if (problem != NULL)
         return reject(q, DJ_DNS_PARSE_FORMERR, problem);
     if (len - pos < QUESTION_FIXED)
@@ -170,7 +170,7 @@ enum dj_dns_parse_result dj_dns_parse_query(const uint8_t *msg, size_t len, stru
         const uint8_t *fixed;
         size_t rdlength;
 
-        problem = read_name(msg, len, &pos, scratch, &scratch_len);
+        problem = dj_dns_read_name(msg, len, &pos, scratch, &scratch_len);
         if (problem != NULL)
             return reject(q, DJ_DNS_PARSE_FORMERR, problem);
         if (len - pos < RR_FIXED)

@@ -139,4 +139,12 @@ const char *dj_dns_type_text(uint16_t qtype, char *out);
 /* "NOERROR", "FORMERR", ... or "RCODE<n>". OUT must hold DJ_DNS_RCODE_TEXT_SIZE bytes. */
 const char *dj_dns_rcode_text(uint16_t rcode, char *out);
 
+/* Reads the (possibly compressed) name at *POS of MSG into OUT (wire form, at most
+ * DJ_DNS_MAX_NAME bytes), moving *POS past the name as stored there, never past LEN. Returns
+ * NULL, or what is wrong with the name. A compression pointer must land after the header and
+ * before the segment that holds it, so every name ends; at most DJ_DNS_MAX_POINTERS jumps.
+ * Shared by the query parser here and the answer parser (dnsanswer.c). */
+const char *dj_dns_read_name(const uint8_t *msg, size_t len, size_t *pos, uint8_t *out,
+                             size_t *out_len);
+
 #endif

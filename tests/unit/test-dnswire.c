@@ -683,7 +683,7 @@ static void test_compression_pointers(void **state)
     put(&p, "\xC0", 1);
     run(&p, &r);
     assert_int_equal(r.q.result, DJ_DNS_PARSE_FORMERR);
-    assert_string_equal(r.q.problem, "name runs past the end of the packet");
+    assert_string_equal(r.q.problem, "name runs past the end of the message");
 
     /* Pointer into the header. */
     put_header(&p, 1, RD, 1, 0, 0, 0);
