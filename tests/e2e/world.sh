@@ -159,8 +159,10 @@ world_internet() {
     ip netns add "$W_INET" || return 1
     world_on_cleanup ip netns del "$W_INET"
     local inet=(ip -n "$W_INET")
+    # The bridge gets a fixed MAC: otherwise it takes the lowest of its ports', which changes
+    # as containers come and go while the host namespace still has the old one cached.
     "${inet[@]}" link set lo up &&
-        "${inet[@]}" link add djbr type bridge forward_delay 0 &&
+        "${inet[@]}" link add djbr address 02:00:00:00:00:01 type bridge forward_delay 0 &&
         "${inet[@]}" addr add 192.0.2.1/24 dev djbr &&
         "${inet[@]}" addr add 2001:db8::1/64 dev djbr nodad &&
         "${inet[@]}" link set djbr up &&
@@ -175,7 +177,8 @@ world_internet() {
     : >"$W_CANARY_NET_LOG"
     nsenter --net="/run/netns/$W_INET" dnsmasq -k --conf-file=/dev/null --user=root \
         --pid-file="$W_TMP/dnsmasq.pid" --no-resolv --no-hosts --port=53 \
-        --address=/#/203.0.113.7 --log-queries --log-facility="$W_CANARY_DNS_LOG" \
+        --address=/#/203.0.113.7 "${W_DNS_ANSWERS[@]}" --log-queries \
+        --log-facility="$W_CANARY_DNS_LOG" \
         >"$W_TMP/dnsmasq.out" 2>&1 &
     W_PIDS+=($!)
     nsenter --net="/run/netns/$W_INET" python3 "$W_E2E_DIR/canary.py" "$W_CANARY_NET_LOG" \
@@ -190,6 +193,50 @@ world_internet() {
         tap_diag_file "$W_TMP/dnsmasq.out"
         return 1
     }
+}
+
+# Other answers of the canary resolver: DOMAIN (and every name below it) resolves to ADDRESS
+# instead of 203.0.113.7 (dnsmasq's --address; repeat for several addresses). The resolver
+# still logs every query. Call before world_up.
+W_DNS_ANSWERS=()
+world_dns_answer() { # DOMAIN ADDRESS
+    W_DNS_ANSWERS+=("--address=/$1/$2")
+}
+
+# A namespace for real servers behind the fake internet, for tests that need a destination
+# other than the canary: the internet namespace routes each IPv4 PREFIX there instead of
+# answering it itself (so the canary never sees that traffic), and every address of PREFIX is
+# local there (AnyIP), so a server binds exactly the addresses it serves. Sets W_SRV_NS to
+# the namespace's path. Call after world_up.
+W_SRV_COUNT=0
+world_servers_ns() { # LABEL PREFIX...
+    local name=$W_ID-$1 k net prefix
+    shift
+    W_SRV_COUNT=$((W_SRV_COUNT + 1))
+    k=$W_SRV_COUNT
+    # One /30 per server namespace for its link: 198.51.100.252/30, .248/30, ...
+    net=$((256 - 4 * k))
+    W_SRV_NS=
+    ip netns add "$name" || return 1
+    world_on_cleanup ip netns del "$name"
+    ip link add "djs$k" netns "$W_INET" type veth peer name eth0 netns "$name" || return 1
+    local inet=(ip -n "$W_INET") srv=(ip -n "$name")
+    "${inet[@]}" addr add "198.51.100.$((net + 1))/30" dev "djs$k" &&
+        "${inet[@]}" link set "djs$k" up &&
+        "${inet[@]}" route replace "198.51.100.$net/30" dev "djs$k" table local &&
+        "${srv[@]}" link set lo up &&
+        "${srv[@]}" link set eth0 up &&
+        "${srv[@]}" addr add "198.51.100.$((net + 2))/30" dev eth0 &&
+        "${srv[@]}" route add default via "198.51.100.$((net + 1))" || return 1
+    for prefix in "$@"; do
+        "${inet[@]}" route replace "$prefix" via "198.51.100.$((net + 2))" table local &&
+            "${srv[@]}" route replace local "$prefix" dev lo table local || return 1
+    done
+    # The internet forwards between the bridge and the servers (and only there: every other
+    # address is local to it).
+    nsenter --net="/run/netns/$W_INET" sysctl -qw net.ipv4.ip_forward=1 || return 1
+    # shellcheck disable=SC2034 # for the caller
+    W_SRV_NS=/run/netns/$name
 }
 
 # Attaches namespace NAME to the internet's bridge with host number N.
