@@ -28,40 +28,28 @@
 #define DJ_IP6T_SO_ORIGINAL_DST 80
 
 /* The destination port the client meant: the one the ruleset redirected from, or, when the
- * connection was not redirected (standalone use), the listener's default. */
-static uint16_t original_port(int fd, int family, uint16_t fallback)
+ * connection was not redirected (standalone use), the listener's default. Conntrack answers
+ * for connections that were not NATed too, with the listener's own port, which no redirected
+ * connection has (the ruleset redirects 80 and 443 only). */
+static uint16_t original_port(int fd, int family, uint16_t listener_port, uint16_t fallback)
 {
-    struct sockaddr_storage orig, local;
-    socklen_t orig_len = sizeof(orig), local_len = sizeof(local);
+    struct sockaddr_storage orig;
+    socklen_t orig_len = sizeof(orig);
+    uint16_t port;
     int r;
 
     memset(&orig, 0, sizeof(orig));
-    memset(&local, 0, sizeof(local));
     if (family == AF_INET)
         r = getsockopt(fd, SOL_IP, DJ_SO_ORIGINAL_DST, &orig, &orig_len);
     else if (family == AF_INET6)
         r = getsockopt(fd, SOL_IPV6, DJ_IP6T_SO_ORIGINAL_DST, &orig, &orig_len);
     else
         return fallback;
-    if (r < 0 || getsockname(fd, (struct sockaddr *)&local, &local_len) < 0)
+    if (r < 0 || orig.ss_family != family)
         return fallback;
-    /* Conntrack answers for connections that were not NATed too: with our own address. */
-    if (family == AF_INET) {
-        const struct sockaddr_in *o = (const struct sockaddr_in *)&orig;
-        const struct sockaddr_in *l = (const struct sockaddr_in *)&local;
-
-        if (o->sin_port == l->sin_port && o->sin_addr.s_addr == l->sin_addr.s_addr)
-            return fallback;
-        return ntohs(o->sin_port);
-    } else {
-        const struct sockaddr_in6 *o = (const struct sockaddr_in6 *)&orig;
-        const struct sockaddr_in6 *l = (const struct sockaddr_in6 *)&local;
-
-        if (o->sin6_port == l->sin6_port &&
-            memcmp(&o->sin6_addr, &l->sin6_addr, sizeof(o->sin6_addr)) == 0)
-            return fallback;
-        return ntohs(o->sin6_port);
-    }
+    /* sin_port and sin6_port sit at the same offset. */
+    port = ntohs(((const struct sockaddr_in *)&orig)->sin_port);
+    return port == 0 || port == listener_port ? fallback : port;
 }
 
 static void log_refused_connection(struct proxy *p, const struct sockaddr_storage *peer,
@@ -103,7 +91,7 @@ static void pause_accepting(struct proxy *p)
     }
 }
 
-void conn_accept(struct proxy *p, int listen_fd, enum listener_kind kind)
+void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum listener_kind kind)
 {
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
         struct sockaddr_storage peer;
@@ -111,7 +99,6 @@ void conn_accept(struct proxy *p, int listen_fd, enum listener_kind kind)
         struct epoll_event ev;
         struct conn *c;
         uint32_t slot;
-        int one = 1;
         int fd;
 
         memset(&peer, 0, sizeof(peer));
@@ -139,19 +126,18 @@ void conn_accept(struct proxy *p, int listen_fd, enum listener_kind kind)
         c->client.writable = true;
         c->upstream.fd = -1;
         c->client_addr = peer;
-        c->dest_port = original_port(fd, peer.ss_family,
+        c->dest_port = original_port(fd, peer.ss_family, listen_port,
                                      kind == LISTENER_HTTP ? p->cfg->default_port_http
                                                            : p->cfg->default_port_tls);
         c->last_active_ns = p->now_ns;
         c->deadline_ns = p->now_ns + (uint64_t)p->cfg->handshake_ms * NS_PER_MS;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        ev.events = EPOLLIN;
+        /* TCP_NODELAY comes from the listener (main.c sets it there). */
+        ev.events = PROXY_SOCKET_EVENTS;
         ev.data.u64 = proxy_tag(TAG_CLIENT, slot, c->generation);
         if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             conn_close(p, c);
             continue;
         }
-        c->client.events = EPOLLIN;
         if (c->kind == CONN_HTTP)
             http_start(p, c);
         else
@@ -229,50 +215,30 @@ static int closing_step(struct proxy *p, struct conn *c)
     return progress;
 }
 
-int conn_update_events(struct proxy *p, struct conn *c)
+static void queue_again(struct proxy *p, struct conn *c)
 {
-    uint32_t client_want = 0, upstream_want = 0;
-    struct epoll_event ev;
+    if (c->queued)
+        return;
+    c->queued = true;
+    p->again[p->n_again++] = c->index;
+}
 
-    if (c->closing) {
-        client_want = EPOLLIN;
-        if (flow_wants_write(c, &c->down))
-            client_want |= EPOLLOUT;
-    } else {
-        if (flow_wants_read(c, &c->up))
-            client_want |= EPOLLIN;
-        if (flow_wants_write(c, &c->down))
-            client_want |= EPOLLOUT;
-        if (c->upstream.fd >= 0) {
-            if (c->connecting)
-                upstream_want = EPOLLOUT;
-            else {
-                if (flow_wants_read(c, &c->down))
-                    upstream_want |= EPOLLIN;
-                if (flow_wants_write(c, &c->up))
-                    upstream_want |= EPOLLOUT;
-            }
+void conn_pump_again(struct proxy *p)
+{
+    size_t n = p->n_again;
+
+    /* Only those queued before this call: a connection that queues itself again waits for
+     * the next round, after epoll has had its say. */
+    for (size_t i = 0; i < n; i++) {
+        struct conn *c = p->conns[p->again[i]];
+
+        if (c != NULL && c->queued) {
+            c->queued = false;
+            conn_pump(p, c);
         }
     }
-    if (client_want != c->client.events) {
-        ev.events = client_want;
-        ev.data.u64 = proxy_tag(TAG_CLIENT, c->index, c->generation);
-        if (epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, c->client.fd, &ev) < 0) {
-            conn_close(p, c);
-            return -1;
-        }
-        c->client.events = client_want;
-    }
-    if (c->upstream.fd >= 0 && upstream_want != c->upstream.events) {
-        ev.events = upstream_want;
-        ev.data.u64 = proxy_tag(TAG_UPSTREAM, c->index, c->up_generation);
-        if (epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, c->upstream.fd, &ev) < 0) {
-            conn_close(p, c);
-            return -1;
-        }
-        c->upstream.events = upstream_want;
-    }
-    return 0;
+    memmove(p->again, p->again + n, (p->n_again - n) * sizeof(*p->again));
+    p->n_again -= n;
 }
 
 int conn_pump(struct proxy *p, struct conn *c)
@@ -281,6 +247,11 @@ int conn_pump(struct proxy *p, struct conn *c)
 
     for (int round = 0; round < PUMP_ROUNDS; round++) {
         int progress = 0, r;
+
+        if (round == PUMP_ROUNDS - 1) {
+            queue_again(p, c); /* still busy: the others get their turn first */
+            break;
+        }
 
         if (c->closing) {
             if ((r = closing_step(p, c)) < 0)
@@ -308,15 +279,12 @@ int conn_pump(struct proxy *p, struct conn *c)
         if (progress == 0)
             break;
     }
-    if (conn_update_events(p, c) < 0)
-        return -1;
     return total;
 }
 
 void conn_event(struct proxy *p, struct conn *c, bool upstream, uint32_t events)
 {
     struct endpoint *e = upstream ? &c->upstream : &c->client;
-    int r;
 
     if (upstream && c->connecting) {
         upstream_connect_event(p, c, events);
@@ -331,12 +299,14 @@ void conn_event(struct proxy *p, struct conn *c, bool upstream, uint32_t events)
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
         e->readable = true;
+    if (events & (EPOLLHUP | EPOLLRDHUP))
+        e->rdhup = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         e->writable = true;
-    r = conn_pump(p, c);
-    /* A hang-up or error nobody acted on would be reported again at once, forever. */
-    if (r == 0 && (events & (EPOLLHUP | EPOLLERR)))
-        conn_close(p, c);
+    /* A hang-up or error is not the end by itself: a peer that has sent everything and
+     * closed while we wait to write its last bytes to the other side is the usual case. The
+     * next read or write on that socket ends the connection if it is broken. */
+    conn_pump(p, c);
 }
 
 void conn_timeouts(struct proxy *p, struct conn *c)

@@ -136,8 +136,7 @@ int http_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failure 
 
     switch (why) {
     case UPSTREAM_INTERNAL:
-        conn_set_reason(c, "deny", "%s resolves to internal address %s", c->upstream_host,
-                        detail);
+        conn_set_reason(c, "deny", "%s resolves to internal address %s", c->upstream_host, detail);
         snprintf(body, sizeof(body),
                  "dnsjail: %s resolves to %s, an address of the host's own or internal "
                  "networks, which containers may not reach.\n",
@@ -186,11 +185,11 @@ static int decide(struct proxy *p, struct conn *c)
                            "and 443 reach their destination through this proxy directly.\n");
     }
     if (h->port != 0 && h->port != c->dest_port) {
-        conn_set_reason(c, "deny", "the Host names port %u, the connection is to port %u",
-                        h->port, c->dest_port);
+        conn_set_reason(c, "deny", "the Host names port %u, the connection is to port %u", h->port,
+                        c->dest_port);
         snprintf(body, sizeof(body),
-                 "dnsjail: the request names port %u but the connection is to port %u.\n",
-                 h->port, c->dest_port);
+                 "dnsjail: the request names port %u but the connection is to port %u.\n", h->port,
+                 c->dest_port);
         return send_answer(p, c, 400, body);
     }
     if (h->host_is_ipv6 || host_is_ip_literal(c->rec.host)) {
@@ -227,11 +226,9 @@ static int request_head(struct proxy *p, struct conn *c)
     int r;
 
     if (unparsed == 0) {
-        if (c->up.src_eof) {
-            conn_close(p, c); /* the client is done: a clean end between requests */
-            return -1;
-        }
-        return 0;
+        /* The client is done: a clean end between requests (the last response may still be
+         * on its way out; it is flushed first). */
+        return c->up.src_eof ? conn_refuse(p, c, NULL, 0) : 0;
     }
     if (!c->head_timer_set) {
         c->deadline_ns = p->now_ns + (uint64_t)p->cfg->handshake_ms * NS_PER_MS;
@@ -244,8 +241,7 @@ static int request_head(struct proxy *p, struct conn *c)
         conn_record_begin(p, c);
         if (c->up.src_eof) {
             conn_set_reason(c, "deny", "the client closed inside a request head");
-            conn_close(p, c);
-            return -1;
+            return conn_refuse(p, c, NULL, 0);
         }
         result = DJ_HTTP_TOO_LARGE; /* cannot happen: the parser answers within the limit */
     }
@@ -475,6 +471,9 @@ int http_step(struct proxy *p, struct conn *c)
         dj_http_head_init(&c->head);
         c->head_timer_set = false;
         c->deadline_ns = 0;
+        /* An idle keep-alive connection holds its sockets and struct conn, nothing more. */
+        flow_trim(p, &c->up);
+        flow_trim(p, &c->down);
         progress++;
     }
     return progress;

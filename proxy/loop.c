@@ -4,25 +4,28 @@
  * protocol and lifetime rules as the DNS stub: see lib/control.h), signals, the resolver, and
  * the once-a-second sweep for timeouts. Connections themselves are conn.c's. */
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy.h"
 
 /* Everything after setup beyond the base list: accepting (accept4), relaying (recvfrom and
- * sendto under recv/send, splice, pipe2 for new pipes, shutdown), the original destination
- * (getsockopt, getsockname), connecting upstream (socket, connect, getsockopt for SO_ERROR,
- * setsockopt for TCP_NODELAY), and control requests with their fds (recvmsg). The resolver's
- * queries need nothing more (see lib/resolver.c). */
+ * sendto under recv/send, splice, pipe2 for new pipes, fcntl to resize them, shutdown), the
+ * original destination (getsockopt), connecting upstream (socket, connect, getsockopt for
+ * SO_ERROR, setsockopt for TCP_NODELAY), and control requests with their fds (recvmsg). The
+ * resolver's queries need nothing more (see lib/resolver.c). */
 const char *const proxy_syscalls[] = {
-    "accept4", "recvfrom", "sendto",     "recvmsg",     "splice",     "pipe2", "shutdown",
-    "socket",  "connect",  "getsockopt", "getsockname", "setsockopt", NULL,
+    "accept4", "recvfrom", "sendto",     "recvmsg",    "splice", "pipe2", "shutdown",
+    "socket",  "connect",  "getsockopt", "setsockopt", "fcntl",  NULL,
 };
 
 #define EPOLL_BATCH 128
@@ -52,9 +55,42 @@ static void proxy_free(struct proxy *p)
     if (p->resolver != NULL)
         dj_resolver_free(p->resolver);
     free(p->conns);
+    free(p->again);
     free(p->free_slots);
     free(p->slot_generation);
     free(p);
+}
+
+static uint16_t local_port(int fd)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+
+    memset(&addr, 0, sizeof(addr));
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+        return 0;
+    /* sin_port and sin6_port sit at the same offset. */
+    return ntohs(((const struct sockaddr_in *)&addr)->sin_port);
+}
+
+/* The daemon has no terminal: when the descriptor limit lowered --max-connections, the log is
+ * where an administrator can find out. */
+static void log_lowered_cap(struct proxy *p)
+{
+    struct timespec now;
+    struct dj_json j;
+
+    if (!dj_log_admit(&p->log, p->now_ns))
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    dj_json_begin(&j, p->line, sizeof(p->line));
+    dj_json_add_time(&j, "time", &now);
+    dj_json_add_cstring(&j, "event", "proxy_limit");
+    dj_json_add_cstring(&j, "container", p->cfg->container_id);
+    dj_json_add_cstring(&j, "reason", "the descriptor limit (RLIMIT_NOFILE) is too low");
+    dj_json_add_uint(&j, "requested_connections", p->cfg->requested_connections);
+    dj_json_add_uint(&j, "max_connections", p->cfg->max_connections);
+    dj_log_write(&p->log, p->line, dj_json_end(&j));
 }
 
 struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
@@ -67,11 +103,12 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
     }
     p->cfg = cfg;
     p->conns = calloc(cfg->max_connections, sizeof(*p->conns));
+    p->again = calloc(cfg->max_connections, sizeof(*p->again));
     p->free_slots = calloc(cfg->max_connections, sizeof(*p->free_slots));
     p->slot_generation = calloc(cfg->max_connections, sizeof(*p->slot_generation));
     p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (p->conns == NULL || p->free_slots == NULL || p->slot_generation == NULL ||
-        p->epoll_fd < 0) {
+    if (p->conns == NULL || p->again == NULL || p->free_slots == NULL ||
+        p->slot_generation == NULL || p->epoll_fd < 0) {
         dj_error_make(err, p->epoll_fd < 0 ? errno : ENOMEM, "setting up the event loop");
         goto fail;
     }
@@ -85,8 +122,7 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
         p->watch_fds[i] = -1;
     p->now_ns = dj_monotonic_ns();
     p->last_housekeeping_ns = p->now_ns;
-    dj_log_init(&p->log, cfg->log_fd, cfg->log_rate, cfg->log_burst, cfg->container_id,
-                p->now_ns);
+    dj_log_init(&p->log, cfg->log_fd, cfg->log_rate, cfg->log_burst, cfg->container_id, p->now_ns);
 
     p->resolver = dj_resolver_new(&cfg->resolver, err);
     if (p->resolver == NULL) {
@@ -97,12 +133,16 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
             0 ||
         epoll_add(p, cfg->signal_fd, EPOLLIN, proxy_tag(TAG_SIGNAL, 0, 0), err) < 0)
         goto fail;
-    for (size_t i = 0; i < cfg->n_http; i++)
+    for (size_t i = 0; i < cfg->n_http; i++) {
+        p->http_ports[i] = local_port(cfg->http_fds[i]);
         if (epoll_add(p, cfg->http_fds[i], EPOLLIN, proxy_tag(TAG_LISTEN_HTTP, i, 0), err) < 0)
             goto fail;
-    for (size_t i = 0; i < cfg->n_tls; i++)
+    }
+    for (size_t i = 0; i < cfg->n_tls; i++) {
+        p->tls_ports[i] = local_port(cfg->tls_fds[i]);
         if (epoll_add(p, cfg->tls_fds[i], EPOLLIN, proxy_tag(TAG_LISTEN_TLS, i, 0), err) < 0)
             goto fail;
+    }
     if (cfg->control_fd >= 0 &&
         epoll_add(p, cfg->control_fd, EPOLLIN, proxy_tag(TAG_CONTROL_LISTEN, 0, 0), err) < 0)
         goto fail;
@@ -115,6 +155,8 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
         }
         p->watch_fds[p->n_watch++] = cfg->watch_fds[i];
     }
+    if (cfg->requested_connections > cfg->max_connections)
+        log_lowered_cap(p);
     return p;
 
 fail:
@@ -302,10 +344,10 @@ static void dispatch(struct proxy *p, const struct epoll_event *ev, bool *resolv
         handle_signal(p);
         break;
     case TAG_LISTEN_HTTP:
-        conn_accept(p, p->cfg->http_fds[index], LISTENER_HTTP);
+        conn_accept(p, p->cfg->http_fds[index], p->http_ports[index], LISTENER_HTTP);
         break;
     case TAG_LISTEN_TLS:
-        conn_accept(p, p->cfg->tls_fds[index], LISTENER_TLS);
+        conn_accept(p, p->cfg->tls_fds[index], p->tls_ports[index], LISTENER_TLS);
         break;
     case TAG_CONTROL_LISTEN:
         control_accept(p);
@@ -350,6 +392,8 @@ int proxy_run(struct proxy *p, dj_error_t *err)
             timeout = 1000;
         if (resolver_ms >= 0 && (timeout < 0 || resolver_ms < timeout))
             timeout = resolver_ms;
+        if (p->n_again > 0)
+            timeout = 0;
         n = epoll_wait(p->epoll_fd, events, EPOLL_BATCH, timeout);
         if (n < 0 && errno == EINTR)
             continue;
@@ -360,6 +404,8 @@ int proxy_run(struct proxy *p, dj_error_t *err)
             dispatch(p, &events[i], &resolver_ready);
         if (resolver_ready || dj_resolver_timeout_ms(p->resolver) == 0)
             dj_resolver_process(p->resolver);
+        if (p->n_again > 0 && !p->quit)
+            conn_pump_again(p);
         if (p->now_ns - p->last_housekeeping_ns >= HOUSEKEEPING_NS)
             housekeeping(p);
     }

@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,9 @@
 #define MAX_CONNECTIONS_LIMIT 1000000
 /* Descriptors beside the connections': watched pidfds, control connections, listeners,
  * resolver sockets, the pipe pool, and some to spare. */
-#define RESERVED_FDS (PROXY_MAX_WATCHED + PROXY_MAX_CONTROL_CONNS + 4 * PROXY_MAX_LISTENERS + \
-                      2 * PROXY_PIPE_POOL + 256)
+#define RESERVED_FDS                                                                               \
+    (PROXY_MAX_WATCHED + PROXY_MAX_CONTROL_CONNS + 4 * PROXY_MAX_LISTENERS + 2 * PROXY_PIPE_POOL + \
+     256)
 
 struct options {
     const char *listen_http[PROXY_MAX_LISTENERS];
@@ -58,54 +60,54 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: " PROGRAM " [--container-id ID] [--inherit-http FD]... [--inherit-tls FD]...\n"
-            "           [--policy-fd FD | --allow RULES...] [--allow-wildcard-all]\n"
-            "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
-            "           [--log-fd FD | --log-file PATH|-] [--log-rate N] [--log-burst N]\n"
-            "           [--resolver ADDR[:PORT]]... [--resolv-conf PATH]\n"
-            "           [--upstream-allow CIDR]... [--max-connections N] [--user NAME]\n"
-            "           [--handshake-timeout SECONDS] [--idle-timeout SECONDS]\n"
-            "           [--listen-http ADDR:PORT]... [--listen-tls ADDR:PORT]...\n"
-            "           [--upstream-port-http N] [--upstream-port-tls N] [--help]\n"
-            "\n"
-            "Transparent HTTP and HTTPS egress: each HTTP request (by its Host) and each TLS\n"
-            "connection (by its ClientHello's server name) reaches its destination only when\n"
-            "the allow rules allow the name; otherwise it gets 403 Forbidden or a TLS\n"
-            "access_denied alert. Nothing is decrypted.\n"
-            "\n"
-            "  --container-id ID        put ID into the log lines\n"
-            "  --inherit-http FD        serve this listening TCP socket as HTTP\n"
-            "  --inherit-tls FD         serve this listening TCP socket as TLS\n"
-            "  --listen-http ADDR:PORT  bind an HTTP listener itself (127.0.0.1:8080, [::1]:8080)\n"
-            "  --listen-tls ADDR:PORT   bind a TLS listener itself\n"
-            "  --policy-fd FD           read the io.dnsjail.allow value from FD (to EOF)\n"
-            "  --allow RULES            the allow rules on the command line (repeatable)\n"
-            "  --allow-wildcard-all     accept a bare '*' rule\n"
-            "  --ready-fd FD            report readiness (or the startup error) on this pipe\n"
-            "  --watch-pidfd FD         exit when this process (and every other watched one) "
-            "exits\n"
-            "  --control-fd FD          listening AF_UNIX SOCK_SEQPACKET control socket\n"
-            "  --log-fd FD              append one JSON line per request/connection to FD\n"
-            "  --log-file PATH          ... to PATH (opened O_APPEND), '-' for standard output\n"
-            "  --log-rate N             log at most N lines per second, 0 = no limit (default "
-            "%d)\n"
-            "  --log-burst N            ... with bursts of up to N lines (default %d)\n"
-            "  --resolver ADDR[:PORT]   DNS server for upstream names (repeatable, at most %d)\n"
-            "  --resolv-conf PATH       ... or the nameservers of PATH (default " DEFAULT_RESOLV_CONF
-            ")\n"
-            "  --upstream-allow CIDR    let names resolve into this internal range (repeatable)\n"
-            "  --max-connections N      client connections at once (default %d)\n"
-            "  --handshake-timeout S    for a ClientHello or request head (default %d)\n"
-            "  --idle-timeout S         close a connection silent both ways this long (default "
-            "%d)\n"
-            "  --upstream-port-http N   upstream port when the original destination is unknown\n"
-            "                           (not redirected: standalone use; default 80)\n"
-            "  --upstream-port-tls N    ... for TLS (default 443)\n"
-            "  --user NAME              when started as root, serve as NAME\n",
-            DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, DJ_RESOLVER_MAX_SERVERS,
-            PROXY_DEFAULT_MAX_CONNECTIONS, PROXY_DEFAULT_HANDSHAKE_MS / 1000,
-            PROXY_DEFAULT_IDLE_MS / 1000);
+    fprintf(
+        out,
+        "Usage: " PROGRAM " [--container-id ID] [--inherit-http FD]... [--inherit-tls FD]...\n"
+        "           [--policy-fd FD | --allow RULES...] [--allow-wildcard-all]\n"
+        "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
+        "           [--log-fd FD | --log-file PATH|-] [--log-rate N] [--log-burst N]\n"
+        "           [--resolver ADDR[:PORT]]... [--resolv-conf PATH]\n"
+        "           [--upstream-allow CIDR]... [--max-connections N] [--user NAME]\n"
+        "           [--handshake-timeout SECONDS] [--idle-timeout SECONDS]\n"
+        "           [--listen-http ADDR:PORT]... [--listen-tls ADDR:PORT]...\n"
+        "           [--upstream-port-http N] [--upstream-port-tls N] [--help]\n"
+        "\n"
+        "Transparent HTTP and HTTPS egress: each HTTP request (by its Host) and each TLS\n"
+        "connection (by its ClientHello's server name) reaches its destination only when\n"
+        "the allow rules allow the name; otherwise it gets 403 Forbidden or a TLS\n"
+        "access_denied alert. Nothing is decrypted.\n"
+        "\n"
+        "  --container-id ID        put ID into the log lines\n"
+        "  --inherit-http FD        serve this listening TCP socket as HTTP\n"
+        "  --inherit-tls FD         serve this listening TCP socket as TLS\n"
+        "  --listen-http ADDR:PORT  bind an HTTP listener itself (127.0.0.1:8080, [::1]:8080)\n"
+        "  --listen-tls ADDR:PORT   bind a TLS listener itself\n"
+        "  --policy-fd FD           read the io.dnsjail.allow value from FD (to EOF)\n"
+        "  --allow RULES            the allow rules on the command line (repeatable)\n"
+        "  --allow-wildcard-all     accept a bare '*' rule\n"
+        "  --ready-fd FD            report readiness (or the startup error) on this pipe\n"
+        "  --watch-pidfd FD         exit when this process (and every other watched one) "
+        "exits\n"
+        "  --control-fd FD          listening AF_UNIX SOCK_SEQPACKET control socket\n"
+        "  --log-fd FD              append one JSON line per request/connection to FD\n"
+        "  --log-file PATH          ... to PATH (opened O_APPEND), '-' for standard output\n"
+        "  --log-rate N             log at most N lines per second, 0 = no limit (default "
+        "%d)\n"
+        "  --log-burst N            ... with bursts of up to N lines (default %d)\n"
+        "  --resolver ADDR[:PORT]   DNS server for upstream names (repeatable, at most %d)\n"
+        "  --resolv-conf PATH       ... or the nameservers of PATH (default " DEFAULT_RESOLV_CONF
+        ")\n"
+        "  --upstream-allow CIDR    let names resolve into this internal range (repeatable)\n"
+        "  --max-connections N      client connections at once (default %d)\n"
+        "  --handshake-timeout S    for a ClientHello or request head (default %d)\n"
+        "  --idle-timeout S         close a connection silent both ways this long (default "
+        "%d)\n"
+        "  --upstream-port-http N   upstream port when the original destination is unknown\n"
+        "                           (not redirected: standalone use; default 80)\n"
+        "  --upstream-port-tls N    ... for TLS (default 443)\n"
+        "  --user NAME              when started as root, serve as NAME\n",
+        DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, DJ_RESOLVER_MAX_SERVERS, PROXY_DEFAULT_MAX_CONNECTIONS,
+        PROXY_DEFAULT_HANDSHAKE_MS / 1000, PROXY_DEFAULT_IDLE_MS / 1000);
 }
 
 /* Reports a startup failure where someone can see it (stderr, and the hook through the ready
@@ -168,8 +170,7 @@ static int parse_seconds(const char *option, const char *text, unsigned *ms, dj_
     unsigned long value;
 
     if (parse_uint(text, 86400, &value) < 0 || value == 0)
-        return dj_error_make(err, 0, "%s: '%s' is not a number of seconds (1-86400)", option,
-                             text);
+        return dj_error_make(err, 0, "%s: '%s' is not a number of seconds (1-86400)", option, text);
     *ms = (unsigned)value * 1000;
     return 0;
 }
@@ -260,8 +261,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             cfg->container_id = optarg;
             break;
         case OPT_INHERIT_HTTP:
-            if (add_fd("--inherit-http", optarg, cfg->http_fds, &cfg->n_http,
-                       PROXY_MAX_LISTENERS, err) < 0)
+            if (add_fd("--inherit-http", optarg, cfg->http_fds, &cfg->n_http, PROXY_MAX_LISTENERS,
+                       err) < 0)
                 return -1;
             break;
         case OPT_INHERIT_TLS:
@@ -427,6 +428,17 @@ static int parse_listen(const char *option, const char *text, struct sockaddr_st
     return 0;
 }
 
+/* Accepted sockets inherit TCP_NODELAY from their listener: set once here, not per client.
+ * The relay forwards what it gets as it gets it; Nagle would hold small pieces back. */
+static int set_nodelay(const char *option, int fd, dj_error_t *err)
+{
+    int one = 1;
+
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+        return dj_error_make(err, errno, "TCP_NODELAY on %s %d", option, fd);
+    return 0;
+}
+
 static int bind_listener(const char *option, const char *text, dj_error_t *err)
 {
     struct sockaddr_storage addr;
@@ -444,6 +456,8 @@ static int bind_listener(const char *option, const char *text, dj_error_t *err)
         return dj_error_make(err, errno, "IPV6_V6ONLY on %s", text);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
         return dj_error_make(err, errno, "SO_REUSEADDR on %s", text);
+    if (set_nodelay(option, fd, err) < 0)
+        return -1;
     if (bind(fd, (const struct sockaddr *)&addr, len) < 0)
         return dj_error_make(err, errno, "bind %s", text);
     if (listen(fd, TCP_BACKLOG) < 0)
@@ -502,10 +516,12 @@ static int check_fds(struct options *o, dj_error_t *err)
     struct proxy_config *cfg = &o->proxy;
 
     for (size_t i = 0; i < cfg->n_http; i++)
-        if (check_listening("--inherit-http", cfg->http_fds[i], SOCK_STREAM, err) < 0)
+        if (check_listening("--inherit-http", cfg->http_fds[i], SOCK_STREAM, err) < 0 ||
+            set_nodelay("--inherit-http", cfg->http_fds[i], err) < 0)
             return -1;
     for (size_t i = 0; i < cfg->n_tls; i++)
-        if (check_listening("--inherit-tls", cfg->tls_fds[i], SOCK_STREAM, err) < 0)
+        if (check_listening("--inherit-tls", cfg->tls_fds[i], SOCK_STREAM, err) < 0 ||
+            set_nodelay("--inherit-tls", cfg->tls_fds[i], err) < 0)
             return -1;
     if (cfg->control_fd >= 0 &&
         check_listening("--control-fd", cfg->control_fd, SOCK_SEQPACKET, err) < 0)
@@ -576,8 +592,7 @@ static int open_log(struct options *o, dj_error_t *err)
         o->proxy.log_fd = STDOUT_FILENO;
         return 0;
     }
-    o->proxy.log_fd =
-        open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    o->proxy.log_fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if (o->proxy.log_fd < 0)
         return dj_error_make(err, errno, "open log file %s", o->log_file);
     return 0;
@@ -605,16 +620,18 @@ static int setup_signals(struct options *o, dj_error_t *err)
     return 0;
 }
 
-/* Every connection may take PROXY_FDS_PER_CONN descriptors. Raise the limit to fit (the hard
- * one too while we are root); when it cannot be raised enough, serve fewer connections. */
+/* A relayed connection takes two sockets, and two pipes while it moves bulk data. Raise the
+ * descriptor limit to fit all of that (the hard limit too when we may); when it stays below,
+ * pipes that cannot be had fall back to copying through the connection's buffer, and only
+ * when not even the sockets fit is --max-connections lowered (and the log says so). */
 static void fit_fd_limit(struct proxy_config *cfg)
 {
     rlim_t wanted = (rlim_t)cfg->max_connections * PROXY_FDS_PER_CONN + RESERVED_FDS;
+    rlim_t needed = (rlim_t)cfg->max_connections * PROXY_SOCKETS_PER_CONN + RESERVED_FDS;
     struct rlimit limit;
+    size_t fit;
 
-    if (getrlimit(RLIMIT_NOFILE, &limit) < 0)
-        return;
-    if (limit.rlim_cur >= wanted)
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur >= wanted)
         return;
     if (limit.rlim_max < wanted) {
         struct rlimit raised = {wanted, wanted};
@@ -624,17 +641,17 @@ static void fit_fd_limit(struct proxy_config *cfg)
     }
     limit.rlim_cur = limit.rlim_max < wanted ? limit.rlim_max : wanted;
     setrlimit(RLIMIT_NOFILE, &limit);
-    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < wanted) {
-        size_t fit = limit.rlim_cur > RESERVED_FDS + PROXY_FDS_PER_CONN
-                         ? (size_t)((limit.rlim_cur - RESERVED_FDS) / PROXY_FDS_PER_CONN)
-                         : 1;
-
-        fprintf(stderr,
-                PROGRAM ": the descriptor limit (%llu) fits %zu connections, not %zu: serving "
-                        "at most %zu\n",
-                (unsigned long long)limit.rlim_cur, fit, cfg->max_connections, fit);
-        cfg->max_connections = fit;
-    }
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur >= needed)
+        return;
+    fit = limit.rlim_cur > RESERVED_FDS + PROXY_SOCKETS_PER_CONN
+              ? (size_t)((limit.rlim_cur - RESERVED_FDS) / PROXY_SOCKETS_PER_CONN)
+              : 1;
+    fprintf(stderr,
+            PROGRAM ": the descriptor limit (%llu) fits %zu connections, not %zu: serving at "
+                    "most %zu\n",
+            (unsigned long long)limit.rlim_cur, fit, cfg->max_connections, fit);
+    cfg->requested_connections = cfg->max_connections;
+    cfg->max_connections = fit;
 }
 
 static int setup_resolver(struct options *o, dj_error_t *err)

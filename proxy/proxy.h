@@ -12,11 +12,16 @@
  * forward; relay.c moves it; upstream.c resolves, checks and connects; conn.c owns a
  * connection's life (epoll interest, timeouts, close, the log line); loop.c the rest.
  *
- * Memory per connection: struct conn (about 1.6 KiB, allocated at accept); a flow buffer
- * only while it holds bytes (allocated at 4 KiB, grown to at most PROXY_HTTP_BUFFER_MAX or
- * PROXY_TLS_BUFFER_MAX, freed when empty between messages); two pipes only once bytes are
- * spliced (kernel pages only while data sits in them). Idle keep-alive connections hold
- * struct conn and their sockets only. Descriptors: at most PROXY_FDS_PER_CONN. */
+ * Memory per connection: struct conn (2.4 KiB, allocated at accept, freed at close); a flow
+ * buffer only while it holds bytes (4 KiB at first, grown to at most PROXY_HTTP_BUFFER_MAX
+ * (32 KiB) for HTTP heads or PROXY_TLS_BUFFER_MAX (17 KiB) for a ClientHello, freed once
+ * empty between HTTP messages and after the ClientHello is relayed); a pipe per direction
+ * only once bytes are spliced, taken from and given back to a pool, whose kernel pages exist
+ * only while data waits in it: at most 64 KiB, or PROXY_PIPE_BULK_SIZE (1 MiB) once the flow
+ * has moved PROXY_PIPE_GROW_AFTER (the kernel's per-user pipe budget, fs.pipe-user-pages-soft,
+ * caps the total). An idle relayed or keep-alive connection holds struct conn and two
+ * sockets. Descriptors: at most PROXY_FDS_PER_CONN (fit_fd_limit() in main.c says what happens
+ * when the limit does not allow that many). */
 #ifndef DNSJAIL_PROXY_H
 #define DNSJAIL_PROXY_H
 
@@ -24,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "error.h"
@@ -34,23 +40,28 @@
 #include "resphead.h"
 #include "tlshello.h"
 
-#define PROXY_MAX_LISTENERS 8        /* of each kind */
-#define PROXY_MAX_WATCHED 1024       /* pidfds watched at once, like the stub */
-#define PROXY_MAX_CONTROL_CONNS 64   /* control connections open at once */
-#define PROXY_MAX_UPSTREAM_ALLOW 64  /* --upstream-allow ranges */
+#define PROXY_MAX_LISTENERS 8       /* of each kind */
+#define PROXY_MAX_WATCHED 1024      /* pidfds watched at once, like the stub */
+#define PROXY_MAX_CONTROL_CONNS 64  /* control connections open at once */
+#define PROXY_MAX_UPSTREAM_ALLOW 64 /* --upstream-allow ranges */
 #define PROXY_DEFAULT_MAX_CONNECTIONS 2048
-#define PROXY_FDS_PER_CONN 6         /* client, upstream, two pipes */
+#define PROXY_FDS_PER_CONN 6             /* client, upstream, two pipes */
+#define PROXY_SOCKETS_PER_CONN 2         /* without pipes (they fall back to the buffer) */
 #define PROXY_DEFAULT_HANDSHAKE_MS 10000 /* accept to complete hello/head; a head once begun */
-#define PROXY_DEFAULT_IDLE_MS 300000 /* no byte either way */
-#define PROXY_UPSTREAM_MS 15000      /* resolving and connecting, all addresses together */
-#define PROXY_CONNECT_MS 3000        /* one address */
-#define PROXY_LINGER_MS 2000         /* reading what a refused client still sends */
-#define PROXY_CONTROL_IDLE_MS 10000  /* a silent control connection is closed, like the stub */
-#define PROXY_LOG_PATH_MAX 256       /* bytes of the request path put into a log line */
+#define PROXY_DEFAULT_IDLE_MS 300000     /* no byte either way */
+#define PROXY_UPSTREAM_MS 15000          /* resolving and connecting, all addresses together */
+#define PROXY_CONNECT_MS 3000            /* one address */
+#define PROXY_LINGER_MS 2000             /* reading what a refused client still sends */
+#define PROXY_CONTROL_IDLE_MS 10000      /* a silent control connection is closed, like the stub */
+#define PROXY_LOG_PATH_MAX 256           /* bytes of the request path put into a log line */
 #define PROXY_BUFFER_MIN 4096
 #define PROXY_HTTP_BUFFER_MAX DJ_HTTP_MAX_HEAD /* a head of the largest allowed size fits */
 #define PROXY_TLS_BUFFER_MAX DJ_TLSHELLO_MAX_INPUT
-#define PROXY_PIPE_POOL 256          /* empty pipes kept for reuse */
+#define PROXY_PIPE_POOL 256            /* empty pipes kept for reuse */
+#define PROXY_PIPE_DEFAULT_SIZE 65536  /* what pipe2() gives */
+#define PROXY_PIPE_BULK_SIZE (1 << 20) /* once a flow has spliced PROXY_PIPE_GROW_AFTER */
+#define PROXY_PIPE_GROW_AFTER (1 << 20)
+#define PROXY_SPLICE_AFTER 16384 /* bytes a flow moves through its buffer before splicing */
 
 enum listener_kind { LISTENER_HTTP, LISTENER_TLS };
 
@@ -83,6 +94,7 @@ struct proxy_config {
     uint16_t default_port_http; /* when the original destination is unknown */
     uint16_t default_port_tls;
     size_t max_connections;
+    size_t requested_connections; /* --max-connections, when the fd limit lowered it */
     unsigned handshake_ms;
     unsigned idle_ms;
 };
@@ -107,21 +119,29 @@ struct flow {
     uint32_t sent, out_end, len;
     int pipe_rd, pipe_wr; /* -1 until something is spliced */
     uint32_t pipe_len;
-    bool pipe_maybe_full; /* splice in said EAGAIN with bytes in the pipe */
+    bool pipe_maybe_full;  /* splice in said EAGAIN with bytes in the pipe */
+    bool pipe_grown;       /* set to PROXY_PIPE_BULK_SIZE */
+    uint64_t pipe_spliced; /* bytes through this pipe */
     enum framing framing;
     uint64_t left; /* FRAME_LENGTH */
     struct dj_chunked chunked;
-    bool src_eof;     /* the source sent FIN */
-    bool eof_forward; /* once src_eof is reached and all is written, shut the destination */
-    bool dst_shut;    /* we did shutdown(SHUT_WR) on the destination */
+    bool src_eof;       /* the source sent FIN */
+    bool eof_forward;   /* once src_eof is reached and all is written, shut the destination */
+    bool dst_shut;      /* we did shutdown(SHUT_WR) on the destination */
     uint64_t forwarded; /* bytes handed to the destination (written or queued) */
 };
 
+/* Connection sockets are registered once, edge-triggered, for everything: no epoll_ctl per
+ * state change. The hints below are set by events and cleared only on EAGAIN (or a short
+ * read), so whatever stops a flow early (a full buffer, the pump's round limit) resumes
+ * without needing another edge. */
+#define PROXY_SOCKET_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
 struct endpoint {
     int fd;
-    uint32_t events; /* registered with epoll */
-    bool readable;   /* hints from epoll, cleared on EAGAIN */
+    bool readable;
     bool writable;
+    bool rdhup; /* the peer's FIN has arrived: a short read has drained it to EOF */
 };
 
 enum conn_kind { CONN_HTTP, CONN_TLS };
@@ -169,6 +189,7 @@ struct conn {
     struct endpoint client, upstream;
     bool connecting;
     bool closing; /* refused: flushing our answer, then reading until EOF, then close */
+    bool queued;  /* in proxy.again: pumped again before the next wait */
     struct flow up, down;
     struct sockaddr_storage client_addr;
     uint16_t dest_port;
@@ -224,7 +245,11 @@ struct proxy {
     struct control_conn control[PROXY_MAX_CONTROL_CONNS];
     size_t n_control;
 
+    uint16_t http_ports[PROXY_MAX_LISTENERS]; /* the listeners' own ports */
+    uint16_t tls_ports[PROXY_MAX_LISTENERS];
     struct conn **conns; /* max_connections slots */
+    uint32_t *again;     /* slots of connections the pump left with work to do */
+    size_t n_again;
     uint32_t *free_slots;
     size_t n_free;
     size_t n_conns;
@@ -264,10 +289,11 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err);
 int proxy_run(struct proxy *p, dj_error_t *err);
 
 /* ---- conn.c ---- */
-void conn_accept(struct proxy *p, int listen_fd, enum listener_kind kind);
+void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum listener_kind kind);
 void conn_event(struct proxy *p, struct conn *c, bool upstream, uint32_t events);
-/* Moves what can be moved and lets the protocol act, until nothing changes; then sets the
- * epoll interest. Returns -1 when the connection is gone. */
+/* Moves what can be moved and lets the protocol act, until nothing changes (or a round
+ * limit: then it is queued to go on after the other ready connections). Returns the progress
+ * made, -1 when the connection is gone. */
 int conn_pump(struct proxy *p, struct conn *c);
 void conn_close(struct proxy *p, struct conn *c);
 /* Logs the record, sends ANSWER (LEN bytes, may be 0) to the client, then closes gracefully
@@ -281,16 +307,17 @@ void conn_set_reason(struct conn *c, const char *decision, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Appends "; MORE" to the reason. */
 void conn_add_reason(struct conn *c, const char *more);
-int conn_update_events(struct proxy *p, struct conn *c);
+/* Pumps the connections that conn_pump() left with work, before the loop waits again. */
+void conn_pump_again(struct proxy *p);
 
 /* ---- relay.c ---- */
 void flow_init(struct flow *f, uint32_t max_cap);
 void flow_release(struct proxy *p, struct flow *f);
+/* Frees the buffer when it holds nothing, returns the pipe to the pool when it is empty. */
+void flow_trim(struct proxy *p, struct flow *f);
 /* Moves bytes of F (the up or the down flow of C). Returns the number of steps that made
  * progress, or -1 when a socket failed (the caller closes the connection). */
 int flow_pump(struct proxy *p, struct conn *c, struct flow *f);
-bool flow_wants_read(const struct conn *c, const struct flow *f);
-bool flow_wants_write(const struct conn *c, const struct flow *f);
 /* Unforwarded bytes, at buf + out_end. */
 static inline uint32_t flow_unparsed(const struct flow *f)
 {
@@ -325,9 +352,9 @@ int cidr_parse(const char *text, struct proxy_cidr *out, dj_error_t *err);
 void format_sockaddr(const struct sockaddr_storage *addr, char *out, size_t size);
 
 enum upstream_failure {
-    UPSTREAM_RESOLVE, /* the name did not resolve */
+    UPSTREAM_RESOLVE,  /* the name did not resolve */
     UPSTREAM_INTERNAL, /* it resolved to internal addresses only */
-    UPSTREAM_CONNECT, /* no address accepted a connection */
+    UPSTREAM_CONNECT,  /* no address accepted a connection */
     UPSTREAM_TIMEOUT,
 };
 

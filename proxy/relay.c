@@ -37,17 +37,21 @@ static void pipe_close(struct flow *f)
 /* An empty pipe goes back to the pool; one with bytes in it is closed (they are dropped). */
 static void pipe_put(struct proxy *p, struct flow *f)
 {
+    bool poolable = f->pipe_len == 0 && p->n_pipe_pool < PROXY_PIPE_POOL;
+
     if (f->pipe_rd < 0)
         return;
-    if (f->pipe_len == 0 && p->n_pipe_pool < PROXY_PIPE_POOL) {
-        p->pipe_pool[p->n_pipe_pool].rd = f->pipe_rd;
-        p->pipe_pool[p->n_pipe_pool].wr = f->pipe_wr;
-        p->n_pipe_pool++;
-        f->pipe_rd = f->pipe_wr = -1;
-        f->pipe_maybe_full = false;
+    /* Pooled capacity counts against the user's pipe budget: back to the default size. */
+    if (poolable && f->pipe_grown && fcntl(f->pipe_wr, F_SETPIPE_SZ, PROXY_PIPE_DEFAULT_SIZE) < 0)
+        poolable = false;
+    if (!poolable) {
+        pipe_close(f);
         return;
     }
-    pipe_close(f);
+    p->pipe_pool[p->n_pipe_pool].rd = f->pipe_rd;
+    p->pipe_pool[p->n_pipe_pool].wr = f->pipe_wr;
+    p->n_pipe_pool++;
+    f->pipe_rd = f->pipe_wr = -1;
 }
 
 static bool pipe_get(struct proxy *p, struct flow *f)
@@ -56,6 +60,10 @@ static bool pipe_get(struct proxy *p, struct flow *f)
 
     if (f->pipe_rd >= 0)
         return true;
+    f->pipe_len = 0;
+    f->pipe_maybe_full = false;
+    f->pipe_grown = false;
+    f->pipe_spliced = 0;
     if (p->n_pipe_pool > 0) {
         p->n_pipe_pool--;
         f->pipe_rd = p->pipe_pool[p->n_pipe_pool].rd;
@@ -75,6 +83,17 @@ void flow_release(struct proxy *p, struct flow *f)
     f->buf = NULL;
     f->cap = f->sent = f->out_end = f->len = 0;
     pipe_put(p, f);
+}
+
+void flow_trim(struct proxy *p, struct flow *f)
+{
+    if (f->len == 0) {
+        free(f->buf);
+        f->buf = NULL;
+        f->cap = f->sent = f->out_end = 0;
+    }
+    if (f->pipe_len == 0)
+        pipe_put(p, f);
 }
 
 void flow_forward(struct flow *f, uint32_t n)
@@ -247,26 +266,6 @@ static bool would_block(int e)
     return e == EAGAIN || e == EWOULDBLOCK;
 }
 
-bool flow_wants_read(const struct conn *c, const struct flow *f)
-{
-    const struct endpoint *src = f == &c->up ? &c->client : &c->upstream;
-
-    if (f->src_eof || !endpoint_ready(c, src))
-        return false;
-    if (splice_limit(f) > 0 && flow_unparsed(f) == 0)
-        return !f->pipe_maybe_full;
-    if (f->pipe_len > 0)
-        return false;
-    return f->len < f->max_cap || f->sent > 0;
-}
-
-bool flow_wants_write(const struct conn *c, const struct flow *f)
-{
-    const struct endpoint *dst = f == &c->up ? &c->upstream : &c->client;
-
-    return endpoint_ready(c, dst) && !f->dst_shut && (f->sent < f->out_end || f->pipe_len > 0);
-}
-
 /* Writes [sent, out_end). Returns 1 on progress, 0 when blocked or nothing to do, -1 on a
  * dead destination. */
 static int write_buffer(struct proxy *p, struct conn *c, struct flow *f, struct endpoint *dst)
@@ -288,10 +287,19 @@ static int write_buffer(struct proxy *p, struct conn *c, struct flow *f, struct 
     f->sent += (uint32_t)n;
     c->last_active_ns = p->now_ns;
     if (f->sent == f->out_end) {
-        if (f->out_end == f->len)
+        if (f->out_end == f->len) {
             f->sent = f->out_end = f->len = 0;
-        else
+            /* A relayed connection keeps no buffer while nothing waits in it (a quiet
+             * connection costs its struct conn and sockets only; malloc is cheaper than
+             * 8 KiB per idle connection). */
+            if (f->framing == FRAME_RAW) {
+                free(f->buf);
+                f->buf = NULL;
+                f->cap = 0;
+            }
+        } else {
             compact(f);
+        }
     }
     return 1;
 }
@@ -303,8 +311,7 @@ static int write_pipe(struct proxy *p, struct conn *c, struct flow *f, struct en
     if (f->pipe_len == 0 || f->sent != f->out_end || !dst->writable || f->dst_shut)
         return 0;
     do
-        n = splice(f->pipe_rd, NULL, dst->fd, NULL, f->pipe_len,
-                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        n = splice(f->pipe_rd, NULL, dst->fd, NULL, f->pipe_len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (would_block(errno)) {
@@ -350,6 +357,13 @@ static int read_splice(struct proxy *p, struct conn *c, struct flow *f, struct e
     f->pipe_len += (uint32_t)n;
     account_spliced(f, (uint64_t)n);
     c->last_active_ns = p->now_ns;
+    /* A bulk transfer: a larger pipe means fewer splice calls per byte (about 1.5x the
+     * throughput on loopback). Refused when the user's pipe budget is spent; that is fine. */
+    f->pipe_spliced += (uint64_t)n;
+    if (!f->pipe_grown && f->pipe_spliced >= PROXY_PIPE_GROW_AFTER) {
+        f->pipe_grown = true;
+        fcntl(f->pipe_wr, F_SETPIPE_SZ, PROXY_PIPE_BULK_SIZE);
+    }
     return 1;
 }
 
@@ -376,8 +390,13 @@ static int read_buffer(struct proxy *p, struct conn *c, struct flow *f, struct e
         return 1;
     }
     f->len += (uint32_t)n;
-    if ((size_t)n < room)
-        src->readable = false; /* drained; epoll says when more comes */
+    if ((size_t)n < room) {
+        /* Drained. After the FIN nothing more comes, and no edge would say so again. */
+        if (src->rdhup)
+            f->src_eof = true;
+        else
+            src->readable = false; /* epoll says when more comes */
+    }
     c->last_active_ns = p->now_ns;
     return 1;
 }
@@ -401,14 +420,22 @@ int flow_pump(struct proxy *p, struct conn *c, struct flow *f)
         progress++;
     if (dst_ok && f->src_eof && f->eof_forward && !f->dst_shut && flow_flushed(f) &&
         flow_unparsed(f) == 0) {
-        shutdown(dst->fd, SHUT_WR);
+        const struct flow *other = f == &c->up ? &c->down : &c->up;
+
+        /* When the other direction is finished too, the connection is closed next and
+         * close() sends the FIN (everything from that socket has been read: no reset). */
+        if (!(other->src_eof && other->dst_shut))
+            shutdown(dst->fd, SHUT_WR);
         f->dst_shut = true;
         progress++;
     }
     if (!f->src_eof && endpoint_ready(c, src) && src->readable) {
         uint64_t limit = splice_limit(f);
 
-        if (limit > 0 && flow_unparsed(f) == 0 && pipe_get(p, f))
+        /* The first bytes of a flow go through the buffer: short exchanges never need a
+         * pipe, and a short read there shows the end of the data (see read_buffer). */
+        if (limit > 0 && flow_unparsed(f) == 0 && f->forwarded >= PROXY_SPLICE_AFTER &&
+            pipe_get(p, f))
             r = read_splice(p, c, f, src, limit);
         else
             r = read_buffer(p, c, f, src);

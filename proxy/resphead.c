@@ -176,8 +176,8 @@ enum resphead_result resphead_parse(struct resphead_scan *scan, const char *buf,
     if (content_end > 12 && buf[12] != ' ')
         return fail(out, RESPHEAD_BAD, "status code is not three digits");
     out->version_minor = (unsigned)(buf[7] - '0');
-    out->status = (unsigned)(buf[9] - '0') * 100 + (unsigned)(buf[10] - '0') * 10 +
-                  (unsigned)(buf[11] - '0');
+    out->status =
+        (unsigned)(buf[9] - '0') * 100 + (unsigned)(buf[10] - '0') * 10 + (unsigned)(buf[11] - '0');
     if (out->status < 100)
         return fail(out, RESPHEAD_BAD, "status code below 100");
 
@@ -210,8 +210,8 @@ enum resphead_result resphead_parse(struct resphead_scan *scan, const char *buf,
     out->head_len = end;
     out->keep_alive =
         out->version_minor >= 1 ? !f.conn_close : (f.conn_keep_alive && !f.conn_close);
-    if ((out->status >= 100 && out->status < 200) || out->status == 204 ||
-        out->status == 304 || request_was_head) {
+    if ((out->status >= 100 && out->status < 200) || out->status == 204 || out->status == 304 ||
+        request_was_head) {
         out->body = RESPHEAD_BODY_NONE;
         return RESPHEAD_OK;
     }

@@ -125,8 +125,7 @@ int tls_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failure w
 {
     switch (why) {
     case UPSTREAM_INTERNAL:
-        conn_set_reason(c, "deny", "%s resolves to internal address %s", c->upstream_host,
-                        detail);
+        conn_set_reason(c, "deny", "%s resolves to internal address %s", c->upstream_host, detail);
         return send_alert(p, c);
     case UPSTREAM_RESOLVE:
         conn_set_reason(c, "allow", "could not resolve %s: %s", c->upstream_host, detail);

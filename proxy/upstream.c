@@ -31,19 +31,16 @@ struct range {
 /* IPv4: this network, RFC 1918, CGNAT, loopback, link-local, multicast, reserved and the
  * limited broadcast. */
 static const struct range internal_v4[] = {
-    {{0, 0, 0, 0}, 8},     {{10, 0, 0, 0}, 8},    {{100, 64, 0, 0}, 10}, {{127, 0, 0, 0}, 8},
-    {{169, 254, 0, 0}, 16}, {{172, 16, 0, 0}, 12}, {{192, 168, 0, 0}, 16}, {{224, 0, 0, 0}, 4},
-    {{240, 0, 0, 0}, 4},
+    {{0, 0, 0, 0}, 8},      {{10, 0, 0, 0}, 8},     {{100, 64, 0, 0}, 10},
+    {{127, 0, 0, 0}, 8},    {{169, 254, 0, 0}, 16}, {{172, 16, 0, 0}, 12},
+    {{192, 168, 0, 0}, 16}, {{224, 0, 0, 0}, 4},    {{240, 0, 0, 0}, 4},
 };
 
 /* IPv6: unspecified, loopback, unique local, link-local, site-local, multicast. */
 static const struct range internal_v6[] = {
-    {{0}, 128},
-    {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128},
-    {{0xfc}, 7},
-    {{0xfe, 0x80}, 10},
-    {{0xfe, 0xc0}, 10},
-    {{0xff}, 8},
+    {{0}, 128},         {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128},
+    {{0xfc}, 7},        {{0xfe, 0x80}, 10},
+    {{0xfe, 0xc0}, 10}, {{0xff}, 8},
 };
 
 static bool prefix_match(const uint8_t *network, const uint8_t *addr, unsigned prefix)
@@ -234,12 +231,15 @@ static void to_sockaddr(const struct dj_resolved_addr *a, uint16_t port,
     }
 }
 
-static int connected(struct proxy *p, struct conn *c)
+static int connected(struct proxy *p, struct conn *c, uint32_t events)
 {
     int one = 1;
 
     c->connecting = false;
     c->upstream.writable = true;
+    /* Edge-triggered: what came with the connect's own edge is not reported again. */
+    c->upstream.readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0;
+    c->upstream.rdhup = (events & (EPOLLRDHUP | EPOLLHUP)) != 0;
     setsockopt(c->upstream.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return proto_ready(p, c);
 }
@@ -269,7 +269,7 @@ static int connect_next(struct proxy *p, struct conn *c)
             continue;
         }
         c->up_generation = ++p->slot_generation[c->index] & 0xFFFFFF;
-        ev.events = EPOLLOUT;
+        ev.events = PROXY_SOCKET_EVENTS; /* EPOLLOUT's edge says the connect is done */
         ev.data.u64 = proxy_tag(TAG_UPSTREAM, c->index, c->up_generation);
         if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             c->last_connect_errno = errno;
@@ -277,14 +277,13 @@ static int connect_next(struct proxy *p, struct conn *c)
             continue;
         }
         c->upstream.fd = fd;
-        c->upstream.events = EPOLLOUT;
-        c->upstream.readable = c->upstream.writable = false;
+        c->upstream.readable = c->upstream.writable = c->upstream.rdhup = false;
         c->connecting = true;
         c->connect_deadline_ns = p->now_ns + (uint64_t)PROXY_CONNECT_MS * NS_PER_MS;
         format_sockaddr(&ss, c->upstream_text, sizeof(c->upstream_text));
         snprintf(c->rec.upstream, sizeof(c->rec.upstream), "%s", c->upstream_text);
         if (r == 0)
-            return connected(p, c);
+            return connected(p, c, EPOLLIN);
         return 0;
     }
     c->rec.upstream[0] = '\0';
@@ -326,8 +325,7 @@ static void on_resolved(void *ctx, const struct dj_resolve_result *result)
     c->last_connect_errno = 0;
     if (result->status != DJ_RESOLVE_OK) {
         r = proto_failed(p, c,
-                         result->status == DJ_RESOLVE_TIMEOUT ? UPSTREAM_TIMEOUT
-                                                              : UPSTREAM_RESOLVE,
+                         result->status == DJ_RESOLVE_TIMEOUT ? UPSTREAM_TIMEOUT : UPSTREAM_RESOLVE,
                          status_text(result->status));
     } else {
         for (size_t i = 0; i < result->n_addrs && i < DJ_RESOLVER_MAX_ADDRS; i++) {
@@ -373,7 +371,6 @@ static void connect_failed(struct proxy *p, struct conn *c, int error)
     c->last_connect_errno = error;
     close(c->upstream.fd);
     c->upstream.fd = -1;
-    c->upstream.events = 0;
     c->connecting = false;
     if (connect_next(p, c) >= 0)
         conn_pump(p, c);
@@ -384,17 +381,20 @@ void upstream_connect_event(struct proxy *p, struct conn *c, uint32_t events)
     int error = 0;
     socklen_t len = sizeof(error);
 
-    if (getsockopt(c->upstream.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
-        error = errno;
-    if (error == 0 && (events & (EPOLLERR | EPOLLHUP)))
-        error = ECONNREFUSED;
-    if (error == 0 && !(events & EPOLLOUT))
+    /* A TCP connect that failed reports EPOLLERR; EPOLLOUT alone means it is up. */
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        if (getsockopt(c->upstream.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+            error = errno;
+        if (error == 0)
+            error = ECONNREFUSED;
+    } else if (!(events & EPOLLOUT)) {
         return;
+    }
     if (error != 0) {
         connect_failed(p, c, error);
         return;
     }
-    if (connected(p, c) >= 0)
+    if (connected(p, c, events) >= 0)
         conn_pump(p, c);
 }
 
@@ -417,8 +417,7 @@ void upstream_close(struct proxy *p, struct conn *c)
         return;
     close(c->upstream.fd);
     c->upstream.fd = -1;
-    c->upstream.events = 0;
-    c->upstream.readable = c->upstream.writable = false;
+    c->upstream.readable = c->upstream.writable = c->upstream.rdhup = false;
     c->connecting = false;
     c->upstream_reusable = false;
     c->upstream_host[0] = '\0';

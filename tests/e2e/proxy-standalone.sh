@@ -1,0 +1,941 @@
+#!/bin/bash
+# proxy-standalone.sh: runs dnsjail-proxy on its own (--listen-http/--listen-tls on loopback,
+# --user nobody, its real seccomp filter) and checks every decision it makes, what it relays
+# and how (keep-alive, pipelining, bodies, splice, half-close), its refusals, timeouts, caps,
+# log, privileges, control socket and exits. A missing syscall shows up as a proxy killed by
+# SIGSYS. Everything runs in a network namespace of its own that has nothing but loopback (and
+# a veth pair that leads nowhere, to prove that a refused address is never contacted):
+# local test servers play the upstreams, a dnsmasq on 127.0.0.1 the host's resolver.
+# Output is TAP; the plan comes last.
+
+script_dir=$(cd "$(dirname "$0")" && pwd)
+top_builddir=${top_builddir:-$script_dir/../..}
+proxy=$(cd "$top_builddir" 2>/dev/null && pwd)/proxy/dnsjail-proxy
+
+skip_all() {
+    echo "1..0 # SKIP $*"
+    exit 0
+}
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (a network namespace of its own; drops to nobody)"
+for cmd in python3 curl openssl dnsmasq unshare ip nft sha256sum timeout; do
+    command -v "$cmd" >/dev/null 2>&1 || skip_all "$cmd is not installed"
+done
+[ -x "$proxy" ] || skip_all "$proxy is not built"
+id nobody >/dev/null 2>&1 || skip_all "there is no user nobody"
+
+# A namespace of our own: fixed ports cannot clash with anything, nothing can leave.
+if [ -z "${DJ_PROXY_TEST_NETNS:-}" ]; then
+    export DJ_PROXY_TEST_NETNS=1
+    exec unshare --net -- "$0" "$@"
+fi
+ip link set lo up || skip_all "cannot bring up loopback in a new network namespace"
+# 10.0.0.1 is routed into a veth pair whose both ends are in this namespace, so a connection
+# attempt to it is counted (nft, below) and cannot leave; nothing answers it.
+{ ip link add djv0 type veth peer name djv1 && ip addr add 10.0.0.2/24 dev djv0 &&
+    ip link set djv0 up && ip link set djv1 up &&
+    ip neigh add 10.0.0.1 lladdr 02:00:00:00:00:01 dev djv0; } ||
+    skip_all "cannot create a veth pair"
+nft -f - <<'EOF' || skip_all "cannot load an nftables table"
+table inet djtest {
+    counter to_private { }
+    chain out {
+        type filter hook output priority 0; policy accept;
+        ip daddr 10.0.0.1 counter name to_private
+    }
+}
+EOF
+
+WORK=$(mktemp -d /tmp/djt-proxy.XXXXXX) || skip_all "cannot create a temporary directory"
+chmod 755 "$WORK"
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- TAP helpers -------------------------------------------------------------------------
+n=0
+failures=0
+ok() {
+    n=$((n + 1))
+    echo "ok $n - $*"
+}
+not_ok() {
+    n=$((n + 1))
+    failures=$((failures + 1))
+    echo "not ok $n - $*"
+}
+check() { # check DESCRIPTION COMMAND... : passes when COMMAND succeeds
+    local desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+check_out() { # check_out DESCRIPTION EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then
+        ok "$1"
+    else
+        not_ok "$1"
+        printf 'expected: %s\n     got: %s\n' "$2" "$3" | diag
+    fi
+}
+diag() {
+    sed 's/^/# /'
+}
+bail() {
+    echo "Bail out! $*"
+    exit 1
+}
+
+# ---- python helpers: servers, exact bytes on the wire, TLS tricks, fd passing, JSON ---------
+cat >"$WORK/proxytool.py" <<'EOF'
+import asyncio, hashlib, http.server, json, os, socket, socketserver, ssl, sys, threading, time
+
+# ---- upstream servers ----
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def read_body(self):
+        h = hashlib.sha256()
+        n = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b""):
+                        pass
+                    return h.hexdigest(), n
+                left = size
+                while left:
+                    d = self.rfile.read(min(left, 1 << 20))
+                    h.update(d); left -= len(d); n += len(d)
+                self.rfile.readline()
+        left = int(self.headers.get("Content-Length", "0"))
+        while left:
+            d = self.rfile.read(min(left, 1 << 20))
+            if not d:
+                break
+            h.update(d); left -= len(d); n += len(d)
+        return h.hexdigest(), n
+    def text(self, body, extra=()):
+        body = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+    def do_HEAD(self):
+        self.do_GET()
+    def do_GET(self):
+        p = self.path
+        if p.startswith("/bytes/"):
+            n = int(p.split("/")[2])
+            block = bytes(range(256)) * 4096
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            while n:
+                k = min(n, len(block)); self.wfile.write(block[:k]); n -= k
+        elif p == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"hello ", b"chunked ", b"world\n"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        elif p == "/close":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"delimited by close\n")
+            self.close_connection = True
+        elif p == "/upgrade":
+            self.send_response(101)
+            self.send_header("Upgrade", "echo")
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            while True:
+                d = self.connection.recv(65536)
+                if not d:
+                    break
+                self.connection.sendall(d)
+            self.close_connection = True
+        else:
+            self.text("host=%s path=%s\n" % (self.headers.get("Host"), p))
+    def do_POST(self):
+        digest, n = self.read_body()
+        self.text("%s %d\n" % (digest, n))
+    do_PUT = do_POST
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 4096
+
+class Echo(socketserver.BaseRequestHandler):
+    # Raw TCP: every byte back, and FIN back after FIN.
+    def handle(self):
+        while True:
+            d = self.request.recv(65536)
+            if not d:
+                break
+            self.request.sendall(d)
+        self.request.shutdown(socket.SHUT_WR)
+
+class EchoServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+class EchoServer6(EchoServer):
+    address_family = socket.AF_INET6
+
+def servers(cert, key):
+    threads = []
+    def run(srv):
+        t = threading.Thread(target=srv.serve_forever, daemon=True); t.start(); threads.append(t)
+    run(Server(("127.0.0.1", 80), Handler))
+    tls = Server(("127.0.0.1", 443), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+    run(tls)
+    run(EchoServer(("127.0.0.2", 443), Echo))
+    run(EchoServer6(("::1", 443), Echo))
+    print("ready", flush=True)
+    for t in threads:
+        t.join()
+
+# ---- clients ----
+def raw(port, data, shut=False, wait=3.0, family=socket.AF_INET, host="127.0.0.1"):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(wait)
+    s.connect((host, port))
+    s.sendall(data)
+    if shut:
+        s.shutdown(socket.SHUT_WR)
+    out = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return out + b"<EOF>"
+            out += d
+    except socket.timeout:
+        return out + b"<TIMEOUT>"
+    except ConnectionResetError:
+        return out + b"<RST>"
+
+def halfclose_big(port, size):
+    # A request, FIN at once, then a slow reader: the whole body must still arrive.
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: allowed.test\r\n\r\n" % size)
+    s.shutdown(socket.SHUT_WR)
+    time.sleep(0.5)
+    data = b""
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    print(len(body))
+    return 0
+
+def tls_hello(sni):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=sni)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return obj, inc, out, out.read()
+
+def refragment(hello, size):
+    # The one handshake record as several records of SIZE handshake bytes each.
+    assert hello[0] == 22 and len(hello) == 5 + int.from_bytes(hello[3:5], "big")
+    body = hello[5:]
+    return b"".join(hello[:3] + len(body[i:i + size]).to_bytes(2, "big") + body[i:i + size]
+                    for i in range(0, len(body), size))
+
+def tls_get(port, sni, mode, path="/"):
+    # A TLS GET whose ClientHello is sent whole, in 7-byte TCP segments, re-framed into
+    # 64-byte TLS records, or both; prints the last line of the response or the TLS error.
+    obj, inc, out, hello = tls_hello(sni)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if mode in ("records", "both"):
+        hello = refragment(hello, 64)
+    if mode in ("segments", "both"):
+        for i in range(0, len(hello), 7):
+            s.sendall(hello[i:i + 7])
+            time.sleep(0.003)
+    else:
+        s.sendall(hello)
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pending = out.read()
+            if pending:
+                s.sendall(pending)
+            d = s.recv(65536)
+            if not d:
+                print("EOF during the handshake")
+                return 1
+            inc.write(d)
+        except ssl.SSLError as e:
+            print("TLS error", e.reason)
+            return 1
+    obj.write(b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path.encode(), sni.encode()))
+    s.sendall(out.read())
+    resp = b""
+    while True:
+        try:
+            resp += obj.read(65536)
+        except ssl.SSLWantReadError:
+            d = s.recv(65536)
+            if not d:
+                break
+            inc.write(d)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            break
+    print(resp.decode(errors="replace").splitlines()[-1])
+    return 0
+
+def tls_echo(port, sni):
+    # A real ClientHello plus more bytes, then FIN, to a raw echo upstream: everything must
+    # come back in order, then FIN (half-close forwarded both ways).
+    _, _, _, hello = tls_hello(sni)
+    extra = b"after the hello " * 1000
+    got = raw(port, hello + extra, shut=True)
+    print("echoed" if got == hello + extra + b"<EOF>" else "wrong: %d bytes %r" % (len(got), got[-20:]))
+    return 0
+
+def idle_closed(port, sni, seconds):
+    # Relays to the echo upstream, then stays silent: how long until the proxy closes?
+    _, _, _, hello = tls_hello(sni)
+    s = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    s.sendall(hello)
+    got = b""
+    start = time.monotonic()
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+    except (socket.timeout, ConnectionResetError):
+        pass
+    print("%s %.1f" % ("closed" if got == hello else "echo-wrong", time.monotonic() - start))
+    return 0
+
+def silent_closed(port, send, seconds):
+    # Connects, sends SEND (may be empty), and waits: prints what came back and when.
+    s = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    start = time.monotonic()
+    if send:
+        s.sendall(send.encode())
+    got = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+    except socket.timeout:
+        print("timeout")
+        return 0
+    except ConnectionResetError:
+        pass
+    print("%s %.1f" % (got.split(b"\r\n")[0].decode(errors="replace") or "EOF", time.monotonic() - start))
+    return 0
+
+CTX = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+CTX.check_hostname = False
+CTX.verify_mode = ssl.CERT_NONE
+
+def many(count, port, tls):
+    # COUNT connections at once, each with one request answered while every one of them is
+    # still open; prints how many were answered while all were open, and how many right.
+    async def one(i, answered, hold):
+        if tls:
+            r, w = await asyncio.open_connection("127.0.0.1", port, ssl=CTX, server_hostname="allowed.test")
+        else:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"GET /c%d HTTP/1.1\r\nHost: allowed.test\r\n\r\n" % i)
+        head = await r.readuntil(b"\r\n\r\n")
+        length = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+        body = await r.readexactly(int(length[0].split(b":")[1]))
+        good = head.startswith(b"HTTP/1.1 200") and body.endswith(b"path=/c%d\n" % i)
+        answered.append(good)
+        await hold.wait()
+        w.close()
+        return good
+    async def main():
+        answered, hold = [], asyncio.Event()
+        tasks = [asyncio.create_task(one(i, answered, hold)) for i in range(count)]
+        for _ in range(600):
+            await asyncio.sleep(0.1)
+            if len(answered) == count or any(t.done() for t in tasks):
+                break
+        while_open = len(answered)
+        hold.set()
+        res = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [repr(x) for x in res if x is not True]
+        print("answered-while-open=%d right=%d" % (while_open, count - len(errors)), *errors[:3])
+    asyncio.run(main())
+    return 0
+
+def hold_open(port, count, seconds):
+    # Opens COUNT connections and keeps them; then one more: prints what the extra one got.
+    keep = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+    time.sleep(0.3)
+    extra = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    try:
+        got = extra.recv(100)
+        print("closed" if got == b"" else "data")
+    except socket.timeout:
+        print("kept")
+    except ConnectionResetError:
+        print("closed")
+    for k in keep:
+        k.close()
+    return 0
+
+def launch(args):
+    # launch CTLPATH|- WATCHPID|- PROG ARGS...: exec PROG (same pid) with a listening control
+    # socket for {CTL} and a pidfd of WATCHPID for {PIDFD}.
+    ctl_path, watch_pid, prog = args[0], args[1], args[2]
+    subst = {}
+    if ctl_path != "-":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.bind(ctl_path)
+        s.listen(16)
+        os.set_inheritable(s.fileno(), True)
+        subst["{CTL}"] = str(s.fileno())
+    if watch_pid != "-":
+        fd = os.pidfd_open(int(watch_pid))
+        os.set_inheritable(fd, True)
+        subst["{PIDFD}"] = str(fd)
+    os.execv(prog, [prog] + [subst.get(a, a) for a in args[3:]])
+
+def launch_netns(args):
+    # launch-netns PID PROG ARGS...: like the hook, bind the listeners inside the network
+    # namespace of PID (127.0.0.1:15380 {H4}, [::1]:15380 {H6}, 127.0.0.1:15443 {T4}), come
+    # back, and exec PROG here with them.
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    here = os.open("/proc/self/ns/net", os.O_RDONLY)
+    there = os.open("/proc/%s/ns/net" % args[0], os.O_RDONLY)
+    if libc.setns(there, 0x40000000) != 0:
+        sys.exit("setns: %s" % os.strerror(ctypes.get_errno()))
+    subst = {}
+    for tag, family, addr in (("{H4}", socket.AF_INET, ("127.0.0.1", 15380)),
+                              ("{H6}", socket.AF_INET6, ("::1", 15380)),
+                              ("{T4}", socket.AF_INET, ("127.0.0.1", 15443))):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.bind(addr)
+        s.listen(128)
+        os.set_inheritable(s.fileno(), True)
+        subst[tag] = str(s.fileno())
+        globals().setdefault("keep", []).append(s)
+    if libc.setns(here, 0x40000000) != 0:
+        sys.exit("setns back: %s" % os.strerror(ctypes.get_errno()))
+    os.execv(args[1], [args[1]] + [subst.get(x, x) for x in args[2:]])
+
+def control(path, op, watch_pid=None):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(3)
+    s.connect(path)
+    if watch_pid is not None:
+        fd = os.pidfd_open(int(watch_pid))
+        socket.send_fds(s, [op.encode()], [fd])
+        os.close(fd)
+    else:
+        s.send(op.encode())
+    try:
+        reply = s.recv(16)
+    except socket.timeout:
+        reply = b""
+    words = [reply.decode() or "none"]
+    if op == "Q":
+        try:
+            words.append("eof" if s.recv(16) == b"" else "data")
+        except socket.timeout:
+            words.append("no-eof")
+        except ConnectionResetError:
+            words.append("eof")
+    print(" ".join(words))
+    return 0
+
+def check_log(path, container):
+    # Every line JSON with the documented fields; prints counts per event and decision.
+    common = ["time", "event", "container", "client", "host", "port", "decision", "reason",
+              "bytes_up", "bytes_down", "duration_ms"]
+    counts = {}
+    with open(path, "rb") as f:
+        for number, raw_line in enumerate(f, 1):
+            line = json.loads(raw_line)
+            event = line["event"]
+            if event in ("http_request", "tls_connection") and "bytes_up" in line:
+                want = common + (["method", "path"] if event == "http_request" else [])
+                missing = [k for k in want if k not in line]
+                if missing or line["container"] != container or line["decision"] not in ("allow", "deny"):
+                    print("line %d: bad fields %s: %s" % (number, missing, raw_line))
+                    return 1
+                if not line["time"].endswith("Z") or len(line["time"]) != 24:
+                    print("line %d: time %s" % (number, line["time"]))
+                    return 1
+            key = "%s/%s" % (event, line.get("decision"))
+            counts[key] = counts.get(key, 0) + 1
+    print(" ".join("%s=%d" % kv for kv in sorted(counts.items())))
+    return 0
+
+def echo_bytes(path):
+    # The echo upstream sends back what it got: some echo.test line has equal, large counts.
+    with open(path, "rb") as f:
+        for raw_line in f:
+            line = json.loads(raw_line)
+            if line.get("host") == "echo.test" and line.get("bytes_up", 0) > 16000 \
+                    and line.get("bytes_up") == line.get("bytes_down"):
+                return 0
+    return 1
+
+def find_line(log_path, **fields):
+    # Exit 0 when some line has all FIELDS (values compared as JSON text).
+    with open(log_path, "rb") as f:
+        for raw_line in f:
+            line = json.loads(raw_line)
+            if all(json.dumps(line.get(k)) == v for k, v in fields.items()):
+                return 0
+    return 1
+
+cmd, a = sys.argv[1], sys.argv[2:]
+if cmd == "servers":
+    servers(a[0], a[1])
+elif cmd == "raw":
+    data = a[1].encode().decode("unicode_escape").encode("latin-1")
+    sys.stdout.write(raw(int(a[0]), data, shut=len(a) > 2 and a[2] == "shut").decode("latin-1"))
+elif cmd == "raw6":
+    data = a[1].encode().decode("unicode_escape").encode("latin-1")
+    sys.stdout.write(raw(int(a[0]), data, family=socket.AF_INET6, host="::1").decode("latin-1"))
+elif cmd == "halfclose-big":
+    sys.exit(halfclose_big(int(a[0]), int(a[1])))
+elif cmd == "tls-get":
+    sys.exit(tls_get(int(a[0]), a[1], a[2], *a[3:]))
+elif cmd == "tls-echo":
+    sys.exit(tls_echo(int(a[0]), a[1]))
+elif cmd == "idle-closed":
+    sys.exit(idle_closed(int(a[0]), a[1], float(a[2])))
+elif cmd == "silent-closed":
+    sys.exit(silent_closed(int(a[0]), a[1], float(a[2])))
+elif cmd == "many":
+    sys.exit(many(int(a[0]), int(a[1]), a[2] == "tls"))
+elif cmd == "hold-open":
+    sys.exit(hold_open(int(a[0]), int(a[1]), float(a[2])))
+elif cmd == "launch":
+    launch(a)
+elif cmd == "launch-netns":
+    launch_netns(a)
+elif cmd == "control":
+    sys.exit(control(*a))
+elif cmd == "check-log":
+    sys.exit(check_log(a[0], a[1]))
+elif cmd == "echo-bytes":
+    sys.exit(echo_bytes(a[0]))
+elif cmd == "find-line":
+    sys.exit(find_line(a[0], **dict(x.split("=", 1) for x in a[1:])))
+else:
+    sys.exit("unknown command " + cmd)
+EOF
+tool() { python3 "$WORK/proxytool.py" "$@"; }
+
+# Waits up to 5 s for the ready file to hold something; prints it.
+wait_ready() {
+    local file=$1 i
+    for i in $(seq 50); do
+        [ -s "$file" ] && break
+        sleep 0.1
+    done
+    cat "$file" 2>/dev/null
+}
+
+# Waits up to $2 tenths of a second for pid $1 to exit; its status goes into $exit_status.
+wait_exit() {
+    local pid=$1 tenths=${2:-30} i
+    for i in $(seq "$tenths"); do
+        if ! kill -0 "$pid" 2>/dev/null || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+            wait "$pid"
+            exit_status=$?
+            return 0
+        fi
+        sleep 0.1
+    done
+    exit_status=timeout
+    return 1
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+private_packets() { nft list counter inet djtest to_private | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
+
+HTTP=15380
+TLS=15443
+LOG=$WORK/proxy.log
+CTL=$WORK/control.sock
+ulimit -n 16384
+
+# ---- the world: certificate, resolver, upstreams -------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -subj /CN=allowed.test \
+    -addext "subjectAltName=DNS:allowed.test,DNS:*.example.test" >/dev/null 2>&1 ||
+    bail "openssl cannot make a certificate"
+dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
+    --listen-address=127.0.0.1 --port=53 --local=/test/ \
+    --address=/allowed.test/127.0.0.1 --address=/example.test/127.0.0.1 \
+    --address=/evilexample.test/127.0.0.1 --address=/private.test/10.0.0.1 \
+    --address=/fallback.test/127.0.0.1 --address=/fallback.test/::1 \
+    --address=/echo.test/127.0.0.2 --address=/v6.test/::1 \
+    --pid-file="$WORK/dnsmasq.pid" 2>"$WORK/dnsmasq.err" &
+PIDS+=($!)
+python3 "$WORK/proxytool.py" servers "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/servers.out" 2>&1 &
+PIDS+=($!)
+for i in $(seq 50); do
+    grep -q ready "$WORK/servers.out" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q ready "$WORK/servers.out" || bail "the upstream servers did not start: $(cat "$WORK/servers.out")"
+
+RULES="allowed.test *.example.test private.test fallback.test echo.test v6.test"
+
+# ---- start the proxy -----------------------------------------------------------------------
+sleep 300 &
+WATCHED=$!
+PIDS+=("$WATCHED")
+python3 "$WORK/proxytool.py" launch "$CTL" "$WATCHED" "$proxy" --user nobody \
+    --container-id e2e-proxy --listen-http "127.0.0.1:$HTTP" --listen-http "[::1]:$HTTP" \
+    --listen-tls "127.0.0.1:$TLS" --allow "$RULES" --resolver 127.0.0.1 \
+    --upstream-allow 127.0.0.0/8 --upstream-allow ::1 --log-file "$LOG" --log-rate 0 \
+    --control-fd "{CTL}" --watch-pidfd "{PIDFD}" --ready-fd 5 \
+    5>"$WORK/ready" 2>"$WORK/stderr" &
+PROXY_PID=$!
+PIDS+=("$PROXY_PID")
+ready=$(wait_ready "$WORK/ready")
+if [ "$ready" = R ]; then
+    ok "proxy reported ready on --ready-fd"
+else
+    not_ok "proxy reported ready on --ready-fd (got '$ready')"
+    diag <"$WORK/stderr"
+    echo "1..$n"
+    exit 1
+fi
+
+status=$(cat "/proc/$PROXY_PID/status")
+check "runs as nobody" grep -Eq "^Uid:[[:space:]]+$(id -u nobody)[[:space:]]" <<<"$status"
+check "no capabilities" grep -Eq '^CapEff:[[:space:]]+0+$' <<<"$status"
+check "no_new_privs and a seccomp filter" \
+    bash -c 'grep -Eq "^NoNewPrivs:[[:space:]]+1" <<<"$1" && grep -Eq "^Seccomp:[[:space:]]+2" <<<"$1"' _ "$status"
+
+via_http() { curl -sS -m 10 --connect-to "::127.0.0.1:$HTTP" "$@"; }
+via_tls() { curl -sS -k -m 10 --connect-to "::127.0.0.1:$TLS" "$@"; }
+raw() { tool raw "$HTTP" "$@" | tr -d '\r'; }
+
+# ---- HTTP decisions ------------------------------------------------------------------------
+out=$(via_http http://allowed.test/hello)
+check_out "HTTP: an allowed host is relayed" "host=allowed.test path=/hello" "$out"
+
+out=$(via_http -i http://denied.test/x)
+check "HTTP: a denied host gets 403" grep -q '^HTTP/1.1 403 Forbidden' <<<"$out"
+check "HTTP: the 403 body names the host and the annotation" \
+    grep -q 'denied.test is not allowed.*' <<<"$out"
+check "HTTP: ... and says to add it to io.dnsjail.allow" \
+    grep -q 'add denied.test to the container.s io.dnsjail.allow annotation' <<<"$out"
+
+out=$(raw 'GET /first HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET /second HTTP/1.1\r\nHost: denied.test\r\n\r\n')
+check "keep-alive: the first request is relayed" grep -q 'path=/first' <<<"$out"
+check "keep-alive: the second, naming another host, gets 403 and the connection closes" \
+    bash -c 'grep -q "^HTTP/1.1 403" <<<"$1" && grep -q "<EOF>$" <<<"$1" && ! grep -q "path=/second" <<<"$1"' _ "$out"
+
+out=$(raw 'GET /p1 HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET /p2 HTTP/1.1\r\nHost: allowed.test\r\n\r\nHEAD /bytes/7 HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET /p3 HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n')
+check_out "pipelining: four requests (one HEAD), four answers in order, then close" \
+    "4 path=/p1 path=/p2 path=/p3 <EOF>" \
+    "$(grep -c '^HTTP/1.1 200 OK$' <<<"$out") $(grep -oE 'path=/p[0-9]|<EOF>' <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
+
+out=$(via_http http://allowed.test/a http://allowed.test/b -w '%{num_connects}\n')
+check "keep-alive: a second request to the same host reuses the connection" \
+    bash -c 'grep -q "path=/b" <<<"$1" && [ "$(tail -n1 <<<"$1")" = 0 ]' _ "$out"
+
+out=$(raw 'GET http://other.test/x HTTP/1.1\r\nHost: allowed.test\r\n\r\n')
+check "absolute-form target and Host disagreeing: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+out=$(raw 'GET http://allowed.test/abs HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n')
+check "absolute-form target and Host agreeing: relayed" grep -q 'path=http://allowed.test/abs' <<<"$out"
+out=$(raw 'GET / HTTP/1.1\r\n\r\n')
+check "missing Host: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+out=$(raw 'POST / HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+check "Content-Length with Transfer-Encoding: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+out=$(raw 'POST / HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab')
+check "two Content-Lengths: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+out=$(raw 'GET / HTTP/1.1\r\nHost: allowed.test\r\nX-A: a\r\n b\r\n\r\n')
+check "obs-fold: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+out=$(tool raw "$HTTP" "GET / HTTP/1.1\\r\\nHost: allowed.test\\r\\nX-Big: $(head -c 40000 /dev/zero | tr '\0' a)\\r\\n\\r\\n" | tr -d '\r')
+check "a header section over the limit: 431" grep -q '^HTTP/1.1 431 ' <<<"$out"
+out=$(raw 'CONNECT allowed.test:443 HTTP/1.1\r\nHost: allowed.test:443\r\n\r\n')
+check "CONNECT: 405" grep -q '^HTTP/1.1 405 ' <<<"$out"
+out=$(raw 'GET / HTTP/1.1\r\nHost: allowed.test:8080\r\n\r\n')
+check "a Host port other than the destination's: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+out=$(raw 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+check "an IP literal Host: 403 (only CIDR rules reach addresses)" grep -q '^HTTP/1.1 403 ' <<<"$out"
+
+out=$(via_http -i http://evilexample.test/)
+check "evilexample.test against *.example.test: 403" grep -q '^HTTP/1.1 403 ' <<<"$out"
+out=$(via_http http://deep.sub.example.test/w)
+check_out "*.example.test allows a name at any depth below it" "host=deep.sub.example.test path=/w" "$out"
+out=$(via_http -i http://example.test/)
+check "*.example.test does not allow example.test itself" grep -q '^HTTP/1.1 403 ' <<<"$out"
+out=$(raw 'GET /case HTTP/1.1\r\nHost: ALLOWED.Test.\r\nConnection: close\r\n\r\n')
+check "mixed case and a trailing dot match allowed.test" grep -q 'path=/case' <<<"$out"
+
+before=$(private_packets)
+out=$(via_http -i http://private.test/)
+check "a name resolving to 10.0.0.1: 403 naming the address" \
+    bash -c 'grep -q "^HTTP/1.1 403 " <<<"$1" && grep -q "10.0.0.1" <<<"$1"' _ "$out"
+check_out "... and 10.0.0.1 was never contacted (no packet to it)" "$before" "$(private_packets)"
+
+out=$(via_http http://fallback.test/fb)
+check_out "an address that refuses ([::1]:80) is skipped for the next (127.0.0.1)" "host=fallback.test path=/fb" "$out"
+check "... the log names the upstream that answered" \
+    tool find-line "$LOG" host='"fallback.test"' upstream='"127.0.0.1:80"'
+
+out=$(tool raw6 "$HTTP" 'GET /v6client HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n' | tr -d '\r')
+check "a client on [::1] is served" grep -q 'path=/v6client' <<<"$out"
+
+# ---- HTTP relaying -------------------------------------------------------------------------
+head -c 100000000 /dev/urandom >"$WORK/big.bin"
+want=$(sha256sum "$WORK/big.bin" | cut -d' ' -f1)
+out=$(via_http -m 60 --data-binary @"$WORK/big.bin" http://allowed.test/upload)
+check_out "HTTP: 100 MB upload with Content-Length arrives intact" "$want 100000000" "$out"
+out=$(via_http -m 60 -H 'Transfer-Encoding: chunked' --data-binary @"$WORK/big.bin" http://allowed.test/upload)
+check_out "HTTP: 100 MB chunked upload arrives intact" "$want 100000000" "$out"
+want=$(python3 -c 'import hashlib,sys; b=bytes(range(256))*4096; h=hashlib.sha256(); n=100000000
+while n: k=min(n,len(b)); h.update(b[:k]); n-=k
+print(h.hexdigest())')
+out=$(via_http -m 60 http://allowed.test/bytes/100000000 | sha256sum | cut -d' ' -f1)
+check_out "HTTP: 100 MB download arrives intact" "$want" "$out"
+out=$(via_http http://allowed.test/chunked http://allowed.test/hello)
+check_out "a chunked response, then the next request on the connection" \
+    "hello chunked world
+host=allowed.test path=/hello" "$out"
+out=$(raw 'GET /close HTTP/1.1\r\nHost: allowed.test\r\n\r\n')
+check "a response delimited by the server's close is relayed, then the client is closed" \
+    bash -c 'grep -q "^delimited by close$" <<<"$1" && grep -q "<EOF>$" <<<"$1"' _ "$out"
+out=$(tool raw "$HTTP" 'GET /halfclose HTTP/1.1\r\nHost: allowed.test\r\n\r\n' shut | tr -d '\r')
+check "a client that half-closes after its request still gets the response" \
+    bash -c 'grep -q "path=/halfclose" <<<"$1" && grep -q "<EOF>$" <<<"$1"' _ "$out"
+out=$(tool halfclose-big "$HTTP" 20000000)
+check_out "... even when its response is still arriving (20 MB) after the client's FIN" 20000000 "$out"
+out=$(tool raw "$HTTP" 'GET /upgrade HTTP/1.1\r\nHost: allowed.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nafter the switch' shut | tr -d '\r')
+check "101 Switching Protocols turns into a tunnel to the same host" \
+    bash -c 'grep -q "^HTTP/1.1 101 " <<<"$1" && grep -q "after the switch<EOF>$" <<<"$1"' _ "$out"
+
+# ---- TLS -----------------------------------------------------------------------------------
+out=$(via_tls https://allowed.test/tls)
+check_out "TLS: an allowed name is relayed (curl)" "host=allowed.test path=/tls" "$out"
+out=$(via_tls https://denied.test/ 2>&1)
+check "TLS: a denied name gets the access_denied alert (curl)" grep -q 'alert access denied' <<<"$out"
+out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername denied.test 2>&1)
+check "TLS: ... (openssl s_client: alert number 49)" grep -q 'alert number 49' <<<"$out"
+out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -noservername 2>&1)
+check "TLS: no SNI gets the alert" grep -q 'alert number 49' <<<"$out"
+out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername 127.0.0.1 2>&1)
+check "TLS: an IP address as SNI gets the alert" grep -q 'alert number 49' <<<"$out"
+out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername evilexample.test 2>&1)
+check "TLS: evilexample.test against *.example.test gets the alert" grep -q 'alert number 49' <<<"$out"
+out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername private.test 2>&1)
+check "TLS: a name resolving to 10.0.0.1 gets the alert" grep -q 'alert number 49' <<<"$out"
+check_out "... and 10.0.0.1 was never contacted" "$before" "$(private_packets)"
+for mode in whole segments records both; do
+    out=$(tool tls-get "$TLS" allowed.test "$mode" "/$mode")
+    check_out "TLS: ClientHello sent $mode" "host=allowed.test path=/$mode" "$out"
+done
+out=$(tool tls-get "$TLS" denied.test both)
+check "TLS: a denied ClientHello in pieces gets the alert" grep -q 'ALERT_ACCESS_DENIED' <<<"$out"
+out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername ALLOWED.Test. 2>&1)
+check "TLS: mixed case and a trailing dot in SNI match allowed.test" \
+    bash -c 'grep -q "^New, TLS" <<<"$1" && ! grep -q "alert" <<<"$1"' _ "$out"
+check "... (the log shows the name as sent)" \
+    tool find-line "$LOG" event='"tls_connection"' host='"ALLOWED.Test."' decision='"allow"'
+out=$(tool raw "$TLS" 'GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n')
+check_out "TLS: non-TLS bytes are closed without an answer" "<EOF>" "$out"
+out=$(tool tls-echo "$TLS" echo.test)
+check_out "TLS: the hello and what followed are replayed, half-close goes both ways" echoed "$out"
+out=$(tool tls-echo "$TLS" v6.test)
+check_out "TLS: an IPv6 upstream ([::1]:443)" echoed "$out"
+want=$(sha256sum "$WORK/big.bin" | cut -d' ' -f1)
+out=$(via_tls -m 60 --data-binary @"$WORK/big.bin" https://allowed.test/upload)
+check_out "TLS: 100 MB upload arrives intact" "$want 100000000" "$out"
+want=$(via_http -m 60 http://allowed.test/bytes/100000000 | sha256sum | cut -d' ' -f1)
+out=$(via_tls -m 60 https://allowed.test/bytes/100000000 | sha256sum | cut -d' ' -f1)
+check_out "TLS: 100 MB download arrives intact" "$want" "$out"
+out=$(via_tls -m 60 --limit-rate 10M -H 'Connection: close' https://allowed.test/bytes/20000000 | sha256sum | cut -d' ' -f1)
+check_out "TLS: a slow reader gets everything an upstream sent before it closed" \
+    "$(via_http -m 60 http://allowed.test/bytes/20000000 | sha256sum | cut -d' ' -f1)" "$out"
+rm -f "$WORK/big.bin"
+
+# ---- many connections ----------------------------------------------------------------------
+out=$(tool many 1000 "$HTTP" http)
+check_out "HTTP: 1000 concurrent connections, all answered while all are open" \
+    "answered-while-open=1000 right=1000" "$out"
+out=$(tool many 1000 "$TLS" tls)
+check_out "TLS: 1000 concurrent connections, all answered while all are open" \
+    "answered-while-open=1000 right=1000" "$out"
+check "the proxy is still alive (no SIGSYS on any path so far)" alive "$PROXY_PID"
+
+# ---- the log -------------------------------------------------------------------------------
+out=$(tool check-log "$LOG" e2e-proxy)
+check "every log line is JSON with the documented fields" test $? = 0
+echo "$out" | diag
+check "log: a denied request with its reason" \
+    tool find-line "$LOG" event='"http_request"' host='"denied.test"' decision='"deny"' reason='"not in the allow list"' status=403
+check "log: an allowed request with method, path and status" \
+    tool find-line "$LOG" event='"http_request"' host='"allowed.test"' method='"GET"' path='"/hello"' decision='"allow"' status=200
+check "log: the refused private address" \
+    tool find-line "$LOG" host='"private.test"' decision='"deny"' reason='"private.test resolves to internal address 10.0.0.1"'
+check "log: a TLS connection with its bytes each way" tool echo-bytes "$LOG"
+check "log: a TLS connection without SNI" \
+    tool find-line "$LOG" event='"tls_connection"' host=null reason='"no server name (SNI) in the ClientHello"'
+
+# ---- control socket, watched processes, signals ----------------------------------------------
+check_out "control: P answers K" K "$(tool control "$CTL" P)"
+sleep 300 &
+SECOND=$!
+PIDS+=("$SECOND")
+check_out "control: W with a pidfd answers K" K "$(tool control "$CTL" W "$SECOND")"
+kill "$WATCHED"
+wait "$WATCHED" 2>/dev/null
+sleep 0.3
+check "one watched process exiting leaves the proxy running" alive "$PROXY_PID"
+kill "$SECOND"
+wait "$SECOND" 2>/dev/null
+wait_exit "$PROXY_PID" 30
+check_out "the last watched process exiting ends the proxy (exit 0)" 0 "$exit_status"
+
+# ---- a second proxy: timeouts, the connection cap, quit, a control that 10.0.0.1 is seen ---
+LOG2=$WORK/proxy2.log
+CTL2=$WORK/control2.sock
+python3 "$WORK/proxytool.py" launch "$CTL2" - "$proxy" --user nobody --container-id e2e-2 \
+    --listen-http "127.0.0.1:$HTTP" --listen-tls "127.0.0.1:$TLS" --allow "$RULES" \
+    --resolver 127.0.0.1:53 --upstream-allow 127.0.0.0/8 --upstream-allow 10.0.0.0/8 \
+    --log-file "$LOG2" --log-rate 0 --control-fd "{CTL}" --handshake-timeout 1 \
+    --idle-timeout 2 --max-connections 5 --ready-fd 5 5>"$WORK/ready2" 2>"$WORK/stderr2" &
+PROXY2_PID=$!
+PIDS+=("$PROXY2_PID")
+check_out "second proxy ready" R "$(wait_ready "$WORK/ready2")"
+out=$(tool silent-closed "$TLS" "" 5)
+check "handshake timeout: a TLS client that sends nothing is closed after ~1 s" \
+    bash -c 'read -r what secs <<<"$1"; [ "$what" = EOF ] && awk -v s="$secs" "BEGIN{exit !(s >= 0.9 && s < 3.5)}"' _ "$out"
+out=$(tool silent-closed "$HTTP" $'GET / HTTP/1.1\r\nHost: allowed' 5)
+check "handshake timeout: an unfinished request head gets 408" grep -q '^HTTP/1.1 408 ' <<<"$out"
+out=$(tool idle-closed "$TLS" echo.test 8)
+check "idle timeout: a silent relayed connection is closed after ~2 s" \
+    bash -c 'read -r what secs <<<"$1"; [ "$what" = closed ] && awk -v s="$secs" "BEGIN{exit !(s >= 1.9 && s < 4.5)}"' _ "$out"
+out=$(tool hold-open "$HTTP" 5 2)
+check_out "--max-connections 5: a sixth connection is closed at once" closed "$out"
+check "... and logged" tool find-line "$LOG2" reason='"too many connections (--max-connections)"'
+sleep 0.3
+before=$(private_packets)
+via_http -m 10 -o /dev/null http://private.test/ 2>/dev/null
+check "control: with --upstream-allow 10.0.0.0/8 the proxy does try 10.0.0.1 (so the count above would see it)" \
+    test "$(private_packets)" -gt "$before"
+check_out "control: Q answers K, then the connection ends" "K eof" "$(tool control "$CTL2" Q)"
+wait_exit "$PROXY2_PID" 30
+check_out "Q ends the proxy (exit 0)" 0 "$exit_status"
+
+# ---- transparent: listeners in a "container" namespace, redirected there ------------------
+# As the hook sets it up: the container's namespace redirects tcp 80 and 8080 to the HTTP
+# listener and 443 to the TLS one; the listeners were bound there and are served from here;
+# the original destination (SO_ORIGINAL_DST, IPv4 and IPv6) gives the port the policy sees.
+unshare --net sleep 600 &
+CTR=$!
+PIDS+=("$CTR")
+sleep 0.2
+if nsenter --net="/proc/$CTR/ns/net" sh -e -c '
+    ip link set lo up
+    ip link add c0 type veth peer name c1
+    ip link set c0 up
+    ip link set c1 up
+    ip addr add 192.0.2.1/24 dev c0
+    ip addr add 2001:db8::1/64 dev c0 nodad
+    nft -f - <<EOF
+table inet djctr {
+    chain nat_out {
+        type nat hook output priority -100; policy accept;
+        tcp dport { 80, 8080 } redirect to :15380
+        tcp dport 443 redirect to :15443
+    }
+}
+EOF' 2>"$WORK/ctr.err"; then
+    LOG3=$WORK/proxy3.log
+    python3 "$WORK/proxytool.py" launch-netns "$CTR" "$proxy" --user nobody --container-id e2e-3 \
+        --inherit-http "{H4}" --inherit-http "{H6}" --inherit-tls "{T4}" --allow allowed.test \
+        --resolver 127.0.0.1 --upstream-allow 127.0.0.0/8 --log-file "$LOG3" --log-rate 0 \
+        --ready-fd 5 5>"$WORK/ready3" 2>"$WORK/stderr3" &
+    PROXY3_PID=$!
+    PIDS+=("$PROXY3_PID")
+    check_out "transparent: proxy with inherited listeners ready" R "$(wait_ready "$WORK/ready3")"
+    in_ctr() { nsenter --net="/proc/$CTR/ns/net" "$@"; }
+    out=$(in_ctr curl -sS -m 10 --resolve allowed.test:80:192.0.2.10 http://allowed.test/orig4)
+    check_out "transparent: HTTP to 192.0.2.10:80 reaches allowed.test" "host=allowed.test path=/orig4" "$out"
+    out=$(in_ctr curl -sS -m 10 --resolve 'allowed.test:80:[2001:db8::10]' http://allowed.test/orig6)
+    check_out "transparent: HTTP to [2001:db8::10]:80 reaches allowed.test" "host=allowed.test path=/orig6" "$out"
+    out=$(in_ctr curl -sS -m 10 -i --resolve allowed.test:8080:192.0.2.10 http://allowed.test:8080/)
+    check "transparent: port 8080 is checked as 8080 (a port-less rule covers 80 and 443 only)" \
+        bash -c 'grep -q "^HTTP/1.1 403 " <<<"$1" && grep -q "add allowed.test:8080 to" <<<"$1"' _ "$out"
+    out=$(in_ctr curl -sS -k -m 10 --resolve allowed.test:443:192.0.2.10 https://allowed.test/orig-tls)
+    check_out "transparent: HTTPS to 192.0.2.10:443 reaches allowed.test" "host=allowed.test path=/orig-tls" "$out"
+    out=$(in_ctr curl -sS -k -m 10 --resolve denied.test:443:192.0.2.10 https://denied.test/ 2>&1)
+    check "transparent: HTTPS to a denied name gets the alert" grep -q 'alert access denied' <<<"$out"
+    check "transparent: the log has the original ports" \
+        bash -c 'python3 "$1" find-line "$2" path="\"/orig4\"" port=80 &&
+                 python3 "$1" find-line "$2" host="\"allowed.test\"" port=8080 decision="\"deny\"" &&
+                 python3 "$1" find-line "$2" event="\"tls_connection\"" port=443 decision="\"allow\""' \
+        _ "$WORK/proxytool.py" "$LOG3"
+    kill -TERM "$PROXY3_PID"
+    wait_exit "$PROXY3_PID" 30
+    check_out "transparent: SIGTERM ends the proxy (exit 0)" 0 "$exit_status"
+else
+    not_ok "transparent: cannot set up the container namespace"
+    diag <"$WORK/ctr.err"
+fi
+
+# ---- startup errors ------------------------------------------------------------------------
+"$proxy" --user nobody --listen-http "127.0.0.1:$HTTP" --allow 'good.test, bad..test' \
+    --resolver 127.0.0.1 --ready-fd 5 5>"$WORK/ready4" 2>/dev/null
+rc=$?
+msg=$(cat "$WORK/ready4")
+check "a malformed rule fails the start and quotes the entry on the ready pipe" \
+    bash -c '[ "$1" != 0 ] && [ "${2:0:1}" = E ] && grep -q "bad..test" <<<"$2"' _ "$rc" "$msg"
+"$proxy" --listen-http "127.0.0.1:$HTTP" --allow allowed.test --resolver 127.0.0.1 2>/dev/null
+check "refuses to serve as root without --user" test $? != 0
+
+echo "1..$n"
+[ "$failures" = 0 ]
