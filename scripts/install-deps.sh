@@ -1,18 +1,22 @@
 #!/bin/bash
-# Installs, with apt-get, the Debian 12 packages that dnsjail needs to build, test and demo,
-# skipping those already present. Usage: scripts/install-deps.sh [build|test|demo]
+# Installs, with apt-get, the Debian 12 packages that dnsjail needs to build, test, demo and
+# benchmark, skipping those already present.
+# Usage: scripts/install-deps.sh [build|test|demo|bench]
 set -euo pipefail
 
 build=(build-essential autoconf automake libtool pkg-config libseccomp-dev libyajl-dev
        libnftnl-dev libmnl-dev libssl-dev)
 runtime=(runc nftables iproute2 util-linux procps psmisc dnsmasq-base bind9-dnsutils python3 curl)
-testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf)
+testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf busybox-static openssl)
+# The peers the benchmarks under bench/ measure against.
+benchmarking=(dnsperf dnsmasq-base nginx libnginx-mod-stream haproxy linux-perf)
 
 case "${1:-test}" in
 build) want=("${build[@]}") ;;
 demo) want=("${build[@]}" "${runtime[@]}") ;;
 test) want=("${build[@]}" "${runtime[@]}" "${testing[@]}") ;;
-*) echo "usage: $0 [build|test|demo]" >&2; exit 2 ;;
+bench) want=("${build[@]}" "${runtime[@]}" "${benchmarking[@]}") ;;
+*) echo "usage: $0 [build|test|demo|bench]" >&2; exit 2 ;;
 esac
 
 missing=()
