@@ -479,6 +479,9 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     spec.n_pass_fds = a.n_pass;
     spec.user = h->cfg.run_as_user;
     spec.ready_timeout_ms = h->cfg.ready_timeout_ms;
+    /* The proxy holds up to six descriptors per connection (two sockets, two pipes) and a
+     * fixed set besides; the stub's needs fit the default. */
+    spec.nofile = id == DAEMON_PROXY ? 6ul * h->cfg.proxy_max_connections + 2048 : 0;
     return dj_spawn_daemon(&spec, pid, err);
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -60,6 +61,25 @@ int dj_report_ready(int fd, dj_error_t *err)
     return 0;
 }
 
+/* An unprivileged daemon cannot raise its hard limit itself; root can, up to fs.nr_open, or
+ * (without CAP_SYS_RESOURCE) up to the hard limit it has. */
+static void raise_nofile(unsigned long wanted)
+{
+    struct rlimit limit;
+
+    if (wanted == 0 || getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur >= wanted)
+        return;
+    limit.rlim_cur = wanted;
+    if (limit.rlim_max < wanted)
+        limit.rlim_max = wanted;
+    if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
+        return;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
 /* Runs in the grandchild: never returns. Anything that fails is reported on the pipe. */
 static void exec_daemon(const struct dj_spawn *spec, int exe_fd, int ready_fd)
 {
@@ -102,6 +122,7 @@ static void exec_daemon(const struct dj_spawn *spec, int exe_fd, int ready_fd)
     dj_close_fds_except(keep, n_keep, NULL);
     fcntl(ready_fd, F_SETFD, 0);
 
+    raise_nofile(spec->nofile);
     if (chdir("/") < 0 || (geteuid() == 0 && dj_drop_bounding_set(&err) < 0) ||
         dj_drop_user(spec->user, &err) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         dj_report_failure(ready_fd, err != NULL ? err->msg : "cannot drop privileges");

@@ -22,6 +22,8 @@ struct dj_spawn {
     size_t n_pass_fds;
     const char *user; /* drop to this user before exec (NULL: stay) */
     unsigned ready_timeout_ms;
+    unsigned long nofile; /* raise RLIMIT_NOFILE to this before dropping privileges, as far as
+                             the kernel lets root (0: leave it) */
 };
 
 /* Starts the daemon. argv may contain the literal "{READY_FD}", which is replaced with the
