@@ -7,7 +7,8 @@
 #   3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer and runs the unit and
 #      fuzz tests there,
 #   4. runs `make distcheck` (unit and fuzz tests only),
-# and ends with one line "N passed, N failed". Build trees: _build/, _build-asan/.
+#   5. builds the Debian package and checks that replacing it keeps a running container jailed,
+# and ends with one line "N passed, N failed". Build trees: _build/, _build-asan/, _build-deb/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -76,6 +77,26 @@ if step "make distcheck" make -C _build -j$jobs distcheck >_build/distcheck.log 
 	passed=$((passed + 1))
 else
 	tail -30 _build/distcheck.log >&2
+fi
+
+# 4. the Debian package builds, and replacing it under a running jailed container keeps the
+#    jail (installs the package on this machine for the test and purges it afterwards)
+count_tap() { # counts the ok / not ok lines of a TAP script's output; no plan is a failure
+	local out=$1 p f
+	p=$(grep -c '^ok ' "$out")
+	f=$(grep -c '^not ok ' "$out")
+	grep -q '^1\.\.[0-9]' "$out" || f=$((f + 1))
+	passed=$((passed + p))
+	failed=$((failed + f))
+	[ "$f" -eq 0 ] || grep -v '^ok ' "$out" | tail -40 >&2
+}
+if step "build-deb" sh -c "scripts/build-deb.sh >_build/deb.log 2>&1"; then
+	echo "== package upgrade"
+	DNSJAIL_DEB=$(ls _build-deb/dnsjail_*.deb | grep -v dbgsym | head -1) top_builddir=$top/_build \
+		tests/e2e/package-upgrade.sh >_build/package-upgrade.log 2>&1
+	count_tap _build/package-upgrade.log
+else
+	tail -30 _build/deb.log >&2
 fi
 
 echo "$passed passed, $failed failed"
