@@ -21,6 +21,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "rootless.h"
 #include "sandbox.h"
 #include "spawn.h"
 #include "stub.h"
@@ -450,7 +451,7 @@ int main(int argc, char **argv)
 
     if (parse_options(argc, argv, &o, &err) < 0)
         die(o.ready_fd, dj_error_msg(&err));
-    if (geteuid() == 0 && o.user == NULL)
+    if (o.user == NULL && dj_uid_means_root())
         die(o.ready_fd, "refusing to serve as root: pass --user NAME");
     raise_fd_limit();
     if (check_fds(&o, &err) < 0 || open_log(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||

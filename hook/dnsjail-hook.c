@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
 #include "nft.h"
 #include "oci.h"
 #include "policy.h"
+#include "rootless.h"
 #include "spawn.h"
 
 #define DEFAULT_CONFIG DJ_SYSCONFDIR "/dnsjail.conf"
@@ -49,6 +51,7 @@ struct hook {
     struct dj_nft_network *networks; /* the policy's address rules, for the ruleset */
     size_t n_networks;
     int log_fd;
+    struct dj_rootless rootless; /* under rootless podman: per-user paths, keep our uid */
 };
 
 static void usage(FILE *out)
@@ -268,24 +271,49 @@ fail:
     return -1;
 }
 
-/* Runs FN inside NS and always comes back to HOST, whatever FN did. */
+/* Runs FN inside NS on a thread of its own, which ends with FN. A network namespace belongs to
+ * a thread, so this thread never leaves the namespace it started in: no way back is needed,
+ * which matters under rootless podman, where the hook may enter the container's namespace (its
+ * user namespace owns it) but not re-enter the host's (the initial user namespace owns that).
+ * Sockets made by FN keep the container's namespace and are shared with the whole process.
+ * HOST is the namespace the caller is in, kept to check that this is still so. */
+struct ns_call {
+    const struct dj_netns *ns;
+    int (*fn)(struct hook *, void *, dj_error_t *);
+    struct hook *h;
+    void *data;
+    dj_error_t *err;
+    int result;
+};
+
+static void *ns_call_thread(void *arg)
+{
+    struct ns_call *call = arg;
+
+    call->result =
+        dj_netns_enter(call->ns, call->err) < 0 ? -1 : call->fn(call->h, call->data, call->err);
+    return NULL;
+}
+
 static int in_namespace(const struct dj_netns *ns, const struct dj_netns *host,
                         int (*fn)(struct hook *, void *, dj_error_t *), struct hook *h, void *data,
                         dj_error_t *err)
 {
-    dj_error_t back_err = NULL;
+    struct ns_call call = {ns, fn, h, data, err, -1};
+    pthread_t thread;
     int r;
 
-    if (dj_netns_enter(ns, err) < 0)
-        return -1;
-    r = fn(h, data, err);
-    if (dj_netns_enter(host, &back_err) < 0) {
-        /* We cannot go on in the wrong namespace: everything after this would act there. */
-        fprintf(stderr, "dnsjail: cannot return to the host network namespace: %s\n",
-                dj_error_msg(&back_err));
+    (void)host;
+    r = pthread_create(&thread, NULL, ns_call_thread, &call);
+    if (r != 0)
+        return dj_error_make(err, r, "starting a thread to enter the container's namespace");
+    r = pthread_join(thread, NULL);
+    if (r != 0) {
+        /* The thread may still be running in the container's namespace: stop here. */
+        fprintf(stderr, "dnsjail: cannot wait for the namespace thread: %s\n", strerror(r));
         _exit(1);
     }
-    return r;
+    return call.result;
 }
 
 /* What the ruleset must say for this container's policy. */
@@ -477,7 +505,9 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     spec.argv = (char *const *)a.argv;
     spec.pass_fds = a.pass;
     spec.n_pass_fds = a.n_pass;
-    spec.user = h->cfg.run_as_user;
+    /* Rootless: the namespace's other uids are the user's subordinate ids, not users the admin
+     * chose; the daemons keep the rootless user's uid and lose every capability (lib/spawn.c). */
+    spec.user = h->rootless.active ? NULL : h->cfg.run_as_user;
     spec.ready_timeout_ms = h->cfg.ready_timeout_ms;
     /* The proxy holds up to six descriptors per connection (two sockets, two pipes) and a
      * fixed set besides; the stub's needs fit the default. */
@@ -758,6 +788,7 @@ int main(int argc, char **argv)
     const char *config_path = DEFAULT_CONFIG;
     bool config_given = false;
     cleanup_free char *input = NULL;
+    cleanup_free char *rootless_config = NULL;
     dj_error_t err = NULL;
     enum stage stage;
     size_t input_len;
@@ -799,8 +830,19 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    if (dj_config_init(&h.cfg, &err) < 0 ||
-        dj_config_load(&h.cfg, config_path, !config_given, &err) < 0)
+    if (dj_rootless_detect(&h.rootless, &err) < 0 || dj_config_init(&h.cfg, &err) < 0)
+        goto out;
+    if (h.rootless.active) {
+        if (!config_given && (rootless_config = dj_rootless_config_path(&h.rootless)) == NULL) {
+            dj_error_make(&err, ENOMEM, "rootless configuration path");
+            goto out;
+        }
+        if (!config_given)
+            config_path = rootless_config;
+        if (dj_rootless_apply_defaults(&h.rootless, &h.cfg, &err) < 0)
+            goto out;
+    }
+    if (dj_config_load(&h.cfg, config_path, !config_given, &err) < 0)
         goto out;
     if (read_all(STDIN_FILENO, OCI_STATE_MAX_BYTES, &input, &input_len, "the OCI state on stdin",
                  &err) < 0)
@@ -834,6 +876,7 @@ out:
     oci_bundle_free(&h.bundle);
     oci_state_free(&h.state);
     dj_config_free(&h.cfg);
+    dj_rootless_free(&h.rootless);
     /* Poststop never fails the runtime's teardown, even on bad input. */
     return r < 0 && stage != STAGE_STOP ? 1 : 0;
 }

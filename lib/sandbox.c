@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "rootless.h"
 
 /* What any of our daemons does after setup: serve, log, keep time, and exit. */
 const char *const dj_seccomp_base_syscalls[] = {
@@ -112,6 +114,24 @@ int dj_drop_bounding_set(dj_error_t *err)
     return 0;
 }
 
+int dj_keep_uid_without_privileges(dj_error_t *err)
+{
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    const unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                               SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                               SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+
+    if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0)
+        return dj_error_make(err, errno, "prctl(PR_SET_SECUREBITS)");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return dj_error_make(err, errno, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capset, &header, data) < 0)
+        return dj_error_make(err, errno, "capset");
+    return 0;
+}
+
 int dj_drop_capabilities(dj_error_t *err)
 {
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
@@ -170,8 +190,9 @@ int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err)
 
 int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_error_t *err)
 {
-    /* The bounding set can only be emptied while we still hold CAP_SETPCAP. */
-    if (geteuid() == 0 && dj_drop_bounding_set(err) < 0)
+    /* The bounding set can only be emptied while we still hold CAP_SETPCAP; a uid 0 without
+     * it (rootless, see dj_keep_uid_without_privileges) had it emptied before exec. */
+    if (geteuid() == 0 && dj_uid_means_root() && dj_drop_bounding_set(err) < 0)
         return -1;
     if (dj_drop_user(user, err) < 0)
         return -1;

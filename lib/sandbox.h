@@ -22,6 +22,12 @@ int dj_drop_user(const char *user, dj_error_t *err);
  * even a set-uid program could hand a capability back. */
 int dj_drop_bounding_set(dj_error_t *err);
 
+/* For a process that stays uid 0 (rootless podman: root of a user namespace, the unprivileged
+ * user outside): makes uid 0 mean nothing to the kernel from now on (securebits NOROOT and
+ * NO_SETUID_FIXUP, locked, so exec grants no capabilities to root) and empties every
+ * capability set. Call after dj_drop_bounding_set, which needs CAP_SETPCAP, as this does. */
+int dj_keep_uid_without_privileges(dj_error_t *err);
+
 /* Sets PR_SET_NO_NEW_PRIVS and clears every capability set (bounding set included when
  * we still can). */
 int dj_drop_capabilities(dj_error_t *err);

@@ -124,7 +124,9 @@ static void exec_daemon(const struct dj_spawn *spec, int exe_fd, int ready_fd)
 
     raise_nofile(spec->nofile);
     if (chdir("/") < 0 || (geteuid() == 0 && dj_drop_bounding_set(&err) < 0) ||
-        dj_drop_user(spec->user, &err) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        dj_drop_user(spec->user, &err) < 0 ||
+        (spec->user == NULL && geteuid() == 0 && dj_keep_uid_without_privileges(&err) < 0) ||
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         dj_report_failure(ready_fd, err != NULL ? err->msg : "cannot drop privileges");
         _exit(127);
     }

@@ -27,6 +27,7 @@
 #include "error.h"
 #include "policy.h"
 #include "proxy.h"
+#include "rootless.h"
 #include "sandbox.h"
 #include "spawn.h"
 
@@ -694,7 +695,7 @@ int main(int argc, char **argv)
 
     if (parse_options(argc, argv, &o, &err) < 0)
         die(o.ready_fd, dj_error_msg(&err));
-    if (geteuid() == 0 && o.user == NULL)
+    if (o.user == NULL && dj_uid_means_root())
         die(o.ready_fd, "refusing to serve as root: pass --user NAME");
     fit_fd_limit(&o.proxy);
     if (check_fds(&o, &err) < 0 || load_rules(&o, &rules, &n_rules, &err) < 0 ||
