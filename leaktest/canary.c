@@ -102,8 +102,8 @@ static void peer_text(const struct sockaddr_storage *ss, char *out, size_t out_s
 static bool in_zone(const struct canary *c, const uint8_t *name, size_t len)
 {
     for (size_t i = 0; i < len && name[i] != 0; i += 1 + name[i])
-        if (len - i == c->zone_len && strncasecmp((const char *)name + i,
-                                                  (const char *)c->zone, c->zone_len) == 0)
+        if (len - i == c->zone_len &&
+            strncasecmp((const char *)name + i, (const char *)c->zone, c->zone_len) == 0)
             return true;
     return len == c->zone_len && strncasecmp((const char *)name, (const char *)c->zone, len) == 0;
 }
@@ -223,8 +223,8 @@ static size_t dns_response(const struct canary *c, const struct dj_dns_query *q,
 }
 
 /* Records one DNS message and writes the response into OUT; returns its length. */
-static size_t dns_message(struct canary *c, const uint8_t *msg, size_t len, bool tcp,
-                          uint16_t port, const char *peer, uint8_t *out, size_t out_size)
+static size_t dns_message(struct canary *c, const uint8_t *msg, size_t len, bool tcp, uint16_t port,
+                          const char *peer, uint8_t *out, size_t out_size)
 {
     struct dj_dns_query q;
     dj_dns_parse_query(msg, len, &q);
@@ -266,8 +266,7 @@ static int add_listener(struct canary *c, const char *addr, uint16_t port, enum 
     }
     bool stream = kind == DNS_TCP_LISTEN || kind == CATCH_TCP_LISTEN;
     cleanup_close int fd =
-        socket(ss.ss_family, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK,
-               0);
+        socket(ss.ss_family, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1, zero = 0;
     if (fd < 0)
         return dj_error_make(err, errno, "socket");
@@ -484,10 +483,14 @@ static void canary_usage(FILE *out)
 int lt_canary_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"zone", required_argument, NULL, 'z'},      {"listen", required_argument, NULL, 'l'},
-        {"dns-port", required_argument, NULL, 'p'},  {"catch-tcp", required_argument, NULL, 't'},
-        {"catch-udp", required_argument, NULL, 'u'}, {"icmp", no_argument, NULL, 'i'},
-        {"state", required_argument, NULL, 's'},     {"help", no_argument, NULL, 'h'},
+        {"zone", required_argument, NULL, 'z'},
+        {"listen", required_argument, NULL, 'l'},
+        {"dns-port", required_argument, NULL, 'p'},
+        {"catch-tcp", required_argument, NULL, 't'},
+        {"catch-udp", required_argument, NULL, 'u'},
+        {"icmp", no_argument, NULL, 'i'},
+        {"state", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static struct canary c; /* the connection table is large: not on the stack */
@@ -547,8 +550,8 @@ int lt_canary_main(int argc, char **argv)
     dj_error_t err = NULL;
     int rc = 0;
     for (size_t i = 0; i < n_listen && rc == 0; i++)
-        rc = add_listener(&c, listen_addrs[i], dns_port, DNS_UDP, &err) ?:
-             add_listener(&c, listen_addrs[i], dns_port, DNS_TCP_LISTEN, &err);
+        rc = add_listener(&c, listen_addrs[i], dns_port, DNS_UDP, &err)
+                 ?: add_listener(&c, listen_addrs[i], dns_port, DNS_TCP_LISTEN, &err);
     for (size_t i = 0; i < n_tcp && rc == 0; i++)
         rc = add_listener(&c, "::", tcp_ports[i], CATCH_TCP_LISTEN, &err);
     for (size_t i = 0; i < n_udp && rc == 0; i++)

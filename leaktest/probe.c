@@ -48,10 +48,10 @@ struct probe {
     uint8_t zone[DJ_DNS_MAX_NAME]; /* wire form */
     size_t zone_len;
     const char *zone_text;
-    const char *canary4;  /* literal IPv4 (or IPv6) address of the canary */
-    const char *canary6;  /* literal IPv6 address, or NULL */
-    const char *other;    /* another literal address (a public resolver's, in real use) */
-    const char *allowed;  /* a host the policy allows, or NULL */
+    const char *canary4; /* literal IPv4 (or IPv6) address of the canary */
+    const char *canary6; /* literal IPv6 address, or NULL */
+    const char *other;   /* another literal address (a public resolver's, in real use) */
+    const char *allowed; /* a host the policy allows, or NULL */
     char resolver[INET6_ADDRSTRLEN];
     const char *resolv_conf;
     int timeout_ms;
@@ -102,8 +102,7 @@ static bool fill_random(void *buf, size_t len)
 
 /* ---- addresses and sockets ------------------------------------------------------------ */
 
-static bool make_addr(const char *text, uint16_t port, struct sockaddr_storage *ss,
-                      socklen_t *len)
+static bool make_addr(const char *text, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
     memset(ss, 0, sizeof(*ss));
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;
@@ -273,8 +272,8 @@ static void judge(struct result *r, enum exchange ex, int err, const uint8_t *re
 /* ---- DNS -------------------------------------------------------------------------------- */
 
 /* Wire name: the labels in PREFIX (each NUL-free, LENGTHS given) then the zone. */
-static size_t build_name(const struct probe *p, const uint8_t *const *labels,
-                         const size_t *lengths, size_t n, uint8_t *out)
+static size_t build_name(const struct probe *p, const uint8_t *const *labels, const size_t *lengths,
+                         size_t n, uint8_t *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -334,14 +333,12 @@ static void describe_dns_reply(const uint8_t *reply, size_t len, uint16_t id, ui
         return;
     }
     if (qtype == DJ_DNS_TYPE_A || qtype == DJ_DNS_TYPE_AAAA) {
-        struct dj_dns_question q = {
-            .id = id, .qtype = qtype, .qname = name, .qname_len = name_len};
+        struct dj_dns_question q = {.id = id, .qtype = qtype, .qname = name, .qname_len = name_len};
         struct dj_dns_answer a;
         dj_dns_parse_answer(reply, len, &q, &a);
         char addr[INET6_ADDRSTRLEN] = "-";
         if (a.status == DJ_DNSANSWER_OK)
-            inet_ntop(qtype == DJ_DNS_TYPE_A ? AF_INET : AF_INET6, a.addrs[0], addr,
-                      sizeof(addr));
+            inet_ntop(qtype == DJ_DNS_TYPE_A ? AF_INET : AF_INET6, a.addrs[0], addr, sizeof(addr));
         snprintf(out, out_size, "%s %s", dj_dnsanswer_status_text(a.status), addr);
         return;
     }
@@ -449,11 +446,11 @@ static void dns_channel(const struct probe *p, struct result *r, const struct dn
     judge(r, ex, err, reply, reply_len, what);
 }
 
-#define DNS_CHANNEL(fn, ...)                                                                  \
-    static void fn(const struct probe *p, struct result *r)                                   \
-    {                                                                                         \
-        const struct dns_attempt at = {__VA_ARGS__};                                          \
-        dns_channel(p, r, &at);                                                               \
+#define DNS_CHANNEL(fn, ...)                                                                       \
+    static void fn(const struct probe *p, struct result *r)                                        \
+    {                                                                                              \
+        const struct dns_attempt at = {__VA_ARGS__};                                               \
+        dns_channel(p, r, &at);                                                                    \
     }
 
 DNS_CHANNEL(ch_dns_a, .qtype = DJ_DNS_TYPE_A)
@@ -553,14 +550,14 @@ static size_t build_client_hello(const char *host, uint8_t *out, size_t out_size
     return o;
 }
 
-static void token_host(const struct probe *p, const struct result *r, const char *prefix,
-                       char *out, size_t out_size)
+static void token_host(const struct probe *p, const struct result *r, const char *prefix, char *out,
+                       size_t out_size)
 {
     snprintf(out, out_size, "%s%s.%s", prefix, r->token, p->zone_text);
 }
 
-static void stream_channel(const struct probe *p, struct result *r, const char *addr,
-                           uint16_t port, const void *msg, size_t len, const char *what)
+static void stream_channel(const struct probe *p, struct result *r, const char *addr, uint16_t port,
+                           const void *msg, size_t len, const char *what)
 {
     struct sockaddr_storage to;
     socklen_t to_len;
@@ -1020,8 +1017,8 @@ static void print_results(const struct probe *p, const struct result *res, size_
            "# feed these lines to `dnsjail-leaktest report --state CANARY-STATE`\n",
            p->run_id, p->zone_text);
     for (size_t i = 0; i < n; i++)
-        printf("%-22s %-12s token=%s (%s)\n", res[i].channel,
-               dj_leak_verdict_text(res[i].verdict), res[i].token, res[i].detail);
+        printf("%-22s %-12s token=%s (%s)\n", res[i].channel, dj_leak_verdict_text(res[i].verdict),
+               res[i].token, res[i].detail);
 }
 
 static void probe_usage(FILE *out)
@@ -1041,11 +1038,16 @@ static void probe_usage(FILE *out)
 int lt_probe_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"canary-zone", required_argument, NULL, 'z'}, {"canary-addr", required_argument, NULL, 'a'},
-        {"canary-addr6", required_argument, NULL, '6'}, {"other-addr", required_argument, NULL, 'o'},
-        {"allowed-host", required_argument, NULL, 'H'}, {"resolv-conf", required_argument, NULL, 'r'},
-        {"timeout-ms", required_argument, NULL, 't'},   {"only", required_argument, NULL, 'O'},
-        {"json", no_argument, NULL, 'j'},               {"help", no_argument, NULL, 'h'},
+        {"canary-zone", required_argument, NULL, 'z'},
+        {"canary-addr", required_argument, NULL, 'a'},
+        {"canary-addr6", required_argument, NULL, '6'},
+        {"other-addr", required_argument, NULL, 'o'},
+        {"allowed-host", required_argument, NULL, 'H'},
+        {"resolv-conf", required_argument, NULL, 'r'},
+        {"timeout-ms", required_argument, NULL, 't'},
+        {"only", required_argument, NULL, 'O'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct probe p = {.resolv_conf = "/etc/resolv.conf", .timeout_ms = 1500};

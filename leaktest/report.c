@@ -73,8 +73,10 @@ static void report_usage(FILE *out)
 int lt_report_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"state", required_argument, NULL, 's'}, {"input", required_argument, NULL, 'i'},
-        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {"state", required_argument, NULL, 's'},
+        {"input", required_argument, NULL, 'i'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state_path = NULL, *input_path = NULL;
@@ -131,7 +133,8 @@ int lt_report_main(int argc, char **argv)
         }
         struct dj_leak_line pl;
         const char *bad = dj_leak_parse_line(line, len, &pl);
-        if (bad != NULL || (!pl.is_comment && pl.verdict != DJ_LEAK_NOT_TESTABLE && !pl.has_token)) {
+        if (bad != NULL ||
+            (!pl.is_comment && pl.verdict != DJ_LEAK_NOT_TESTABLE && !pl.has_token)) {
             fprintf(stderr, "report: line %u: %s\n", line_no, bad ? bad : "no token");
             return LT_EXIT_ERROR;
         }
