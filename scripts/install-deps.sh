@@ -8,7 +8,8 @@ build=(build-essential autoconf automake libtool pkg-config libseccomp-dev libya
        libnftnl-dev libmnl-dev libssl-dev)
 runtime=(runc nftables iproute2 util-linux procps psmisc dnsmasq-base bind9-dnsutils python3 curl)
 testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf busybox-static openssl
-         debhelper dpkg-dev uidmap)
+         debhelper dpkg-dev uidmap
+         iodine net-tools)  # iodine sets up its tun device with ifconfig
 # The peers the benchmarks under bench/ measure against.
 benchmarking=(dnsperf dnsmasq-base nginx libnginx-mod-stream haproxy linux-perf)
 
