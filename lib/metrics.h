@@ -12,7 +12,7 @@
  * before a write: the registry is a snapshot, not the place the hot paths count in.
  * Registration allocates; setting and rendering into the registry's buffer only allocate when
  * the text outgrows the buffer. dj_metrics_write_at() needs the syscalls in
- * DJ_METRICS_SYSCALLS beyond a daemon's base allowlist.
+ * DJ_METRICS_SYSCALLS and those of dj_sandbox_enter_dirfd (lib/sandbox.h).
  * Owns: the registry, the exposition text and the atomic file replacement. */
 #ifndef DNSJAIL_METRICS_H
 #define DNSJAIL_METRICS_H
@@ -27,9 +27,11 @@
 #define DJ_METRICS_MAX_BUCKETS 32     /* per histogram, +Inf not counted */
 #define DJ_METRICS_MAX_LABEL_VALUE 256
 
-/* For a daemon's seccomp allowlist: what dj_metrics_write_at() calls beyond read/write/close
- * (glibc may implement renameat with renameat2). Splice into a NULL-terminated list. */
-#define DJ_METRICS_SYSCALLS "openat", "renameat", "renameat2", "fchmod"
+/* For a daemon's seccomp allowlist: what dj_metrics_write_at() calls beyond write and close,
+ * besides openat and renameat (or renameat2, glibc may use either) in its directory, which
+ * dj_sandbox_enter_dirfd() allows for that one directory. Splice into a NULL-terminated
+ * list. */
+#define DJ_METRICS_SYSCALLS "fchmod"
 
 enum dj_metric_type {
     DJ_METRIC_COUNTER,

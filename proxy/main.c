@@ -750,7 +750,7 @@ int main(int argc, char **argv)
     if (proxy == NULL)
         die(o.ready_fd, dj_error_msg(&err));
     /* Every fd is open and the tables allocated: from here on, only what proxy_run needs. */
-    if (dj_sandbox_enter(o.user, proxy_syscalls, &err) < 0) {
+    if (dj_sandbox_enter_dirfd(o.user, proxy_syscalls, o.proxy.metrics_dir_fd, &err) < 0) {
         dj_error_wrap(&err, "entering the sandbox");
         die(o.ready_fd, dj_error_msg(&err));
     }

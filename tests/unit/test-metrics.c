@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "sandbox.h"
 
 static const char *render(struct dj_metrics *m)
 {
@@ -221,6 +225,74 @@ static void test_write_at_replaces_atomically(void **state)
     dj_metrics_free(m);
 }
 
+enum sandboxed_action { WRITE_METRICS, OPEN_ELSEWHERE, RENAME_OUT };
+
+/* Runs ACTION in a child under the daemons' allowlist plus the metrics' syscalls bound to
+ * DIR_FD, and returns its wait status. */
+static int run_sandboxed(int dir_fd, enum sandboxed_action action)
+{
+    static const char *const extra[] = {DJ_METRICS_SYSCALLS, NULL};
+    pid_t pid = fork();
+    int status = 0;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct dj_metrics *m = dj_metrics_new(NULL);
+        struct dj_metric *c =
+            dj_metrics_register(m, DJ_METRIC_COUNTER, "c_total", "C.", NULL, 0, NULL);
+
+        if (c == NULL || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            dj_seccomp_allow_only_dirfd(extra, dir_fd, NULL) < 0)
+            _exit(2);
+        dj_metric_set(c, 7);
+        switch (action) {
+        case WRITE_METRICS:
+            /* Twice: the second rename replaces an existing file. */
+            _exit(dj_metrics_write_at(m, dir_fd, "s.prom", NULL) == 0 &&
+                          dj_metrics_write_at(m, dir_fd, "s.prom", NULL) == 0
+                      ? 0
+                      : 3);
+        case OPEN_ELSEWHERE:
+            open("/etc/hostname", O_RDONLY); /* openat(AT_FDCWD, ...) underneath */
+            _exit(4);
+        case RENAME_OUT:
+            renameat(dir_fd, "s.prom", AT_FDCWD, "/tmp/dj-metrics-escaped.prom");
+            _exit(5);
+        }
+        _exit(6);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static void test_sandboxed_write(void **state)
+{
+    char dir[] = "/tmp/dj-metrics-XXXXXX";
+    char path[64];
+    int dir_fd, status;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dir_fd >= 0);
+    status = run_sandboxed(dir_fd, WRITE_METRICS);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    snprintf(path, sizeof(path), "%s/s.prom", dir);
+    assert_int_equal(access(path, R_OK), 0);
+    /* The positive controls: the same filter kills anything outside the directory. */
+    status = run_sandboxed(dir_fd, OPEN_ELSEWHERE);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSYS);
+    status = run_sandboxed(dir_fd, RENAME_OUT);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSYS);
+    assert_int_equal(access(path, R_OK), 0);
+    unlink(path);
+    close(dir_fd);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_histogram_set_without_labels),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_write_at_replaces_atomically),
+        cmocka_unit_test(test_sandboxed_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
