@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "promtext.h"
 #include "sandbox.h"
 
 static const char *render(struct dj_metrics *m)
@@ -293,6 +294,77 @@ static void test_sandboxed_write(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+struct collected {
+    struct dj_prom_sample samples[16];
+    size_t n;
+};
+
+static bool collect(const struct dj_prom_sample *sample, void *data)
+{
+    struct collected *c = data;
+
+    if (c->n == 16)
+        return false;
+    c->samples[c->n++] = *sample;
+    return true;
+}
+
+static void test_promtext_reads_what_metrics_writes(void **state)
+{
+    static const double bounds[] = {0.5};
+    struct dj_metrics *m = dj_metrics_new(NULL);
+    struct dj_metric_label l = {"outcome", "odd \"value\"\\\n"};
+    struct collected got = {0};
+    const char *text;
+    long len;
+
+    (void)state;
+    assert_int_equal(dj_metrics_add_const_label(m, "netns", "1-2", NULL), 0);
+    dj_metric_set(dj_metrics_register(m, DJ_METRIC_COUNTER, "q_total", "Q.", &l, 1, NULL), 42);
+    dj_metric_observe(dj_metrics_register_histogram(m, "h", "H.", NULL, 0, bounds, 1, NULL), 0.25);
+    len = dj_metrics_render(m, &text, NULL);
+    assert_true(len > 0);
+    assert_int_equal(dj_promtext_parse(text, (size_t)len, collect, &got), 0);
+    assert_int_equal(got.n, 5); /* q_total, 2 buckets, sum, count */
+    assert_string_equal(got.samples[0].name, "q_total");
+    assert_int_equal(got.samples[0].n_labels, 2);
+    assert_string_equal(dj_prom_label_value(&got.samples[0], "netns"), "1-2");
+    assert_string_equal(dj_prom_label_value(&got.samples[0], "outcome"), "odd \"value\"\\\n");
+    assert_null(dj_prom_label_value(&got.samples[0], "missing"));
+    assert_true(got.samples[0].value == 42);
+    assert_string_equal(got.samples[2].name, "h_bucket");
+    assert_string_equal(dj_prom_label_value(&got.samples[2], "le"), "+Inf");
+    assert_true(got.samples[3].value == 0.25);
+    dj_metrics_free(m);
+}
+
+static void test_promtext_bad_lines(void **state)
+{
+    static const char text[] = "ok 1\n"
+                               "ok{a=\"1\"} 2 1700000000000\n"
+                               "  # indented comment\n"
+                               "\n"
+                               "9bad 1\n"
+                               "novalue\n"
+                               "bad{a=1} 1\n"
+                               "bad{a=\"1\" 1\n"
+                               "bad{a=\"\\x\"} 1\n"
+                               "bad 1 2 3\n"
+                               "bad 1x\n"
+                               "bad{} 1 notatime\n"
+                               "last{} -Inf";
+    struct collected got = {0};
+
+    (void)state;
+    assert_int_equal(dj_promtext_parse(text, sizeof(text) - 1, collect, &got), 8);
+    assert_int_equal(got.n, 3);
+    assert_string_equal(got.samples[2].name, "last");
+    assert_true(got.samples[2].value < 0);
+    /* Bytes after a NUL are not hidden from the line check. */
+    assert_int_equal(dj_promtext_parse("a 1\0b 2\n", 8, collect, &got), 1);
+    assert_int_equal(dj_promtext_parse("", DJ_PROMTEXT_MAX_BYTES + 1, collect, &got), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +377,8 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_write_at_replaces_atomically),
         cmocka_unit_test(test_sandboxed_write),
+        cmocka_unit_test(test_promtext_reads_what_metrics_writes),
+        cmocka_unit_test(test_promtext_bad_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
