@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -40,6 +41,7 @@ struct options {
     int ready_fd;
     const char *log_file;
     const char *user;
+    const char *metrics_dir;
     struct stub_config stub;
 };
 
@@ -51,7 +53,8 @@ static void usage(FILE *out)
             "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
             "           [--log-fd FD | --log-file PATH|-] [--container-id ID]\n"
             "           [--sinkhole-ipv4 ADDR] [--sinkhole-ipv6 ADDR] [--ttl SECONDS]\n"
-            "           [--log-rate N] [--log-burst N] [--user NAME] [--help]\n"
+            "           [--log-rate N] [--log-burst N] [--user NAME]\n"
+            "           [--metrics-fd FD | --metrics-dir PATH] [--netns-key KEY] [--help]\n"
             "\n"
             "Answers every DNS query itself: A gets the IPv4 sinkhole (default " DEFAULT_SINKHOLE4
             "),\n"
@@ -69,8 +72,11 @@ static void usage(FILE *out)
             "  --ttl SECONDS        TTL of the answers (default %d)\n"
             "  --log-rate N         log at most N lines per second, 0 = no limit (default %d)\n"
             "  --log-burst N        ... with bursts of up to N lines (default %d)\n"
-            "  --user NAME          when started as root, serve as NAME\n",
-            DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST);
+            "  --user NAME          when started as root, serve as NAME\n"
+            "  --metrics-fd FD      write " STUB_METRICS_FILE " into this directory every %d s\n"
+            "  --metrics-dir PATH   ... into PATH\n"
+            "  --netns-key KEY      label the metrics with the jail's namespace key\n",
+            DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, STUB_METRICS_INTERVAL_MS / 1000);
 }
 
 /* Reports a startup failure where someone can see it (stderr, and the hook through the ready
@@ -136,6 +142,9 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_LOG_RATE,
         OPT_LOG_BURST,
         OPT_USER,
+        OPT_METRICS_FD,
+        OPT_METRICS_DIR,
+        OPT_NETNS_KEY,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -154,6 +163,9 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"log-rate", required_argument, NULL, OPT_LOG_RATE},
         {"log-burst", required_argument, NULL, OPT_LOG_BURST},
         {"user", required_argument, NULL, OPT_USER},
+        {"metrics-fd", required_argument, NULL, OPT_METRICS_FD},
+        {"metrics-dir", required_argument, NULL, OPT_METRICS_DIR},
+        {"netns-key", required_argument, NULL, OPT_NETNS_KEY},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -230,6 +242,16 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         case OPT_USER:
             o->user = optarg;
             break;
+        case OPT_METRICS_FD:
+            if (parse_fd("--metrics-fd", optarg, &cfg->metrics_dir_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_METRICS_DIR:
+            o->metrics_dir = optarg;
+            break;
+        case OPT_NETNS_KEY:
+            cfg->netns_key = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -242,6 +264,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         return dj_error_make(err, 0, "unexpected argument '%s' (see --help)", argv[optind]);
     if (o->log_file != NULL && cfg->log_fd >= 0)
         return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
+    if (o->metrics_dir != NULL && cfg->metrics_dir_fd >= 0)
+        return dj_error_make(err, 0, "--metrics-fd and --metrics-dir exclude each other");
     if (o->n_listen == 0 && cfg->n_udp == 0 && cfg->n_tcp == 0)
         return dj_error_make(err, 0,
                              "nothing to serve: give --listen or --inherit-udp/--inherit-tcp");
@@ -400,6 +424,22 @@ static int open_log(struct options *o, dj_error_t *err)
     return 0;
 }
 
+/* The directory is opened now, while paths still work; the sandbox only allows openat in it. */
+static int open_metrics_dir(struct options *o, dj_error_t *err)
+{
+    struct stat st;
+
+    if (o->metrics_dir != NULL) {
+        o->stub.metrics_dir_fd = open(o->metrics_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (o->stub.metrics_dir_fd < 0)
+            return dj_error_make(err, errno, "--metrics-dir %s", o->metrics_dir);
+    }
+    if (o->stub.metrics_dir_fd >= 0 &&
+        (fstat(o->stub.metrics_dir_fd, &st) < 0 || !S_ISDIR(st.st_mode)))
+        return dj_error_make(err, 0, "--metrics-fd %d is not a directory", o->stub.metrics_dir_fd);
+    return 0;
+}
+
 static int setup_signals(struct options *o, dj_error_t *err)
 {
     sigset_t stop;
@@ -444,6 +484,7 @@ int main(int argc, char **argv)
     o.stub.control_fd = -1;
     o.stub.signal_fd = -1;
     o.stub.log_fd = -1;
+    o.stub.metrics_dir_fd = -1;
     o.stub.log_rate = DEFAULT_LOG_RATE;
     o.stub.log_burst = DEFAULT_LOG_BURST;
     o.stub.policy.ttl = DEFAULT_TTL;
@@ -454,14 +495,14 @@ int main(int argc, char **argv)
     if (o.user == NULL && dj_uid_means_root())
         die(o.ready_fd, "refusing to serve as root: pass --user NAME");
     raise_fd_limit();
-    if (check_fds(&o, &err) < 0 || open_log(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||
-        setup_signals(&o, &err) < 0)
+    if (check_fds(&o, &err) < 0 || open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 ||
+        open_listeners(&o, &err) < 0 || setup_signals(&o, &err) < 0)
         die(o.ready_fd, dj_error_msg(&err));
     stub = stub_prepare(&o.stub, &err);
     if (stub == NULL)
         die(o.ready_fd, dj_error_msg(&err));
     /* Every fd is open and every buffer allocated: from here on, only what stub_run needs. */
-    if (dj_sandbox_enter(o.user, stub_syscalls, &err) < 0) {
+    if (dj_sandbox_enter_dirfd(o.user, stub_syscalls, o.stub.metrics_dir_fd, &err) < 0) {
         dj_error_wrap(&err, "entering the sandbox");
         die(o.ready_fd, dj_error_msg(&err));
     }

@@ -16,12 +16,14 @@
 #include <unistd.h>
 
 #include "jsonlog.h"
+#include "metrics.h"
 
 /* Everything after setup beyond the base list: UDP batches (recvmmsg, sendmmsg), TCP and
  * control replies (send and recv are sendto and recvfrom underneath), control requests with
  * their fds (recvmsg), and new clients (accept4). */
 const char *const stub_syscalls[] = {
-    "recvmmsg", "recvmmsg_time64", "sendmmsg", "recvfrom", "sendto", "recvmsg", "accept4", NULL,
+    "recvmmsg", "recvmmsg_time64", "sendmmsg",          "recvfrom", "sendto",
+    "recvmsg",  "accept4",         DJ_METRICS_SYSCALLS, NULL,
 };
 
 #define TCP_OUT_SIZE 8192
@@ -107,6 +109,10 @@ struct stub {
     uint64_t now_ns; /* monotonic, refreshed once per wake-up */
     uint64_t last_housekeeping_ns;
     bool quit;
+
+    struct stub_stats stats;
+    struct stub_metrics *metrics; /* NULL: no metrics file */
+    uint64_t last_metrics_ns;
 };
 
 static int epoll_add(struct stub *s, int fd, uint32_t events, uint64_t tag, dj_error_t *err)
@@ -156,6 +162,12 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
     s->last_housekeeping_ns = s->now_ns;
     dj_log_init(&s->log, cfg->log_fd, cfg->log_rate, cfg->log_burst, cfg->container_id, s->now_ns);
 
+    if (cfg->metrics_dir_fd >= 0) {
+        s->metrics = stub_metrics_new(cfg->metrics_dir_fd, cfg->container_id, cfg->netns_key, err);
+        if (s->metrics == NULL)
+            goto fail;
+    }
+
     s->signal_fd = cfg->signal_fd;
     if (epoll_add(s, s->signal_fd, EPOLLIN, make_tag(TAG_SIGNAL, 0, 0), err) < 0)
         goto fail;
@@ -186,6 +198,7 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
     return s;
 
 fail:
+    stub_metrics_free(s->metrics);
     if (s->epoll_fd >= 0)
         close(s->epoll_fd);
     free(s->tcp);
@@ -275,6 +288,12 @@ static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
     dj_dns_parse_query(query, len, &q);
     n = dj_dns_build_response(&q, &s->policy, dj_dns_response_limit(&q, tcp), out,
                               DJ_DNS_MAX_RESPONSE, &outcome);
+    if (q.result == DJ_DNS_PARSE_OK)
+        s->stats.queries_sinkholed++;
+    else if (n > 0)
+        s->stats.packets_malformed++;
+    else
+        s->stats.packets_dropped++;
     if (s->log.fd >= 0)
         log_packet(s, peer, tcp, len, &q, &outcome, n > 0);
     return n;
@@ -337,6 +356,7 @@ static void udp_serve(struct stub *s, int fd)
                                          .problem = "datagram longer than 4096 bytes"};
                 struct dj_dns_outcome none = {0};
 
+                s->stats.packets_dropped++;
                 if (s->log.fd >= 0)
                     log_packet(s, &b->peer[i], false, b->in[i].msg_len, &q, &none, false);
                 continue;
@@ -428,6 +448,7 @@ static void tcp_accept(struct stub *s, int listen_fd)
             continue;
         }
         s->n_tcp_conns++;
+        s->stats.tcp_connections++;
     }
 }
 
@@ -457,6 +478,7 @@ static bool tcp_answer_pending(struct stub *s, struct tcp_conn *c)
                                      .problem = "TCP message longer than 4096 bytes"};
             struct dj_dns_outcome none = {0};
 
+            s->stats.packets_dropped++;
             if (s->log.fd >= 0)
                 log_packet(s, &c->peer, true, len, &q, &none, false);
             return false;
@@ -752,8 +774,13 @@ int stub_run(struct stub *s, dj_error_t *err)
 {
     struct epoll_event events[EPOLL_BATCH];
 
+    if (s->metrics != NULL) {
+        stub_metrics_write(s->metrics, &s->stats); /* the file exists from the start */
+        s->last_metrics_ns = s->now_ns;
+    }
     while (!s->quit) {
-        bool timed = s->n_tcp_conns > 0 || s->n_control > 0 || dj_log_summary_pending(&s->log);
+        bool timed = s->n_tcp_conns > 0 || s->n_control > 0 || dj_log_summary_pending(&s->log) ||
+                     s->metrics != NULL;
         int n = epoll_wait(s->epoll_fd, events, EPOLL_BATCH, timed ? 1000 : -1);
 
         if (n < 0 && errno == EINTR)
@@ -765,7 +792,14 @@ int stub_run(struct stub *s, dj_error_t *err)
             dispatch(s, &events[i]);
         if (s->now_ns - s->last_housekeeping_ns >= HOUSEKEEPING_NS)
             housekeeping(s);
+        if (s->metrics != NULL &&
+            s->now_ns - s->last_metrics_ns >= STUB_METRICS_INTERVAL_MS * NS_PER_MS) {
+            stub_metrics_write(s->metrics, &s->stats);
+            s->last_metrics_ns = s->now_ns;
+        }
     }
     dj_log_summarize(&s->log, dj_monotonic_ns(), true);
+    if (s->metrics != NULL)
+        stub_metrics_write(s->metrics, &s->stats);
     return 0;
 }

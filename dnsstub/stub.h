@@ -11,6 +11,7 @@
 #define DNSJAIL_STUB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dnswire.h"
 #include "error.h"
@@ -37,6 +38,24 @@ struct stub_config {
     unsigned log_burst;
     const char *container_id; /* may be NULL */
     struct dj_dns_policy policy;
+    int metrics_dir_fd;    /* -1: no metrics file; else where dnsstub.prom goes */
+    const char *netns_key; /* for the metrics' labels; may be NULL */
+};
+
+/* What the stub counts, since it started, for the metrics file (stub-metrics.c). Every query
+ * that gets an answer by the policy counts in exactly one queries_* outcome; packets that are
+ * not such a query count in packets_malformed (answered FORMERR, NOTIMP or BADVERS) or
+ * packets_dropped (not answered at all). */
+struct stub_stats {
+    uint64_t queries_sinkholed; /* answered with the sinkhole (or NODATA for other types) */
+    uint64_t queries_virtual;   /* answered with a virtual address for an allowed name */
+    uint64_t queries_forwarded; /* forward zone, answered from upstream */
+    uint64_t queries_cached;    /* forward zone, answered from the cache */
+    uint64_t queries_refused;   /* answered REFUSED (rate limit...) */
+    uint64_t queries_failed;    /* forward zone, answered SERVFAIL (upstream failed) */
+    uint64_t packets_malformed;
+    uint64_t packets_dropped;
+    uint64_t tcp_connections; /* accepted */
 };
 
 struct stub;
@@ -51,5 +70,20 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err);
 /* Serves until a signal, a control "Q", or the last watched process exits. Returns 0 then;
  * -1 with *err when the loop itself fails. */
 int stub_run(struct stub *stub, dj_error_t *err);
+
+/* ---- the metrics file (stub-metrics.c) ---------------------------------------------------- */
+
+#define STUB_METRICS_FILE "dnsstub.prom"
+#define STUB_METRICS_INTERVAL_MS 5000
+
+struct stub_metrics;
+
+/* Registers the stub's series, labelled with the jail (allocates: before the sandbox). Takes
+ * over DIR_FD. */
+struct stub_metrics *stub_metrics_new(int dir_fd, const char *container_id, const char *netns_key,
+                                      dj_error_t *err);
+/* Replaces dnsstub.prom with STATS; a failure only costs this one update. */
+void stub_metrics_write(struct stub_metrics *metrics, const struct stub_stats *stats);
+void stub_metrics_free(struct stub_metrics *metrics);
 
 #endif

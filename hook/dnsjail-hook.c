@@ -36,6 +36,7 @@
 #include "oci.h"
 #include "policy.h"
 #include "rootless.h"
+#include "sandbox.h"
 #include "spawn.h"
 
 #define DEFAULT_CONFIG DJ_SYSCONFDIR "/dnsjail.conf"
@@ -51,6 +52,8 @@ struct hook {
     struct dj_nft_network *networks; /* the policy's address rules, for the ruleset */
     size_t n_networks;
     int log_fd;
+    int metrics_fd;        /* while starting daemons: their metrics directory, or -1 */
+    const char *netns_key; /* ... and the jail's key for their labels */
     struct dj_rootless rootless; /* under rootless podman: per-user paths, keep our uid */
 };
 
@@ -471,6 +474,10 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     arg(&a, "--ready-fd", "{READY_FD}");
     arg_number(&a, "--log-rate", h->cfg.log_rate);
     arg_number(&a, "--log-burst", h->cfg.log_burst);
+    if (h->metrics_fd >= 0) {
+        arg_fd(&a, "--metrics-fd", h->metrics_fd);
+        arg(&a, "--netns-key", h->netns_key);
+    }
     switch (id) {
     case DAEMON_STUB:
         inet_ntop(AF_INET, &h->cfg.sinkhole4, sinkhole4, sizeof(sinkhole4));
@@ -614,6 +621,36 @@ static int join_existing(struct hook *h, struct dj_state *st, const char *key,
     return 0;
 }
 
+/* The daemons' metrics directory. Numbers are not worth a refused container: without the
+ * directory the daemons just write none, and the log says why. */
+static void open_metrics_dir(struct hook *h, struct dj_state *st, const char *key)
+{
+    dj_error_t err = NULL;
+    uid_t uid;
+    gid_t gid;
+
+    /* Rootless daemons keep our own uid (see start_daemon): the directory stays ours. */
+    uid = geteuid();
+    gid = getegid();
+    if ((geteuid() == 0 && !h->rootless.active &&
+         dj_lookup_user(h->cfg.run_as_user, &uid, &gid, &err) < 0) ||
+        (h->metrics_fd = dj_state_ns_metrics_dir(st, key, uid, gid, &err)) < 0) {
+        h->metrics_fd = -1;
+        log_event(h, "metrics_unavailable", dj_error_msg(&err));
+        dj_error_release(&err);
+        return;
+    }
+    h->netns_key = key;
+}
+
+static void close_metrics_dir(struct hook *h)
+{
+    if (h->metrics_fd >= 0)
+        close(h->metrics_fd);
+    h->metrics_fd = -1;
+    h->netns_key = NULL;
+}
+
 static int create_jail(struct hook *h, struct dj_state *st, const char *key,
                        const char *policy_text, const struct dj_netns *ns,
                        const struct dj_netns *host, int pidfd, dj_error_t *err)
@@ -627,6 +664,7 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
         return -1;
     if (dj_state_ns_create(st, key, policy_text, err) < 0)
         goto fail;
+    open_metrics_dir(h, st, key);
     for (; started < N_DAEMONS; started++) {
         const char *name = daemon_kinds[started].name;
         cleanup_free char *control_path = dj_state_ns_control_path(st, key, name);
@@ -646,6 +684,7 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
         /* The daemon has its own copies now. */
         listeners_close(&listeners[started]);
     }
+    close_metrics_dir(h);
     if (dj_state_ns_add_member(st, key, h->state.id, err) < 0 ||
         dj_state_write_container(st, h->state.id, &rec, err) < 0)
         goto fail;
@@ -653,6 +692,7 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
     return 0;
 
 fail:
+    close_metrics_dir(h);
     for (size_t i = 0; i < N_DAEMONS; i++)
         listeners_close(&listeners[i]);
     stop_daemons(st, key); /* harmless for those that never started */
@@ -796,6 +836,7 @@ int main(int argc, char **argv)
 
     memset(&h, 0, sizeof(h));
     h.log_fd = -1;
+    h.metrics_fd = -1;
     while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
         switch (opt) {
         case 'c':

@@ -335,6 +335,30 @@ char *dj_state_ns_control_path(struct dj_state *st, const char *key, const char 
     return daemon_file(st, key, daemon, "control");
 }
 
+int dj_state_ns_metrics_dir(struct dj_state *st, const char *key, uid_t uid, gid_t gid,
+                            dj_error_t *err)
+{
+    cleanup_free char *path = ns_path(st, key, DJ_STATE_METRICS_DIR);
+    cleanup_close int fd = -1;
+    struct stat sb;
+
+    if (path == NULL)
+        return dj_error_make(err, ENOMEM, "metrics directory");
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return dj_error_make(err, errno, "mkdir %s", path);
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return dj_error_make(err, errno, "open %s", path);
+    if (fstat(fd, &sb) < 0)
+        return dj_error_make(err, errno, "stat %s", path);
+    /* Only the daemons write there; everyone may read the numbers. */
+    if (geteuid() == 0 && (sb.st_uid != uid || sb.st_gid != gid) && fchown(fd, uid, gid) < 0)
+        return dj_error_make(err, errno, "chown %s", path);
+    if ((sb.st_mode & 07777) != 0755 && fchmod(fd, 0755) < 0)
+        return dj_error_make(err, errno, "chmod %s", path);
+    return steal_fd(&fd);
+}
+
 void dj_state_ns_remove(struct dj_state *st, const char *key)
 {
     cleanup_free char *dir = ns_path(st, key, NULL);

@@ -8,6 +8,7 @@
  *   netns/KEY/members/ID     one file per container in that namespace
  *   netns/KEY/NAME.control   each daemon's control socket (see control.h), NAME "dnsstub"...
  *   netns/KEY/NAME.pid       each daemon's pid, for people and for the last-resort kill
+ *   netns/KEY/metrics/       owned by the daemons' user (0755): NAME.prom, their metrics
  *
  * KEY is "DEV-INO" of the namespace. Owns: that layout and its reading and writing. */
 #ifndef DNSJAIL_JAILSTATE_H
@@ -57,6 +58,12 @@ int dj_state_ns_write_pid(struct dj_state *st, const char *key, const char *daem
 pid_t dj_state_ns_read_pid(struct dj_state *st, const char *key, const char *daemon);
 /* malloc'd path of netns/KEY/DAEMON.control. */
 char *dj_state_ns_control_path(struct dj_state *st, const char *key, const char *daemon);
+/* Creates netns/KEY/metrics (if needed), owned by UID:GID when we are root, mode 0755, and
+ * returns an O_DIRECTORY descriptor of it for the daemons. */
+#define DJ_STATE_METRICS_DIR "metrics"
+int dj_state_ns_metrics_dir(struct dj_state *st, const char *key, uid_t uid, gid_t gid,
+                            dj_error_t *err);
+
 /* Removes netns/KEY and everything in it. */
 void dj_state_ns_remove(struct dj_state *st, const char *key);
 

@@ -169,7 +169,38 @@ static int allow_list(scmp_filter_ctx ctx, const char *const *names, dj_error_t 
     return 0;
 }
 
+/* The dirfd arguments are compared as the kernel sees them: a 32-bit int, so AT_FDCWD (-100)
+ * or any other descriptor never matches. */
+static int allow_in_dir(scmp_filter_ctx ctx, int dir_fd, dj_error_t *err)
+{
+    static const char *const renames[] = {"renameat", "renameat2"};
+    scmp_datum_t fd = (scmp_datum_t)(unsigned)dir_fd;
+    int r;
+
+    if (dir_fd < 0)
+        return 0;
+    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, SCMP_CMP32(0, SCMP_CMP_EQ, fd));
+    if (r < 0)
+        return dj_error_make(err, -r, "seccomp_rule_add(openat)");
+    for (size_t i = 0; i < sizeof(renames) / sizeof(renames[0]); i++) {
+        int nr = seccomp_syscall_resolve_name(renames[i]);
+
+        if (nr == __NR_SCMP_ERROR)
+            continue;
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd),
+                             SCMP_CMP32(2, SCMP_CMP_EQ, fd));
+        if (r < 0)
+            return dj_error_make(err, -r, "seccomp_rule_add(%s)", renames[i]);
+    }
+    return 0;
+}
+
 int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err)
+{
+    return dj_seccomp_allow_only_dirfd(syscalls, -1, err);
+}
+
+int dj_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, dj_error_t *err)
 {
     scmp_filter_ctx ctx;
     int r;
@@ -177,7 +208,8 @@ int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err)
     ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (ctx == NULL)
         return dj_error_make(err, 0, "seccomp_init failed");
-    if (allow_list(ctx, dj_seccomp_base_syscalls, err) < 0 || allow_list(ctx, syscalls, err) < 0) {
+    if (allow_list(ctx, dj_seccomp_base_syscalls, err) < 0 || allow_list(ctx, syscalls, err) < 0 ||
+        allow_in_dir(ctx, dir_fd, err) < 0) {
         seccomp_release(ctx);
         return -1;
     }
@@ -190,6 +222,12 @@ int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err)
 
 int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_error_t *err)
 {
+    return dj_sandbox_enter_dirfd(user, extra_syscalls, -1, err);
+}
+
+int dj_sandbox_enter_dirfd(const char *user, const char *const *extra_syscalls, int dir_fd,
+                           dj_error_t *err)
+{
     /* The bounding set can only be emptied while we still hold CAP_SETPCAP; a uid 0 without
      * it (rootless, see dj_keep_uid_without_privileges) had it emptied before exec. */
     if (geteuid() == 0 && dj_uid_means_root() && dj_drop_bounding_set(err) < 0)
@@ -198,7 +236,7 @@ int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_err
         return -1;
     if (dj_drop_capabilities(err) < 0)
         return -1;
-    return dj_seccomp_allow_only(extra_syscalls, err);
+    return dj_seccomp_allow_only_dirfd(extra_syscalls, dir_fd, err);
 }
 
 static int is_kept(int fd, const int *keep, size_t n)

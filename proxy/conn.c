@@ -111,6 +111,7 @@ void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum list
             return;
         }
         if (p->n_free == 0 || (c = calloc(1, sizeof(*c))) == NULL) {
+            p->stats.decisions[kind == LISTENER_HTTP ? CONN_HTTP : CONN_TLS][PROXY_DENIED]++;
             log_refused_connection(p, &peer, kind);
             close(fd);
             continue;
@@ -122,6 +123,7 @@ void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum list
         c->index = slot;
         c->generation = ++p->slot_generation[slot] & 0xFFFFFF;
         c->kind = kind == LISTENER_HTTP ? CONN_HTTP : CONN_TLS;
+        p->stats.connections[c->kind]++;
         c->client.fd = fd;
         c->client.writable = true;
         c->upstream.fd = -1;
@@ -155,6 +157,8 @@ void conn_close(struct proxy *p, struct conn *c)
         close(c->client.fd);
     flow_release(p, &c->up);
     flow_release(p, &c->down);
+    p->stats.bytes_up_closed += c->up.forwarded;
+    p->stats.bytes_down_closed += c->down.forwarded;
     p->conns[c->index] = NULL;
     p->free_slots[p->n_free++] = c->index;
     p->n_conns--;
@@ -375,6 +379,7 @@ void conn_record_log(struct proxy *p, struct conn *c)
     if (!rec->pending)
         return;
     rec->pending = false;
+    proxy_count_decision(p, c);
     if (!dj_log_admit(&p->log, p->now_ns))
         return;
     clock_gettime(CLOCK_REALTIME, &now);

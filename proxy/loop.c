@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "proxy.h"
 
 /* Everything after setup beyond the base list: accepting (accept4), relaying (recvfrom and
@@ -24,8 +25,9 @@
  * SO_ERROR, setsockopt for TCP_NODELAY), and control requests with their fds (recvmsg). The
  * resolver's queries need nothing more (see lib/resolver.c). */
 const char *const proxy_syscalls[] = {
-    "accept4", "recvfrom", "sendto",     "recvmsg",    "splice", "pipe2", "shutdown",
-    "socket",  "connect",  "getsockopt", "setsockopt", "fcntl",  NULL,
+    "accept4",           "recvfrom", "sendto",  "recvmsg",    "splice",     "pipe2",
+    "shutdown",          "socket",   "connect", "getsockopt", "setsockopt", "fcntl",
+    DJ_METRICS_SYSCALLS, NULL,
 };
 
 #define EPOLL_BATCH 128
@@ -58,6 +60,7 @@ static void proxy_free(struct proxy *p)
     free(p->again);
     free(p->free_slots);
     free(p->slot_generation);
+    proxy_metrics_free(p->metrics);
     free(p);
 }
 
@@ -154,6 +157,11 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
             goto fail;
         }
         p->watch_fds[p->n_watch++] = cfg->watch_fds[i];
+    }
+    if (cfg->metrics_dir_fd >= 0) {
+        p->metrics = proxy_metrics_new(cfg, err);
+        if (p->metrics == NULL)
+            goto fail;
     }
     if (cfg->requested_connections > cfg->max_connections)
         log_lowered_cap(p);
@@ -381,6 +389,10 @@ int proxy_run(struct proxy *p, dj_error_t *err)
 {
     struct epoll_event events[EPOLL_BATCH];
 
+    if (p->metrics != NULL) {
+        proxy_metrics_write(p); /* the file exists from the start */
+        p->last_metrics_ns = p->now_ns;
+    }
     while (!p->quit) {
         int resolver_ms = dj_resolver_timeout_ms(p->resolver);
         int timeout = -1;
@@ -388,7 +400,7 @@ int proxy_run(struct proxy *p, dj_error_t *err)
         int n;
 
         if (p->n_conns > 0 || p->n_control > 0 || p->accept_paused ||
-            dj_log_summary_pending(&p->log))
+            dj_log_summary_pending(&p->log) || p->metrics != NULL)
             timeout = 1000;
         if (resolver_ms >= 0 && (timeout < 0 || resolver_ms < timeout))
             timeout = resolver_ms;
@@ -408,7 +420,14 @@ int proxy_run(struct proxy *p, dj_error_t *err)
             conn_pump_again(p);
         if (p->now_ns - p->last_housekeeping_ns >= HOUSEKEEPING_NS)
             housekeeping(p);
+        if (p->metrics != NULL &&
+            p->now_ns - p->last_metrics_ns >= PROXY_METRICS_INTERVAL_MS * NS_PER_MS) {
+            proxy_metrics_write(p);
+            p->last_metrics_ns = p->now_ns;
+        }
     }
     dj_log_summarize(&p->log, dj_monotonic_ns(), true);
+    if (p->metrics != NULL)
+        proxy_metrics_write(p);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -54,6 +55,7 @@ struct options {
     bool allow_wildcard_all;
     const char *log_file;
     const char *user;
+    const char *metrics_dir;
     const char *resolv_conf;
     bool have_resolvers;
     struct proxy_config proxy;
@@ -71,7 +73,8 @@ static void usage(FILE *out)
         "           [--upstream-allow CIDR]... [--max-connections N] [--user NAME]\n"
         "           [--handshake-timeout SECONDS] [--idle-timeout SECONDS]\n"
         "           [--listen-http ADDR:PORT]... [--listen-tls ADDR:PORT]...\n"
-        "           [--upstream-port-http N] [--upstream-port-tls N] [--help]\n"
+        "           [--upstream-port-http N] [--upstream-port-tls N]\n"
+        "           [--metrics-fd FD | --metrics-dir PATH] [--netns-key KEY] [--help]\n"
         "\n"
         "Transparent HTTP and HTTPS egress: each HTTP request (by its Host) and each TLS\n"
         "connection (by its ClientHello's server name) reaches its destination only when\n"
@@ -106,7 +109,10 @@ static void usage(FILE *out)
         "  --upstream-port-http N   upstream port when the original destination is unknown\n"
         "                           (not redirected: standalone use; default 80)\n"
         "  --upstream-port-tls N    ... for TLS (default 443)\n"
-        "  --user NAME              when started as root, serve as NAME\n",
+        "  --user NAME              when started as root, serve as NAME\n"
+        "  --metrics-fd FD          write " PROXY_METRICS_FILE " into this directory every 5 s\n"
+        "  --metrics-dir PATH       ... into PATH\n"
+        "  --netns-key KEY          label the metrics with the jail's namespace key\n",
         DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, DJ_RESOLVER_MAX_SERVERS, PROXY_DEFAULT_MAX_CONNECTIONS,
         PROXY_DEFAULT_HANDSHAKE_MS / 1000, PROXY_DEFAULT_IDLE_MS / 1000);
 }
@@ -221,6 +227,9 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_UPSTREAM_PORT_HTTP,
         OPT_UPSTREAM_PORT_TLS,
         OPT_USER,
+        OPT_METRICS_FD,
+        OPT_METRICS_DIR,
+        OPT_NETNS_KEY,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -248,6 +257,9 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"upstream-port-http", required_argument, NULL, OPT_UPSTREAM_PORT_HTTP},
         {"upstream-port-tls", required_argument, NULL, OPT_UPSTREAM_PORT_TLS},
         {"user", required_argument, NULL, OPT_USER},
+        {"metrics-fd", required_argument, NULL, OPT_METRICS_FD},
+        {"metrics-dir", required_argument, NULL, OPT_METRICS_DIR},
+        {"netns-key", required_argument, NULL, OPT_NETNS_KEY},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -361,6 +373,16 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         case OPT_USER:
             o->user = optarg;
             break;
+        case OPT_METRICS_FD:
+            if (parse_fd("--metrics-fd", optarg, &cfg->metrics_dir_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_METRICS_DIR:
+            o->metrics_dir = optarg;
+            break;
+        case OPT_NETNS_KEY:
+            cfg->netns_key = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -373,6 +395,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         return dj_error_make(err, 0, "unexpected argument '%s' (see --help)", argv[optind]);
     if (o->log_file != NULL && cfg->log_fd >= 0)
         return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
+    if (o->metrics_dir != NULL && cfg->metrics_dir_fd >= 0)
+        return dj_error_make(err, 0, "--metrics-fd and --metrics-dir exclude each other");
     if (o->policy_fd >= 0 && o->allow_text != NULL)
         return dj_error_make(err, 0, "--policy-fd and --allow exclude each other");
     if (o->have_resolvers && o->resolv_conf != NULL)
@@ -599,6 +623,22 @@ static int open_log(struct options *o, dj_error_t *err)
     return 0;
 }
 
+/* The directory is opened now, while paths still work; the sandbox only allows openat in it. */
+static int open_metrics_dir(struct options *o, dj_error_t *err)
+{
+    struct stat st;
+
+    if (o->metrics_dir != NULL) {
+        o->proxy.metrics_dir_fd = open(o->metrics_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (o->proxy.metrics_dir_fd < 0)
+            return dj_error_make(err, errno, "--metrics-dir %s", o->metrics_dir);
+    }
+    if (o->proxy.metrics_dir_fd >= 0 &&
+        (fstat(o->proxy.metrics_dir_fd, &st) < 0 || !S_ISDIR(st.st_mode)))
+        return dj_error_make(err, 0, "--metrics-fd %d is not a directory", o->proxy.metrics_dir_fd);
+    return 0;
+}
+
 static int setup_signals(struct options *o, dj_error_t *err)
 {
     sigset_t stop;
@@ -684,6 +724,7 @@ int main(int argc, char **argv)
     o.proxy.control_fd = -1;
     o.proxy.signal_fd = -1;
     o.proxy.log_fd = -1;
+    o.proxy.metrics_dir_fd = -1;
     o.proxy.log_rate = DEFAULT_LOG_RATE;
     o.proxy.log_burst = DEFAULT_LOG_BURST;
     o.proxy.default_port_http = 80;
@@ -699,8 +740,8 @@ int main(int argc, char **argv)
         die(o.ready_fd, "refusing to serve as root: pass --user NAME");
     fit_fd_limit(&o.proxy);
     if (check_fds(&o, &err) < 0 || load_rules(&o, &rules, &n_rules, &err) < 0 ||
-        setup_resolver(&o, &err) < 0 || open_log(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||
-        setup_signals(&o, &err) < 0)
+        setup_resolver(&o, &err) < 0 || open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 ||
+        open_listeners(&o, &err) < 0 || setup_signals(&o, &err) < 0)
         die(o.ready_fd, dj_error_msg(&err));
     /* One lookup per connection at most; its queries fit in the connection's descriptors. */
     o.proxy.resolver.max_inflight = o.proxy.max_connections;
@@ -710,7 +751,7 @@ int main(int argc, char **argv)
     if (proxy == NULL)
         die(o.ready_fd, dj_error_msg(&err));
     /* Every fd is open and the tables allocated: from here on, only what proxy_run needs. */
-    if (dj_sandbox_enter(o.user, proxy_syscalls, &err) < 0) {
+    if (dj_sandbox_enter_dirfd(o.user, proxy_syscalls, o.proxy.metrics_dir_fd, &err) < 0) {
         dj_error_wrap(&err, "entering the sandbox");
         die(o.ready_fd, dj_error_msg(&err));
     }

@@ -97,6 +97,19 @@ struct proxy_config {
     size_t requested_connections; /* --max-connections, when the fd limit lowered it */
     unsigned handshake_ms;
     unsigned idle_ms;
+    int metrics_dir_fd;    /* -1: no metrics file; else where proxy.prom goes */
+    const char *netns_key; /* for the metrics' labels; may be NULL */
+};
+
+/* What the proxy counts since it started, for the metrics file (stats.c). Indexes: enum
+ * conn_kind, then enum proxy_verdict. */
+enum proxy_verdict { PROXY_ALLOWED, PROXY_DENIED };
+struct proxy_stats {
+    uint64_t connections[2];  /* accepted, by protocol */
+    uint64_t decisions[2][2]; /* per HTTP request and per TLS connection, refusals at accept
+                                 (too many connections) among the denied */
+    uint64_t bytes_up_closed; /* bytes forwarded by connections already closed */
+    uint64_t bytes_down_closed;
 };
 
 /* What a flow does with the bytes it has not forwarded yet. */
@@ -266,6 +279,10 @@ struct proxy {
     uint64_t last_housekeeping_ns;
     bool accept_paused; /* out of descriptors: listeners off until housekeeping */
     bool quit;
+
+    struct proxy_stats stats;
+    struct proxy_metrics *metrics; /* NULL: no metrics file */
+    uint64_t last_metrics_ns;
 };
 
 /* ---- epoll tags (loop.c) ---- */
@@ -287,6 +304,18 @@ uint64_t proxy_tag(enum tag_kind kind, size_t index, uint32_t generation);
 extern const char *const proxy_syscalls[];
 struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err);
 int proxy_run(struct proxy *p, dj_error_t *err);
+
+/* ---- stats.c: the metrics file ---- */
+#define PROXY_METRICS_FILE "proxy.prom"
+#define PROXY_METRICS_INTERVAL_MS 5000
+struct proxy_metrics;
+/* Registers the series (allocates: before the sandbox); takes over cfg->metrics_dir_fd. */
+struct proxy_metrics *proxy_metrics_new(const struct proxy_config *cfg, dj_error_t *err);
+/* Replaces proxy.prom; a failure only costs this one update. */
+void proxy_metrics_write(struct proxy *p);
+void proxy_metrics_free(struct proxy_metrics *metrics);
+/* Counts the decision of the record being logged. */
+void proxy_count_decision(struct proxy *p, const struct conn *c);
 
 /* ---- conn.c ---- */
 void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum listener_kind kind);

@@ -1,0 +1,93 @@
+#include "config.h"
+#include "resolverstats.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+enum field_kind { FIELD_U64, FIELD_SIZE };
+
+struct resolver_series {
+    enum dj_metric_type type;
+    const char *name;
+    const char *help;
+    size_t offset; /* in struct dj_resolver_stats */
+    enum field_kind kind;
+};
+
+#define U64(type, name, field, help)                                                               \
+    {                                                                                              \
+        type, name, help, offsetof(struct dj_resolver_stats, field), FIELD_U64                     \
+    }
+#define SIZE(name, field, help)                                                                    \
+    {                                                                                              \
+        DJ_METRIC_GAUGE, name, help, offsetof(struct dj_resolver_stats, field), FIELD_SIZE         \
+    }
+
+static const struct resolver_series series[] = {
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_lookups_total", lookups,
+        "Name lookups started by the resolver."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_cache_hits_total", cache_hits,
+        "Lookups per address family answered from the cache."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_coalesced_total", coalesced,
+        "Lookups per address family that joined a query already in flight."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_queries_total", queries,
+        "Queries sent upstream (one per name and type, all attempts)."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_udp_sent_total", udp_sent,
+        "UDP attempts sent upstream."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_tcp_fallbacks_total", tcp_fallbacks,
+        "Truncated UDP answers asked again over TCP."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_timeouts_total", timeouts,
+        "Upstream attempts that timed out."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_failures_total", server_failures,
+        "Upstream attempts ended by an error answer or an unreachable server."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_ignored_total", ignored,
+        "UDP datagrams that did not answer the question asked."),
+    SIZE("dnsjail_resolver_cache_entries", cache_size, "Entries in the resolver's cache."),
+    SIZE("dnsjail_resolver_lookups_in_flight", lookups_in_flight, "Lookups outstanding now."),
+    SIZE("dnsjail_resolver_queries_in_flight", queries_in_flight,
+         "Upstream queries outstanding now."),
+};
+#define N_SERIES (sizeof(series) / sizeof(series[0]))
+
+struct dj_resolver_metrics {
+    struct dj_metric *metric[N_SERIES];
+};
+
+struct dj_resolver_metrics *dj_resolver_metrics_new(struct dj_metrics *m, dj_error_t *err)
+{
+    struct dj_resolver_metrics *rm = calloc(1, sizeof(*rm));
+
+    if (rm == NULL) {
+        dj_error_make(err, ENOMEM, "resolver metrics");
+        return NULL;
+    }
+    for (size_t i = 0; i < N_SERIES; i++) {
+        rm->metric[i] =
+            dj_metrics_register(m, series[i].type, series[i].name, series[i].help, NULL, 0, err);
+        if (rm->metric[i] == NULL) {
+            free(rm);
+            return NULL;
+        }
+    }
+    return rm;
+}
+
+void dj_resolver_metrics_free(struct dj_resolver_metrics *rm)
+{
+    free(rm);
+}
+
+void dj_resolver_metrics_update(struct dj_resolver_metrics *rm,
+                                const struct dj_resolver_stats *stats)
+{
+    const char *base = (const char *)stats;
+
+    for (size_t i = 0; i < N_SERIES; i++) {
+        uint64_t value = series[i].kind == FIELD_U64
+                             ? *(const uint64_t *)(base + series[i].offset)
+                             : (uint64_t) * (const size_t *)(base + series[i].offset);
+
+        dj_metric_set(rm->metric[i], value);
+    }
+}
