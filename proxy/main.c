@@ -670,6 +670,7 @@ static void fit_fd_limit(struct proxy_config *cfg)
     rlim_t wanted = (rlim_t)cfg->max_connections * PROXY_FDS_PER_CONN + RESERVED_FDS;
     rlim_t needed = (rlim_t)cfg->max_connections * PROXY_SOCKETS_PER_CONN + RESERVED_FDS;
     struct rlimit limit;
+    rlim_t reserve;
     size_t fit;
 
     if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur >= wanted)
@@ -684,9 +685,17 @@ static void fit_fd_limit(struct proxy_config *cfg)
     setrlimit(RLIMIT_NOFILE, &limit);
     if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur >= needed)
         return;
-    fit = limit.rlim_cur > RESERVED_FDS + PROXY_SOCKETS_PER_CONN
-              ? (size_t)((limit.rlim_cur - RESERVED_FDS) / PROXY_SOCKETS_PER_CONN)
+    /* RESERVED_FDS is sized for the worst case (a thousand watched containers, a full pipe
+     * pool). Under a hard limit we cannot raise (crun applies the bundle's RLIMIT_NOFILE,
+     * typically 1024, before it runs hooks, and CAP_SYS_RESOURCE may be missing) keeping it
+     * all back would leave room for one connection: keep a quarter of the limit back instead.
+     * The pipe pool and the watch set then meet EMFILE sooner; relays fall back to copying. */
+    reserve = limit.rlim_cur / 4 < RESERVED_FDS ? limit.rlim_cur / 4 : RESERVED_FDS;
+    fit = limit.rlim_cur > reserve + PROXY_SOCKETS_PER_CONN
+              ? (size_t)((limit.rlim_cur - reserve) / PROXY_SOCKETS_PER_CONN)
               : 1;
+    if (fit >= cfg->max_connections)
+        return;
     fprintf(stderr,
             PROGRAM ": the descriptor limit (%llu) fits %zu connections, not %zu: serving at "
                     "most %zu\n",
