@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,8 +54,10 @@ struct hook {
     struct dj_nft_network *networks; /* the policy's address rules, for the ruleset */
     size_t n_networks;
     int log_fd;
-    int metrics_fd;        /* while starting daemons: their metrics directory, or -1 */
-    const char *netns_key; /* ... and the jail's key for their labels */
+    int system_log_fd; /* journald or syslog socket (system-log), or -1 */
+    enum dj_system_log_format system_log_format;
+    int metrics_fd;              /* while starting daemons: their metrics directory, or -1 */
+    const char *netns_key;       /* ... and the jail's key for their labels */
     struct dj_rootless rootless; /* under rootless podman: per-user paths, keep our uid */
 };
 
@@ -155,8 +159,56 @@ static void log_event(struct hook *h, const char *event, const char *detail)
     if (detail != NULL)
         dj_json_add_cstring(&line, "detail", detail);
     len = dj_json_end(&line);
+    dj_system_log_send(buf, len);
     if (len > 0 && write(h->log_fd, buf, len) < 0)
         return; /* a full disk must not fail the container */
+}
+
+/* The system log that system-log names: "auto" tries journald's socket, then /dev/log;
+ * neither there is no error (the log file has everything). A socket named explicitly that
+ * cannot be reached is recorded in the log file, and the container still starts: a missing
+ * log must not stop a jail. */
+static void open_system_log(struct hook *h)
+{
+    static const struct {
+        enum dj_system_log_format format;
+        const char *prefix, *path;
+    } autos[] = {
+        {DJ_SYSTEM_LOG_JOURNAL, "journal:", "/run/systemd/journal/socket"},
+        {DJ_SYSTEM_LOG_SYSLOG, "syslog:", "/dev/log"},
+    };
+    const char *value = h->cfg.system_log;
+
+    h->system_log_fd = -1;
+    for (size_t i = 0; i < sizeof(autos) / sizeof(autos[0]); i++) {
+        size_t prefix_len = strlen(autos[i].prefix);
+        bool explicit = strncmp(value, autos[i].prefix, prefix_len) == 0;
+        const char *path = explicit ? value + prefix_len : autos[i].path;
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        int fd;
+
+        if (!explicit && strcmp(value, "auto") != 0)
+            continue;
+        if (strlen(path) >= sizeof(sun.sun_path))
+            continue;
+        memcpy(sun.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+            h->system_log_fd = fd;
+            h->system_log_format = autos[i].format;
+            dj_system_log_init(fd, autos[i].format, "dnsjail-hook", h->state.id);
+            return;
+        }
+        if (fd >= 0)
+            close(fd);
+        if (explicit) {
+            char detail[PATH_MAX + 64];
+
+            snprintf(detail, sizeof(detail), "system-log %s: %s", value, strerror(errno));
+            log_event(h, "system_log_unavailable", detail);
+            return;
+        }
+    }
 }
 
 /* Records in the admin's log why a container was refused; returns -1 for the caller. */
@@ -471,6 +523,11 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     arg_fd(&a, "--control-fd", control_fd);
     if (h->log_fd >= 0)
         arg_fd(&a, "--log-fd", h->log_fd);
+    if (h->system_log_fd >= 0) {
+        arg_fd(&a, "--system-log-fd", h->system_log_fd);
+        arg(&a, "--system-log-format",
+            h->system_log_format == DJ_SYSTEM_LOG_JOURNAL ? "journal" : "syslog");
+    }
     arg(&a, "--ready-fd", "{READY_FD}");
     arg_number(&a, "--log-rate", h->cfg.log_rate);
     arg_number(&a, "--log-burst", h->cfg.log_burst);
@@ -836,6 +893,7 @@ int main(int argc, char **argv)
 
     memset(&h, 0, sizeof(h));
     h.log_fd = -1;
+    h.system_log_fd = -1;
     h.metrics_fd = -1;
     while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
         switch (opt) {
@@ -900,6 +958,7 @@ int main(int argc, char **argv)
         goto out;
     }
     open_log(&h);
+    open_system_log(&h);
     if (stage == STAGE_STOP) {
         jail_stop(&h);
         r = 0;
@@ -912,6 +971,8 @@ out:
     dj_error_release(&err);
     if (h.log_fd >= 0)
         close(h.log_fd);
+    if (h.system_log_fd >= 0)
+        close(h.system_log_fd);
     free(h.networks);
     dj_policy_free(&h.policy);
     oci_bundle_free(&h.bundle);

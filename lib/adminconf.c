@@ -41,9 +41,10 @@ enum value_type {
     VALUE_BOOL,
     VALUE_USER,
     VALUE_PATH,
-    VALUE_ADDRESSES, /* IPv4, IPv4:PORT, IPv6 or [IPv6]:PORT, separated by commas or blanks */
-    VALUE_NETWORKS,  /* IPv4 or IPv6 networks (ADDR or ADDR/PREFIX), same separators */
-    VALUE_RULES,     /* allow rules, io.dnsjail.allow syntax */
+    VALUE_ADDRESSES,  /* IPv4, IPv4:PORT, IPv6 or [IPv6]:PORT, separated by commas or blanks */
+    VALUE_NETWORKS,   /* IPv4 or IPv6 networks (ADDR or ADDR/PREFIX), same separators */
+    VALUE_RULES,      /* allow rules, io.dnsjail.allow syntax */
+    VALUE_SYSTEM_LOG, /* auto, off, journal:PATH or syslog:PATH */
 };
 
 struct key_def {
@@ -78,6 +79,7 @@ static const struct key_def keys[] = {
     {"proxy-max-connections", VALUE_UNSIGNED, FIELD(proxy_max_connections), 1, 65536},
     {"allow", VALUE_RULES, FIELD(admin_allow), 0, 0},
     {"annotation-allow-within", VALUE_RULES, FIELD(allow_ceiling), 0, 0},
+    {"system-log", VALUE_SYSTEM_LOG, FIELD(system_log), 0, 0},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -107,8 +109,9 @@ int dj_config_init(struct dj_config *cfg, dj_error_t *err)
     cfg->log_file = strdup(DJ_LOCALSTATEDIR "/log/dnsjail/dnsjail.log");
     cfg->state_dir = strdup(DJ_RUNSTATEDIR "/dnsjail");
     cfg->libexec_dir = strdup(DJ_LIBEXECDIR);
+    cfg->system_log = strdup("auto");
     if (cfg->run_as_user == NULL || cfg->log_file == NULL || cfg->state_dir == NULL ||
-        cfg->libexec_dir == NULL) {
+        cfg->libexec_dir == NULL || cfg->system_log == NULL) {
         dj_config_free(cfg);
         return dj_error_make(err, ENOMEM, "cannot set the configuration defaults");
     }
@@ -123,6 +126,8 @@ void dj_config_free(struct dj_config *cfg)
     free(cfg->log_file);
     free(cfg->state_dir);
     free(cfg->libexec_dir);
+    free(cfg->system_log);
+    cfg->system_log = NULL;
     free(cfg->upstream_resolvers);
     free(cfg->upstream_allow);
     free(cfg->admin_allow);
@@ -407,6 +412,15 @@ static int set_value(struct dj_config *cfg, const struct key_def *key, const cha
         dj_allow_free(rules, n_rules);
         break;
     }
+    case VALUE_SYSTEM_LOG:
+        if (strcmp(value, "auto") != 0 && strcmp(value, "off") != 0 &&
+            !((strncmp(value, "journal:/", 9) == 0 || strncmp(value, "syslog:/", 8) == 0) &&
+              strlen(value) < 108 + 8))
+            return dj_error_make(err, 0,
+                                 "%s:%u: key '%s': \"%s\" is not auto, off, journal:PATH or "
+                                 "syslog:PATH (an absolute socket path)",
+                                 pos->file, pos->line, pos->key, value);
+        break;
     case VALUE_PATH:
         if (value[0] != '/')
             return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not an absolute path",
@@ -428,6 +442,11 @@ static int set_value(struct dj_config *cfg, const struct key_def *key, const cha
 static bool is_blank(char c)
 {
     return c == ' ' || c == '\t';
+}
+
+const char *dj_config_key_name(size_t i)
+{
+    return i < N_KEYS ? keys[i].name : NULL;
 }
 
 static const struct key_def *find_key(const char *name)
@@ -555,7 +574,7 @@ static int check_ports(const struct dj_config *cfg, const unsigned *set_on_line,
 static bool is_string_key(const struct key_def *key)
 {
     return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_ADDRESSES ||
-           key->type == VALUE_NETWORKS || key->type == VALUE_RULES;
+           key->type == VALUE_NETWORKS || key->type == VALUE_RULES || key->type == VALUE_SYSTEM_LOG;
 }
 
 int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, size_t len,

@@ -35,6 +35,8 @@ struct dj_config {
     uint16_t proxy_http_port;  /* proxy-http-port, 15380 (used by the proxy) */
     uint16_t proxy_tls_port;   /* proxy-tls-port, 15443 (used by the proxy) */
     unsigned ready_timeout_ms; /* ready-timeout-ms, how long the hook waits for a daemon, 5000 */
+    char *system_log;          /* system-log: "auto" (journald, else /dev/log, else none), "off",
+                                  "journal:PATH" or "syslog:PATH"; lib/jsonlog sends every line there */
 
     /* The proxy's upstream side (in the host's network namespace) */
     char *upstream_resolvers; /* upstream-resolvers: "ADDR[:PORT] [V6]:PORT ..." that the proxy
@@ -70,5 +72,9 @@ int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, si
                     dj_error_t *err);
 
 void dj_config_free(struct dj_config *cfg);
+
+/* The name of key I of the configuration (0, 1, ...), NULL past the last: for tests and
+ * tools that check every key is documented. */
+const char *dj_config_key_name(size_t i);
 
 #endif

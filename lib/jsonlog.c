@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define NS_PER_TOKEN 1000000000ull
@@ -349,8 +350,79 @@ void dj_log_write(const struct dj_log *log, const char *line, size_t len)
     do
         n = write(log->fd, line, len);
     while (n < 0 && errno == EINTR);
+    dj_system_log_send(line, len);
 }
 
+/* ---- the system log -------------------------------------------------------------------- */
+
+static struct {
+    int fd;
+    enum dj_system_log_format format;
+    char header[512]; /* everything before the message, built once */
+    size_t header_len;
+} system_log = {-1, DJ_SYSTEM_LOG_NONE, "", 0};
+
+void dj_system_log_init(int fd, enum dj_system_log_format format, const char *ident,
+                        const char *container_id)
+{
+    int n;
+
+    system_log.fd = -1;
+    system_log.format = DJ_SYSTEM_LOG_NONE;
+    if (fd < 0 || format == DJ_SYSTEM_LOG_NONE || ident == NULL)
+        return;
+    if (format == DJ_SYSTEM_LOG_JOURNAL) {
+        /* Field values may hold anything but a newline; ids are checked by the hook, still
+         * never let one end a field early. */
+        if (container_id != NULL && strchr(container_id, '\n') == NULL)
+            n = snprintf(system_log.header, sizeof(system_log.header),
+                         "PRIORITY=6\nSYSLOG_FACILITY=3\nSYSLOG_IDENTIFIER=%s\nSYSLOG_PID=%ld\n"
+                         "CONTAINER_ID=%.12s\nCONTAINER_ID_FULL=%s\nMESSAGE=",
+                         ident, (long)getpid(), container_id, container_id);
+        else
+            n = snprintf(system_log.header, sizeof(system_log.header),
+                         "PRIORITY=6\nSYSLOG_FACILITY=3\nSYSLOG_IDENTIFIER=%s\nSYSLOG_PID=%ld\n"
+                         "MESSAGE=",
+                         ident, (long)getpid());
+    } else {
+        /* RFC 3164 without a timestamp, as syslog(3) sends to /dev/log: daemon.info = 30. */
+        n = snprintf(system_log.header, sizeof(system_log.header), "<30>%s[%ld]: ", ident,
+                     (long)getpid());
+    }
+    if (n < 0 || (size_t)n >= sizeof(system_log.header))
+        return;
+    system_log.header_len = (size_t)n;
+    system_log.fd = fd;
+    system_log.format = format;
+}
+
+void dj_system_log_send(const char *line, size_t len)
+{
+    struct iovec iov[2];
+
+    if (system_log.fd < 0 || len == 0)
+        return;
+    if (line[len - 1] == '\n')
+        len--;
+    iov[0].iov_base = system_log.header;
+    iov[0].iov_len = system_log.header_len;
+    iov[1].iov_base = (void *)line;
+    iov[1].iov_len = len;
+    /* A datagram each; EAGAIN (a busy journal) and every other error drop it. */
+    if (writev(system_log.fd, iov, 2) < 0)
+        return;
+}
+
+int dj_system_log_format_parse(const char *text, enum dj_system_log_format *format)
+{
+    if (strcmp(text, "journal") == 0)
+        *format = DJ_SYSTEM_LOG_JOURNAL;
+    else if (strcmp(text, "syslog") == 0)
+        *format = DJ_SYSTEM_LOG_SYSLOG;
+    else
+        return -1;
+    return 0;
+}
 bool dj_log_summary_pending(const struct dj_log *log)
 {
     return log->fd >= 0 && log->limit.suppressed > 0;

@@ -105,6 +105,23 @@ void dj_log_summarize(struct dj_log *log, uint64_t now_ns, bool force);
 /* True while a summary is waiting (so the daemon knows to wake up for it). */
 bool dj_log_summary_pending(const struct dj_log *log);
 
+/* The system log: journald (its native protocol, so `journalctl CONTAINER_ID=...` finds the
+ * lines, next to podman's own) or a syslog socket. Process-wide like openlog(3): once set,
+ * every dj_log_write also sends its line there as one datagram, without blocking (a full
+ * socket drops the datagram; the log file still has the line). FD is a connected,
+ * non-blocking AF_UNIX datagram socket; IDENT and CONTAINER_ID must outlive the process's use
+ * of the log (argv strings do). */
+enum dj_system_log_format { DJ_SYSTEM_LOG_NONE, DJ_SYSTEM_LOG_JOURNAL, DJ_SYSTEM_LOG_SYSLOG };
+
+void dj_system_log_init(int fd, enum dj_system_log_format format, const char *ident,
+                        const char *container_id);
+
+/* Sends LINE (LEN bytes; a trailing newline is dropped) to the system log, if one is set. */
+void dj_system_log_send(const char *line, size_t len);
+
+/* "journal" or "syslog" (a daemon's --system-log-format); -1 for anything else. */
+int dj_system_log_format_parse(const char *text, enum dj_system_log_format *format);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t dj_monotonic_ns(void);
 

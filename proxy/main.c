@@ -26,6 +26,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "jsonlog.h"
 #include "policy.h"
 #include "proxy.h"
 #include "rootless.h"
@@ -45,6 +46,8 @@
      256)
 
 struct options {
+    int system_log_fd;             /* --system-log-fd, or -1 */
+    const char *system_log_format; /* --system-log-format */
     const char *listen_http[PROXY_MAX_LISTENERS];
     size_t n_listen_http;
     const char *listen_tls[PROXY_MAX_LISTENERS];
@@ -94,6 +97,8 @@ static void usage(FILE *out)
         "exits\n"
         "  --control-fd FD          listening AF_UNIX SOCK_SEQPACKET control socket\n"
         "  --log-fd FD              append one JSON line per request/connection to FD\n"
+        "  --system-log-fd FD  also send each line to this journald/syslog socket\n"
+        "  --system-log-format journal|syslog  how (journald's native protocol or RFC 3164)\n"
         "  --log-file PATH          ... to PATH (opened O_APPEND), '-' for standard output\n"
         "  --log-rate N             log at most N lines per second, 0 = no limit (default "
         "%d)\n"
@@ -215,6 +220,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_WATCH_PIDFD,
         OPT_CONTROL_FD,
         OPT_LOG_FD,
+        OPT_SYSTEM_LOG_FD,
+        OPT_SYSTEM_LOG_FORMAT,
         OPT_LOG_FILE,
         OPT_LOG_RATE,
         OPT_LOG_BURST,
@@ -245,6 +252,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"watch-pidfd", required_argument, NULL, OPT_WATCH_PIDFD},
         {"control-fd", required_argument, NULL, OPT_CONTROL_FD},
         {"log-fd", required_argument, NULL, OPT_LOG_FD},
+        {"system-log-fd", required_argument, NULL, OPT_SYSTEM_LOG_FD},
+        {"system-log-format", required_argument, NULL, OPT_SYSTEM_LOG_FORMAT},
         {"log-file", required_argument, NULL, OPT_LOG_FILE},
         {"log-rate", required_argument, NULL, OPT_LOG_RATE},
         {"log-burst", required_argument, NULL, OPT_LOG_BURST},
@@ -321,6 +330,13 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         case OPT_LOG_FD:
             if (parse_fd("--log-fd", optarg, &cfg->log_fd, err) < 0)
                 return -1;
+            break;
+        case OPT_SYSTEM_LOG_FD:
+            if (parse_fd("--system-log-fd", optarg, &o->system_log_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_SYSTEM_LOG_FORMAT:
+            o->system_log_format = optarg;
             break;
         case OPT_LOG_FILE:
             o->log_file = optarg;
@@ -719,6 +735,26 @@ static int setup_resolver(struct options *o, dj_error_t *err)
     return 0;
 }
 
+/* The journald or syslog socket the hook connected for us: from here on every log line also
+ * goes there (lib/jsonlog). */
+static int open_system_log(struct options *o, const char *container_id, dj_error_t *err)
+{
+    enum dj_system_log_format format;
+    struct stat st;
+
+    if (o->system_log_fd < 0)
+        return o->system_log_format == NULL
+                   ? 0
+                   : dj_error_make(err, 0, "--system-log-format without --system-log-fd");
+    if (o->system_log_format == NULL ||
+        dj_system_log_format_parse(o->system_log_format, &format) < 0)
+        return dj_error_make(err, 0, "--system-log-format: expected journal or syslog");
+    if (fstat(o->system_log_fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return dj_error_make(err, 0, "--system-log-fd %d is not a socket", o->system_log_fd);
+    dj_system_log_init(o->system_log_fd, format, PROGRAM, container_id);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -729,6 +765,7 @@ int main(int argc, char **argv)
 
     memset(&o, 0, sizeof(o));
     o.ready_fd = -1;
+    o.system_log_fd = -1;
     o.policy_fd = -1;
     o.proxy.control_fd = -1;
     o.proxy.signal_fd = -1;
@@ -748,9 +785,10 @@ int main(int argc, char **argv)
     if (o.user == NULL && dj_uid_means_root())
         die(o.ready_fd, "refusing to serve as root: pass --user NAME");
     fit_fd_limit(&o.proxy);
-    if (check_fds(&o, &err) < 0 || load_rules(&o, &rules, &n_rules, &err) < 0 ||
-        setup_resolver(&o, &err) < 0 || open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 ||
-        open_listeners(&o, &err) < 0 || setup_signals(&o, &err) < 0)
+    if (check_fds(&o, &err) < 0 || open_system_log(&o, o.proxy.container_id, &err) < 0 ||
+        load_rules(&o, &rules, &n_rules, &err) < 0 || setup_resolver(&o, &err) < 0 ||
+        open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||
+        setup_signals(&o, &err) < 0)
         die(o.ready_fd, dj_error_msg(&err));
     /* One lookup per connection at most; its queries fit in the connection's descriptors. */
     o.proxy.resolver.max_inflight = o.proxy.max_connections;
