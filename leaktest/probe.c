@@ -726,7 +726,8 @@ static void udp_to(const struct probe *p, struct result *r, const char *addr, ui
         return;
     }
     uint8_t msg[128];
-    memcpy(msg, prefix, prefix_len);
+    if (prefix_len > 0)
+        memcpy(msg, prefix, prefix_len);
     memcpy(msg + prefix_len, r->token, strlen(r->token));
     cleanup_free uint8_t *reply = malloc(REPLY_SIZE);
     if (reply == NULL) {
