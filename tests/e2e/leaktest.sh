@@ -151,6 +151,30 @@ done
 tap_check "runc norules: an SNI the policy does not allow carries nothing" \
     eval 'grep -q "^limit-sni-host *blocked" "$W_TMP/out/$W_ID-lt-runc-norules.report"'
 
+# ---- AF_PACKET ---------------------------------------------------------------------------
+# Raw frames pass below the jail's IP hooks, which is why the hook refuses CAP_NET_RAW. With
+# the capability the probe's frame must reach the canary (the control), and an admin who sets
+# allow-cap-net-raw gets exactly that leak, reported, not hidden.
+raw_run() { # LABEL [bundle.py options]
+    local label=$1 id=$W_ID-lt-raw-$1 b
+    shift
+    world_ctns "ltraw$label" || tap_bail "cannot make a namespace"
+    b=$(world_bundle "$id" --netns "$W_NS" --add-cap CAP_NET_RAW:bounding \
+        --add-cap CAP_NET_RAW:effective --add-cap CAP_NET_RAW:permitted "$@" -- \
+        "${PROBE_ARGS[@]}" --only af-packet) || tap_bail "cannot make a bundle"
+    run_runc "$id" "$b"
+    report
+}
+raw_run control
+tap_check "af-packet control: with CAP_NET_RAW the frame reaches the canary" \
+    verdict_is af-packet leaked || show_report
+world_dnsjail_conf --file "$W_TMP/dnsjail-netraw.conf" "allow-cap-net-raw = true"
+raw_run jailed --hook "$W_HOOK" --hook-config "$W_TMP/dnsjail-netraw.conf" \
+    --annotation io.dnsjail.enable=true
+world_dnsjail_conf # W_CONF back to the default config
+tap_check "af-packet jailed with allow-cap-net-raw: the documented bypass shows as leaked" \
+    verdict_is af-packet leaked || show_report
+
 # ---- iodine -----------------------------------------------------------------------------
 # iodined is the tunnel's server, in a namespace behind the internet (198.51.100.128/26 is
 # routed there, so the canary's redirect never sees it); the client asks it directly. The
@@ -169,7 +193,7 @@ else
         tap_diag_file "$W_TMP/iodined.out"
     world_dnsjail_conf --file "$W_TMP/dnsjail-netadmin.conf" "allow-cap-net-admin = true"
     NETADMIN_CONF=$W_TMP/dnsjail-netadmin.conf
-    world_dnsjail_conf # W_CONF back to the default config for anything after this
+    world_dnsjail_conf # W_CONF back to the default config
     # The client runs for at most 12 s and prints the tunnel's address once it is up.
     iodine_bundle() { # ID NSPATH [--hook ...]
         local id=$1 ns=$2 b
