@@ -99,13 +99,31 @@ static void peer_text(const struct sockaddr_storage *ss, char *out, size_t out_s
 
 /* ---- DNS -------------------------------------------------------------------------------- */
 
+/* ASCII case-insensitive comparison of wire bytes (labels may hold NUL bytes). */
+static bool same_wire(const uint8_t *a, const uint8_t *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        uint8_t x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (uint8_t)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (uint8_t)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+/* Is NAME (wire form, as the parser checked it) the zone or below it? */
 static bool in_zone(const struct canary *c, const uint8_t *name, size_t len)
 {
-    for (size_t i = 0; i < len && name[i] != 0; i += 1 + name[i])
-        if (len - i == c->zone_len &&
-            strncasecmp((const char *)name + i, (const char *)c->zone, c->zone_len) == 0)
+    for (size_t i = 0; i < len; i += 1 + name[i]) {
+        if (len - i == c->zone_len && same_wire(name + i, c->zone, c->zone_len))
             return true;
-    return len == c->zone_len && strncasecmp((const char *)name, (const char *)c->zone, len) == 0;
+        if (name[i] == 0)
+            break;
+    }
+    return false;
 }
 
 static size_t put16(uint8_t *b, size_t o, uint16_t v)

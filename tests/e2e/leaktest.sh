@@ -112,6 +112,11 @@ control_all_leaked() {
 }
 tap_check "control: every channel reached the canary without the jail" control_all_leaked ||
     show_report
+json_report_leaked() {
+    "$LT_BIN" report --json --state "$LT_STATE" --input "$RUN_OUT" |
+        python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(0 if d["leaked"] and len(d["channels"]) > 30 else 1)'
+}
+tap_check "control: report --json says the same" json_report_leaked
 tap_check "control: af-packet is not testable without CAP_NET_RAW" \
     eval 'grep -q "^af-packet *not-testable (no CAP_NET_RAW" "$REPORT"' || show_report
 
