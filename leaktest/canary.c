@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -473,6 +475,30 @@ static int run(struct canary *c, dj_error_t *err)
     }
 }
 
+/* The canary reads what the internet sends: once its sockets and its file are open it needs
+ * no privilege. Numeric ids only: the binary is static and has no NSS. */
+static int drop_to(const char *user, dj_error_t *err)
+{
+    char *end;
+    unsigned long uid = strtoul(user, &end, 10), gid = uid;
+    if (end == user || (*end != '\0' && *end != ':'))
+        return dj_error_make(err, 0, "--user %s: not UID or UID:GID", user);
+    if (*end == ':') {
+        const char *g = end + 1;
+        gid = strtoul(g, &end, 10);
+        if (end == g || *end != '\0')
+            return dj_error_make(err, 0, "--user %s: not UID or UID:GID", user);
+    }
+    if (uid == 0 || uid > 0xfffffffeUL || gid > 0xfffffffeUL)
+        return dj_error_make(err, 0, "--user %s: not an unprivileged id", user);
+    if (setgroups(0, NULL) < 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) < 0 ||
+        setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
+        return dj_error_make(err, errno, "--user %s", user);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return dj_error_make(err, errno, "no_new_privs");
+    return 0;
+}
+
 static int parse_port(const char *text, uint16_t *port)
 {
     char *end;
@@ -494,6 +520,7 @@ static void canary_usage(FILE *out)
           "  --catch-udp PORT     the same for UDP\n"
           "  --icmp               record ICMP and ICMPv6 echo requests (needs CAP_NET_RAW)\n"
           "  --state FILE         append records to FILE (default: standard output)\n"
+          "  --user UID[:GID]     switch to these numeric ids once everything is open\n"
           "Prints \"ready\" on standard error once every socket is bound.\n",
           out);
 }
@@ -508,11 +535,12 @@ int lt_canary_main(int argc, char **argv)
         {"catch-udp", required_argument, NULL, 'u'},
         {"icmp", no_argument, NULL, 'i'},
         {"state", required_argument, NULL, 's'},
+        {"user", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static struct canary c; /* the connection table is large: not on the stack */
-    const char *zone = NULL, *state = NULL, *listen_addrs[16];
+    const char *zone = NULL, *state = NULL, *user = NULL, *listen_addrs[16];
     size_t n_listen = 0, n_tcp = 0, n_udp = 0;
     uint16_t dns_port = 53, tcp_ports[16], udp_ports[16];
     bool icmp = false;
@@ -544,6 +572,9 @@ int lt_canary_main(int argc, char **argv)
             break;
         case 's':
             state = optarg;
+            break;
+        case 'U':
+            user = optarg;
             break;
         case 'h':
             canary_usage(stdout);
@@ -584,6 +615,8 @@ int lt_canary_main(int argc, char **argv)
     } else if (rc == 0) {
         c.state = stdout;
     }
+    if (rc == 0 && user != NULL)
+        rc = drop_to(user, &err);
     if (rc == 0) {
         fprintf(stderr, "ready\n");
         rc = run(&c, &err);

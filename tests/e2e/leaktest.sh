@@ -46,7 +46,7 @@ done
 # ---- the canary -------------------------------------------------------------------------
 INET=/run/netns/$W_INET
 nsenter --net="$INET" "$LT_BIN" canary --zone "$ZONE" --dns-port 10053 --catch-tcp 10080 \
-    --catch-udp 10123 --icmp --state "$LT_STATE" 2>"$W_TMP/leaktest-canary.err" &
+    --catch-udp 10123 --icmp --state "$LT_STATE" --user 65534 2>"$W_TMP/leaktest-canary.err" &
 W_PIDS+=($!)
 tap_check "canary is up" wait_until 10 grep -q '^ready' "$W_TMP/leaktest-canary.err" ||
     tap_bail "$(cat "$W_TMP/leaktest-canary.err")"
