@@ -156,6 +156,25 @@ done
 tap_check "runc norules: an SNI the policy does not allow carries nothing" \
     eval 'grep -q "^limit-sni-host *blocked" "$W_TMP/out/$W_ID-lt-runc-norules.report"'
 
+# ---- a rootfs with nothing but the probe ----------------------------------------------------
+# The bundles above see the host's /usr; the probe needs none of it. Without /usr (and so
+# without a libc or a shell in the rootfs) it must still run every channel.
+world_ctns ltbare || tap_bail "cannot make a namespace"
+bare=$(world_bundle "$W_ID-lt-bare" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
+    --annotation io.dnsjail.enable=true -- "${PROBE_ARGS[@]}") || tap_bail "cannot make a bundle"
+python3 - "$bare/config.json" <<'EOF2' || tap_bail "cannot edit the bundle"
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/usr"]
+json.dump(cfg, open(sys.argv[1], "w"))
+EOF2
+run_runc "$W_ID-lt-bare" "$bare"
+report
+tap_check "empty rootfs: the static probe ran without /usr" \
+    eval '[ ! -e "$bare/rootfs/usr/bin/sh" ] && grep -q "^# dnsjail-leaktest probe run" "$RUN_OUT"' ||
+    show_report
+tap_check "empty rootfs: every channel blocked" all_blocked || show_report
+
 # ---- AF_PACKET ---------------------------------------------------------------------------
 # Raw frames pass below the jail's IP hooks, which is why the hook refuses CAP_NET_RAW. With
 # the capability the probe's frame must reach the canary (the control), and an admin who sets
