@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,13 +101,31 @@ static void peer_text(const struct sockaddr_storage *ss, char *out, size_t out_s
 
 /* ---- DNS -------------------------------------------------------------------------------- */
 
+/* ASCII case-insensitive comparison of wire bytes (labels may hold NUL bytes). */
+static bool same_wire(const uint8_t *a, const uint8_t *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        uint8_t x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (uint8_t)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (uint8_t)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+/* Is NAME (wire form, as the parser checked it) the zone or below it? */
 static bool in_zone(const struct canary *c, const uint8_t *name, size_t len)
 {
-    for (size_t i = 0; i < len && name[i] != 0; i += 1 + name[i])
-        if (len - i == c->zone_len &&
-            strncasecmp((const char *)name + i, (const char *)c->zone, c->zone_len) == 0)
+    for (size_t i = 0; i < len; i += 1 + name[i]) {
+        if (len - i == c->zone_len && same_wire(name + i, c->zone, c->zone_len))
             return true;
-    return len == c->zone_len && strncasecmp((const char *)name, (const char *)c->zone, len) == 0;
+        if (name[i] == 0)
+            break;
+    }
+    return false;
 }
 
 static size_t put16(uint8_t *b, size_t o, uint16_t v)
@@ -455,6 +475,30 @@ static int run(struct canary *c, dj_error_t *err)
     }
 }
 
+/* The canary reads what the internet sends: once its sockets and its file are open it needs
+ * no privilege. Numeric ids only: the binary is static and has no NSS. */
+static int drop_to(const char *user, dj_error_t *err)
+{
+    char *end;
+    unsigned long uid = strtoul(user, &end, 10), gid = uid;
+    if (end == user || (*end != '\0' && *end != ':'))
+        return dj_error_make(err, 0, "--user %s: not UID or UID:GID", user);
+    if (*end == ':') {
+        const char *g = end + 1;
+        gid = strtoul(g, &end, 10);
+        if (end == g || *end != '\0')
+            return dj_error_make(err, 0, "--user %s: not UID or UID:GID", user);
+    }
+    if (uid == 0 || uid > 0xfffffffeUL || gid > 0xfffffffeUL)
+        return dj_error_make(err, 0, "--user %s: not an unprivileged id", user);
+    if (setgroups(0, NULL) < 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) < 0 ||
+        setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
+        return dj_error_make(err, errno, "--user %s", user);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return dj_error_make(err, errno, "no_new_privs");
+    return 0;
+}
+
 static int parse_port(const char *text, uint16_t *port)
 {
     char *end;
@@ -476,6 +520,7 @@ static void canary_usage(FILE *out)
           "  --catch-udp PORT     the same for UDP\n"
           "  --icmp               record ICMP and ICMPv6 echo requests (needs CAP_NET_RAW)\n"
           "  --state FILE         append records to FILE (default: standard output)\n"
+          "  --user UID[:GID]     switch to these numeric ids once everything is open\n"
           "Prints \"ready\" on standard error once every socket is bound.\n",
           out);
 }
@@ -490,11 +535,12 @@ int lt_canary_main(int argc, char **argv)
         {"catch-udp", required_argument, NULL, 'u'},
         {"icmp", no_argument, NULL, 'i'},
         {"state", required_argument, NULL, 's'},
+        {"user", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static struct canary c; /* the connection table is large: not on the stack */
-    const char *zone = NULL, *state = NULL, *listen_addrs[16];
+    const char *zone = NULL, *state = NULL, *user = NULL, *listen_addrs[16];
     size_t n_listen = 0, n_tcp = 0, n_udp = 0;
     uint16_t dns_port = 53, tcp_ports[16], udp_ports[16];
     bool icmp = false;
@@ -526,6 +572,9 @@ int lt_canary_main(int argc, char **argv)
             break;
         case 's':
             state = optarg;
+            break;
+        case 'U':
+            user = optarg;
             break;
         case 'h':
             canary_usage(stdout);
@@ -566,6 +615,8 @@ int lt_canary_main(int argc, char **argv)
     } else if (rc == 0) {
         c.state = stdout;
     }
+    if (rc == 0 && user != NULL)
+        rc = drop_to(user, &err);
     if (rc == 0) {
         fprintf(stderr, "ready\n");
         rc = run(&c, &err);

@@ -670,7 +670,9 @@ static void ch_http_keepalive(const struct probe *p, struct result *r)
         return;
     }
     size_t second = read_reply(p, fd, reply);
-    if (has_marker(reply, second) && memmem(reply, second, r->token, strlen(r->token)) != NULL)
+    /* Only a marked answer to the second request proves it went through: the first was
+     * read to its end (quiet) before the second was sent. */
+    if (first > 0 && has_marker(reply, second))
         set_detail(r, DJ_LEAK_LEAKED, "the canary answered the second request");
     else
         set_detail(r, DJ_LEAK_PENDING, "first answered with %zu bytes, second with %zu", first,
@@ -726,7 +728,8 @@ static void udp_to(const struct probe *p, struct result *r, const char *addr, ui
         return;
     }
     uint8_t msg[128];
-    memcpy(msg, prefix, prefix_len);
+    if (prefix_len > 0)
+        memcpy(msg, prefix, prefix_len);
     memcpy(msg + prefix_len, r->token, strlen(r->token));
     cleanup_free uint8_t *reply = malloc(REPLY_SIZE);
     if (reply == NULL) {

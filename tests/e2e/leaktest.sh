@@ -46,7 +46,7 @@ done
 # ---- the canary -------------------------------------------------------------------------
 INET=/run/netns/$W_INET
 nsenter --net="$INET" "$LT_BIN" canary --zone "$ZONE" --dns-port 10053 --catch-tcp 10080 \
-    --catch-udp 10123 --icmp --state "$LT_STATE" 2>"$W_TMP/leaktest-canary.err" &
+    --catch-udp 10123 --icmp --state "$LT_STATE" --user 65534 2>"$W_TMP/leaktest-canary.err" &
 W_PIDS+=($!)
 tap_check "canary is up" wait_until 10 grep -q '^ready' "$W_TMP/leaktest-canary.err" ||
     tap_bail "$(cat "$W_TMP/leaktest-canary.err")"
@@ -112,6 +112,11 @@ control_all_leaked() {
 }
 tap_check "control: every channel reached the canary without the jail" control_all_leaked ||
     show_report
+json_report_leaked() {
+    "$LT_BIN" report --json --state "$LT_STATE" --input "$RUN_OUT" |
+        python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(0 if d["leaked"] and len(d["channels"]) > 30 else 1)'
+}
+tap_check "control: report --json says the same" json_report_leaked
 tap_check "control: af-packet is not testable without CAP_NET_RAW" \
     eval 'grep -q "^af-packet *not-testable (no CAP_NET_RAW" "$REPORT"' || show_report
 
@@ -151,6 +156,49 @@ done
 tap_check "runc norules: an SNI the policy does not allow carries nothing" \
     eval 'grep -q "^limit-sni-host *blocked" "$W_TMP/out/$W_ID-lt-runc-norules.report"'
 
+# ---- a rootfs with nothing but the probe ----------------------------------------------------
+# The bundles above see the host's /usr; the probe needs none of it. Without /usr (and so
+# without a libc or a shell in the rootfs) it must still run every channel.
+world_ctns ltbare || tap_bail "cannot make a namespace"
+bare=$(world_bundle "$W_ID-lt-bare" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
+    --annotation io.dnsjail.enable=true -- "${PROBE_ARGS[@]}") || tap_bail "cannot make a bundle"
+python3 - "$bare/config.json" <<'EOF2' || tap_bail "cannot edit the bundle"
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/usr"]
+json.dump(cfg, open(sys.argv[1], "w"))
+EOF2
+run_runc "$W_ID-lt-bare" "$bare"
+report
+tap_check "empty rootfs: the static probe ran without /usr" \
+    eval '[ ! -e "$bare/rootfs/usr/bin/sh" ] && grep -q "^# dnsjail-leaktest probe run" "$RUN_OUT"' ||
+    show_report
+tap_check "empty rootfs: every channel blocked" all_blocked || show_report
+
+# ---- AF_PACKET ---------------------------------------------------------------------------
+# Raw frames pass below the jail's IP hooks, which is why the hook refuses CAP_NET_RAW. With
+# the capability the probe's frame must reach the canary (the control), and an admin who sets
+# allow-cap-net-raw gets exactly that leak, reported, not hidden.
+raw_run() { # LABEL [bundle.py options]
+    local label=$1 id=$W_ID-lt-raw-$1 b
+    shift
+    world_ctns "ltraw$label" || tap_bail "cannot make a namespace"
+    b=$(world_bundle "$id" --netns "$W_NS" --add-cap CAP_NET_RAW:bounding \
+        --add-cap CAP_NET_RAW:effective --add-cap CAP_NET_RAW:permitted "$@" -- \
+        "${PROBE_ARGS[@]}" --only af-packet) || tap_bail "cannot make a bundle"
+    run_runc "$id" "$b"
+    report
+}
+raw_run control
+tap_check "af-packet control: with CAP_NET_RAW the frame reaches the canary" \
+    verdict_is af-packet leaked || show_report
+world_dnsjail_conf --file "$W_TMP/dnsjail-netraw.conf" "allow-cap-net-raw = true"
+raw_run jailed --hook "$W_HOOK" --hook-config "$W_TMP/dnsjail-netraw.conf" \
+    --annotation io.dnsjail.enable=true
+world_dnsjail_conf # W_CONF back to the default config
+tap_check "af-packet jailed with allow-cap-net-raw: the documented bypass shows as leaked" \
+    verdict_is af-packet leaked || show_report
+
 # ---- iodine -----------------------------------------------------------------------------
 # iodined is the tunnel's server, in a namespace behind the internet (198.51.100.128/26 is
 # routed there, so the canary's redirect never sees it); the client asks it directly. The
@@ -169,7 +217,7 @@ else
         tap_diag_file "$W_TMP/iodined.out"
     world_dnsjail_conf --file "$W_TMP/dnsjail-netadmin.conf" "allow-cap-net-admin = true"
     NETADMIN_CONF=$W_TMP/dnsjail-netadmin.conf
-    world_dnsjail_conf # W_CONF back to the default config for anything after this
+    world_dnsjail_conf # W_CONF back to the default config
     # The client runs for at most 12 s and prints the tunnel's address once it is up.
     iodine_bundle() { # ID NSPATH [--hook ...]
         local id=$1 ns=$2 b
