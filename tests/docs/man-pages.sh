@@ -5,7 +5,7 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 man=$top_builddir/docs/man
-pages=(dnsjail-hook.8 dnsjail.conf.5 dnsjail-annotations.7)
+pages=(dnsjail.8 dnsjail-hook.8 dnsjail.conf.5 dnsjail-annotations.7)
 n=0
 failed=0
 result() { # RC DESCRIPTION
@@ -16,7 +16,8 @@ command -v groff >/dev/null || { echo "1..0 # SKIP groff is missing"; exit 0; }
 
 keys=$(sed -n 's/^ *{"\([a-z0-9-]*\)", VALUE_.*/\1/p' "$top_srcdir/lib/adminconf.c")
 annotations=$(sed -n 's/^#define DJ_ANNOTATION_[A-Z_]* "\(io\.dnsjail\.[a-z-]*\)".*/\1/p' "$top_srcdir/lib/policy.h" | sort -u)
-echo "1..$((${#pages[@]} + $(wc -w <<<"$keys") + $(wc -w <<<"$annotations") + 2))"
+commands=$(sed -n 's/^ *{"\([a-z-]*\)", dj_cli_.*/\1/p' "$top_srcdir/cli/dnsjail.c")
+echo "1..$((${#pages[@]} + $(wc -w <<<"$keys") + $(wc -w <<<"$annotations") + $(wc -w <<<"$commands") + 3))"
 for page in "${pages[@]}"; do
     warnings=$(groff -man -ww -z -Tutf8 "$man/$page" 2>&1)
     result $([ -f "$man/$page" ] && [ -z "$warnings" ]; echo $?) "$page formats without warnings"
@@ -25,6 +26,11 @@ done
 # At least the keys we know exist must have been found, or the checks below prove nothing.
 result $([ "$(wc -w <<<"$keys")" -ge 20 ]; echo $?) "found the configuration keys in lib/adminconf.c"
 result $([ "$(wc -w <<<"$annotations")" -ge 3 ]; echo $?) "found the annotations in lib/policy.h"
+result $([ "$(wc -w <<<"$commands")" -ge 1 ]; echo $?) "found the commands in cli/dnsjail.c"
+text8=$(groff -man -Tutf8 "$man/dnsjail.8" 2>/dev/null | col -b)
+for c in $commands; do
+    result $(grep -qE "^ +$c( |\$)" <<<"$text8"; echo $?) "dnsjail(8) documents the command $c"
+done
 text5=$(groff -man -Tutf8 "$man/dnsjail.conf.5" 2>/dev/null | col -b)
 for key in $keys; do
     result $(grep -qw -- "$key" <<<"$text5"; echo $?) "dnsjail.conf(5) documents $key"
