@@ -81,6 +81,7 @@
 #include "dnsanswer.h"
 #include "dnswire.h"
 #include "jsonlog.h"
+#include "upstream.h"
 
 #define DEFAULT_TIMEOUT_MS 1500
 #define DEFAULT_ATTEMPTS 2
@@ -101,6 +102,7 @@
 #define TCP_READS_PER_EVENT 8
 #define RANDOM_POOL 256
 #define RESOLV_CONF_LINE 512
+#define RESOLV_CONF_MAX_SERVERS 4 /* glibc reads 3 (MAXNS); one more costs nothing */
 #define NAME_IN_MESSAGE 80
 
 #define NS_PER_MS 1000000ull
@@ -807,7 +809,9 @@ static void query_fail(struct dj_resolver *res, struct query *q, enum dj_resolve
 static void query_continue(struct dj_resolver *res, struct query *q, uint64_t now)
 {
     while (q->server < res->cfg.n_servers) {
-        enum start_result r = udp_start(res, q, now);
+        enum start_result r = res->cfg.upstreams[q->server].transport == DJ_UPSTREAM_TCP
+                                  ? tcp_start(res, q, now)
+                                  : udp_start(res, q, now);
 
         if (r == START_OK)
             return;
@@ -1116,63 +1120,20 @@ static bool parse_address(const char *text, size_t len, uint16_t port, struct so
     return false;
 }
 
-static bool parse_port(const char *text, uint16_t *port)
-{
-    unsigned long v = 0;
-
-    if (*text == '\0')
-        return false;
-    for (; *text != '\0'; text++) {
-        if (*text < '0' || *text > '9')
-            return false;
-        v = v * 10 + (unsigned long)(*text - '0');
-        if (v > 65535)
-            return false;
-    }
-    if (v == 0)
-        return false;
-    *port = (uint16_t)v;
-    return true;
-}
-
 int dj_resolver_config_add_server(struct dj_resolver_config *cfg, const char *text, dj_error_t *err)
 {
-    struct sockaddr_storage ss;
-    const char *host = text;
-    size_t host_len = strlen(text);
-    uint16_t port = 53;
-    const char *colon = strchr(text, ':');
+    struct dj_upstream up;
+    const char *problem;
 
     if (cfg->n_servers >= DJ_RESOLVER_MAX_SERVERS)
-        return dj_error_make(err, 0, "DNS server %s: at most %d servers", text,
+        return dj_error_make(err, 0, "DNS server %.80s: at most %d servers", text,
                              DJ_RESOLVER_MAX_SERVERS);
-    if (strchr(text, '%') != NULL)
-        return dj_error_make(err, 0,
-                             "DNS server %s: scoped IPv6 addresses (%%IFACE) are not supported; "
-                             "use a global or loopback address",
-                             text);
-    if (text[0] == '[') {
-        const char *close_bracket = strchr(text, ']');
-
-        if (close_bracket == NULL ||
-            (close_bracket[1] != '\0' &&
-             (close_bracket[1] != ':' || !parse_port(close_bracket + 2, &port))))
-            return dj_error_make(err, 0, "DNS server %s: expected [IPV6] or [IPV6]:PORT", text);
-        host = text + 1;
-        host_len = (size_t)(close_bracket - host);
-        if (!parse_address(host, host_len, port, &ss) || ss.ss_family != AF_INET6)
-            return dj_error_make(err, 0, "DNS server %s: not an IPv6 address in brackets", text);
-    } else {
-        if (colon != NULL && strchr(colon + 1, ':') == NULL) { /* one colon: IPV4:PORT */
-            if (!parse_port(colon + 1, &port))
-                return dj_error_make(err, 0, "DNS server %s: port not in 1..65535", text);
-            host_len = (size_t)(colon - text);
-        }
-        if (!parse_address(host, host_len, port, &ss))
-            return dj_error_make(err, 0, "DNS server %s: expected ADDR, IPV4:PORT or [IPV6]:PORT",
-                                 text);
-    }
-    cfg->servers[cfg->n_servers++] = ss;
+    problem = dj_upstream_parse(text, &up);
+    if (problem != NULL)
+        return dj_error_make(err, 0, "DNS server %.200s: %s", text, problem);
+    cfg->servers[cfg->n_servers] = up.addr;
+    cfg->upstreams[cfg->n_servers] = up;
+    cfg->n_servers++;
     return 0;
 }
 
@@ -1222,10 +1183,12 @@ int dj_resolver_config_from_resolv_conf(struct dj_resolver_config *cfg, const ch
             invalid++; /* glibc skips these too */
             continue;
         }
-        if (cfg->n_servers >= DJ_RESOLVER_MAX_SERVERS) {
+        if (cfg->n_servers >= RESOLV_CONF_MAX_SERVERS) {
             beyond++; /* like glibc beyond MAXNS */
             continue;
         }
+        memset(&cfg->upstreams[cfg->n_servers], 0, sizeof(cfg->upstreams[0]));
+        cfg->upstreams[cfg->n_servers].addr = ss;
         cfg->servers[cfg->n_servers++] = ss;
         added++;
     }
@@ -1235,7 +1198,7 @@ int dj_resolver_config_from_resolv_conf(struct dj_resolver_config *cfg, const ch
         return dj_error_make(err, 0,
                              "%s: no usable nameserver line (%u scoped link-local, %u invalid, "
                              "%u beyond the %d servers we use)",
-                             path, scoped, invalid, beyond, DJ_RESOLVER_MAX_SERVERS);
+                             path, scoped, invalid, beyond, RESOLV_CONF_MAX_SERVERS);
     return 0;
 }
 
@@ -1255,6 +1218,10 @@ struct dj_resolver *dj_resolver_new(const struct dj_resolver_config *cfg, dj_err
                              ? ((const struct sockaddr_in *)(const void *)s)->sin_port
                              : ((const struct sockaddr_in6 *)(const void *)s)->sin6_port;
 
+        if (cfg->upstreams[i].transport == DJ_UPSTREAM_TLS) {
+            dj_error_make(err, 0, "resolver: DNS server %zu: DNS over TLS is not built in", i + 1);
+            return NULL;
+        }
         if ((s->ss_family != AF_INET && s->ss_family != AF_INET6) || port == 0) {
             dj_error_make(err, 0,
                           "resolver: DNS server %zu is not an IPv4 or IPv6 address "

@@ -19,12 +19,17 @@
 #include <sys/socket.h>
 
 #include "error.h"
+#include "upstream.h"
 
-#define DJ_RESOLVER_MAX_SERVERS 4
+#define DJ_RESOLVER_MAX_SERVERS DJ_UPSTREAM_MAX_SERVERS
 #define DJ_RESOLVER_MAX_ADDRS 16
 
 struct dj_resolver_config {
     struct sockaddr_storage servers[DJ_RESOLVER_MAX_SERVERS];
+    /* How to talk to servers[i] (transport, TLS authentication); its addr is servers[i]. A
+     * zeroed entry is plain UDP with TCP for truncated answers, so code that fills servers[]
+     * alone keeps working. */
+    struct dj_upstream upstreams[DJ_RESOLVER_MAX_SERVERS];
     size_t n_servers;
     unsigned timeout_ms;  /* per attempt, default 1500 */
     unsigned attempts;    /* per server, default 2 */
@@ -70,11 +75,12 @@ typedef void (*dj_resolve_cb)(void *ctx, const struct dj_resolve_result *result)
 /* Defaults, with no servers. */
 void dj_resolver_config_init(struct dj_resolver_config *cfg);
 
-/* Adds the nameservers of a resolv.conf file (up to DJ_RESOLVER_MAX_SERVERS, port 53). */
+/* Adds the nameservers of a resolv.conf file (up to 4 in all, port 53, plain DNS). */
 int dj_resolver_config_from_resolv_conf(struct dj_resolver_config *cfg, const char *path,
                                         dj_error_t *err);
 
-/* Adds one server, "ADDR" or "ADDR:PORT" or "[V6]:PORT". */
+/* Adds one server in the syntax of lib/upstream.h: "ADDR", "ADDR:PORT", "[V6]:PORT",
+ * "udp://...", "tcp://...", "tls://ADDR[:853]#AUTH-NAME;pin-sha256=...". */
 int dj_resolver_config_add_server(struct dj_resolver_config *cfg, const char *text,
                                   dj_error_t *err);
 

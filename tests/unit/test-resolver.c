@@ -890,8 +890,10 @@ static void test_config_add_server(void **state)
     assert_int_equal(cfg.servers[2].ss_family, AF_INET6);
     assert_int_equal(server_port(&cfg.servers[2]), 5300);
     assert_int_equal(server_port(&cfg.servers[3]), 53);
+    for (int i = 4; i < DJ_RESOLVER_MAX_SERVERS; i++)
+        assert_int_equal(dj_resolver_config_add_server(&cfg, "192.0.2.55", &err), 0);
     assert_int_equal(dj_resolver_config_add_server(&cfg, "192.0.2.54", &err), -1);
-    assert_non_null(strstr(dj_error_msg(&err), "at most 4"));
+    assert_non_null(strstr(dj_error_msg(&err), "at most 8"));
     dj_error_release(&err);
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -905,6 +907,124 @@ static void test_config_add_server(void **state)
     assert_int_equal(dj_resolver_config_add_server(&cfg, "fe80::1%eth0", &err), -1);
     assert_non_null(strstr(dj_error_msg(&err), "scoped"));
     dj_error_release(&err);
+}
+
+#define PIN_EMPTY "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" /* SHA-256 of "" */
+#define PIN_ZERO "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+static void test_upstream_syntax(void **state)
+{
+    static const uint8_t sha256_empty[32] = {0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14,
+                                             0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+                                             0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c,
+                                             0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    static const char
+        *const
+            bad[] =
+                {
+                    "",
+                    "udp://",
+                    "tls://",
+                    "udp://host.example",
+                    "http://192.0.2.53",
+                    "UDP://192.0.2.53",
+                    "udp:/192.0.2.53",
+                    "udp://192.0.2.53#dns.example",          /* a name on a plain server */
+                    "tcp://192.0.2.53;pin-sha256=" PIN_ZERO, /* a pin on a plain server */
+                    "192.0.2.53;x",
+                    "tls://192.0.2.53",                   /* nothing authenticates it */
+                    "tls://192.0.2.53#",                  /* empty name */
+                    "tls://192.0.2.53#dns..example",      /* not a host name */
+                    "tls://192.0.2.53#192.0.2.53",        /* an IP literal is not a name */
+                    "tls://192.0.2.53#dns.example#other", /* two names */
+                    "tls://192.0.2.53;pin-sha256=" PIN_ZERO
+                    "#dns.example",                  /* name after a parameter */
+                    "tls://192.0.2.53#dns.example;", /* empty parameter */
+                    "tls://192.0.2.53#dns.example;;pin-sha256=" PIN_ZERO,
+                    "tls://192.0.2.53#dns.example;pin-sha256=",
+                    "tls://192.0.2.53#dns.example;pin-sha256=AAAA",
+                    "tls://192.0.2.53#dns.example;pin-sha256=" PIN_ZERO "A",
+                    "tls://"
+                    "192.0.2.53#dns.example;pin-sha256="
+                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                    "tls://"
+                    "192.0.2.53#dns.example;pin-sha256="
+                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=", /* not
+                                                       canonical */
+                    "tls://"
+                    "192.0.2.53#dns.example;pin-sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA*"
+                    "=",
+                    "tls://"
+                    "192.0.2.53#dns.example;pin-sha256="
+                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                    "tls://192.0.2.53#dns.example;pin-sha1=" PIN_ZERO,
+                    "tls://192.0.2.53#dns.example;ca-file=relative.pem",
+                    "tls://192.0.2.53#dns.example;ca-file=",
+                    "tls://192.0.2.53#dns.example;ca-file=/a.pem;ca-file=/b.pem",
+                    "tls://192.0.2.53;pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO
+                    ";pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO,
+                    "tls://192.0.2.53:0#dns.example",
+                    "tls://192.0.2.53:853 #dns.example",
+                    "tls://[2001:db8::53#dns.example",
+                    "tls://[fe80::1%eth0]:853#dns.example",
+                };
+    struct dj_upstream up;
+    struct dj_resolver_config cfg;
+    dj_error_t err = NULL;
+
+    (void)state;
+    assert_null(dj_upstream_parse("192.0.2.53", &up));
+    assert_int_equal(up.transport, DJ_UPSTREAM_UDP);
+    assert_int_equal(server_port(&up.addr), 53);
+    assert_null(dj_upstream_parse("udp://192.0.2.53:5353", &up));
+    assert_int_equal(up.transport, DJ_UPSTREAM_UDP);
+    assert_int_equal(server_port(&up.addr), 5353);
+    assert_null(dj_upstream_parse("tcp://[2001:db8::53]", &up));
+    assert_int_equal(up.transport, DJ_UPSTREAM_TCP);
+    assert_int_equal(up.addr.ss_family, AF_INET6);
+    assert_int_equal(server_port(&up.addr), 53);
+    assert_null(dj_upstream_parse("tcp://2001:db8::53", &up));
+    assert_int_equal(up.addr.ss_family, AF_INET6);
+
+    assert_null(dj_upstream_parse("tls://192.0.2.53#DNS.Example.", &up));
+    assert_int_equal(up.transport, DJ_UPSTREAM_TLS);
+    assert_int_equal(server_port(&up.addr), 853);
+    assert_string_equal(up.auth_name, "dns.example");
+    assert_int_equal(up.n_pins, 0);
+    assert_string_equal(up.ca_file, "");
+
+    assert_null(dj_upstream_parse("tls://[::1]:8853#dns.example;pin-sha256=" PIN_EMPTY
+                                  ";ca-file=/tmp/ca.pem;pin-sha256=" PIN_ZERO,
+                                  &up));
+    assert_int_equal(server_port(&up.addr), 8853);
+    assert_int_equal(up.n_pins, 2);
+    assert_memory_equal(up.pins[0], sha256_empty, 32);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(up.pins[1][i], 0);
+    assert_string_equal(up.ca_file, "/tmp/ca.pem");
+
+    /* A pin alone authenticates (no name). */
+    assert_null(dj_upstream_parse("tls://192.0.2.53;pin-sha256=" PIN_EMPTY, &up));
+    assert_string_equal(up.auth_name, "");
+    assert_int_equal(up.n_pins, 1);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (dj_upstream_parse(bad[i], &up) == NULL)
+            fail_msg("accepted %s", bad[i]);
+    }
+
+    /* Through the resolver's config, with the reason in the message. */
+    dj_resolver_config_init(&cfg);
+    assert_int_equal(
+        dj_resolver_config_add_server(&cfg, "tls://192.0.2.53#dns.example;pin-sha256=AAAA", &err),
+        -1);
+    assert_non_null(strstr(dj_error_msg(&err), "pin-sha256"));
+    dj_error_release(&err);
+    assert_int_equal(dj_resolver_config_add_server(&cfg, "tls://192.0.2.53#dns.example", &err), 0);
+    assert_int_equal(dj_resolver_config_add_server(&cfg, "192.0.2.54", &err), 0);
+    assert_int_equal(cfg.upstreams[0].transport, DJ_UPSTREAM_TLS);
+    assert_int_equal(cfg.upstreams[1].transport, DJ_UPSTREAM_UDP);
+    assert_memory_equal(&cfg.servers[0], &cfg.upstreams[0].addr, sizeof(cfg.servers[0]));
 }
 
 static void write_file(const char *path, const char *text)
@@ -2110,6 +2230,35 @@ static void test_query_raw_refused_inputs(void **state)
     world_stop(&w);
 }
 
+/* tcp:// servers are asked over TCP only. */
+static void test_resolve_tcp_only_server(void **state)
+{
+    struct world w;
+    struct outcome o = {0};
+    struct raw_outcome r = {0};
+    char text[64];
+    dj_error_t err = NULL;
+
+    (void)state;
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    dj_resolver_config_init(&w.cfg);
+    w.cfg.timeout_ms = 150;
+    w.cfg.attempts = 1;
+    snprintf(text, sizeof(text), "tcp://127.0.0.1:%u", (unsigned)w.servers[0].port);
+    assert_int_equal(dj_resolver_config_add_server(&w.cfg, text, &err), 0);
+    world_start(&w);
+    lookup(&w, "tcp.example.test", AF_INET, &o);
+    raw_query(&w, 16, DJ_DNS_CLASS_IN, &r);
+    run(&w, &o, 2000);
+    run_raw(&w, &r, 2000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_OK);
+    assert_int_equal(o.result.n_addrs, 2);
+    assert_int_equal(r.status, DJ_RESOLVE_NODATA);
+    assert_int_equal(w.servers[0].udp_queries, 0);
+    assert_int_equal(w.servers[0].tcp_queries, 2);
+    world_stop(&w);
+}
+
 static void test_query_raw_free_in_flight(void **state)
 {
     struct world w;
@@ -2158,6 +2307,7 @@ int main(void)
         cmocka_unit_test(test_build_query),
         cmocka_unit_test(test_name_from_text),
         cmocka_unit_test(test_config_add_server),
+        cmocka_unit_test(test_upstream_syntax),
         cmocka_unit_test(test_config_resolv_conf),
         cmocka_unit_test(test_config_rejected_by_new),
         cmocka_unit_test(test_resolve_a_and_cache),
@@ -2179,6 +2329,7 @@ int main(void)
         cmocka_unit_test(test_query_raw_not_cached_coalesced_cancelled),
         cmocka_unit_test(test_query_raw_refused_inputs),
         cmocka_unit_test(test_query_raw_free_in_flight),
+        cmocka_unit_test(test_resolve_tcp_only_server),
         cmocka_unit_test(test_resolve_lru_eviction),
         cmocka_unit_test(test_resolve_reentrant_callbacks),
         cmocka_unit_test(test_resolve_free_with_lookups_in_flight),
