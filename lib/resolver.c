@@ -79,6 +79,7 @@
 
 #include "cleanup.h"
 #include "dnsanswer.h"
+#include "dot.h"
 #include "dnswire.h"
 #include "jsonlog.h"
 #include "upstream.h"
@@ -104,6 +105,13 @@
 #define RESOLV_CONF_LINE 512
 #define RESOLV_CONF_MAX_SERVERS 4 /* glibc reads 3 (MAXNS); one more costs nothing */
 #define NAME_IN_MESSAGE 80
+
+#define BACKOFF_BASE_MS 500       /* first pause after a server failed */
+#define BACKOFF_MAX_MS 10000      /* longest pause */
+#define DOT_IDLE_MS 10000         /* an unused DoT connection is closed after this */
+#define DOT_MIN_HANDSHAKE_MS 2000 /* connect and handshake: at least this, else timeout_ms */
+#define DOT_MAX_PENDING 256       /* queries on one DoT connection at once */
+#define ID_TRIES 16
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
@@ -209,6 +217,7 @@ enum transport {
     TRANSPORT_NONE,
     TRANSPORT_UDP,
     TRANSPORT_TCP,
+    TRANSPORT_DOT, /* on its server's shared connection: fd -1 */
 };
 
 /* One try at one server. */
@@ -216,6 +225,7 @@ struct attempt {
     enum transport transport;
     int fd;
     uint16_t id;
+    uint64_t started_ns; /* for the latency histogram */
     uint64_t deadline_ns;
     /* TCP only */
     bool connected;
@@ -235,11 +245,13 @@ struct query {
     bool raw;                       /* for dj_resolver_query(): the response is handed on */
     uint8_t qname[DJ_DNS_MAX_NAME]; /* wire form, lower-cased unless raw */
     size_t qname_len;
-    struct list waiters;    /* struct lookup_part */
-    struct list timer_link; /* res->timers, ordered by attempt.deadline_ns */
-    size_t server;          /* index into cfg.servers */
-    unsigned attempt_no;    /* attempts made on that server */
-    bool server_failed;     /* some server answered with an error or was unreachable */
+    struct list waiters;                   /* struct lookup_part */
+    struct list timer_link;                /* res->timers, ordered by attempt.deadline_ns */
+    struct list dot_link;                  /* its server's dot_queries while a DoT attempt runs */
+    size_t order[DJ_RESOLVER_MAX_SERVERS]; /* servers to try, healthy ones first */
+    size_t server;                         /* position in order */
+    unsigned attempt_no;                   /* attempts made on that server */
+    bool server_failed; /* some server answered with an error or was unreachable */
     struct attempt attempt;
     uint8_t wire[2 + DJ_DNS_MAX_QUERY]; /* TCP length prefix, then the query */
     size_t wire_len;                    /* of the query, without the prefix */
@@ -257,8 +269,27 @@ struct cache_entry {
     uint8_t data[]; /* the name, then the addresses (4 or 16 bytes each) */
 };
 
+/* What the resolver knows about one configured server: its health and, for tls://, its
+ * connection. Epoll events for the connection point here. */
+struct server {
+    size_t index;
+    unsigned failures;       /* in a row; 0 = healthy */
+    uint64_t retry_after_ns; /* backoff: until then it is tried last (DoT: not reconnected) */
+    struct dj_dot_ctx *dot_ctx;
+    struct dj_dot_conn *conn;
+    uint32_t conn_events;      /* registered in the epoll set */
+    bool conn_ready;           /* handshake and checks done */
+    uint64_t conn_deadline_ns; /* handshake deadline, or idle close; 0 = none */
+    struct list dot_queries;   /* struct query, by dot_link */
+    size_t n_dot_queries;
+    struct dj_resolver_server_stats stats;
+};
+
 struct dj_resolver {
     struct dj_resolver_config cfg;
+    struct server servers[DJ_RESOLVER_MAX_SERVERS];
+    struct dj_log *log;
+    uint64_t now_ns; /* of the dj_resolver_process() call running */
     int epfd;
     int wakefd;
     bool wake_pending;
@@ -299,6 +330,7 @@ enum start_result {
 
 enum attempt_end {
     END_TIMEOUT,       /* try again, same server, while attempts remain */
+    END_RETRY,         /* the same, not counted as a timeout (a DoT connection went away) */
     END_SERVER_FAILED, /* go to the next server */
 };
 
@@ -629,13 +661,19 @@ static void lookup_result(const struct dj_lookup *l, struct dj_resolve_result *o
 
 /* ---- queries: the transport side ------------------------------------------------------- */
 
-/* Makes every event still to be handled in this batch that points at Q a no-op. */
-static void forget_events(struct dj_resolver *res, const struct query *q)
+/* Makes every event still to be handled in this batch that points at OWNER (a query or a
+ * server) a no-op. */
+static void forget_events(struct dj_resolver *res, const void *owner)
 {
     for (int i = res->batch_pos + 1; i < res->batch_len; i++) {
-        if (res->batch[i].data.ptr == q)
+        if (res->batch[i].data.ptr == owner)
             res->batch[i].data.ptr = NULL;
     }
+}
+
+static struct server *query_server(struct dj_resolver *res, const struct query *q)
+{
+    return &res->servers[q->order[q->server]];
 }
 
 static void attempt_close(struct dj_resolver *res, struct query *q)
@@ -648,6 +686,14 @@ static void attempt_close(struct dj_resolver *res, struct query *q)
     }
     if (at->transport == TRANSPORT_TCP)
         res->n_tcp--;
+    if (at->transport == TRANSPORT_DOT) {
+        struct server *srv = query_server(res, q);
+
+        list_del(&q->dot_link);
+        srv->n_dot_queries--;
+        if (srv->n_dot_queries == 0 && srv->conn_ready)
+            srv->conn_deadline_ns = dj_monotonic_ns() + (uint64_t)DOT_IDLE_MS * NS_PER_MS;
+    }
     free(at->response);
     memset(at, 0, sizeof(*at));
     at->fd = -1;
@@ -692,7 +738,7 @@ static socklen_t server_len(const struct sockaddr_storage *ss)
 static enum start_result attempt_open(struct dj_resolver *res, struct query *q, int type,
                                       uint32_t events, uint64_t now)
 {
-    const struct sockaddr_storage *server = &res->cfg.servers[q->server];
+    const struct sockaddr_storage *server = &res->cfg.servers[q->order[q->server]];
     struct epoll_event ev;
     int fd;
 
@@ -715,6 +761,7 @@ static enum start_result attempt_open(struct dj_resolver *res, struct query *q, 
     }
     q->attempt.fd = fd;
     q->attempt.transport = type == SOCK_STREAM ? TRANSPORT_TCP : TRANSPORT_UDP;
+    q->attempt.started_ns = now;
     q->attempt.deadline_ns = now + (uint64_t)res->cfg.timeout_ms * NS_PER_MS;
     timer_insert(res, q);
     return START_OK;
@@ -733,6 +780,7 @@ static enum start_result udp_start(struct dj_resolver *res, struct query *q, uin
         return errno_is_local(e) ? START_LOCAL : START_UNREACHABLE;
     }
     res->stats.udp_sent++;
+    query_server(res, q)->stats.sent++;
     return START_OK;
 }
 
@@ -744,9 +792,317 @@ static enum start_result tcp_start(struct dj_resolver *res, struct query *q, uin
     if (res->n_tcp >= MAX_TCP)
         return START_LOCAL;
     r = attempt_open(res, q, SOCK_STREAM, EPOLLOUT, now);
-    if (r == START_OK)
+    if (r == START_OK) {
         res->n_tcp++;
+        query_server(res, q)->stats.sent++;
+    }
     return r;
+}
+
+/* ---- server health ---------------------------------------------------------------------- */
+
+static void server_ok(struct server *srv)
+{
+    srv->failures = 0;
+    srv->retry_after_ns = 0;
+}
+
+/* A failed server is tried after the healthy ones (and a DoT one not reconnected) for a
+ * pause that doubles with each failure in a row, BACKOFF_BASE_MS to BACKOFF_MAX_MS. */
+static void server_bad(struct server *srv, uint64_t now)
+{
+    unsigned shift = srv->failures < 16 ? srv->failures : 16;
+    uint64_t pause_ms = (uint64_t)BACKOFF_BASE_MS << shift;
+
+    if (pause_ms > BACKOFF_MAX_MS)
+        pause_ms = BACKOFF_MAX_MS;
+    srv->failures++;
+    srv->stats.failures++;
+    srv->retry_after_ns = now + pause_ms * NS_PER_MS;
+}
+
+static bool server_healthy(const struct server *srv, uint64_t now)
+{
+    return srv->retry_after_ns <= now;
+}
+
+/* The order a new query tries the servers in: healthy ones first, in the configured order. */
+static void query_order(const struct dj_resolver *res, struct query *q, uint64_t now)
+{
+    size_t n = 0;
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < res->cfg.n_servers; i++) {
+            if (server_healthy(&res->servers[i], now) == (pass == 0))
+                q->order[n++] = i;
+        }
+    }
+}
+
+static void record_latency(struct dj_resolver *res, struct server *srv, uint64_t started_ns,
+                           uint64_t now)
+{
+    static const unsigned bounds[] = DJ_RESOLVER_LATENCY_BOUNDS_MS;
+    uint64_t ms = now > started_ns ? (now - started_ns) / NS_PER_MS : 0;
+    size_t b = 0;
+
+    while (b < sizeof(bounds) / sizeof(bounds[0]) && ms > bounds[b])
+        b++;
+    res->stats.latency_buckets[b]++;
+    res->stats.latency_sum_ms += ms;
+    srv->stats.answered++;
+}
+
+/* ---- transport: DNS over TLS ----------------------------------------------------------- */
+
+static void query_attempt_failed(struct dj_resolver *res, struct query *q, enum attempt_end why,
+                                 uint64_t now);
+static bool query_response(struct dj_resolver *res, struct query *q, const uint8_t *msg, size_t len,
+                           bool oversized, uint64_t now);
+
+static void dot_log_failure(struct dj_resolver *res, const struct server *srv, const char *kind,
+                            const char *problem)
+{
+    char line[1024], where[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
+    const struct sockaddr_storage *ss = &res->cfg.servers[srv->index];
+    struct timespec now;
+    struct dj_json j;
+
+    if (res->log == NULL || !dj_log_admit(res->log, dj_monotonic_ns()))
+        return;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)ss;
+
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+        snprintf(where, sizeof(where), "%s:%u", host, ntohs(sin->sin_port));
+    } else {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)ss;
+
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        snprintf(where, sizeof(where), "[%s]:%u", host, ntohs(sin6->sin6_port));
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    dj_json_begin(&j, line, sizeof(line));
+    dj_json_add_time(&j, "time", &now);
+    dj_json_add_cstring(&j, "event", "resolver_tls_failure");
+    dj_json_add_cstring(&j, "container", res->log->container_id);
+    dj_json_add_cstring(&j, "server", where);
+    dj_json_add_cstring(&j, "auth_name",
+                        res->cfg.upstreams[srv->index].auth_name[0] != '\0'
+                            ? res->cfg.upstreams[srv->index].auth_name
+                            : NULL);
+    dj_json_add_cstring(&j, "failure", kind);
+    dj_json_add_cstring(&j, "reason", problem);
+    dj_log_write(res->log, line, dj_json_end(&j));
+}
+
+static void dot_set_events(struct dj_resolver *res, struct server *srv)
+{
+    uint32_t events = dj_dot_conn_events(srv->conn);
+    struct epoll_event ev;
+
+    if (events == srv->conn_events)
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.ptr = srv;
+    if (epoll_ctl(res->epfd, EPOLL_CTL_MOD, dj_dot_conn_fd(srv->conn), &ev) == 0)
+        srv->conn_events = events;
+}
+
+/* Closes the connection of SRV. Its queries go on: to another attempt on this server when
+ * an established connection was closed by the server (idle close racing a query), else to
+ * the next server. FAILURE says why (NONE: closed cleanly or idle). */
+static void dot_conn_down(struct dj_resolver *res, struct server *srv, enum dj_dot_failure failure,
+                          uint64_t now)
+{
+    bool was_ready = srv->conn_ready;
+    struct list orphans;
+
+    forget_events(res, srv);
+    dj_dot_conn_free(srv->conn); /* closing the socket takes it out of the epoll set */
+    srv->conn = NULL;
+    srv->conn_ready = false;
+    srv->conn_events = 0;
+    srv->conn_deadline_ns = 0;
+    if (failure != DJ_DOT_FAIL_NONE)
+        server_bad(srv, now);
+    list_init(&orphans);
+    list_move_all(&srv->dot_queries, &orphans);
+    while (!list_empty(&orphans)) {
+        struct query *q = CONTAINER_OF(orphans.next, struct query, dot_link);
+
+        /* attempt_close unlinks it from ORPHANS and counts it off the server. */
+        query_attempt_failed(
+            res, q, failure == DJ_DOT_FAIL_NONE && was_ready ? END_RETRY : END_SERVER_FAILED, now);
+    }
+}
+
+static void dot_failed(struct dj_resolver *res, struct server *srv, uint64_t now)
+{
+    enum dj_dot_failure failure = dj_dot_conn_failure(srv->conn);
+    const char *kind = "network";
+
+    if (failure == DJ_DOT_FAIL_PIN) {
+        res->stats.dot_pin_failures++;
+        kind = "pin";
+    } else if (failure == DJ_DOT_FAIL_VERIFY) {
+        res->stats.dot_verify_failures++;
+        kind = "verify";
+    } else if (failure == DJ_DOT_FAIL_FRAMING) {
+        kind = "framing";
+    }
+    if (failure != DJ_DOT_FAIL_LOCAL)
+        dot_log_failure(res, srv, kind, dj_dot_conn_problem(srv->conn));
+    dot_conn_down(res, srv, failure == DJ_DOT_FAIL_NONE ? DJ_DOT_FAIL_NETWORK : failure, now);
+}
+
+struct dot_delivery {
+    struct dj_resolver *res;
+    struct server *srv;
+};
+
+static void dot_message(void *ctx, const uint8_t *msg, size_t len)
+{
+    struct dot_delivery *d = ctx;
+    uint16_t id = get16(msg);
+
+    for (struct list *l = d->srv->dot_queries.next; l != &d->srv->dot_queries; l = l->next) {
+        struct query *q = CONTAINER_OF(l, struct query, dot_link);
+
+        if (q->attempt.id == id) {
+            query_response(d->res, q, msg, len, false, d->res->now_ns);
+            return;
+        }
+    }
+    d->res->stats.ignored++; /* a late answer to an attempt that timed out */
+}
+
+static void dot_ready(struct dj_resolver *res, struct server *srv, uint64_t now)
+{
+    struct dot_delivery d = {res, srv};
+    enum dj_dot_state state = dj_dot_conn_process(srv->conn, dot_message, &d);
+
+    if (srv->conn == NULL)
+        return;
+    switch (state) {
+    case DJ_DOT_READY:
+        if (!srv->conn_ready) {
+            srv->conn_ready = true;
+            srv->conn_deadline_ns = 0;
+            if (srv->n_dot_queries == 0)
+                srv->conn_deadline_ns = now + (uint64_t)DOT_IDLE_MS * NS_PER_MS;
+        }
+        dot_set_events(res, srv);
+        break;
+    case DJ_DOT_CONNECTING:
+    case DJ_DOT_HANDSHAKE:
+        dot_set_events(res, srv);
+        break;
+    case DJ_DOT_CLOSED:
+        dot_conn_down(res, srv, DJ_DOT_FAIL_NONE, now);
+        break;
+    case DJ_DOT_FAILED:
+        dot_failed(res, srv, now);
+        break;
+    }
+}
+
+static enum start_result dot_connect(struct dj_resolver *res, struct server *srv, uint64_t now)
+{
+    uint64_t handshake_ms =
+        res->cfg.timeout_ms > DOT_MIN_HANDSHAKE_MS ? res->cfg.timeout_ms : DOT_MIN_HANDSHAKE_MS;
+    dj_error_t err = NULL;
+    struct epoll_event ev;
+    int local;
+
+    srv->conn = dj_dot_conn_new(srv->dot_ctx, &err);
+    if (srv->conn == NULL) {
+        local = errno_is_local(err->errno_value);
+        dj_error_release(&err);
+        if (!local)
+            server_bad(srv, now);
+        return local ? START_LOCAL : START_UNREACHABLE;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = dj_dot_conn_events(srv->conn);
+    ev.data.ptr = srv;
+    if (epoll_ctl(res->epfd, EPOLL_CTL_ADD, dj_dot_conn_fd(srv->conn), &ev) < 0) {
+        dj_dot_conn_free(srv->conn);
+        srv->conn = NULL;
+        return START_LOCAL;
+    }
+    srv->conn_events = ev.events;
+    srv->conn_ready = false;
+    srv->conn_deadline_ns = now + handshake_ms * NS_PER_MS;
+    if (srv->stats.dot_connects > 0)
+        res->stats.dot_reconnects++;
+    srv->stats.dot_connects++;
+    res->stats.dot_connects++;
+    return START_OK;
+}
+
+/* Puts Q's next attempt on its server's connection (made when there is none). */
+static enum start_result dot_start(struct dj_resolver *res, struct query *q, uint64_t now)
+{
+    struct server *srv = query_server(res, q);
+    enum start_result r;
+    bool unique = false;
+
+    if (srv->conn == NULL) {
+        /* Failed recently: wait out the pause rather than hammer it (never plain DNS). */
+        if (!server_healthy(srv, now))
+            return START_UNREACHABLE;
+        r = dot_connect(res, srv, now);
+        if (r != START_OK)
+            return r;
+    }
+    if (srv->n_dot_queries >= DOT_MAX_PENDING)
+        return START_LOCAL;
+    /* Answers are matched by id alone on the connection: ids must be unique there. */
+    for (int tries = 0; tries < ID_TRIES && !unique; tries++) {
+        if (attempt_prepare(res, q) < 0)
+            return START_LOCAL;
+        unique = true;
+        for (struct list *l = srv->dot_queries.next; l != &srv->dot_queries; l = l->next) {
+            if (CONTAINER_OF(l, struct query, dot_link)->attempt.id == q->attempt.id)
+                unique = false;
+        }
+    }
+    if (!unique || dj_dot_conn_queue(srv->conn, q->wire + 2, q->wire_len) < 0)
+        return START_LOCAL;
+    q->attempt.transport = TRANSPORT_DOT;
+    q->attempt.fd = -1;
+    q->attempt.started_ns = now;
+    q->attempt.deadline_ns = now + (uint64_t)res->cfg.timeout_ms * NS_PER_MS;
+    timer_insert(res, q);
+    list_add_tail(&srv->dot_queries, &q->dot_link);
+    srv->n_dot_queries++;
+    srv->stats.sent++;
+    res->stats.dot_sent++;
+    if (srv->conn_ready)
+        srv->conn_deadline_ns = 0;
+    /* Sent from dj_resolver_process() when the socket says it is writable, never from here:
+     * a failure now would re-enter the query we are starting. */
+    dot_set_events(res, srv);
+    return START_OK;
+}
+
+/* Handshake deadlines and idle closes. */
+static void dot_timers(struct dj_resolver *res, uint64_t now)
+{
+    for (size_t i = 0; i < res->cfg.n_servers; i++) {
+        struct server *srv = &res->servers[i];
+
+        if (srv->conn == NULL || srv->conn_deadline_ns == 0 || srv->conn_deadline_ns > now)
+            continue;
+        if (!srv->conn_ready) {
+            dot_log_failure(res, srv, "network", "connect and TLS handshake timed out");
+            dot_conn_down(res, srv, DJ_DOT_FAIL_NETWORK, now);
+        } else if (srv->n_dot_queries == 0) {
+            dot_conn_down(res, srv, DJ_DOT_FAIL_NONE, now);
+        }
+    }
 }
 
 /* ---- queries: the exchange side -------------------------------------------------------- */
@@ -809,9 +1165,10 @@ static void query_fail(struct dj_resolver *res, struct query *q, enum dj_resolve
 static void query_continue(struct dj_resolver *res, struct query *q, uint64_t now)
 {
     while (q->server < res->cfg.n_servers) {
-        enum start_result r = res->cfg.upstreams[q->server].transport == DJ_UPSTREAM_TCP
-                                  ? tcp_start(res, q, now)
-                                  : udp_start(res, q, now);
+        enum dj_upstream_transport transport = res->cfg.upstreams[q->order[q->server]].transport;
+        enum start_result r = transport == DJ_UPSTREAM_TLS   ? dot_start(res, q, now)
+                              : transport == DJ_UPSTREAM_TCP ? tcp_start(res, q, now)
+                                                             : udp_start(res, q, now);
 
         if (r == START_OK)
             return;
@@ -819,6 +1176,8 @@ static void query_continue(struct dj_resolver *res, struct query *q, uint64_t no
             query_fail(res, q, DJ_RESOLVE_SERVFAIL);
             return;
         }
+        if (transport != DJ_UPSTREAM_TLS)
+            server_bad(query_server(res, q), now); /* dot_start judged it already */
         res->stats.server_failures++;
         q->server_failed = true;
         q->server++;
@@ -830,14 +1189,20 @@ static void query_continue(struct dj_resolver *res, struct query *q, uint64_t no
 static void query_attempt_failed(struct dj_resolver *res, struct query *q, enum attempt_end why,
                                  uint64_t now)
 {
+    struct server *srv = query_server(res, q);
+
     attempt_close(res, q);
-    if (why == END_TIMEOUT) {
-        res->stats.timeouts++;
+    if (why == END_TIMEOUT || why == END_RETRY) {
+        if (why == END_TIMEOUT)
+            res->stats.timeouts++;
         if (++q->attempt_no >= res->cfg.attempts) {
+            if (why == END_TIMEOUT)
+                server_bad(srv, now);
             q->server++;
             q->attempt_no = 0;
         }
     } else {
+        server_bad(srv, now);
         res->stats.server_failures++;
         q->server_failed = true;
         q->server++;
@@ -873,7 +1238,8 @@ static void answer_to_result(const struct dj_resolver *res, const struct dj_dns_
 static bool query_response(struct dj_resolver *res, struct query *q, const uint8_t *msg, size_t len,
                            bool oversized, uint64_t now)
 {
-    bool tcp = q->attempt.transport == TRANSPORT_TCP;
+    /* Over TCP and TLS the other end is the server itself: no spoofer can reach the stream. */
+    bool tcp = q->attempt.transport == TRANSPORT_TCP || q->attempt.transport == TRANSPORT_DOT;
     struct dj_dns_question question;
     struct dj_dns_answer answer;
     struct part_result r;
@@ -925,6 +1291,8 @@ static bool query_response(struct dj_resolver *res, struct query *q, const uint8
     case DJ_DNSANSWER_NXDOMAIN:
         break;
     }
+    server_ok(query_server(res, q));
+    record_latency(res, query_server(res, q), q->attempt.started_ns, now);
     if (q->raw) {
         memset(&r, 0, sizeof(r));
         r.status = status == DJ_DNSANSWER_OK         ? DJ_RESOLVE_OK
@@ -1074,6 +1442,8 @@ static struct query *query_new(struct dj_resolver *res, uint64_t hash, const uin
     q->qname_len = name_len;
     list_init(&q->waiters);
     list_init(&q->timer_link);
+    list_init(&q->dot_link);
+    query_order(res, q, dj_monotonic_ns());
     q->attempt.fd = -1;
     q->hash_next = res->queries[hash & res->query_mask];
     res->queries[hash & res->query_mask] = q;
@@ -1218,10 +1588,6 @@ struct dj_resolver *dj_resolver_new(const struct dj_resolver_config *cfg, dj_err
                              ? ((const struct sockaddr_in *)(const void *)s)->sin_port
                              : ((const struct sockaddr_in6 *)(const void *)s)->sin6_port;
 
-        if (cfg->upstreams[i].transport == DJ_UPSTREAM_TLS) {
-            dj_error_make(err, 0, "resolver: DNS server %zu: DNS over TLS is not built in", i + 1);
-            return NULL;
-        }
         if ((s->ss_family != AF_INET && s->ss_family != AF_INET6) || port == 0) {
             dj_error_make(err, 0,
                           "resolver: DNS server %zu is not an IPv4 or IPv6 address "
@@ -1249,6 +1615,26 @@ struct dj_resolver *dj_resolver_new(const struct dj_resolver_config *cfg, dj_err
     res->cfg = *cfg;
     res->epfd = -1;
     res->wakefd = -1;
+    for (size_t i = 0; i < DJ_RESOLVER_MAX_SERVERS; i++) {
+        res->servers[i].index = i;
+        list_init(&res->servers[i].dot_queries);
+    }
+    /* Everything a tls:// server needs from files (CA certificates, OpenSSL's configuration)
+     * is read now, before the caller's sandbox. */
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        if (cfg->upstreams[i].transport != DJ_UPSTREAM_TLS)
+            continue;
+        if (memcmp(&cfg->upstreams[i].addr, &cfg->servers[i], sizeof(cfg->servers[i])) != 0) {
+            dj_error_make(err, 0, "resolver: DNS server %zu: address and TLS settings disagree",
+                          i + 1);
+            goto fail;
+        }
+        res->servers[i].dot_ctx = dj_dot_ctx_new(&cfg->upstreams[i], err);
+        if (res->servers[i].dot_ctx == NULL) {
+            dj_error_wrap(err, "resolver: DNS server %zu", i + 1);
+            goto fail;
+        }
+    }
     list_init(&res->timers);
     list_init(&res->lookups);
     list_init(&res->completions);
@@ -1321,6 +1707,10 @@ void dj_resolver_free(struct dj_resolver *res)
     }
     while (!list_empty(&res->lru))
         cache_remove(res, CONTAINER_OF(res->lru.next, struct cache_entry, lru_link));
+    for (size_t i = 0; i < DJ_RESOLVER_MAX_SERVERS; i++) {
+        dj_dot_conn_free(res->servers[i].conn);
+        dj_dot_ctx_free(res->servers[i].dot_ctx);
+    }
     free(res->queries);
     free(res->cache);
     if (res->wakefd >= 0)
@@ -1340,16 +1730,27 @@ int dj_resolver_timeout_ms(const struct dj_resolver *res)
     const struct query *q;
     uint64_t now, ms;
 
+    uint64_t next = UINT64_MAX;
+
     if (!list_empty(&res->completions))
         return 0;
-    if (list_empty(&res->timers))
+    if (!list_empty(&res->timers)) {
+        q = CONTAINER_OF(res->timers.next, struct query, timer_link);
+        next = q->attempt.deadline_ns;
+    }
+    for (size_t i = 0; i < res->cfg.n_servers; i++) {
+        const struct server *srv = &res->servers[i];
+
+        if (srv->conn != NULL && srv->conn_deadline_ns != 0 && srv->conn_deadline_ns < next)
+            next = srv->conn_deadline_ns;
+    }
+    if (next == UINT64_MAX)
         return -1;
-    q = CONTAINER_OF(res->timers.next, struct query, timer_link);
     now = dj_monotonic_ns();
-    if (q->attempt.deadline_ns <= now)
+    if (next <= now)
         return 0;
     /* Rounded up, so the caller does not wake just before the deadline and spin. */
-    ms = (q->attempt.deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS;
+    ms = (next - now + NS_PER_MS - 1) / NS_PER_MS;
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
@@ -1360,6 +1761,7 @@ void dj_resolver_process(struct dj_resolver *res)
     uint64_t now = dj_monotonic_ns();
     int n = epoll_wait(res->epfd, events, EVENT_BATCH, 0);
 
+    res->now_ns = now;
     res->batch = events;
     res->batch_len = n > 0 ? n : 0;
     for (res->batch_pos = 0; res->batch_pos < res->batch_len; res->batch_pos++) {
@@ -1368,6 +1770,14 @@ void dj_resolver_process(struct dj_resolver *res)
 
         if (ev->data.ptr == NULL || ev->data.ptr == &res->wakefd)
             continue;
+        if ((char *)ev->data.ptr >= (char *)res->servers &&
+            (char *)ev->data.ptr < (char *)(res->servers + DJ_RESOLVER_MAX_SERVERS)) {
+            struct server *srv = ev->data.ptr;
+
+            if (srv->conn != NULL)
+                dot_ready(res, srv, now);
+            continue;
+        }
         q = ev->data.ptr;
         if (q->attempt.transport == TRANSPORT_UDP)
             udp_ready(res, q, now);
@@ -1378,6 +1788,7 @@ void dj_resolver_process(struct dj_resolver *res)
     res->batch_len = 0;
     res->batch_pos = 0;
     timers_expire(res, now);
+    dot_timers(res, now);
 
     if (res->wake_pending) {
         uint64_t count;
@@ -1636,9 +2047,26 @@ const char *dj_resolve_status_text(enum dj_resolve_status status)
     return "UNKNOWN";
 }
 
+void dj_resolver_set_log(struct dj_resolver *res, struct dj_log *log)
+{
+    res->log = log;
+}
+
 void dj_resolver_get_stats(const struct dj_resolver *res, struct dj_resolver_stats *stats)
 {
+    uint64_t now = dj_monotonic_ns();
+
     *stats = res->stats;
+    stats->n_servers = res->cfg.n_servers;
+    for (size_t i = 0; i < res->cfg.n_servers; i++) {
+        const struct server *srv = &res->servers[i];
+
+        stats->servers[i] = srv->stats;
+        stats->servers[i].transport = res->cfg.upstreams[i].transport;
+        stats->servers[i].consecutive_failures = srv->failures;
+        stats->servers[i].healthy = server_healthy(srv, now);
+        stats->servers[i].dot_connected = srv->conn != NULL && srv->conn_ready;
+    }
     stats->cache_size = res->cache_count;
     stats->lookups_in_flight = res->n_lookups;
     stats->queries_in_flight = res->n_queries;

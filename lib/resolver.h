@@ -150,23 +150,60 @@ int dj_resolver_check_name(const char *name, dj_error_t *err);
 /* "OK", "NXDOMAIN", ... for logs. */
 const char *dj_resolve_status_text(enum dj_resolve_status status);
 
+/* Upstream latency histogram: the upper bounds of its buckets in milliseconds (each bucket
+ * counts answers with latency <= its bound and above the previous one; one more bucket after
+ * the last bound counts the rest, Prometheus' +Inf). Cumulative counts for Prometheus are
+ * running sums over latency_buckets. */
+#define DJ_RESOLVER_LATENCY_BOUNDS_MS                                                              \
+    {                                                                                              \
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000                                             \
+    }
+#define DJ_RESOLVER_LATENCY_BUCKETS 12 /* the bounds and +Inf */
+
+struct dj_resolver_server_stats {
+    enum dj_upstream_transport transport;
+    uint64_t sent;                 /* attempts sent to it (UDP, TCP or on its DoT connection) */
+    uint64_t answered;             /* answers accepted from it */
+    uint64_t failures;             /* times it was judged failed (error, unreachable, timeout) */
+    unsigned consecutive_failures; /* now; 0 = healthy */
+    bool healthy;                  /* now: not in its back-off pause (tried first) */
+    uint64_t dot_connects;         /* TLS connections started */
+    bool dot_connected;            /* now: an authenticated connection is open */
+};
+
 /* Counters since dj_resolver_new(), for logs and metrics. */
 struct dj_resolver_stats {
-    uint64_t lookups;         /* lookups started (handles returned) */
-    uint64_t raw_queries;     /* dj_resolver_query() calls that returned a handle */
-    uint64_t cache_hits;      /* per family: answered from the cache */
-    uint64_t coalesced;       /* per family or raw query: joined a query already in flight */
-    uint64_t queries;         /* queries started (one per name and type, all attempts) */
-    uint64_t udp_sent;        /* UDP attempts sent */
-    uint64_t tcp_fallbacks;   /* truncated UDP answers asked again over TCP */
-    uint64_t timeouts;        /* attempts that timed out */
-    uint64_t server_failures; /* attempts ended by an error answer or an unreachable server */
-    uint64_t ignored;         /* UDP datagrams that did not answer the question */
-    size_t cache_size;        /* entries now */
-    size_t lookups_in_flight; /* now */
-    size_t queries_in_flight; /* now */
+    uint64_t lookups;             /* lookups started (handles returned) */
+    uint64_t raw_queries;         /* dj_resolver_query() calls that returned a handle */
+    uint64_t cache_hits;          /* per family: answered from the cache */
+    uint64_t coalesced;           /* per family or raw query: joined a query already in flight */
+    uint64_t queries;             /* queries started (one per name and type, all attempts) */
+    uint64_t udp_sent;            /* UDP attempts sent */
+    uint64_t tcp_fallbacks;       /* truncated UDP answers asked again over TCP */
+    uint64_t timeouts;            /* attempts that timed out */
+    uint64_t server_failures;     /* attempts ended by an error answer or an unreachable server */
+    uint64_t ignored;             /* UDP datagrams (or DoT messages) that did not answer a query */
+    uint64_t dot_sent;            /* queries sent over DNS over TLS */
+    uint64_t dot_connects;        /* TLS connections started */
+    uint64_t dot_reconnects;      /* ... of them to a server that had a connection before */
+    uint64_t dot_pin_failures;    /* connections refused: no key matched a pin */
+    uint64_t dot_verify_failures; /* connections refused: chain or name did not verify */
+    uint64_t latency_buckets[DJ_RESOLVER_LATENCY_BUCKETS]; /* accepted answers, by latency */
+    uint64_t latency_sum_ms;                               /* of those answers */
+    size_t cache_size;                                     /* entries now */
+    size_t lookups_in_flight;                              /* now */
+    size_t queries_in_flight;                              /* now */
+    size_t n_servers;
+    struct dj_resolver_server_stats servers[DJ_RESOLVER_MAX_SERVERS]; /* configured order */
 };
 
 void dj_resolver_get_stats(const struct dj_resolver *res, struct dj_resolver_stats *stats);
+
+struct dj_log;
+
+/* Where the resolver writes its log lines (a DoT server failing its checks, a handshake
+ * timing out: event "resolver_tls_failure"); NULL (the default) = none. LOG must outlive
+ * the resolver. */
+void dj_resolver_set_log(struct dj_resolver *res, struct dj_log *log);
 
 #endif
