@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dnswire.h"
@@ -55,8 +56,9 @@ struct dj_dot_conn {
     SSL *ssl;
     enum dj_dot_state state;
     enum dj_dot_failure failure;
-    bool want_read;  /* OpenSSL waits for the socket to be readable ... */
-    bool want_write; /* ... or writable */
+    bool want_read;        /* OpenSSL waits for the socket to be readable ... */
+    bool want_write;       /* ... or writable */
+    bool write_wants_read; /* SSL_write waits for input: EPOLLOUT would spin */
     uint8_t *out;
     size_t out_len;
     size_t out_cap;
@@ -237,6 +239,9 @@ struct dj_dot_ctx *dj_dot_ctx_new(const struct dj_upstream *up, dj_error_t *err)
     }
     ctx->up = *up;
     ctx->verify_chain = up->n_pins == 0 || up->ca_file[0] != '\0';
+    /* The certificate time checks end in localtime(): read the time zone file now, not
+     * after the sandbox is on. */
+    tzset();
     /* Reads OpenSSL's configuration file now, not at the first handshake. */
     if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1) {
         dj_error_make(err, 0, "DNS over TLS: OpenSSL: %s", ssl_error_text(buf, sizeof(buf)));
@@ -382,7 +387,7 @@ uint32_t dj_dot_conn_events(const struct dj_dot_conn *c)
         break;
     case DJ_DOT_READY:
         events = EPOLLIN;
-        if (c->want_write)
+        if (c->want_write || (c->out_len > 0 && !c->write_wants_read))
             events |= EPOLLOUT;
         break;
     case DJ_DOT_FAILED:
@@ -448,6 +453,7 @@ static void ssl_failed(struct dj_dot_conn *c, int r, const char *what)
 static void flush_output(struct dj_dot_conn *c)
 {
     c->want_write = false;
+    c->write_wants_read = false;
     while (c->state == DJ_DOT_READY && c->out_len > 0) {
         int r, e;
 
@@ -461,7 +467,9 @@ static void flush_output(struct dj_dot_conn *c)
         e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_WRITE)
             c->want_write = true;
-        else if (e != SSL_ERROR_WANT_READ) /* EPOLLIN is always wanted when READY */
+        else if (e == SSL_ERROR_WANT_READ) /* EPOLLIN is always wanted when READY */
+            c->write_wants_read = true;
+        else
             ssl_failed(c, r, "TLS write");
         return;
     }

@@ -332,6 +332,7 @@ enum attempt_end {
     END_TIMEOUT,       /* try again, same server, while attempts remain */
     END_RETRY,         /* the same, not counted as a timeout (a DoT connection went away) */
     END_SERVER_FAILED, /* go to the next server */
+    END_CONN_FAILED,   /* the same, the server already judged (its DoT connection failed) */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -933,8 +934,11 @@ static void dot_conn_down(struct dj_resolver *res, struct server *srv, enum dj_d
         struct query *q = CONTAINER_OF(orphans.next, struct query, dot_link);
 
         /* attempt_close unlinks it from ORPHANS and counts it off the server. */
-        query_attempt_failed(
-            res, q, failure == DJ_DOT_FAIL_NONE && was_ready ? END_RETRY : END_SERVER_FAILED, now);
+        query_attempt_failed(res, q,
+                             failure != DJ_DOT_FAIL_NONE ? END_CONN_FAILED
+                             : was_ready                 ? END_RETRY
+                                                         : END_SERVER_FAILED,
+                             now);
     }
 }
 
@@ -1202,7 +1206,8 @@ static void query_attempt_failed(struct dj_resolver *res, struct query *q, enum 
             q->attempt_no = 0;
         }
     } else {
-        server_bad(srv, now);
+        if (why == END_SERVER_FAILED)
+            server_bad(srv, now);
         res->stats.server_failures++;
         q->server_failed = true;
         q->server++;

@@ -255,6 +255,7 @@ int main(int argc, char **argv)
     int status = 0;
     int i;
 
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a line per lookup as it completes, for the tests */
     dj_resolver_config_init(&cfg);
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *opt = argv[i];
