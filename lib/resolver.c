@@ -1,11 +1,16 @@
-/* resolver.c: asynchronous A/AAAA lookups for the daemons (see resolver.h).
+/* resolver.c: asynchronous lookups and forwarded queries for the daemons (see resolver.h).
  *
- * Three layers, bottom up, so that issue 4's DNS over TLS and forward zones slot in without
- * touching the lookup logic:
- *  - transport (udp_start, tcp_start, udp_ready, tcp_ready): one attempt = one query sent to
- *    one server over one socket, with its framing and deadline; it hands the bytes it
- *    receives to query_response(). DoT becomes a third transport: a per-server connection
- *    that carries many attempts, matched by id.
+ * Three layers, bottom up:
+ *  - transport (udp_start, tcp_start, dot_start and their _ready): one attempt = one query
+ *    sent to one server, with its framing and deadline; it hands the bytes it receives to
+ *    query_response(). UDP and TCP attempts own a socket each; DoT attempts ride on their
+ *    server's one connection (lib/dot), matched by id, ids unique on the connection. The
+ *    connection is made on demand with its own handshake deadline (timeout_ms, at least
+ *    DOT_MIN_HANDSHAKE_MS), queries are queued on it and written when the socket is writable
+ *    (never from inside query_continue, which would re-enter the query being started), and it
+ *    is closed after DOT_IDLE_MS without queries. When the server closes an established
+ *    connection, its queries get another attempt on a new one (END_RETRY); when it fails
+ *    (connect, handshake, certificate, pin) they go to the next server (END_CONN_FAILED).
  *  - query (struct query): one (name, type) asked of the servers in order: attempts per
  *    server, then the next server; TC=1 retried over TCP; answers checked by lib/dnsanswer.
  *    Identical questions in flight share one query (coalescing).
@@ -51,6 +56,11 @@
  *    (question, framing, rcode) instead of the address parser, never cached (the stub caches
  *    what it forwards), coalesced only with identical raw questions. The response is copied
  *    for each waiting handle, since the buffer it arrived in belongs to the attempt.
+ *  - Health: each server counts its failures in a row; a new query orders the servers healthy
+ *    ones first (config order), then those in their back-off pause (BACKOFF_BASE_MS doubling
+ *    to BACKOFF_MAX_MS). A DoT server in its pause is skipped rather than reconnected, so a
+ *    dead or misconfigured DoT server costs one connection attempt per pause, not one per
+ *    query. Any accepted answer makes the server healthy again.
  *  - Bounded: lookups (max_inflight), queries (two per lookup at most), TCP attempts
  *    (MAX_TCP), cache entries (cache_entries), events per call (EVENT_BATCH), reads per
  *    socket per call.
@@ -58,11 +68,13 @@
  * System calls after dj_resolver_new(), for the caller's seccomp allowlist:
  *   socket, connect, sendto (send), recvfrom (recv), getsockopt (SO_ERROR after a TCP
  *   connect), epoll_ctl, epoll_wait (epoll_pwait on some architectures), getrandom
- *   (GRND_NONBLOCK), read and write (the eventfd), close, clock_gettime (normally the vDSO),
- *   and what malloc uses (brk, mmap, munmap).
+ *   (GRND_NONBLOCK; OpenSSL's too), read and write (the eventfd, log lines), close,
+ *   clock_gettime (normally the vDSO), getpid, futex and newfstatat (OpenSSL and glibc's
+ *   time zone check), and what malloc uses (brk, mmap, munmap).
  * dj_resolver_new() also uses epoll_create1, eventfd2 and getrandom (blocking until the
- * kernel's pool is ready, which it is long after boot); dj_resolver_config_from_resolv_conf()
- * uses openat, fstat/newfstatat, read and close (call it before the sandbox). */
+ * kernel's pool is ready, which it is long after boot), and for tls:// servers reads the CA
+ * file, openssl.cnf and /etc/localtime (lib/dot); dj_resolver_config_from_resolv_conf()
+ * uses openat, fstat/newfstatat, read and close (call them before the sandbox). */
 #include "config.h"
 #include "resolver.h"
 

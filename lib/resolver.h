@@ -1,14 +1,18 @@
-/* resolver.h: dnsjail's own DNS lookups (the proxy's upstream names now; the stub's forward
- * zones later), asynchronous, on the caller's epoll loop, in whatever network namespace the
+/* resolver.h: dnsjail's own DNS lookups (the proxy's upstream names; the stub's forward
+ * zones), asynchronous, on the caller's epoll loop, in whatever network namespace the
  * calling process is in (the host's: the daemons live there).
  *
- * Plain DNS over UDP to the configured servers, retried over TCP when an answer is truncated,
- * with timeouts, several attempts and failover between servers, random ids and source ports,
- * answers checked against the question (id, name, type, class, source address). A and AAAA
- * are asked in parallel. Answers are cached for their TTL (bounded by a floor and a ceiling),
- * negative answers too (RFC 2308), in a bounded LRU cache.
- * Owns: the lookup state machines, the sockets they use and the cache. Responses are parsed
- * by lib/dnsanswer (untrusted input, pure code, fuzzed). */
+ * Servers (lib/upstream.h syntax): plain DNS over UDP retried over TCP when an answer is
+ * truncated, TCP only, or DNS over TLS (lib/dot.h: verified chain and name and/or SPKI pins,
+ * one pipelined connection per server, never a plaintext fallback). Timeouts, several
+ * attempts and failover between servers with health tracking (a failed server is tried last
+ * for a growing pause), random ids and source ports, answers checked against the question
+ * (id, name, type, class, source address). A and AAAA are asked in parallel and cached for
+ * their TTL (bounded by a floor and a ceiling), negative answers too (RFC 2308), in a bounded
+ * LRU cache. Raw questions (dj_resolver_query) are forwarded as given and not cached.
+ * Owns: the lookup state machines, the sockets and DoT connections they use, the servers'
+ * health and the cache. Responses are checked by lib/dnsanswer (untrusted input, pure code,
+ * fuzzed). */
 #ifndef DNSJAIL_RESOLVER_H
 #define DNSJAIL_RESOLVER_H
 
