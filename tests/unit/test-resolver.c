@@ -18,11 +18,20 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "dnsanswer.h"
 #include "dnswire.h"
+#include "dot.h"
 #include "jsonlog.h"
 #include "resolver.h"
 
@@ -918,56 +927,52 @@ static void test_upstream_syntax(void **state)
                                              0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
                                              0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c,
                                              0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
-    static const char
-        *const
-            bad[] =
-                {
-                    "",
-                    "udp://",
-                    "tls://",
-                    "udp://host.example",
-                    "http://192.0.2.53",
-                    "UDP://192.0.2.53",
-                    "udp:/192.0.2.53",
-                    "udp://192.0.2.53#dns.example",          /* a name on a plain server */
-                    "tcp://192.0.2.53;pin-sha256=" PIN_ZERO, /* a pin on a plain server */
-                    "192.0.2.53;x",
-                    "tls://192.0.2.53",                   /* nothing authenticates it */
-                    "tls://192.0.2.53#",                  /* empty name */
-                    "tls://192.0.2.53#dns..example",      /* not a host name */
-                    "tls://192.0.2.53#192.0.2.53",        /* an IP literal is not a name */
-                    "tls://192.0.2.53#dns.example#other", /* two names */
-                    "tls://192.0.2.53;pin-sha256=" PIN_ZERO
-                    "#dns.example",                  /* name after a parameter */
-                    "tls://192.0.2.53#dns.example;", /* empty parameter */
-                    "tls://192.0.2.53#dns.example;;pin-sha256=" PIN_ZERO,
-                    "tls://192.0.2.53#dns.example;pin-sha256=",
-                    "tls://192.0.2.53#dns.example;pin-sha256=AAAA",
-                    "tls://192.0.2.53#dns.example;pin-sha256=" PIN_ZERO "A",
-                    "tls://"
-                    "192.0.2.53#dns.example;pin-sha256="
-                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                    "tls://"
-                    "192.0.2.53#dns.example;pin-sha256="
-                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=", /* not
-                                                       canonical */
-                    "tls://"
-                    "192.0.2.53#dns.example;pin-sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA*"
-                    "=",
-                    "tls://"
-                    "192.0.2.53#dns.example;pin-sha256="
-                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                    "tls://192.0.2.53#dns.example;pin-sha1=" PIN_ZERO,
-                    "tls://192.0.2.53#dns.example;ca-file=relative.pem",
-                    "tls://192.0.2.53#dns.example;ca-file=",
-                    "tls://192.0.2.53#dns.example;ca-file=/a.pem;ca-file=/b.pem",
-                    "tls://192.0.2.53;pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO
-                    ";pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO,
-                    "tls://192.0.2.53:0#dns.example",
-                    "tls://192.0.2.53:853 #dns.example",
-                    "tls://[2001:db8::53#dns.example",
-                    "tls://[fe80::1%eth0]:853#dns.example",
-                };
+    static const char *const bad[] = {
+        "",
+        "udp://",
+        "tls://",
+        "udp://host.example",
+        "http://192.0.2.53",
+        "UDP://192.0.2.53",
+        "udp:/192.0.2.53",
+        "udp://192.0.2.53#dns.example",          /* a name on a plain server */
+        "tcp://192.0.2.53;pin-sha256=" PIN_ZERO, /* a pin on a plain server */
+        "192.0.2.53;x",
+        "tls://192.0.2.53",                                     /* nothing authenticates it */
+        "tls://192.0.2.53#",                                    /* empty name */
+        "tls://192.0.2.53#dns..example",                        /* not a host name */
+        "tls://192.0.2.53#192.0.2.53",                          /* an IP literal is not a name */
+        "tls://192.0.2.53#dns.example#other",                   /* two names */
+        "tls://192.0.2.53;pin-sha256=" PIN_ZERO "#dns.example", /* name after a parameter */
+        "tls://192.0.2.53#dns.example;",                        /* empty parameter */
+        "tls://192.0.2.53#dns.example;;pin-sha256=" PIN_ZERO,
+        "tls://192.0.2.53#dns.example;pin-sha256=",
+        "tls://192.0.2.53#dns.example;pin-sha256=AAAA",
+        "tls://192.0.2.53#dns.example;pin-sha256=" PIN_ZERO "A",
+        "tls://"
+        "192.0.2.53#dns.example;pin-sha256="
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "tls://"
+        "192.0.2.53#dns.example;pin-sha256="
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=", /* not
+                                           canonical */
+        "tls://"
+        "192.0.2.53#dns.example;pin-sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA*"
+        "=",
+        "tls://"
+        "192.0.2.53#dns.example;pin-sha256="
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "tls://192.0.2.53#dns.example;pin-sha1=" PIN_ZERO,
+        "tls://192.0.2.53#dns.example;ca-file=relative.pem",
+        "tls://192.0.2.53#dns.example;ca-file=",
+        "tls://192.0.2.53#dns.example;ca-file=/a.pem;ca-file=/b.pem",
+        "tls://192.0.2.53;pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO
+        ";pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO,
+        "tls://192.0.2.53:0#dns.example",
+        "tls://192.0.2.53:853 #dns.example",
+        "tls://[2001:db8::53#dns.example",
+        "tls://[fe80::1%eth0]:853#dns.example",
+    };
     struct dj_upstream up;
     struct dj_resolver_config cfg;
     dj_error_t err = NULL;
@@ -2278,6 +2283,411 @@ static void test_query_raw_free_in_flight(void **state)
     assert_int_equal(o.calls, 0);
 }
 
+/* ---- DNS over TLS against a server of our own -------------------------------------------- */
+
+/* A self-signed certificate for NAME (it is its own CA), its PEM file and its pin. */
+struct identity {
+    EVP_PKEY *key;
+    X509 *cert;
+    char pem_path[64];
+    char pin[48];
+};
+
+static void identity_make(struct identity *id, const char *name)
+{
+    char san[80];
+    X509_NAME *subject;
+    X509_EXTENSION *ext;
+    BIO *mem;
+    char *pem;
+    long pem_len;
+    FILE *f;
+    int fd;
+    dj_error_t err = NULL;
+
+    id->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    id->cert = X509_new();
+    assert_non_null(id->key);
+    assert_non_null(id->cert);
+    X509_set_version(id->cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(id->cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(id->cert), -60);
+    X509_gmtime_adj(X509_getm_notAfter(id->cert), 3600);
+    X509_set_pubkey(id->cert, id->key);
+    subject = X509_get_subject_name(id->cert);
+    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0);
+    X509_set_issuer_name(id->cert, subject);
+    snprintf(san, sizeof(san), "DNS:%s", name);
+    ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+    assert_non_null(ext);
+    X509_add_ext(id->cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    assert_true(X509_sign(id->cert, id->key, EVP_sha256()) > 0);
+
+    mem = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(mem, id->cert);
+    pem_len = BIO_get_mem_data(mem, &pem);
+    assert_int_equal(dj_dot_pin_of_pem(pem, (size_t)pem_len, id->pin, &err), 0);
+    snprintf(id->pem_path, sizeof(id->pem_path), "/tmp/dj-test-dot-XXXXXX");
+    fd = mkstemp(id->pem_path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    assert_non_null(f);
+    fwrite(pem, 1, (size_t)pem_len, f);
+    fclose(f);
+    BIO_free(mem);
+}
+
+static void identity_free(struct identity *id)
+{
+    unlink(id->pem_path);
+    X509_free(id->cert);
+    EVP_PKEY_free(id->key);
+}
+
+#define DOT_CONNS 4
+#define DOT_HELD 8
+
+struct dot_conn {
+    int fd;
+    SSL *ssl;
+    bool up;
+    uint8_t in[2048];
+    size_t in_len;
+    struct packet held[DOT_HELD];
+    size_t n_held;
+};
+
+struct dot_server {
+    int listen_fd;
+    uint16_t port;
+    SSL_CTX *ctx;
+    struct dot_conn conns[DOT_CONNS];
+    unsigned accepted;
+    unsigned queries;
+    unsigned hold;             /* answer in reverse order, HOLD at a time */
+    bool close_on_first_query; /* first connection: close instead of answering */
+};
+
+static void dot_server_start(struct dot_server *s, const struct identity *id)
+{
+    memset(s, 0, sizeof(*s));
+    for (int i = 0; i < DOT_CONNS; i++)
+        s->conns[i].fd = -1;
+    s->listen_fd = bound_socket(SOCK_STREAM, 0);
+    assert_true(s->listen_fd >= 0);
+    assert_int_equal(listen(s->listen_fd, 8), 0);
+    s->port = local_port(s->listen_fd);
+    s->ctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(s->ctx);
+    assert_int_equal(SSL_CTX_use_certificate(s->ctx, id->cert), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(s->ctx, id->key), 1);
+}
+
+static void dot_conn_close(struct dot_conn *c)
+{
+    SSL_free(c->ssl);
+    close(c->fd);
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+}
+
+static void dot_server_stop(struct dot_server *s)
+{
+    for (int i = 0; i < DOT_CONNS; i++) {
+        if (s->conns[i].fd >= 0)
+            dot_conn_close(&s->conns[i]);
+    }
+    close(s->listen_fd);
+    SSL_CTX_free(s->ctx);
+}
+
+static void dot_send(struct dot_conn *c, const struct packet *p)
+{
+    uint8_t framed[sizeof(p->bytes) + 2];
+
+    framed[0] = (uint8_t)(p->len >> 8);
+    framed[1] = (uint8_t)p->len;
+    memcpy(framed + 2, p->bytes, p->len);
+    assert_int_equal(SSL_write(c->ssl, framed, (int)p->len + 2), (int)p->len + 2);
+}
+
+static void dot_server_serve(struct dot_server *s)
+{
+    struct fake_server answers;
+    int fd;
+
+    memset(&answers, 0, sizeof(answers));
+    answers.mode = FAKE_ANSWER;
+    answers.ttl = 60;
+    while ((fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+        int slot = -1;
+
+        for (int i = 0; i < DOT_CONNS && slot < 0; i++)
+            slot = s->conns[i].fd < 0 ? i : -1;
+        if (slot < 0) {
+            close(fd);
+            continue;
+        }
+        /* Blocking is fine: the client is driven by the same loop, so the handshake is
+         * stepped with non-blocking reads below. */
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        s->conns[slot].fd = fd;
+        s->conns[slot].ssl = SSL_new(s->ctx);
+        SSL_set_fd(s->conns[slot].ssl, fd);
+        s->accepted++;
+    }
+    for (int i = 0; i < DOT_CONNS; i++) {
+        struct dot_conn *c = &s->conns[i];
+        int n;
+
+        if (c->fd < 0)
+            continue;
+        if (!c->up) {
+            int r = SSL_accept(c->ssl);
+
+            if (r == 1) {
+                c->up = true;
+            } else {
+                int e = SSL_get_error(c->ssl, r);
+
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                    dot_conn_close(c); /* the client refused us (pin, name) */
+                ERR_clear_error();
+                continue;
+            }
+        }
+        n = SSL_read(c->ssl, c->in + c->in_len, (int)(sizeof(c->in) - c->in_len));
+        if (n <= 0) {
+            int e = SSL_get_error(c->ssl, n);
+
+            ERR_clear_error();
+            if (e != SSL_ERROR_WANT_READ)
+                dot_conn_close(c);
+            continue;
+        }
+        c->in_len += (size_t)n;
+        while (c->in_len >= 2 && c->in_len >= 2 + (size_t)((c->in[0] << 8) | c->in[1])) {
+            size_t len = (size_t)((c->in[0] << 8) | c->in[1]);
+            struct dj_dns_query q;
+
+            s->queries++;
+            assert_int_equal(dj_dns_parse_query(c->in + 2, len, &q), DJ_DNS_PARSE_OK);
+            memmove(c->in, c->in + 2 + len, c->in_len - 2 - len);
+            c->in_len -= 2 + len;
+            if (s->close_on_first_query) {
+                s->close_on_first_query = false;
+                dot_conn_close(c);
+                break;
+            }
+            fake_response(&answers, &q, true, q.id, NULL, &c->held[c->n_held++]);
+            if (c->n_held >= (s->hold > 0 ? s->hold : 1)) {
+                while (c->n_held > 0)
+                    dot_send(c, &c->held[--c->n_held]);
+            }
+        }
+    }
+}
+
+struct dot_world {
+    struct identity id;
+    struct identity other;
+    struct dot_server server;
+    struct dj_resolver *res;
+};
+
+/* A resolver whose one server is tls://127.0.0.1:PORT followed by MIDDLE and ARG (a pin or a
+ * CA file). */
+static void dot_world_start(struct dot_world *w, const char *middle, const char *arg)
+{
+    struct dj_resolver_config cfg;
+    char text[512];
+    dj_error_t err = NULL;
+
+    dj_resolver_config_init(&cfg);
+    cfg.timeout_ms = 1000;
+    cfg.attempts = 2;
+    cfg.cache_entries = 0;
+    snprintf(text, sizeof(text), "tls://127.0.0.1:%u%s%s", (unsigned)w->server.port, middle, arg);
+    assert_int_equal(dj_resolver_config_add_server(&cfg, text, &err), 0);
+    w->res = dj_resolver_new(&cfg, &err);
+    if (w->res == NULL)
+        fail_msg("dj_resolver_new: %s", dj_error_msg(&err));
+}
+
+static void dot_pump(struct dot_world *w, int max_ms)
+{
+    struct pollfd pfd[2 + DOT_CONNS];
+    nfds_t n = 0;
+    int timeout = dj_resolver_timeout_ms(w->res);
+
+    pfd[n++] = (struct pollfd){.fd = dj_resolver_fd(w->res), .events = POLLIN};
+    pfd[n++] = (struct pollfd){.fd = w->server.listen_fd, .events = POLLIN};
+    for (int c = 0; c < DOT_CONNS; c++) {
+        if (w->server.conns[c].fd >= 0)
+            pfd[n++] = (struct pollfd){.fd = w->server.conns[c].fd, .events = POLLIN};
+    }
+    if (timeout < 0 || timeout > max_ms)
+        timeout = max_ms;
+    poll(pfd, n, timeout);
+    dot_server_serve(&w->server);
+    dj_resolver_process(w->res);
+}
+
+static void dot_run(struct dot_world *w, struct outcome *o, size_t n, unsigned max_ms)
+{
+    uint64_t start = dj_monotonic_ns();
+
+    for (;;) {
+        size_t done = 0;
+
+        for (size_t i = 0; i < n; i++)
+            done += o[i].calls > 0;
+        if (done == n || elapsed_ms(start) >= max_ms)
+            return;
+        dot_pump(w, 20);
+    }
+}
+
+static void dot_lookup(struct dot_world *w, const char *name, int family, struct outcome *o)
+{
+    dj_error_t err = NULL;
+
+    if (dj_resolver_lookup(w->res, name, family, record, o, &err) == NULL)
+        fail_msg("lookup %s: %s", name, dj_error_msg(&err));
+}
+
+static void dot_world_init(struct dot_world *w)
+{
+    memset(w, 0, sizeof(*w));
+    identity_make(&w->id, "dns.test");
+    identity_make(&w->other, "other.test");
+    dot_server_start(&w->server, &w->id);
+}
+
+static void dot_world_stop(struct dot_world *w)
+{
+    dj_resolver_free(w->res);
+    dot_server_stop(&w->server);
+    identity_free(&w->id);
+    identity_free(&w->other);
+}
+
+/* Pipelined on one connection, answered out of order, matched by id. */
+static void test_dot_pipelined_out_of_order(void **state)
+{
+    struct dot_world w;
+    struct outcome o[3];
+    struct dj_resolver_stats st;
+
+    (void)state;
+    memset(o, 0, sizeof(o));
+    dot_world_init(&w);
+    w.server.hold = 2; /* every two queries answered in reverse order */
+    dot_world_start(&w, ";pin-sha256=", w.id.pin);
+    dot_lookup(&w, "one.example.test", AF_UNSPEC, &o[0]);
+    dot_lookup(&w, "two.example.test", AF_UNSPEC, &o[1]);
+    dot_run(&w, o, 2, 3000);
+    assert_int_equal(o[0].result.status, DJ_RESOLVE_OK);
+    assert_int_equal(o[0].result.n_addrs, 3);
+    assert_int_equal(o[1].result.status, DJ_RESOLVE_OK);
+    assert_int_equal(o[1].result.n_addrs, 3);
+    /* ... and again on the same connection. */
+    dot_lookup(&w, "three.example.test", AF_UNSPEC, &o[2]);
+    dot_run(&w, &o[2], 1, 3000);
+    assert_int_equal(o[2].result.status, DJ_RESOLVE_OK);
+    assert_int_equal(w.server.accepted, 1);
+    assert_int_equal(w.server.queries, 6);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_connects, 1);
+    assert_int_equal(st.dot_sent, 6);
+    assert_int_equal(st.udp_sent, 0);
+    assert_int_equal(st.servers[0].answered, 6);
+    assert_true(st.servers[0].dot_connected);
+    dot_world_stop(&w);
+}
+
+/* A wrong pin: SERVFAIL, and the server never sees a query (checked before any is sent). */
+static void test_dot_pin_wrong(void **state)
+{
+    struct dot_world w;
+    struct outcome o = {0};
+    struct dj_resolver_stats st;
+
+    (void)state;
+    dot_world_init(&w);
+    dot_world_start(&w, ";pin-sha256=", w.other.pin);
+    dot_lookup(&w, "pin.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_SERVFAIL);
+    assert_int_equal(w.server.accepted, 1);
+    assert_int_equal(w.server.queries, 0);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_pin_failures, 1);
+    assert_int_equal(st.udp_sent, 0);
+    assert_false(st.servers[0].healthy);
+    dot_world_stop(&w);
+}
+
+/* The chain against a CA file, and the name. */
+static void test_dot_ca_and_name(void **state)
+{
+    struct dot_world w;
+    struct outcome o = {0};
+    struct dj_resolver_stats st;
+    (void)state;
+    dot_world_init(&w);
+    dot_world_start(&w, "#dns.test;ca-file=", w.id.pem_path);
+    dot_lookup(&w, "ca.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_OK);
+    dj_resolver_free(w.res);
+
+    memset(&o, 0, sizeof(o));
+    dot_world_start(&w, "#other.test;ca-file=", w.id.pem_path);
+    dot_lookup(&w, "ca.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_SERVFAIL);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_verify_failures, 1);
+    dj_resolver_free(w.res);
+
+    /* Another CA: the chain does not verify. */
+    memset(&o, 0, sizeof(o));
+    dot_world_start(&w, "#dns.test;ca-file=", w.other.pem_path);
+    dot_lookup(&w, "ca.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_SERVFAIL);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_verify_failures, 1);
+    assert_int_equal(w.server.queries, 1); /* only the first, verified, resolver asked */
+    dot_world_stop(&w);
+}
+
+/* The server closes the connection with a query in flight: asked again on a new one. */
+static void test_dot_server_closes(void **state)
+{
+    struct dot_world w;
+    struct outcome o = {0};
+    struct dj_resolver_stats st;
+
+    (void)state;
+    dot_world_init(&w);
+    w.server.close_on_first_query = true;
+    dot_world_start(&w, ";pin-sha256=", w.id.pin);
+    dot_lookup(&w, "closed.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_OK);
+    assert_int_equal(w.server.accepted, 2);
+    assert_int_equal(w.server.queries, 2);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_connects, 2);
+    assert_int_equal(st.dot_reconnects, 1);
+    assert_int_equal(st.timeouts, 0);
+    assert_true(st.servers[0].healthy);
+    dot_world_stop(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2330,10 +2740,17 @@ int main(void)
         cmocka_unit_test(test_query_raw_refused_inputs),
         cmocka_unit_test(test_query_raw_free_in_flight),
         cmocka_unit_test(test_resolve_tcp_only_server),
+        cmocka_unit_test(test_dot_pipelined_out_of_order),
+        cmocka_unit_test(test_dot_pin_wrong),
+        cmocka_unit_test(test_dot_ca_and_name),
+        cmocka_unit_test(test_dot_server_closes),
         cmocka_unit_test(test_resolve_lru_eviction),
         cmocka_unit_test(test_resolve_reentrant_callbacks),
         cmocka_unit_test(test_resolve_free_with_lookups_in_flight),
     };
 
+    /* The fake DoT server writes with write(2) through OpenSSL's socket BIO; a client that
+     * went away must not kill the test. (The resolver itself never raises SIGPIPE.) */
+    signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
