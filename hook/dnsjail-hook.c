@@ -424,7 +424,7 @@ static int remove_table(struct hook *h, void *data, dj_error_t *err)
 
 /* Builds a daemon's argv. Numbers are printed into NUMBERS, which must outlive ARGV. */
 struct daemon_args {
-    const char *argv[48];
+    const char *argv[192]; /* fixed options, 8 --resolver and 64 --upstream-allow at most */
     size_t argc;
     char numbers[16][24];
     size_t n_numbers;

@@ -21,6 +21,7 @@
 
 #include "cleanup.h"
 #include "policy.h"
+#include "upstream.h"
 
 #ifndef DJ_LOCALSTATEDIR
 #error "DJ_LOCALSTATEDIR must be defined by the build"
@@ -41,7 +42,7 @@ enum value_type {
     VALUE_BOOL,
     VALUE_USER,
     VALUE_PATH,
-    VALUE_ADDRESSES,  /* IPv4, IPv4:PORT, IPv6 or [IPv6]:PORT, separated by commas or blanks */
+    VALUE_UPSTREAMS,  /* upstream DNS servers (lib/upstream.h), separated by commas or blanks */
     VALUE_NETWORKS,   /* IPv4 or IPv6 networks (ADDR or ADDR/PREFIX), same separators */
     VALUE_RULES,      /* allow rules, io.dnsjail.allow syntax */
     VALUE_SYSTEM_LOG, /* auto, off, journal:PATH or syslog:PATH */
@@ -74,7 +75,7 @@ static const struct key_def keys[] = {
     {"allow-cap-net-admin", VALUE_BOOL, FIELD(allow_cap_net_admin), 0, 0},
     {"allow-cap-net-raw", VALUE_BOOL, FIELD(allow_cap_net_raw), 0, 0},
     {"allow-wildcard-all", VALUE_BOOL, FIELD(allow_wildcard_all), 0, 0},
-    {"upstream-resolvers", VALUE_ADDRESSES, FIELD(upstream_resolvers), 1, 4},
+    {"upstream-resolvers", VALUE_UPSTREAMS, FIELD(upstream_resolvers), 1, DJ_UPSTREAM_MAX_SERVERS},
     {"upstream-allow", VALUE_NETWORKS, FIELD(upstream_allow), 1, 64},
     {"proxy-max-connections", VALUE_UNSIGNED, FIELD(proxy_max_connections), 1, 65536},
     {"allow", VALUE_RULES, FIELD(admin_allow), 0, 0},
@@ -210,43 +211,6 @@ static bool user_name_ok(const char *name)
     return true;
 }
 
-/* Sets one key in *cfg. Strings are replaced by new copies (the caller owns the old ones). */
-static bool parse_port_text(const char *text)
-{
-    unsigned long port;
-
-    return parse_decimal(text, 65535, &port) && port > 0;
-}
-
-/* "192.0.2.1", "192.0.2.1:5353", "2001:db8::1", "[2001:db8::1]:5353" */
-static bool address_ok(const char *item)
-{
-    char buf[INET6_ADDRSTRLEN + 16];
-    unsigned char addr[16];
-    char *colon;
-
-    if (strlen(item) >= sizeof(buf))
-        return false;
-    strcpy(buf, item);
-    if (buf[0] == '[') {
-        char *close = strchr(buf, ']');
-
-        if (close == NULL || close[1] != ':' || !parse_port_text(close + 2))
-            return false;
-        *close = '\0';
-        return inet_pton(AF_INET6, buf + 1, addr) == 1;
-    }
-    if (inet_pton(AF_INET6, buf, addr) == 1)
-        return true;
-    colon = strchr(buf, ':');
-    if (colon != NULL) {
-        if (!parse_port_text(colon + 1))
-            return false;
-        *colon = '\0';
-    }
-    return inet_pton(AF_INET, buf, addr) == 1;
-}
-
 /* "10.0.0.0/8", "192.0.2.7", "fd00::/8", "::1" */
 static bool network_ok(const char *item)
 {
@@ -306,6 +270,45 @@ static int check_list(const char *value, bool (*item_ok)(const char *), const ch
     return 0;
 }
 
+/* Like check_list, with the upstream parser's own words for what is wrong. */
+static int check_upstreams(const char *value, const struct key_def *key, const struct position *pos,
+                           dj_error_t *err)
+{
+    char item[DJ_UPSTREAM_MAX_TEXT + 1];
+    unsigned long count = 0;
+    const char *p = value;
+
+    while (*p != '\0') {
+        struct dj_upstream up;
+        const char *problem;
+        size_t len;
+
+        while (*p == ',' || is_blank_char(*p))
+            p++;
+        if (*p == '\0')
+            break;
+        len = strcspn(p, ", \t");
+        if (len >= sizeof(item))
+            return dj_error_make(err, 0, "%s:%u: key '%s': \"%.40s...\" is too long", pos->file,
+                                 pos->line, pos->key, p);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        problem = dj_upstream_parse(item, &up);
+        if (problem != NULL)
+            return dj_error_make(err, 0,
+                                 "%s:%u: key '%s': \"%s\" is not an upstream server: %s (see "
+                                 "docs/CONFIG.md)",
+                                 pos->file, pos->line, pos->key, item, problem);
+        count++;
+        p += len;
+    }
+    if (count < key->min || count > key->max)
+        return dj_error_make(err, 0, "%s:%u: key '%s': expected %lu to %lu entries, got %lu",
+                             pos->file, pos->line, pos->key, key->min, key->max, count);
+    return 0;
+}
+
+/* Sets one key in *cfg. Strings are replaced by new copies (the caller owns the old ones). */
 static int set_value(struct dj_config *cfg, const struct key_def *key, const char *value,
                      const struct position *pos, dj_error_t *err)
 {
@@ -387,9 +390,8 @@ static int set_value(struct dj_config *cfg, const struct key_def *key, const cha
                                  "at most 32, not starting with '-')",
                                  pos->file, pos->line, pos->key, value);
         break;
-    case VALUE_ADDRESSES:
-        if (check_list(value, address_ok, "an address (ADDR, ADDR:PORT or [IPV6]:PORT)", key, pos,
-                       err) < 0)
+    case VALUE_UPSTREAMS:
+        if (check_upstreams(value, key, pos, err) < 0)
             return -1;
         break;
     case VALUE_NETWORKS:
@@ -573,7 +575,7 @@ static int check_ports(const struct dj_config *cfg, const unsigned *set_on_line,
 
 static bool is_string_key(const struct key_def *key)
 {
-    return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_ADDRESSES ||
+    return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_UPSTREAMS ||
            key->type == VALUE_NETWORKS || key->type == VALUE_RULES || key->type == VALUE_SYSTEM_LOG;
 }
 

@@ -1,11 +1,16 @@
-/* resolver.c: asynchronous A/AAAA lookups for the daemons (see resolver.h).
+/* resolver.c: asynchronous lookups and forwarded queries for the daemons (see resolver.h).
  *
- * Three layers, bottom up, so that issue 4's DNS over TLS and forward zones slot in without
- * touching the lookup logic:
- *  - transport (udp_start, tcp_start, udp_ready, tcp_ready): one attempt = one query sent to
- *    one server over one socket, with its framing and deadline; it hands the bytes it
- *    receives to query_response(). DoT becomes a third transport: a per-server connection
- *    that carries many attempts, matched by id.
+ * Three layers, bottom up:
+ *  - transport (udp_start, tcp_start, dot_start and their _ready): one attempt = one query
+ *    sent to one server, with its framing and deadline; it hands the bytes it receives to
+ *    query_response(). UDP and TCP attempts own a socket each; DoT attempts ride on their
+ *    server's one connection (lib/dot), matched by id, ids unique on the connection. The
+ *    connection is made on demand with its own handshake deadline (timeout_ms, at least
+ *    DOT_MIN_HANDSHAKE_MS), queries are queued on it and written when the socket is writable
+ *    (never from inside query_continue, which would re-enter the query being started), and it
+ *    is closed after DOT_IDLE_MS without queries. When the server closes an established
+ *    connection, its queries get another attempt on a new one (END_RETRY); when it fails
+ *    (connect, handshake, certificate, pin) they go to the next server (END_CONN_FAILED).
  *  - query (struct query): one (name, type) asked of the servers in order: attempts per
  *    server, then the next server; TC=1 retried over TCP; answers checked by lib/dnsanswer.
  *    Identical questions in flight share one query (coalescing).
@@ -46,6 +51,16 @@
  *    the cache is queued too, and an eventfd in the resolver's epoll set wakes the caller.
  *    A callback that starts a lookup answered from the cache gets that callback on the next
  *    call, so callbacks cannot keep one call going forever.
+ *  - Raw queries (dj_resolver_query, for the stub's forward zones) are queries with the raw
+ *    flag: any type and class, the name's case kept, checked by dj_dns_check_raw_response()
+ *    (question, framing, rcode) instead of the address parser, never cached (the stub caches
+ *    what it forwards), coalesced only with identical raw questions. The response is copied
+ *    for each waiting handle, since the buffer it arrived in belongs to the attempt.
+ *  - Health: each server counts its failures in a row; a new query orders the servers healthy
+ *    ones first (config order), then those in their back-off pause (BACKOFF_BASE_MS doubling
+ *    to BACKOFF_MAX_MS). A DoT server in its pause is skipped rather than reconnected, so a
+ *    dead or misconfigured DoT server costs one connection attempt per pause, not one per
+ *    query. Any accepted answer makes the server healthy again.
  *  - Bounded: lookups (max_inflight), queries (two per lookup at most), TCP attempts
  *    (MAX_TCP), cache entries (cache_entries), events per call (EVENT_BATCH), reads per
  *    socket per call.
@@ -53,11 +68,13 @@
  * System calls after dj_resolver_new(), for the caller's seccomp allowlist:
  *   socket, connect, sendto (send), recvfrom (recv), getsockopt (SO_ERROR after a TCP
  *   connect), epoll_ctl, epoll_wait (epoll_pwait on some architectures), getrandom
- *   (GRND_NONBLOCK), read and write (the eventfd), close, clock_gettime (normally the vDSO),
- *   and what malloc uses (brk, mmap, munmap).
+ *   (GRND_NONBLOCK; OpenSSL's too), read and write (the eventfd, log lines), close,
+ *   clock_gettime (normally the vDSO), getpid, futex and newfstatat (OpenSSL and glibc's
+ *   time zone check), and what malloc uses (brk, mmap, munmap).
  * dj_resolver_new() also uses epoll_create1, eventfd2 and getrandom (blocking until the
- * kernel's pool is ready, which it is long after boot); dj_resolver_config_from_resolv_conf()
- * uses openat, fstat/newfstatat, read and close (call it before the sandbox). */
+ * kernel's pool is ready, which it is long after boot), and for tls:// servers reads the CA
+ * file, openssl.cnf and /etc/localtime (lib/dot); dj_resolver_config_from_resolv_conf()
+ * uses openat, fstat/newfstatat, read and close (call them before the sandbox). */
 #include "config.h"
 #include "resolver.h"
 
@@ -74,8 +91,10 @@
 
 #include "cleanup.h"
 #include "dnsanswer.h"
+#include "dot.h"
 #include "dnswire.h"
 #include "jsonlog.h"
+#include "upstream.h"
 
 #define DEFAULT_TIMEOUT_MS 1500
 #define DEFAULT_ATTEMPTS 2
@@ -96,7 +115,15 @@
 #define TCP_READS_PER_EVENT 8
 #define RANDOM_POOL 256
 #define RESOLV_CONF_LINE 512
+#define RESOLV_CONF_MAX_SERVERS 4 /* glibc reads 3 (MAXNS); one more costs nothing */
 #define NAME_IN_MESSAGE 80
+
+#define BACKOFF_BASE_MS 500       /* first pause after a server failed */
+#define BACKOFF_MAX_MS 10000      /* longest pause */
+#define DOT_IDLE_MS 10000         /* an unused DoT connection is closed after this */
+#define DOT_MIN_HANDSHAKE_MS 2000 /* connect and handshake: at least this, else timeout_ms */
+#define DOT_MAX_PENDING 256       /* queries on one DoT connection at once */
+#define ID_TRIES 16
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
@@ -166,6 +193,8 @@ struct part_result {
     bool from_cache;
     size_t n_addrs;
     uint8_t addrs[DJ_RESOLVER_MAX_ADDRS][16];
+    uint8_t *msg; /* raw queries: the response, owned by the part once delivered to it */
+    size_t msg_len;
 };
 
 struct lookup_part {
@@ -187,6 +216,7 @@ struct dj_lookup {
     struct dj_resolver *res;
     enum lookup_state state;
     dj_resolve_cb cb;
+    dj_query_cb raw_cb; /* instead of cb for dj_resolver_query(): one part */
     void *ctx;
     size_t n_parts; /* AAAA first, then A */
     size_t parts_pending;
@@ -199,6 +229,7 @@ enum transport {
     TRANSPORT_NONE,
     TRANSPORT_UDP,
     TRANSPORT_TCP,
+    TRANSPORT_DOT, /* on its server's shared connection: fd -1 */
 };
 
 /* One try at one server. */
@@ -206,6 +237,7 @@ struct attempt {
     enum transport transport;
     int fd;
     uint16_t id;
+    uint64_t started_ns; /* for the latency histogram */
     uint64_t deadline_ns;
     /* TCP only */
     bool connected;
@@ -221,13 +253,17 @@ struct query {
     struct query *hash_next;
     uint64_t hash;
     uint16_t qtype;
-    uint8_t qname[DJ_DNS_MAX_NAME]; /* lower-cased wire form */
+    uint16_t qclass;
+    bool raw;                       /* for dj_resolver_query(): the response is handed on */
+    uint8_t qname[DJ_DNS_MAX_NAME]; /* wire form, lower-cased unless raw */
     size_t qname_len;
-    struct list waiters;    /* struct lookup_part */
-    struct list timer_link; /* res->timers, ordered by attempt.deadline_ns */
-    size_t server;          /* index into cfg.servers */
-    unsigned attempt_no;    /* attempts made on that server */
-    bool server_failed;     /* some server answered with an error or was unreachable */
+    struct list waiters;                   /* struct lookup_part */
+    struct list timer_link;                /* res->timers, ordered by attempt.deadline_ns */
+    struct list dot_link;                  /* its server's dot_queries while a DoT attempt runs */
+    size_t order[DJ_RESOLVER_MAX_SERVERS]; /* servers to try, healthy ones first */
+    size_t server;                         /* position in order */
+    unsigned attempt_no;                   /* attempts made on that server */
+    bool server_failed; /* some server answered with an error or was unreachable */
     struct attempt attempt;
     uint8_t wire[2 + DJ_DNS_MAX_QUERY]; /* TCP length prefix, then the query */
     size_t wire_len;                    /* of the query, without the prefix */
@@ -245,8 +281,27 @@ struct cache_entry {
     uint8_t data[]; /* the name, then the addresses (4 or 16 bytes each) */
 };
 
+/* What the resolver knows about one configured server: its health and, for tls://, its
+ * connection. Epoll events for the connection point here. */
+struct server {
+    size_t index;
+    unsigned failures;       /* in a row; 0 = healthy */
+    uint64_t retry_after_ns; /* backoff: until then it is tried last (DoT: not reconnected) */
+    struct dj_dot_ctx *dot_ctx;
+    struct dj_dot_conn *conn;
+    uint32_t conn_events;      /* registered in the epoll set */
+    bool conn_ready;           /* handshake and checks done */
+    uint64_t conn_deadline_ns; /* handshake deadline, or idle close; 0 = none */
+    struct list dot_queries;   /* struct query, by dot_link */
+    size_t n_dot_queries;
+    struct dj_resolver_server_stats stats;
+};
+
 struct dj_resolver {
     struct dj_resolver_config cfg;
+    struct server servers[DJ_RESOLVER_MAX_SERVERS];
+    struct dj_log *log;
+    uint64_t now_ns; /* of the dj_resolver_process() call running */
     int epfd;
     int wakefd;
     bool wake_pending;
@@ -287,7 +342,9 @@ enum start_result {
 
 enum attempt_end {
     END_TIMEOUT,       /* try again, same server, while attempts remain */
+    END_RETRY,         /* the same, not counted as a timeout (a DoT connection went away) */
     END_SERVER_FAILED, /* go to the next server */
+    END_CONN_FAILED,   /* the same, the server already judged (its DoT connection failed) */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -389,15 +446,20 @@ static uint64_t siphash24(const uint8_t key[16], const uint8_t *data, size_t len
     return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
+/* The key of a question: raw queries never share a query with lookups (their answers are
+ * handled differently), nor the cache (they have no entries there). */
 static uint64_t key_hash(const struct dj_resolver *res, const uint8_t *name, size_t name_len,
-                         uint16_t qtype)
+                         uint16_t qtype, uint16_t qclass, bool raw)
 {
-    uint8_t key[2 + DJ_DNS_MAX_NAME];
+    uint8_t key[5 + DJ_DNS_MAX_NAME];
 
     key[0] = (uint8_t)(qtype >> 8);
     key[1] = (uint8_t)qtype;
-    memcpy(key + 2, name, name_len);
-    return siphash24(res->hash_key, key, 2 + name_len);
+    key[2] = (uint8_t)(qclass >> 8);
+    key[3] = (uint8_t)qclass;
+    key[4] = raw;
+    memcpy(key + 5, name, name_len);
+    return siphash24(res->hash_key, key, 5 + name_len);
 }
 
 static int random_bytes(struct dj_resolver *res, void *out, size_t n)
@@ -542,6 +604,8 @@ static void lookup_queue(struct dj_resolver *res, struct dj_lookup *l)
 
 static void lookup_free(struct dj_resolver *res, struct dj_lookup *l)
 {
+    for (size_t i = 0; i < l->n_parts; i++)
+        free(l->parts[i].result.msg);
     list_del(&l->all_link);
     res->n_lookups--;
     free(l);
@@ -610,13 +674,19 @@ static void lookup_result(const struct dj_lookup *l, struct dj_resolve_result *o
 
 /* ---- queries: the transport side ------------------------------------------------------- */
 
-/* Makes every event still to be handled in this batch that points at Q a no-op. */
-static void forget_events(struct dj_resolver *res, const struct query *q)
+/* Makes every event still to be handled in this batch that points at OWNER (a query or a
+ * server) a no-op. */
+static void forget_events(struct dj_resolver *res, const void *owner)
 {
     for (int i = res->batch_pos + 1; i < res->batch_len; i++) {
-        if (res->batch[i].data.ptr == q)
+        if (res->batch[i].data.ptr == owner)
             res->batch[i].data.ptr = NULL;
     }
+}
+
+static struct server *query_server(struct dj_resolver *res, const struct query *q)
+{
+    return &res->servers[q->order[q->server]];
 }
 
 static void attempt_close(struct dj_resolver *res, struct query *q)
@@ -629,6 +699,14 @@ static void attempt_close(struct dj_resolver *res, struct query *q)
     }
     if (at->transport == TRANSPORT_TCP)
         res->n_tcp--;
+    if (at->transport == TRANSPORT_DOT) {
+        struct server *srv = query_server(res, q);
+
+        list_del(&q->dot_link);
+        srv->n_dot_queries--;
+        if (srv->n_dot_queries == 0 && srv->conn_ready)
+            srv->conn_deadline_ns = dj_monotonic_ns() + (uint64_t)DOT_IDLE_MS * NS_PER_MS;
+    }
     free(at->response);
     memset(at, 0, sizeof(*at));
     at->fd = -1;
@@ -654,8 +732,8 @@ static int attempt_prepare(struct dj_resolver *res, struct query *q)
     if (random_bytes(res, id, sizeof(id)) < 0)
         return -1;
     q->attempt.id = get16(id);
-    q->wire_len = dj_dns_build_query(q->attempt.id, q->qname, q->qname_len, q->qtype, q->wire + 2,
-                                     sizeof(q->wire) - 2);
+    q->wire_len = dj_dns_build_query_class(q->attempt.id, q->qname, q->qname_len, q->qtype,
+                                           q->qclass, q->wire + 2, sizeof(q->wire) - 2);
     if (q->wire_len == 0)
         return -1; /* cannot happen: the name was checked */
     q->wire[0] = (uint8_t)(q->wire_len >> 8);
@@ -673,7 +751,7 @@ static socklen_t server_len(const struct sockaddr_storage *ss)
 static enum start_result attempt_open(struct dj_resolver *res, struct query *q, int type,
                                       uint32_t events, uint64_t now)
 {
-    const struct sockaddr_storage *server = &res->cfg.servers[q->server];
+    const struct sockaddr_storage *server = &res->cfg.servers[q->order[q->server]];
     struct epoll_event ev;
     int fd;
 
@@ -696,6 +774,7 @@ static enum start_result attempt_open(struct dj_resolver *res, struct query *q, 
     }
     q->attempt.fd = fd;
     q->attempt.transport = type == SOCK_STREAM ? TRANSPORT_TCP : TRANSPORT_UDP;
+    q->attempt.started_ns = now;
     q->attempt.deadline_ns = now + (uint64_t)res->cfg.timeout_ms * NS_PER_MS;
     timer_insert(res, q);
     return START_OK;
@@ -714,6 +793,7 @@ static enum start_result udp_start(struct dj_resolver *res, struct query *q, uin
         return errno_is_local(e) ? START_LOCAL : START_UNREACHABLE;
     }
     res->stats.udp_sent++;
+    query_server(res, q)->stats.sent++;
     return START_OK;
 }
 
@@ -725,9 +805,320 @@ static enum start_result tcp_start(struct dj_resolver *res, struct query *q, uin
     if (res->n_tcp >= MAX_TCP)
         return START_LOCAL;
     r = attempt_open(res, q, SOCK_STREAM, EPOLLOUT, now);
-    if (r == START_OK)
+    if (r == START_OK) {
         res->n_tcp++;
+        query_server(res, q)->stats.sent++;
+    }
     return r;
+}
+
+/* ---- server health ---------------------------------------------------------------------- */
+
+static void server_ok(struct server *srv)
+{
+    srv->failures = 0;
+    srv->retry_after_ns = 0;
+}
+
+/* A failed server is tried after the healthy ones (and a DoT one not reconnected) for a
+ * pause that doubles with each failure in a row, BACKOFF_BASE_MS to BACKOFF_MAX_MS. */
+static void server_bad(struct server *srv, uint64_t now)
+{
+    unsigned shift = srv->failures < 16 ? srv->failures : 16;
+    uint64_t pause_ms = (uint64_t)BACKOFF_BASE_MS << shift;
+
+    if (pause_ms > BACKOFF_MAX_MS)
+        pause_ms = BACKOFF_MAX_MS;
+    srv->failures++;
+    srv->stats.failures++;
+    srv->retry_after_ns = now + pause_ms * NS_PER_MS;
+}
+
+static bool server_healthy(const struct server *srv, uint64_t now)
+{
+    return srv->retry_after_ns <= now;
+}
+
+/* The order a new query tries the servers in: healthy ones first, in the configured order. */
+static void query_order(const struct dj_resolver *res, struct query *q, uint64_t now)
+{
+    size_t n = 0;
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < res->cfg.n_servers; i++) {
+            if (server_healthy(&res->servers[i], now) == (pass == 0))
+                q->order[n++] = i;
+        }
+    }
+}
+
+static void record_latency(struct dj_resolver *res, struct server *srv, uint64_t started_ns,
+                           uint64_t now)
+{
+    static const unsigned bounds[] = DJ_RESOLVER_LATENCY_BOUNDS_MS;
+    uint64_t ms = now > started_ns ? (now - started_ns) / NS_PER_MS : 0;
+    size_t b = 0;
+
+    while (b < sizeof(bounds) / sizeof(bounds[0]) && ms > bounds[b])
+        b++;
+    res->stats.latency_buckets[b]++;
+    res->stats.latency_sum_ms += ms;
+    srv->stats.answered++;
+}
+
+/* ---- transport: DNS over TLS ----------------------------------------------------------- */
+
+static void query_attempt_failed(struct dj_resolver *res, struct query *q, enum attempt_end why,
+                                 uint64_t now);
+static bool query_response(struct dj_resolver *res, struct query *q, const uint8_t *msg, size_t len,
+                           bool oversized, uint64_t now);
+
+static void dot_log_failure(struct dj_resolver *res, const struct server *srv, const char *kind,
+                            const char *problem)
+{
+    char line[1024], where[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
+    const struct sockaddr_storage *ss = &res->cfg.servers[srv->index];
+    struct timespec now;
+    struct dj_json j;
+
+    if (res->log == NULL || !dj_log_admit(res->log, dj_monotonic_ns()))
+        return;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)ss;
+
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+        snprintf(where, sizeof(where), "%s:%u", host, ntohs(sin->sin_port));
+    } else {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)ss;
+
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        snprintf(where, sizeof(where), "[%s]:%u", host, ntohs(sin6->sin6_port));
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    dj_json_begin(&j, line, sizeof(line));
+    dj_json_add_time(&j, "time", &now);
+    dj_json_add_cstring(&j, "event", "resolver_tls_failure");
+    dj_json_add_cstring(&j, "container", res->log->container_id);
+    dj_json_add_cstring(&j, "server", where);
+    dj_json_add_cstring(&j, "auth_name",
+                        res->cfg.upstreams[srv->index].auth_name[0] != '\0'
+                            ? res->cfg.upstreams[srv->index].auth_name
+                            : NULL);
+    dj_json_add_cstring(&j, "failure", kind);
+    dj_json_add_cstring(&j, "reason", problem);
+    dj_log_write(res->log, line, dj_json_end(&j));
+}
+
+static void dot_set_events(struct dj_resolver *res, struct server *srv)
+{
+    uint32_t events = dj_dot_conn_events(srv->conn);
+    struct epoll_event ev;
+
+    if (events == srv->conn_events)
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.ptr = srv;
+    if (epoll_ctl(res->epfd, EPOLL_CTL_MOD, dj_dot_conn_fd(srv->conn), &ev) == 0)
+        srv->conn_events = events;
+}
+
+/* Closes the connection of SRV. Its queries go on: to another attempt on this server when
+ * an established connection was closed by the server (idle close racing a query), else to
+ * the next server. FAILURE says why (NONE: closed cleanly or idle). */
+static void dot_conn_down(struct dj_resolver *res, struct server *srv, enum dj_dot_failure failure,
+                          uint64_t now)
+{
+    bool was_ready = srv->conn_ready;
+    struct list orphans;
+
+    forget_events(res, srv);
+    dj_dot_conn_free(srv->conn); /* closing the socket takes it out of the epoll set */
+    srv->conn = NULL;
+    srv->conn_ready = false;
+    srv->conn_events = 0;
+    srv->conn_deadline_ns = 0;
+    if (failure != DJ_DOT_FAIL_NONE)
+        server_bad(srv, now);
+    list_init(&orphans);
+    list_move_all(&srv->dot_queries, &orphans);
+    while (!list_empty(&orphans)) {
+        struct query *q = CONTAINER_OF(orphans.next, struct query, dot_link);
+
+        /* attempt_close unlinks it from ORPHANS and counts it off the server. */
+        query_attempt_failed(res, q,
+                             failure != DJ_DOT_FAIL_NONE ? END_CONN_FAILED
+                             : was_ready                 ? END_RETRY
+                                                         : END_SERVER_FAILED,
+                             now);
+    }
+}
+
+static void dot_failed(struct dj_resolver *res, struct server *srv, uint64_t now)
+{
+    enum dj_dot_failure failure = dj_dot_conn_failure(srv->conn);
+    const char *kind = "network";
+
+    if (failure == DJ_DOT_FAIL_PIN) {
+        res->stats.dot_pin_failures++;
+        kind = "pin";
+    } else if (failure == DJ_DOT_FAIL_VERIFY) {
+        res->stats.dot_verify_failures++;
+        kind = "verify";
+    } else if (failure == DJ_DOT_FAIL_FRAMING) {
+        kind = "framing";
+    }
+    if (failure != DJ_DOT_FAIL_LOCAL)
+        dot_log_failure(res, srv, kind, dj_dot_conn_problem(srv->conn));
+    dot_conn_down(res, srv, failure == DJ_DOT_FAIL_NONE ? DJ_DOT_FAIL_NETWORK : failure, now);
+}
+
+struct dot_delivery {
+    struct dj_resolver *res;
+    struct server *srv;
+};
+
+static void dot_message(void *ctx, const uint8_t *msg, size_t len)
+{
+    struct dot_delivery *d = ctx;
+    uint16_t id = get16(msg);
+
+    for (struct list *l = d->srv->dot_queries.next; l != &d->srv->dot_queries; l = l->next) {
+        struct query *q = CONTAINER_OF(l, struct query, dot_link);
+
+        if (q->attempt.id == id) {
+            query_response(d->res, q, msg, len, false, d->res->now_ns);
+            return;
+        }
+    }
+    d->res->stats.ignored++; /* a late answer to an attempt that timed out */
+}
+
+static void dot_ready(struct dj_resolver *res, struct server *srv, uint64_t now)
+{
+    struct dot_delivery d = {res, srv};
+    enum dj_dot_state state = dj_dot_conn_process(srv->conn, dot_message, &d);
+
+    if (srv->conn == NULL)
+        return;
+    switch (state) {
+    case DJ_DOT_READY:
+        if (!srv->conn_ready) {
+            srv->conn_ready = true;
+            srv->conn_deadline_ns = 0;
+            if (srv->n_dot_queries == 0)
+                srv->conn_deadline_ns = now + (uint64_t)DOT_IDLE_MS * NS_PER_MS;
+        }
+        dot_set_events(res, srv);
+        break;
+    case DJ_DOT_CONNECTING:
+    case DJ_DOT_HANDSHAKE:
+        dot_set_events(res, srv);
+        break;
+    case DJ_DOT_CLOSED:
+        dot_conn_down(res, srv, DJ_DOT_FAIL_NONE, now);
+        break;
+    case DJ_DOT_FAILED:
+        dot_failed(res, srv, now);
+        break;
+    }
+}
+
+static enum start_result dot_connect(struct dj_resolver *res, struct server *srv, uint64_t now)
+{
+    uint64_t handshake_ms =
+        res->cfg.timeout_ms > DOT_MIN_HANDSHAKE_MS ? res->cfg.timeout_ms : DOT_MIN_HANDSHAKE_MS;
+    dj_error_t err = NULL;
+    struct epoll_event ev;
+    int local;
+
+    srv->conn = dj_dot_conn_new(srv->dot_ctx, &err);
+    if (srv->conn == NULL) {
+        local = errno_is_local(err->errno_value);
+        dj_error_release(&err);
+        if (!local)
+            server_bad(srv, now);
+        return local ? START_LOCAL : START_UNREACHABLE;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = dj_dot_conn_events(srv->conn);
+    ev.data.ptr = srv;
+    if (epoll_ctl(res->epfd, EPOLL_CTL_ADD, dj_dot_conn_fd(srv->conn), &ev) < 0) {
+        dj_dot_conn_free(srv->conn);
+        srv->conn = NULL;
+        return START_LOCAL;
+    }
+    srv->conn_events = ev.events;
+    srv->conn_ready = false;
+    srv->conn_deadline_ns = now + handshake_ms * NS_PER_MS;
+    if (srv->stats.dot_connects > 0)
+        res->stats.dot_reconnects++;
+    srv->stats.dot_connects++;
+    res->stats.dot_connects++;
+    return START_OK;
+}
+
+/* Puts Q's next attempt on its server's connection (made when there is none). */
+static enum start_result dot_start(struct dj_resolver *res, struct query *q, uint64_t now)
+{
+    struct server *srv = query_server(res, q);
+    enum start_result r;
+    bool unique = false;
+
+    if (srv->conn == NULL) {
+        /* Failed recently: wait out the pause rather than hammer it (never plain DNS). */
+        if (!server_healthy(srv, now))
+            return START_UNREACHABLE;
+        r = dot_connect(res, srv, now);
+        if (r != START_OK)
+            return r;
+    }
+    if (srv->n_dot_queries >= DOT_MAX_PENDING)
+        return START_LOCAL;
+    /* Answers are matched by id alone on the connection: ids must be unique there. */
+    for (int tries = 0; tries < ID_TRIES && !unique; tries++) {
+        if (attempt_prepare(res, q) < 0)
+            return START_LOCAL;
+        unique = true;
+        for (struct list *l = srv->dot_queries.next; l != &srv->dot_queries; l = l->next) {
+            if (CONTAINER_OF(l, struct query, dot_link)->attempt.id == q->attempt.id)
+                unique = false;
+        }
+    }
+    if (!unique || dj_dot_conn_queue(srv->conn, q->wire + 2, q->wire_len) < 0)
+        return START_LOCAL;
+    q->attempt.transport = TRANSPORT_DOT;
+    q->attempt.fd = -1;
+    q->attempt.started_ns = now;
+    q->attempt.deadline_ns = now + (uint64_t)res->cfg.timeout_ms * NS_PER_MS;
+    timer_insert(res, q);
+    list_add_tail(&srv->dot_queries, &q->dot_link);
+    srv->n_dot_queries++;
+    srv->stats.sent++;
+    res->stats.dot_sent++;
+    if (srv->conn_ready)
+        srv->conn_deadline_ns = 0;
+    /* Sent from dj_resolver_process() when the socket says it is writable, never from here:
+     * a failure now would re-enter the query we are starting. */
+    dot_set_events(res, srv);
+    return START_OK;
+}
+
+/* Handshake deadlines and idle closes. */
+static void dot_timers(struct dj_resolver *res, uint64_t now)
+{
+    for (size_t i = 0; i < res->cfg.n_servers; i++) {
+        struct server *srv = &res->servers[i];
+
+        if (srv->conn == NULL || srv->conn_deadline_ns == 0 || srv->conn_deadline_ns > now)
+            continue;
+        if (!srv->conn_ready) {
+            dot_log_failure(res, srv, "network", "connect and TLS handshake timed out");
+            dot_conn_down(res, srv, DJ_DOT_FAIL_NETWORK, now);
+        } else if (srv->n_dot_queries == 0) {
+            dot_conn_down(res, srv, DJ_DOT_FAIL_NONE, now);
+        }
+    }
 }
 
 /* ---- queries: the exchange side -------------------------------------------------------- */
@@ -751,7 +1142,8 @@ static void query_free(struct dj_resolver *res, struct query *q)
     free(q);
 }
 
-/* Hands R to every lookup waiting for Q and frees Q. */
+/* Hands R to every lookup waiting for Q and frees Q. R->msg (a raw response, not owned) is
+ * copied for each waiter: the buffer it lies in goes away with the attempt. */
 static void query_complete(struct dj_resolver *res, struct query *q, const struct part_result *r)
 {
     while (!list_empty(&q->waiters)) {
@@ -761,6 +1153,15 @@ static void query_complete(struct dj_resolver *res, struct query *q, const struc
         part->query = NULL;
         part->done = true;
         part->result = *r;
+        if (r->msg != NULL) {
+            part->result.msg = malloc(r->msg_len);
+            if (part->result.msg != NULL) {
+                memcpy(part->result.msg, r->msg, r->msg_len);
+            } else {
+                part->result.status = DJ_RESOLVE_SERVFAIL;
+                part->result.msg_len = 0;
+            }
+        }
         if (--part->lookup->parts_pending == 0)
             lookup_queue(res, part->lookup);
     }
@@ -780,7 +1181,10 @@ static void query_fail(struct dj_resolver *res, struct query *q, enum dj_resolve
 static void query_continue(struct dj_resolver *res, struct query *q, uint64_t now)
 {
     while (q->server < res->cfg.n_servers) {
-        enum start_result r = udp_start(res, q, now);
+        enum dj_upstream_transport transport = res->cfg.upstreams[q->order[q->server]].transport;
+        enum start_result r = transport == DJ_UPSTREAM_TLS   ? dot_start(res, q, now)
+                              : transport == DJ_UPSTREAM_TCP ? tcp_start(res, q, now)
+                                                             : udp_start(res, q, now);
 
         if (r == START_OK)
             return;
@@ -788,6 +1192,8 @@ static void query_continue(struct dj_resolver *res, struct query *q, uint64_t no
             query_fail(res, q, DJ_RESOLVE_SERVFAIL);
             return;
         }
+        if (transport != DJ_UPSTREAM_TLS)
+            server_bad(query_server(res, q), now); /* dot_start judged it already */
         res->stats.server_failures++;
         q->server_failed = true;
         q->server++;
@@ -799,14 +1205,21 @@ static void query_continue(struct dj_resolver *res, struct query *q, uint64_t no
 static void query_attempt_failed(struct dj_resolver *res, struct query *q, enum attempt_end why,
                                  uint64_t now)
 {
+    struct server *srv = query_server(res, q);
+
     attempt_close(res, q);
-    if (why == END_TIMEOUT) {
-        res->stats.timeouts++;
+    if (why == END_TIMEOUT || why == END_RETRY) {
+        if (why == END_TIMEOUT)
+            res->stats.timeouts++;
         if (++q->attempt_no >= res->cfg.attempts) {
+            if (why == END_TIMEOUT)
+                server_bad(srv, now);
             q->server++;
             q->attempt_no = 0;
         }
     } else {
+        if (why == END_SERVER_FAILED)
+            server_bad(srv, now);
         res->stats.server_failures++;
         q->server_failed = true;
         q->server++;
@@ -842,18 +1255,26 @@ static void answer_to_result(const struct dj_resolver *res, const struct dj_dns_
 static bool query_response(struct dj_resolver *res, struct query *q, const uint8_t *msg, size_t len,
                            bool oversized, uint64_t now)
 {
-    bool tcp = q->attempt.transport == TRANSPORT_TCP;
+    /* Over TCP and TLS the other end is the server itself: no spoofer can reach the stream. */
+    bool tcp = q->attempt.transport == TRANSPORT_TCP || q->attempt.transport == TRANSPORT_DOT;
     struct dj_dns_question question;
     struct dj_dns_answer answer;
     struct part_result r;
     enum dj_dnsanswer_status status;
     enum start_result started;
 
-    question.id = q->attempt.id;
-    question.qtype = q->qtype;
-    question.qname = q->qname;
-    question.qname_len = q->qname_len;
-    status = dj_dns_parse_answer(msg, len, &question, &answer);
+    if (q->raw) {
+        const char *problem;
+
+        status = dj_dns_check_raw_response(msg, len, q->attempt.id, q->qname, q->qname_len,
+                                           q->qtype, q->qclass, &problem);
+    } else {
+        question.id = q->attempt.id;
+        question.qtype = q->qtype;
+        question.qname = q->qname;
+        question.qname_len = q->qname_len;
+        status = dj_dns_parse_answer(msg, len, &question, &answer);
+    }
     if (oversized && status != DJ_DNSANSWER_MISMATCH)
         status = DJ_DNSANSWER_TRUNCATED;
     switch (status) {
@@ -886,6 +1307,18 @@ static bool query_response(struct dj_resolver *res, struct query *q, const uint8
     case DJ_DNSANSWER_NODATA:
     case DJ_DNSANSWER_NXDOMAIN:
         break;
+    }
+    server_ok(query_server(res, q));
+    record_latency(res, query_server(res, q), q->attempt.started_ns, now);
+    if (q->raw) {
+        memset(&r, 0, sizeof(r));
+        r.status = status == DJ_DNSANSWER_OK         ? DJ_RESOLVE_OK
+                   : status == DJ_DNSANSWER_NXDOMAIN ? DJ_RESOLVE_NXDOMAIN
+                                                     : DJ_RESOLVE_NODATA;
+        r.msg = (uint8_t *)(uintptr_t)msg; /* copied by query_complete */
+        r.msg_len = len;
+        query_complete(res, q, &r);
+        return false;
     }
     answer_to_result(res, &answer, &r);
     cache_put(res, q, &r, now);
@@ -1001,18 +1434,18 @@ static void timers_expire(struct dj_resolver *res, uint64_t now)
 }
 
 static struct query *query_find(struct dj_resolver *res, uint64_t hash, const uint8_t *name,
-                                size_t name_len, uint16_t qtype)
+                                size_t name_len, uint16_t qtype, uint16_t qclass, bool raw)
 {
     for (struct query *q = res->queries[hash & res->query_mask]; q != NULL; q = q->hash_next) {
-        if (q->hash == hash && q->qtype == qtype && q->qname_len == name_len &&
-            memcmp(q->qname, name, name_len) == 0)
+        if (q->hash == hash && q->qtype == qtype && q->qclass == qclass && q->raw == raw &&
+            q->qname_len == name_len && memcmp(q->qname, name, name_len) == 0)
             return q;
     }
     return NULL;
 }
 
 static struct query *query_new(struct dj_resolver *res, uint64_t hash, const uint8_t *name,
-                               size_t name_len, uint16_t qtype)
+                               size_t name_len, uint16_t qtype, uint16_t qclass, bool raw)
 {
     struct query *q = calloc(1, sizeof(*q));
 
@@ -1020,10 +1453,14 @@ static struct query *query_new(struct dj_resolver *res, uint64_t hash, const uin
         return NULL;
     q->hash = hash;
     q->qtype = qtype;
+    q->qclass = qclass;
+    q->raw = raw;
     memcpy(q->qname, name, name_len);
     q->qname_len = name_len;
     list_init(&q->waiters);
     list_init(&q->timer_link);
+    list_init(&q->dot_link);
+    query_order(res, q, dj_monotonic_ns());
     q->attempt.fd = -1;
     q->hash_next = res->queries[hash & res->query_mask];
     res->queries[hash & res->query_mask] = q;
@@ -1070,63 +1507,20 @@ static bool parse_address(const char *text, size_t len, uint16_t port, struct so
     return false;
 }
 
-static bool parse_port(const char *text, uint16_t *port)
-{
-    unsigned long v = 0;
-
-    if (*text == '\0')
-        return false;
-    for (; *text != '\0'; text++) {
-        if (*text < '0' || *text > '9')
-            return false;
-        v = v * 10 + (unsigned long)(*text - '0');
-        if (v > 65535)
-            return false;
-    }
-    if (v == 0)
-        return false;
-    *port = (uint16_t)v;
-    return true;
-}
-
 int dj_resolver_config_add_server(struct dj_resolver_config *cfg, const char *text, dj_error_t *err)
 {
-    struct sockaddr_storage ss;
-    const char *host = text;
-    size_t host_len = strlen(text);
-    uint16_t port = 53;
-    const char *colon = strchr(text, ':');
+    struct dj_upstream up;
+    const char *problem;
 
     if (cfg->n_servers >= DJ_RESOLVER_MAX_SERVERS)
-        return dj_error_make(err, 0, "DNS server %s: at most %d servers", text,
+        return dj_error_make(err, 0, "DNS server %.80s: at most %d servers", text,
                              DJ_RESOLVER_MAX_SERVERS);
-    if (strchr(text, '%') != NULL)
-        return dj_error_make(err, 0,
-                             "DNS server %s: scoped IPv6 addresses (%%IFACE) are not supported; "
-                             "use a global or loopback address",
-                             text);
-    if (text[0] == '[') {
-        const char *close_bracket = strchr(text, ']');
-
-        if (close_bracket == NULL ||
-            (close_bracket[1] != '\0' &&
-             (close_bracket[1] != ':' || !parse_port(close_bracket + 2, &port))))
-            return dj_error_make(err, 0, "DNS server %s: expected [IPV6] or [IPV6]:PORT", text);
-        host = text + 1;
-        host_len = (size_t)(close_bracket - host);
-        if (!parse_address(host, host_len, port, &ss) || ss.ss_family != AF_INET6)
-            return dj_error_make(err, 0, "DNS server %s: not an IPv6 address in brackets", text);
-    } else {
-        if (colon != NULL && strchr(colon + 1, ':') == NULL) { /* one colon: IPV4:PORT */
-            if (!parse_port(colon + 1, &port))
-                return dj_error_make(err, 0, "DNS server %s: port not in 1..65535", text);
-            host_len = (size_t)(colon - text);
-        }
-        if (!parse_address(host, host_len, port, &ss))
-            return dj_error_make(err, 0, "DNS server %s: expected ADDR, IPV4:PORT or [IPV6]:PORT",
-                                 text);
-    }
-    cfg->servers[cfg->n_servers++] = ss;
+    problem = dj_upstream_parse(text, &up);
+    if (problem != NULL)
+        return dj_error_make(err, 0, "DNS server %.200s: %s", text, problem);
+    cfg->servers[cfg->n_servers] = up.addr;
+    cfg->upstreams[cfg->n_servers] = up;
+    cfg->n_servers++;
     return 0;
 }
 
@@ -1176,10 +1570,12 @@ int dj_resolver_config_from_resolv_conf(struct dj_resolver_config *cfg, const ch
             invalid++; /* glibc skips these too */
             continue;
         }
-        if (cfg->n_servers >= DJ_RESOLVER_MAX_SERVERS) {
+        if (cfg->n_servers >= RESOLV_CONF_MAX_SERVERS) {
             beyond++; /* like glibc beyond MAXNS */
             continue;
         }
+        memset(&cfg->upstreams[cfg->n_servers], 0, sizeof(cfg->upstreams[0]));
+        cfg->upstreams[cfg->n_servers].addr = ss;
         cfg->servers[cfg->n_servers++] = ss;
         added++;
     }
@@ -1189,7 +1585,7 @@ int dj_resolver_config_from_resolv_conf(struct dj_resolver_config *cfg, const ch
         return dj_error_make(err, 0,
                              "%s: no usable nameserver line (%u scoped link-local, %u invalid, "
                              "%u beyond the %d servers we use)",
-                             path, scoped, invalid, beyond, DJ_RESOLVER_MAX_SERVERS);
+                             path, scoped, invalid, beyond, RESOLV_CONF_MAX_SERVERS);
     return 0;
 }
 
@@ -1236,6 +1632,26 @@ struct dj_resolver *dj_resolver_new(const struct dj_resolver_config *cfg, dj_err
     res->cfg = *cfg;
     res->epfd = -1;
     res->wakefd = -1;
+    for (size_t i = 0; i < DJ_RESOLVER_MAX_SERVERS; i++) {
+        res->servers[i].index = i;
+        list_init(&res->servers[i].dot_queries);
+    }
+    /* Everything a tls:// server needs from files (CA certificates, OpenSSL's configuration)
+     * is read now, before the caller's sandbox. */
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        if (cfg->upstreams[i].transport != DJ_UPSTREAM_TLS)
+            continue;
+        if (memcmp(&cfg->upstreams[i].addr, &cfg->servers[i], sizeof(cfg->servers[i])) != 0) {
+            dj_error_make(err, 0, "resolver: DNS server %zu: address and TLS settings disagree",
+                          i + 1);
+            goto fail;
+        }
+        res->servers[i].dot_ctx = dj_dot_ctx_new(&cfg->upstreams[i], err);
+        if (res->servers[i].dot_ctx == NULL) {
+            dj_error_wrap(err, "resolver: DNS server %zu", i + 1);
+            goto fail;
+        }
+    }
     list_init(&res->timers);
     list_init(&res->lookups);
     list_init(&res->completions);
@@ -1308,6 +1724,10 @@ void dj_resolver_free(struct dj_resolver *res)
     }
     while (!list_empty(&res->lru))
         cache_remove(res, CONTAINER_OF(res->lru.next, struct cache_entry, lru_link));
+    for (size_t i = 0; i < DJ_RESOLVER_MAX_SERVERS; i++) {
+        dj_dot_conn_free(res->servers[i].conn);
+        dj_dot_ctx_free(res->servers[i].dot_ctx);
+    }
     free(res->queries);
     free(res->cache);
     if (res->wakefd >= 0)
@@ -1327,16 +1747,27 @@ int dj_resolver_timeout_ms(const struct dj_resolver *res)
     const struct query *q;
     uint64_t now, ms;
 
+    uint64_t next = UINT64_MAX;
+
     if (!list_empty(&res->completions))
         return 0;
-    if (list_empty(&res->timers))
+    if (!list_empty(&res->timers)) {
+        q = CONTAINER_OF(res->timers.next, struct query, timer_link);
+        next = q->attempt.deadline_ns;
+    }
+    for (size_t i = 0; i < res->cfg.n_servers; i++) {
+        const struct server *srv = &res->servers[i];
+
+        if (srv->conn != NULL && srv->conn_deadline_ns != 0 && srv->conn_deadline_ns < next)
+            next = srv->conn_deadline_ns;
+    }
+    if (next == UINT64_MAX)
         return -1;
-    q = CONTAINER_OF(res->timers.next, struct query, timer_link);
     now = dj_monotonic_ns();
-    if (q->attempt.deadline_ns <= now)
+    if (next <= now)
         return 0;
     /* Rounded up, so the caller does not wake just before the deadline and spin. */
-    ms = (q->attempt.deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS;
+    ms = (next - now + NS_PER_MS - 1) / NS_PER_MS;
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
@@ -1347,6 +1778,7 @@ void dj_resolver_process(struct dj_resolver *res)
     uint64_t now = dj_monotonic_ns();
     int n = epoll_wait(res->epfd, events, EVENT_BATCH, 0);
 
+    res->now_ns = now;
     res->batch = events;
     res->batch_len = n > 0 ? n : 0;
     for (res->batch_pos = 0; res->batch_pos < res->batch_len; res->batch_pos++) {
@@ -1355,6 +1787,14 @@ void dj_resolver_process(struct dj_resolver *res)
 
         if (ev->data.ptr == NULL || ev->data.ptr == &res->wakefd)
             continue;
+        if ((char *)ev->data.ptr >= (char *)res->servers &&
+            (char *)ev->data.ptr < (char *)(res->servers + DJ_RESOLVER_MAX_SERVERS)) {
+            struct server *srv = ev->data.ptr;
+
+            if (srv->conn != NULL)
+                dot_ready(res, srv, now);
+            continue;
+        }
         q = ev->data.ptr;
         if (q->attempt.transport == TRANSPORT_UDP)
             udp_ready(res, q, now);
@@ -1365,6 +1805,7 @@ void dj_resolver_process(struct dj_resolver *res)
     res->batch_len = 0;
     res->batch_pos = 0;
     timers_expire(res, now);
+    dot_timers(res, now);
 
     if (res->wake_pending) {
         uint64_t count;
@@ -1383,8 +1824,14 @@ void dj_resolver_process(struct dj_resolver *res)
 
         list_del(&l->completion_link);
         l->state = LOOKUP_CALLING;
-        lookup_result(l, &result);
-        l->cb(l->ctx, &result);
+        if (l->raw_cb != NULL) {
+            const struct part_result *r = &l->parts[0].result;
+
+            l->raw_cb(l->ctx, r->status, r->msg, r->msg_len);
+        } else {
+            lookup_result(l, &result);
+            l->cb(l->ctx, &result);
+        }
         lookup_free(res, l);
     }
 }
@@ -1456,7 +1903,7 @@ struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, 
     now = dj_monotonic_ns();
     for (size_t i = 0; i < l->n_parts; i++) {
         struct lookup_part *part = &l->parts[i];
-        uint64_t hash = key_hash(res, wire, wire_len, part->qtype);
+        uint64_t hash = key_hash(res, wire, wire_len, part->qtype, DJ_DNS_CLASS_IN, false);
         struct cache_entry *e = cache_find(res, hash, wire, wire_len, part->qtype, now);
         struct query *q;
 
@@ -1469,11 +1916,11 @@ struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, 
             res->stats.cache_hits++;
             continue;
         }
-        q = query_find(res, hash, wire, wire_len, part->qtype);
+        q = query_find(res, hash, wire, wire_len, part->qtype, DJ_DNS_CLASS_IN, false);
         if (q != NULL) {
             res->stats.coalesced++;
         } else {
-            q = query_new(res, hash, wire, wire_len, part->qtype);
+            q = query_new(res, hash, wire, wire_len, part->qtype, DJ_DNS_CLASS_IN, false);
             if (q == NULL) {
                 part->result.status = DJ_RESOLVE_SERVFAIL;
                 part->done = true;
@@ -1489,6 +1936,80 @@ struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, 
         lookup_queue(res, l);
     for (size_t i = 0; i < n_started; i++)
         query_continue(res, started[i], now);
+    return l;
+}
+
+/* Meta types that cannot be asked as a plain question of a forwarder. */
+static bool forwardable_type(uint16_t qtype)
+{
+    return qtype != DJ_DNS_TYPE_OPT && qtype != 249 /* TKEY */ && qtype != 250 /* TSIG */ &&
+           qtype != 251 /* IXFR */ && qtype != 252 /* AXFR */;
+}
+
+struct dj_lookup *dj_resolver_query(struct dj_resolver *res, const uint8_t *qname_wire,
+                                    size_t qname_len, uint16_t qtype, uint16_t qclass,
+                                    dj_query_cb cb, void *ctx, dj_error_t *err)
+{
+    struct lookup_part *part;
+    struct dj_lookup *l;
+    struct query *q;
+    uint64_t hash;
+
+    if (cb == NULL) {
+        dj_error_make(err, 0, "query: no callback");
+        return NULL;
+    }
+    if (qname_wire == NULL || !dj_dns_wire_name_ok(qname_wire, qname_len)) {
+        dj_error_make(err, 0, "query: not a well-formed uncompressed name");
+        return NULL;
+    }
+    if (!forwardable_type(qtype)) {
+        dj_error_make(err, 0, "query: type %u cannot be forwarded", (unsigned)qtype);
+        return NULL;
+    }
+    if (res->n_lookups >= res->cfg.max_inflight) {
+        dj_error_make(err, EAGAIN, "query: %zu lookups already in flight", res->n_lookups);
+        return NULL;
+    }
+    l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        dj_error_make(err, ENOMEM, "query");
+        return NULL;
+    }
+    l->res = res;
+    l->state = LOOKUP_WAITING;
+    l->raw_cb = cb;
+    l->ctx = ctx;
+    l->n_parts = 1;
+    l->parts_pending = 1;
+    list_init(&l->completion_link);
+    list_add_tail(&res->lookups, &l->all_link);
+    res->n_lookups++;
+    res->stats.raw_queries++;
+    part = &l->parts[0];
+    part->lookup = l;
+    part->qtype = qtype;
+    list_init(&part->waiter_link);
+
+    hash = key_hash(res, qname_wire, qname_len, qtype, qclass, true);
+    q = query_find(res, hash, qname_wire, qname_len, qtype, qclass, true);
+    if (q != NULL) {
+        res->stats.coalesced++;
+        part->query = q;
+        list_add_tail(&q->waiters, &part->waiter_link);
+        return l;
+    }
+    q = query_new(res, hash, qname_wire, qname_len, qtype, qclass, true);
+    if (q == NULL) {
+        part->result.status = DJ_RESOLVE_SERVFAIL;
+        part->done = true;
+        l->parts_pending = 0;
+        lookup_queue(res, l);
+        return l;
+    }
+    part->query = q;
+    list_add_tail(&q->waiters, &part->waiter_link);
+    query_continue(res, q, dj_monotonic_ns());
     return l;
 }
 
@@ -1543,9 +2064,26 @@ const char *dj_resolve_status_text(enum dj_resolve_status status)
     return "UNKNOWN";
 }
 
+void dj_resolver_set_log(struct dj_resolver *res, struct dj_log *log)
+{
+    res->log = log;
+}
+
 void dj_resolver_get_stats(const struct dj_resolver *res, struct dj_resolver_stats *stats)
 {
+    uint64_t now = dj_monotonic_ns();
+
     *stats = res->stats;
+    stats->n_servers = res->cfg.n_servers;
+    for (size_t i = 0; i < res->cfg.n_servers; i++) {
+        const struct server *srv = &res->servers[i];
+
+        stats->servers[i] = srv->stats;
+        stats->servers[i].transport = res->cfg.upstreams[i].transport;
+        stats->servers[i].consecutive_failures = srv->failures;
+        stats->servers[i].healthy = server_healthy(srv, now);
+        stats->servers[i].dot_connected = srv->conn != NULL && srv->conn_ready;
+    }
     stats->cache_size = res->cache_count;
     stats->lookups_in_flight = res->n_lookups;
     stats->queries_in_flight = res->n_queries;

@@ -1,14 +1,18 @@
-/* resolver.h: dnsjail's own DNS lookups (the proxy's upstream names now; the stub's forward
- * zones later), asynchronous, on the caller's epoll loop, in whatever network namespace the
+/* resolver.h: dnsjail's own DNS lookups (the proxy's upstream names; the stub's forward
+ * zones), asynchronous, on the caller's epoll loop, in whatever network namespace the
  * calling process is in (the host's: the daemons live there).
  *
- * Plain DNS over UDP to the configured servers, retried over TCP when an answer is truncated,
- * with timeouts, several attempts and failover between servers, random ids and source ports,
- * answers checked against the question (id, name, type, class, source address). A and AAAA
- * are asked in parallel. Answers are cached for their TTL (bounded by a floor and a ceiling),
- * negative answers too (RFC 2308), in a bounded LRU cache.
- * Owns: the lookup state machines, the sockets they use and the cache. Responses are parsed
- * by lib/dnsanswer (untrusted input, pure code, fuzzed). */
+ * Servers (lib/upstream.h syntax): plain DNS over UDP retried over TCP when an answer is
+ * truncated, TCP only, or DNS over TLS (lib/dot.h: verified chain and name and/or SPKI pins,
+ * one pipelined connection per server, never a plaintext fallback). Timeouts, several
+ * attempts and failover between servers with health tracking (a failed server is tried last
+ * for a growing pause), random ids and source ports, answers checked against the question
+ * (id, name, type, class, source address). A and AAAA are asked in parallel and cached for
+ * their TTL (bounded by a floor and a ceiling), negative answers too (RFC 2308), in a bounded
+ * LRU cache. Raw questions (dj_resolver_query) are forwarded as given and not cached.
+ * Owns: the lookup state machines, the sockets and DoT connections they use, the servers'
+ * health and the cache. Responses are checked by lib/dnsanswer (untrusted input, pure code,
+ * fuzzed). */
 #ifndef DNSJAIL_RESOLVER_H
 #define DNSJAIL_RESOLVER_H
 
@@ -19,12 +23,17 @@
 #include <sys/socket.h>
 
 #include "error.h"
+#include "upstream.h"
 
-#define DJ_RESOLVER_MAX_SERVERS 4
+#define DJ_RESOLVER_MAX_SERVERS DJ_UPSTREAM_MAX_SERVERS
 #define DJ_RESOLVER_MAX_ADDRS 16
 
 struct dj_resolver_config {
     struct sockaddr_storage servers[DJ_RESOLVER_MAX_SERVERS];
+    /* How to talk to servers[i] (transport, TLS authentication); its addr is servers[i]. A
+     * zeroed entry is plain UDP with TCP for truncated answers, so code that fills servers[]
+     * alone keeps working. */
+    struct dj_upstream upstreams[DJ_RESOLVER_MAX_SERVERS];
     size_t n_servers;
     unsigned timeout_ms;  /* per attempt, default 1500 */
     unsigned attempts;    /* per server, default 2 */
@@ -70,11 +79,12 @@ typedef void (*dj_resolve_cb)(void *ctx, const struct dj_resolve_result *result)
 /* Defaults, with no servers. */
 void dj_resolver_config_init(struct dj_resolver_config *cfg);
 
-/* Adds the nameservers of a resolv.conf file (up to DJ_RESOLVER_MAX_SERVERS, port 53). */
+/* Adds the nameservers of a resolv.conf file (up to 4 in all, port 53, plain DNS). */
 int dj_resolver_config_from_resolv_conf(struct dj_resolver_config *cfg, const char *path,
                                         dj_error_t *err);
 
-/* Adds one server, "ADDR" or "ADDR:PORT" or "[V6]:PORT". */
+/* Adds one server in the syntax of lib/upstream.h: "ADDR", "ADDR:PORT", "[V6]:PORT",
+ * "udp://...", "tcp://...", "tls://ADDR[:853]#AUTH-NAME;pin-sha256=...". */
 int dj_resolver_config_add_server(struct dj_resolver_config *cfg, const char *text,
                                   dj_error_t *err);
 
@@ -95,6 +105,24 @@ void dj_resolver_process(struct dj_resolver *res);
  * handle to cancel with, or NULL with *err set (bad name, too many lookups in flight). */
 struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, int family,
                                      dj_resolve_cb cb, void *ctx, dj_error_t *err);
+
+/* Forwarding: one question asked as given (any type, any class); the upstream's answer handed
+ * back whole. MSG (the full response, its id the resolver's own) is valid only during the
+ * callback and is non-NULL exactly for OK, NXDOMAIN and NODATA; SERVFAIL and TIMEOUT give NULL. */
+typedef void (*dj_query_cb)(void *ctx, enum dj_resolve_status status, const uint8_t *msg,
+                            size_t len);
+
+/* Asks QNAME_WIRE (uncompressed wire form, QNAME_LEN bytes, case kept), QTYPE, QCLASS of the
+ * servers with RD=1 and an EDNS(0) OPT (UDP payload 1232); TC=1 is asked again over TCP. The
+ * response is checked (id, QR, opcode, the question, every record framed) before it is
+ * handed over. Status: OK (NOERROR with answer records), NODATA (NOERROR, none), NXDOMAIN;
+ * an error rcode or a broken response moves on to the next server, as for lookups. Not
+ * cached; identical questions in flight share one query. Same delivery, cancel and error
+ * rules as dj_resolver_lookup(); refuses (errno_value 0) a malformed name and the meta types
+ * OPT, TKEY, TSIG, IXFR and AXFR. Counts against max_inflight. */
+struct dj_lookup *dj_resolver_query(struct dj_resolver *res, const uint8_t *qname_wire,
+                                    size_t qname_len, uint16_t qtype, uint16_t qclass,
+                                    dj_query_cb cb, void *ctx, dj_error_t *err);
 
 /* The callback will not be called; safe until the callback has run. */
 void dj_lookup_cancel(struct dj_lookup *lookup);
@@ -126,22 +154,60 @@ int dj_resolver_check_name(const char *name, dj_error_t *err);
 /* "OK", "NXDOMAIN", ... for logs. */
 const char *dj_resolve_status_text(enum dj_resolve_status status);
 
+/* Upstream latency histogram: the upper bounds of its buckets in milliseconds (each bucket
+ * counts answers with latency <= its bound and above the previous one; one more bucket after
+ * the last bound counts the rest, Prometheus' +Inf). Cumulative counts for Prometheus are
+ * running sums over latency_buckets. */
+#define DJ_RESOLVER_LATENCY_BOUNDS_MS                                                              \
+    {                                                                                              \
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000                                             \
+    }
+#define DJ_RESOLVER_LATENCY_BUCKETS 12 /* the bounds and +Inf */
+
+struct dj_resolver_server_stats {
+    enum dj_upstream_transport transport;
+    uint64_t sent;                 /* attempts sent to it (UDP, TCP or on its DoT connection) */
+    uint64_t answered;             /* answers accepted from it */
+    uint64_t failures;             /* times it was judged failed (error, unreachable, timeout) */
+    unsigned consecutive_failures; /* now; 0 = healthy */
+    bool healthy;                  /* now: not in its back-off pause (tried first) */
+    uint64_t dot_connects;         /* TLS connections started */
+    bool dot_connected;            /* now: an authenticated connection is open */
+};
+
 /* Counters since dj_resolver_new(), for logs and metrics. */
 struct dj_resolver_stats {
-    uint64_t lookups;         /* lookups started (handles returned) */
-    uint64_t cache_hits;      /* per family: answered from the cache */
-    uint64_t coalesced;       /* per family: joined a query already in flight */
-    uint64_t queries;         /* queries started (one per name and type, all attempts) */
-    uint64_t udp_sent;        /* UDP attempts sent */
-    uint64_t tcp_fallbacks;   /* truncated UDP answers asked again over TCP */
-    uint64_t timeouts;        /* attempts that timed out */
-    uint64_t server_failures; /* attempts ended by an error answer or an unreachable server */
-    uint64_t ignored;         /* UDP datagrams that did not answer the question */
-    size_t cache_size;        /* entries now */
-    size_t lookups_in_flight; /* now */
-    size_t queries_in_flight; /* now */
+    uint64_t lookups;             /* lookups started (handles returned) */
+    uint64_t raw_queries;         /* dj_resolver_query() calls that returned a handle */
+    uint64_t cache_hits;          /* per family: answered from the cache */
+    uint64_t coalesced;           /* per family or raw query: joined a query already in flight */
+    uint64_t queries;             /* queries started (one per name and type, all attempts) */
+    uint64_t udp_sent;            /* UDP attempts sent */
+    uint64_t tcp_fallbacks;       /* truncated UDP answers asked again over TCP */
+    uint64_t timeouts;            /* attempts that timed out */
+    uint64_t server_failures;     /* attempts ended by an error answer or an unreachable server */
+    uint64_t ignored;             /* UDP datagrams (or DoT messages) that did not answer a query */
+    uint64_t dot_sent;            /* queries sent over DNS over TLS */
+    uint64_t dot_connects;        /* TLS connections started */
+    uint64_t dot_reconnects;      /* ... of them to a server that had a connection before */
+    uint64_t dot_pin_failures;    /* connections refused: no key matched a pin */
+    uint64_t dot_verify_failures; /* connections refused: chain or name did not verify */
+    uint64_t latency_buckets[DJ_RESOLVER_LATENCY_BUCKETS]; /* accepted answers, by latency */
+    uint64_t latency_sum_ms;                               /* of those answers */
+    size_t cache_size;                                     /* entries now */
+    size_t lookups_in_flight;                              /* now */
+    size_t queries_in_flight;                              /* now */
+    size_t n_servers;
+    struct dj_resolver_server_stats servers[DJ_RESOLVER_MAX_SERVERS]; /* configured order */
 };
 
 void dj_resolver_get_stats(const struct dj_resolver *res, struct dj_resolver_stats *stats);
+
+struct dj_log;
+
+/* Where the resolver writes its log lines (a DoT server failing its checks, a handshake
+ * timing out: event "resolver_tls_failure"); NULL (the default) = none. LOG must outlive
+ * the resolver. */
+void dj_resolver_set_log(struct dj_resolver *res, struct dj_log *log);
 
 #endif

@@ -132,6 +132,7 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
         dj_error_wrap(err, "setting up the resolver");
         goto fail;
     }
+    dj_resolver_set_log(p->resolver, &p->log);
     if (epoll_add(p, dj_resolver_fd(p->resolver), EPOLLIN, proxy_tag(TAG_RESOLVER, 0, 0), err) <
             0 ||
         epoll_add(p, cfg->signal_fd, EPOLLIN, proxy_tag(TAG_SIGNAL, 0, 0), err) < 0)

@@ -7,8 +7,8 @@ set -euo pipefail
 build=(build-essential autoconf automake libtool pkg-config libseccomp-dev libyajl-dev
        libnftnl-dev libmnl-dev libssl-dev)
 runtime=(runc nftables iproute2 util-linux procps psmisc dnsmasq-base bind9-dnsutils python3 curl)
-testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf busybox-static openssl
-         debhelper dpkg-dev uidmap
+testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf busybox-static openssl unbound
+         knot-dnsutils debhelper dpkg-dev uidmap
          iodine net-tools)  # iodine sets up its tun device with ifconfig
 # The peers the benchmarks under bench/ measure against.
 benchmarking=(dnsperf dnsmasq-base nginx libnginx-mod-stream haproxy linux-perf)

@@ -556,19 +556,34 @@ static void test_upstream_keys(void **unused)
     assert_int_equal(cfg.proxy_max_connections, 100);
     dj_config_free(&cfg);
 
+    parse_ok(&cfg,
+             "upstream-resolvers = \"tls://192.0.2.53#dns.example;pin-sha256="
+             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU= tcp://[2001:db8::1] "
+             "udp://192.0.2.1:5353,[2001:db8::1] 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5\"\n");
+    dj_config_free(&cfg);
     parse_fails("upstream-resolvers = 192.0.2.1:99999\n",
-                "t.conf:1: key 'upstream-resolvers': \"192.0.2.1:99999\" is not an address "
-                "(ADDR, ADDR:PORT or [IPV6]:PORT)");
-    parse_fails("upstream-resolvers = [2001:db8::1]\n",
-                "t.conf:1: key 'upstream-resolvers': \"[2001:db8::1]\" is not an address "
-                "(ADDR, ADDR:PORT or [IPV6]:PORT)");
+                "t.conf:1: key 'upstream-resolvers': \"192.0.2.1:99999\" is not an upstream "
+                "server: port not in 1..65535 (see docs/CONFIG.md)");
     parse_fails("upstream-resolvers = resolver.example\n",
-                "t.conf:1: key 'upstream-resolvers': \"resolver.example\" is not an address "
-                "(ADDR, ADDR:PORT or [IPV6]:PORT)");
-    parse_fails("upstream-resolvers = 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5\n",
-                "t.conf:1: key 'upstream-resolvers': expected 1 to 4 entries, got 5");
+                "t.conf:1: key 'upstream-resolvers': \"resolver.example\" is not an upstream "
+                "server: expected an IP address: ADDR, IPV4:PORT or [IPV6]:PORT (no host names) "
+                "(see docs/CONFIG.md)");
+    parse_fails("upstream-resolvers = tls://192.0.2.53\n",
+                "t.conf:1: key 'upstream-resolvers': \"tls://192.0.2.53\" is not an upstream "
+                "server: tls:// needs #AUTH-NAME, pin-sha256= or both: nothing would "
+                "authenticate the server (see docs/CONFIG.md)");
+    parse_fails("upstream-resolvers = \"tls://192.0.2.53#dns.example;pin-sha256=AAAA\"\n",
+                "t.conf:1: key 'upstream-resolvers': \"tls://192.0.2.53#dns.example;"
+                "pin-sha256=AAAA\" is not an upstream server: pin-sha256 is not the base64 (44 "
+                "characters, with '=') of 32 bytes (see docs/CONFIG.md)");
+    parse_fails("upstream-resolvers = ftp://192.0.2.53\n",
+                "t.conf:1: key 'upstream-resolvers': \"ftp://192.0.2.53\" is not an upstream "
+                "server: unknown scheme (expected udp://, tcp:// or tls://) (see docs/CONFIG.md)");
+    parse_fails("upstream-resolvers = 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5 "
+                "192.0.2.6 192.0.2.7 192.0.2.8 192.0.2.9\n",
+                "t.conf:1: key 'upstream-resolvers': expected 1 to 8 entries, got 9");
     parse_fails("upstream-resolvers = ,\n",
-                "t.conf:1: key 'upstream-resolvers': expected 1 to 4 entries, got 0");
+                "t.conf:1: key 'upstream-resolvers': expected 1 to 8 entries, got 0");
     parse_fails("upstream-allow = 10.0.0.0/33\n",
                 "t.conf:1: key 'upstream-allow': \"10.0.0.0/33\" is not a network (ADDR or "
                 "ADDR/PREFIX)");

@@ -18,11 +18,20 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "dnsanswer.h"
 #include "dnswire.h"
+#include "dot.h"
 #include "jsonlog.h"
 #include "resolver.h"
 
@@ -890,8 +899,10 @@ static void test_config_add_server(void **state)
     assert_int_equal(cfg.servers[2].ss_family, AF_INET6);
     assert_int_equal(server_port(&cfg.servers[2]), 5300);
     assert_int_equal(server_port(&cfg.servers[3]), 53);
+    for (int i = 4; i < DJ_RESOLVER_MAX_SERVERS; i++)
+        assert_int_equal(dj_resolver_config_add_server(&cfg, "192.0.2.55", &err), 0);
     assert_int_equal(dj_resolver_config_add_server(&cfg, "192.0.2.54", &err), -1);
-    assert_non_null(strstr(dj_error_msg(&err), "at most 4"));
+    assert_non_null(strstr(dj_error_msg(&err), "at most 8"));
     dj_error_release(&err);
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -905,6 +916,120 @@ static void test_config_add_server(void **state)
     assert_int_equal(dj_resolver_config_add_server(&cfg, "fe80::1%eth0", &err), -1);
     assert_non_null(strstr(dj_error_msg(&err), "scoped"));
     dj_error_release(&err);
+}
+
+#define PIN_EMPTY "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" /* SHA-256 of "" */
+#define PIN_ZERO "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+static void test_upstream_syntax(void **state)
+{
+    static const uint8_t sha256_empty[32] = {0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14,
+                                             0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+                                             0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c,
+                                             0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    static const char *const bad[] = {
+        "",
+        "udp://",
+        "tls://",
+        "udp://host.example",
+        "http://192.0.2.53",
+        "UDP://192.0.2.53",
+        "udp:/192.0.2.53",
+        "udp://192.0.2.53#dns.example",          /* a name on a plain server */
+        "tcp://192.0.2.53;pin-sha256=" PIN_ZERO, /* a pin on a plain server */
+        "192.0.2.53;x",
+        "tls://192.0.2.53",                                     /* nothing authenticates it */
+        "tls://192.0.2.53#",                                    /* empty name */
+        "tls://192.0.2.53#dns..example",                        /* not a host name */
+        "tls://192.0.2.53#192.0.2.53",                          /* an IP literal is not a name */
+        "tls://192.0.2.53#dns.example#other",                   /* two names */
+        "tls://192.0.2.53;pin-sha256=" PIN_ZERO "#dns.example", /* name after a parameter */
+        "tls://192.0.2.53#dns.example;",                        /* empty parameter */
+        "tls://192.0.2.53#dns.example;;pin-sha256=" PIN_ZERO,
+        "tls://192.0.2.53#dns.example;pin-sha256=",
+        "tls://192.0.2.53#dns.example;pin-sha256=AAAA",
+        "tls://192.0.2.53#dns.example;pin-sha256=" PIN_ZERO "A",
+        "tls://"
+        "192.0.2.53#dns.example;pin-sha256="
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "tls://"
+        "192.0.2.53#dns.example;pin-sha256="
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=", /* not
+                                           canonical */
+        "tls://"
+        "192.0.2.53#dns.example;pin-sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA*"
+        "=",
+        "tls://"
+        "192.0.2.53#dns.example;pin-sha256="
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "tls://192.0.2.53#dns.example;pin-sha1=" PIN_ZERO,
+        "tls://192.0.2.53#dns.example;ca-file=relative.pem",
+        "tls://192.0.2.53#dns.example;ca-file=",
+        "tls://192.0.2.53#dns.example;ca-file=/a.pem;ca-file=/b.pem",
+        "tls://192.0.2.53;pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO
+        ";pin-sha256=" PIN_ZERO ";pin-sha256=" PIN_ZERO,
+        "tls://192.0.2.53:0#dns.example",
+        "tls://192.0.2.53:853 #dns.example",
+        "tls://[2001:db8::53#dns.example",
+        "tls://[fe80::1%eth0]:853#dns.example",
+    };
+    struct dj_upstream up;
+    struct dj_resolver_config cfg;
+    dj_error_t err = NULL;
+
+    (void)state;
+    assert_null(dj_upstream_parse("192.0.2.53", &up));
+    assert_int_equal(up.transport, DJ_UPSTREAM_UDP);
+    assert_int_equal(server_port(&up.addr), 53);
+    assert_null(dj_upstream_parse("udp://192.0.2.53:5353", &up));
+    assert_int_equal(up.transport, DJ_UPSTREAM_UDP);
+    assert_int_equal(server_port(&up.addr), 5353);
+    assert_null(dj_upstream_parse("tcp://[2001:db8::53]", &up));
+    assert_int_equal(up.transport, DJ_UPSTREAM_TCP);
+    assert_int_equal(up.addr.ss_family, AF_INET6);
+    assert_int_equal(server_port(&up.addr), 53);
+    assert_null(dj_upstream_parse("tcp://2001:db8::53", &up));
+    assert_int_equal(up.addr.ss_family, AF_INET6);
+
+    assert_null(dj_upstream_parse("tls://192.0.2.53#DNS.Example.", &up));
+    assert_int_equal(up.transport, DJ_UPSTREAM_TLS);
+    assert_int_equal(server_port(&up.addr), 853);
+    assert_string_equal(up.auth_name, "dns.example");
+    assert_int_equal(up.n_pins, 0);
+    assert_string_equal(up.ca_file, "");
+
+    assert_null(dj_upstream_parse("tls://[::1]:8853#dns.example;pin-sha256=" PIN_EMPTY
+                                  ";ca-file=/tmp/ca.pem;pin-sha256=" PIN_ZERO,
+                                  &up));
+    assert_int_equal(server_port(&up.addr), 8853);
+    assert_int_equal(up.n_pins, 2);
+    assert_memory_equal(up.pins[0], sha256_empty, 32);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(up.pins[1][i], 0);
+    assert_string_equal(up.ca_file, "/tmp/ca.pem");
+
+    /* A pin alone authenticates (no name). */
+    assert_null(dj_upstream_parse("tls://192.0.2.53;pin-sha256=" PIN_EMPTY, &up));
+    assert_string_equal(up.auth_name, "");
+    assert_int_equal(up.n_pins, 1);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (dj_upstream_parse(bad[i], &up) == NULL)
+            fail_msg("accepted %s", bad[i]);
+    }
+
+    /* Through the resolver's config, with the reason in the message. */
+    dj_resolver_config_init(&cfg);
+    assert_int_equal(
+        dj_resolver_config_add_server(&cfg, "tls://192.0.2.53#dns.example;pin-sha256=AAAA", &err),
+        -1);
+    assert_non_null(strstr(dj_error_msg(&err), "pin-sha256"));
+    dj_error_release(&err);
+    assert_int_equal(dj_resolver_config_add_server(&cfg, "tls://192.0.2.53#dns.example", &err), 0);
+    assert_int_equal(dj_resolver_config_add_server(&cfg, "192.0.2.54", &err), 0);
+    assert_int_equal(cfg.upstreams[0].transport, DJ_UPSTREAM_TLS);
+    assert_int_equal(cfg.upstreams[1].transport, DJ_UPSTREAM_UDP);
+    assert_memory_equal(&cfg.servers[0], &cfg.upstreams[0].addr, sizeof(cfg.servers[0]));
 }
 
 static void write_file(const char *path, const char *text)
@@ -1867,6 +1992,702 @@ static void test_resolve_free_with_lookups_in_flight(void **state)
     assert_int_equal(o.calls, 0);
 }
 
+/* ---- raw queries (forwarding) ---------------------------------------------------------- */
+
+struct raw_outcome {
+    unsigned calls;
+    enum dj_resolve_status status;
+    bool had_msg;
+    uint8_t msg[1024];
+    size_t len;
+};
+
+static void raw_record(void *ctx, enum dj_resolve_status status, const uint8_t *msg, size_t len)
+{
+    struct raw_outcome *o = ctx;
+
+    o->calls++;
+    o->status = status;
+    o->had_msg = msg != NULL;
+    o->len = 0;
+    if (msg != NULL && len <= sizeof(o->msg)) {
+        memcpy(o->msg, msg, len);
+        o->len = len;
+    }
+}
+
+/* "Raw.Example.TEST" with its case kept. */
+static const uint8_t RAW_NAME[] = "\3Raw\7Example\4TEST";
+
+static struct dj_lookup *raw_query(struct world *w, uint16_t qtype, uint16_t qclass,
+                                   struct raw_outcome *o)
+{
+    dj_error_t err = NULL;
+    struct dj_lookup *l =
+        dj_resolver_query(w->res, RAW_NAME, sizeof(RAW_NAME), qtype, qclass, raw_record, o, &err);
+
+    if (l == NULL)
+        fail_msg("raw query: %s", dj_error_msg(&err));
+    return l;
+}
+
+static void run_raw(struct world *w, const struct raw_outcome *o, unsigned max_ms)
+{
+    uint64_t start = dj_monotonic_ns();
+
+    while (o->calls == 0 && elapsed_ms(start) < max_ms)
+        pump(w, 20);
+}
+
+/* The message handed over is the server's whole response to the question as asked. */
+static void assert_raw_response(const struct raw_outcome *o, uint16_t qtype, uint16_t qclass,
+                                unsigned ancount)
+{
+    size_t q = DJ_DNS_HEADER_SIZE;
+
+    assert_true(o->had_msg);
+    assert_true(o->len >= q + sizeof(RAW_NAME) + 4);
+    assert_true(o->msg[2] & 0x80); /* QR */
+    assert_int_equal((o->msg[6] << 8) | o->msg[7], ancount);
+    assert_memory_equal(o->msg + q, RAW_NAME, sizeof(RAW_NAME));
+    q += sizeof(RAW_NAME);
+    assert_int_equal((o->msg[q] << 8) | o->msg[q + 1], qtype);
+    assert_int_equal((o->msg[q + 2] << 8) | o->msg[q + 3], qclass);
+}
+
+static void test_query_raw_statuses(void **state)
+{
+    struct world w;
+    struct raw_outcome a = {0}, txt = {0}, chaos = {0};
+    struct dj_resolver_stats st;
+
+    (void)state;
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &a);
+    raw_query(&w, 16 /* TXT */, DJ_DNS_CLASS_IN, &txt);
+    raw_query(&w, 16, CLASS_CH, &chaos);
+    assert_int_equal(a.calls, 0); /* never from dj_resolver_query() itself */
+    run_raw(&w, &a, 2000);
+    run_raw(&w, &txt, 2000);
+    run_raw(&w, &chaos, 2000);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.status, DJ_RESOLVE_OK);
+    assert_raw_response(&a, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, 2);
+    assert_int_equal(txt.status, DJ_RESOLVE_NODATA);
+    assert_raw_response(&txt, 16, DJ_DNS_CLASS_IN, 0);
+    assert_int_equal(chaos.status, DJ_RESOLVE_NODATA);
+    assert_raw_response(&chaos, 16, CLASS_CH, 0);
+    assert_int_equal(w.servers[0].udp_queries, 3);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.raw_queries, 3);
+    assert_int_equal(st.cache_size, 0);
+    assert_int_equal(st.lookups_in_flight, 0);
+    world_stop(&w);
+
+    world_init(&w, 1, FAKE_NXDOMAIN, FAKE_ANSWER);
+    world_start(&w);
+    memset(&a, 0, sizeof(a));
+    raw_query(&w, DJ_DNS_TYPE_AAAA, DJ_DNS_CLASS_IN, &a);
+    run_raw(&w, &a, 2000);
+    assert_int_equal(a.status, DJ_RESOLVE_NXDOMAIN);
+    assert_raw_response(&a, DJ_DNS_TYPE_AAAA, DJ_DNS_CLASS_IN, 0);
+    world_stop(&w);
+}
+
+static void test_query_raw_failures(void **state)
+{
+    struct world w;
+    struct raw_outcome o = {0};
+
+    (void)state;
+    /* An error answer is not handed over: SERVFAIL without a message. */
+    world_init(&w, 1, FAKE_SERVFAIL, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, 16, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_SERVFAIL);
+    assert_false(o.had_msg);
+    world_stop(&w);
+
+    /* ... nor is a failed first server's: the second one answers (positive control). */
+    world_init(&w, 2, FAKE_SERVFAIL, FAKE_ANSWER);
+    world_start(&w);
+    memset(&o, 0, sizeof(o));
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_OK);
+    assert_raw_response(&o, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, 2);
+    assert_int_equal(w.servers[1].udp_queries, 1);
+    world_stop(&w);
+
+    world_init(&w, 1, FAKE_DROP, FAKE_ANSWER);
+    world_start(&w);
+    memset(&o, 0, sizeof(o));
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_TIMEOUT);
+    assert_false(o.had_msg);
+    world_stop(&w);
+}
+
+static void test_query_raw_truncated_and_spoofed(void **state)
+{
+    struct world w;
+    struct raw_outcome o = {0};
+    static const uint8_t second_a[] = {192, 0, 2, 2};
+
+    (void)state;
+    world_init(&w, 1, FAKE_TRUNCATE, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_OK);
+    assert_raw_response(&o, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, 2);
+    assert_int_equal(o.msg[2] & 0x02, 0); /* the TCP answer, not the truncated one */
+    assert_int_equal(w.servers[0].udp_queries, 1);
+    assert_int_equal(w.servers[0].tcp_queries, 1);
+    world_stop(&w);
+
+    /* The wrong id from the server and the right id from another port are both ignored. */
+    world_init(&w, 1, FAKE_SPOOF_FIRST, FAKE_ANSWER);
+    world_start(&w);
+    memset(&o, 0, sizeof(o));
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_OK);
+    assert_true(o.len > 4);
+    assert_memory_equal(o.msg + o.len - 4, second_a, 4); /* not 203.0.113.x */
+    world_stop(&w);
+}
+
+static void test_query_raw_not_cached_coalesced_cancelled(void **state)
+{
+    struct world w;
+    struct raw_outcome o[3];
+    struct raw_outcome lookup_like = {0};
+    struct outcome lo = {0};
+    struct dj_resolver_stats st;
+
+    (void)state;
+    memset(o, 0, sizeof(o));
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[0]);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[1]);
+    dj_lookup_cancel(raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[2]));
+    /* A lookup of the same name never shares the raw query. */
+    lookup(&w, "raw.example.test", AF_INET, &lo);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.queries_in_flight, 2);
+    assert_int_equal(st.coalesced, 2);
+    run_raw(&w, &o[0], 2000);
+    run_raw(&w, &o[1], 2000);
+    run(&w, &lo, 2000);
+    run(&w, NULL, 50);
+    assert_int_equal(o[0].status, DJ_RESOLVE_OK);
+    assert_int_equal(o[1].status, DJ_RESOLVE_OK);
+    assert_int_equal(o[2].calls, 0);
+    assert_int_equal(lo.result.status, DJ_RESOLVE_OK);
+    assert_int_equal(w.servers[0].a_queries, 2);
+    /* Not cached: asked again (while the lookup's A is in the cache). */
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &lookup_like);
+    run_raw(&w, &lookup_like, 2000);
+    assert_int_equal(lookup_like.status, DJ_RESOLVE_OK);
+    assert_int_equal(w.servers[0].a_queries, 3);
+    world_stop(&w);
+}
+
+static void test_query_raw_refused_inputs(void **state)
+{
+    struct world w;
+    struct raw_outcome o = {0};
+    dj_error_t err = NULL;
+    static const uint8_t unterminated[] = "\3raw\7example";
+    static const uint8_t long_label[] = "\100abc";
+
+    (void)state;
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    world_start(&w);
+    assert_null(dj_resolver_query(w.res, unterminated, sizeof(unterminated) - 1, 1, 1, raw_record,
+                                  &o, &err));
+    assert_int_equal(err->errno_value, 0);
+    dj_error_release(&err);
+    assert_null(
+        dj_resolver_query(w.res, long_label, sizeof(long_label), 1, 1, raw_record, &o, &err));
+    dj_error_release(&err);
+    assert_null(
+        dj_resolver_query(w.res, RAW_NAME, sizeof(RAW_NAME) + 1, 1, 1, raw_record, &o, &err));
+    dj_error_release(&err);
+    assert_null(dj_resolver_query(w.res, RAW_NAME, sizeof(RAW_NAME), 252 /* AXFR */, 1, raw_record,
+                                  &o, &err));
+    dj_error_release(&err);
+    assert_null(dj_resolver_query(w.res, RAW_NAME, sizeof(RAW_NAME), DJ_DNS_TYPE_OPT, 1, raw_record,
+                                  &o, &err));
+    dj_error_release(&err);
+    assert_null(dj_resolver_query(w.res, RAW_NAME, sizeof(RAW_NAME), 1, 1, NULL, &o, &err));
+    dj_error_release(&err);
+    /* The root name is a name (positive control for the checks above). */
+    assert_non_null(
+        dj_resolver_query(w.res, (const uint8_t *)"", 1, 2 /* NS */, 1, raw_record, &o, &err));
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_NODATA);
+    world_stop(&w);
+}
+
+/* tcp:// servers are asked over TCP only. */
+static void test_resolve_tcp_only_server(void **state)
+{
+    struct world w;
+    struct outcome o = {0};
+    struct raw_outcome r = {0};
+    char text[64];
+    dj_error_t err = NULL;
+
+    (void)state;
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    dj_resolver_config_init(&w.cfg);
+    w.cfg.timeout_ms = 150;
+    w.cfg.attempts = 1;
+    snprintf(text, sizeof(text), "tcp://127.0.0.1:%u", (unsigned)w.servers[0].port);
+    assert_int_equal(dj_resolver_config_add_server(&w.cfg, text, &err), 0);
+    world_start(&w);
+    lookup(&w, "tcp.example.test", AF_INET, &o);
+    raw_query(&w, 16, DJ_DNS_CLASS_IN, &r);
+    run(&w, &o, 2000);
+    run_raw(&w, &r, 2000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_OK);
+    assert_int_equal(o.result.n_addrs, 2);
+    assert_int_equal(r.status, DJ_RESOLVE_NODATA);
+    assert_int_equal(w.servers[0].udp_queries, 0);
+    assert_int_equal(w.servers[0].tcp_queries, 2);
+    world_stop(&w);
+}
+
+static void test_query_raw_free_in_flight(void **state)
+{
+    struct world w;
+    struct raw_outcome o = {0};
+
+    (void)state;
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    raw_query(&w, 16, CLASS_CH, &o);
+    /* Answered by the server but not read: freed without a call (valgrind checks). */
+    for (int i = 0; i < 20 && w.servers[0].udp_queries < 2; i++) {
+        poll(NULL, 0, 5);
+        fake_serve_udp(&w.servers[0]);
+    }
+    world_stop(&w);
+    assert_int_equal(o.calls, 0);
+}
+
+/* ---- DNS over TLS against a server of our own -------------------------------------------- */
+
+/* A self-signed certificate for NAME (it is its own CA), its PEM file and its pin. */
+struct identity {
+    EVP_PKEY *key;
+    X509 *cert;
+    char pem_path[64];
+    char pin[48];
+};
+
+static void identity_make(struct identity *id, const char *name)
+{
+    char san[80];
+    X509_NAME *subject;
+    X509_EXTENSION *ext;
+    BIO *mem;
+    char *pem;
+    long pem_len;
+    FILE *f;
+    int fd;
+    dj_error_t err = NULL;
+
+    id->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    id->cert = X509_new();
+    assert_non_null(id->key);
+    assert_non_null(id->cert);
+    X509_set_version(id->cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(id->cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(id->cert), -60);
+    X509_gmtime_adj(X509_getm_notAfter(id->cert), 3600);
+    X509_set_pubkey(id->cert, id->key);
+    subject = X509_get_subject_name(id->cert);
+    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0);
+    X509_set_issuer_name(id->cert, subject);
+    snprintf(san, sizeof(san), "DNS:%s", name);
+    ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+    assert_non_null(ext);
+    X509_add_ext(id->cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    assert_true(X509_sign(id->cert, id->key, EVP_sha256()) > 0);
+
+    mem = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(mem, id->cert);
+    pem_len = BIO_get_mem_data(mem, &pem);
+    assert_int_equal(dj_dot_pin_of_pem(pem, (size_t)pem_len, id->pin, &err), 0);
+    snprintf(id->pem_path, sizeof(id->pem_path), "/tmp/dj-test-dot-XXXXXX");
+    fd = mkstemp(id->pem_path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    assert_non_null(f);
+    fwrite(pem, 1, (size_t)pem_len, f);
+    fclose(f);
+    BIO_free(mem);
+}
+
+static void identity_free(struct identity *id)
+{
+    unlink(id->pem_path);
+    X509_free(id->cert);
+    EVP_PKEY_free(id->key);
+}
+
+#define DOT_CONNS 4
+#define DOT_HELD 8
+
+struct dot_conn {
+    int fd;
+    SSL *ssl;
+    bool up;
+    uint8_t in[2048];
+    size_t in_len;
+    struct packet held[DOT_HELD];
+    size_t n_held;
+};
+
+struct dot_server {
+    int listen_fd;
+    uint16_t port;
+    SSL_CTX *ctx;
+    struct dot_conn conns[DOT_CONNS];
+    unsigned accepted;
+    unsigned queries;
+    unsigned hold;             /* answer in reverse order, HOLD at a time */
+    bool close_on_first_query; /* first connection: close instead of answering */
+};
+
+static void dot_server_start(struct dot_server *s, const struct identity *id)
+{
+    memset(s, 0, sizeof(*s));
+    for (int i = 0; i < DOT_CONNS; i++)
+        s->conns[i].fd = -1;
+    s->listen_fd = bound_socket(SOCK_STREAM, 0);
+    assert_true(s->listen_fd >= 0);
+    assert_int_equal(listen(s->listen_fd, 8), 0);
+    s->port = local_port(s->listen_fd);
+    s->ctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(s->ctx);
+    assert_int_equal(SSL_CTX_use_certificate(s->ctx, id->cert), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(s->ctx, id->key), 1);
+}
+
+static void dot_conn_close(struct dot_conn *c)
+{
+    SSL_free(c->ssl);
+    close(c->fd);
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+}
+
+static void dot_server_stop(struct dot_server *s)
+{
+    for (int i = 0; i < DOT_CONNS; i++) {
+        if (s->conns[i].fd >= 0)
+            dot_conn_close(&s->conns[i]);
+    }
+    close(s->listen_fd);
+    SSL_CTX_free(s->ctx);
+}
+
+static void dot_send(struct dot_conn *c, const struct packet *p)
+{
+    uint8_t framed[sizeof(p->bytes) + 2];
+
+    framed[0] = (uint8_t)(p->len >> 8);
+    framed[1] = (uint8_t)p->len;
+    memcpy(framed + 2, p->bytes, p->len);
+    assert_int_equal(SSL_write(c->ssl, framed, (int)p->len + 2), (int)p->len + 2);
+}
+
+static void dot_server_serve(struct dot_server *s)
+{
+    struct fake_server answers;
+    int fd;
+
+    memset(&answers, 0, sizeof(answers));
+    answers.mode = FAKE_ANSWER;
+    answers.ttl = 60;
+    while ((fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+        int slot = -1;
+
+        for (int i = 0; i < DOT_CONNS && slot < 0; i++)
+            slot = s->conns[i].fd < 0 ? i : -1;
+        if (slot < 0) {
+            close(fd);
+            continue;
+        }
+        /* Blocking is fine: the client is driven by the same loop, so the handshake is
+         * stepped with non-blocking reads below. */
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        s->conns[slot].fd = fd;
+        s->conns[slot].ssl = SSL_new(s->ctx);
+        SSL_set_fd(s->conns[slot].ssl, fd);
+        s->accepted++;
+    }
+    for (int i = 0; i < DOT_CONNS; i++) {
+        struct dot_conn *c = &s->conns[i];
+        int n;
+
+        if (c->fd < 0)
+            continue;
+        if (!c->up) {
+            int r = SSL_accept(c->ssl);
+
+            if (r == 1) {
+                c->up = true;
+            } else {
+                int e = SSL_get_error(c->ssl, r);
+
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                    dot_conn_close(c); /* the client refused us (pin, name) */
+                ERR_clear_error();
+                continue;
+            }
+        }
+        n = SSL_read(c->ssl, c->in + c->in_len, (int)(sizeof(c->in) - c->in_len));
+        if (n <= 0) {
+            int e = SSL_get_error(c->ssl, n);
+
+            ERR_clear_error();
+            if (e != SSL_ERROR_WANT_READ)
+                dot_conn_close(c);
+            continue;
+        }
+        c->in_len += (size_t)n;
+        while (c->in_len >= 2 && c->in_len >= 2 + (size_t)((c->in[0] << 8) | c->in[1])) {
+            size_t len = (size_t)((c->in[0] << 8) | c->in[1]);
+            struct dj_dns_query q;
+
+            s->queries++;
+            assert_int_equal(dj_dns_parse_query(c->in + 2, len, &q), DJ_DNS_PARSE_OK);
+            memmove(c->in, c->in + 2 + len, c->in_len - 2 - len);
+            c->in_len -= 2 + len;
+            if (s->close_on_first_query) {
+                s->close_on_first_query = false;
+                dot_conn_close(c);
+                break;
+            }
+            fake_response(&answers, &q, true, q.id, NULL, &c->held[c->n_held++]);
+            if (c->n_held >= (s->hold > 0 ? s->hold : 1)) {
+                while (c->n_held > 0)
+                    dot_send(c, &c->held[--c->n_held]);
+            }
+        }
+    }
+}
+
+struct dot_world {
+    struct identity id;
+    struct identity other;
+    struct dot_server server;
+    struct dj_resolver *res;
+};
+
+/* A resolver whose one server is tls://127.0.0.1:PORT followed by MIDDLE and ARG (a pin or a
+ * CA file). */
+static void dot_world_start(struct dot_world *w, const char *middle, const char *arg)
+{
+    struct dj_resolver_config cfg;
+    char text[512];
+    dj_error_t err = NULL;
+
+    dj_resolver_config_init(&cfg);
+    cfg.timeout_ms = 1000;
+    cfg.attempts = 2;
+    cfg.cache_entries = 0;
+    snprintf(text, sizeof(text), "tls://127.0.0.1:%u%s%s", (unsigned)w->server.port, middle, arg);
+    assert_int_equal(dj_resolver_config_add_server(&cfg, text, &err), 0);
+    w->res = dj_resolver_new(&cfg, &err);
+    if (w->res == NULL)
+        fail_msg("dj_resolver_new: %s", dj_error_msg(&err));
+}
+
+static void dot_pump(struct dot_world *w, int max_ms)
+{
+    struct pollfd pfd[2 + DOT_CONNS];
+    nfds_t n = 0;
+    int timeout = dj_resolver_timeout_ms(w->res);
+
+    pfd[n++] = (struct pollfd){.fd = dj_resolver_fd(w->res), .events = POLLIN};
+    pfd[n++] = (struct pollfd){.fd = w->server.listen_fd, .events = POLLIN};
+    for (int c = 0; c < DOT_CONNS; c++) {
+        if (w->server.conns[c].fd >= 0)
+            pfd[n++] = (struct pollfd){.fd = w->server.conns[c].fd, .events = POLLIN};
+    }
+    if (timeout < 0 || timeout > max_ms)
+        timeout = max_ms;
+    poll(pfd, n, timeout);
+    dot_server_serve(&w->server);
+    dj_resolver_process(w->res);
+}
+
+static void dot_run(struct dot_world *w, struct outcome *o, size_t n, unsigned max_ms)
+{
+    uint64_t start = dj_monotonic_ns();
+
+    for (;;) {
+        size_t done = 0;
+
+        for (size_t i = 0; i < n; i++)
+            done += o[i].calls > 0;
+        if (done == n || elapsed_ms(start) >= max_ms)
+            return;
+        dot_pump(w, 20);
+    }
+}
+
+static void dot_lookup(struct dot_world *w, const char *name, int family, struct outcome *o)
+{
+    dj_error_t err = NULL;
+
+    if (dj_resolver_lookup(w->res, name, family, record, o, &err) == NULL)
+        fail_msg("lookup %s: %s", name, dj_error_msg(&err));
+}
+
+static void dot_world_init(struct dot_world *w)
+{
+    memset(w, 0, sizeof(*w));
+    identity_make(&w->id, "dns.test");
+    identity_make(&w->other, "other.test");
+    dot_server_start(&w->server, &w->id);
+}
+
+static void dot_world_stop(struct dot_world *w)
+{
+    dj_resolver_free(w->res);
+    dot_server_stop(&w->server);
+    identity_free(&w->id);
+    identity_free(&w->other);
+}
+
+/* Pipelined on one connection, answered out of order, matched by id. */
+static void test_dot_pipelined_out_of_order(void **state)
+{
+    struct dot_world w;
+    struct outcome o[3];
+    struct dj_resolver_stats st;
+
+    (void)state;
+    memset(o, 0, sizeof(o));
+    dot_world_init(&w);
+    w.server.hold = 2; /* every two queries answered in reverse order */
+    dot_world_start(&w, ";pin-sha256=", w.id.pin);
+    dot_lookup(&w, "one.example.test", AF_UNSPEC, &o[0]);
+    dot_lookup(&w, "two.example.test", AF_UNSPEC, &o[1]);
+    dot_run(&w, o, 2, 3000);
+    assert_int_equal(o[0].result.status, DJ_RESOLVE_OK);
+    assert_int_equal(o[0].result.n_addrs, 3);
+    assert_int_equal(o[1].result.status, DJ_RESOLVE_OK);
+    assert_int_equal(o[1].result.n_addrs, 3);
+    /* ... and again on the same connection. */
+    dot_lookup(&w, "three.example.test", AF_UNSPEC, &o[2]);
+    dot_run(&w, &o[2], 1, 3000);
+    assert_int_equal(o[2].result.status, DJ_RESOLVE_OK);
+    assert_int_equal(w.server.accepted, 1);
+    assert_int_equal(w.server.queries, 6);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_connects, 1);
+    assert_int_equal(st.dot_sent, 6);
+    assert_int_equal(st.udp_sent, 0);
+    assert_int_equal(st.servers[0].answered, 6);
+    assert_true(st.servers[0].dot_connected);
+    dot_world_stop(&w);
+}
+
+/* A wrong pin: SERVFAIL, and the server never sees a query (checked before any is sent). */
+static void test_dot_pin_wrong(void **state)
+{
+    struct dot_world w;
+    struct outcome o = {0};
+    struct dj_resolver_stats st;
+
+    (void)state;
+    dot_world_init(&w);
+    dot_world_start(&w, ";pin-sha256=", w.other.pin);
+    dot_lookup(&w, "pin.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_SERVFAIL);
+    assert_int_equal(w.server.accepted, 1);
+    assert_int_equal(w.server.queries, 0);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_pin_failures, 1);
+    assert_int_equal(st.udp_sent, 0);
+    assert_false(st.servers[0].healthy);
+    dot_world_stop(&w);
+}
+
+/* The chain against a CA file, and the name. */
+static void test_dot_ca_and_name(void **state)
+{
+    struct dot_world w;
+    struct outcome o = {0};
+    struct dj_resolver_stats st;
+    (void)state;
+    dot_world_init(&w);
+    dot_world_start(&w, "#dns.test;ca-file=", w.id.pem_path);
+    dot_lookup(&w, "ca.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_OK);
+    dj_resolver_free(w.res);
+
+    memset(&o, 0, sizeof(o));
+    dot_world_start(&w, "#other.test;ca-file=", w.id.pem_path);
+    dot_lookup(&w, "ca.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_SERVFAIL);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_verify_failures, 1);
+    dj_resolver_free(w.res);
+
+    /* Another CA: the chain does not verify. */
+    memset(&o, 0, sizeof(o));
+    dot_world_start(&w, "#dns.test;ca-file=", w.other.pem_path);
+    dot_lookup(&w, "ca.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_SERVFAIL);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_verify_failures, 1);
+    assert_int_equal(w.server.queries, 1); /* only the first, verified, resolver asked */
+    dot_world_stop(&w);
+}
+
+/* The server closes the connection with a query in flight: asked again on a new one. */
+static void test_dot_server_closes(void **state)
+{
+    struct dot_world w;
+    struct outcome o = {0};
+    struct dj_resolver_stats st;
+
+    (void)state;
+    dot_world_init(&w);
+    w.server.close_on_first_query = true;
+    dot_world_start(&w, ";pin-sha256=", w.id.pin);
+    dot_lookup(&w, "closed.example.test", AF_INET, &o);
+    dot_run(&w, &o, 1, 3000);
+    assert_int_equal(o.result.status, DJ_RESOLVE_OK);
+    assert_int_equal(w.server.accepted, 2);
+    assert_int_equal(w.server.queries, 2);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.dot_connects, 2);
+    assert_int_equal(st.dot_reconnects, 1);
+    assert_int_equal(st.timeouts, 0);
+    assert_true(st.servers[0].healthy);
+    dot_world_stop(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1896,6 +2717,7 @@ int main(void)
         cmocka_unit_test(test_build_query),
         cmocka_unit_test(test_name_from_text),
         cmocka_unit_test(test_config_add_server),
+        cmocka_unit_test(test_upstream_syntax),
         cmocka_unit_test(test_config_resolv_conf),
         cmocka_unit_test(test_config_rejected_by_new),
         cmocka_unit_test(test_resolve_a_and_cache),
@@ -1911,10 +2733,24 @@ int main(void)
         cmocka_unit_test(test_resolve_cancel),
         cmocka_unit_test(test_resolve_ignores_spoofed),
         cmocka_unit_test(test_resolve_bad_names_and_limits),
+        cmocka_unit_test(test_query_raw_statuses),
+        cmocka_unit_test(test_query_raw_failures),
+        cmocka_unit_test(test_query_raw_truncated_and_spoofed),
+        cmocka_unit_test(test_query_raw_not_cached_coalesced_cancelled),
+        cmocka_unit_test(test_query_raw_refused_inputs),
+        cmocka_unit_test(test_query_raw_free_in_flight),
+        cmocka_unit_test(test_resolve_tcp_only_server),
+        cmocka_unit_test(test_dot_pipelined_out_of_order),
+        cmocka_unit_test(test_dot_pin_wrong),
+        cmocka_unit_test(test_dot_ca_and_name),
+        cmocka_unit_test(test_dot_server_closes),
         cmocka_unit_test(test_resolve_lru_eviction),
         cmocka_unit_test(test_resolve_reentrant_callbacks),
         cmocka_unit_test(test_resolve_free_with_lookups_in_flight),
     };
 
+    /* The fake DoT server writes with write(2) through OpenSSL's socket BIO; a client that
+     * went away must not kill the test. (The resolver itself never raises SIGPIPE.) */
+    signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
