@@ -402,9 +402,10 @@ static int policy_memfd(struct hook *h, dj_error_t *err)
 
     if (canonical == NULL)
         return dj_error_make(err, ENOMEM, "policy");
-    /* "mode=M allow=RULES": the part after allow= is itself a valid allow value. */
-    rules = strstr(canonical, "allow=");
-    rules = rules != NULL ? rules + strlen("allow=") : "";
+    /* "mode=M [forward=...] allow=RULES": the part after " allow=" is itself a valid allow
+     * value (no forward entry holds a blank). */
+    rules = strstr(canonical, " allow=");
+    rules = rules != NULL ? rules + strlen(" allow=") : "";
     len = strlen(rules);
     fd = memfd_create("dnsjail-policy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
