@@ -364,8 +364,7 @@ enum dj_dnsanswer_status dj_dns_parse_answer(const uint8_t *msg, size_t len,
         a, a->rcode == DJ_DNS_RCODE_NXDOMAIN ? DJ_DNSANSWER_NXDOMAIN : DJ_DNSANSWER_NODATA, NULL);
 }
 
-/* True for a well-formed uncompressed wire name of exactly LEN bytes. */
-static bool wire_name_ok(const uint8_t *name, size_t len)
+bool dj_dns_wire_name_ok(const uint8_t *name, size_t len)
 {
     size_t pos = 0;
 
@@ -386,10 +385,16 @@ static bool wire_name_ok(const uint8_t *name, size_t len)
 size_t dj_dns_build_query(uint16_t id, const uint8_t *qname, size_t qname_len, uint16_t qtype,
                           uint8_t *out, size_t out_size)
 {
+    return dj_dns_build_query_class(id, qname, qname_len, qtype, DJ_DNS_CLASS_IN, out, out_size);
+}
+
+size_t dj_dns_build_query_class(uint16_t id, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                                uint16_t qclass, uint8_t *out, size_t out_size)
+{
     size_t total = DJ_DNS_HEADER_SIZE + qname_len + QUESTION_FIXED + 11;
     uint8_t *p = out;
 
-    if (!wire_name_ok(qname, qname_len) || total > out_size)
+    if (!dj_dns_wire_name_ok(qname, qname_len) || total > out_size)
         return 0;
     p = put16(p, id);
     p = put16(p, FLAG_RD);
@@ -400,7 +405,7 @@ size_t dj_dns_build_query(uint16_t id, const uint8_t *qname, size_t qname_len, u
     memcpy(p, qname, qname_len);
     p += qname_len;
     p = put16(p, qtype);
-    p = put16(p, DJ_DNS_CLASS_IN);
+    p = put16(p, qclass);
     /* OPT: root owner, our UDP size in the class, extended rcode 0, version 0, DO=0 in the TTL,
      * no options. */
     *p++ = 0;
@@ -410,6 +415,76 @@ size_t dj_dns_build_query(uint16_t id, const uint8_t *qname, size_t qname_len, u
     p = put16(p, 0);
     p = put16(p, 0);
     return (size_t)(p - out);
+}
+
+enum dj_dnsanswer_status dj_dns_check_raw_response(const uint8_t *msg, size_t len, uint16_t id,
+                                                   const uint8_t *qname, size_t qname_len,
+                                                   uint16_t qtype, uint16_t qclass,
+                                                   const char **problem)
+{
+    uint8_t name[DJ_DNS_MAX_NAME];
+    size_t name_len;
+    size_t pos = DJ_DNS_HEADER_SIZE;
+    unsigned records;
+    uint16_t flags, rcode;
+    bool have_opt = false;
+    struct record rr;
+    const char *why;
+
+    *problem = NULL;
+    if (len < DJ_DNS_HEADER_SIZE) {
+        *problem = "shorter than a DNS header";
+        return DJ_DNSANSWER_MISMATCH;
+    }
+    flags = get16(msg + 2);
+    if (get16(msg) != id)
+        *problem = "another id";
+    else if (!(flags & FLAG_QR))
+        *problem = "a query, not a response";
+    else if (((flags >> 11) & 0x0F) != OPCODE_QUERY)
+        *problem = "opcode other than QUERY";
+    else if (get16(msg + 4) != 1)
+        *problem = "question count is not 1";
+    if (*problem != NULL)
+        return DJ_DNSANSWER_MISMATCH;
+    why = dj_dns_read_name(msg, len, &pos, name, &name_len);
+    if (why == NULL && len - pos < QUESTION_FIXED)
+        why = "question runs past the end of the message";
+    if (why == NULL && (!names_equal(name, name_len, qname, qname_len) ||
+                        get16(msg + pos) != qtype || get16(msg + pos + 2) != qclass))
+        why = "answers another question";
+    if (why != NULL) {
+        *problem = why;
+        return DJ_DNSANSWER_MISMATCH;
+    }
+    pos += QUESTION_FIXED;
+    if (flags & FLAG_TC)
+        return DJ_DNSANSWER_TRUNCATED;
+    /* The caller hands the message on whole: every record must at least be framed right. */
+    rcode = flags & 0x0F;
+    records = (unsigned)get16(msg + 6) + get16(msg + 8);
+    for (unsigned i = 0; i < records + get16(msg + 10); i++) {
+        why = read_record(msg, len, &pos, &rr);
+        if (why != NULL) {
+            *problem = why;
+            return DJ_DNSANSWER_MALFORMED;
+        }
+        if (i >= records && rr.type == DJ_DNS_TYPE_OPT) {
+            if (have_opt) {
+                *problem = "more than one OPT record";
+                return DJ_DNSANSWER_MALFORMED;
+            }
+            have_opt = true;
+            rcode |= (uint16_t)((rr.raw_ttl >> 24) << 4);
+        }
+    }
+    if (rcode == DJ_DNS_RCODE_SERVFAIL)
+        return DJ_DNSANSWER_SERVFAIL;
+    if (rcode == DJ_DNS_RCODE_NXDOMAIN)
+        return DJ_DNSANSWER_NXDOMAIN;
+    if (rcode != DJ_DNS_RCODE_NOERROR)
+        return DJ_DNSANSWER_REJECTED;
+    return get16(msg + 6) > 0 ? DJ_DNSANSWER_OK : DJ_DNSANSWER_NODATA;
 }
 
 static bool host_char(char c)

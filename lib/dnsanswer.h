@@ -99,6 +99,25 @@ const char *dj_dns_name_from_text(const char *text, uint8_t *wire, size_t *wire_
 size_t dj_dns_build_query(uint16_t id, const uint8_t *qname, size_t qname_len, uint16_t qtype,
                           uint8_t *out, size_t out_size);
 
+/* The same for any QTYPE and QCLASS (forwarding: the question is asked as given). */
+size_t dj_dns_build_query_class(uint16_t id, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                                uint16_t qclass, uint8_t *out, size_t out_size);
+
+/* True for a well-formed uncompressed wire name of exactly LEN bytes. */
+bool dj_dns_wire_name_ok(const uint8_t *name, size_t len);
+
+/* Checks the response MSG (LEN bytes) to a forwarded question (ID, QNAME in wire form, QTYPE,
+ * QCLASS) before it is handed on whole: MISMATCH as for dj_dns_parse_answer (names compare
+ * without case); TRUNCATED for TC=1; MALFORMED when a record of any section is not framed
+ * inside the message or there are two OPT records; then by the (extended) rcode SERVFAIL,
+ * NXDOMAIN, REJECTED (any other error), else OK when the answer section holds records and
+ * NODATA when it is empty. The records themselves are not interpreted. *PROBLEM: why
+ * MISMATCH or MALFORMED (static text), else NULL. Never reads outside MSG. */
+enum dj_dnsanswer_status dj_dns_check_raw_response(const uint8_t *msg, size_t len, uint16_t id,
+                                                   const uint8_t *qname, size_t qname_len,
+                                                   uint16_t qtype, uint16_t qclass,
+                                                   const char **problem);
+
 /* Reads the response MSG (LEN bytes) to question *Q into *ANSWER and returns (and stores in
  * answer->status) what it says. Never reads outside MSG. */
 enum dj_dnsanswer_status dj_dns_parse_answer(const uint8_t *msg, size_t len,

@@ -46,6 +46,11 @@
  *    the cache is queued too, and an eventfd in the resolver's epoll set wakes the caller.
  *    A callback that starts a lookup answered from the cache gets that callback on the next
  *    call, so callbacks cannot keep one call going forever.
+ *  - Raw queries (dj_resolver_query, for the stub's forward zones) are queries with the raw
+ *    flag: any type and class, the name's case kept, checked by dj_dns_check_raw_response()
+ *    (question, framing, rcode) instead of the address parser, never cached (the stub caches
+ *    what it forwards), coalesced only with identical raw questions. The response is copied
+ *    for each waiting handle, since the buffer it arrived in belongs to the attempt.
  *  - Bounded: lookups (max_inflight), queries (two per lookup at most), TCP attempts
  *    (MAX_TCP), cache entries (cache_entries), events per call (EVENT_BATCH), reads per
  *    socket per call.
@@ -166,6 +171,8 @@ struct part_result {
     bool from_cache;
     size_t n_addrs;
     uint8_t addrs[DJ_RESOLVER_MAX_ADDRS][16];
+    uint8_t *msg; /* raw queries: the response, owned by the part once delivered to it */
+    size_t msg_len;
 };
 
 struct lookup_part {
@@ -187,6 +194,7 @@ struct dj_lookup {
     struct dj_resolver *res;
     enum lookup_state state;
     dj_resolve_cb cb;
+    dj_query_cb raw_cb; /* instead of cb for dj_resolver_query(): one part */
     void *ctx;
     size_t n_parts; /* AAAA first, then A */
     size_t parts_pending;
@@ -221,7 +229,9 @@ struct query {
     struct query *hash_next;
     uint64_t hash;
     uint16_t qtype;
-    uint8_t qname[DJ_DNS_MAX_NAME]; /* lower-cased wire form */
+    uint16_t qclass;
+    bool raw;                       /* for dj_resolver_query(): the response is handed on */
+    uint8_t qname[DJ_DNS_MAX_NAME]; /* wire form, lower-cased unless raw */
     size_t qname_len;
     struct list waiters;    /* struct lookup_part */
     struct list timer_link; /* res->timers, ordered by attempt.deadline_ns */
@@ -389,15 +399,20 @@ static uint64_t siphash24(const uint8_t key[16], const uint8_t *data, size_t len
     return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
+/* The key of a question: raw queries never share a query with lookups (their answers are
+ * handled differently), nor the cache (they have no entries there). */
 static uint64_t key_hash(const struct dj_resolver *res, const uint8_t *name, size_t name_len,
-                         uint16_t qtype)
+                         uint16_t qtype, uint16_t qclass, bool raw)
 {
-    uint8_t key[2 + DJ_DNS_MAX_NAME];
+    uint8_t key[5 + DJ_DNS_MAX_NAME];
 
     key[0] = (uint8_t)(qtype >> 8);
     key[1] = (uint8_t)qtype;
-    memcpy(key + 2, name, name_len);
-    return siphash24(res->hash_key, key, 2 + name_len);
+    key[2] = (uint8_t)(qclass >> 8);
+    key[3] = (uint8_t)qclass;
+    key[4] = raw;
+    memcpy(key + 5, name, name_len);
+    return siphash24(res->hash_key, key, 5 + name_len);
 }
 
 static int random_bytes(struct dj_resolver *res, void *out, size_t n)
@@ -542,6 +557,8 @@ static void lookup_queue(struct dj_resolver *res, struct dj_lookup *l)
 
 static void lookup_free(struct dj_resolver *res, struct dj_lookup *l)
 {
+    for (size_t i = 0; i < l->n_parts; i++)
+        free(l->parts[i].result.msg);
     list_del(&l->all_link);
     res->n_lookups--;
     free(l);
@@ -654,8 +671,8 @@ static int attempt_prepare(struct dj_resolver *res, struct query *q)
     if (random_bytes(res, id, sizeof(id)) < 0)
         return -1;
     q->attempt.id = get16(id);
-    q->wire_len = dj_dns_build_query(q->attempt.id, q->qname, q->qname_len, q->qtype, q->wire + 2,
-                                     sizeof(q->wire) - 2);
+    q->wire_len = dj_dns_build_query_class(q->attempt.id, q->qname, q->qname_len, q->qtype,
+                                           q->qclass, q->wire + 2, sizeof(q->wire) - 2);
     if (q->wire_len == 0)
         return -1; /* cannot happen: the name was checked */
     q->wire[0] = (uint8_t)(q->wire_len >> 8);
@@ -751,7 +768,8 @@ static void query_free(struct dj_resolver *res, struct query *q)
     free(q);
 }
 
-/* Hands R to every lookup waiting for Q and frees Q. */
+/* Hands R to every lookup waiting for Q and frees Q. R->msg (a raw response, not owned) is
+ * copied for each waiter: the buffer it lies in goes away with the attempt. */
 static void query_complete(struct dj_resolver *res, struct query *q, const struct part_result *r)
 {
     while (!list_empty(&q->waiters)) {
@@ -761,6 +779,15 @@ static void query_complete(struct dj_resolver *res, struct query *q, const struc
         part->query = NULL;
         part->done = true;
         part->result = *r;
+        if (r->msg != NULL) {
+            part->result.msg = malloc(r->msg_len);
+            if (part->result.msg != NULL) {
+                memcpy(part->result.msg, r->msg, r->msg_len);
+            } else {
+                part->result.status = DJ_RESOLVE_SERVFAIL;
+                part->result.msg_len = 0;
+            }
+        }
         if (--part->lookup->parts_pending == 0)
             lookup_queue(res, part->lookup);
     }
@@ -849,11 +876,18 @@ static bool query_response(struct dj_resolver *res, struct query *q, const uint8
     enum dj_dnsanswer_status status;
     enum start_result started;
 
-    question.id = q->attempt.id;
-    question.qtype = q->qtype;
-    question.qname = q->qname;
-    question.qname_len = q->qname_len;
-    status = dj_dns_parse_answer(msg, len, &question, &answer);
+    if (q->raw) {
+        const char *problem;
+
+        status = dj_dns_check_raw_response(msg, len, q->attempt.id, q->qname, q->qname_len,
+                                           q->qtype, q->qclass, &problem);
+    } else {
+        question.id = q->attempt.id;
+        question.qtype = q->qtype;
+        question.qname = q->qname;
+        question.qname_len = q->qname_len;
+        status = dj_dns_parse_answer(msg, len, &question, &answer);
+    }
     if (oversized && status != DJ_DNSANSWER_MISMATCH)
         status = DJ_DNSANSWER_TRUNCATED;
     switch (status) {
@@ -886,6 +920,16 @@ static bool query_response(struct dj_resolver *res, struct query *q, const uint8
     case DJ_DNSANSWER_NODATA:
     case DJ_DNSANSWER_NXDOMAIN:
         break;
+    }
+    if (q->raw) {
+        memset(&r, 0, sizeof(r));
+        r.status = status == DJ_DNSANSWER_OK         ? DJ_RESOLVE_OK
+                   : status == DJ_DNSANSWER_NXDOMAIN ? DJ_RESOLVE_NXDOMAIN
+                                                     : DJ_RESOLVE_NODATA;
+        r.msg = (uint8_t *)(uintptr_t)msg; /* copied by query_complete */
+        r.msg_len = len;
+        query_complete(res, q, &r);
+        return false;
     }
     answer_to_result(res, &answer, &r);
     cache_put(res, q, &r, now);
@@ -1001,18 +1045,18 @@ static void timers_expire(struct dj_resolver *res, uint64_t now)
 }
 
 static struct query *query_find(struct dj_resolver *res, uint64_t hash, const uint8_t *name,
-                                size_t name_len, uint16_t qtype)
+                                size_t name_len, uint16_t qtype, uint16_t qclass, bool raw)
 {
     for (struct query *q = res->queries[hash & res->query_mask]; q != NULL; q = q->hash_next) {
-        if (q->hash == hash && q->qtype == qtype && q->qname_len == name_len &&
-            memcmp(q->qname, name, name_len) == 0)
+        if (q->hash == hash && q->qtype == qtype && q->qclass == qclass && q->raw == raw &&
+            q->qname_len == name_len && memcmp(q->qname, name, name_len) == 0)
             return q;
     }
     return NULL;
 }
 
 static struct query *query_new(struct dj_resolver *res, uint64_t hash, const uint8_t *name,
-                               size_t name_len, uint16_t qtype)
+                               size_t name_len, uint16_t qtype, uint16_t qclass, bool raw)
 {
     struct query *q = calloc(1, sizeof(*q));
 
@@ -1020,6 +1064,8 @@ static struct query *query_new(struct dj_resolver *res, uint64_t hash, const uin
         return NULL;
     q->hash = hash;
     q->qtype = qtype;
+    q->qclass = qclass;
+    q->raw = raw;
     memcpy(q->qname, name, name_len);
     q->qname_len = name_len;
     list_init(&q->waiters);
@@ -1383,8 +1429,14 @@ void dj_resolver_process(struct dj_resolver *res)
 
         list_del(&l->completion_link);
         l->state = LOOKUP_CALLING;
-        lookup_result(l, &result);
-        l->cb(l->ctx, &result);
+        if (l->raw_cb != NULL) {
+            const struct part_result *r = &l->parts[0].result;
+
+            l->raw_cb(l->ctx, r->status, r->msg, r->msg_len);
+        } else {
+            lookup_result(l, &result);
+            l->cb(l->ctx, &result);
+        }
         lookup_free(res, l);
     }
 }
@@ -1456,7 +1508,7 @@ struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, 
     now = dj_monotonic_ns();
     for (size_t i = 0; i < l->n_parts; i++) {
         struct lookup_part *part = &l->parts[i];
-        uint64_t hash = key_hash(res, wire, wire_len, part->qtype);
+        uint64_t hash = key_hash(res, wire, wire_len, part->qtype, DJ_DNS_CLASS_IN, false);
         struct cache_entry *e = cache_find(res, hash, wire, wire_len, part->qtype, now);
         struct query *q;
 
@@ -1469,11 +1521,11 @@ struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, 
             res->stats.cache_hits++;
             continue;
         }
-        q = query_find(res, hash, wire, wire_len, part->qtype);
+        q = query_find(res, hash, wire, wire_len, part->qtype, DJ_DNS_CLASS_IN, false);
         if (q != NULL) {
             res->stats.coalesced++;
         } else {
-            q = query_new(res, hash, wire, wire_len, part->qtype);
+            q = query_new(res, hash, wire, wire_len, part->qtype, DJ_DNS_CLASS_IN, false);
             if (q == NULL) {
                 part->result.status = DJ_RESOLVE_SERVFAIL;
                 part->done = true;
@@ -1489,6 +1541,80 @@ struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, 
         lookup_queue(res, l);
     for (size_t i = 0; i < n_started; i++)
         query_continue(res, started[i], now);
+    return l;
+}
+
+/* Meta types that cannot be asked as a plain question of a forwarder. */
+static bool forwardable_type(uint16_t qtype)
+{
+    return qtype != DJ_DNS_TYPE_OPT && qtype != 249 /* TKEY */ && qtype != 250 /* TSIG */ &&
+           qtype != 251 /* IXFR */ && qtype != 252 /* AXFR */;
+}
+
+struct dj_lookup *dj_resolver_query(struct dj_resolver *res, const uint8_t *qname_wire,
+                                    size_t qname_len, uint16_t qtype, uint16_t qclass,
+                                    dj_query_cb cb, void *ctx, dj_error_t *err)
+{
+    struct lookup_part *part;
+    struct dj_lookup *l;
+    struct query *q;
+    uint64_t hash;
+
+    if (cb == NULL) {
+        dj_error_make(err, 0, "query: no callback");
+        return NULL;
+    }
+    if (qname_wire == NULL || !dj_dns_wire_name_ok(qname_wire, qname_len)) {
+        dj_error_make(err, 0, "query: not a well-formed uncompressed name");
+        return NULL;
+    }
+    if (!forwardable_type(qtype)) {
+        dj_error_make(err, 0, "query: type %u cannot be forwarded", (unsigned)qtype);
+        return NULL;
+    }
+    if (res->n_lookups >= res->cfg.max_inflight) {
+        dj_error_make(err, EAGAIN, "query: %zu lookups already in flight", res->n_lookups);
+        return NULL;
+    }
+    l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        dj_error_make(err, ENOMEM, "query");
+        return NULL;
+    }
+    l->res = res;
+    l->state = LOOKUP_WAITING;
+    l->raw_cb = cb;
+    l->ctx = ctx;
+    l->n_parts = 1;
+    l->parts_pending = 1;
+    list_init(&l->completion_link);
+    list_add_tail(&res->lookups, &l->all_link);
+    res->n_lookups++;
+    res->stats.raw_queries++;
+    part = &l->parts[0];
+    part->lookup = l;
+    part->qtype = qtype;
+    list_init(&part->waiter_link);
+
+    hash = key_hash(res, qname_wire, qname_len, qtype, qclass, true);
+    q = query_find(res, hash, qname_wire, qname_len, qtype, qclass, true);
+    if (q != NULL) {
+        res->stats.coalesced++;
+        part->query = q;
+        list_add_tail(&q->waiters, &part->waiter_link);
+        return l;
+    }
+    q = query_new(res, hash, qname_wire, qname_len, qtype, qclass, true);
+    if (q == NULL) {
+        part->result.status = DJ_RESOLVE_SERVFAIL;
+        part->done = true;
+        l->parts_pending = 0;
+        lookup_queue(res, l);
+        return l;
+    }
+    part->query = q;
+    list_add_tail(&q->waiters, &part->waiter_link);
+    query_continue(res, q, dj_monotonic_ns());
     return l;
 }
 

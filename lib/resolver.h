@@ -96,6 +96,24 @@ void dj_resolver_process(struct dj_resolver *res);
 struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, int family,
                                      dj_resolve_cb cb, void *ctx, dj_error_t *err);
 
+/* Forwarding: one question asked as given (any type, any class); the upstream's answer handed
+ * back whole. MSG (the full response, its id the resolver's own) is valid only during the
+ * callback and is non-NULL exactly for OK, NXDOMAIN and NODATA; SERVFAIL and TIMEOUT give NULL. */
+typedef void (*dj_query_cb)(void *ctx, enum dj_resolve_status status, const uint8_t *msg,
+                            size_t len);
+
+/* Asks QNAME_WIRE (uncompressed wire form, QNAME_LEN bytes, case kept), QTYPE, QCLASS of the
+ * servers with RD=1 and an EDNS(0) OPT (UDP payload 1232); TC=1 is asked again over TCP. The
+ * response is checked (id, QR, opcode, the question, every record framed) before it is
+ * handed over. Status: OK (NOERROR with answer records), NODATA (NOERROR, none), NXDOMAIN;
+ * an error rcode or a broken response moves on to the next server, as for lookups. Not
+ * cached; identical questions in flight share one query. Same delivery, cancel and error
+ * rules as dj_resolver_lookup(); refuses (errno_value 0) a malformed name and the meta types
+ * OPT, TKEY, TSIG, IXFR and AXFR. Counts against max_inflight. */
+struct dj_lookup *dj_resolver_query(struct dj_resolver *res, const uint8_t *qname_wire,
+                                    size_t qname_len, uint16_t qtype, uint16_t qclass,
+                                    dj_query_cb cb, void *ctx, dj_error_t *err);
+
 /* The callback will not be called; safe until the callback has run. */
 void dj_lookup_cancel(struct dj_lookup *lookup);
 
@@ -129,8 +147,9 @@ const char *dj_resolve_status_text(enum dj_resolve_status status);
 /* Counters since dj_resolver_new(), for logs and metrics. */
 struct dj_resolver_stats {
     uint64_t lookups;         /* lookups started (handles returned) */
+    uint64_t raw_queries;     /* dj_resolver_query() calls that returned a handle */
     uint64_t cache_hits;      /* per family: answered from the cache */
-    uint64_t coalesced;       /* per family: joined a query already in flight */
+    uint64_t coalesced;       /* per family or raw query: joined a query already in flight */
     uint64_t queries;         /* queries started (one per name and type, all attempts) */
     uint64_t udp_sent;        /* UDP attempts sent */
     uint64_t tcp_fallbacks;   /* truncated UDP answers asked again over TCP */

@@ -121,6 +121,33 @@ static void check_answer(const struct dj_dns_answer *a, const struct dj_dns_ques
     check(a->ttl <= 0x7FFFFFFFu);
 }
 
+/* The forwarding check on the same bytes: it agrees with the full parse where both judge
+ * (mismatch, truncation, rcodes), and whatever it accepts is framed. */
+static void fuzz_raw(const uint8_t *msg, size_t len, const struct dj_dns_question *q,
+                     const struct dj_dns_answer *full)
+{
+    const char *problem = NULL;
+    enum dj_dnsanswer_status raw = dj_dns_check_raw_response(
+        msg, len, q->id, q->qname, q->qname_len, q->qtype, DJ_DNS_CLASS_IN, &problem);
+
+    check(dj_dnsanswer_status_text(raw) != NULL);
+    check((raw == DJ_DNSANSWER_MISMATCH || raw == DJ_DNSANSWER_MALFORMED) == (problem != NULL));
+    check((raw == DJ_DNSANSWER_MISMATCH) == (full->status == DJ_DNSANSWER_MISMATCH));
+    check((raw == DJ_DNSANSWER_TRUNCATED) == (full->status == DJ_DNSANSWER_TRUNCATED));
+    if (full->status == DJ_DNSANSWER_SERVFAIL || full->status == DJ_DNSANSWER_REJECTED)
+        check(raw == full->status);
+    if (full->status == DJ_DNSANSWER_OK)
+        check(raw == DJ_DNSANSWER_OK);
+    if (full->status == DJ_DNSANSWER_NXDOMAIN)
+        check(raw == DJ_DNSANSWER_NXDOMAIN);
+    if (raw == DJ_DNSANSWER_OK || raw == DJ_DNSANSWER_NODATA)
+        check(len >= DJ_DNS_HEADER_SIZE && (msg[3] & 0x0F) == DJ_DNS_RCODE_NOERROR);
+    /* Another class never matches a response to IN (the question would differ). */
+    if (raw != DJ_DNSANSWER_MISMATCH)
+        check(dj_dns_check_raw_response(msg, len, q->id, q->qname, q->qname_len, q->qtype, 3,
+                                        &problem) == DJ_DNSANSWER_MISMATCH);
+}
+
 static void fuzz_response(const uint8_t *data, size_t size)
 {
     static const uint8_t fixed_name[] = "\x03www\x07"
@@ -159,6 +186,7 @@ static void fuzz_response(const uint8_t *data, size_t size)
     check(b.status == a.status && b.n_addrs == a.n_addrs && b.ttl == a.ttl &&
           b.cnames == a.cnames && b.rcode == a.rcode);
     check(memcmp(a.addrs, b.addrs, sizeof(a.addrs)) == 0);
+    fuzz_raw(msg, len, &q, &a);
 }
 
 static void fuzz_name(const uint8_t *data, size_t size)

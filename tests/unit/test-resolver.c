@@ -1867,6 +1867,268 @@ static void test_resolve_free_with_lookups_in_flight(void **state)
     assert_int_equal(o.calls, 0);
 }
 
+/* ---- raw queries (forwarding) ---------------------------------------------------------- */
+
+struct raw_outcome {
+    unsigned calls;
+    enum dj_resolve_status status;
+    bool had_msg;
+    uint8_t msg[1024];
+    size_t len;
+};
+
+static void raw_record(void *ctx, enum dj_resolve_status status, const uint8_t *msg, size_t len)
+{
+    struct raw_outcome *o = ctx;
+
+    o->calls++;
+    o->status = status;
+    o->had_msg = msg != NULL;
+    o->len = 0;
+    if (msg != NULL && len <= sizeof(o->msg)) {
+        memcpy(o->msg, msg, len);
+        o->len = len;
+    }
+}
+
+/* "Raw.Example.TEST" with its case kept. */
+static const uint8_t RAW_NAME[] = "\3Raw\7Example\4TEST";
+
+static struct dj_lookup *raw_query(struct world *w, uint16_t qtype, uint16_t qclass,
+                                   struct raw_outcome *o)
+{
+    dj_error_t err = NULL;
+    struct dj_lookup *l =
+        dj_resolver_query(w->res, RAW_NAME, sizeof(RAW_NAME), qtype, qclass, raw_record, o, &err);
+
+    if (l == NULL)
+        fail_msg("raw query: %s", dj_error_msg(&err));
+    return l;
+}
+
+static void run_raw(struct world *w, const struct raw_outcome *o, unsigned max_ms)
+{
+    uint64_t start = dj_monotonic_ns();
+
+    while (o->calls == 0 && elapsed_ms(start) < max_ms)
+        pump(w, 20);
+}
+
+/* The message handed over is the server's whole response to the question as asked. */
+static void assert_raw_response(const struct raw_outcome *o, uint16_t qtype, uint16_t qclass,
+                                unsigned ancount)
+{
+    size_t q = DJ_DNS_HEADER_SIZE;
+
+    assert_true(o->had_msg);
+    assert_true(o->len >= q + sizeof(RAW_NAME) + 4);
+    assert_true(o->msg[2] & 0x80); /* QR */
+    assert_int_equal((o->msg[6] << 8) | o->msg[7], ancount);
+    assert_memory_equal(o->msg + q, RAW_NAME, sizeof(RAW_NAME));
+    q += sizeof(RAW_NAME);
+    assert_int_equal((o->msg[q] << 8) | o->msg[q + 1], qtype);
+    assert_int_equal((o->msg[q + 2] << 8) | o->msg[q + 3], qclass);
+}
+
+static void test_query_raw_statuses(void **state)
+{
+    struct world w;
+    struct raw_outcome a = {0}, txt = {0}, chaos = {0};
+    struct dj_resolver_stats st;
+
+    (void)state;
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &a);
+    raw_query(&w, 16 /* TXT */, DJ_DNS_CLASS_IN, &txt);
+    raw_query(&w, 16, CLASS_CH, &chaos);
+    assert_int_equal(a.calls, 0); /* never from dj_resolver_query() itself */
+    run_raw(&w, &a, 2000);
+    run_raw(&w, &txt, 2000);
+    run_raw(&w, &chaos, 2000);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.status, DJ_RESOLVE_OK);
+    assert_raw_response(&a, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, 2);
+    assert_int_equal(txt.status, DJ_RESOLVE_NODATA);
+    assert_raw_response(&txt, 16, DJ_DNS_CLASS_IN, 0);
+    assert_int_equal(chaos.status, DJ_RESOLVE_NODATA);
+    assert_raw_response(&chaos, 16, CLASS_CH, 0);
+    assert_int_equal(w.servers[0].udp_queries, 3);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.raw_queries, 3);
+    assert_int_equal(st.cache_size, 0);
+    assert_int_equal(st.lookups_in_flight, 0);
+    world_stop(&w);
+
+    world_init(&w, 1, FAKE_NXDOMAIN, FAKE_ANSWER);
+    world_start(&w);
+    memset(&a, 0, sizeof(a));
+    raw_query(&w, DJ_DNS_TYPE_AAAA, DJ_DNS_CLASS_IN, &a);
+    run_raw(&w, &a, 2000);
+    assert_int_equal(a.status, DJ_RESOLVE_NXDOMAIN);
+    assert_raw_response(&a, DJ_DNS_TYPE_AAAA, DJ_DNS_CLASS_IN, 0);
+    world_stop(&w);
+}
+
+static void test_query_raw_failures(void **state)
+{
+    struct world w;
+    struct raw_outcome o = {0};
+
+    (void)state;
+    /* An error answer is not handed over: SERVFAIL without a message. */
+    world_init(&w, 1, FAKE_SERVFAIL, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, 16, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_SERVFAIL);
+    assert_false(o.had_msg);
+    world_stop(&w);
+
+    /* ... nor is a failed first server's: the second one answers (positive control). */
+    world_init(&w, 2, FAKE_SERVFAIL, FAKE_ANSWER);
+    world_start(&w);
+    memset(&o, 0, sizeof(o));
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_OK);
+    assert_raw_response(&o, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, 2);
+    assert_int_equal(w.servers[1].udp_queries, 1);
+    world_stop(&w);
+
+    world_init(&w, 1, FAKE_DROP, FAKE_ANSWER);
+    world_start(&w);
+    memset(&o, 0, sizeof(o));
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_TIMEOUT);
+    assert_false(o.had_msg);
+    world_stop(&w);
+}
+
+static void test_query_raw_truncated_and_spoofed(void **state)
+{
+    struct world w;
+    struct raw_outcome o = {0};
+    static const uint8_t second_a[] = {192, 0, 2, 2};
+
+    (void)state;
+    world_init(&w, 1, FAKE_TRUNCATE, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_OK);
+    assert_raw_response(&o, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, 2);
+    assert_int_equal(o.msg[2] & 0x02, 0); /* the TCP answer, not the truncated one */
+    assert_int_equal(w.servers[0].udp_queries, 1);
+    assert_int_equal(w.servers[0].tcp_queries, 1);
+    world_stop(&w);
+
+    /* The wrong id from the server and the right id from another port are both ignored. */
+    world_init(&w, 1, FAKE_SPOOF_FIRST, FAKE_ANSWER);
+    world_start(&w);
+    memset(&o, 0, sizeof(o));
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_OK);
+    assert_true(o.len > 4);
+    assert_memory_equal(o.msg + o.len - 4, second_a, 4); /* not 203.0.113.x */
+    world_stop(&w);
+}
+
+static void test_query_raw_not_cached_coalesced_cancelled(void **state)
+{
+    struct world w;
+    struct raw_outcome o[3];
+    struct raw_outcome lookup_like = {0};
+    struct outcome lo = {0};
+    struct dj_resolver_stats st;
+
+    (void)state;
+    memset(o, 0, sizeof(o));
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[0]);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[1]);
+    dj_lookup_cancel(raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[2]));
+    /* A lookup of the same name never shares the raw query. */
+    lookup(&w, "raw.example.test", AF_INET, &lo);
+    dj_resolver_get_stats(w.res, &st);
+    assert_int_equal(st.queries_in_flight, 2);
+    assert_int_equal(st.coalesced, 2);
+    run_raw(&w, &o[0], 2000);
+    run_raw(&w, &o[1], 2000);
+    run(&w, &lo, 2000);
+    run(&w, NULL, 50);
+    assert_int_equal(o[0].status, DJ_RESOLVE_OK);
+    assert_int_equal(o[1].status, DJ_RESOLVE_OK);
+    assert_int_equal(o[2].calls, 0);
+    assert_int_equal(lo.result.status, DJ_RESOLVE_OK);
+    assert_int_equal(w.servers[0].a_queries, 2);
+    /* Not cached: asked again (while the lookup's A is in the cache). */
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &lookup_like);
+    run_raw(&w, &lookup_like, 2000);
+    assert_int_equal(lookup_like.status, DJ_RESOLVE_OK);
+    assert_int_equal(w.servers[0].a_queries, 3);
+    world_stop(&w);
+}
+
+static void test_query_raw_refused_inputs(void **state)
+{
+    struct world w;
+    struct raw_outcome o = {0};
+    dj_error_t err = NULL;
+    static const uint8_t unterminated[] = "\3raw\7example";
+    static const uint8_t long_label[] = "\100abc";
+
+    (void)state;
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    world_start(&w);
+    assert_null(dj_resolver_query(w.res, unterminated, sizeof(unterminated) - 1, 1, 1, raw_record,
+                                  &o, &err));
+    assert_int_equal(err->errno_value, 0);
+    dj_error_release(&err);
+    assert_null(
+        dj_resolver_query(w.res, long_label, sizeof(long_label), 1, 1, raw_record, &o, &err));
+    dj_error_release(&err);
+    assert_null(
+        dj_resolver_query(w.res, RAW_NAME, sizeof(RAW_NAME) + 1, 1, 1, raw_record, &o, &err));
+    dj_error_release(&err);
+    assert_null(dj_resolver_query(w.res, RAW_NAME, sizeof(RAW_NAME), 252 /* AXFR */, 1, raw_record,
+                                  &o, &err));
+    dj_error_release(&err);
+    assert_null(dj_resolver_query(w.res, RAW_NAME, sizeof(RAW_NAME), DJ_DNS_TYPE_OPT, 1, raw_record,
+                                  &o, &err));
+    dj_error_release(&err);
+    assert_null(dj_resolver_query(w.res, RAW_NAME, sizeof(RAW_NAME), 1, 1, NULL, &o, &err));
+    dj_error_release(&err);
+    /* The root name is a name (positive control for the checks above). */
+    assert_non_null(
+        dj_resolver_query(w.res, (const uint8_t *)"", 1, 2 /* NS */, 1, raw_record, &o, &err));
+    run_raw(&w, &o, 2000);
+    assert_int_equal(o.status, DJ_RESOLVE_NODATA);
+    world_stop(&w);
+}
+
+static void test_query_raw_free_in_flight(void **state)
+{
+    struct world w;
+    struct raw_outcome o = {0};
+
+    (void)state;
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    world_start(&w);
+    raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o);
+    raw_query(&w, 16, CLASS_CH, &o);
+    /* Answered by the server but not read: freed without a call (valgrind checks). */
+    for (int i = 0; i < 20 && w.servers[0].udp_queries < 2; i++) {
+        poll(NULL, 0, 5);
+        fake_serve_udp(&w.servers[0]);
+    }
+    world_stop(&w);
+    assert_int_equal(o.calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1911,6 +2173,12 @@ int main(void)
         cmocka_unit_test(test_resolve_cancel),
         cmocka_unit_test(test_resolve_ignores_spoofed),
         cmocka_unit_test(test_resolve_bad_names_and_limits),
+        cmocka_unit_test(test_query_raw_statuses),
+        cmocka_unit_test(test_query_raw_failures),
+        cmocka_unit_test(test_query_raw_truncated_and_spoofed),
+        cmocka_unit_test(test_query_raw_not_cached_coalesced_cancelled),
+        cmocka_unit_test(test_query_raw_refused_inputs),
+        cmocka_unit_test(test_query_raw_free_in_flight),
         cmocka_unit_test(test_resolve_lru_eviction),
         cmocka_unit_test(test_resolve_reentrant_callbacks),
         cmocka_unit_test(test_resolve_free_with_lookups_in_flight),
