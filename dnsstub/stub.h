@@ -3,7 +3,9 @@
  * One thread, one epoll set: UDP sockets served in recvmmsg/sendmmsg batches, TCP listeners
  * and their connections (length-prefixed, pipelined, bounded buffers, idle timeout), the
  * control socket (see lib/control.h for the protocol), the watched container pidfds, a
- * signalfd for SIGTERM/SIGINT, and the rate-limited query log.
+ * signalfd for SIGTERM/SIGINT, the rate-limited query log, and the forward zones: queries for
+ * names inside one go through a lib/resolver (one per distinct upstream set, on this loop),
+ * with the answer cache of lib/fwdcache and a token bucket on what reaches an upstream.
  * stub_prepare() does everything that needs more than the seccomp allowlist STUB_SYSCALLS
  * (allocation included); stub_run() then only reads, writes, accepts and closes.
  * Owns: the serving state and the syscalls it needs after setup. */
@@ -11,9 +13,11 @@
 #define DNSJAIL_STUB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dnswire.h"
 #include "error.h"
+#include "fwdzone.h"
 
 #define STUB_MAX_SOCKETS 16       /* UDP and TCP listeners together */
 #define STUB_MAX_WATCHED 1024     /* pidfds watched at once */
@@ -37,6 +41,25 @@ struct stub_config {
     unsigned log_burst;
     const char *container_id; /* may be NULL */
     struct dj_dns_policy policy;
+
+    /* Forward zones: every zone has its upstreams (none left to a default here). */
+    struct dj_fwd_zones forward;
+    size_t forward_cache_entries;
+    uint32_t forward_ttl_floor;
+    uint32_t forward_ttl_ceiling;
+    unsigned forward_rate; /* queries per second that reach an upstream; 0: no limit */
+    unsigned forward_burst;
+    unsigned forward_timeout_ms; /* per upstream attempt; 0: the resolver's default */
+};
+
+/* What happened to the well-formed queries, since the start (a plain struct: the metrics
+ * exporter reads it). */
+struct stub_counters {
+    uint64_t sinkholed; /* answered by the sinkhole policy */
+    uint64_t forwarded; /* answered with what an upstream said */
+    uint64_t cached;    /* answered from the forward cache */
+    uint64_t refused;   /* inside a forward zone, over the rate limit: REFUSED */
+    uint64_t failed;    /* inside a forward zone, no usable upstream answer: SERVFAIL */
 };
 
 struct stub;
@@ -47,6 +70,8 @@ extern const char *const stub_syscalls[];
 /* Builds the serving state and registers every fd (the stub takes them over, all of them
  * non-blocking already). Allocates everything stub_run() will use. */
 struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err);
+
+void stub_get_counters(const struct stub *stub, struct stub_counters *out);
 
 /* Serves until a signal, a control "Q", or the last watched process exits. Returns 0 then;
  * -1 with *err when the loop itself fails. */

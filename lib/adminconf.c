@@ -586,8 +586,7 @@ static int check_ports(const struct dj_config *cfg, const unsigned *set_on_line,
 static bool is_string_key(const struct key_def *key)
 {
     return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_ADDRESSES ||
-           key->type == VALUE_NETWORKS || key->type == VALUE_RULES ||
-           key->type == VALUE_ZONES;
+           key->type == VALUE_NETWORKS || key->type == VALUE_RULES || key->type == VALUE_ZONES;
 }
 
 int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, size_t len,

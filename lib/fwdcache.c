@@ -17,10 +17,10 @@
 #define KEY_MAX (4 + DJ_DNS_MAX_NAME)
 
 struct entry {
-    struct entry *chain;            /* next in the bucket */
-    struct entry *newer, *older;    /* use order */
+    struct entry *chain;         /* next in the bucket */
+    struct entry *newer, *older; /* use order */
     uint64_t hash;
-    uint8_t key[KEY_MAX];           /* type, class, lower-cased name */
+    uint8_t key[KEY_MAX]; /* type, class, lower-cased name */
     size_t key_len;
     uint64_t stored_ns;
     uint64_t expires_ns;
@@ -154,9 +154,9 @@ static void remove_entry(struct dj_fwdcache *c, struct entry *e)
     c->size--;
 }
 
-int dj_fwdcache_put(struct dj_fwdcache *c, const uint8_t *qname, size_t qname_len,
-                    uint16_t qtype, uint16_t qclass, const uint8_t *msg, size_t len,
-                    uint32_t lifetime, uint64_t now_ns, dj_error_t *err)
+int dj_fwdcache_put(struct dj_fwdcache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                    uint16_t qclass, const uint8_t *msg, size_t len, uint32_t lifetime,
+                    uint64_t now_ns, dj_error_t *err)
 {
     uint8_t key[KEY_MAX];
     size_t key_len;
@@ -205,8 +205,8 @@ int dj_fwdcache_put(struct dj_fwdcache *c, const uint8_t *qname, size_t qname_le
     return 0;
 }
 
-bool dj_fwdcache_get(struct dj_fwdcache *c, const uint8_t *qname, size_t qname_len,
-                     uint16_t qtype, uint16_t qclass, uint64_t now_ns, struct dj_fwdcache_hit *hit)
+bool dj_fwdcache_get(struct dj_fwdcache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                     uint16_t qclass, uint64_t now_ns, struct dj_fwdcache_hit *hit)
 {
     uint8_t key[KEY_MAX];
     size_t key_len;

@@ -11,9 +11,9 @@
 #define FLAG_RA 0x0080u
 #define FLAG_CD 0x0010u
 #define TYPE_SOA 6
-#define RR_FIXED 10       /* type, class, ttl, rdlength */
-#define QUESTION_FIXED 4  /* type, class */
-#define SOA_NUMBERS 20    /* serial, refresh, retry, expire, minimum */
+#define RR_FIXED 10      /* type, class, ttl, rdlength */
+#define QUESTION_FIXED 4 /* type, class */
+#define SOA_NUMBERS 20   /* serial, refresh, retry, expire, minimum */
 #define OPT_RECORD_SIZE 11
 
 static uint16_t get16(const uint8_t *p)
@@ -67,10 +67,10 @@ static bool same_name(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b
 
 /* One record's place in the message, filled by next_record(). */
 struct record {
-    size_t start;      /* owner name */
-    size_t fixed;      /* type, class, ttl, rdlength */
-    size_t rdata;      /* rdata */
-    size_t end;        /* first byte after it */
+    size_t start; /* owner name */
+    size_t fixed; /* type, class, ttl, rdlength */
+    size_t rdata; /* rdata */
+    size_t end;   /* first byte after it */
     uint16_t type;
 };
 
@@ -270,7 +270,8 @@ size_t dj_fwd_build_reply(const uint8_t *msg, size_t len, const struct dj_dns_qu
     }
     if (end > limit || end > out_size) {
         *truncated = true;
-        flags = (uint16_t)((get16(msg + 2) & ~(FLAG_RD | FLAG_CD)) | (q->flags & (FLAG_RD | FLAG_CD)));
+        flags =
+            (uint16_t)((get16(msg + 2) & ~(FLAG_RD | FLAG_CD)) | (q->flags & (FLAG_RD | FLAG_CD)));
         if (build_question_only(msg, q, limit, out, out_size) == 0)
             return 0;
         put16(out, q->id);
@@ -312,7 +313,8 @@ size_t dj_fwd_build_error(const struct dj_dns_query *q, uint16_t rcode, uint8_t 
     if (!q->has_question || size + (q->has_edns ? OPT_RECORD_SIZE : 0) > out_size)
         return 0;
     put16(out, q->id);
-    put16(out + 2, (uint16_t)(FLAG_QR | FLAG_RA | (q->flags & (FLAG_RD | FLAG_CD)) | (rcode & 0xF)));
+    put16(out + 2,
+          (uint16_t)(FLAG_QR | FLAG_RA | (q->flags & (FLAG_RD | FLAG_CD)) | (rcode & 0xF)));
     put16(out + 4, 1);
     put16(out + 6, 0);
     put16(out + 8, 0);

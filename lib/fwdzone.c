@@ -227,8 +227,7 @@ static bool wire_covered(const uint8_t *q, size_t q_len, const uint8_t *zone, si
     return false;
 }
 
-ssize_t dj_fwd_zones_match(const struct dj_fwd_zones *zones, const uint8_t *qname,
-                           size_t qname_len)
+ssize_t dj_fwd_zones_match(const struct dj_fwd_zones *zones, const uint8_t *qname, size_t qname_len)
 {
     ssize_t best = -1;
 

@@ -31,10 +31,10 @@
 #define DJ_FWD_MAX_ENTRY 1024 /* bytes in one entry */
 
 struct dj_fwd_zone {
-    char *name;                     /* lower-case, no trailing dot */
-    uint8_t wire[DJ_DNS_MAX_NAME];  /* lower-case wire form */
+    char *name;                    /* lower-case, no trailing dot */
+    uint8_t wire[DJ_DNS_MAX_NAME]; /* lower-case wire form */
     size_t wire_len;
-    char *upstreams;                /* "UP|UP", or NULL: the default upstream */
+    char *upstreams; /* "UP|UP", or NULL: the default upstream */
 };
 
 struct dj_fwd_zones {

@@ -495,8 +495,8 @@ static int add_forward_zones(struct dj_policy *policy, const char *annotation,
             listed = strcmp(policy->forward.zones[k].name, asked.zones[i].name) == 0;
         if (listed)
             continue; /* the admin forwards it for everyone already */
-        r = dj_fwd_zones_add(&policy->forward, asked.zones[i].name,
-                             ceiling.zones[limit].upstreams, err);
+        r = dj_fwd_zones_add(&policy->forward, asked.zones[i].name, ceiling.zones[limit].upstreams,
+                             err);
     }
     dj_fwd_zones_free(&asked);
     dj_fwd_zones_free(&ceiling);
@@ -691,7 +691,8 @@ char *dj_policy_canonical(const struct dj_policy *policy)
     out = malloc(total);
     if (out == NULL)
         goto out;
-    p = out + sprintf(out, "mode=%s%s%s allow=", policy->mode == DJ_MODE_AUDIT ? "audit" : "enforce",
+    p = out + sprintf(out,
+                      "mode=%s%s%s allow=", policy->mode == DJ_MODE_AUDIT ? "audit" : "enforce",
                       forward[0] != '\0' ? " forward=" : "", forward);
     for (size_t i = 0; i < n_texts; i++) {
         size_t len;

@@ -73,8 +73,9 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
 void dj_policy_free(struct dj_policy *policy);
 
 /* A canonical text of everything that changes what the jail does (mode, forward zones and
- * rules, sorted, deduplicated): "mode=M [forward=ZONE[=UP|UP],...] allow=RULE,..."; two containers may share a network namespace only when these are equal.
- * Returns a malloc'd string or NULL on out-of-memory. */
+ * rules, sorted, deduplicated): "mode=M [forward=ZONE[=UP|UP],...] allow=RULE,..."; two containers
+ * may share a network namespace only when these are equal. Returns a malloc'd string or NULL on
+ * out-of-memory. */
 char *dj_policy_canonical(const struct dj_policy *policy);
 
 /* Does LIMIT allow everything RULE allows? (A host or wildcard within a wider wildcard or

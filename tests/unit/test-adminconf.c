@@ -575,8 +575,7 @@ static void test_upstream_keys(void **unused)
     parse_fails("upstream-allow = fd00::/129\n",
                 "t.conf:1: key 'upstream-allow': \"fd00::/129\" is not a network (ADDR or "
                 "ADDR/PREFIX)");
-    parse_fails("allow = foo..bar\n",
-                "t.conf:1: key 'allow': entry \"foo..bar\": empty label");
+    parse_fails("allow = foo..bar\n", "t.conf:1: key 'allow': entry \"foo..bar\": empty label");
     parse_fails("annotation-allow-within = 203.0.113.1/24\n",
                 "t.conf:1: key 'annotation-allow-within': entry \"203.0.113.1/24\": host bits "
                 "set; did you mean 203.0.113.0/24?");

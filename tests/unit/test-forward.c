@@ -62,7 +62,7 @@ static void test_zone_parse(void **unused)
     assert_non_null(strstr(dj_error_msg(&err), "twice"));
     dj_error_release(&err);
     assert_int_equal(z.n, 4);
-    const char *bad[] = {".", "a..b", "bad_é.test", "x.test=", "x.test=a||b", "x.test=a|b|c|d|e",
+    const char *bad[] = {".",  "a..b", "bad_é.test", "x.test=", "x.test=a||b", "x.test=a|b|c|d|e",
                          "-=1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int r = dj_fwd_zones_parse(&z, bad[i], true, &err);
@@ -87,12 +87,12 @@ static void test_zone_match(void **unused)
     (void)unused;
     assert_int_equal(dj_fwd_zones_parse(&z, "cluster.local svc.cluster.local local9", true, &err),
                      0);
-    assert_int_equal(match(&z, "\7cluster\5local", 15), 0);          /* the zone itself */
-    assert_int_equal(match(&z, "\1a\7CLUSTER\5Local", 17), 0);       /* below, any case */
-    assert_int_equal(match(&z, "\1a\3svc\7cluster\5local", 21), 1);  /* the longest wins */
+    assert_int_equal(match(&z, "\7cluster\5local", 15), 0);         /* the zone itself */
+    assert_int_equal(match(&z, "\1a\7CLUSTER\5Local", 17), 0);      /* below, any case */
+    assert_int_equal(match(&z, "\1a\3svc\7cluster\5local", 21), 1); /* the longest wins */
     assert_int_equal(match(&z, "\6secret\10attacker\4test\7cluster\5local", 36), 0);
-    assert_int_equal(match(&z, "\10xcluster\5local", 16), -1);       /* label boundary */
-    assert_int_equal(match(&z, "\5local", 7), -1);                   /* above the zone */
+    assert_int_equal(match(&z, "\10xcluster\5local", 16), -1); /* label boundary */
+    assert_int_equal(match(&z, "\5local", 7), -1);             /* above the zone */
     assert_int_equal(match(&z, "\7example\4test", 14), -1);
     /* A label whose bytes look like the zone's wire form is not a boundary. */
     assert_int_equal(match(&z, "\7x\6local9", 10), -1);
@@ -366,9 +366,9 @@ static void test_cache_ttl(void **unused)
 
     (void)unused;
     assert_non_null(c);
-    assert_int_equal(dj_fwdcache_put(c, name, QNAME_LEN, 1, 1, (const uint8_t *)"abc", 3, 30,
-                                     1000 * S, NULL),
-                     0);
+    assert_int_equal(
+        dj_fwdcache_put(c, name, QNAME_LEN, 1, 1, (const uint8_t *)"abc", 3, 30, 1000 * S, NULL),
+        0);
     /* Any case finds it; another type or class does not. */
     assert_true(dj_fwdcache_get(c, (const uint8_t *)"\3WWW\7CLUSTER\5local", QNAME_LEN, 1, 1,
                                 1010 * S, &hit));
