@@ -301,6 +301,11 @@ size_t dj_fwd_build_reply(const uint8_t *msg, size_t len, const struct dj_dns_qu
             ttl = cap;
         put32(out + r.fixed + 4, ttl);
     }
+    /* A compression pointer may aim into another record's TTL (nothing forbids it but
+     * sense), and then the rewrite changed a name: send only what we would accept ourselves. */
+    if (dj_fwd_scan(out, end, q->qname, q->qname_len, q->qtype, q->qclass, &info) != NULL ||
+        info.length != end)
+        return 0;
     return end;
 }
 

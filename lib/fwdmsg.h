@@ -24,7 +24,9 @@
  *    min(max(t - ELAPSED, 0), CAP) so a cached answer ages and no TTL exceeds what the stub
  *    will itself keep it for; the upstream's OPT record is removed when the client sent no
  *    OPT (RFC 6891 7) and kept otherwise. When the result exceeds the client's limit, the
- *    copy is the header with TC=1 and the question only (the client retries over TCP). */
+ *    copy is the header with TC=1 and the question only (the client retries over TCP). A copy
+ *    that would not pass dj_fwd_scan itself (a compression pointer into a TTL that was
+ *    rewritten) is not made: the caller answers SERVFAIL. */
 #ifndef DNSJAIL_FWDMSG_H
 #define DNSJAIL_FWDMSG_H
 

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,10 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint8_t out[65536];
 
-static void check(int condition)
+#define check(condition) check_at((condition), __LINE__)
+
+static void check_at(int condition, int line)
 {
-    if (!condition)
+    if (!condition) {
+        fprintf(stderr, "fuzz-fwdmsg: check on line %d failed\n", line);
         abort();
+    }
 }
 
 static size_t first_name(const uint8_t *msg, size_t len, uint8_t *name)
