@@ -72,6 +72,9 @@ static void usage(FILE *out)
                  "      *.example.com              any name below example.com (not itself)\n"
                  "      example.com:8443           that host on port 8443 only\n"
                  "      192.0.2.7  203.0.113.0/24:443  [2001:db8::1]:443   addresses and networks\n"
+                 "  io.dnsjail.forward=ZONES        zones whose names the DNS stub forwards to a\n"
+                 "                                 real resolver (within the config's\n"
+                 "                                 annotation-forward-within)\n"
                  "See docs/POLICY.md for the whole grammar.\n");
 }
 
