@@ -199,6 +199,10 @@ fail:
         free(zones->zones[zones->n].name);
         free(zones->zones[zones->n].upstreams);
     }
+    if (zones->n == 0) {
+        free(zones->zones);
+        zones->zones = NULL;
+    }
     return -1;
 }
 

@@ -476,6 +476,7 @@ static int add_forward_zones(struct dj_policy *policy, const char *annotation,
     if (dj_fwd_zones_parse(&ceiling, cfg->forward_ceiling, true, err) < 0)
         return dj_error_wrap(err, "config key annotation-forward-within");
     if (dj_fwd_zones_parse(&asked, annotation, false, err) < 0) {
+        dj_fwd_zones_free(&asked);
         dj_fwd_zones_free(&ceiling);
         return dj_error_wrap(err, "annotation " DJ_ANNOTATION_FORWARD);
     }
