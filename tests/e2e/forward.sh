@@ -79,7 +79,7 @@ EOF
 }
 answers() { grep -v '^;' | awk 'NF >= 5 { $2 = "TTL"; print }' | sort; }
 
-tap_plan 29
+tap_plan 31
 
 # ---- answers as the upstream gives them ----------------------------------------------------
 for qtype in A AAAA; do
@@ -185,4 +185,24 @@ world_ctns fwdann || tap_bail "cannot make a namespace"
 run_container runc "$W_ID-fwdann" "$W_NS" yes "io.dnsjail.forward=cluster.local" -- /bin/true
 tap_check "runc: io.dnsjail.forward without annotation-forward-within refuses the container" \
     eval '[ "$RUN_RC" -ne 0 ] && grep -q "has not allowed" "$W_LOG"' || _show_run
+
+# The default upstream comes from the container's own files: a loopback nameserver there is
+# useless from the host, and a symlink must not lead the hook (root) out of the root.
+run_with_resolv_conf() { # ID ACTION: ACTION runs in the bundle's rootfs/etc before the run
+    local b
+    world_ctns "$1" || tap_bail "cannot make a namespace"
+    b=$(world_bundle "$W_ID-$1" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
+        -- /bin/true) || tap_bail "cannot make a bundle"
+    (cd "$b/rootfs/etc" && eval "$2")
+    run_runc "$W_ID-$1" "$b"
+}
+run_with_resolv_conf fwdlo 'echo "nameserver 127.0.0.53" >resolv.conf'
+tap_check "runc: a zone without upstream and only a loopback nameserver refuses, saying why" \
+    eval '[ "$RUN_RC" -ne 0 ] && grep -q "only loopback nameservers" "$W_LOG"' || _show_run
+echo "nameserver 192.0.2.77" >"$W_TMP/host-resolv.conf"
+chmod 644 "$W_TMP/host-resolv.conf"
+run_with_resolv_conf fwdlink "rm -f resolv.conf && ln -s '$W_TMP/host-resolv.conf' resolv.conf"
+tap_check "runc: a resolv.conf symlink to a host file is resolved inside the root (not found)" \
+    eval '[ "$RUN_RC" -ne 0 ] && grep -q "inside the root" "$W_LOG" && ! canary_saw 192.0.2.77' ||
+    _show_run
 tap_done
