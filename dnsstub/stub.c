@@ -520,11 +520,12 @@ static void forward_done(void *ctx, enum dj_resolve_status status, const uint8_t
 }
 
 /* A well-formed query for a name inside zone ZONE: from the cache, or REFUSED over the rate
- * limit, or sent upstream (the answer goes out from forward_done). Always returns 0: nothing
- * for the caller to send. */
+ * limit, or sent upstream (the answer goes out from forward_done). A cached answer that fits
+ * OUT (DJ_DNS_MAX_RESPONSE bytes) is returned in it, so that it leaves with the caller's
+ * batch; otherwise everything is sent from here and 0 returned. */
 static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
                             const struct sockaddr_storage *peer, const struct origin *from,
-                            size_t zone)
+                            size_t zone, uint8_t *out)
 {
     struct forwarder *f = &s->forwarders[s->zone_forwarder[zone]];
     struct dj_fwdcache_hit hit;
@@ -539,8 +540,12 @@ static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
                                FORWARD_OUT_SIZE, &truncated);
         if (n > 0) {
             s->counters.cached++;
-            deliver(s, from, peer, s->forward_out, n);
             log_forward(s, peer, from->conn != NULL, q, zone, "cached", s->forward_out, n, NULL);
+            if (n <= DJ_DNS_MAX_RESPONSE) {
+                memcpy(out, s->forward_out, n);
+                return n;
+            }
+            deliver(s, from, peer, s->forward_out, n);
             return 0;
         }
     }
@@ -604,7 +609,7 @@ static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
         ssize_t zone = dj_fwd_zones_match(&s->zones, q.qname, q.qname_len);
 
         if (zone >= 0)
-            return forward_query(s, &q, peer, from, (size_t)zone);
+            return forward_query(s, &q, peer, from, (size_t)zone, out);
     }
     n = dj_dns_build_response(&q, &s->policy, dj_dns_response_limit(&q, tcp), out,
                               DJ_DNS_MAX_RESPONSE, &outcome);
