@@ -34,7 +34,9 @@ const char *const stub_syscalls[] = {
 /* A forwarded answer over TCP may be as long as the 2-byte length allows. The buffer is
  * allocated with the connection slots but only touched as far as it is used. */
 #define TCP_OUT_SIZE (2 + DJ_DNS_TCP_MAX_SIZE + 2 * (2 + DJ_DNS_MAX_RESPONSE))
-#define FORWARD_MAX_INFLIGHT 1024 /* forwarded queries waiting for an upstream, per resolver */
+/* Forwarded queries waiting for an upstream, per resolver: each holds a socket, and the
+ * stub's descriptor limit (main.c) must cover four such sets beside its own. */
+#define FORWARD_MAX_INFLIGHT 512
 #define FORWARD_OUT_SIZE (DJ_DNS_TCP_MAX_SIZE)
 #define EPOLL_BATCH 64
 #define UDP_ROUNDS 8 /* batches per wake-up before other fds get a turn */
@@ -480,13 +482,13 @@ static void forward_done(void *ctx, enum dj_resolve_status status, const uint8_t
     } else {
         reason = dj_fwd_scan(msg, len, p->q.qname, p->q.qname_len, p->q.qtype, p->q.qclass, &info);
         if (reason == NULL) {
-            uint32_t cap = dj_fwdcache_clamp(s->cache, info.cacheable ? info.lifetime : 0);
+            /* TTLs no longer than we keep the answer ourselves; 0 when we do not keep it. */
+            uint32_t cap = info.cacheable ? dj_fwdcache_clamp(s->cache, info.lifetime) : 0;
             dj_error_t err = NULL;
 
-            if (!info.cacheable)
-                cap = 0; /* nobody should keep what we do not keep either */
-            else if (dj_fwdcache_put(s->cache, p->q.qname, p->q.qname_len, p->q.qtype, p->q.qclass,
-                                     msg, len, info.lifetime, s->now_ns, &err) < 0)
+            if (info.cacheable &&
+                dj_fwdcache_put(s->cache, p->q.qname, p->q.qname_len, p->q.qtype, p->q.qclass, msg,
+                                len, info.lifetime, s->now_ns, &err) < 0)
                 dj_error_release(&err);
             n = dj_fwd_build_reply(msg, len, &p->q, 0, cap, dj_dns_response_limit(&p->q, p->tcp),
                                    s->forward_out, FORWARD_OUT_SIZE, &truncated);

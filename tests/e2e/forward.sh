@@ -63,6 +63,16 @@ start_stub $PORT "$STUB_LOG" \
 STUB_PID=${W_PIDS[-1]}
 start_stub $PORT2 "$STUB2_LOG" --forward "cluster.local=$UPSTREAM" --forward-rate 1 \
     --forward-burst 2 || { tap_diag_file "$STUB2_LOG.out"; tap_bail "the second stub did not start"; }
+# An upstream that never answers: the server namespace drops what goes to its port 5998.
+nsenter --net="$SRV_NS" nft -f - <<'EOF' || tap_bail "cannot add the drop rule"
+table inet fwdtest {
+    chain input { type filter hook input priority 0; udp dport 5998 drop; tcp dport 5998 drop; }
+}
+EOF
+STUB3_LOG=$W_TMP/stub3.log
+PORT3=5355
+start_stub $PORT3 "$STUB3_LOG" --forward "slow.test=$UPSTREAM:5998" --forward-timeout-ms 300 ||
+    { tap_diag_file "$STUB3_LOG.out"; tap_bail "the third stub did not start"; }
 
 sdig() { nsenter --net="$W_HOSTNS_PATH" dig +time=3 +tries=1 -p "$PORT" @127.0.0.1 "$@"; }
 udig() { nsenter --net="$W_HOSTNS_PATH" dig +time=3 +tries=1 "@$UPSTREAM" "$@"; }
@@ -79,7 +89,7 @@ EOF
 }
 answers() { grep -v '^;' | awk 'NF >= 5 { $2 = "TTL"; print }' | sort; }
 
-tap_plan 31
+tap_plan 33
 
 # ---- answers as the upstream gives them ----------------------------------------------------
 for qtype in A AAAA; do
@@ -163,6 +173,11 @@ tap_check "an unreachable upstream gives SERVFAIL" grep -q "status: SERVFAIL" <<
     tap_diag "$out"
 tap_check "... logged with outcome failed" \
     test "$(outcome_of "$STUB_LOG" "x-$TAG.dead.test" 1)" = failed
+out=$(nsenter --net="$W_HOSTNS_PATH" dig +time=8 +tries=1 -p "$PORT3" @127.0.0.1 "t-$TAG.slow.test" A)
+tap_check "an upstream that never answers gives SERVFAIL once its attempts time out" \
+    grep -q "status: SERVFAIL" <<<"$out" || tap_diag "$out"
+tap_check "... logged with outcome failed and the reason" \
+    grep -q '"outcome":"failed".*"reason":"TIMEOUT"' "$STUB3_LOG" || tap_diag_file "$STUB3_LOG"
 tap_check "the stub survived all of it under seccomp" kill -0 "$STUB_PID" ||
     tap_diag_file "$STUB_LOG.out"
 
