@@ -5,7 +5,9 @@
  * with sendmmsg/recvmmsg in batches, so it can saturate the server and measure its capacity.
  * Names are random labels under a test domain; only loopback makes sense as a target.
  *
- * Usage: dns-blast ADDR PORT SECONDS [WINDOW]
+ * Usage: dns-blast ADDR PORT SECONDS [WINDOW [NAMES]]
+ * NAMES: use only that many distinct names (each query's label drawn from a fixed set), so a
+ * caching server answers them from its cache (bench/forward-cache.sh); default: 4096 random.
  * Prints: "sent N answered N noerror N lost N qps X". */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -61,7 +63,7 @@ int main(int argc, char **argv)
     struct iovec out_iov[BATCH], in_iov[BATCH];
     struct sockaddr_in server;
     unsigned long sent = 0, answered = 0, noerror = 0, lost = 0;
-    unsigned seed = 12345, window;
+    unsigned seed = 12345, window, names;
     uint64_t start, end, last_progress;
     double seconds;
     size_t next = 0;
@@ -69,7 +71,7 @@ int main(int argc, char **argv)
     int fd, buf_size = 4 << 20;
 
     if (argc < 4) {
-        fprintf(stderr, "usage: %s ADDR PORT SECONDS [WINDOW]\n", argv[0]);
+        fprintf(stderr, "usage: %s ADDR PORT SECONDS [WINDOW [NAMES]]\n", argv[0]);
         return 2;
     }
     memset(&server, 0, sizeof(server));
@@ -81,8 +83,12 @@ int main(int argc, char **argv)
     }
     seconds = atof(argv[3]);
     window = argc > 4 ? (unsigned)atoi(argv[4]) : 256;
-    for (size_t i = 0; i < QUERY_POOL; i++)
+    names = argc > 5 ? (unsigned)atoi(argv[5]) : 0;
+    for (size_t i = 0; i < QUERY_POOL; i++) {
+        if (names > 0)
+            seed = 12345 + (unsigned)(i % names); /* the same few names over and over */
         pool_len[i] = make_query(pool[i], &seed);
+    }
 
     fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&server, sizeof(server)) < 0) {

@@ -1,8 +1,10 @@
 #include "config.h"
 
 /* dnsjail-dnsstub: answers every DNS query with the sinkhole address, so no query name
- * reaches a real resolver. This file turns the command line into open, checked, non-blocking
- * fds, then drops privileges and hands over to the event loop in stub.c. */
+ * reaches a real resolver, except names inside the forward zones it is given (--forward),
+ * which it asks of those zones' upstreams and nowhere else. This file turns the command line into
+ * open, checked, non-blocking fds, then drops privileges and hands over to the event loop in
+ * stub.c. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +24,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "fwdzone.h"
 #include "jsonlog.h"
 #include "rootless.h"
 #include "sandbox.h"
@@ -33,6 +36,11 @@
 #define DEFAULT_TTL 5
 #define DEFAULT_LOG_RATE 200
 #define DEFAULT_LOG_BURST 400
+#define DEFAULT_FORWARD_CACHE 1024
+#define DEFAULT_FORWARD_FLOOR 5
+#define DEFAULT_FORWARD_CEILING 3600
+#define DEFAULT_FORWARD_RATE 100
+#define DEFAULT_FORWARD_BURST 200
 #define TCP_BACKLOG 128
 #define WANTED_FD_LIMIT 4096 /* every bounded set of stub.h together, with room to spare */
 
@@ -58,6 +66,9 @@ static void usage(FILE *out)
             "           [--sinkhole-ipv4 ADDR] [--sinkhole-ipv6 ADDR] [--ttl SECONDS]\n"
             "           [--log-rate N] [--log-burst N] [--user NAME]\n"
             "           [--metrics-fd FD | --metrics-dir PATH] [--netns-key KEY] [--help]\n"
+            "           [--forward ZONE=UPSTREAM[|UPSTREAM...]]... [--forward-cache-entries N]\n"
+            "           [--forward-ttl-floor S] [--forward-ttl-ceiling S] [--forward-rate N]\n"
+            "           [--forward-burst N] [--forward-timeout-ms MS]\n"
             "\n"
             "Answers every DNS query itself: A gets the IPv4 sinkhole (default " DEFAULT_SINKHOLE4
             "),\n"
@@ -80,8 +91,17 @@ static void usage(FILE *out)
             "  --user NAME          when started as root, serve as NAME\n"
             "  --metrics-fd FD      write " STUB_METRICS_FILE " into this directory every %d s\n"
             "  --metrics-dir PATH   ... into PATH\n"
-            "  --netns-key KEY      label the metrics with the jail's namespace key\n",
-            DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, STUB_METRICS_INTERVAL_MS / 1000);
+            "  --netns-key KEY      label the metrics with the jail's namespace key\n"
+            "  --forward ZONE=UP[|UP...]  forward names in ZONE (and below) to these upstreams\n"
+            "                       (lib/resolver syntax; at most %d), the real answer goes back\n"
+            "  --forward-cache-entries N  forwarded answers cached (default %d, 0 = none)\n"
+            "  --forward-ttl-floor S, --forward-ttl-ceiling S  cache lifetime bounds (%d, %d)\n"
+            "  --forward-rate N, --forward-burst N  upstream queries per second and burst,\n"
+            "                       beyond it REFUSED (default %d, %d; rate 0 = no limit)\n"
+            "  --forward-timeout-ms MS  per upstream attempt (default: the resolver's)\n",
+            DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, STUB_METRICS_INTERVAL_MS / 1000,
+            DJ_FWD_MAX_UPSTREAMS, DEFAULT_FORWARD_CACHE, DEFAULT_FORWARD_FLOOR,
+            DEFAULT_FORWARD_CEILING, DEFAULT_FORWARD_RATE, DEFAULT_FORWARD_BURST);
 }
 
 /* Reports a startup failure where someone can see it (stderr, and the hook through the ready
@@ -129,6 +149,14 @@ static int add_fd(const char *option, const char *text, int *fds, size_t *n, siz
     return 0;
 }
 
+static const char *option_name(const struct option *longopts, int opt)
+{
+    for (; longopts->name != NULL; longopts++)
+        if (longopts->val == opt)
+            return longopts->name;
+    return "?";
+}
+
 static int parse_options(int argc, char **argv, struct options *o, dj_error_t *err)
 {
     enum {
@@ -152,6 +180,13 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_METRICS_FD,
         OPT_METRICS_DIR,
         OPT_NETNS_KEY,
+        OPT_FORWARD,
+        OPT_FORWARD_CACHE,
+        OPT_FORWARD_FLOOR,
+        OPT_FORWARD_CEILING,
+        OPT_FORWARD_RATE,
+        OPT_FORWARD_BURST,
+        OPT_FORWARD_TIMEOUT,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -175,6 +210,13 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"metrics-fd", required_argument, NULL, OPT_METRICS_FD},
         {"metrics-dir", required_argument, NULL, OPT_METRICS_DIR},
         {"netns-key", required_argument, NULL, OPT_NETNS_KEY},
+        {"forward", required_argument, NULL, OPT_FORWARD},
+        {"forward-cache-entries", required_argument, NULL, OPT_FORWARD_CACHE},
+        {"forward-ttl-floor", required_argument, NULL, OPT_FORWARD_FLOOR},
+        {"forward-ttl-ceiling", required_argument, NULL, OPT_FORWARD_CEILING},
+        {"forward-rate", required_argument, NULL, OPT_FORWARD_RATE},
+        {"forward-burst", required_argument, NULL, OPT_FORWARD_BURST},
+        {"forward-timeout-ms", required_argument, NULL, OPT_FORWARD_TIMEOUT},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -268,6 +310,36 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         case OPT_NETNS_KEY:
             cfg->netns_key = optarg;
             break;
+        case OPT_FORWARD:
+            /* Here every zone names its upstreams: the hook has resolved the default. */
+            if (strchr(optarg, '=') == NULL)
+                return dj_error_make(err, 0, "--forward: '%s' is not ZONE=UPSTREAM[|...]", optarg);
+            if (dj_fwd_zones_parse(&cfg->forward, optarg, true, err) < 0)
+                return dj_error_wrap(err, "--forward");
+            break;
+        case OPT_FORWARD_CACHE:
+        case OPT_FORWARD_FLOOR:
+        case OPT_FORWARD_CEILING:
+        case OPT_FORWARD_RATE:
+        case OPT_FORWARD_BURST:
+        case OPT_FORWARD_TIMEOUT:
+            if (parse_uint(optarg, opt == OPT_FORWARD_CACHE ? 1000000 : 604800, &value) < 0 ||
+                ((opt == OPT_FORWARD_BURST || opt == OPT_FORWARD_CEILING) && value == 0))
+                return dj_error_make(err, 0, "--%s: '%s' is not a number in range",
+                                     option_name(longopts, opt), optarg);
+            if (opt == OPT_FORWARD_CACHE)
+                cfg->forward_cache_entries = value;
+            else if (opt == OPT_FORWARD_FLOOR)
+                cfg->forward_ttl_floor = (uint32_t)value;
+            else if (opt == OPT_FORWARD_CEILING)
+                cfg->forward_ttl_ceiling = (uint32_t)value;
+            else if (opt == OPT_FORWARD_RATE)
+                cfg->forward_rate = (unsigned)value;
+            else if (opt == OPT_FORWARD_BURST)
+                cfg->forward_burst = (unsigned)value;
+            else
+                cfg->forward_timeout_ms = (unsigned)value;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -282,6 +354,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
     if (o->metrics_dir != NULL && cfg->metrics_dir_fd >= 0)
         return dj_error_make(err, 0, "--metrics-fd and --metrics-dir exclude each other");
+    if (cfg->forward_ttl_floor > cfg->forward_ttl_ceiling)
+        return dj_error_make(err, 0, "--forward-ttl-floor is above --forward-ttl-ceiling");
     if (o->n_listen == 0 && cfg->n_udp == 0 && cfg->n_tcp == 0)
         return dj_error_make(err, 0,
                              "nothing to serve: give --listen or --inherit-udp/--inherit-tcp");
@@ -525,6 +599,11 @@ int main(int argc, char **argv)
     o.stub.log_rate = DEFAULT_LOG_RATE;
     o.stub.log_burst = DEFAULT_LOG_BURST;
     o.stub.policy.ttl = DEFAULT_TTL;
+    o.stub.forward_cache_entries = DEFAULT_FORWARD_CACHE;
+    o.stub.forward_ttl_floor = DEFAULT_FORWARD_FLOOR;
+    o.stub.forward_ttl_ceiling = DEFAULT_FORWARD_CEILING;
+    o.stub.forward_rate = DEFAULT_FORWARD_RATE;
+    o.stub.forward_burst = DEFAULT_FORWARD_BURST;
     inet_pton(AF_INET, DEFAULT_SINKHOLE4, &o.stub.policy.sinkhole4);
 
     if (parse_options(argc, argv, &o, &err) < 0)

@@ -10,23 +10,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fwdcache.h"
+#include "fwdmsg.h"
 #include "jsonlog.h"
 #include "metrics.h"
+#include "resolver.h"
 
 /* Everything after setup beyond the base list: UDP batches (recvmmsg, sendmmsg), TCP and
  * control replies (send and recv are sendto and recvfrom underneath), control requests with
- * their fds (recvmsg), and new clients (accept4). */
+ * their fds (recvmsg), and new clients (accept4). The forward zones' resolvers add what
+ * lib/resolver.c lists: a socket per upstream attempt (socket, connect, getsockopt for a TCP
+ * connect's result) and query ids (getrandom); its eventfd and epoll calls are in the base. */
 const char *const stub_syscalls[] = {
-    "recvmmsg", "recvmmsg_time64", "sendmmsg",          "recvfrom", "sendto",
-    "recvmsg",  "accept4",         DJ_METRICS_SYSCALLS, NULL,
+    "recvmmsg", "recvmmsg_time64", "sendmmsg",  "recvfrom",  "sendto",
+    "recvmsg",  "accept4",         "socket",    "connect",   "getsockopt",
+    "getrandom", DJ_METRICS_SYSCALLS, NULL,
 };
 
-#define TCP_OUT_SIZE 8192
+/* A forwarded answer over TCP may be as long as the 2-byte length allows. The buffer is
+ * allocated with the connection slots but only touched as far as it is used. */
+#define TCP_OUT_SIZE (2 + DJ_DNS_TCP_MAX_SIZE + 2 * (2 + DJ_DNS_MAX_RESPONSE))
+/* Forwarded queries waiting for an upstream, per resolver: each holds a socket, and the
+ * stub's descriptor limit (main.c) must cover four such sets beside its own. */
+#define FORWARD_MAX_INFLIGHT 512
+#define FORWARD_OUT_SIZE (DJ_DNS_TCP_MAX_SIZE)
 #define EPOLL_BATCH 64
 #define UDP_ROUNDS 8 /* batches per wake-up before other fds get a turn */
 #define ACCEPTS_PER_WAKEUP 16
@@ -42,6 +55,7 @@ enum tag_kind {
     TAG_CONTROL_LISTEN,
     TAG_CONTROL_CONN,
     TAG_WATCH,
+    TAG_RESOLVER,
 };
 
 /* epoll data: kind, a generation (so an event for a closed TCP connection cannot act on the
@@ -81,6 +95,25 @@ struct udp_batch {
     uint8_t response[STUB_UDP_BATCH][DJ_DNS_MAX_RESPONSE];
 };
 
+/* One distinct upstream set and the resolver that asks it. */
+struct forwarder {
+    struct dj_resolver *resolver;
+    const char *upstreams; /* the zones' text, "UP|UP" */
+};
+
+/* A query waiting for its upstream's answer. */
+struct pending {
+    struct stub *stub;
+    struct dj_dns_query q;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    bool tcp;
+    int udp_fd;      /* UDP: the socket it came in on */
+    size_t tcp_slot; /* TCP: the connection, if it is still this one */
+    uint32_t tcp_generation;
+    size_t zone;
+};
+
 struct stub {
     int epoll_fd;
     int signal_fd;
@@ -106,6 +139,14 @@ struct stub {
     struct dj_log log;
     char line[DJ_JSON_LINE_MAX];
 
+    struct dj_fwd_zones zones;
+    size_t *zone_forwarder; /* per zone: index into forwarders */
+    struct forwarder *forwarders;
+    size_t n_forwarders;
+    struct dj_fwdcache *cache;
+    struct dj_ratelimit upstream_limit;
+    uint8_t *forward_out; /* FORWARD_OUT_SIZE: one reply built at a time */
+
     uint64_t now_ns; /* monotonic, refreshed once per wake-up */
     uint64_t last_housekeeping_ns;
     bool quit;
@@ -123,6 +164,8 @@ static int epoll_add(struct stub *s, int fd, uint32_t events, uint64_t tag, dj_e
         return dj_error_make(err, errno, "epoll_ctl(ADD, fd %d)", fd);
     return 0;
 }
+
+static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_error_t *err);
 
 struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
 {
@@ -187,6 +230,8 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
     if (s->control_fd >= 0 &&
         epoll_add(s, s->control_fd, EPOLLIN, make_tag(TAG_CONTROL_LISTEN, 0, 0), err) < 0)
         goto fail;
+    if (setup_forwarding(s, cfg, err) < 0)
+        goto fail;
     for (size_t i = 0; i < cfg->n_watch; i++) {
         /* A pidfd turns readable when its process exits. */
         if (epoll_add(s, cfg->watch_fds[i], EPOLLIN, make_tag(TAG_WATCH, s->n_watch, 0), err) < 0) {
@@ -199,6 +244,12 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
 
 fail:
     stub_metrics_free(s->metrics);
+    for (size_t i = 0; i < s->n_forwarders; i++)
+        dj_resolver_free(s->forwarders[i].resolver);
+    free(s->forwarders);
+    free(s->zone_forwarder);
+    free(s->forward_out);
+    dj_fwdcache_free(s->cache);
     if (s->epoll_fd >= 0)
         close(s->epoll_fd);
     free(s->tcp);
@@ -270,22 +321,305 @@ static void log_packet(struct stub *s, const struct sockaddr_storage *peer, bool
         else if (outcome->answer == DJ_DNS_ANSWER_AAAA)
             answer = s->answer6_text;
         dj_json_add_cstring(&j, "answer", answer);
+        dj_json_add_cstring(&j, "outcome", "sinkholed");
         if (outcome->truncated)
             dj_json_add_bool(&j, "tc", true);
     }
     dj_log_write(&s->log, s->line, dj_json_end(&j));
 }
 
-/* Parses QUERY, writes the response into OUT and logs the exchange. Returns the response
- * length, 0 for no response. */
-static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
-                           const struct sockaddr_storage *peer, bool tcp, uint8_t *out)
+/* ---- forward zones ------------------------------------------------------------------------ */
+
+/* Where a query came from, so that an answer that comes later can find its way back. */
+struct origin {
+    int udp_fd;            /* UDP: the socket; -1 for TCP */
+    socklen_t peer_len;    /* UDP */
+    struct tcp_conn *conn; /* TCP */
+};
+
+static void tcp_serve(struct stub *s, struct tcp_conn *c, uint32_t events);
+
+static int add_forwarder(struct stub *s, const char *zone, const char *upstreams,
+                         const struct stub_config *cfg, dj_error_t *err)
 {
+    struct forwarder *f = &s->forwarders[s->n_forwarders];
+    struct dj_resolver_config rc;
+    const char *servers[DJ_FWD_MAX_UPSTREAMS];
+    char buf[DJ_FWD_MAX_UPSTREAMS * DJ_FWD_MAX_ENTRY];
+    int n = dj_fwd_split_upstreams(upstreams, buf, sizeof(buf), servers);
+
+    if (n < 0)
+        return dj_error_make(err, 0, "forward zone %s: bad upstream list", zone);
+    dj_resolver_config_init(&rc);
+    for (int i = 0; i < n; i++)
+        if (dj_resolver_config_add_server(&rc, servers[i], err) < 0)
+            return dj_error_wrap(err, "forward zone %s: upstream", zone);
+    /* The stub caches whole answers itself (lib/fwdcache). */
+    rc.cache_entries = 0;
+    rc.max_inflight = FORWARD_MAX_INFLIGHT;
+    if (cfg->forward_timeout_ms > 0)
+        rc.timeout_ms = cfg->forward_timeout_ms;
+    f->resolver = dj_resolver_new(&rc, err);
+    if (f->resolver == NULL)
+        return dj_error_wrap(err, "forward zone %s", zone);
+    f->upstreams = upstreams;
+    s->n_forwarders++;
+    return epoll_add(s, dj_resolver_fd(f->resolver), EPOLLIN,
+                     make_tag(TAG_RESOLVER, s->n_forwarders - 1, 0), err);
+}
+
+/* One resolver per distinct upstream set, the cache, the rate limit. Before the sandbox:
+ * resolvers need epoll_create1, eventfd2 and a blocking getrandom to start. */
+static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_error_t *err)
+{
+    struct dj_fwdcache_limits limits = {cfg->forward_cache_entries, cfg->forward_ttl_floor,
+                                        cfg->forward_ttl_ceiling};
+    uint8_t key[DJ_SIPHASH_KEY_SIZE];
+    size_t filled = 0;
+
+    s->zones = cfg->forward;
+    if (s->zones.n == 0)
+        return 0;
+    s->zone_forwarder = calloc(s->zones.n, sizeof(*s->zone_forwarder));
+    s->forwarders = calloc(s->zones.n, sizeof(*s->forwarders));
+    s->forward_out = malloc(FORWARD_OUT_SIZE);
+    if (s->zone_forwarder == NULL || s->forwarders == NULL || s->forward_out == NULL)
+        return dj_error_make(err, ENOMEM, "forward zones");
+    for (size_t i = 0; i < s->zones.n; i++) {
+        const struct dj_fwd_zone *z = &s->zones.zones[i];
+        size_t k = 0;
+
+        if (z->upstreams == NULL)
+            return dj_error_make(err, 0, "forward zone %s has no upstream", z->name);
+        while (k < s->n_forwarders && strcmp(s->forwarders[k].upstreams, z->upstreams) != 0)
+            k++;
+        if (k == s->n_forwarders && add_forwarder(s, z->name, z->upstreams, cfg, err) < 0)
+            return -1;
+        s->zone_forwarder[i] = k;
+    }
+    while (filled < sizeof(key)) {
+        ssize_t n = getrandom(key + filled, sizeof(key) - filled, 0);
+
+        if (n < 0 && errno != EINTR)
+            return dj_error_make(err, errno, "getrandom for the forward cache");
+        if (n > 0)
+            filled += (size_t)n;
+    }
+    s->cache = dj_fwdcache_new(&limits, key, err);
+    if (s->cache == NULL)
+        return -1;
+    dj_ratelimit_init(&s->upstream_limit, cfg->forward_rate, cfg->forward_burst, s->now_ns);
+    return 0;
+}
+
+static void log_forward(struct stub *s, const struct sockaddr_storage *peer, bool tcp,
+                        const struct dj_dns_query *q, size_t zone, const char *outcome,
+                        const uint8_t *reply, size_t reply_len, const char *reason)
+{
+    char client[INET6_ADDRSTRLEN + 16];
+    char qname[DJ_DNS_MAX_NAME_TEXT];
+    char type_text[DJ_DNS_TYPE_TEXT_SIZE];
+    char rcode_text[DJ_DNS_RCODE_TEXT_SIZE];
+    struct timespec now;
+    struct dj_json j;
+
+    if (s->log.fd < 0 || !dj_log_admit(&s->log, s->now_ns))
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    format_peer(peer, client, sizeof(client));
+    dj_dns_name_to_text(q->qname, q->qname_len, qname, sizeof(qname));
+    dj_json_begin(&j, s->line, sizeof(s->line));
+    dj_json_add_time(&j, "time", &now);
+    dj_json_add_cstring(&j, "event", "dns_query");
+    dj_json_add_cstring(&j, "container", s->container_id);
+    dj_json_add_cstring(&j, "client", client);
+    dj_json_add_cstring(&j, "proto", tcp ? "tcp" : "udp");
+    dj_json_add_cstring(&j, "qname", qname);
+    dj_json_add_cstring(&j, "qtype", dj_dns_type_text(q->qtype, type_text));
+    dj_json_add_cstring(
+        &j, "rcode",
+        reply_len >= DJ_DNS_HEADER_SIZE ? dj_dns_rcode_text(reply[3] & 0xF, rcode_text) : NULL);
+    dj_json_add_cstring(&j, "outcome", outcome);
+    dj_json_add_cstring(&j, "zone", s->zones.zones[zone].name);
+    if (reply_len >= DJ_DNS_HEADER_SIZE && (reply[2] & 0x02))
+        dj_json_add_bool(&j, "tc", true);
+    if (reason != NULL)
+        dj_json_add_cstring(&j, "reason", reason);
+    dj_log_write(&s->log, s->line, dj_json_end(&j));
+}
+
+/* Appends a message to a TCP connection's output. False when it does not fit (the client
+ * has not read enough of what came before): the answer is dropped, the client times out. */
+static bool tcp_append(struct tcp_conn *c, const uint8_t *msg, size_t len)
+{
+    if (TCP_OUT_SIZE - c->out_start - c->out_len < 2 + len) {
+        memmove(c->out, c->out + c->out_start, c->out_len);
+        c->out_start = 0;
+    }
+    if (TCP_OUT_SIZE - c->out_len < 2 + len)
+        return false;
+    c->out[c->out_start + c->out_len] = (uint8_t)(len >> 8);
+    c->out[c->out_start + c->out_len + 1] = (uint8_t)len;
+    memcpy(c->out + c->out_start + c->out_len + 2, msg, len);
+    c->out_len += 2 + len;
+    return true;
+}
+
+/* Sends a reply built outside the UDP batch and the TCP slot. Returns false when it could
+ * not be queued. */
+static bool deliver(struct stub *s, const struct origin *from, const struct sockaddr_storage *peer,
+                    const uint8_t *msg, size_t len)
+{
+    if (from->conn != NULL)
+        return tcp_append(from->conn, msg, len);
+    /* Errors are a full socket buffer or a vanished client: like a router, drop. */
+    sendto(from->udp_fd, msg, len, MSG_DONTWAIT, (const struct sockaddr *)peer, from->peer_len);
+    return true;
+}
+
+static void forward_done(void *ctx, enum dj_resolve_status status, const uint8_t *msg, size_t len)
+{
+    struct pending *p = ctx;
+    struct stub *s = p->stub;
+    struct dj_fwd_info info;
+    struct origin from = {p->udp_fd, p->peer_len, NULL};
+    const char *reason = NULL;
+    const char *outcome = "forwarded";
+    bool truncated = false;
+    size_t n = 0;
+
+    s->now_ns = dj_monotonic_ns();
+    if (msg == NULL) {
+        reason = dj_resolve_status_text(status);
+    } else {
+        reason = dj_fwd_scan(msg, len, p->q.qname, p->q.qname_len, p->q.qtype, p->q.qclass, &info);
+        if (reason == NULL) {
+            /* TTLs no longer than we keep the answer ourselves; 0 when we do not keep it. */
+            uint32_t cap = info.cacheable ? dj_fwdcache_clamp(s->cache, info.lifetime) : 0;
+            dj_error_t err = NULL;
+
+            if (info.cacheable &&
+                dj_fwdcache_put(s->cache, p->q.qname, p->q.qname_len, p->q.qtype, p->q.qclass, msg,
+                                len, info.lifetime, s->now_ns, &err) < 0)
+                dj_error_release(&err);
+            n = dj_fwd_build_reply(msg, len, &p->q, 0, cap, dj_dns_response_limit(&p->q, p->tcp),
+                                   s->forward_out, FORWARD_OUT_SIZE, &truncated);
+            if (n == 0)
+                reason = "answer does not fit";
+        }
+    }
+    if (n == 0) {
+        n = dj_fwd_build_error(&p->q, DJ_DNS_RCODE_SERVFAIL, s->forward_out, FORWARD_OUT_SIZE);
+        outcome = "failed";
+        s->stats.queries_failed++;
+    } else {
+        s->stats.queries_forwarded++;
+    }
+    if (p->tcp) {
+        struct tcp_conn *c = &s->tcp[p->tcp_slot];
+
+        /* The client may have gone, and its slot gone to another. */
+        if (c->fd < 0 || c->generation != p->tcp_generation) {
+            free(p);
+            return;
+        }
+        from.conn = c;
+    }
+    if (n > 0 && !deliver(s, &from, &p->peer, s->forward_out, n))
+        reason = "client's TCP buffer full";
+    log_forward(s, &p->peer, p->tcp, &p->q, p->zone, outcome, s->forward_out, n, reason);
+    if (from.conn != NULL)
+        tcp_serve(s, from.conn, 0); /* send it, and watch for what comes next */
+    free(p);
+}
+
+/* A well-formed query for a name inside zone ZONE: from the cache, or REFUSED over the rate
+ * limit, or sent upstream (the answer goes out from forward_done). A cached answer that fits
+ * OUT (DJ_DNS_MAX_RESPONSE bytes) is returned in it, so that it leaves with the caller's
+ * batch; otherwise everything is sent from here and 0 returned. */
+static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
+                            const struct sockaddr_storage *peer, const struct origin *from,
+                            size_t zone, uint8_t *out)
+{
+    struct forwarder *f = &s->forwarders[s->zone_forwarder[zone]];
+    struct dj_fwdcache_hit hit;
+    struct pending *p;
+    dj_error_t err = NULL;
+    bool truncated;
+    size_t n;
+
+    if (dj_fwdcache_get(s->cache, q->qname, q->qname_len, q->qtype, q->qclass, s->now_ns, &hit)) {
+        n = dj_fwd_build_reply(hit.msg, hit.len, q, hit.elapsed, hit.remaining,
+                               dj_dns_response_limit(q, from->conn != NULL), s->forward_out,
+                               FORWARD_OUT_SIZE, &truncated);
+        if (n > 0) {
+            s->stats.queries_cached++;
+            log_forward(s, peer, from->conn != NULL, q, zone, "cached", s->forward_out, n, NULL);
+            if (n <= DJ_DNS_MAX_RESPONSE) {
+                memcpy(out, s->forward_out, n);
+                return n;
+            }
+            deliver(s, from, peer, s->forward_out, n);
+            return 0;
+        }
+    }
+    if (!dj_ratelimit_allow(&s->upstream_limit, s->now_ns)) {
+        n = dj_fwd_build_error(q, DJ_DNS_RCODE_REFUSED, s->forward_out, FORWARD_OUT_SIZE);
+        s->stats.queries_refused++;
+        if (n > 0)
+            deliver(s, from, peer, s->forward_out, n);
+        log_forward(s, peer, from->conn != NULL, q, zone, "refused", s->forward_out, n,
+                    "upstream rate limit (forward-rate)");
+        return 0;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p != NULL) {
+        p->stub = s;
+        p->q = *q;
+        p->peer = *peer;
+        p->peer_len = from->peer_len;
+        p->tcp = from->conn != NULL;
+        p->udp_fd = from->udp_fd;
+        p->zone = zone;
+        if (from->conn != NULL) {
+            p->tcp_slot = (size_t)(from->conn - s->tcp);
+            p->tcp_generation = from->conn->generation;
+        }
+        if (dj_resolver_query(f->resolver, q->qname, q->qname_len, q->qtype, q->qclass,
+                              forward_done, p, &err) != NULL)
+            return 0;
+        free(p);
+    }
+    /* Too many in flight, or out of memory. */
+    n = dj_fwd_build_error(q, DJ_DNS_RCODE_SERVFAIL, s->forward_out, FORWARD_OUT_SIZE);
+    s->stats.queries_failed++;
+    if (n > 0)
+        deliver(s, from, peer, s->forward_out, n);
+    log_forward(s, peer, from->conn != NULL, q, zone, "failed", s->forward_out, n,
+                err != NULL ? dj_error_msg(&err) : "out of memory");
+    dj_error_release(&err);
+    return 0;
+}
+
+/* Parses QUERY, writes the response into OUT and logs the exchange. Returns the response
+ * length, 0 for no response (none due, or a forward zone's answer that goes out later). */
+static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
+                           const struct sockaddr_storage *peer, const struct origin *from,
+                           uint8_t *out)
+{
+    bool tcp = from->conn != NULL;
     struct dj_dns_query q;
     struct dj_dns_outcome outcome;
     size_t n;
 
     dj_dns_parse_query(query, len, &q);
+    if (q.result == DJ_DNS_PARSE_OK && s->zones.n > 0) {
+        /* Only names inside a forward zone ever leave the stub. */
+        ssize_t zone = dj_fwd_zones_match(&s->zones, q.qname, q.qname_len);
+
+        if (zone >= 0)
+            return forward_query(s, &q, peer, from, (size_t)zone, out);
+    }
     n = dj_dns_build_response(&q, &s->policy, dj_dns_response_limit(&q, tcp), out,
                               DJ_DNS_MAX_RESPONSE, &outcome);
     if (q.result == DJ_DNS_PARSE_OK)
@@ -334,6 +668,8 @@ static void udp_serve(struct stub *s, int fd)
 {
     struct udp_batch *b = s->udp;
 
+    struct origin from = {fd, 0, NULL};
+
     for (int round = 0; round < UDP_ROUNDS; round++) {
         unsigned n_out = 0;
         int n;
@@ -361,8 +697,9 @@ static void udp_serve(struct stub *s, int fd)
                     log_packet(s, &b->peer[i], false, b->in[i].msg_len, &q, &none, false);
                 continue;
             }
+            from.peer_len = in->msg_namelen;
             len =
-                answer_query(s, b->query[i], b->in[i].msg_len, &b->peer[i], false, b->response[i]);
+                answer_query(s, b->query[i], b->in[i].msg_len, &b->peer[i], &from, b->response[i]);
             if (len == 0)
                 continue;
             b->out_iov[n_out].iov_base = b->response[i];
@@ -466,6 +803,7 @@ static size_t tcp_complete_message(const struct tcp_conn *c)
  * Returns false when the connection must be closed (a message too long to be a query). */
 static bool tcp_answer_pending(struct stub *s, struct tcp_conn *c)
 {
+    struct origin from = {-1, 0, c};
     size_t off = 0;
 
     while (c->in_len - off >= 2) {
@@ -492,7 +830,7 @@ static bool tcp_answer_pending(struct stub *s, struct tcp_conn *c)
             c->out_start = 0;
         }
         slot = c->out + c->out_start + c->out_len;
-        n = answer_query(s, c->in + off + 2, len, &c->peer, true, slot + 2);
+        n = answer_query(s, c->in + off + 2, len, &c->peer, &from, slot + 2);
         if (n > 0) {
             slot[0] = (uint8_t)(n >> 8);
             slot[1] = (uint8_t)n;
@@ -767,6 +1105,10 @@ static void dispatch(struct stub *s, const struct epoll_event *ev)
         if (s->watch_fds[index] >= 0)
             watch_exited(s, index);
         break;
+    case TAG_RESOLVER:
+        if (index < s->n_forwarders)
+            dj_resolver_process(s->forwarders[index].resolver);
+        break;
     }
 }
 
@@ -781,7 +1123,16 @@ int stub_run(struct stub *s, dj_error_t *err)
     while (!s->quit) {
         bool timed = s->n_tcp_conns > 0 || s->n_control > 0 || dj_log_summary_pending(&s->log) ||
                      s->metrics != NULL;
-        int n = epoll_wait(s->epoll_fd, events, EPOLL_BATCH, timed ? 1000 : -1);
+        int timeout = timed ? 1000 : -1;
+        int n;
+
+        for (size_t i = 0; i < s->n_forwarders; i++) {
+            int ms = dj_resolver_timeout_ms(s->forwarders[i].resolver);
+
+            if (ms >= 0 && (timeout < 0 || ms < timeout))
+                timeout = ms;
+        }
+        n = epoll_wait(s->epoll_fd, events, EPOLL_BATCH, timeout);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -790,6 +1141,10 @@ int stub_run(struct stub *s, dj_error_t *err)
         s->now_ns = dj_monotonic_ns();
         for (int i = 0; i < n && !s->quit; i++)
             dispatch(s, &events[i]);
+        /* Upstream attempts whose time is up: the next server, or SERVFAIL. */
+        for (size_t i = 0; i < s->n_forwarders && !s->quit; i++)
+            if (dj_resolver_timeout_ms(s->forwarders[i].resolver) == 0)
+                dj_resolver_process(s->forwarders[i].resolver);
         if (s->now_ns - s->last_housekeeping_ns >= HOUSEKEEPING_NS)
             housekeeping(s);
         if (s->metrics != NULL &&

@@ -3,7 +3,9 @@
  * One thread, one epoll set: UDP sockets served in recvmmsg/sendmmsg batches, TCP listeners
  * and their connections (length-prefixed, pipelined, bounded buffers, idle timeout), the
  * control socket (see lib/control.h for the protocol), the watched container pidfds, a
- * signalfd for SIGTERM/SIGINT, and the rate-limited query log.
+ * signalfd for SIGTERM/SIGINT, the rate-limited query log, and the forward zones: queries for
+ * names inside one go through a lib/resolver (one per distinct upstream set, on this loop),
+ * with the answer cache of lib/fwdcache and a token bucket on what reaches an upstream.
  * stub_prepare() does everything that needs more than the seccomp allowlist STUB_SYSCALLS
  * (allocation included); stub_run() then only reads, writes, accepts and closes.
  * Owns: the serving state and the syscalls it needs after setup. */
@@ -15,6 +17,7 @@
 
 #include "dnswire.h"
 #include "error.h"
+#include "fwdzone.h"
 
 #define STUB_MAX_SOCKETS 16       /* UDP and TCP listeners together */
 #define STUB_MAX_WATCHED 1024     /* pidfds watched at once */
@@ -40,6 +43,15 @@ struct stub_config {
     struct dj_dns_policy policy;
     int metrics_dir_fd;    /* -1: no metrics file; else where dnsstub.prom goes */
     const char *netns_key; /* for the metrics' labels; may be NULL */
+
+    /* Forward zones: every zone has its upstreams (none left to a default here). */
+    struct dj_fwd_zones forward;
+    size_t forward_cache_entries;
+    uint32_t forward_ttl_floor;
+    uint32_t forward_ttl_ceiling;
+    unsigned forward_rate; /* queries per second that reach an upstream; 0: no limit */
+    unsigned forward_burst;
+    unsigned forward_timeout_ms; /* per upstream attempt; 0: the resolver's default */
 };
 
 /* What the stub counts, since it started, for the metrics file (stub-metrics.c). Every query

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include "nft.h"
 #include "oci.h"
 #include "policy.h"
+#include "resolver.h"
 #include "rootless.h"
 #include "sandbox.h"
 #include "spawn.h"
@@ -80,6 +82,9 @@ static void usage(FILE *out)
                  "      *.example.com              any name below example.com (not itself)\n"
                  "      example.com:8443           that host on port 8443 only\n"
                  "      192.0.2.7  203.0.113.0/24:443  [2001:db8::1]:443   addresses and networks\n"
+                 "  io.dnsjail.forward=ZONES        zones whose names the DNS stub forwards to a\n"
+                 "                                 real resolver (within the config's\n"
+                 "                                 annotation-forward-within)\n"
                  "See docs/POLICY.md for the whole grammar.\n");
 }
 
@@ -422,11 +427,175 @@ static int remove_table(struct hook *h, void *data, dj_error_t *err)
     return dj_nft_remove(err);
 }
 
+/* ---- forward zones' default upstream ------------------------------------------------------ */
+
+#define RESOLV_CONF_MAX_BYTES (64 * 1024)
+
+/* Opens the container's /etc/resolv.conf as the container will see it: the source of a bind
+ * mount onto it (podman, CRI-O), else the file in the root filesystem, resolved inside the
+ * root so that a symlink planted there (etc/resolv.conf -> /etc/shadow) cannot lead the hook,
+ * which runs as root, out of it. */
+static int open_container_resolv_conf(const struct hook *h, char **shown, dj_error_t *err)
+{
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK};
+    cleanup_free char *root = NULL;
+    cleanup_close int root_fd = -1;
+    int fd;
+
+    if (h->bundle.resolv_conf_source != NULL) {
+        *shown = strdup(h->bundle.resolv_conf_source);
+        if (h->bundle.resolv_conf_source[0] != '/')
+            return dj_error_make(err, 0, "the mount onto /etc/resolv.conf has a relative source");
+        how.resolve = RESOLVE_NO_MAGICLINKS;
+        fd = (int)syscall(SYS_openat2, AT_FDCWD, h->bundle.resolv_conf_source, &how, sizeof(how));
+        if (fd < 0)
+            return dj_error_make(err, errno, "open %s", h->bundle.resolv_conf_source);
+        return fd;
+    }
+    if (h->bundle.root_path == NULL)
+        return dj_error_make(err, 0, "config.json has no root.path");
+    if (h->bundle.root_path[0] == '/')
+        root = strdup(h->bundle.root_path);
+    else if (asprintf(&root, "%s/%s", h->state.bundle, h->bundle.root_path) < 0)
+        root = NULL;
+    if (root == NULL)
+        return dj_error_make(err, ENOMEM, "resolv.conf path");
+    if (asprintf(shown, "%s/etc/resolv.conf", root) < 0)
+        *shown = NULL;
+    root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0)
+        return dj_error_make(err, errno, "open the root filesystem %s", root);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    fd = (int)syscall(SYS_openat2, root_fd, "etc/resolv.conf", &how, sizeof(how));
+    if (fd < 0)
+        return dj_error_make(err, errno, "open %s/etc/resolv.conf (inside the root)", root);
+    return fd;
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    return ss->ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* "ADDR:PORT|[V6]:PORT" of the container's resolv.conf nameservers that the stub can reach
+ * from the host's namespace. A loopback nameserver (systemd-resolved's 127.0.0.53, a local
+ * dnsmasq) is the container's own loopback, which the host side cannot reach: refused. */
+static int default_upstreams(const struct hook *h, char **out, dj_error_t *err)
+{
+    cleanup_free char *shown = NULL;
+    cleanup_free char *text = NULL;
+    cleanup_close int fd = open_container_resolv_conf(h, &shown, err);
+    cleanup_close int copy = -1;
+    struct dj_resolver_config rc;
+    char proc_path[64], list[DJ_RESOLVER_MAX_SERVERS * (INET6_ADDRSTRLEN + 10)] = "";
+    unsigned loopback = 0;
+    struct stat st;
+    size_t len;
+
+    if (fd < 0)
+        return dj_error_wrap(err, "the container's resolv.conf (the default forward upstream)");
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return dj_error_make(err, 0, "%s is not a regular file", shown != NULL ? shown : "?");
+    if (read_all(fd, RESOLV_CONF_MAX_BYTES, &text, &len, "resolv.conf", err) < 0)
+        return -1;
+    /* The resolver reads a path: give it a private copy of what was read, not the file. */
+    copy = memfd_create("dnsjail-resolv-conf", MFD_CLOEXEC);
+    if (copy < 0 || write(copy, text, len) != (ssize_t)len)
+        return dj_error_make(err, errno, "copying resolv.conf");
+    snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", copy);
+    dj_resolver_config_init(&rc);
+    if (dj_resolver_config_from_resolv_conf(&rc, proc_path, err) < 0)
+        return dj_error_wrap(err, "the container's resolv.conf %s", shown != NULL ? shown : "");
+    for (size_t i = 0; i < rc.n_servers; i++) {
+        const struct sockaddr_storage *ss = &rc.servers[i];
+        char addr[INET6_ADDRSTRLEN];
+        unsigned port;
+
+        if (is_loopback(ss)) {
+            loopback++;
+            continue;
+        }
+        if (ss->ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, addr, sizeof(addr));
+            port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+        } else {
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, addr, sizeof(addr));
+            port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+        }
+        snprintf(list + strlen(list), sizeof(list) - strlen(list),
+                 ss->ss_family == AF_INET ? "%s%s:%u" : "%s[%s]:%u", list[0] != '\0' ? "|" : "",
+                 addr, port);
+    }
+    if (list[0] == '\0')
+        return dj_error_make(err, 0,
+                             "the container's resolv.conf %s has only loopback nameservers (%u), "
+                             "which dnsjail cannot reach from the host: name the zone's upstream "
+                             "in forward-zones (ZONE=ADDR)",
+                             shown != NULL ? shown : "", loopback);
+    *out = strdup(list);
+    return *out != NULL ? 0 : dj_error_make(err, ENOMEM, "upstreams");
+}
+
+/* Fills in the default upstream of every zone that has none, and checks every upstream with
+ * the resolver's own parser, so that the stub never starts with one it would refuse. */
+static int resolve_forward_upstreams(struct hook *h, dj_error_t *err)
+{
+    cleanup_free char *defaults = NULL;
+
+    for (size_t i = 0; i < h->policy.forward.n; i++) {
+        struct dj_fwd_zone *z = &h->policy.forward.zones[i];
+        struct dj_resolver_config rc;
+        const char *servers[DJ_FWD_MAX_UPSTREAMS];
+        char buf[DJ_FWD_MAX_UPSTREAMS * DJ_FWD_MAX_ENTRY];
+        int n;
+
+        if (z->upstreams == NULL) {
+            if (defaults == NULL && default_upstreams(h, &defaults, err) < 0)
+                return dj_error_wrap(err, "forward zone %s", z->name);
+            z->upstreams = strdup(defaults);
+            if (z->upstreams == NULL)
+                return dj_error_make(err, ENOMEM, "upstreams");
+        }
+        n = dj_fwd_split_upstreams(z->upstreams, buf, sizeof(buf), servers);
+        if (n < 0)
+            return dj_error_make(err, 0, "forward zone %s: bad upstream list", z->name);
+        dj_resolver_config_init(&rc);
+        for (int k = 0; k < n; k++)
+            if (dj_resolver_config_add_server(&rc, servers[k], err) < 0)
+                return dj_error_wrap(err, "forward zone %s: upstream", z->name);
+    }
+    return 0;
+}
+
+/* "ZONE=UP|UP ZONE=UP" for the stub's --forward; NULL when there are no zones. */
+static int forward_arg(const struct hook *h, char **out, dj_error_t *err)
+{
+    size_t total = 1;
+    char *p;
+
+    *out = NULL;
+    if (h->policy.forward.n == 0)
+        return 0;
+    for (size_t i = 0; i < h->policy.forward.n; i++)
+        total += strlen(h->policy.forward.zones[i].name) +
+                 strlen(h->policy.forward.zones[i].upstreams) + 2;
+    p = *out = malloc(total);
+    if (p == NULL)
+        return dj_error_make(err, ENOMEM, "--forward");
+    for (size_t i = 0; i < h->policy.forward.n; i++)
+        p += sprintf(p, "%s%s=%s", i > 0 ? " " : "", h->policy.forward.zones[i].name,
+                     h->policy.forward.zones[i].upstreams);
+    return 0;
+}
+
 /* Builds a daemon's argv. Numbers are printed into NUMBERS, which must outlive ARGV. */
 struct daemon_args {
     const char *argv[192]; /* fixed options, 8 --resolver and 64 --upstream-allow at most */
     size_t argc;
-    char numbers[16][24];
+    char numbers[24][24];
     size_t n_numbers;
     int pass[16];
     size_t n_pass;
@@ -485,9 +654,10 @@ static int policy_memfd(struct hook *h, dj_error_t *err)
 
     if (canonical == NULL)
         return dj_error_make(err, ENOMEM, "policy");
-    /* "mode=M allow=RULES": the part after allow= is itself a valid allow value. */
-    rules = strstr(canonical, "allow=");
-    rules = rules != NULL ? rules + strlen("allow=") : "";
+    /* "mode=M [forward=...] allow=RULES": the part after " allow=" is itself a valid allow
+     * value (no forward entry holds a blank). */
+    rules = strstr(canonical, " allow=");
+    rules = rules != NULL ? rules + strlen(" allow=") : "";
     len = strlen(rules);
     fd = memfd_create("dnsjail-policy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -508,6 +678,7 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     cleanup_free char *path = NULL;
     cleanup_free char *resolvers = NULL; /* arg_list's copies, which argv points into */
     cleanup_free char *networks = NULL;
+    cleanup_free char *forward = NULL;
     cleanup_close int policy_fd = -1;
     struct daemon_args a;
     struct dj_spawn spec;
@@ -544,6 +715,16 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
             arg(&a, "--sinkhole-ipv6", sinkhole6);
         }
         arg_number(&a, "--ttl", h->cfg.dns_ttl);
+        if (forward_arg(h, &forward, err) < 0)
+            return -1;
+        if (forward != NULL) {
+            arg(&a, "--forward", forward);
+            arg_number(&a, "--forward-cache-entries", h->cfg.forward_cache_entries);
+            arg_number(&a, "--forward-ttl-floor", h->cfg.forward_ttl_floor);
+            arg_number(&a, "--forward-ttl-ceiling", h->cfg.forward_ttl_ceiling);
+            arg_number(&a, "--forward-rate", h->cfg.forward_rate);
+            arg_number(&a, "--forward-burst", h->cfg.forward_burst);
+        }
         break;
     case DAEMON_PROXY:
         policy_fd = policy_memfd(h, err);
@@ -793,6 +974,8 @@ static int jail_start(struct hook *h, dj_error_t *err)
     }
     if (check_capabilities(h, err) < 0)
         return -1;
+    if (resolve_forward_upstreams(h, err) < 0)
+        return logged_refusal(h, err);
     if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 || dj_netns_open_self(&host, err) < 0)
         goto out;
     if (dj_netns_same(&ns, &host)) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fwdzone.h"
 #include "policy.h"
 #include "upstream.h"
 
@@ -46,6 +47,7 @@ enum value_type {
     VALUE_NETWORKS,   /* IPv4 or IPv6 networks (ADDR or ADDR/PREFIX), same separators */
     VALUE_RULES,      /* allow rules, io.dnsjail.allow syntax */
     VALUE_SYSTEM_LOG, /* auto, off, journal:PATH or syslog:PATH */
+    VALUE_ZONES,      /* forward zones with optional upstreams, lib/fwdzone.h syntax */
 };
 
 struct key_def {
@@ -81,6 +83,13 @@ static const struct key_def keys[] = {
     {"allow", VALUE_RULES, FIELD(admin_allow), 0, 0},
     {"annotation-allow-within", VALUE_RULES, FIELD(allow_ceiling), 0, 0},
     {"system-log", VALUE_SYSTEM_LOG, FIELD(system_log), 0, 0},
+    {"forward-zones", VALUE_ZONES, FIELD(forward_zones), 0, 0},
+    {"annotation-forward-within", VALUE_ZONES, FIELD(forward_ceiling), 0, 0},
+    {"forward-cache-entries", VALUE_UNSIGNED, FIELD(forward_cache_entries), 0, 1000000},
+    {"forward-ttl-floor", VALUE_U32, FIELD(forward_ttl_floor), 0, 86400},
+    {"forward-ttl-ceiling", VALUE_U32, FIELD(forward_ttl_ceiling), 1, 604800},
+    {"forward-rate", VALUE_UNSIGNED, FIELD(forward_rate), 0, 1000000},
+    {"forward-burst", VALUE_UNSIGNED, FIELD(forward_burst), 1, 1000000},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -102,6 +111,11 @@ int dj_config_init(struct dj_config *cfg, dj_error_t *err)
     cfg->proxy_tls_port = 15443;
     cfg->ready_timeout_ms = 5000;
     cfg->proxy_max_connections = 2048;
+    cfg->forward_cache_entries = 1024;
+    cfg->forward_ttl_floor = 5;
+    cfg->forward_ttl_ceiling = 3600;
+    cfg->forward_rate = 100;
+    cfg->forward_burst = 200;
     cfg->default_enable = true;
     cfg->allow_cap_net_admin = false;
     cfg->allow_cap_net_raw = false;
@@ -133,6 +147,10 @@ void dj_config_free(struct dj_config *cfg)
     free(cfg->upstream_allow);
     free(cfg->admin_allow);
     free(cfg->allow_ceiling);
+    free(cfg->forward_zones);
+    free(cfg->forward_ceiling);
+    cfg->forward_zones = NULL;
+    cfg->forward_ceiling = NULL;
     cfg->upstream_resolvers = NULL;
     cfg->upstream_allow = NULL;
     cfg->admin_allow = NULL;
@@ -423,6 +441,19 @@ static int set_value(struct dj_config *cfg, const struct key_def *key, const cha
                                  "syslog:PATH (an absolute socket path)",
                                  pos->file, pos->line, pos->key, value);
         break;
+    case VALUE_ZONES: {
+        struct dj_fwd_zones zones = {0};
+        dj_error_t sub = NULL;
+
+        if (dj_fwd_zones_parse(&zones, value, true, &sub) < 0) {
+            dj_error_make(err, 0, "%s:%u: key '%s': %s", pos->file, pos->line, pos->key,
+                          dj_error_msg(&sub));
+            dj_error_release(&sub);
+            return -1;
+        }
+        dj_fwd_zones_free(&zones);
+        break;
+    }
     case VALUE_PATH:
         if (value[0] != '/')
             return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not an absolute path",
@@ -576,7 +607,8 @@ static int check_ports(const struct dj_config *cfg, const unsigned *set_on_line,
 static bool is_string_key(const struct key_def *key)
 {
     return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_UPSTREAMS ||
-           key->type == VALUE_NETWORKS || key->type == VALUE_RULES || key->type == VALUE_SYSTEM_LOG;
+           key->type == VALUE_NETWORKS || key->type == VALUE_RULES ||
+           key->type == VALUE_SYSTEM_LOG || key->type == VALUE_ZONES;
 }
 
 int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, size_t len,
@@ -638,6 +670,12 @@ int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, si
     }
     if (check_ports(&work, set_on_line, where.file, err) < 0)
         goto out;
+    if (work.forward_ttl_floor > work.forward_ttl_ceiling) {
+        dj_error_make(err, 0, "%s: forward-ttl-floor (%u) is above forward-ttl-ceiling (%u)",
+                      where.file, (unsigned)work.forward_ttl_floor,
+                      (unsigned)work.forward_ttl_ceiling);
+        goto out;
+    }
     r = 0;
 
 out:

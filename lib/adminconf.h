@@ -51,6 +51,18 @@ struct dj_config {
                             within one of these, or the container is refused; NULL: no
                             ceiling */
 
+    /* Forward zones (lib/fwdzone.h syntax), answered for real by the stub */
+    char *forward_zones;            /* forward-zones: zones forwarded for every jail; NULL: none */
+    char *forward_ceiling;          /* annotation-forward-within: zones io.dnsjail.forward may name
+                                       (each within one of these, which gives its upstreams); NULL:
+                                       the annotation is refused */
+    unsigned forward_cache_entries; /* forward-cache-entries, per jail, default 1024 (0: none) */
+    uint32_t forward_ttl_floor;     /* forward-ttl-floor, seconds, default 5 */
+    uint32_t forward_ttl_ceiling;   /* forward-ttl-ceiling, seconds, default 3600 */
+    unsigned forward_rate;          /* forward-rate: queries per second per jail that reach an
+                                       upstream, default 100 (0: no limit) */
+    unsigned forward_burst;         /* forward-burst, default 200 */
+
     /* Policy */
     bool default_enable;      /* default-enable: jail when io.dnsjail.enable is absent, true */
     bool allow_cap_net_admin; /* allow-cap-net-admin, default false (see docs/DESIGN.md) */

@@ -564,6 +564,36 @@ static int parse_capabilities(yajl_val root, struct oci_bundle *b, dj_error_t *e
     return 0;
 }
 
+/* root.path, and the source of the last mount onto /etc/resolv.conf (podman and CRI-O bind
+ * mount the container's resolv.conf there; a later mount hides an earlier one). */
+static int parse_root_and_resolv_conf(yajl_val root, struct oci_bundle *b, dj_error_t *err)
+{
+    yajl_val root_obj, mounts;
+
+    if (get_object(root, "", "root", &root_obj, err) < 0)
+        return -1;
+    if (root_obj != NULL && get_string(root_obj, "root", "path", false, &b->root_path, err) < 0)
+        return -1;
+    if (get_array(root, "", "mounts", &mounts, err) < 0)
+        return -1;
+    for (size_t i = 0; mounts != NULL && i < mounts->u.array.len; i++) {
+        yajl_val entry = mounts->u.array.values[i];
+        cleanup_free char *destination = NULL;
+        cleanup_free char *source = NULL;
+
+        if (!YAJL_IS_OBJECT(entry))
+            return dj_error_make(err, 0, "mounts[%zu] must be an object", i);
+        if (get_string(entry, "mounts[]", "destination", false, &destination, err) < 0 ||
+            get_string(entry, "mounts[]", "source", false, &source, err) < 0)
+            return -1;
+        if (destination == NULL || strcmp(destination, "/etc/resolv.conf") != 0)
+            continue;
+        free(b->resolv_conf_source);
+        b->resolv_conf_source = steal_ptr(&source);
+    }
+    return 0;
+}
+
 int oci_bundle_parse(const char *buf, size_t len, struct oci_bundle *b, dj_error_t *err)
 {
     cleanup_tree yajl_val root = NULL;
@@ -572,7 +602,8 @@ int oci_bundle_parse(const char *buf, size_t len, struct oci_bundle *b, dj_error
     if (json_parse_object(buf, len, OCI_CONFIG_MAX_BYTES, &root, err) < 0)
         return -1;
     if (parse_annotations(root, &b->annotations, &b->n_annotations, NULL, err) < 0 ||
-        parse_namespaces(root, b, err) < 0 || parse_capabilities(root, b, err) < 0) {
+        parse_namespaces(root, b, err) < 0 || parse_capabilities(root, b, err) < 0 ||
+        parse_root_and_resolv_conf(root, b, err) < 0) {
         oci_bundle_free(b);
         return -1;
     }
@@ -585,6 +616,8 @@ void oci_bundle_free(struct oci_bundle *b)
         return;
     annotations_free(b->annotations, b->n_annotations);
     free(b->netns_path);
+    free(b->root_path);
+    free(b->resolv_conf_source);
     memset(b, 0, sizeof(*b));
 }
 

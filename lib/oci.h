@@ -36,6 +36,8 @@ struct oci_bundle {
     bool have_netns;   /* linux.namespaces has a "network" entry */
     char *netns_path;  /* its "path" (absolute), or NULL for a new namespace (absent or "") */
     uint64_t caps_any; /* bit N set: CAP number N appears in any set of process.capabilities */
+    char *root_path;   /* root.path as written (relative to the bundle unless absolute); NULL */
+    char *resolv_conf_source; /* source of the last mount onto /etc/resolv.conf, or NULL */
 };
 
 /* Parses the state JSON (at most OCI_STATE_MAX_BYTES). Missing id/bundle, wrong types,

@@ -455,12 +455,61 @@ static int add_admin_rules(struct dj_policy *policy, const struct dj_config *cfg
     return 0;
 }
 
+/* The admin's forward-zones, then the annotation's zones, each of which must lie within a
+ * zone of annotation-forward-within and takes that zone's upstreams. */
+static int add_forward_zones(struct dj_policy *policy, const char *annotation,
+                             const struct dj_config *cfg, dj_error_t *err)
+{
+    struct dj_fwd_zones asked = {0}, ceiling = {0};
+    int r = 0;
+
+    if (cfg->forward_zones != NULL &&
+        dj_fwd_zones_parse(&policy->forward, cfg->forward_zones, true, err) < 0)
+        return dj_error_wrap(err, "config key forward-zones");
+    if (annotation == NULL)
+        return 0;
+    if (cfg->forward_ceiling == NULL)
+        return dj_error_make(err, 0,
+                             "annotation " DJ_ANNOTATION_FORWARD ": the administrator has not "
+                             "allowed containers to ask for forward zones "
+                             "(annotation-forward-within is not set)");
+    if (dj_fwd_zones_parse(&ceiling, cfg->forward_ceiling, true, err) < 0)
+        return dj_error_wrap(err, "config key annotation-forward-within");
+    if (dj_fwd_zones_parse(&asked, annotation, false, err) < 0) {
+        dj_fwd_zones_free(&asked);
+        dj_fwd_zones_free(&ceiling);
+        return dj_error_wrap(err, "annotation " DJ_ANNOTATION_FORWARD);
+    }
+    for (size_t i = 0; i < asked.n && r == 0; i++) {
+        ssize_t limit = dj_fwd_zones_match_text(&ceiling, asked.zones[i].name);
+
+        if (limit < 0) {
+            r = dj_error_make(err, 0,
+                              "annotation " DJ_ANNOTATION_FORWARD ": zone \"%s\" is not within "
+                              "the zones the administrator allows (annotation-forward-within)",
+                              asked.zones[i].name);
+            break;
+        }
+        bool listed = false;
+
+        for (size_t k = 0; k < policy->forward.n && !listed; k++)
+            listed = strcmp(policy->forward.zones[k].name, asked.zones[i].name) == 0;
+        if (listed)
+            continue; /* the admin forwards it for everyone already */
+        r = dj_fwd_zones_add(&policy->forward, asked.zones[i].name, ceiling.zones[limit].upstreams,
+                             err);
+    }
+    dj_fwd_zones_free(&asked);
+    dj_fwd_zones_free(&ceiling);
+    return r;
+}
+
 int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
                                const struct dj_config *cfg, struct dj_policy *policy,
                                dj_error_t *err)
 {
     static const char prefix[] = DJ_ANNOTATION_PREFIX;
-    const char *enable = NULL, *mode = NULL, *allow = NULL;
+    const char *enable = NULL, *mode = NULL, *allow = NULL, *forward = NULL;
     char shown_key[OCI_PRINTABLE_SIZE];
     char shown_value[OCI_PRINTABLE_SIZE];
 
@@ -482,10 +531,13 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
             slot = &mode;
         else if (strcmp(key, DJ_ANNOTATION_ALLOW) == 0)
             slot = &allow;
+        else if (strcmp(key, DJ_ANNOTATION_FORWARD) == 0)
+            slot = &forward;
         else
             return dj_error_make(err, 0,
                                  "unknown annotation '%s' (known: " DJ_ANNOTATION_ENABLE
-                                 ", " DJ_ANNOTATION_MODE ", " DJ_ANNOTATION_ALLOW ")",
+                                 ", " DJ_ANNOTATION_MODE ", " DJ_ANNOTATION_ALLOW
+                                 ", " DJ_ANNOTATION_FORWARD ")",
                                  oci_printable(shown_key, sizeof(shown_key), key));
         if (*slot != NULL)
             return dj_error_make(err, 0, "annotation %s is given twice", key);
@@ -516,7 +568,8 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
     if (allow != NULL &&
         dj_allow_parse(allow, cfg->allow_wildcard_all, &policy->rules, &policy->n_rules, err) < 0)
         return dj_error_wrap(err, "annotation " DJ_ANNOTATION_ALLOW);
-    if (check_ceiling(policy, cfg, err) < 0 || add_admin_rules(policy, cfg, err) < 0) {
+    if (check_ceiling(policy, cfg, err) < 0 || add_admin_rules(policy, cfg, err) < 0 ||
+        add_forward_zones(policy, forward, cfg, err) < 0) {
         dj_policy_free(policy);
         return -1;
     }
@@ -527,6 +580,7 @@ void dj_policy_free(struct dj_policy *policy)
 {
     if (policy == NULL)
         return;
+    dj_fwd_zones_free(&policy->forward);
     dj_allow_free(policy->rules, policy->n_rules);
     policy->rules = NULL;
     policy->n_rules = 0;
@@ -568,8 +622,44 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* "ZONE[=UPS],..." sorted by zone (names are unique in a list), "" when there are none. */
+static char *forward_text(const struct dj_fwd_zones *zones)
+{
+    char **texts = calloc(zones->n + 1, sizeof(*texts));
+    size_t total = 1;
+    char *out = NULL, *p;
+    size_t n = 0;
+
+    if (texts == NULL)
+        return NULL;
+    for (; n < zones->n; n++) {
+        const struct dj_fwd_zone *z = &zones->zones[n];
+
+        if (asprintf(&texts[n], "%s%s%s", z->name, z->upstreams != NULL ? "=" : "",
+                     z->upstreams != NULL ? z->upstreams : "") < 0) {
+            texts[n] = NULL;
+            goto out;
+        }
+        total += strlen(texts[n]) + 1;
+    }
+    qsort(texts, n, sizeof(*texts), compare_strings);
+    out = malloc(total);
+    if (out == NULL)
+        goto out;
+    p = out;
+    *p = '\0';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%s", i > 0 ? "," : "", texts[i]);
+out:
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    return out;
+}
+
 char *dj_policy_canonical(const struct dj_policy *policy)
 {
+    cleanup_free char *forward = NULL;
     char **texts;
     size_t n_texts = 0, total;
     char *out = NULL, *p;
@@ -593,13 +683,18 @@ char *dj_policy_canonical(const struct dj_policy *policy)
     }
     qsort(texts, n_texts, sizeof(*texts), compare_strings);
 
-    total = sizeof("mode=enforce allow=");
+    forward = forward_text(&policy->forward);
+    if (forward == NULL)
+        goto out;
+    total = sizeof("mode=enforce forward= allow=") + strlen(forward);
     for (size_t i = 0; i < n_texts; i++)
         total += strlen(texts[i]) + 1;
     out = malloc(total);
     if (out == NULL)
         goto out;
-    p = out + sprintf(out, "mode=%s allow=", policy->mode == DJ_MODE_AUDIT ? "audit" : "enforce");
+    p = out + sprintf(out,
+                      "mode=%s%s%s allow=", policy->mode == DJ_MODE_AUDIT ? "audit" : "enforce",
+                      forward[0] != '\0' ? " forward=" : "", forward);
     for (size_t i = 0; i < n_texts; i++) {
         size_t len;
 

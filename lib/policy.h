@@ -3,6 +3,8 @@
  *   io.dnsjail.enable  "true" | "false"          (absent: the admin's default-enable)
  *   io.dnsjail.mode    "enforce"                  ("audit" is not implemented yet: refused)
  *   io.dnsjail.allow   allow rules, see docs/POLICY.md; enforced by dnsjail-proxy
+ *   io.dnsjail.forward zones the stub forwards to a real resolver (lib/fwdzone.h), each
+ *                      within the admin's annotation-forward-within
  *
  * Any other io.dnsjail.* key is refused, so a typo cannot silently switch a rule off.
  * Owns: struct dj_policy, struct dj_allow_rule, their parsers and the canonical form used
@@ -17,12 +19,14 @@
 
 #include "adminconf.h"
 #include "error.h"
+#include "fwdzone.h"
 #include "oci.h"
 
 #define DJ_ANNOTATION_PREFIX "io.dnsjail."
 #define DJ_ANNOTATION_ENABLE "io.dnsjail.enable"
 #define DJ_ANNOTATION_MODE "io.dnsjail.mode"
 #define DJ_ANNOTATION_ALLOW "io.dnsjail.allow"
+#define DJ_ANNOTATION_FORWARD "io.dnsjail.forward"
 #define DJ_ALLOW_MAX_RULES 4096
 #define DJ_ALLOW_MAX_BYTES (256 * 1024)
 
@@ -49,6 +53,9 @@ struct dj_policy {
     enum dj_mode mode;
     struct dj_allow_rule *rules;
     size_t n_rules;
+    /* The admin's forward-zones, then the annotation's zones (each with the upstreams of the
+     * annotation-forward-within zone that holds it); a zone in both is kept once. */
+    struct dj_fwd_zones forward;
 };
 
 /* Parses an io.dnsjail.allow value: rules separated by commas and/or white space. Each error
@@ -65,9 +72,10 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
                                dj_error_t *err);
 void dj_policy_free(struct dj_policy *policy);
 
-/* A canonical text of everything that changes what the jail does (mode and rules, sorted,
- * deduplicated); two containers may share a network namespace only when these are equal.
- * Returns a malloc'd string or NULL on out-of-memory. */
+/* A canonical text of everything that changes what the jail does (mode, forward zones and
+ * rules, sorted, deduplicated): "mode=M [forward=ZONE[=UP|UP],...] allow=RULE,..."; two containers
+ * may share a network namespace only when these are equal. Returns a malloc'd string or NULL on
+ * out-of-memory. */
 char *dj_policy_canonical(const struct dj_policy *policy);
 
 /* Does LIMIT allow everything RULE allows? (A host or wildcard within a wider wildcard or

@@ -27,15 +27,15 @@ done
 result $([ "$(wc -w <<<"$keys")" -ge 20 ]; echo $?) "found the configuration keys in lib/adminconf.c"
 result $([ "$(wc -w <<<"$annotations")" -ge 3 ]; echo $?) "found the annotations in lib/policy.h"
 result $([ "$(wc -w <<<"$commands")" -ge 1 ]; echo $?) "found the commands in cli/dnsjail.c"
-text8=$(groff -man -Tutf8 "$man/dnsjail.8" 2>/dev/null | col -b)
+text8=$(groff -man -Tutf8 -rLL=400n -rHY=0 "$man/dnsjail.8" 2>/dev/null | col -b)
 for c in $commands; do
     result $(grep -qE "^ +$c( |\$)" <<<"$text8"; echo $?) "dnsjail(8) documents the command $c"
 done
-text5=$(groff -man -Tutf8 "$man/dnsjail.conf.5" 2>/dev/null | col -b)
+text5=$(groff -man -Tutf8 -rLL=400n -rHY=0 "$man/dnsjail.conf.5" 2>/dev/null | col -b)
 for key in $keys; do
     result $(grep -qw -- "$key" <<<"$text5"; echo $?) "dnsjail.conf(5) documents $key"
 done
-text7=$(groff -man -Tutf8 "$man/dnsjail-annotations.7" 2>/dev/null | col -b)
+text7=$(groff -man -Tutf8 -rLL=400n -rHY=0 "$man/dnsjail-annotations.7" 2>/dev/null | col -b)
 for a in $annotations; do
     result $(grep -qF -- "$a" <<<"$text7"; echo $?) "dnsjail-annotations(7) documents $a"
 done

@@ -659,6 +659,14 @@ static void test_example_file(void **unused)
     assert_string_equal(cfg.upstream_allow, "10.0.0.0/8");
     assert_string_equal(cfg.admin_allow, "pypi.example.test, *.pythonhosted.example.test");
     assert_string_equal(cfg.allow_ceiling, "*.corp.example.test, 203.0.113.0/24");
+    assert_string_equal(cfg.forward_zones,
+                        "cluster.local corp.example.test=192.0.2.53|[2001:db8::53]:53");
+    assert_string_equal(cfg.forward_ceiling, "svc.example.test=192.0.2.53");
+    assert_int_equal(cfg.forward_cache_entries, want.forward_cache_entries);
+    assert_int_equal(cfg.forward_ttl_floor, want.forward_ttl_floor);
+    assert_int_equal(cfg.forward_ttl_ceiling, want.forward_ttl_ceiling);
+    assert_int_equal(cfg.forward_rate, want.forward_rate);
+    assert_int_equal(cfg.forward_burst, want.forward_burst);
     assert_int_equal(cfg.ready_timeout_ms, want.ready_timeout_ms);
     assert_int_equal(cfg.default_enable, want.default_enable);
     assert_int_equal(cfg.allow_cap_net_admin, want.allow_cap_net_admin);

@@ -411,6 +411,31 @@ static void test_bundle_realistic(void **unused)
     assert_null(b.netns_path);
 }
 
+/* The container's resolv.conf, the forward zones' default upstream: the last mount onto
+ * /etc/resolv.conf (podman, CRI-O), else the root filesystem's file. */
+static void test_bundle_resolv_conf(void **unused)
+{
+    struct oci_bundle b;
+    dj_error_t err = NULL;
+    static const char bad[] = "{\"mounts\":[\"/etc/resolv.conf\"]}";
+
+    (void)unused;
+    parse_bundle_ok("{\"root\":{\"path\":\"rootfs\"}}", &b);
+    assert_string_equal(b.root_path, "rootfs");
+    assert_null(b.resolv_conf_source);
+    oci_bundle_free(&b);
+    parse_bundle_ok("{\"root\":{\"path\":\"/r\"},\"mounts\":["
+                    "{\"destination\":\"/etc/resolv.conf\",\"source\":\"/run/a\"},"
+                    "{\"destination\":\"/etc/hosts\",\"source\":\"/run/h\"},"
+                    "{\"destination\":\"/etc/resolv.conf\",\"source\":\"/run/b\"},"
+                    "{\"destination\":\"/proc\",\"type\":\"proc\"}]}",
+                    &b);
+    assert_string_equal(b.resolv_conf_source, "/run/b");
+    oci_bundle_free(&b);
+    assert_int_equal(oci_bundle_parse(bad, sizeof(bad) - 1, &b, &err), -1);
+    dj_error_release(&err);
+}
+
 static void test_bundle_namespaces(void **unused)
 {
     struct oci_bundle b;
@@ -665,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_state_many_annotations),
         cmocka_unit_test(test_bundle_realistic),
         cmocka_unit_test(test_bundle_namespaces),
+        cmocka_unit_test(test_bundle_resolv_conf),
         cmocka_unit_test(test_bundle_capabilities),
         cmocka_unit_test(test_bundle_annotations),
         cmocka_unit_test(test_bundle_size_limit),

@@ -483,15 +483,15 @@ static void test_policy_errors(void **unused)
     a[0] = (struct oci_annotation)ANN("io.dnsjail.alow", "example.com");
     policy_fails(a, 1,
                  "unknown annotation 'io.dnsjail.alow' (known: io.dnsjail.enable, "
-                 "io.dnsjail.mode, io.dnsjail.allow)");
+                 "io.dnsjail.mode, io.dnsjail.allow, io.dnsjail.forward)");
     a[0].key = (char *)"IO.DNSJAIL.ENABLE";
     policy_fails(a, 1,
                  "unknown annotation 'IO.DNSJAIL.ENABLE' (known: io.dnsjail.enable, "
-                 "io.dnsjail.mode, io.dnsjail.allow)");
+                 "io.dnsjail.mode, io.dnsjail.allow, io.dnsjail.forward)");
     a[0].key = (char *)"io.dnsjail.";
     policy_fails(a, 1,
                  "unknown annotation 'io.dnsjail.' (known: io.dnsjail.enable, io.dnsjail.mode, "
-                 "io.dnsjail.allow)");
+                 "io.dnsjail.allow, io.dnsjail.forward)");
 
     /* The OCI parser refuses repeats already; a caller building its own list is checked too. */
     a[0] = (struct oci_annotation)ANN("io.dnsjail.enable", "true");
@@ -503,7 +503,7 @@ static void test_policy_errors(void **unused)
 
 static char *canonical_of(const char *allow)
 {
-    struct dj_policy policy = {true, DJ_MODE_ENFORCE, NULL, 0};
+    struct dj_policy policy = {.enable = true, .mode = DJ_MODE_ENFORCE};
     dj_error_t err = NULL;
     char *text;
 
@@ -557,7 +557,7 @@ static void test_canonical(void **unused)
 
 static void test_canonical_mode(void **unused)
 {
-    struct dj_policy policy = {true, DJ_MODE_AUDIT, NULL, 0};
+    struct dj_policy policy = {.enable = true, .mode = DJ_MODE_AUDIT};
     char *text;
 
     (void)unused;

@@ -1,0 +1,223 @@
+#!/bin/bash
+# forward.sh: forward zones end to end. A real upstream (dnsmasq, authoritative for
+# cluster.local, on 198.51.100.53 in a server namespace behind the test world's internet)
+# answers the names inside the zone; dnsjail-dnsstub runs in the world's host namespace under
+# its real seccomp filter and must: answer forward-zone names exactly as the upstream does
+# (compared with dig straight at it), keep the sinkhole for every other name with nothing
+# reaching the upstream or the canary, send secret.attacker.test.cluster.local to the zone's
+# upstream only, cache positive and negative answers until their TTL runs out, refuse beyond
+# the rate limit, answer SERVFAIL when the upstream is unreachable, send TC with the question
+# only to a UDP client whose size is too small and the whole answer over TCP. Then the hook
+# under runc: a container resolves a forward-zone name for real, and a zone without an
+# upstream goes to the container's own resolv.conf server; an io.dnsjail.forward annotation
+# without the admin's annotation-forward-within refuses the container.
+# shellcheck source-path=SCRIPTDIR source=world.sh
+. "$(dirname "$0")/world.sh"
+world_require dnsmasq dig python3 runc
+world_require_build
+world_up
+world_servers_ns fwd 198.51.100.0/25 || tap_bail "cannot build the server namespace"
+SRV_NS=$W_SRV_NS
+UPSTREAM=198.51.100.53
+STUB=$top_builddir/dnsstub/dnsjail-dnsstub
+TAG=$(world_random)
+UP_LOG=$W_TMP/upstream.log
+STUB_LOG=$W_TMP/stub.log
+STUB2_LOG=$W_TMP/stub2.log
+PORT=5353
+PORT2=5354
+
+# ---- the upstream --------------------------------------------------------------------------
+big=$(printf 'x%.0s' $(seq 1 200))
+ip -n "${SRV_NS##*/}" addr add "$UPSTREAM/32" dev lo || tap_bail "cannot add $UPSTREAM"
+: >"$UP_LOG"
+nsenter --net="$SRV_NS" dnsmasq -k --conf-file=/dev/null --user=root --no-resolv --no-hosts \
+    --pid-file="$W_TMP/upstream.pid" --listen-address="$UPSTREAM" --bind-interfaces --port=53 \
+    --auth-server="ns.cluster.local,$UPSTREAM" --auth-zone=cluster.local --auth-ttl=3 \
+    --auth-soa=1,hostmaster.cluster.local,1200,120,1200 \
+    --host-record=www.cluster.local,10.96.0.10,fd00::10 \
+    --host-record=ttl.cluster.local,10.96.0.11 \
+    --txt-record="big.cluster.local,$big,$big,$big" \
+    --log-queries --log-facility="$UP_LOG" >"$W_TMP/upstream.out" 2>&1 &
+W_PIDS+=($!)
+wait_until 10 nsenter --net="$W_HOSTNS_PATH" dig +time=1 +tries=1 +short "@$UPSTREAM" \
+    www.cluster.local >/dev/null || {
+    tap_diag_file "$W_TMP/upstream.out"
+    tap_bail "the upstream dnsmasq did not answer"
+}
+
+# ---- the stubs (in the host namespace, as the hook runs them) -------------------------------
+start_stub() { # PORT LOG OPTIONS...
+    local port=$1 log=$2
+    shift 2
+    nsenter --net="$W_HOSTNS_PATH" "$STUB" --listen "127.0.0.1:$port" --user nobody \
+        --log-file "$log" --log-rate 0 "$@" >"$log.out" 2>&1 &
+    W_PIDS+=($!)
+    wait_until 10 nsenter --net="$W_HOSTNS_PATH" dig +time=1 +tries=1 -p "$port" @127.0.0.1 \
+        +short ready.invalid >/dev/null
+}
+start_stub $PORT "$STUB_LOG" \
+    --forward "cluster.local=$UPSTREAM dead.test=198.51.100.54:5999" \
+    --forward-ttl-floor 0 --forward-rate 1000 --forward-burst 1000 ||
+    { tap_diag_file "$STUB_LOG.out"; tap_bail "the stub did not start"; }
+STUB_PID=${W_PIDS[-1]}
+start_stub $PORT2 "$STUB2_LOG" --forward "cluster.local=$UPSTREAM" --forward-rate 1 \
+    --forward-burst 2 || { tap_diag_file "$STUB2_LOG.out"; tap_bail "the second stub did not start"; }
+# An upstream that never answers: the server namespace drops what goes to its port 5998.
+nsenter --net="$SRV_NS" nft -f - <<'EOF' || tap_bail "cannot add the drop rule"
+table inet fwdtest {
+    chain input { type filter hook input priority 0; udp dport 5998 drop; tcp dport 5998 drop; }
+}
+EOF
+STUB3_LOG=$W_TMP/stub3.log
+PORT3=5355
+start_stub $PORT3 "$STUB3_LOG" --forward "slow.test=$UPSTREAM:5998" --forward-timeout-ms 300 ||
+    { tap_diag_file "$STUB3_LOG.out"; tap_bail "the third stub did not start"; }
+
+sdig() { nsenter --net="$W_HOSTNS_PATH" dig +time=3 +tries=1 -p "$PORT" @127.0.0.1 "$@"; }
+udig() { nsenter --net="$W_HOSTNS_PATH" dig +time=3 +tries=1 "@$UPSTREAM" "$@"; }
+upstream_count() { grep -c -i -F -- "] $1 from" "$UP_LOG"; }
+# The stub log's outcome field for the Nth (1-based) line about QNAME.
+outcome_of() { # LOG QNAME N
+    python3 - "$@" <<'EOF'
+import json, sys
+path, qname, n = sys.argv[1], sys.argv[2].lower(), int(sys.argv[3])
+seen = [json.loads(l) for l in open(path) if l.strip()]
+seen = [e for e in seen if str(e.get("qname", "")).lower() == qname]
+print(seen[n - 1].get("outcome", "-") if len(seen) >= n else "none")
+EOF
+}
+answers() { grep -v '^;' | awk 'NF >= 5 { $2 = "TTL"; print }' | sort; }
+
+tap_plan 33
+
+# ---- answers as the upstream gives them ----------------------------------------------------
+for qtype in A AAAA; do
+    want=$(udig +noall +answer www.cluster.local "$qtype" | answers)
+    got=$(sdig +noall +answer www.cluster.local "$qtype" | answers)
+    tap_check "www.cluster.local $qtype: the stub's answer is the upstream's ($want)" \
+        test -n "$want" -a "$got" = "$want" || tap_diag "got: $got"
+done
+out=$(sdig +noall +answer WwW.CLUSTER.local A)
+tap_check "the answer carries the client's question case" grep -q '^WwW\.CLUSTER\.local\.' <<<"$out" ||
+    tap_diag "$out"
+want=$(udig +tcp +noall +answer big.cluster.local TXT | answers)
+got=$(sdig +tcp +noall +answer big.cluster.local TXT | answers)
+tap_check "a TXT answer of over 600 bytes comes whole over TCP" \
+    test -n "$want" -a "$got" = "$want"
+out=$(sdig +noedns +ignore big.cluster.local TXT)
+tap_check "over UDP without EDNS (512 bytes) it is TC=1 with the question only" \
+    eval 'grep -q "flags:.* tc" <<<"$out" && grep -q "ANSWER: 0" <<<"$out"' || tap_diag "$out"
+out=$(sdig +bufsize=1232 big.cluster.local TXT)
+tap_check "over UDP with EDNS 1232 it fits, with an OPT record" \
+    eval 'grep -q "ANSWER: 1," <<<"$out" && grep -q "EDNS: version: 0" <<<"$out"' || tap_diag "$out"
+out=$(sdig +noedns www.cluster.local A)
+tap_check "a client without EDNS gets no OPT record back" \
+    eval '! grep -q "OPT PSEUDOSECTION" <<<"$out" && grep -q "ANSWER: 1," <<<"$out"' ||
+    tap_diag "$out"
+
+# ---- only names inside a zone leave -------------------------------------------------------
+out=$(sdig +short "secret-$TAG.example.test" A)
+tap_check "a name outside every zone gets the sinkhole" test "$out" = 6.6.6.6
+out=$(sdig +short "secret-$TAG.cluster.local.example.test" A)
+tap_check "a name that only contains the zone gets the sinkhole" test "$out" = 6.6.6.6
+out=$(sdig +short "secret-$TAG.xcluster.local" A)
+tap_check "a name that ends like the zone off a label boundary gets the sinkhole" test "$out" = 6.6.6.6
+tap_check "the upstream saw none of them" eval '! grep -q -F "$TAG" "$UP_LOG"' ||
+    tap_diag_file "$UP_LOG" 5
+tap_check "the canary saw none of them" eval '! canary_saw "$TAG"'
+out=$(sdig "secret-$TAG.attacker.test.cluster.local" A)
+tap_check "secret.attacker.test.cluster.local: the upstream's NXDOMAIN with its SOA" \
+    eval 'grep -q "status: NXDOMAIN" <<<"$out" && grep -q "SOA" <<<"$out"' || tap_diag "$out"
+tap_check "... asked of the zone's upstream" \
+    test "$(upstream_count "secret-$TAG.attacker.test.cluster.local")" -ge 1
+tap_check "... and of nobody else (the canary saw nothing)" eval '! canary_saw "$TAG"'
+
+# ---- the cache -----------------------------------------------------------------------------
+: >"$UP_LOG"
+first=$(sdig +noall +answer ttl.cluster.local A)
+second=$(sdig +noall +answer ttl.cluster.local A)
+third=$(sdig +noall +answer ttl.cluster.local A)
+tap_check "three queries within the TTL reach the upstream once" \
+    test "$(upstream_count ttl.cluster.local)" = 1 || tap_diag_file "$UP_LOG"
+tap_check "... the second and third come from the cache (log outcome)" \
+    eval '[ "$(outcome_of "$STUB_LOG" ttl.cluster.local 2)" = cached ] &&
+          [ "$(outcome_of "$STUB_LOG" ttl.cluster.local 3)" = cached ]'
+ttl1=$(awk '{print $2}' <<<"$first")
+ttl3=$(awk '{print $2}' <<<"$third")
+tap_check "... with the TTL counting down, never up (first $ttl1, third $ttl3)" \
+    test -n "$ttl1" -a -n "$ttl3" -a "${ttl3:-9}" -le "${ttl1:-0}"
+# The upstream's TTL is 3 s (--auth-ttl); once it has run out the stub must ask again.
+sleep 4
+sdig +short ttl.cluster.local A >/dev/null
+tap_check "after the TTL the upstream is asked again" \
+    test "$(upstream_count ttl.cluster.local)" = 2 || tap_diag_file "$UP_LOG"
+sdig "nx-$TAG.cluster.local" A >/dev/null
+out=$(sdig "nx-$TAG.cluster.local" A)
+tap_check "a negative answer is cached too (asked once, NXDOMAIN twice)" \
+    eval '[ "$(upstream_count "nx-$TAG.cluster.local")" = 1 ] && grep -q "status: NXDOMAIN" <<<"$out"' ||
+    tap_diag "$out"
+
+# ---- limits and failures ------------------------------------------------------------------
+refused=0
+for i in 1 2 3 4 5 6; do
+    nsenter --net="$W_HOSTNS_PATH" dig +time=3 +tries=1 -p "$PORT2" @127.0.0.1 \
+        "rl$i-$TAG.cluster.local" A | grep -q "status: REFUSED" && refused=$((refused + 1))
+done
+tap_check "six upstream queries at once against a rate of 1/s, burst 2: some REFUSED ($refused)" \
+    test "$refused" -ge 3
+tap_check "... and logged with outcome refused" \
+    grep -q '"outcome":"refused".*"reason":"upstream rate limit' "$STUB2_LOG"
+out=$(sdig "x-$TAG.dead.test" A)
+tap_check "an unreachable upstream gives SERVFAIL" grep -q "status: SERVFAIL" <<<"$out" ||
+    tap_diag "$out"
+tap_check "... logged with outcome failed" \
+    test "$(outcome_of "$STUB_LOG" "x-$TAG.dead.test" 1)" = failed
+out=$(nsenter --net="$W_HOSTNS_PATH" dig +time=8 +tries=1 -p "$PORT3" @127.0.0.1 "t-$TAG.slow.test" A)
+tap_check "an upstream that never answers gives SERVFAIL once its attempts time out" \
+    grep -q "status: SERVFAIL" <<<"$out" || tap_diag "$out"
+tap_check "... logged with outcome failed and the reason" \
+    grep -q '"outcome":"failed".*"reason":"TIMEOUT"' "$STUB3_LOG" || tap_diag_file "$STUB3_LOG"
+tap_check "the stub survived all of it under seccomp" kill -0 "$STUB_PID" ||
+    tap_diag_file "$STUB_LOG.out"
+
+# ---- under runc with the hook --------------------------------------------------------------
+world_dnsjail_conf "forward-zones = cluster.local=$UPSTREAM canary.test" ||
+    tap_bail "cannot write the dnsjail configuration"
+world_ctns fwdrunc || tap_bail "cannot make a namespace"
+run_container runc "$W_ID-fwd" "$W_NS" yes "" -- /usr/bin/python3 /probe.py \
+    "dns|fwd|www.cluster.local|A|-|udp" "dns|fwd_default|d-$TAG.canary.test|A|-|udp" \
+    "dns|outside|o-$TAG.example.test|A|-|udp"
+tap_check "runc: a container resolves a forward-zone name for real (10.96.0.10)" \
+    probe_is "$RUN_OUT" fwd answers "A:10.96.0.10" || _show_run
+tap_check "runc: a zone without upstream goes to the container's resolv.conf server (the canary)" \
+    eval 'probe_is "$RUN_OUT" fwd_default answers "A:203.0.113.7" && canary_saw_dns "d-$TAG.canary.test"' ||
+    _show_run
+tap_check "runc: a name outside the zones gets the sinkhole and the canary never sees it" \
+    eval 'probe_is "$RUN_OUT" outside answers "A:6.6.6.6" && ! canary_saw "o-$TAG"' || _show_run
+
+world_ctns fwdann || tap_bail "cannot make a namespace"
+run_container runc "$W_ID-fwdann" "$W_NS" yes "io.dnsjail.forward=cluster.local" -- /bin/true
+tap_check "runc: io.dnsjail.forward without annotation-forward-within refuses the container" \
+    eval '[ "$RUN_RC" -ne 0 ] && grep -q "has not allowed" "$W_LOG"' || _show_run
+
+# The default upstream comes from the container's own files: a loopback nameserver there is
+# useless from the host, and a symlink must not lead the hook (root) out of the root.
+run_with_resolv_conf() { # ID ACTION: ACTION runs in the bundle's rootfs/etc before the run
+    local b
+    world_ctns "$1" || tap_bail "cannot make a namespace"
+    b=$(world_bundle "$W_ID-$1" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
+        -- /bin/true) || tap_bail "cannot make a bundle"
+    (cd "$b/rootfs/etc" && eval "$2")
+    run_runc "$W_ID-$1" "$b"
+}
+run_with_resolv_conf fwdlo 'echo "nameserver 127.0.0.53" >resolv.conf'
+tap_check "runc: a zone without upstream and only a loopback nameserver refuses, saying why" \
+    eval '[ "$RUN_RC" -ne 0 ] && grep -q "only loopback nameservers" "$W_LOG"' || _show_run
+echo "nameserver 192.0.2.77" >"$W_TMP/host-resolv.conf"
+chmod 644 "$W_TMP/host-resolv.conf"
+run_with_resolv_conf fwdlink "rm -f resolv.conf && ln -s '$W_TMP/host-resolv.conf' resolv.conf"
+tap_check "runc: a resolv.conf symlink to a host file is resolved inside the root (not found)" \
+    eval '[ "$RUN_RC" -ne 0 ] && grep -q "inside the root" "$W_LOG" && ! canary_saw 192.0.2.77' ||
+    _show_run
+tap_done
