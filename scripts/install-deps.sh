@@ -9,7 +9,8 @@ build=(build-essential autoconf automake libtool pkg-config libseccomp-dev libya
 runtime=(runc nftables iproute2 util-linux procps psmisc dnsmasq-base bind9-dnsutils python3 curl)
 testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf busybox-static openssl)
 # The peers the benchmarks under bench/ measure against.
-benchmarking=(dnsperf dnsmasq-base nginx libnginx-mod-stream haproxy linux-perf)
+benchmarking=(dnsperf dnsmasq-base unbound nginx libnginx-mod-stream haproxy hyperfine
+              valgrind strace gnuplot-nox linux-perf crun)
 
 case "${1:-test}" in
 build) want=("${build[@]}") ;;
