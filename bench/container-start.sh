@@ -8,11 +8,11 @@
 #   jailed    the hook jails the container: nftables table in its namespace, dnsjail-dnsstub
 #             and dnsjail-proxy started (and, at poststop, stopped)
 # The target is under 3 ms added at the median (jailed - plain). Then, to show where the hook's
-# time goes, one jailed run of each runtime under `strace -f -c` and one under
-# `strace -f -tt -T` (the hook and its children only, by a wrapper in place of the hook):
-# system-call totals, per-process timelines, the slowest calls (bench/strace-summary.py).
-# Under strace the runtime's own run takes up to the hook timeout (10 s): strace follows the
-# daemons and so does not exit when the hook does. Only the traces count there.
+# time goes, one jailed run of each runtime under `strace -f -tt -T` (the hook and its
+# children only, by a wrapper in place of the hook): per-process timelines, the slowest calls,
+# the hook's time by system call (bench/strace-summary.py). Under strace the runtime's own run
+# takes the hook timeout (10 s): strace follows the daemons, so it does not exit when the hook
+# does, and the runtime kills it then. Only the traces count there.
 #
 # Everything runs in the e2e test world (tests/e2e/world.sh): the runtimes in a "host" network
 # namespace, the container in a namespace of its own on a bridge to a fake internet; nothing is
@@ -119,39 +119,23 @@ EOF
 # daemons' startup until they report ready is in it). strace's output and the hook's own go
 # to files: runc waits for EOF on the hook's stdout and stderr, which strace, following the
 # daemons, would otherwise hold open.
-for mode in c T; do
-    case $mode in
-        c) sopts="-f -c" ;;
-        T) sopts="-f -tt -T" ;;
-    esac
-    cat >"$W_TMP/libexec/hook-strace-$mode" <<EOF
+cat >"$W_TMP/libexec/hook-strace" <<EOF
 #!/bin/sh
-exec strace $sopts -o $W_TMP/out/strace-$mode.\$\$ $W_HOOK "\$@" >>$W_TMP/out/hook-strace.out 2>&1
+exec strace -f -tt -T -o $W_TMP/out/strace.\$\$ $W_HOOK "\$@" >>$W_TMP/out/hook-strace.out 2>&1
 EOF
-    chmod 755 "$W_TMP/libexec/hook-strace-$mode"
-done
+chmod 755 "$W_TMP/libexec/hook-strace"
 echo
 echo "## profile: one jailed run of each runtime, the hook under strace (strace slows every call down)"
 for rt in runc crun; do
-    for mode in c T; do
-        rm -f "$W_TMP"/out/strace-$mode.*
-        b=$(world_bundle "prof-$rt-$mode" --netns "$NS" --hook "$W_TMP/libexec/hook-strace-$mode" \
-            --hook-config "$W_CONF" --annotation io.dnsjail.enable=true -- /usr/bin/true) || die "bundle"
-        W_CONTAINERS+=("$rt prof-$rt-$mode")
-        start=$(date +%s%N)
-        eval "$(runtime_cmdline "$rt" "prof-$rt-$mode" "$b")" </dev/null >/dev/null 2>&1
-        end=$(date +%s%N)
-        echo "### $rt, strace $( [ $mode = c ] && echo '-f -c' || echo '-f -tt -T') (the runtime waited $(((end - start) / 1000000)) ms: for strace, see above)"
-        sleep 0.5 # the -c summaries are written when the traced daemons have exited
-        for f in "$W_TMP"/out/strace-$mode.*; do
-            if [ "$mode" = c ]; then
-                stage=prestart
-                grep -q poststop "$f" && stage=poststop
-                echo "#### system calls by total time (prestart and poststop files: $(basename "$f"))"
-                awk 'NR <= 2 || /^-/ || /total/ {print; next} NR <= 14' "$f"
-            else
-                python3 "$bench_script_dir/strace-summary.py" "$f"
-            fi
-        done
+    rm -f "$W_TMP"/out/strace.*
+    b=$(world_bundle "prof-$rt" --netns "$NS" --hook "$W_TMP/libexec/hook-strace" \
+        --hook-config "$W_CONF" --annotation io.dnsjail.enable=true -- /usr/bin/true) || die "bundle"
+    W_CONTAINERS+=("$rt prof-$rt")
+    start=$(date +%s%N)
+    eval "$(runtime_cmdline "$rt" "prof-$rt" "$b")" </dev/null >/dev/null 2>&1
+    end=$(date +%s%N)
+    echo "### $rt (the runtime waited $(((end - start) / 1000000)) ms: for strace, see above)"
+    for f in "$W_TMP"/out/strace.*; do
+        python3 "$bench_script_dir/strace-summary.py" "$f"
     done
 done

@@ -32,8 +32,9 @@ def main():
         p = procs.setdefault(pid, {"start": ts, "end": ts, "exe": "", "in_calls": 0.0,
                                    "by_call": collections.Counter()})
         p["end"] = ts
-        if rest.startswith("execve(") and "= 0" in rest:
-            p["exe"] = rest.split('"')[1] if '"' in rest else rest[:40]
+        if rest.startswith(("execve(", "execveat(")) and "= 0" in rest:
+            argv0 = re.search(r'\["([^"]*)"', rest)  # argv[0]: execveat's path is ""
+            p["exe"] = argv0.group(1) if argv0 else rest[:40]
         call = CALL.match(rest)
         d = DURATION.search(rest)
         if call and d:
