@@ -7,15 +7,15 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
-set key top right autotitle columnheader
+set key top right autotitle columnheader noenhanced
 set grid ytics
 set yrange [0:*]
 set xtics nomirror
 set ytics nomirror
 
-set title "DNS sinkhole: queries per second"
-set ylabel "queries/s"
-plot dns using 2:xtic(1), '' using 3
+set title "DNS sinkhole: answered queries (per second; per server CPU-second)"
+set ylabel "queries"
+plot dns using 2:xtic(1), '' using 3, '' using 4
 
 set title "HTTPS relay: one bulk connection"
 set ylabel "Gbit/s"

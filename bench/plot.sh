@@ -18,11 +18,11 @@ bench_init plot
 value() { awk -v k="$1" '$1 == k {v = $2} END {print (v == "" || v == "-") ? 0 : v}' "$RESULTS"; }
 # Three small tables, one per panel: label and the bars' values.
 {
-    echo "server dns-blast dnsperf"
+    echo "server qps(dns-blast) qps(dnsperf) per-CPU-second(dns-blast)"
     for s in stub dnsmasq unbound; do
         label=$s
         [ "$s" = stub ] && label=dnsjail-dnsstub
-        echo "$label $(value "dns.$s.blast.qps") $(value "dns.$s.dnsperf.qps")"
+        echo "$label $(value "dns.$s.blast.qps") $(value "dns.$s.dnsperf.qps") $(value "dns.$s.blast.per_cpu_s")"
     done
 } >"$WORK/dns.dat"
 {
