@@ -23,6 +23,7 @@
 # Needs: root, hyperfine, runc, crun, strace, nft, python3.
 
 set -u
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 RUNS=${1:-30}
 PROFILE=${PROFILE:-1}
@@ -33,7 +34,7 @@ bench_need hyperfine runc crun strace nsenter unshare python3
 
 # The test world: its TAP helpers print to stdout, which is fine for a benchmark's log.
 top_srcdir=$(cd "$bench_script_dir/.." && pwd)
-# shellcheck source=../tests/e2e/world.sh
+# shellcheck source=tests/e2e/world.sh
 . "$top_srcdir/tests/e2e/world.sh"
 world_require_build
 world_up >/dev/null

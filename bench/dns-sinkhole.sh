@@ -33,6 +33,7 @@
 #        --user nobody and for running the callgrind servers as nobody.
 
 set -u
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 script_dir=$bench_script_dir
 STUB=${STUB:-$top_builddir/dnsstub/dnsjail-dnsstub}
@@ -113,7 +114,7 @@ answers_sinkhole() { # PORT
 }
 wait_answers() { # PORT NAME
     local i
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         answers_sinkhole "$1" && return 0
         sleep 0.2
     done

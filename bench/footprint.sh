@@ -18,6 +18,7 @@
 # Needs: root, runc, dnsperf, python3.
 
 set -u
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 LOAD_SECONDS=${1:-5}
 CONNECTIONS=${2:-1000}
@@ -26,7 +27,7 @@ bench_init footprint
 bench_need runc dnsperf python3 nsenter
 
 top_srcdir=$(cd "$bench_script_dir/.." && pwd)
-# shellcheck source=../tests/e2e/world.sh
+# shellcheck source=tests/e2e/world.sh
 . "$top_srcdir/tests/e2e/world.sh"
 world_require_build
 world_up >/dev/null

@@ -1,4 +1,5 @@
 # lib.sh: what the scripts under bench/ share, sourced by them (never run alone).
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
 #
 #   bench_init NAME     die(), a work directory $WORK (mode 755: the daemons run as nobody),
 #                       cleanup of every pid in PIDS on exit, CPU pinning (SERVER_CPU on CPU 1,

@@ -7,6 +7,7 @@
 # Usage: bench/plot.sh RESULTS [PNG]   (default PNG: docs/bench.png in the source tree)
 # Needs: gnuplot (Debian: gnuplot-nox).
 set -u
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 BENCH_NAME=plot.sh
 RESULTS=${1:?usage: plot.sh RESULTS [PNG]}

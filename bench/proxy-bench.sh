@@ -24,6 +24,7 @@
 #        haproxy, taskset, unshare.
 
 set -u
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 BENCH_NAME=proxy-bench.sh
 PROXY=${PROXY:-$top_builddir/proxy/dnsjail-proxy}
