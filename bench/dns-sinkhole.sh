@@ -1,71 +1,56 @@
 #!/bin/bash
-# dns-sinkhole.sh: queries per second of dnsjail-dnsstub against dnsmasq doing the same
-# sinkhole job (every name -> 6.6.6.6, query logging off), on loopback, in the same run.
+# dns-sinkhole.sh: dnsjail-dnsstub against dnsmasq and unbound doing the same sinkhole job
+# (every name -> 6.6.6.6, query logging off), on loopback, in the same run.
 #
-# Three servers, each started once and left idle while the others are measured:
+# Four servers, each started once and left idle while the others are measured:
 #   stub         dnsjail-dnsstub --listen 127.0.0.1:P, JSON log to a file, rate-limited
 #                (the defaults: 200 lines/s, burst 400) - what production runs
 #   stub-logall  dnsjail-dnsstub --log-file /dev/null --log-rate 0: every query formatted and
 #                written, to show what logging itself costs
 #   dnsmasq      dnsmasq -k --no-resolv --no-hosts --address=/#/6.6.6.6 (no --log-queries)
-# Two load generators, pinned to CPU 0 while the servers are pinned to CPU 1:
-#   dnsperf      the reference tool; one datagram per system call, so on a 2-core machine it
-#                is usually the bottleneck and the servers idle part of the time
-#   dns-blast    bench/dns-blast.c, batched (sendmmsg/recvmmsg, 256 in flight): saturates the
-#                server, so its figure is the server's capacity on its one CPU
-# For every measurement the server's CPU time (utime + stime from /proc) is recorded too:
-# answered queries per CPU-second is the efficiency figure that neighbours on a shared
-# machine disturb least. Rounds alternate the servers (rotating the order); medians are
-# reported.
+#   unbound      unbound -d, one thread, local-zone "." redirect with local-data ". A 6.6.6.6"
+# Three measurements:
+#   capacity     two load generators, pinned to CPU 0 while the servers are pinned to CPU 1:
+#                dnsperf (the reference tool; one datagram per system call, so on a 2-core
+#                machine it is usually the bottleneck) and dns-blast (bench/dns-blast.c,
+#                batched with sendmmsg/recvmmsg, 256 in flight: saturates the server). For every
+#                run the server's CPU time is recorded too: answered queries per CPU-second is
+#                the figure other jobs on a shared machine disturb least. Rounds rotate the
+#                order; medians are reported.
+#   latency      dnsperf -v at a fixed offered load (LATENCY_QPS, default 20000/s, which every
+#                server can carry): the percentiles of the per-query latencies it prints
+#   instructions each server under valgrind --tool=callgrind as nobody, sent 2000 and then,
+#                in a second run, 22000 queries (dnsperf -n 1 -Q 5000): the difference of the
+#                two runs' instruction counts over 20000 is the user-space cost of a query,
+#                startup and shutdown cancelled out. Exact whatever the machine's load. The
+#                stub runs with bench/no-seccomp.c preloaded, since valgrind cannot run seccomp.
 #
-# Usage: bench/dns-sinkhole.sh [ROUNDS] [SECONDS]   (defaults 5 and 8)
-# Env: STUB=path to dnsjail-dnsstub (default $top_builddir/dnsstub/dnsjail-dnsstub, with
-#      top_builddir defaulting to the source tree), PORT=first of three ports (15401).
-# Needs: dnsperf, dnsmasq, python3, cc, taskset; root only for --user nobody.
+# Usage: bench/dns-sinkhole.sh [ROUNDS] [SECONDS]   (defaults 3 and 5)
+# Env: STUB=path to dnsjail-dnsstub (default $top_builddir/dnsstub/dnsjail-dnsstub),
+#      PORT=first of five ports (15401), LATENCY_QPS (20000), LATENCY_SECONDS (5),
+#      CALLGRIND=0 to skip the instruction counts, BENCH_RESULTS (see bench/lib.sh).
+# Needs: dnsperf, dnsmasq, unbound, valgrind, python3, cc, taskset, setpriv, dig; root for
+#        --user nobody and for running the callgrind servers as nobody.
 
 set -u
-script_dir=$(cd "$(dirname "$0")" && pwd)
-top_builddir=${top_builddir:-$script_dir/..}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+script_dir=$bench_script_dir
 STUB=${STUB:-$top_builddir/dnsstub/dnsjail-dnsstub}
-ROUNDS=${1:-5}
-SECONDS_PER_RUN=${2:-8}
+ROUNDS=${1:-3}
+SECONDS_PER_RUN=${2:-5}
 PORT=${PORT:-15401}
-CLK_TCK=$(getconf CLK_TCK)
+LATENCY_QPS=${LATENCY_QPS:-20000}
+LATENCY_SECONDS=${LATENCY_SECONDS:-5}
+CALLGRIND=${CALLGRIND:-1}
 
-die() {
-    echo "dns-sinkhole.sh: $*" >&2
-    exit 1
-}
-for cmd in dnsperf dnsmasq python3 cc taskset; do
-    command -v "$cmd" >/dev/null 2>&1 || die "$cmd is not installed"
-done
+bench_init dns-sinkhole
+bench_need dnsperf dnsmasq unbound python3 cc taskset dig
+[ "$CALLGRIND" = 1 ] && bench_need valgrind setpriv
 [ -x "$STUB" ] || die "$STUB is not built (set STUB= or top_builddir=)"
-
-if [ "$(nproc)" -ge 2 ]; then
-    SERVER_CPU="taskset -c 1"
-    CLIENT_CPU="taskset -c 0"
-else
-    SERVER_CPU=""
-    CLIENT_CPU=""
-fi
 AS_USER=()
 [ "$(id -u)" = 0 ] && AS_USER=(--user nobody)
-
-WORK=$(mktemp -d /tmp/dns-sinkhole.XXXXXX) || die "no temporary directory"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+SERVERS=(stub stub-logall dnsmasq unbound)
 
 cc -O2 -o "$WORK/dns-blast" "$script_dir/dns-blast.c" || die "cannot build dns-blast"
 
@@ -79,33 +64,83 @@ with open(sys.argv[1], "w") as f:
         f.write("%s.bench.example A\n" % "".join(rng.choice(chars) for _ in range(12)))
 EOF
 
-declare -A SERVER_PID SERVER_PORT
-start_server() { # NAME PORT COMMAND...
-    local name=$1 port=$2
-    shift 2
-    $SERVER_CPU "$@" &
+# The unbound configuration: one thread, no daemon, no chroot, nothing but the redirect.
+unbound_conf() { # PORT USERNAME DIRECTORY
+    cat <<EOF
+server:
+    interface: 127.0.0.1
+    port: $1
+    num-threads: 1
+    do-daemonize: no
+    do-ip6: no
+    use-syslog: no
+    logfile: ""
+    chroot: ""
+    username: "$2"
+    directory: "$3"
+    pidfile: ""
+    verbosity: 0
+    access-control: 127.0.0.0/8 allow
+    module-config: "iterator"
+    local-zone: "." redirect
+    local-data: ". 5 IN A 6.6.6.6"
+remote-control:
+    control-enable: no
+EOF
+}
+
+# The command that runs server NAME on PORT (logs and files under DIR). AS_USER_NOW: the
+# --user option for the stub (empty when the caller already runs it as nobody).
+server_cmd() { # NAME PORT DIR
+    local name=$1 port=$2 dir=$3
+    case $name in
+        stub)
+            echo "$STUB" --listen "127.0.0.1:$port" "${AS_USER_NOW[@]}" --log-file "$dir/stub.log" \
+                --container-id bench ;;
+        stub-logall)
+            echo "$STUB" --listen "127.0.0.1:$port" "${AS_USER_NOW[@]}" --log-file /dev/null \
+                --log-rate 0 --container-id bench ;;
+        dnsmasq)
+            echo dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --address=/#/6.6.6.6 \
+                --port="$port" --listen-address=127.0.0.1 --bind-interfaces --pid-file= ;;
+        unbound)
+            unbound_conf "$port" "" "$dir" >"$dir/unbound-$port.conf"
+            echo unbound -d -c "$dir/unbound-$port.conf" ;;
+    esac
+}
+
+answers_sinkhole() { # PORT
+    [ "$(dig @127.0.0.1 -p "$1" +short +time=1 +tries=1 check.bench.example A 2>/dev/null)" = 6.6.6.6 ]
+}
+wait_answers() { # PORT NAME
+    local i
+    for _ in $(seq 100); do
+        answers_sinkhole "$1" && return 0
+        sleep 0.2
+    done
+    die "$2 does not answer 6.6.6.6 on port $1"
+}
+
+declare -A SERVER_PID SERVER_PORT IPQ
+AS_USER_NOW=("${AS_USER[@]}")
+k=0
+for name in "${SERVERS[@]}"; do
+    port=$((PORT + k))
+    k=$((k + 1))
+    # shellcheck disable=SC2046 # server_cmd prints words without blanks inside
+    $SERVER_CPU $(server_cmd "$name" "$port" "$WORK") >"$WORK/$name.out" 2>&1 &
     SERVER_PID[$name]=$!
     SERVER_PORT[$name]=$port
     PIDS+=("$!")
-}
-start_server stub "$PORT" "$STUB" --listen "127.0.0.1:$PORT" "${AS_USER[@]}" \
-    --log-file "$WORK/stub.log" --container-id bench
-start_server stub-logall "$((PORT + 1))" "$STUB" --listen "127.0.0.1:$((PORT + 1))" \
-    "${AS_USER[@]}" --log-file /dev/null --log-rate 0 --container-id bench
-start_server dnsmasq "$((PORT + 2))" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts \
-    --address=/#/6.6.6.6 --port="$((PORT + 2))" --listen-address=127.0.0.1 --bind-interfaces \
-    --pid-file=
-sleep 1
-for name in stub stub-logall dnsmasq; do
-    answer=$(dig @127.0.0.1 -p "${SERVER_PORT[$name]}" +short +time=2 check.bench.example A)
-    [ "$answer" = 6.6.6.6 ] || die "$name does not answer 6.6.6.6 (got '$answer')"
+done
+for name in "${SERVERS[@]}"; do
+    wait_answers "${SERVER_PORT[$name]}" "$name"
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-# Appends "NAME TOOL QPS CPU_SECONDS" to results.
+# Appends "NAME TOOL QPS ANSWERED/CPU-S CPU-SHARE" to results.
 measure() { # NAME TOOL
     local name=$1 tool=$2 pid=${SERVER_PID[$1]} port=${SERVER_PORT[$1]} before after qps out
+    local answered cpu per_cpu share note
     before=$(cpu_ticks "$pid")
     if [ "$tool" = dnsperf ]; then
         out=$($CLIENT_CPU dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" \
@@ -133,10 +168,12 @@ measure() { # NAME TOOL
 }
 contended=0
 
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) CPUs: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+bench_machine
+echo "# dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), unbound $(unbound -V | awk '/^Version/ {print $2}')"
 echo "# $ROUNDS rounds of ${SECONDS_PER_RUN}s per server and tool; servers ${SERVER_CPU:-unpinned}, load ${CLIENT_CPU:-unpinned}"
-echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-order=(stub dnsmasq stub-logall)
+echo
+echo "## capacity"
+order=("${SERVERS[@]}")
 for round in $(seq "$ROUNDS"); do
     echo "## round $round"
     for tool in dnsperf blast; do
@@ -148,34 +185,97 @@ for round in $(seq "$ROUNDS"); do
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-median() { # NAME TOOL COLUMN [MIN_CPU_SHARE]
+median_of() { # NAME TOOL COLUMN [MIN_CPU_SHARE]
     awk -v n="$1" -v t="$2" -v c="$3" -v min="${4:-0}" \
-        '$1 == n && $2 == t && $5 >= min {print $c}' "$WORK/results" |
-        sort -n | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+        '$1 == n && $2 == t && $5 >= min {print $c}' "$WORK/results" | median
 }
 echo
 echo "## medians"
 printf '%-12s %14s %16s %14s %16s\n' server "dnsperf qps" "dnsperf q/cpu-s" "blast qps" "blast q/cpu-s"
-for name in stub stub-logall dnsmasq; do
-    printf '%-12s %14.0f %16.0f %14.0f %16.0f\n' "$name" "$(median "$name" dnsperf 3)" \
-        "$(median "$name" dnsperf 4)" "$(median "$name" blast 3)" "$(median "$name" blast 4)"
+for name in "${SERVERS[@]}"; do
+    printf '%-12s %14.0f %16.0f %14.0f %16.0f\n' "$name" "$(median_of "$name" dnsperf 3)" \
+        "$(median_of "$name" dnsperf 4)" "$(median_of "$name" blast 3)" "$(median_of "$name" blast 4)"
+    bench_record "dns.$name.dnsperf.qps" "$(median_of "$name" dnsperf 3)"
+    bench_record "dns.$name.blast.qps" "$(median_of "$name" blast 3)"
+    bench_record "dns.$name.blast.per_cpu_s" "$(median_of "$name" blast 4)"
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 echo
-echo "## ratios stub / dnsmasq"
-for tool in dnsperf blast; do
-    echo "$tool: qps $(ratio "$(median stub "$tool" 3)" "$(median dnsmasq "$tool" 3)")x," \
-        "queries per CPU-second $(ratio "$(median stub "$tool" 4)" "$(median dnsmasq "$tool" 4)")x;" \
-        "with every query logged: qps $(ratio "$(median stub-logall "$tool" 3)" "$(median dnsmasq "$tool" 3)")x"
+for peer in dnsmasq unbound; do
+    echo "## ratios stub / $peer"
+    for tool in dnsperf blast; do
+        echo "$tool: qps $(ratio "$(median_of stub "$tool" 3)" "$(median_of "$peer" "$tool" 3)")x," \
+            "queries per CPU-second $(ratio "$(median_of stub "$tool" 4)" "$(median_of "$peer" "$tool" 4)")x;" \
+            "with every query logged: qps $(ratio "$(median_of stub-logall "$tool" 3)" "$(median_of "$peer" "$tool" 3)")x"
+    done
 done
 [ "$contended" -gt 0 ] &&
     echo "# $contended saturating runs got less than 90% of CPU 1: their qps is low; see queries per CPU-second"
 echo
 echo "## dns-blast, only the runs where the server had at least 90% of CPU 1"
-for name in stub stub-logall dnsmasq; do
-    printf '%-12s qps %8.0f  (%d runs)\n' "$name" "$(median "$name" blast 3 90)" \
+for name in "${SERVERS[@]}"; do
+    printf '%-12s qps %8s  (%d runs)\n' "$name" "$(median_of "$name" blast 3 90)" \
         "$(awk -v n="$name" '$1 == n && $2 == "blast" && $5 >= 90' "$WORK/results" | wc -l)"
 done
-echo "stub / dnsmasq: $(ratio "$(median stub blast 3 90)" "$(median dnsmasq blast 3 90)")x"
-lines=$(wc -l <"$WORK/stub.log")
-echo "# the rate-limited stub wrote $lines log lines during the whole run"
+echo "# the rate-limited stub wrote $(wc -l <"$WORK/stub.log") log lines during the capacity runs"
+
+# ---- latency at a fixed offered load --------------------------------------------------------
+echo
+echo "## latency: dnsperf -Q $LATENCY_QPS -l $LATENCY_SECONDS -c 8 -v, per-query latencies in microseconds"
+printf '%-12s %9s %8s %8s %8s %8s %8s\n' server answered p50 p90 p99 p99.9 max
+for name in "${SERVERS[@]}"; do
+    $CLIENT_CPU dnsperf -s 127.0.0.1 -p "${SERVER_PORT[$name]}" -d "$WORK/queries.txt" \
+        -l "$LATENCY_SECONDS" -c 8 -Q "$LATENCY_QPS" -v 2>&1 |
+        awk '$1 == ">" {print $NF * 1e6}' | sort -g >"$WORK/lat-$name"
+    read -r n p50 p90 p99 p999 max < <(awk '{v[NR] = $1}
+        function pct(p) { i = int(p * NR + 0.999999); if (i < 1) i = 1; return v[i] }
+        END { if (NR == 0) print "0 - - - - -"; else printf "%d %.0f %.0f %.0f %.0f %.0f\n", NR, pct(0.5), pct(0.9), pct(0.99), pct(0.999), v[NR] }' "$WORK/lat-$name")
+    printf '%-12s %9s %8s %8s %8s %8s %8s\n' "$name" "$n" "$p50" "$p90" "$p99" "$p999" "$max"
+    bench_record "dns.$name.latency_p50_us" "$p50"
+    bench_record "dns.$name.latency_p99_us" "$p99"
+done
+
+# ---- instructions per query under callgrind -----------------------------------------------
+[ "$CALLGRIND" = 1 ] || exit 0
+for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+PIDS=()
+cc -O2 -shared -fPIC -o "$WORK/no-seccomp.so" "$script_dir/no-seccomp.c" || die "cannot build no-seccomp.so"
+head -n 2000 "$WORK/queries.txt" >"$WORK/q-small.txt"
+head -n 22000 "$WORK/queries.txt" >"$WORK/q-big.txt"
+mkdir -m 777 "$WORK/cg"
+# Under valgrind every server runs as nobody from the start (valgrind writes its output file
+# at exit, after the stub would have dropped root), so the stub gets no --user.
+AS_NOBODY=()
+[ "$(id -u)" = 0 ] && AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+AS_USER_NOW=()
+
+# Prints the instructions server NAME executed, start to exit, answering the queries of FILE.
+instructions() { # NAME FILE
+    local name=$1 file=$2 port=$((PORT + 10)) pid out
+    out=$WORK/cg/$name.$(basename "$file").out
+    # shellcheck disable=SC2046 # server_cmd prints words without blanks inside
+    "${AS_NOBODY[@]}" env LD_PRELOAD="$WORK/no-seccomp.so" valgrind --tool=callgrind \
+        --callgrind-out-file="$out" $(server_cmd "$name" "$port" "$WORK/cg") \
+        >"$WORK/cg/$name.vg" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_answers "$port" "$name (under callgrind)"
+    dnsperf -s 127.0.0.1 -p "$port" -d "$file" -n 1 -c 1 -q 50 -Q 5000 >"$WORK/cg/$name.perf" 2>&1
+    kill "$pid"
+    wait "$pid" 2>/dev/null
+    PIDS=()
+    grep -q 'Queries lost: *0 ' "$WORK/cg/$name.perf" ||
+        echo "# $name lost queries under callgrind: $(grep 'Queries lost' "$WORK/cg/$name.perf")" >&2
+    awk '/^summary:/ {print $2}' "$out"
+}
+echo
+echo "## instructions per query (valgrind --tool=callgrind, user space only: (run of 22000 queries - run of 2000) / 20000)"
+for name in stub dnsmasq unbound; do
+    small=$(instructions "$name" "$WORK/q-small.txt")
+    big=$(instructions "$name" "$WORK/q-big.txt")
+    per=$(awk -v a="$big" -v b="$small" 'BEGIN {if (a > 0 && b > 0) printf "%.0f", (a - b) / 20000; else print "-"}')
+    printf '%-12s %8s instructions per query  (runs: %s and %s)\n' "$name" "$per" "$small" "$big"
+    IPQ[$name]=$per
+    bench_record "dns.$name.instructions_per_query" "$per"
+done
+echo "stub / dnsmasq $(ratio "${IPQ[stub]}" "${IPQ[dnsmasq]}")x, stub / unbound $(ratio "${IPQ[stub]}" "${IPQ[unbound]}")x (fewer is better)"

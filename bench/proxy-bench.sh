@@ -17,32 +17,26 @@
 # The upstreams and the load generator are one small C program (written out and compiled by
 # this script): no TLS is done at all, since all three proxies only read the ClientHello.
 #
-# Usage: bench/proxy-bench.sh [ROUNDS] [SECONDS] [HOLD]   (defaults 5, 5, 10000)
+# Usage: bench/proxy-bench.sh [ROUNDS] [SECONDS] [HOLD]   (defaults 3, 3, 10000)
 # Env: PROXY=path to dnsjail-proxy (default $top_builddir/proxy/dnsjail-proxy), BULK_BYTES
-#      (default 4294967296), CONCURRENCY (default 32).
+#      (default 1073741824; the 2026-11-22 figures used 4294967296), CONCURRENCY (default 32).
 # Needs: root, cc, python3, dnsmasq, nginx with the stream module (Debian: libnginx-mod-stream),
 #        haproxy, taskset, unshare.
 
 set -u
-script_dir=$(cd "$(dirname "$0")" && pwd)
-top_builddir=${top_builddir:-$script_dir/..}
-PROXY=${PROXY:-$(cd "$top_builddir" && pwd)/proxy/dnsjail-proxy}
-ROUNDS=${1:-5}
-SECONDS_PER_RUN=${2:-5}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+BENCH_NAME=proxy-bench.sh
+PROXY=${PROXY:-$top_builddir/proxy/dnsjail-proxy}
+ROUNDS=${1:-3}
+SECONDS_PER_RUN=${2:-3}
 HOLD=${3:-10000}
-BULK_BYTES=${BULK_BYTES:-4294967296}
+BULK_BYTES=${BULK_BYTES:-1073741824}
 CONCURRENCY=${CONCURRENCY:-32}
 NGINX_STREAM=/usr/lib/nginx/modules/ngx_stream_module.so
-CLK_TCK=$(getconf CLK_TCK)
 
-die() {
-    echo "proxy-bench.sh: $*" >&2
-    exit 1
-}
 [ "$(id -u)" = 0 ] || die "needs root (a network namespace of its own, port 443)"
-for cmd in cc python3 dnsmasq nginx haproxy taskset unshare; do
-    command -v "$cmd" >/dev/null 2>&1 || die "$cmd is not installed"
-done
+bench_need cc python3 dnsmasq nginx haproxy taskset unshare
 [ -f "$NGINX_STREAM" ] || die "nginx has no stream module ($NGINX_STREAM; Debian: libnginx-mod-stream)"
 [ -x "$PROXY" ] || die "$PROXY is not built (set PROXY= or top_builddir=)"
 
@@ -53,38 +47,21 @@ fi
 ip link set lo up || die "cannot bring up loopback"
 sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
 # Every process here gets the hard limit; holding HOLD relayed connections takes a proxy two
-# sockets each (no pipes while idle), so HOLD is cut to what the hard limit allows.
+# sockets each (no pipes while idle). dnsjail-proxy keeps 1888 descriptors for other uses
+# (RESERVED_FDS in proxy/main.c: watched pidfds, control connections, listeners, the pipe
+# pool) and lowers --max-connections to what is left: that is the binding limit, so HOLD is
+# cut to it. The clients (one process) and the upstreams need one descriptor per connection.
 HARD=$(ulimit -Hn)
 [ "$HARD" = unlimited ] && HARD=1048576
 ulimit -n "$HARD" || die "cannot raise the descriptor limit to $HARD"
-if [ "$HOLD" -gt $(((HARD - 2500) / 2)) ]; then
-    echo "# the descriptor limit ($HARD) allows at most $(((HARD - 2500) / 2)) held connections, not $HOLD"
-    HOLD=$(((HARD - 2500) / 2))
+if [ "$HOLD" -gt $(((HARD - 1888) / 2)) ]; then
+    echo "# the hard descriptor limit ($HARD, no CAP_SYS_RESOURCE to raise it) lets dnsjail-proxy hold at most $(((HARD - 1888) / 2)) relayed connections, not $HOLD"
+    HOLD=$(((HARD - 1888) / 2))
 fi
 
-if [ "$(nproc)" -ge 2 ]; then
-    PROXY_CPU="taskset -c 1"
-    LOAD_CPU="taskset -c 0"
-else
-    PROXY_CPU=""
-    LOAD_CPU=""
-fi
-
-WORK=$(mktemp -d /tmp/proxy-bench.XXXXXX) || die "no temporary directory"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_init proxy-bench
+PROXY_CPU=$SERVER_CPU
+LOAD_CPU=$CLIENT_CPU
 
 # ---- the load generator and upstreams ------------------------------------------------------
 cat >"$WORK/pb.c" <<'EOF'
@@ -554,12 +531,11 @@ for pid in "$DJ_PID" "$NGINX_PID" "$HAPROXY_PID"; do
     kill -0 "$pid" 2>/dev/null || die "a proxy did not start: $(cat "$WORK"/*.err "$WORK"/*.stderr "$WORK/haproxy.out" 2>/dev/null)"
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 port_of() { case $1 in dnsjail) echo 8443 ;; nginx) echo 8444 ;; haproxy) echo 8445 ;; esac; }
 pid_of() { case $1 in dnsjail) echo "$DJ_PID" ;; nginx) echo "$NGINX_PID" ;; haproxy) echo "$HAPROXY_PID" ;; esac; }
 pb() { $LOAD_CPU "$WORK/pb" "$@"; }
 
+bench_machine
 echo "# proxy-bench: $ROUNDS rounds, $SECONDS_PER_RUN s per rate run, bulk $BULK_BYTES bytes, concurrency $CONCURRENCY"
 echo "# $(uname -r), $(nproc) CPUs, $(nginx -v 2>&1), $(haproxy -v | head -1 | cut -d' ' -f1-3)"
 
@@ -594,6 +570,7 @@ for pin in free pinned; do
             m=$(tr ' ' '\n' <<<"${BULK[$pin-$dir-$via]}" | grep . | median)
             printf '  %-6s %-5s %-8s %8s  (%s of direct)  [%s]\n' "$pin" "$dir" "$via" "$m" \
                 "$(awk -v a="$m" -v b="$d" 'BEGIN{printf "%.0f%%", 100*a/b}')" "${BULK[$pin-$dir-$via]% }"
+            bench_record "proxy.$via.bulk_$pin.$dir.gbit" "$m"
         done
     done
 done
@@ -619,6 +596,7 @@ echo
 echo "rate: connections/s (ClientHello, 100-byte answer, close), concurrency $CONCURRENCY, median of $ROUNDS"
 for via in direct dnsjail nginx haproxy; do
     printf '  %-8s %8s conn/s' "$via" "$(tr ' ' '\n' <<<"${RATE[$via]}" | grep . | median)"
+    bench_record "proxy.$via.rate.conn_per_s" "$(tr ' ' '\n' <<<"${RATE[$via]}" | grep . | median)"
     if [ "$via" != direct ]; then
         printf '  %8s conn per proxy CPU-second  errors/short %s' \
             "$(tr ' ' '\n' <<<"${CPS[$via]}" | grep . | median)" "${ERR[$via]% }"
@@ -627,7 +605,6 @@ for via in direct dnsjail nginx haproxy; do
 done
 
 # ---- memory --------------------------------------------------------------------------------
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 sock_pages() { awk '/^TCP:/ {for (i = 1; i < NF; i++) if ($i == "mem") print $(i+1)}' /proc/net/sockstat; }
 echo
 echo "memory with $HOLD idle relayed TLS connections (RSS in KiB; TCP buffer pages are the whole kernel's)"
@@ -638,7 +615,7 @@ for via in dnsjail nginx haproxy; do
     pages_before=$(sock_pages)
     "$WORK/pb" hold 127.0.0.1 "$(port_of "$via")" "$WORK/hello-hold.bin" "$HOLD" >"$WORK/hold.out" 2>&1 &
     holder=$!
-    for i in $(seq 600); do
+    for i in $(seq 1200); do
         grep -q held "$WORK/hold.out" && break
         kill -0 "$holder" 2>/dev/null || break
         sleep 0.1
@@ -646,8 +623,11 @@ for via in dnsjail nginx haproxy; do
     sleep 1
     if grep -q held "$WORK/hold.out"; then
         busy=$(rss_kib "$pid")
-        printf '  %-8s idle %7s  with %d: %8s  per connection %6s bytes  (TCP pages %s -> %s)\n' \
-            "$via" "$idle" "$HOLD" "$busy" "$(((busy - idle) * 1024 / HOLD))" "$pages_before" "$(sock_pages)"
+        printf '  %-8s idle %7s  with %d: %8s (Pss %s)  per connection %6s bytes  (TCP pages %s -> %s)\n' \
+            "$via" "$idle" "$HOLD" "$busy" "$(pss_kib "$pid")" "$(((busy - idle) * 1024 / HOLD))" "$pages_before" "$(sock_pages)"
+        [ "$via" = dnsjail ] && echo "           by mapping (RSS/PSS KiB): $(smaps_breakdown "$pid")"
+        bench_record "proxy.$via.held_connections" "$HOLD"
+        bench_record "proxy.$via.bytes_per_held_connection" "$(((busy - idle) * 1024 / HOLD))"
     else
         printf '  %-8s could not hold %d connections: %s\n' "$via" "$HOLD" "$(tail -n1 "$WORK/hold.out")"
     fi

@@ -40,6 +40,7 @@ const char *const stub_syscalls[] = {
  * stub's descriptor limit (main.c) must cover four such sets beside its own. */
 #define FORWARD_MAX_INFLIGHT 512
 #define FORWARD_OUT_SIZE (DJ_DNS_TCP_MAX_SIZE)
+#define TCP_IN_SIZE (2 + STUB_QUERY_MAX)
 #define EPOLL_BATCH 64
 #define UDP_ROUNDS 8 /* batches per wake-up before other fds get a turn */
 #define ACCEPTS_PER_WAKEUP 16
@@ -75,8 +76,10 @@ struct tcp_conn {
     size_t in_len;
     size_t out_start;
     size_t out_len;
-    uint8_t in[2 + STUB_QUERY_MAX];
-    uint8_t out[TCP_OUT_SIZE];
+    /* In struct stub's tcp_buffers: the slots stay small, so marking them all free at
+     * startup touches a few pages, not one per slot (about 500 KiB resident). */
+    uint8_t *in;  /* TCP_IN_SIZE bytes */
+    uint8_t *out; /* TCP_OUT_SIZE bytes */
 };
 
 struct control_conn {
@@ -129,6 +132,7 @@ struct stub {
     struct control_conn control[STUB_MAX_CONTROL_CONNS];
     size_t n_control;
     struct tcp_conn *tcp; /* STUB_MAX_TCP_CONNS slots */
+    uint8_t *tcp_buffers; /* their buffers, resident only once a connection used them */
     size_t n_tcp_conns;
     struct udp_batch *udp;
 
@@ -176,14 +180,18 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
         return NULL;
     }
     s->tcp = calloc(STUB_MAX_TCP_CONNS, sizeof(*s->tcp));
+    s->tcp_buffers = calloc(STUB_MAX_TCP_CONNS, TCP_IN_SIZE + TCP_OUT_SIZE);
     s->udp = calloc(1, sizeof(*s->udp));
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (s->tcp == NULL || s->udp == NULL || s->epoll_fd < 0) {
+    if (s->tcp == NULL || s->tcp_buffers == NULL || s->udp == NULL || s->epoll_fd < 0) {
         dj_error_make(err, s->epoll_fd < 0 ? errno : ENOMEM, "setting up the event loop");
         goto fail;
     }
-    for (size_t i = 0; i < STUB_MAX_TCP_CONNS; i++)
+    for (size_t i = 0; i < STUB_MAX_TCP_CONNS; i++) {
         s->tcp[i].fd = -1;
+        s->tcp[i].in = s->tcp_buffers + i * (TCP_IN_SIZE + TCP_OUT_SIZE);
+        s->tcp[i].out = s->tcp[i].in + TCP_IN_SIZE;
+    }
     for (size_t i = 0; i < STUB_MAX_CONTROL_CONNS; i++)
         s->control[i].fd = -1;
     for (size_t i = 0; i < STUB_MAX_WATCHED; i++)
@@ -253,6 +261,7 @@ fail:
     if (s->epoll_fd >= 0)
         close(s->epoll_fd);
     free(s->tcp);
+    free(s->tcp_buffers);
     free(s->udp);
     free(s);
     return NULL;
@@ -880,7 +889,7 @@ static void tcp_serve(struct stub *s, struct tcp_conn *c, uint32_t events)
         ssize_t n;
 
         do
-            n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+            n = recv(c->fd, c->in + c->in_len, TCP_IN_SIZE - c->in_len, MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
         if (n > 0) {
             c->in_len += (size_t)n;
@@ -905,7 +914,7 @@ static void tcp_serve(struct stub *s, struct tcp_conn *c, uint32_t events)
         return;
     }
     if (!c->peer_closed && TCP_OUT_SIZE - c->out_len >= 2 + DJ_DNS_MAX_RESPONSE &&
-        c->in_len < sizeof(c->in))
+        c->in_len < TCP_IN_SIZE)
         want |= EPOLLIN;
     if (c->out_len > 0)
         want |= EPOLLOUT;

@@ -11,7 +11,8 @@ testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf busybox-stat
          knot-dnsutils debhelper dpkg-dev uidmap
          iodine net-tools)  # iodine sets up its tun device with ifconfig
 # The peers the benchmarks under bench/ measure against.
-benchmarking=(dnsperf dnsmasq-base nginx libnginx-mod-stream haproxy linux-perf)
+benchmarking=(dnsperf dnsmasq-base unbound nginx libnginx-mod-stream haproxy hyperfine
+              valgrind strace gnuplot-nox linux-perf crun)
 
 case "${1:-test}" in
 build) want=("${build[@]}") ;;
