@@ -40,6 +40,8 @@ struct options {
     const char *log_file;
     const char *user;
     struct stub_config stub;
+    struct stub_virtual_options virt_options;
+    struct stub_virtual virt;
 };
 
 static void usage(FILE *out)
@@ -51,6 +53,8 @@ static void usage(FILE *out)
             "           [--log-fd FD | --log-file PATH|-] [--container-id ID]\n"
             "           [--sinkhole-ipv4 ADDR] [--sinkhole-ipv6 ADDR] [--ttl SECONDS]\n"
             "           [--log-rate N] [--log-burst N] [--user NAME] [--help]\n"
+            "           [--policy-fd FD | --allow RULES] [--virtual-map-fd FD]\n"
+            "           [--virtual-ipv4 NET] [--virtual-ipv6 NET] [--virtual-max-names N]\n"
             "\n"
             "Answers every DNS query itself: A gets the IPv4 sinkhole (default " DEFAULT_SINKHOLE4
             "),\n"
@@ -68,8 +72,15 @@ static void usage(FILE *out)
             "  --ttl SECONDS        TTL of the answers (default %d)\n"
             "  --log-rate N         log at most N lines per second, 0 = no limit (default %d)\n"
             "  --log-burst N        ... with bursts of up to N lines (default %d)\n"
-            "  --user NAME          when started as root, serve as NAME\n",
-            DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST);
+            "  --user NAME          when started as root, serve as NAME\n"
+            "  --policy-fd FD       read the io.dnsjail.allow rules from FD: a name that a host\n"
+            "                       rule with a port allows gets a virtual address\n"
+            "  --allow RULES        ... or take the rules from here\n"
+            "  --virtual-map-fd FD  the name map shared with the proxy (read-write)\n"
+            "  --virtual-ipv4 NET   the IPv4 pool (default " DJ_VADDR_DEFAULT_IPV4 ")\n"
+            "  --virtual-ipv6 NET   the IPv6 pool (default " DJ_VADDR_DEFAULT_IPV6 ")\n"
+            "  --virtual-max-names N  names with an address at once (default %d)\n",
+            DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, DJ_VADDR_DEFAULT_MAX_NAMES);
 }
 
 /* Reports a startup failure where someone can see it (stderr, and the hook through the ready
@@ -135,6 +146,12 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_LOG_RATE,
         OPT_LOG_BURST,
         OPT_USER,
+        OPT_POLICY_FD,
+        OPT_ALLOW,
+        OPT_VIRTUAL_MAP_FD,
+        OPT_VIRTUAL4,
+        OPT_VIRTUAL6,
+        OPT_VIRTUAL_MAX,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -153,6 +170,12 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"log-rate", required_argument, NULL, OPT_LOG_RATE},
         {"log-burst", required_argument, NULL, OPT_LOG_BURST},
         {"user", required_argument, NULL, OPT_USER},
+        {"policy-fd", required_argument, NULL, OPT_POLICY_FD},
+        {"allow", required_argument, NULL, OPT_ALLOW},
+        {"virtual-map-fd", required_argument, NULL, OPT_VIRTUAL_MAP_FD},
+        {"virtual-ipv4", required_argument, NULL, OPT_VIRTUAL4},
+        {"virtual-ipv6", required_argument, NULL, OPT_VIRTUAL6},
+        {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -229,6 +252,29 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         case OPT_USER:
             o->user = optarg;
             break;
+        case OPT_POLICY_FD:
+            if (parse_fd("--policy-fd", optarg, &o->virt_options.policy_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_ALLOW:
+            o->virt_options.allow_text = optarg;
+            break;
+        case OPT_VIRTUAL_MAP_FD:
+            if (parse_fd("--virtual-map-fd", optarg, &o->virt_options.map_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_VIRTUAL4:
+            o->virt_options.net4 = optarg;
+            break;
+        case OPT_VIRTUAL6:
+            o->virt_options.net6 = optarg;
+            break;
+        case OPT_VIRTUAL_MAX:
+            if (parse_uint(optarg, DJ_VADDR_MAX_NAMES, &value) < 0 || value == 0)
+                return dj_error_make(err, 0, "--virtual-max-names: '%s' is not in 1..%d", optarg,
+                                     DJ_VADDR_MAX_NAMES);
+            o->virt_options.max_names = (unsigned)value;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -239,6 +285,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
     }
     if (optind < argc)
         return dj_error_make(err, 0, "unexpected argument '%s' (see --help)", argv[optind]);
+    if (o->virt_options.policy_fd >= 0 && o->virt_options.allow_text != NULL)
+        return dj_error_make(err, 0, "--policy-fd and --allow exclude each other");
     if (o->log_file != NULL && cfg->log_fd >= 0)
         return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
     if (o->n_listen == 0 && cfg->n_udp == 0 && cfg->n_tcp == 0)
@@ -443,6 +491,8 @@ int main(int argc, char **argv)
     o.stub.control_fd = -1;
     o.stub.signal_fd = -1;
     o.stub.log_fd = -1;
+    o.virt_options.policy_fd = -1;
+    o.virt_options.map_fd = -1;
     o.stub.log_rate = DEFAULT_LOG_RATE;
     o.stub.log_burst = DEFAULT_LOG_BURST;
     o.stub.policy.ttl = DEFAULT_TTL;
@@ -456,6 +506,20 @@ int main(int argc, char **argv)
     if (check_fds(&o, &err) < 0 || open_log(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||
         setup_signals(&o, &err) < 0)
         die(o.ready_fd, dj_error_msg(&err));
+    switch (stub_virtual_setup(&o.virt, &o.virt_options, &err)) {
+    case -1:
+        die(o.ready_fd, dj_error_msg(&err));
+    case 1:
+        o.stub.virt = &o.virt;
+        break;
+    default:
+        break;
+    }
+    /* The mapping stays; the descriptors are not needed after setup. */
+    if (o.virt_options.policy_fd >= 0)
+        close(o.virt_options.policy_fd);
+    if (o.virt_options.map_fd >= 0)
+        close(o.virt_options.map_fd);
     stub = stub_prepare(&o.stub, &err);
     if (stub == NULL)
         die(o.ready_fd, dj_error_msg(&err));

@@ -98,6 +98,8 @@ struct stub {
     struct udp_batch *udp;
 
     struct dj_dns_policy policy;
+    struct stub_virtual *virt;
+    struct stub_stats stats;
     char answer4_text[INET_ADDRSTRLEN];
     char answer6_text[INET6_ADDRSTRLEN];
     const char *container_id;
@@ -148,6 +150,7 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
     }
 
     s->policy = cfg->policy;
+    s->virt = cfg->virt;
     inet_ntop(AF_INET, &cfg->policy.sinkhole4, s->answer4_text, sizeof(s->answer4_text));
     if (cfg->policy.have_sinkhole6)
         inet_ntop(AF_INET6, &cfg->policy.sinkhole6, s->answer6_text, sizeof(s->answer6_text));
@@ -216,9 +219,30 @@ static void format_peer(const struct sockaddr_storage *peer, char *out, size_t s
     }
 }
 
+/* A virtual answer's log fields: the outcome, the name's address, whether it was recycled. */
+static void log_virtual(struct dj_json *j, const struct stub_virtual_answer *va,
+                        const struct dj_dns_policy *policy, const struct dj_dns_outcome *outcome)
+{
+    char text[INET6_ADDRSTRLEN];
+    const char *answer = NULL;
+
+    if (outcome->answer == DJ_DNS_ANSWER_A)
+        answer = inet_ntop(AF_INET, &policy->sinkhole4, text, sizeof(text));
+    else if (outcome->answer == DJ_DNS_ANSWER_AAAA)
+        answer = inet_ntop(AF_INET6, &policy->sinkhole6, text, sizeof(text));
+    dj_json_add_cstring(j, "answer", answer);
+    dj_json_add_cstring(j, "outcome", "virtual");
+    if (va->recycled)
+        dj_json_add_bool(j, "recycled", true);
+    if (outcome->truncated)
+        dj_json_add_bool(j, "tc", true);
+}
+
+/* VA and POLICY: the virtual answer and what it was built with, or NULL for the sinkhole. */
 static void log_packet(struct stub *s, const struct sockaddr_storage *peer, bool tcp, size_t size,
                        const struct dj_dns_query *q, const struct dj_dns_outcome *outcome,
-                       bool answered)
+                       bool answered, const struct stub_virtual_answer *va,
+                       const struct dj_dns_policy *policy)
 {
     char client[INET6_ADDRSTRLEN + 16];
     char qname[DJ_DNS_MAX_NAME_TEXT];
@@ -249,7 +273,9 @@ static void log_packet(struct stub *s, const struct sockaddr_storage *peer, bool
     }
     dj_json_add_cstring(&j, "rcode",
                         answered ? dj_dns_rcode_text(outcome->rcode, rcode_text) : NULL);
-    if (well_formed) {
+    if (well_formed && va != NULL) {
+        log_virtual(&j, va, policy, outcome);
+    } else if (well_formed) {
         const char *answer = NULL;
 
         if (outcome->answer == DJ_DNS_ANSWER_A)
@@ -268,15 +294,24 @@ static void log_packet(struct stub *s, const struct sockaddr_storage *peer, bool
 static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
                            const struct sockaddr_storage *peer, bool tcp, uint8_t *out)
 {
+    const struct dj_dns_policy *policy = &s->policy;
+    struct stub_virtual_answer va, *virtual_answer = NULL;
+    struct dj_dns_policy virtual_policy;
     struct dj_dns_query q;
     struct dj_dns_outcome outcome;
     size_t n;
 
     dj_dns_parse_query(query, len, &q);
-    n = dj_dns_build_response(&q, &s->policy, dj_dns_response_limit(&q, tcp), out,
-                              DJ_DNS_MAX_RESPONSE, &outcome);
+    if (s->virt != NULL && stub_virtual_lookup(s->virt, &q, &s->policy, &virtual_policy, &va)) {
+        policy = &virtual_policy;
+        virtual_answer = &va;
+        s->stats.virtual_answers++;
+        s->stats.virtual_recycled += va.recycled;
+    }
+    n = dj_dns_build_response(&q, policy, dj_dns_response_limit(&q, tcp), out, DJ_DNS_MAX_RESPONSE,
+                              &outcome);
     if (s->log.fd >= 0)
-        log_packet(s, peer, tcp, len, &q, &outcome, n > 0);
+        log_packet(s, peer, tcp, len, &q, &outcome, n > 0, virtual_answer, policy);
     return n;
 }
 
@@ -338,7 +373,8 @@ static void udp_serve(struct stub *s, int fd)
                 struct dj_dns_outcome none = {0};
 
                 if (s->log.fd >= 0)
-                    log_packet(s, &b->peer[i], false, b->in[i].msg_len, &q, &none, false);
+                    log_packet(s, &b->peer[i], false, b->in[i].msg_len, &q, &none, false, NULL,
+                               NULL);
                 continue;
             }
             len =
@@ -458,7 +494,7 @@ static bool tcp_answer_pending(struct stub *s, struct tcp_conn *c)
             struct dj_dns_outcome none = {0};
 
             if (s->log.fd >= 0)
-                log_packet(s, &c->peer, true, len, &q, &none, false);
+                log_packet(s, &c->peer, true, len, &q, &none, false, NULL, NULL);
             return false;
         }
         if (c->in_len - off - 2 < len)

@@ -11,9 +11,11 @@
 #define DNSJAIL_STUB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dnswire.h"
 #include "error.h"
+#include "virtual.h"
 
 #define STUB_MAX_SOCKETS 16       /* UDP and TCP listeners together */
 #define STUB_MAX_WATCHED 1024     /* pidfds watched at once */
@@ -37,6 +39,13 @@ struct stub_config {
     unsigned log_burst;
     const char *container_id; /* may be NULL */
     struct dj_dns_policy policy;
+    struct stub_virtual *virt; /* virtual addresses (dnsstub/virtual.h), or NULL */
+};
+
+/* Counters of what the stub answered. */
+struct stub_stats {
+    uint64_t virtual_answers;  /* queries answered for a name with a virtual address */
+    uint64_t virtual_recycled; /* ... that took the slot of another name */
 };
 
 struct stub;
