@@ -48,7 +48,7 @@ static int read_rules(int fd, char **out, dj_error_t *err)
 static bool any_port_rule(const struct dj_allow_rule *rules, size_t n_rules)
 {
     for (size_t i = 0; i < n_rules; i++)
-        if (rules[i].kind != DJ_RULE_CIDR && rules[i].port != 0)
+        if (dj_vaddr_rule_wants(&rules[i]))
             return true;
     return false;
 }

@@ -446,7 +446,7 @@ static int policy_memfd(struct hook *h, dj_error_t *err)
 static bool policy_has_port_rule(const struct dj_policy *policy)
 {
     for (size_t i = 0; i < policy->n_rules; i++)
-        if (policy->rules[i].kind != DJ_RULE_CIDR && policy->rules[i].port != 0)
+        if (dj_vaddr_rule_wants(&policy->rules[i]))
             return true;
     return false;
 }

@@ -214,12 +214,17 @@ int dj_vaddr_map_read(const struct dj_vaddr_slot *map, uint32_t n_slots, uint32_
 
 /* ---- which names ----------------------------------------------------------------------- */
 
+bool dj_vaddr_rule_wants(const struct dj_allow_rule *rule)
+{
+    return rule->kind != DJ_RULE_CIDR && rule->port != 0 && rule->port != 80 && rule->port != 443;
+}
+
 bool dj_vaddr_name_wanted(const struct dj_allow_rule *rules, size_t n_rules, const char *host)
 {
     for (size_t i = 0; i < n_rules; i++) {
         const struct dj_allow_rule *r = &rules[i];
 
-        if (r->port == 0 || r->kind == DJ_RULE_CIDR)
+        if (!dj_vaddr_rule_wants(r))
             continue;
         if (dj_allow_match_host(r, 1, host, r->port))
             return true;

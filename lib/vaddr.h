@@ -79,8 +79,13 @@ int dj_vaddr_map_read(const struct dj_vaddr_slot *map, uint32_t n_slots, uint32_
  * exposed for the tests. */
 void dj_vaddr_map_write(struct dj_vaddr_slot *map, uint32_t slot, const char *name);
 
-/* Does a host rule with an explicit port (a host, a wildcard, or "*:PORT") cover HOST? Such
- * names get virtual addresses. HOST as for dj_allow_match_host(). */
+/* Is RULE a host rule (a host, a wildcard, or "*") with a port other than 80 and 443? Those
+ * two need no virtual address: the ruleset sends them to the HTTP and TLS listeners whatever
+ * the address, and the canonical policy text spells a rule without a port as both. */
+bool dj_vaddr_rule_wants(const struct dj_allow_rule *rule);
+
+/* Does such a rule cover HOST? Such names get virtual addresses. HOST as for
+ * dj_allow_match_host(). */
 bool dj_vaddr_name_wanted(const struct dj_allow_rule *rules, size_t n_rules, const char *host);
 
 struct dj_vaddr_table;

@@ -209,6 +209,7 @@ static void test_name_wanted(void **unused)
 
     (void)unused;
     assert_int_equal(dj_allow_parse("db.example.test:5432 *.git.example.test:22 web.example.test "
+                                    "tls.example.test:443 plain.example.test:80 "
                                     "203.0.113.0/24:5432",
                                     false, &rules, &n_rules, &err),
                      0);
@@ -218,6 +219,8 @@ static void test_name_wanted(void **unused)
     assert_false(dj_vaddr_name_wanted(rules, n_rules, "git.example.test"));
     /* Allowed, but only on the default ports: HTTP and TLS need no virtual address. */
     assert_false(dj_vaddr_name_wanted(rules, n_rules, "web.example.test"));
+    assert_false(dj_vaddr_name_wanted(rules, n_rules, "tls.example.test"));
+    assert_false(dj_vaddr_name_wanted(rules, n_rules, "plain.example.test"));
     assert_false(dj_vaddr_name_wanted(rules, n_rules, "secret.attacker.test"));
     assert_false(dj_vaddr_name_wanted(rules, n_rules, "203.0.113.7"));
     dj_allow_free(rules, n_rules);
