@@ -121,6 +121,21 @@ def http_get(family, addr, host, path):
     return r
 
 
+def tls_hello(addr, server_name):
+    """A ClientHello for SERVER_NAME to ADDR:443; nothing there speaks TLS back, so the proxy's
+    log says what it decided."""
+    import ssl
+    r = {"addr": addr, "sni": server_name}
+    ctx = ssl.create_default_context()
+    try:
+        with socket.create_connection((addr, 443), 10) as s:
+            with ctx.wrap_socket(s, server_hostname=server_name):
+                r["handshake"] = True
+    except (OSError, ssl.SSLError) as e:
+        r["error"] = e.__class__.__name__ + ": " + str(e)
+    return r
+
+
 def run(tag):
     v4 = resolve("db.example.test", socket.AF_INET)
     v6 = resolve("db.example.test", socket.AF_INET6)
@@ -141,6 +156,8 @@ def run(tag):
     out("http_match", **http_get(socket.AF_INET, a4, "db.example.test", "/match-" + tag))
     out("http_mismatch", **http_get(socket.AF_INET, a4, "web.example.test", "/mismatch-" + tag))
     out("http_web", **http_get(socket.AF_INET, "6.6.6.6", "web.example.test", "/web-" + tag))
+    out("tls_match", **tls_hello(a4, "db.example.test"))
+    out("tls_mismatch", **tls_hello(a4, "web.example.test"))
     # UDP to the pool is no way out either.
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     r = {}

@@ -14,6 +14,8 @@
 #   - HTTP to the virtual address with Host db.example.test reaches the site; with Host
 #     web.example.test (allowed itself, as the control through the sinkhole address shows) it
 #     is refused with 403, because the address belongs to db.example.test;
+#   - TLS to the virtual address: the same, by the server name (nothing serves TLS there, so
+#     the proxy's decision in its log is what is checked);
 #   - UDP to the virtual address goes nowhere;
 #   - the unlisted name never reaches the world's resolver (control: a name asked from the
 #     host namespace does).
@@ -59,7 +61,7 @@ daemons_for() { pgrep -f "dnsjail-(dnsstub|proxy).*--container-id $1( |\$)"; }
 no_daemons_for() { ! daemons_for "$1" >/dev/null; }
 in_pool4() { python3 -c 'import ipaddress, sys; sys.exit(0 if ipaddress.ip_address(sys.argv[1]) in ipaddress.ip_network("198.18.0.0/15") else 1)' "$1"; }
 
-tap_plan 49
+tap_plan 55
 
 # ---- controls: the world works without any jail -------------------------------------------
 tap_check "control: the world's resolver answers db.example.test with the server's address" \
@@ -121,6 +123,11 @@ for l in open(sys.argv[1]):
         eval 'srvlog_none "r.get(\"path\") == \"/mismatch-$TAG\"" && plog "r[\"event\"] == \"http_request\" and r[\"decision\"] == \"deny\" and \"belongs to db.example.test\" in r[\"reason\"]"'
     expect "$w: control: web.example.test itself is allowed over HTTP (through the sinkhole address)" \
         http_web "r['code'] == 200 and 'host=web.example.test path=/web-$TAG' in r['data']"
+    tap_check "$w: TLS to the virtual address with SNI db.example.test is allowed by the proxy" \
+        plog "r['event'] == 'tls_connection' and r['host'] == 'db.example.test' and r['decision'] == 'allow'"
+    tap_check "$w: ... with SNI web.example.test it is refused, the address being db.example.test's" \
+        plog "r['event'] == 'tls_connection' and r['host'] == 'web.example.test' and r['decision'] == 'deny' and 'belongs to db.example.test' in r['reason']"
+    expect "$w: ... and the client got no handshake" tls_mismatch "'error' in r"
     expect "$w: UDP to the virtual address gets nothing back" udp "'data' not in r"
     tap_check "$w: the unlisted name never reached the world's resolver or the canary" \
         eval '! canary_saw "secret-$TAG"'
