@@ -19,7 +19,8 @@
 #   - UDP to the virtual address goes nowhere;
 #   - the unlisted name never reaches the world's resolver (control: a name asked from the
 #     host namespace does).
-# After each container: no daemons, no state, no table.
+# After each container: no daemons, no state, no table. Then the stub alone, with a bound of
+# two names: stable addresses, LRU recycling, the log's "recycled".
 # shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
 world_require runc crun dnsmasq dig nft python3
@@ -52,7 +53,10 @@ PT=$W_TMP/pt
 mkdir -p "$PT" && chmod 755 "$PT" && install -m 644 "$CLIENT" "$PT/virtual-client.py" ||
     tap_bail "cannot install the client"
 
-expect() { tap_check "$1" python3 "$CLIENT" expect "$RUN_OUT" "$2" "$3"; }
+expect() { # DESCRIPTION LABEL EXPR; on failure the probe's line goes into the TAP output
+    tap_check "$1" python3 "$CLIENT" expect "$RUN_OUT" "$2" "$3" ||
+        tap_diag "$(grep -F "\"label\": \"$2\"" "$RUN_OUT")"
+}
 plog() { python3 "$CLIENT" any "$W_LOG" "r.get('container') == '$CID' and ($1)"; }
 plog_none() { python3 "$CLIENT" none "$W_LOG" "r.get('container') == '$CID' and ($1)"; }
 srvlog() { python3 "$CLIENT" any "$SRVLOG" "$1"; }
@@ -61,7 +65,7 @@ daemons_for() { pgrep -f "dnsjail-(dnsstub|proxy).*--container-id $1( |\$)"; }
 no_daemons_for() { ! daemons_for "$1" >/dev/null; }
 in_pool4() { python3 -c 'import ipaddress, sys; sys.exit(0 if ipaddress.ip_address(sys.argv[1]) in ipaddress.ip_network("198.18.0.0/15") else 1)' "$1"; }
 
-tap_plan 55
+tap_plan 62
 
 # ---- controls: the world works without any jail -------------------------------------------
 tap_check "control: the world's resolver answers db.example.test with the server's address" \
@@ -138,4 +142,27 @@ done
 
 tap_check "the proxy resolved db.example.test from the host namespace" \
     grep -qE "query\[A\] db\.example\.test from $HOSTNS_IP\$" "$W_CANARY_DNS_LOG"
+
+# ---- the stub alone: a bound of two names, recycled least recently answered first --------
+SLOG=$W_TMP/stub-alone.log
+nsenter --net="$W_HOSTNS_PATH" "$W_STUB_EXE" --user nobody --listen 127.0.0.1:5399 \
+    --log-file "$SLOG" --allow "*.lru.test:22" --virtual-max-names 2 >"$W_TMP/stub-alone.out" 2>&1 &
+STUB_PID=$!
+W_PIDS+=($STUB_PID)
+q() { nsenter --net="$W_HOSTNS_PATH" dig +short +time=2 +tries=1 @127.0.0.1 -p 5399 "$@"; }
+wait_until 5 eval '[ -n "$(q probe.lru.test)" ]' || tap_diag_file "$W_TMP/stub-alone.out"
+A=$(q a.lru.test)
+B=$(q b.lru.test)
+tap_check "stub alone: two names get two different addresses of the pool" \
+    eval 'in_pool4 "$A" && in_pool4 "$B" && [ "$A" != "$B" ]'
+tap_check "stub alone: asked again, a name keeps its address" eval '[ "$(q a.lru.test)" = "$A" ]'
+C=$(q c.lru.test)
+tap_check "stub alone: a third name takes the least recently answered one's (b's) address" \
+    eval '[ "$C" = "$B" ]'
+tap_check "stub alone: ... and the log says it was recycled" \
+    python3 "$CLIENT" any "$SLOG" "r.get('qname') == 'c.lru.test' and r.get('outcome') == 'virtual' and r.get('recycled') is True"
+tap_check "stub alone: a still keeps its address" eval '[ "$(q a.lru.test)" = "$A" ]'
+tap_check "stub alone: MX for an allowed name is an empty answer" \
+    eval '[ -z "$(q a.lru.test MX)" ] && nsenter --net="$W_HOSTNS_PATH" dig +time=2 +tries=1 @127.0.0.1 -p 5399 a.lru.test MX | grep -q "status: NOERROR"'
+tap_check "stub alone: port 22 of lru.test itself is no rule: sinkhole" eval '[ "$(q lru.test)" = 6.6.6.6 ]'
 tap_done
