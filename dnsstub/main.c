@@ -1,8 +1,10 @@
 #include "config.h"
 
 /* dnsjail-dnsstub: answers every DNS query with the sinkhole address, so no query name
- * reaches a real resolver. This file turns the command line into open, checked, non-blocking
- * fds, then drops privileges and hands over to the event loop in stub.c. */
+ * reaches a real resolver; a name that a host rule with a port allows gets a virtual address
+ * instead (virtual.c), still without asking anyone. This file turns the command line into
+ * open, checked, non-blocking fds (and the mapped name map), then drops privileges and hands
+ * over to the event loop in stub.c. */
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,15 +1,16 @@
 /* proxy.h: dnsjail-proxy's serving state, shared by its files.
  *
- * One thread, one epoll set. The listeners (HTTP and TLS, bound by the hook inside the
- * container's network namespace), the control socket, the watched pidfds, a signalfd and the
- * resolver's fd are registered once; each client connection (struct conn) registers its
- * client socket and, once it has one, its upstream socket.
+ * One thread, one epoll set. The listeners (HTTP, TLS and virtual addresses, bound by the
+ * hook inside the container's network namespace), the control socket, the watched pidfds, a
+ * signalfd and the resolver's fd are registered once; each client connection (struct conn)
+ * registers its client socket and, once it has one, its upstream socket.
  *
  * A connection moves bytes in two flows: up (client to upstream) and down (upstream to
  * client). A flow holds a small buffer for what must be parsed (the ClientHello, request and
  * response heads, chunk-size lines) and a pipe for what is only moved (bodies, the TLS bulk
  * phase), with splice(2). The protocol files (http.c, tls.c) decide what each flow may
- * forward; relay.c moves it; upstream.c resolves, checks and connects; conn.c owns a
+ * forward (virtual.c: nothing to parse, the name comes from the virtual address); relay.c
+ * moves it; upstream.c resolves, checks and connects; conn.c owns a
  * connection's life (epoll interest, timeouts, close, the log line); loop.c the rest.
  *
  * Memory per connection: struct conn (2.4 KiB, allocated at accept, freed at close); a flow
