@@ -1,6 +1,6 @@
 #!/bin/bash
-# virtual.sh: virtual addresses for names allowed with a port, inside containers run by runc
-# and crun. The test world gets a server namespace with 203.0.113.90: a TCP echo on 5432 and
+# virtual.sh: virtual addresses for names allowed with a port, inside containers run by runc,
+# crun and podman. The test world gets a server namespace with 203.0.113.90: a TCP echo on 5432 and
 # 5433 and a small HTTP server on 80 (virtual-client.py serve); the world's resolver answers
 # db.example.test and web.example.test with that address (the proxy asks it from the host
 # namespace); any other name leads to the canary. The container (policy
@@ -23,14 +23,14 @@
 # two names: stable addresses, LRU recycling, the log's "recycled".
 # shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
-world_require runc crun dnsmasq dig nft python3
+world_require runc crun podman dnsmasq dig nft python3
 world_require_build
 
 SERVER_IP=203.0.113.90
 HOSTNS_IP=192.0.2.254
 TAG=$(world_random)
 CLIENT=$W_E2E_DIR/virtual-client.py
-ALLOW="db.example.test:5432,db.example.test,web.example.test"
+ALLOW="db.example.test:5432 db.example.test web.example.test" # podman splits annotations at commas
 
 world_dns_answer db.example.test "$SERVER_IP"
 world_dns_answer web.example.test "$SERVER_IP"
@@ -49,6 +49,19 @@ wait_until 10 grep -qs '^ready' "$W_TMP/server.out" || {
     tap_diag_file "$W_TMP/server.out"
     tap_bail "the server did not start"
 }
+# podman gets hooks.d files for the build tree's hook and this run's config.
+PODMAN_HOOKSD=$W_TMP/v-hooks.d
+mkdir -p "$PODMAN_HOOKSD"
+for stage in prestart poststop; do
+    cat >"$PODMAN_HOOKSD/dnsjail-$stage.json" <<JSON
+{
+  "version": "1.0.0",
+  "hook": {"path": "$W_HOOK", "args": ["dnsjail-hook", "--config", "$W_CONF", "$stage"], "timeout": 10},
+  "when": {"annotations": {"^io\\\\.dnsjail\\\\.": ".*"}},
+  "stages": ["$stage"]
+}
+JSON
+done
 PT=$W_TMP/pt
 mkdir -p "$PT" && chmod 755 "$PT" && install -m 644 "$CLIENT" "$PT/virtual-client.py" ||
     tap_bail "cannot install the client"
@@ -65,7 +78,7 @@ daemons_for() { pgrep -f "dnsjail-(dnsstub|proxy).*--container-id $1( |\$)"; }
 no_daemons_for() { ! daemons_for "$1" >/dev/null; }
 in_pool4() { python3 -c 'import ipaddress, sys; sys.exit(0 if ipaddress.ip_address(sys.argv[1]) in ipaddress.ip_network("198.18.0.0/15") else 1)' "$1"; }
 
-tap_plan 62
+tap_plan 87
 
 # ---- controls: the world works without any jail -------------------------------------------
 tap_check "control: the world's resolver answers db.example.test with the server's address" \
@@ -77,14 +90,19 @@ tap_check "control: ... and on port 5433" \
 tap_check "control: a name asked from the host namespace reaches the canary resolver" \
     eval 'nsenter --net="$W_HOSTNS_PATH" dig +short +time=2 +tries=1 @192.0.2.1 control-$TAG.test >/dev/null && wait_until 5 canary_saw_dns "control-$TAG.test"'
 
-for rt in runc crun; do
+for rt in runc crun podman; do
     world_ctns "v$rt" || tap_bail "cannot make a namespace"
     NS=$W_NS
     ID=$W_ID-virtual-$rt
-    b=$(world_bundle "$ID" --netns "$NS" --annotation "io.dnsjail.allow=$ALLOW" \
-        --hook "$W_HOOK" --hook-config "$W_CONF" --bind "$PT:/pt" \
-        -- /usr/bin/python3 /pt/virtual-client.py run "$TAG") || tap_bail "cannot make a bundle"
-    "run_$rt" "$ID" "$b"
+    if [ "$rt" = podman ]; then
+        run_podman "$ID" "$NS" "$PODMAN_HOOKSD" --annotation "io.dnsjail.allow=$ALLOW" \
+            -v "$PT:/pt:ro" -- /usr/bin/python3 /pt/virtual-client.py run "$TAG"
+    else
+        b=$(world_bundle "$ID" --netns "$NS" --annotation "io.dnsjail.allow=$ALLOW" \
+            --hook "$W_HOOK" --hook-config "$W_CONF" --bind "$PT:/pt" \
+            -- /usr/bin/python3 /pt/virtual-client.py run "$TAG") || tap_bail "cannot make a bundle"
+        "run_$rt" "$ID" "$b"
+    fi
     CID=$RUN_CID
     w=$rt
     tap_check "$w: the container ran to the end" \
