@@ -54,7 +54,8 @@ static void print_record(const struct dj_log_record *r)
                r->outcome != NULL ? " (" : "", r->outcome != NULL ? show(d, r->outcome) : "",
                r->outcome != NULL ? ")" : "");
     } else if (strcmp(r->event, "http_request") == 0 || strcmp(r->event, "tls_connection") == 0 ||
-               strcmp(r->event, "tcp_connection") == 0) {
+               strcmp(r->event, "tcp_connection") == 0 ||
+               strcmp(r->event, "virtual_connection") == 0) {
         const char *kind = r->event[0] == 'h' ? "http " : r->event[1] == 'l' ? "tls  " : "tcp  ";
 
         printf("%s  %s  %s:%lld %s%s%s%s\n", when, kind,

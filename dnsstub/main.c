@@ -2,9 +2,10 @@
 
 /* dnsjail-dnsstub: answers every DNS query with the sinkhole address, so no query name
  * reaches a real resolver, except names inside the forward zones it is given (--forward),
- * which it asks of those zones' upstreams and nowhere else. This file turns the command line into
- * open, checked, non-blocking fds, then drops privileges and hands over to the event loop in
- * stub.c. */
+ * which it asks of those zones' upstreams and nowhere else; a name that a host rule with a port
+ * allows gets a virtual address instead (virtual.c), still without asking anyone. This file
+ * turns the command line into open, checked, non-blocking fds (and the mapped name map), then
+ * drops privileges and hands over to the event loop in stub.c. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,54 +55,65 @@ struct options {
     const char *user;
     const char *metrics_dir;
     struct stub_config stub;
+    struct stub_virtual_options virt_options;
+    struct stub_virtual virt;
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: " PROGRAM
-            " [--listen ADDR:PORT]... [--inherit-udp FD]... [--inherit-tcp FD]...\n"
-            "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
-            "           [--log-fd FD | --log-file PATH|-] [--container-id ID]\n"
-            "           [--sinkhole-ipv4 ADDR] [--sinkhole-ipv6 ADDR] [--ttl SECONDS]\n"
-            "           [--log-rate N] [--log-burst N] [--user NAME]\n"
-            "           [--metrics-fd FD | --metrics-dir PATH] [--netns-key KEY] [--help]\n"
-            "           [--forward ZONE=UPSTREAM[|UPSTREAM...]]... [--forward-cache-entries N]\n"
-            "           [--forward-ttl-floor S] [--forward-ttl-ceiling S] [--forward-rate N]\n"
-            "           [--forward-burst N] [--forward-timeout-ms MS]\n"
-            "\n"
-            "Answers every DNS query itself: A gets the IPv4 sinkhole (default " DEFAULT_SINKHOLE4
-            "),\n"
-            "AAAA the IPv6 sinkhole when one is given, everything else an empty NOERROR.\n"
-            "\n"
-            "  --listen ADDR:PORT   bind UDP and TCP there itself (127.0.0.1:5300, [::1]:5300)\n"
-            "  --inherit-udp FD     serve this bound UDP socket\n"
-            "  --inherit-tcp FD     serve this listening TCP socket\n"
-            "  --ready-fd FD        report readiness (or the startup error) on this pipe\n"
-            "  --watch-pidfd FD     exit when this process (and every other watched one) exits\n"
-            "  --control-fd FD      listening AF_UNIX SOCK_SEQPACKET control socket\n"
-            "  --log-fd FD          append one JSON line per query to FD\n"
-            "  --system-log-fd FD  also send each line to this journald/syslog socket\n"
-            "  --system-log-format journal|syslog  how (journald's native protocol or RFC 3164)\n"
-            "  --log-file PATH      ... to PATH (opened O_APPEND), '-' for standard output\n"
-            "  --container-id ID    put ID into the log lines\n"
-            "  --ttl SECONDS        TTL of the answers (default %d)\n"
-            "  --log-rate N         log at most N lines per second, 0 = no limit (default %d)\n"
-            "  --log-burst N        ... with bursts of up to N lines (default %d)\n"
-            "  --user NAME          when started as root, serve as NAME\n"
-            "  --metrics-fd FD      write " STUB_METRICS_FILE " into this directory every %d s\n"
-            "  --metrics-dir PATH   ... into PATH\n"
-            "  --netns-key KEY      label the metrics with the jail's namespace key\n"
-            "  --forward ZONE=UP[|UP...]  forward names in ZONE (and below) to these upstreams\n"
-            "                       (lib/resolver syntax; at most %d), the real answer goes back\n"
-            "  --forward-cache-entries N  forwarded answers cached (default %d, 0 = none)\n"
-            "  --forward-ttl-floor S, --forward-ttl-ceiling S  cache lifetime bounds (%d, %d)\n"
-            "  --forward-rate N, --forward-burst N  upstream queries per second and burst,\n"
-            "                       beyond it REFUSED (default %d, %d; rate 0 = no limit)\n"
-            "  --forward-timeout-ms MS  per upstream attempt (default: the resolver's)\n",
-            DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, STUB_METRICS_INTERVAL_MS / 1000,
-            DJ_FWD_MAX_UPSTREAMS, DEFAULT_FORWARD_CACHE, DEFAULT_FORWARD_FLOOR,
-            DEFAULT_FORWARD_CEILING, DEFAULT_FORWARD_RATE, DEFAULT_FORWARD_BURST);
+    fprintf(
+        out,
+        "Usage: " PROGRAM " [--listen ADDR:PORT]... [--inherit-udp FD]... [--inherit-tcp FD]...\n"
+        "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
+        "           [--log-fd FD | --log-file PATH|-] [--container-id ID]\n"
+        "           [--sinkhole-ipv4 ADDR] [--sinkhole-ipv6 ADDR] [--ttl SECONDS]\n"
+        "           [--log-rate N] [--log-burst N] [--user NAME]\n"
+        "           [--metrics-fd FD | --metrics-dir PATH] [--netns-key KEY] [--help]\n"
+        "           [--forward ZONE=UPSTREAM[|UPSTREAM...]]... [--forward-cache-entries N]\n"
+        "           [--forward-ttl-floor S] [--forward-ttl-ceiling S] [--forward-rate N]\n"
+        "           [--forward-burst N] [--forward-timeout-ms MS]\n"
+        "           [--policy-fd FD | --allow RULES] [--virtual-map-fd FD]\n"
+        "           [--virtual-ipv4 NET] [--virtual-ipv6 NET] [--virtual-max-names N]\n"
+        "\n"
+        "Answers every DNS query itself: A gets the IPv4 sinkhole (default " DEFAULT_SINKHOLE4
+        "),\n"
+        "AAAA the IPv6 sinkhole when one is given, everything else an empty NOERROR.\n"
+        "\n"
+        "  --listen ADDR:PORT   bind UDP and TCP there itself (127.0.0.1:5300, [::1]:5300)\n"
+        "  --inherit-udp FD     serve this bound UDP socket\n"
+        "  --inherit-tcp FD     serve this listening TCP socket\n"
+        "  --ready-fd FD        report readiness (or the startup error) on this pipe\n"
+        "  --watch-pidfd FD     exit when this process (and every other watched one) exits\n"
+        "  --control-fd FD      listening AF_UNIX SOCK_SEQPACKET control socket\n"
+        "  --log-fd FD          append one JSON line per query to FD\n"
+        "  --system-log-fd FD  also send each line to this journald/syslog socket\n"
+        "  --system-log-format journal|syslog  how (journald's native protocol or RFC 3164)\n"
+        "  --log-file PATH      ... to PATH (opened O_APPEND), '-' for standard output\n"
+        "  --container-id ID    put ID into the log lines\n"
+        "  --ttl SECONDS        TTL of the answers (default %d)\n"
+        "  --log-rate N         log at most N lines per second, 0 = no limit (default %d)\n"
+        "  --log-burst N        ... with bursts of up to N lines (default %d)\n"
+        "  --user NAME          when started as root, serve as NAME\n"
+        "  --metrics-fd FD      write " STUB_METRICS_FILE " into this directory every %d s\n"
+        "  --metrics-dir PATH   ... into PATH\n"
+        "  --netns-key KEY      label the metrics with the jail's namespace key\n"
+        "  --forward ZONE=UP[|UP...]  forward names in ZONE (and below) to these upstreams\n"
+        "                       (lib/resolver syntax; at most %d), the real answer goes back\n"
+        "  --forward-cache-entries N  forwarded answers cached (default %d, 0 = none)\n"
+        "  --forward-ttl-floor S, --forward-ttl-ceiling S  cache lifetime bounds (%d, %d)\n"
+        "  --forward-rate N, --forward-burst N  upstream queries per second and burst,\n"
+        "                       beyond it REFUSED (default %d, %d; rate 0 = no limit)\n"
+        "  --forward-timeout-ms MS  per upstream attempt (default: the resolver's)\n"
+        "  --policy-fd FD       read the io.dnsjail.allow rules from FD: a name that a host\n"
+        "                       rule with a port allows gets a virtual address\n"
+        "  --allow RULES        ... or take the rules from here\n"
+        "  --virtual-map-fd FD  the name map shared with the proxy (read-write)\n"
+        "  --virtual-ipv4 NET   the IPv4 pool (default " DJ_VADDR_DEFAULT_IPV4 ")\n"
+        "  --virtual-ipv6 NET   the IPv6 pool (default " DJ_VADDR_DEFAULT_IPV6 ")\n"
+        "  --virtual-max-names N  names with an address at once (default %d)\n",
+        DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, STUB_METRICS_INTERVAL_MS / 1000,
+        DJ_FWD_MAX_UPSTREAMS, DEFAULT_FORWARD_CACHE, DEFAULT_FORWARD_FLOOR, DEFAULT_FORWARD_CEILING,
+        DEFAULT_FORWARD_RATE, DEFAULT_FORWARD_BURST, DJ_VADDR_DEFAULT_MAX_NAMES);
 }
 
 /* Reports a startup failure where someone can see it (stderr, and the hook through the ready
@@ -187,6 +199,12 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_FORWARD_RATE,
         OPT_FORWARD_BURST,
         OPT_FORWARD_TIMEOUT,
+        OPT_POLICY_FD,
+        OPT_ALLOW,
+        OPT_VIRTUAL_MAP_FD,
+        OPT_VIRTUAL4,
+        OPT_VIRTUAL6,
+        OPT_VIRTUAL_MAX,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -217,6 +235,12 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"forward-rate", required_argument, NULL, OPT_FORWARD_RATE},
         {"forward-burst", required_argument, NULL, OPT_FORWARD_BURST},
         {"forward-timeout-ms", required_argument, NULL, OPT_FORWARD_TIMEOUT},
+        {"policy-fd", required_argument, NULL, OPT_POLICY_FD},
+        {"allow", required_argument, NULL, OPT_ALLOW},
+        {"virtual-map-fd", required_argument, NULL, OPT_VIRTUAL_MAP_FD},
+        {"virtual-ipv4", required_argument, NULL, OPT_VIRTUAL4},
+        {"virtual-ipv6", required_argument, NULL, OPT_VIRTUAL6},
+        {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -340,6 +364,29 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             else
                 cfg->forward_timeout_ms = (unsigned)value;
             break;
+        case OPT_POLICY_FD:
+            if (parse_fd("--policy-fd", optarg, &o->virt_options.policy_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_ALLOW:
+            o->virt_options.allow_text = optarg;
+            break;
+        case OPT_VIRTUAL_MAP_FD:
+            if (parse_fd("--virtual-map-fd", optarg, &o->virt_options.map_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_VIRTUAL4:
+            o->virt_options.net4 = optarg;
+            break;
+        case OPT_VIRTUAL6:
+            o->virt_options.net6 = optarg;
+            break;
+        case OPT_VIRTUAL_MAX:
+            if (parse_uint(optarg, DJ_VADDR_MAX_NAMES, &value) < 0 || value == 0)
+                return dj_error_make(err, 0, "--virtual-max-names: '%s' is not in 1..%d", optarg,
+                                     DJ_VADDR_MAX_NAMES);
+            o->virt_options.max_names = (unsigned)value;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -350,6 +397,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
     }
     if (optind < argc)
         return dj_error_make(err, 0, "unexpected argument '%s' (see --help)", argv[optind]);
+    if (o->virt_options.policy_fd >= 0 && o->virt_options.allow_text != NULL)
+        return dj_error_make(err, 0, "--policy-fd and --allow exclude each other");
     if (o->log_file != NULL && cfg->log_fd >= 0)
         return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
     if (o->metrics_dir != NULL && cfg->metrics_dir_fd >= 0)
@@ -596,6 +645,8 @@ int main(int argc, char **argv)
     o.stub.signal_fd = -1;
     o.stub.log_fd = -1;
     o.stub.metrics_dir_fd = -1;
+    o.virt_options.policy_fd = -1;
+    o.virt_options.map_fd = -1;
     o.stub.log_rate = DEFAULT_LOG_RATE;
     o.stub.log_burst = DEFAULT_LOG_BURST;
     o.stub.policy.ttl = DEFAULT_TTL;
@@ -615,6 +666,20 @@ int main(int argc, char **argv)
         open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||
         setup_signals(&o, &err) < 0)
         die(o.ready_fd, dj_error_msg(&err));
+    switch (stub_virtual_setup(&o.virt, &o.virt_options, &err)) {
+    case -1:
+        die(o.ready_fd, dj_error_msg(&err));
+    case 1:
+        o.stub.virt = &o.virt;
+        break;
+    default:
+        break;
+    }
+    /* The mapping stays; the descriptors are not needed after setup. */
+    if (o.virt_options.policy_fd >= 0)
+        close(o.virt_options.policy_fd);
+    if (o.virt_options.map_fd >= 0)
+        close(o.virt_options.map_fd);
     stub = stub_prepare(&o.stub, &err);
     if (stub == NULL)
         die(o.ready_fd, dj_error_msg(&err));

@@ -28,8 +28,8 @@
  * lib/resolver.c lists: a socket per upstream attempt (socket, connect, getsockopt for a TCP
  * connect's result) and query ids (getrandom); its eventfd and epoll calls are in the base. */
 const char *const stub_syscalls[] = {
-    "recvmmsg", "recvmmsg_time64", "sendmmsg",  "recvfrom",  "sendto",
-    "recvmsg",  "accept4",         "socket",    "connect",   "getsockopt",
+    "recvmmsg",  "recvmmsg_time64",   "sendmmsg", "recvfrom", "sendto",
+    "recvmsg",   "accept4",           "socket",   "connect",  "getsockopt",
     "getrandom", DJ_METRICS_SYSCALLS, NULL,
 };
 
@@ -137,6 +137,8 @@ struct stub {
     struct udp_batch *udp;
 
     struct dj_dns_policy policy;
+    struct stub_virtual *virt;
+    struct stub_stats stats;
     char answer4_text[INET_ADDRSTRLEN];
     char answer6_text[INET6_ADDRSTRLEN];
     const char *container_id;
@@ -155,7 +157,6 @@ struct stub {
     uint64_t last_housekeeping_ns;
     bool quit;
 
-    struct stub_stats stats;
     struct stub_metrics *metrics; /* NULL: no metrics file */
     uint64_t last_metrics_ns;
 };
@@ -205,6 +206,7 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
     }
 
     s->policy = cfg->policy;
+    s->virt = cfg->virt;
     inet_ntop(AF_INET, &cfg->policy.sinkhole4, s->answer4_text, sizeof(s->answer4_text));
     if (cfg->policy.have_sinkhole6)
         inet_ntop(AF_INET6, &cfg->policy.sinkhole6, s->answer6_text, sizeof(s->answer6_text));
@@ -289,9 +291,30 @@ static void format_peer(const struct sockaddr_storage *peer, char *out, size_t s
     }
 }
 
+/* A virtual answer's log fields: the outcome, the name's address, whether it was recycled. */
+static void log_virtual(struct dj_json *j, const struct stub_virtual_answer *va,
+                        const struct dj_dns_policy *policy, const struct dj_dns_outcome *outcome)
+{
+    char text[INET6_ADDRSTRLEN];
+    const char *answer = NULL;
+
+    if (outcome->answer == DJ_DNS_ANSWER_A)
+        answer = inet_ntop(AF_INET, &policy->sinkhole4, text, sizeof(text));
+    else if (outcome->answer == DJ_DNS_ANSWER_AAAA)
+        answer = inet_ntop(AF_INET6, &policy->sinkhole6, text, sizeof(text));
+    dj_json_add_cstring(j, "answer", answer);
+    dj_json_add_cstring(j, "outcome", "virtual");
+    if (va->recycled)
+        dj_json_add_bool(j, "recycled", true);
+    if (outcome->truncated)
+        dj_json_add_bool(j, "tc", true);
+}
+
+/* VA and POLICY: the virtual answer and what it was built with, or NULL for the sinkhole. */
 static void log_packet(struct stub *s, const struct sockaddr_storage *peer, bool tcp, size_t size,
                        const struct dj_dns_query *q, const struct dj_dns_outcome *outcome,
-                       bool answered)
+                       bool answered, const struct stub_virtual_answer *va,
+                       const struct dj_dns_policy *policy)
 {
     char client[INET6_ADDRSTRLEN + 16];
     char qname[DJ_DNS_MAX_NAME_TEXT];
@@ -322,7 +345,9 @@ static void log_packet(struct stub *s, const struct sockaddr_storage *peer, bool
     }
     dj_json_add_cstring(&j, "rcode",
                         answered ? dj_dns_rcode_text(outcome->rcode, rcode_text) : NULL);
-    if (well_formed) {
+    if (well_formed && va != NULL) {
+        log_virtual(&j, va, policy, outcome);
+    } else if (well_formed) {
         const char *answer = NULL;
 
         if (outcome->answer == DJ_DNS_ANSWER_A)
@@ -617,6 +642,9 @@ static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
                            uint8_t *out)
 {
     bool tcp = from->conn != NULL;
+    const struct dj_dns_policy *policy = &s->policy;
+    struct stub_virtual_answer va, *virtual_answer = NULL;
+    struct dj_dns_policy virtual_policy;
     struct dj_dns_query q;
     struct dj_dns_outcome outcome;
     size_t n;
@@ -629,16 +657,23 @@ static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
         if (zone >= 0)
             return forward_query(s, &q, peer, from, (size_t)zone, out);
     }
-    n = dj_dns_build_response(&q, &s->policy, dj_dns_response_limit(&q, tcp), out,
-                              DJ_DNS_MAX_RESPONSE, &outcome);
-    if (q.result == DJ_DNS_PARSE_OK)
+    if (s->virt != NULL && stub_virtual_lookup(s->virt, &q, &s->policy, &virtual_policy, &va)) {
+        policy = &virtual_policy;
+        virtual_answer = &va;
+        s->stats.virtual_recycled += va.recycled;
+    }
+    n = dj_dns_build_response(&q, policy, dj_dns_response_limit(&q, tcp), out, DJ_DNS_MAX_RESPONSE,
+                              &outcome);
+    if (q.result == DJ_DNS_PARSE_OK && virtual_answer != NULL)
+        s->stats.queries_virtual++;
+    else if (q.result == DJ_DNS_PARSE_OK)
         s->stats.queries_sinkholed++;
     else if (n > 0)
         s->stats.packets_malformed++;
     else
         s->stats.packets_dropped++;
     if (s->log.fd >= 0)
-        log_packet(s, peer, tcp, len, &q, &outcome, n > 0);
+        log_packet(s, peer, tcp, len, &q, &outcome, n > 0, virtual_answer, policy);
     return n;
 }
 
@@ -703,7 +738,8 @@ static void udp_serve(struct stub *s, int fd)
 
                 s->stats.packets_dropped++;
                 if (s->log.fd >= 0)
-                    log_packet(s, &b->peer[i], false, b->in[i].msg_len, &q, &none, false);
+                    log_packet(s, &b->peer[i], false, b->in[i].msg_len, &q, &none, false, NULL,
+                               NULL);
                 continue;
             }
             from.peer_len = in->msg_namelen;
@@ -827,7 +863,7 @@ static bool tcp_answer_pending(struct stub *s, struct tcp_conn *c)
 
             s->stats.packets_dropped++;
             if (s->log.fd >= 0)
-                log_packet(s, &c->peer, true, len, &q, &none, false);
+                log_packet(s, &c->peer, true, len, &q, &none, false, NULL, NULL);
             return false;
         }
         if (c->in_len - off - 2 < len)

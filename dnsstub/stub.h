@@ -18,6 +18,7 @@
 #include "dnswire.h"
 #include "error.h"
 #include "fwdzone.h"
+#include "virtual.h"
 
 #define STUB_MAX_SOCKETS 16       /* UDP and TCP listeners together */
 #define STUB_MAX_WATCHED 1024     /* pidfds watched at once */
@@ -52,6 +53,8 @@ struct stub_config {
     unsigned forward_rate; /* queries per second that reach an upstream; 0: no limit */
     unsigned forward_burst;
     unsigned forward_timeout_ms; /* per upstream attempt; 0: the resolver's default */
+
+    struct stub_virtual *virt; /* virtual addresses (dnsstub/virtual.h), or NULL */
 };
 
 /* What the stub counts, since it started, for the metrics file (stub-metrics.c). Every query
@@ -67,7 +70,8 @@ struct stub_stats {
     uint64_t queries_failed;    /* forward zone, answered SERVFAIL (upstream failed) */
     uint64_t packets_malformed;
     uint64_t packets_dropped;
-    uint64_t tcp_connections; /* accepted */
+    uint64_t tcp_connections;  /* accepted */
+    uint64_t virtual_recycled; /* virtual answers that took the slot of another name */
 };
 
 struct stub;

@@ -42,11 +42,21 @@
 #include "rootless.h"
 #include "sandbox.h"
 #include "spawn.h"
+#include "vaddr.h"
 
 #define DEFAULT_CONFIG DJ_SYSCONFDIR "/dnsjail.conf"
 #define CONTROL_TIMEOUT_MS 2000
 
 enum stage { STAGE_START, STAGE_STOP };
+
+/* Virtual addresses (lib/vaddr.h), on when a host rule of the policy names a port. */
+struct hook_virtual {
+    bool on;
+    struct dj_vaddr_pool pool;
+    struct dj_nft_network pools[2]; /* the same, for the ruleset */
+    int map_fd;                     /* read-write, for the stub; -1 until created */
+    int map_ro_fd;                  /* a read-only reopen of it, for the proxy */
+};
 
 struct hook {
     struct dj_config cfg;
@@ -61,6 +71,7 @@ struct hook {
     int metrics_fd;              /* while starting daemons: their metrics directory, or -1 */
     const char *netns_key;       /* ... and the jail's key for their labels */
     struct dj_rootless rootless; /* under rootless podman: per-user paths, keep our uid */
+    struct hook_virtual virt;
 };
 
 static void usage(FILE *out)
@@ -261,7 +272,7 @@ static const struct daemon_kind daemon_kinds[N_DAEMONS] = {
     [DAEMON_PROXY] = {"proxy", "dnsjail-proxy"},
 };
 
-#define MAX_LISTENERS 4
+#define MAX_LISTENERS 6
 
 /* A daemon's listening sockets and the option that hands each one over. */
 struct listeners {
@@ -321,6 +332,9 @@ static int bind_listeners(struct hook *h, enum daemon_id id, struct listeners *l
         if (bind_pair(l, SOCK_STREAM, h->cfg.proxy_http_port, "--inherit-http", err) < 0 ||
             bind_pair(l, SOCK_STREAM, h->cfg.proxy_tls_port, "--inherit-tls", err) < 0)
             goto fail;
+        if (h->virt.on &&
+            bind_pair(l, SOCK_STREAM, h->cfg.proxy_virtual_port, "--inherit-virtual", err) < 0)
+            goto fail;
         return 0;
     case N_DAEMONS:
         break;
@@ -379,9 +393,19 @@ static int in_namespace(const struct dj_netns *ns, const struct dj_netns *host,
 /* What the ruleset must say for this container's policy. */
 static struct dj_nft_spec nft_spec(const struct hook *h)
 {
-    struct dj_nft_spec spec = {h->cfg.dns_port, h->cfg.proxy_http_port, h->cfg.proxy_tls_port,
-                               h->networks, h->n_networks};
+    struct dj_nft_spec spec = {
+        .dns_port = h->cfg.dns_port,
+        .http_port = h->cfg.proxy_http_port,
+        .tls_port = h->cfg.proxy_tls_port,
+        .networks = h->networks,
+        .n_networks = h->n_networks,
+    };
 
+    if (h->virt.on) {
+        spec.virtual_port = h->cfg.proxy_virtual_port;
+        spec.virtual_pools = h->virt.pools;
+        spec.n_virtual_pools = 2;
+    }
     return spec;
 }
 
@@ -593,11 +617,11 @@ static int forward_arg(const struct hook *h, char **out, dj_error_t *err)
 
 /* Builds a daemon's argv. Numbers are printed into NUMBERS, which must outlive ARGV. */
 struct daemon_args {
-    const char *argv[192]; /* fixed options, 8 --resolver and 64 --upstream-allow at most */
+    const char *argv[200]; /* fixed options, 8 --resolver and 64 --upstream-allow at most */
     size_t argc;
     char numbers[24][24];
     size_t n_numbers;
-    int pass[16];
+    int pass[24];
     size_t n_pass;
 };
 
@@ -670,6 +694,79 @@ static int policy_memfd(struct hook *h, dj_error_t *err)
     return steal_fd(&fd);
 }
 
+/* ---- virtual addresses ---- */
+
+static bool policy_has_port_rule(const struct dj_policy *policy)
+{
+    for (size_t i = 0; i < policy->n_rules; i++)
+        if (dj_vaddr_rule_wants(&policy->rules[i]))
+            return true;
+    return false;
+}
+
+/* Decides whether the jail hands out virtual addresses, and from which pools. */
+static int virtual_prepare(struct hook *h, dj_error_t *err)
+{
+    struct hook_virtual *v = &h->virt;
+
+    v->map_fd = v->map_ro_fd = -1;
+    v->on = policy_has_port_rule(&h->policy);
+    if (!v->on)
+        return 0;
+    if (dj_vaddr_pool_init(&v->pool, h->cfg.virtual_ipv4, h->cfg.virtual_ipv6,
+                           h->cfg.virtual_max_names, err) < 0)
+        return -1;
+    v->pools[0].family = AF_INET;
+    memcpy(v->pools[0].addr, &v->pool.net4, 4);
+    v->pools[0].prefix = v->pool.prefix4;
+    v->pools[1].family = AF_INET6;
+    memcpy(v->pools[1].addr, &v->pool.net6, 16);
+    v->pools[1].prefix = v->pool.prefix6;
+    return 0;
+}
+
+/* The name map the stub writes and the proxy reads: a memfd whose size is sealed (nobody can
+ * shrink it under a mapping, which would kill the other daemon with SIGBUS). The proxy gets a
+ * read-only reopen through /proc, a separate open file that cannot be mapped writable. */
+static int virtual_map_create(struct hook *h, dj_error_t *err)
+{
+    struct hook_virtual *v = &h->virt;
+    size_t size = dj_vaddr_map_size(v->pool.n_slots);
+    cleanup_close int fd = -1;
+    char path[64];
+
+    fd = memfd_create("dnsjail-vaddr", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return dj_error_make(err, errno, "memfd_create for the virtual name map");
+    if (ftruncate(fd, (off_t)size) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+        return dj_error_make(err, errno, "sizing the virtual name map");
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    v->map_ro_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (v->map_ro_fd < 0)
+        return dj_error_make(err, errno, "reopening the virtual name map read-only");
+    v->map_fd = steal_fd(&fd);
+    return 0;
+}
+
+static void virtual_close(struct hook *h)
+{
+    if (h->virt.map_fd >= 0)
+        close(h->virt.map_fd);
+    if (h->virt.map_ro_fd >= 0)
+        close(h->virt.map_ro_fd);
+    h->virt.map_fd = h->virt.map_ro_fd = -1;
+}
+
+/* Both daemons: the map and the pools, so each computes the same slot addresses. */
+static void arg_virtual(struct hook *h, struct daemon_args *a, int map_fd)
+{
+    arg_fd(a, "--virtual-map-fd", map_fd);
+    arg(a, "--virtual-ipv4", h->cfg.virtual_ipv4);
+    arg(a, "--virtual-ipv6", h->cfg.virtual_ipv6);
+    arg_number(a, "--virtual-max-names", h->cfg.virtual_max_names);
+}
+
 static int start_daemon(struct hook *h, enum daemon_id id, const struct listeners *l, int pidfd,
                         int control_fd, pid_t *pid, dj_error_t *err)
 {
@@ -725,6 +822,13 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
             arg_number(&a, "--forward-rate", h->cfg.forward_rate);
             arg_number(&a, "--forward-burst", h->cfg.forward_burst);
         }
+        if (h->virt.on) {
+            policy_fd = policy_memfd(h, err);
+            if (policy_fd < 0)
+                return -1;
+            arg_fd(&a, "--policy-fd", policy_fd);
+            arg_virtual(h, &a, h->virt.map_fd);
+        }
         break;
     case DAEMON_PROXY:
         policy_fd = policy_memfd(h, err);
@@ -741,6 +845,8 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
             arg_list(&a, "--upstream-allow", h->cfg.upstream_allow, &networks, err) < 0)
             return -1;
         arg_number(&a, "--max-connections", h->cfg.proxy_max_connections);
+        if (h->virt.on)
+            arg_virtual(h, &a, h->virt.map_ro_fd);
         break;
     case N_DAEMONS:
         break;
@@ -898,6 +1004,8 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
     size_t started = 0;
 
     memset(listeners, 0, sizeof(listeners));
+    if (h->virt.on && virtual_map_create(h, err) < 0)
+        return -1;
     if (in_namespace(ns, host, setup_in_container, h, listeners, err) < 0)
         return -1;
     if (dj_state_ns_create(st, key, policy_text, err) < 0)
@@ -926,6 +1034,7 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
     if (dj_state_ns_add_member(st, key, h->state.id, err) < 0 ||
         dj_state_write_container(st, h->state.id, &rec, err) < 0)
         goto fail;
+    virtual_close(h); /* the daemons have their own */
     log_event(h, "jail_started", key);
     return 0;
 
@@ -963,7 +1072,8 @@ static int jail_start(struct hook *h, dj_error_t *err)
     if (!h->policy.enable)
         return 0;
     if (dj_nft_networks_from_rules(h->policy.rules, h->policy.n_rules, &h->networks, &h->n_networks,
-                                   err) < 0)
+                                   err) < 0 ||
+        virtual_prepare(h, err) < 0)
         return logged_refusal(h, err);
     if (!h->bundle.have_netns) {
         dj_error_make(err, 0,
@@ -1078,6 +1188,7 @@ int main(int argc, char **argv)
     h.log_fd = -1;
     h.system_log_fd = -1;
     h.metrics_fd = -1;
+    h.virt.map_fd = h.virt.map_ro_fd = -1;
     while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -1156,6 +1267,7 @@ out:
         close(h.log_fd);
     if (h.system_log_fd >= 0)
         close(h.system_log_fd);
+    virtual_close(&h);
     free(h.networks);
     dj_policy_free(&h.policy);
     oci_bundle_free(&h.bundle);

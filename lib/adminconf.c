@@ -23,6 +23,7 @@
 #include "fwdzone.h"
 #include "policy.h"
 #include "upstream.h"
+#include "vaddr.h"
 
 #ifndef DJ_LOCALSTATEDIR
 #error "DJ_LOCALSTATEDIR must be defined by the build"
@@ -48,6 +49,8 @@ enum value_type {
     VALUE_RULES,      /* allow rules, io.dnsjail.allow syntax */
     VALUE_SYSTEM_LOG, /* auto, off, journal:PATH or syslog:PATH */
     VALUE_ZONES,      /* forward zones with optional upstreams, lib/fwdzone.h syntax */
+    VALUE_VNET4,      /* an IPv4 ADDR/PREFIX with room for virtual addresses */
+    VALUE_VNET6,      /* the same, IPv6 */
 };
 
 struct key_def {
@@ -72,6 +75,7 @@ static const struct key_def keys[] = {
     {"dns-port", VALUE_PORT, FIELD(dns_port), 1, 65535},
     {"proxy-http-port", VALUE_PORT, FIELD(proxy_http_port), 1, 65535},
     {"proxy-tls-port", VALUE_PORT, FIELD(proxy_tls_port), 1, 65535},
+    {"proxy-virtual-port", VALUE_PORT, FIELD(proxy_virtual_port), 1, 65535},
     {"ready-timeout-ms", VALUE_UNSIGNED, FIELD(ready_timeout_ms), 100, 60000},
     {"default-enable", VALUE_BOOL, FIELD(default_enable), 0, 0},
     {"allow-cap-net-admin", VALUE_BOOL, FIELD(allow_cap_net_admin), 0, 0},
@@ -90,6 +94,9 @@ static const struct key_def keys[] = {
     {"forward-ttl-ceiling", VALUE_U32, FIELD(forward_ttl_ceiling), 1, 604800},
     {"forward-rate", VALUE_UNSIGNED, FIELD(forward_rate), 0, 1000000},
     {"forward-burst", VALUE_UNSIGNED, FIELD(forward_burst), 1, 1000000},
+    {"virtual-ipv4", VALUE_VNET4, FIELD(virtual_ipv4), 0, 0},
+    {"virtual-ipv6", VALUE_VNET6, FIELD(virtual_ipv6), 0, 0},
+    {"virtual-max-names", VALUE_UNSIGNED, FIELD(virtual_max_names), 1, DJ_VADDR_MAX_NAMES},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -109,6 +116,8 @@ int dj_config_init(struct dj_config *cfg, dj_error_t *err)
     cfg->dns_port = 15353;
     cfg->proxy_http_port = 15380;
     cfg->proxy_tls_port = 15443;
+    cfg->proxy_virtual_port = 15400;
+    cfg->virtual_max_names = DJ_VADDR_DEFAULT_MAX_NAMES;
     cfg->ready_timeout_ms = 5000;
     cfg->proxy_max_connections = 2048;
     cfg->forward_cache_entries = 1024;
@@ -125,8 +134,11 @@ int dj_config_init(struct dj_config *cfg, dj_error_t *err)
     cfg->state_dir = strdup(DJ_RUNSTATEDIR "/dnsjail");
     cfg->libexec_dir = strdup(DJ_LIBEXECDIR);
     cfg->system_log = strdup("auto");
+    cfg->virtual_ipv4 = strdup(DJ_VADDR_DEFAULT_IPV4);
+    cfg->virtual_ipv6 = strdup(DJ_VADDR_DEFAULT_IPV6);
     if (cfg->run_as_user == NULL || cfg->log_file == NULL || cfg->state_dir == NULL ||
-        cfg->libexec_dir == NULL || cfg->system_log == NULL) {
+        cfg->libexec_dir == NULL || cfg->system_log == NULL || cfg->virtual_ipv4 == NULL ||
+        cfg->virtual_ipv6 == NULL) {
         dj_config_free(cfg);
         return dj_error_make(err, ENOMEM, "cannot set the configuration defaults");
     }
@@ -151,6 +163,10 @@ void dj_config_free(struct dj_config *cfg)
     free(cfg->forward_ceiling);
     cfg->forward_zones = NULL;
     cfg->forward_ceiling = NULL;
+    free(cfg->virtual_ipv4);
+    free(cfg->virtual_ipv6);
+    cfg->virtual_ipv4 = NULL;
+    cfg->virtual_ipv6 = NULL;
     cfg->upstream_resolvers = NULL;
     cfg->upstream_allow = NULL;
     cfg->admin_allow = NULL;
@@ -454,6 +470,20 @@ static int set_value(struct dj_config *cfg, const struct key_def *key, const cha
         dj_fwd_zones_free(&zones);
         break;
     }
+    case VALUE_VNET4:
+    case VALUE_VNET6: {
+        uint8_t net[16], prefix;
+        dj_error_t sub = NULL;
+
+        if (dj_vaddr_parse_net(value, key->type == VALUE_VNET4 ? AF_INET : AF_INET6, net, &prefix,
+                               &sub) < 0) {
+            dj_error_make(err, 0, "%s:%u: key '%s': %s", pos->file, pos->line, pos->key,
+                          dj_error_msg(&sub));
+            dj_error_release(&sub);
+            return -1;
+        }
+        break;
+    }
     case VALUE_PATH:
         if (value[0] != '/')
             return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not an absolute path",
@@ -569,18 +599,21 @@ static int check_line_bytes(const char *line, size_t len, const struct position 
     return 0;
 }
 
-/* The three ports share the container's loopback, so two of them cannot be the same. */
+/* The ports share the container's loopback, so two of them cannot be the same. */
 static int check_ports(const struct dj_config *cfg, const unsigned *set_on_line, const char *name,
                        dj_error_t *err)
 {
-    static const char *const port_keys[] = {"dns-port", "proxy-http-port", "proxy-tls-port"};
-    uint16_t ports[3];
+    static const char *const port_keys[] = {"dns-port", "proxy-http-port", "proxy-tls-port",
+                                            "proxy-virtual-port"};
+    enum { N_PORTS = sizeof(port_keys) / sizeof(port_keys[0]) };
+    uint16_t ports[N_PORTS];
 
     ports[0] = cfg->dns_port;
     ports[1] = cfg->proxy_http_port;
     ports[2] = cfg->proxy_tls_port;
-    for (size_t a = 0; a < 3; a++) {
-        for (size_t b = a + 1; b < 3; b++) {
+    ports[3] = cfg->proxy_virtual_port;
+    for (size_t a = 0; a < N_PORTS; a++) {
+        for (size_t b = a + 1; b < N_PORTS; b++) {
             const struct key_def *ka = find_key(port_keys[a]);
             const struct key_def *kb = find_key(port_keys[b]);
             unsigned line_a, line_b;
@@ -608,7 +641,8 @@ static bool is_string_key(const struct key_def *key)
 {
     return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_UPSTREAMS ||
            key->type == VALUE_NETWORKS || key->type == VALUE_RULES ||
-           key->type == VALUE_SYSTEM_LOG || key->type == VALUE_ZONES;
+           key->type == VALUE_SYSTEM_LOG || key->type == VALUE_ZONES || key->type == VALUE_VNET4 ||
+           key->type == VALUE_VNET6;
 }
 
 int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, size_t len,

@@ -32,11 +32,12 @@ struct dj_config {
     char *state_dir;    /* state-dir, default /run/dnsjail */
     char *libexec_dir;  /* libexec-dir, where dnsjail-dnsstub lives (test knob) */
     uint16_t dns_port;  /* dns-port, the stub's port on the container's loopback, 15353 */
-    uint16_t proxy_http_port;  /* proxy-http-port, 15380 (used by the proxy) */
-    uint16_t proxy_tls_port;   /* proxy-tls-port, 15443 (used by the proxy) */
-    unsigned ready_timeout_ms; /* ready-timeout-ms, how long the hook waits for a daemon, 5000 */
-    char *system_log;          /* system-log: "auto" (journald, else /dev/log, else none), "off",
-                                  "journal:PATH" or "syslog:PATH"; lib/jsonlog sends every line there */
+    uint16_t proxy_http_port;    /* proxy-http-port, 15380 (used by the proxy) */
+    uint16_t proxy_tls_port;     /* proxy-tls-port, 15443 (used by the proxy) */
+    uint16_t proxy_virtual_port; /* proxy-virtual-port, 15400: TCP to virtual addresses */
+    unsigned ready_timeout_ms;   /* ready-timeout-ms, how long the hook waits for a daemon, 5000 */
+    char *system_log;            /* system-log: "auto" (journald, else /dev/log, else none), "off",
+                                    "journal:PATH" or "syslog:PATH"; lib/jsonlog sends every line there */
 
     /* The proxy's upstream side (in the host's network namespace) */
     char *upstream_resolvers; /* upstream-resolvers: "ADDR[:PORT] [V6]:PORT ..." that the proxy
@@ -44,6 +45,11 @@ struct dj_config {
     char *upstream_allow;     /* upstream-allow: networks the proxy may connect to although they
                                  are loopback, private or link-local; NULL: none */
     unsigned proxy_max_connections; /* proxy-max-connections, per jail, default 2048 */
+
+    /* Virtual addresses for names allowed with a port (lib/vaddr.h) */
+    char *virtual_ipv4;         /* virtual-ipv4, "ADDR/PREFIX", default 198.18.0.0/15 */
+    char *virtual_ipv6;         /* virtual-ipv6, "ADDR/PREFIX", default fd64:6a69:6c00::/64 */
+    unsigned virtual_max_names; /* virtual-max-names, names at once per jail, default 4096 */
 
     /* Rules of the admin's, in io.dnsjail.allow syntax (docs/POLICY.md) */
     char *admin_allow;   /* allow: granted to every jailed container; NULL: none */

@@ -447,6 +447,27 @@ static size_t network_ports(const struct dj_nft_network *net, uint16_t ports[2])
     return 2;
 }
 
+/* NAT_CHAIN: ip[6] daddr POOL meta l4proto tcp redirect to :PORT */
+static int put_virtual_rules(struct nft_batch *b, const struct dj_nft_spec *spec, dj_error_t *err)
+{
+    if (spec->virtual_port == 0)
+        return 0;
+    if (spec->n_virtual_pools > DJ_NFT_MAX_VIRTUAL_POOLS)
+        return dj_error_make(err, EINVAL, "nftables: more than %d virtual pools",
+                             DJ_NFT_MAX_VIRTUAL_POOLS);
+    for (size_t i = 0; i < spec->n_virtual_pools; i++) {
+        struct nftnl_rule *rule = dnsjail_rule_new(NAT_CHAIN);
+        bool built = rule != NULL && put_daddr_in(rule, &spec->virtual_pools[i]) &&
+                     put_l4proto_is(rule, IPPROTO_TCP) && put_redirect(rule, spec->virtual_port);
+
+        if (nft_batch_put_rule(b, rule, built,
+                               NAT_CHAIN ": tcp to a virtual pool redirect to the virtual port",
+                               err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int put_network_rules(struct nft_batch *b, const struct dj_nft_spec *spec, const char *chain,
                              bool redirected_ports_only, dj_error_t *err)
 {
@@ -602,6 +623,9 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
     if (spec->tls_port != 0 &&
         put_redirect_rule(b, IPPROTO_TCP, 443, spec->tls_port,
                           NAT_CHAIN ": tcp dport 443 redirect to the TLS port", err) < 0)
+        return -1;
+    /* After 80 and 443: HTTP and TLS to a virtual address still face the Host/SNI checks. */
+    if (put_virtual_rules(b, spec, err) < 0)
         return -1;
 
     /* Order matters: redirected flows leave with the original output interface (the nat

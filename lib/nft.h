@@ -5,6 +5,8 @@
  *   chain nat_out    (nat, output, -100):  udp/tcp dport 53 redirect to :dns_port
  *                                          tcp dport 80  redirect to :http_port  (if set)
  *                                          tcp dport 443 redirect to :tls_port   (if set)
+ *                                          ip[6] daddr POOL meta l4proto tcp redirect to
+ *                                              :virtual_port (each virtual pool, if set)
  *   chain filter_out (filter, output, 0, policy drop):
  *        ct state established,related accept; ct status dnat accept; oif lo accept;
  *        tcp -> reject with tcp reset; everything else -> reject with icmpx admin-prohibited
@@ -27,6 +29,7 @@
 /* Address rules cost two kernel rules per port; more than this many fit no single batch.
  * Users with more should allow wider networks. */
 #define DJ_NFT_MAX_NETWORKS 64
+#define DJ_NFT_MAX_VIRTUAL_POOLS 2 /* one IPv4, one IPv6 */
 
 struct dj_nft_network {
     int family;       /* AF_INET or AF_INET6 */
@@ -36,11 +39,14 @@ struct dj_nft_network {
 };
 
 struct dj_nft_spec {
-    uint16_t dns_port;                     /* required */
-    uint16_t http_port;                    /* 0: no proxy, port 80 stays rejected */
-    uint16_t tls_port;                     /* 0: no proxy, port 443 stays rejected */
-    const struct dj_nft_network *networks; /* reachable directly, without the proxy */
-    size_t n_networks;                     /* at most DJ_NFT_MAX_NETWORKS */
+    uint16_t dns_port;                          /* required */
+    uint16_t http_port;                         /* 0: no proxy, port 80 stays rejected */
+    uint16_t tls_port;                          /* 0: no proxy, port 443 stays rejected */
+    const struct dj_nft_network *networks;      /* reachable directly, without the proxy */
+    size_t n_networks;                          /* at most DJ_NFT_MAX_NETWORKS */
+    uint16_t virtual_port;                      /* 0: no virtual addresses */
+    const struct dj_nft_network *virtual_pools; /* TCP to these (any port) goes to virtual_port */
+    size_t n_virtual_pools;                     /* at most DJ_NFT_MAX_VIRTUAL_POOLS */
 };
 
 /* Collects the address (CIDR) rules of an allow list into a malloc'd array for the spec;

@@ -144,7 +144,7 @@ int dj_suggest_add_record(struct dj_suggest *s, const struct dj_log_record *rec,
     const char *dest;
 
     if (strcmp(rec->event, "http_request") != 0 && strcmp(rec->event, "tls_connection") != 0 &&
-        strcmp(rec->event, "tcp_connection") != 0)
+        strcmp(rec->event, "tcp_connection") != 0 && strcmp(rec->event, "virtual_connection") != 0)
         return 0;
     dest = rec->host != NULL ? rec->host : rec->dest;
     if (dest == NULL || rec->port <= 0)

@@ -30,7 +30,8 @@ void dj_suggest_free(struct dj_suggest *s);
 int dj_suggest_add(struct dj_suggest *s, const char *host_or_address, unsigned port, uint64_t count,
                    dj_error_t *err);
 
-/* A log record: connections (http_request, tls_connection, tcp_connection) add their host or
+/* A log record: connections (http_request, tls_connection, virtual_connection,
+ * tcp_connection) add their host or
  * address; other events are skipped. Returns 1 when the record added something, 0 when it was
  * skipped, -1 with *err for a connection whose destination is not a valid name or address. */
 int dj_suggest_add_record(struct dj_suggest *s, const struct dj_log_record *rec, dj_error_t *err);

@@ -27,29 +27,53 @@
 #define DJ_SO_ORIGINAL_DST 80
 #define DJ_IP6T_SO_ORIGINAL_DST 80
 
+/* The destination the client meant, as conntrack has it (ORIG's family stays AF_UNSPEC when
+ * there is none). */
+static void original_destination(int fd, int family, struct sockaddr_storage *orig)
+{
+    socklen_t orig_len = sizeof(*orig);
+    int r = -1;
+
+    memset(orig, 0, sizeof(*orig));
+    if (family == AF_INET)
+        r = getsockopt(fd, SOL_IP, DJ_SO_ORIGINAL_DST, orig, &orig_len);
+    else if (family == AF_INET6)
+        r = getsockopt(fd, SOL_IPV6, DJ_IP6T_SO_ORIGINAL_DST, orig, &orig_len);
+    if (r < 0 || orig->ss_family != family)
+        memset(orig, 0, sizeof(*orig));
+}
+
 /* The destination port the client meant: the one the ruleset redirected from, or, when the
  * connection was not redirected (standalone use), the listener's default. Conntrack answers
  * for connections that were not NATed too, with the listener's own port, which no redirected
- * connection has (the ruleset redirects 80 and 443 only). */
-static uint16_t original_port(int fd, int family, uint16_t listener_port, uint16_t fallback)
+ * connection to the HTTP or TLS listener has (the ruleset redirects 80 and 443 there). The
+ * virtual listener takes any port: a connection to it that was not redirected has port 0. */
+static uint16_t original_port(const struct sockaddr_storage *orig, enum listener_kind kind,
+                              uint16_t listener_port, uint16_t fallback)
 {
-    struct sockaddr_storage orig;
-    socklen_t orig_len = sizeof(orig);
     uint16_t port;
-    int r;
 
-    memset(&orig, 0, sizeof(orig));
-    if (family == AF_INET)
-        r = getsockopt(fd, SOL_IP, DJ_SO_ORIGINAL_DST, &orig, &orig_len);
-    else if (family == AF_INET6)
-        r = getsockopt(fd, SOL_IPV6, DJ_IP6T_SO_ORIGINAL_DST, &orig, &orig_len);
-    else
-        return fallback;
-    if (r < 0 || orig.ss_family != family)
+    if (orig->ss_family != AF_INET && orig->ss_family != AF_INET6)
         return fallback;
     /* sin_port and sin6_port sit at the same offset. */
-    port = ntohs(((const struct sockaddr_in *)&orig)->sin_port);
+    port = ntohs(((const struct sockaddr_in *)orig)->sin_port);
+    if (kind == LISTENER_VIRTUAL)
+        return port;
     return port == 0 || port == listener_port ? fallback : port;
+}
+
+static const char *event_name(enum conn_kind kind)
+{
+    switch (kind) {
+    case CONN_HTTP:
+        return "http_request";
+    case CONN_TLS:
+        return "tls_connection";
+    case CONN_VIRTUAL:
+    case N_CONN_KINDS:
+        break;
+    }
+    return "virtual_connection";
 }
 
 static void log_refused_connection(struct proxy *p, const struct sockaddr_storage *peer,
@@ -65,7 +89,10 @@ static void log_refused_connection(struct proxy *p, const struct sockaddr_storag
     format_sockaddr(peer, client, sizeof(client));
     dj_json_begin(&j, p->line, sizeof(p->line));
     dj_json_add_time(&j, "time", &now);
-    dj_json_add_cstring(&j, "event", kind == LISTENER_HTTP ? "http_request" : "tls_connection");
+    dj_json_add_cstring(&j, "event",
+                        event_name(kind == LISTENER_HTTP  ? CONN_HTTP
+                                   : kind == LISTENER_TLS ? CONN_TLS
+                                                          : CONN_VIRTUAL));
     dj_json_add_cstring(&j, "container", p->cfg->container_id);
     dj_json_add_cstring(&j, "client", client);
     dj_json_add_cstring(&j, "decision", "deny");
@@ -89,12 +116,16 @@ static void pause_accepting(struct proxy *p)
         ev.data.u64 = proxy_tag(TAG_LISTEN_TLS, i, 0);
         epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->tls_fds[i], &ev);
     }
+    for (size_t i = 0; i < cfg->n_virtual; i++) {
+        ev.data.u64 = proxy_tag(TAG_LISTEN_VIRTUAL, i, 0);
+        epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->virtual_fds[i], &ev);
+    }
 }
 
 void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum listener_kind kind)
 {
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-        struct sockaddr_storage peer;
+        struct sockaddr_storage peer, orig;
         socklen_t peer_len = sizeof(peer);
         struct epoll_event ev;
         struct conn *c;
@@ -111,7 +142,9 @@ void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum list
             return;
         }
         if (p->n_free == 0 || (c = calloc(1, sizeof(*c))) == NULL) {
-            p->stats.decisions[kind == LISTENER_HTTP ? CONN_HTTP : CONN_TLS][PROXY_DENIED]++;
+            p->stats.decisions[kind == LISTENER_HTTP  ? CONN_HTTP
+                               : kind == LISTENER_TLS ? CONN_TLS
+                                                      : CONN_VIRTUAL][PROXY_DENIED]++;
             log_refused_connection(p, &peer, kind);
             close(fd);
             continue;
@@ -122,15 +155,19 @@ void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum list
         c->proxy = p;
         c->index = slot;
         c->generation = ++p->slot_generation[slot] & 0xFFFFFF;
-        c->kind = kind == LISTENER_HTTP ? CONN_HTTP : CONN_TLS;
+        c->kind = kind == LISTENER_HTTP  ? CONN_HTTP
+                  : kind == LISTENER_TLS ? CONN_TLS
+                                         : CONN_VIRTUAL;
         p->stats.connections[c->kind]++;
         c->client.fd = fd;
         c->client.writable = true;
         c->upstream.fd = -1;
         c->client_addr = peer;
-        c->dest_port = original_port(fd, peer.ss_family, listen_port,
+        original_destination(fd, peer.ss_family, &orig);
+        c->dest_port = original_port(&orig, kind, listen_port,
                                      kind == LISTENER_HTTP ? p->cfg->default_port_http
                                                            : p->cfg->default_port_tls);
+        virtual_note_destination(p, c, &orig);
         c->last_active_ns = p->now_ns;
         c->deadline_ns = p->now_ns + (uint64_t)p->cfg->handshake_ms * NS_PER_MS;
         /* TCP_NODELAY comes from the listener (main.c sets it there). */
@@ -142,8 +179,10 @@ void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum list
         }
         if (c->kind == CONN_HTTP)
             http_start(p, c);
-        else
+        else if (c->kind == CONN_TLS)
             tls_start(p, c);
+        else
+            virtual_start(p, c);
     }
 }
 
@@ -262,7 +301,9 @@ int conn_pump(struct proxy *p, struct conn *c)
                 return -1;
             progress += r;
         } else {
-            r = c->kind == CONN_HTTP ? http_step(p, c) : tls_step(p, c);
+            r = c->kind == CONN_HTTP  ? http_step(p, c)
+                : c->kind == CONN_TLS ? tls_step(p, c)
+                                      : virtual_step(p, c);
             if (r < 0)
                 return -1;
             progress += r;
@@ -326,7 +367,9 @@ void conn_timeouts(struct proxy *p, struct conn *c)
             conn_close(p, c);
             return;
         }
-        if ((c->kind == CONN_HTTP ? http_timeout(p, c) : tls_timeout(p, c)) >= 0)
+        if ((c->kind == CONN_HTTP  ? http_timeout(p, c)
+             : c->kind == CONN_TLS ? tls_timeout(p, c)
+                                   : virtual_timeout(p, c)) >= 0)
             conn_pump(p, c);
         return;
     }
@@ -386,7 +429,7 @@ void conn_record_log(struct proxy *p, struct conn *c)
     format_sockaddr(&c->client_addr, client, sizeof(client));
     dj_json_begin(&j, p->line, sizeof(p->line));
     dj_json_add_time(&j, "time", &now);
-    dj_json_add_cstring(&j, "event", c->kind == CONN_HTTP ? "http_request" : "tls_connection");
+    dj_json_add_cstring(&j, "event", event_name(c->kind));
     dj_json_add_cstring(&j, "container", p->cfg->container_id);
     dj_json_add_cstring(&j, "client", client);
     dj_json_add_cstring(&j, "host", rec->host[0] != '\0' ? rec->host : NULL);
@@ -403,6 +446,8 @@ void conn_record_log(struct proxy *p, struct conn *c)
         dj_json_add_uint(&j, "status", rec->status);
     if (c->kind == CONN_TLS && rec->ech)
         dj_json_add_bool(&j, "ech", true);
+    if (c->virtual_dest)
+        dj_json_add_cstring(&j, "virtual_address", c->virtual_addr);
     if (rec->upstream[0] != '\0')
         dj_json_add_cstring(&j, "upstream", rec->upstream);
     dj_json_add_uint(&j, "bytes_up", c->up.forwarded - rec->up_start);

@@ -167,7 +167,7 @@ static int decide(struct proxy *p, struct conn *c)
     const struct proxy_config *cfg = p->cfg;
     const char *base = (const char *)c->up.buf + c->up.out_end;
     struct dj_http_head *h = &c->head;
-    char body[1024], rule[DJ_TLSHELLO_NAME_SIZE + 8];
+    char body[1024], rule[DJ_TLSHELLO_NAME_SIZE + 8], reason[160];
 
     copy_span(base, h->method, c->rec.method, sizeof(c->rec.method), NULL);
     copy_span(base, h->target_form == DJ_HTTP_TARGET_ORIGIN ? h->target : h->path, c->rec.path,
@@ -212,6 +212,11 @@ static int decide(struct proxy *p, struct conn *c)
                  "dnsjail: %s is not allowed from this container.\n"
                  "To allow it, add %s to the container's io.dnsjail.allow annotation.\n",
                  rule, rule);
+        return send_answer(p, c, 403, body);
+    }
+    if (!virtual_host_matches(c, c->req_host, reason, sizeof(reason))) {
+        conn_set_reason(c, "deny", "%s", reason);
+        snprintf(body, sizeof(body), "dnsjail: %s.\n", reason);
         return send_answer(p, c, 403, body);
     }
     conn_set_reason(c, "allow", "allowed");

@@ -147,6 +147,12 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
         if (epoll_add(p, cfg->tls_fds[i], EPOLLIN, proxy_tag(TAG_LISTEN_TLS, i, 0), err) < 0)
             goto fail;
     }
+    for (size_t i = 0; i < cfg->n_virtual; i++) {
+        p->virtual_ports[i] = local_port(cfg->virtual_fds[i]);
+        if (epoll_add(p, cfg->virtual_fds[i], EPOLLIN, proxy_tag(TAG_LISTEN_VIRTUAL, i, 0), err) <
+            0)
+            goto fail;
+    }
     if (cfg->control_fd >= 0 &&
         epoll_add(p, cfg->control_fd, EPOLLIN, proxy_tag(TAG_CONTROL_LISTEN, 0, 0), err) < 0)
         goto fail;
@@ -314,6 +320,10 @@ static void resume_accepting(struct proxy *p)
         ev.data.u64 = proxy_tag(TAG_LISTEN_TLS, i, 0);
         epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->tls_fds[i], &ev);
     }
+    for (size_t i = 0; i < cfg->n_virtual; i++) {
+        ev.data.u64 = proxy_tag(TAG_LISTEN_VIRTUAL, i, 0);
+        epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->virtual_fds[i], &ev);
+    }
 }
 
 static void housekeeping(struct proxy *p)
@@ -357,6 +367,9 @@ static void dispatch(struct proxy *p, const struct epoll_event *ev, bool *resolv
         break;
     case TAG_LISTEN_TLS:
         conn_accept(p, p->cfg->tls_fds[index], p->tls_ports[index], LISTENER_TLS);
+        break;
+    case TAG_LISTEN_VIRTUAL:
+        conn_accept(p, p->cfg->virtual_fds[index], p->virtual_ports[index], LISTENER_VIRTUAL);
         break;
     case TAG_CONTROL_LISTEN:
         control_accept(p);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +55,9 @@ struct options {
     size_t n_listen_tls;
     int ready_fd;
     int policy_fd;
+    int virtual_map_fd;
+    const char *virtual4, *virtual6;
+    unsigned virtual_max_names;
     char *allow_text; /* --allow values joined with ',' */
     bool allow_wildcard_all;
     const char *log_file;
@@ -78,6 +82,8 @@ static void usage(FILE *out)
         "           [--listen-http ADDR:PORT]... [--listen-tls ADDR:PORT]...\n"
         "           [--upstream-port-http N] [--upstream-port-tls N]\n"
         "           [--metrics-fd FD | --metrics-dir PATH] [--netns-key KEY] [--help]\n"
+        "           [--inherit-virtual FD]... [--virtual-map-fd FD] [--virtual-ipv4 NET]\n"
+        "           [--virtual-ipv6 NET] [--virtual-max-names N]\n"
         "\n"
         "Transparent HTTP and HTTPS egress: each HTTP request (by its Host) and each TLS\n"
         "connection (by its ClientHello's server name) reaches its destination only when\n"
@@ -87,6 +93,11 @@ static void usage(FILE *out)
         "  --container-id ID        put ID into the log lines\n"
         "  --inherit-http FD        serve this listening TCP socket as HTTP\n"
         "  --inherit-tls FD         serve this listening TCP socket as TLS\n"
+        "  --inherit-virtual FD     serve this listening TCP socket for virtual addresses\n"
+        "  --virtual-map-fd FD      the stub's name map (read-only): virtual address -> name\n"
+        "  --virtual-ipv4 NET       the IPv4 pool (default " DJ_VADDR_DEFAULT_IPV4 ")\n"
+        "  --virtual-ipv6 NET       the IPv6 pool (default " DJ_VADDR_DEFAULT_IPV6 ")\n"
+        "  --virtual-max-names N    the pool's bound, as the stub has it\n"
         "  --listen-http ADDR:PORT  bind an HTTP listener itself (127.0.0.1:8080, [::1]:8080)\n"
         "  --listen-tls ADDR:PORT   bind a TLS listener itself\n"
         "  --policy-fd FD           read the io.dnsjail.allow value from FD (to EOF)\n"
@@ -239,6 +250,11 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_METRICS_FD,
         OPT_METRICS_DIR,
         OPT_NETNS_KEY,
+        OPT_INHERIT_VIRTUAL,
+        OPT_VIRTUAL_MAP_FD,
+        OPT_VIRTUAL4,
+        OPT_VIRTUAL6,
+        OPT_VIRTUAL_MAX,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -271,6 +287,11 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"metrics-fd", required_argument, NULL, OPT_METRICS_FD},
         {"metrics-dir", required_argument, NULL, OPT_METRICS_DIR},
         {"netns-key", required_argument, NULL, OPT_NETNS_KEY},
+        {"inherit-virtual", required_argument, NULL, OPT_INHERIT_VIRTUAL},
+        {"virtual-map-fd", required_argument, NULL, OPT_VIRTUAL_MAP_FD},
+        {"virtual-ipv4", required_argument, NULL, OPT_VIRTUAL4},
+        {"virtual-ipv6", required_argument, NULL, OPT_VIRTUAL6},
+        {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -293,6 +314,27 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             if (add_fd("--inherit-tls", optarg, cfg->tls_fds, &cfg->n_tls, PROXY_MAX_LISTENERS,
                        err) < 0)
                 return -1;
+            break;
+        case OPT_INHERIT_VIRTUAL:
+            if (add_fd("--inherit-virtual", optarg, cfg->virtual_fds, &cfg->n_virtual,
+                       PROXY_MAX_LISTENERS, err) < 0)
+                return -1;
+            break;
+        case OPT_VIRTUAL_MAP_FD:
+            if (parse_fd("--virtual-map-fd", optarg, &o->virtual_map_fd, err) < 0)
+                return -1;
+            break;
+        case OPT_VIRTUAL4:
+            o->virtual4 = optarg;
+            break;
+        case OPT_VIRTUAL6:
+            o->virtual6 = optarg;
+            break;
+        case OPT_VIRTUAL_MAX:
+            if (parse_uint(optarg, DJ_VADDR_MAX_NAMES, &value) < 0 || value == 0)
+                return dj_error_make(err, 0, "--virtual-max-names: '%s' is not in 1..%d", optarg,
+                                     DJ_VADDR_MAX_NAMES);
+            o->virtual_max_names = (unsigned)value;
             break;
         case OPT_LISTEN_HTTP:
         case OPT_LISTEN_TLS: {
@@ -419,7 +461,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         return dj_error_make(err, 0, "--policy-fd and --allow exclude each other");
     if (o->have_resolvers && o->resolv_conf != NULL)
         return dj_error_make(err, 0, "--resolver and --resolv-conf exclude each other");
-    if (o->n_listen_http == 0 && o->n_listen_tls == 0 && cfg->n_http == 0 && cfg->n_tls == 0)
+    if (o->n_listen_http == 0 && o->n_listen_tls == 0 && cfg->n_http == 0 && cfg->n_tls == 0 &&
+        cfg->n_virtual == 0)
         return dj_error_make(err, 0,
                              "nothing to serve: give --inherit-http/--inherit-tls or "
                              "--listen-http/--listen-tls");
@@ -565,6 +608,10 @@ static int check_fds(struct options *o, dj_error_t *err)
     for (size_t i = 0; i < cfg->n_tls; i++)
         if (check_listening("--inherit-tls", cfg->tls_fds[i], SOCK_STREAM, err) < 0 ||
             set_nodelay("--inherit-tls", cfg->tls_fds[i], err) < 0)
+            return -1;
+    for (size_t i = 0; i < cfg->n_virtual; i++)
+        if (check_listening("--inherit-virtual", cfg->virtual_fds[i], SOCK_STREAM, err) < 0 ||
+            set_nodelay("--inherit-virtual", cfg->virtual_fds[i], err) < 0)
             return -1;
     if (cfg->control_fd >= 0 &&
         check_listening("--control-fd", cfg->control_fd, SOCK_SEQPACKET, err) < 0)
@@ -722,6 +769,39 @@ static void fit_fd_limit(struct proxy_config *cfg)
     cfg->max_connections = fit;
 }
 
+/* The stub's name map, read-only: the proxy maps virtual addresses back to names with it. */
+static int setup_virtual(struct options *o, dj_error_t *err)
+{
+    struct proxy_config *cfg = &o->proxy;
+    struct stat st;
+    size_t size;
+    void *map;
+
+    if (o->virtual_map_fd < 0) {
+        if (cfg->n_virtual > 0)
+            return dj_error_make(err, 0, "--inherit-virtual needs --virtual-map-fd");
+        return 0;
+    }
+    if (dj_vaddr_pool_init(
+            &cfg->vpool, o->virtual4 != NULL ? o->virtual4 : DJ_VADDR_DEFAULT_IPV4,
+            o->virtual6 != NULL ? o->virtual6 : DJ_VADDR_DEFAULT_IPV6,
+            o->virtual_max_names != 0 ? o->virtual_max_names : DJ_VADDR_DEFAULT_MAX_NAMES, err) < 0)
+        return -1;
+    size = dj_vaddr_map_size(cfg->vpool.n_slots);
+    if (fstat(o->virtual_map_fd, &st) < 0)
+        return dj_error_make(err, errno, "--virtual-map-fd %d", o->virtual_map_fd);
+    if (!S_ISREG(st.st_mode) || (size_t)st.st_size != size)
+        return dj_error_make(err, 0, "--virtual-map-fd %d: %lld bytes, the pool needs exactly %zu",
+                             o->virtual_map_fd, (long long)st.st_size, size);
+    map = mmap(NULL, size, PROT_READ, MAP_SHARED, o->virtual_map_fd, 0);
+    if (map == MAP_FAILED)
+        return dj_error_make(err, errno, "mapping --virtual-map-fd %d", o->virtual_map_fd);
+    close(o->virtual_map_fd);
+    o->virtual_map_fd = -1;
+    cfg->vmap = map;
+    return 0;
+}
+
 static int setup_resolver(struct options *o, dj_error_t *err)
 {
     struct dj_resolver_config *rc = &o->proxy.resolver;
@@ -769,6 +849,7 @@ int main(int argc, char **argv)
     o.ready_fd = -1;
     o.system_log_fd = -1;
     o.policy_fd = -1;
+    o.virtual_map_fd = -1;
     o.proxy.control_fd = -1;
     o.proxy.signal_fd = -1;
     o.proxy.log_fd = -1;
@@ -789,8 +870,8 @@ int main(int argc, char **argv)
     fit_fd_limit(&o.proxy);
     if (check_fds(&o, &err) < 0 || open_system_log(&o, o.proxy.container_id, &err) < 0 ||
         load_rules(&o, &rules, &n_rules, &err) < 0 || setup_resolver(&o, &err) < 0 ||
-        open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||
-        setup_signals(&o, &err) < 0)
+        setup_virtual(&o, &err) < 0 || open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 ||
+        open_listeners(&o, &err) < 0 || setup_signals(&o, &err) < 0)
         die(o.ready_fd, dj_error_msg(&err));
     /* One lookup per connection at most; its queries fit in the connection's descriptors. */
     o.proxy.resolver.max_inflight = o.proxy.max_connections;

@@ -1,15 +1,16 @@
 /* proxy.h: dnsjail-proxy's serving state, shared by its files.
  *
- * One thread, one epoll set. The listeners (HTTP and TLS, bound by the hook inside the
- * container's network namespace), the control socket, the watched pidfds, a signalfd and the
- * resolver's fd are registered once; each client connection (struct conn) registers its
- * client socket and, once it has one, its upstream socket.
+ * One thread, one epoll set. The listeners (HTTP, TLS and virtual addresses, bound by the
+ * hook inside the container's network namespace), the control socket, the watched pidfds, a
+ * signalfd and the resolver's fd are registered once; each client connection (struct conn)
+ * registers its client socket and, once it has one, its upstream socket.
  *
  * A connection moves bytes in two flows: up (client to upstream) and down (upstream to
  * client). A flow holds a small buffer for what must be parsed (the ClientHello, request and
  * response heads, chunk-size lines) and a pipe for what is only moved (bodies, the TLS bulk
  * phase), with splice(2). The protocol files (http.c, tls.c) decide what each flow may
- * forward; relay.c moves it; upstream.c resolves, checks and connects; conn.c owns a
+ * forward (virtual.c: nothing to parse, the name comes from the virtual address); relay.c
+ * moves it; upstream.c resolves, checks and connects; conn.c owns a
  * connection's life (epoll interest, timeouts, close, the log line); loop.c the rest.
  *
  * Memory per connection: struct conn (2.4 KiB, allocated at accept, freed at close); a flow
@@ -39,6 +40,7 @@
 #include "resolver.h"
 #include "resphead.h"
 #include "tlshello.h"
+#include "vaddr.h"
 
 #define PROXY_MAX_LISTENERS 8       /* of each kind */
 #define PROXY_MAX_WATCHED 1024      /* pidfds watched at once, like the stub */
@@ -63,7 +65,7 @@
 #define PROXY_PIPE_GROW_AFTER (1 << 20)
 #define PROXY_SPLICE_AFTER 16384 /* bytes a flow moves through its buffer before splicing */
 
-enum listener_kind { LISTENER_HTTP, LISTENER_TLS };
+enum listener_kind { LISTENER_HTTP, LISTENER_TLS, LISTENER_VIRTUAL };
 
 struct proxy_cidr {
     int family; /* AF_INET or AF_INET6 */
@@ -76,6 +78,10 @@ struct proxy_config {
     size_t n_http;
     int tls_fds[PROXY_MAX_LISTENERS];
     size_t n_tls;
+    int virtual_fds[PROXY_MAX_LISTENERS]; /* TCP to virtual addresses, any port */
+    size_t n_virtual;
+    const struct dj_vaddr_slot *vmap; /* the stub's name map, read-only; NULL: none */
+    struct dj_vaddr_pool vpool;       /* valid when vmap is set */
     int watch_fds[PROXY_MAX_WATCHED];
     size_t n_watch;
     int control_fd; /* listening AF_UNIX SOCK_SEQPACKET, or -1 */
@@ -103,12 +109,13 @@ struct proxy_config {
 
 /* What the proxy counts since it started, for the metrics file (stats.c). Indexes: enum
  * conn_kind, then enum proxy_verdict. */
+enum conn_kind { CONN_HTTP, CONN_TLS, CONN_VIRTUAL, N_CONN_KINDS };
 enum proxy_verdict { PROXY_ALLOWED, PROXY_DENIED };
 struct proxy_stats {
-    uint64_t connections[2];  /* accepted, by protocol */
-    uint64_t decisions[2][2]; /* per HTTP request and per TLS connection, refusals at accept
-                                 (too many connections) among the denied */
-    uint64_t bytes_up_closed; /* bytes forwarded by connections already closed */
+    uint64_t connections[N_CONN_KINDS];  /* accepted, by protocol */
+    uint64_t decisions[N_CONN_KINDS][2]; /* per HTTP request and per TLS connection, refusals at
+                                 accept (too many connections) among the denied */
+    uint64_t bytes_up_closed;            /* bytes forwarded by connections already closed */
     uint64_t bytes_down_closed;
 };
 
@@ -157,7 +164,6 @@ struct endpoint {
     bool rdhup; /* the peer's FIN has arrived: a short read has drained it to EOF */
 };
 
-enum conn_kind { CONN_HTTP, CONN_TLS };
 
 enum req_state {
     REQ_HEAD,          /* reading a request head */
@@ -206,6 +212,12 @@ struct conn {
     struct flow up, down;
     struct sockaddr_storage client_addr;
     uint16_t dest_port;
+    /* The client connected to a virtual address (any listener): its text and the name the
+     * stub gave it ("" when the slot holds none). */
+    bool virtual_dest;
+    char virtual_addr[INET6_ADDRSTRLEN];
+    char virtual_name[DJ_VADDR_NAME_SIZE];
+    bool virtual_relaying; /* CONN_VIRTUAL: connected, bytes move both ways */
     uint64_t last_active_ns;
     uint64_t deadline_ns; /* handshake, upstream or linger deadline; 0 = none */
     uint64_t connect_deadline_ns;
@@ -260,6 +272,7 @@ struct proxy {
 
     uint16_t http_ports[PROXY_MAX_LISTENERS]; /* the listeners' own ports */
     uint16_t tls_ports[PROXY_MAX_LISTENERS];
+    uint16_t virtual_ports[PROXY_MAX_LISTENERS];
     struct conn **conns; /* max_connections slots */
     uint32_t *again;     /* slots of connections the pump left with work to do */
     size_t n_again;
@@ -290,6 +303,7 @@ enum tag_kind {
     TAG_SIGNAL = 1,
     TAG_LISTEN_HTTP,
     TAG_LISTEN_TLS,
+    TAG_LISTEN_VIRTUAL,
     TAG_CONTROL_LISTEN,
     TAG_CONTROL_CONN,
     TAG_WATCH,
@@ -401,6 +415,20 @@ int tls_upstream_ready(struct proxy *p, struct conn *c);
 int tls_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failure why,
                         const char *detail);
 int tls_timeout(struct proxy *p, struct conn *c);
+
+/* ---- virtual.c ---- */
+/* Records in C whether ORIG (the original destination, or an empty address) is a virtual
+ * address, and the name its slot holds. */
+void virtual_note_destination(struct proxy *p, struct conn *c, const struct sockaddr_storage *orig);
+/* For HTTP and TLS: false when the connection went to a virtual address whose name is not
+ * HOST (lower case, no trailing dot); *REASON then says why, for the log and the answer. */
+bool virtual_host_matches(const struct conn *c, const char *host, char *reason, size_t size);
+void virtual_start(struct proxy *p, struct conn *c);
+int virtual_step(struct proxy *p, struct conn *c);
+int virtual_upstream_ready(struct proxy *p, struct conn *c);
+int virtual_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failure why,
+                            const char *detail);
+int virtual_timeout(struct proxy *p, struct conn *c);
 
 /* Lower-cases NAME (LEN bytes) without one trailing dot into OUT (SIZE bytes). False when it
  * does not fit. */

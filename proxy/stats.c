@@ -12,14 +12,14 @@
 #include "proxy.h"
 #include "resolverstats.h"
 
-static const char *const protocol_label[2] = {"http", "tls"}; /* by enum conn_kind */
+static const char *const protocol_label[N_CONN_KINDS] = {"http", "tls", "virtual"};
 static const char *const verdict_label[2] = {"allowed", "denied"};
 
 struct proxy_metrics {
     struct dj_metrics *registry;
     int dir_fd;
-    struct dj_metric *connections[2];
-    struct dj_metric *decisions[2][2];
+    struct dj_metric *connections[N_CONN_KINDS];
+    struct dj_metric *decisions[N_CONN_KINDS][2];
     struct dj_metric *bytes_up, *bytes_down;
     struct dj_metric *active;
     struct dj_resolver_metrics *resolver;
@@ -53,14 +53,14 @@ struct proxy_metrics *proxy_metrics_new(const struct proxy_config *cfg, dj_error
     if (m == NULL || dj_metrics_add_const_label(m, "netns", cfg->netns_key, err) < 0 ||
         dj_metrics_add_const_label(m, "container", cfg->container_id, err) < 0)
         goto fail;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < N_CONN_KINDS; k++) {
         pm->connections[k] = labelled(m, DJ_METRIC_COUNTER, "dnsjail_proxy_connections_total",
                                       "Connections the proxy accepted, by protocol.", "protocol",
                                       protocol_label[k], NULL, NULL, err);
         if (pm->connections[k] == NULL)
             goto fail;
     }
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < N_CONN_KINDS; k++) {
         for (int v = 0; v < 2; v++) {
             pm->decisions[k][v] = labelled(
                 m, DJ_METRIC_COUNTER, "dnsjail_proxy_decisions_total",
@@ -110,7 +110,7 @@ void proxy_metrics_write(struct proxy *p)
             down += p->conns[i]->down.forwarded;
         }
     }
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < N_CONN_KINDS; k++) {
         dj_metric_set(pm->connections[k], st->connections[k]);
         for (int v = 0; v < 2; v++)
             dj_metric_set(pm->decisions[k][v], st->decisions[k][v]);

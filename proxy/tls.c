@@ -33,6 +33,7 @@ static int send_alert(struct proxy *p, struct conn *c)
 static int hello_complete(struct proxy *p, struct conn *c, const struct dj_tlshello *hello)
 {
     const struct proxy_config *cfg = p->cfg;
+    char reason[160];
 
     conn_record_begin(p, c);
     c->rec.ech = hello->has_ech;
@@ -64,6 +65,10 @@ static int hello_complete(struct proxy *p, struct conn *c, const struct dj_tlshe
     }
     if (!dj_allow_match_host(cfg->rules, cfg->n_rules, c->rec.host, c->dest_port)) {
         conn_set_reason(c, "deny", "not in the allow list");
+        return send_alert(p, c);
+    }
+    if (!virtual_host_matches(c, c->req_host, reason, sizeof(reason))) {
+        conn_set_reason(c, "deny", "%s", reason);
         return send_alert(p, c);
     }
     conn_set_reason(c, "allow", "allowed");

@@ -192,14 +192,17 @@ bool host_is_ip_literal(const char *name)
 
 static int proto_ready(struct proxy *p, struct conn *c)
 {
-    return c->kind == CONN_HTTP ? http_upstream_ready(p, c) : tls_upstream_ready(p, c);
+    return c->kind == CONN_HTTP  ? http_upstream_ready(p, c)
+           : c->kind == CONN_TLS ? tls_upstream_ready(p, c)
+                                 : virtual_upstream_ready(p, c);
 }
 
 static int proto_failed(struct proxy *p, struct conn *c, enum upstream_failure why,
                         const char *detail)
 {
-    return c->kind == CONN_HTTP ? http_upstream_failed(p, c, why, detail)
-                                : tls_upstream_failed(p, c, why, detail);
+    return c->kind == CONN_HTTP  ? http_upstream_failed(p, c, why, detail)
+           : c->kind == CONN_TLS ? tls_upstream_failed(p, c, why, detail)
+                                 : virtual_upstream_failed(p, c, why, detail);
 }
 
 static bool allowed_by_admin(const struct proxy_config *cfg, int family, const uint8_t *addr)

@@ -40,7 +40,7 @@ static bool parse_port(const char *text, bool zero_allowed, uint16_t *port)
 
 static int run_install(int argc, char **argv, dj_error_t *err)
 {
-    struct dj_nft_spec spec = {0, 0, 0, NULL, 0};
+    struct dj_nft_spec spec = {0};
     struct dj_allow_rule *rules = NULL;
     struct dj_nft_network *networks = NULL;
     size_t n_rules = 0;

@@ -340,6 +340,46 @@ static void test_ports(void **unused)
     dj_config_free(&cfg);
 }
 
+static void test_virtual_keys(void **unused)
+{
+    struct dj_config cfg = defaults();
+
+    (void)unused;
+    assert_string_equal(cfg.virtual_ipv4, "198.18.0.0/15");
+    assert_string_equal(cfg.virtual_ipv6, "fd64:6a69:6c00::/64");
+    assert_int_equal(cfg.virtual_max_names, 4096);
+    assert_int_equal(cfg.proxy_virtual_port, 15400);
+    parse_ok(&cfg, "virtual-ipv4 = 100.100.0.0/16\nvirtual-ipv6 = fd00:1::/120\n"
+                   "virtual-max-names = 10\nproxy-virtual-port = 2000\n");
+    assert_string_equal(cfg.virtual_ipv4, "100.100.0.0/16");
+    assert_string_equal(cfg.virtual_ipv6, "fd00:1::/120");
+    assert_int_equal(cfg.virtual_max_names, 10);
+    assert_int_equal(cfg.proxy_virtual_port, 2000);
+    dj_config_free(&cfg);
+
+    parse_fails("virtual-ipv4 = 198.18.0.0\n",
+                "t.conf:1: key 'virtual-ipv4': '198.18.0.0' is not ADDRESS/PREFIX");
+    parse_fails("virtual-ipv4 = 198.18.0.1/15\n",
+                "t.conf:1: key 'virtual-ipv4': '198.18.0.1' has bits set after the prefix /15");
+    parse_fails("virtual-ipv4 = 198.18.0.0/31\n",
+                "t.conf:1: key 'virtual-ipv4': prefix /31 leaves no room for names (at most /30)");
+    parse_fails("virtual-ipv4 = fd00::/64\n",
+                "t.conf:1: key 'virtual-ipv4': 'fd00::' is not an IPv4 address");
+    parse_fails("virtual-ipv6 = 198.18.0.0/15\n",
+                "t.conf:1: key 'virtual-ipv6': '198.18.0.0' is not an IPv6 address");
+    parse_fails("virtual-ipv6 = fd00::/1x\n",
+                "t.conf:1: key 'virtual-ipv6': '1x' is not a prefix length");
+    parse_fails("virtual-max-names = 0\n",
+                "t.conf:1: key 'virtual-max-names': \"0\" is not a number in 1..65536");
+    parse_fails("virtual-max-names = 65537\n",
+                "t.conf:1: key 'virtual-max-names': \"65537\" is not a number in 1..65536");
+    /* The virtual port shares the loopback with the others. */
+    parse_fails("proxy-virtual-port = 15353\n",
+                "t.conf:1: key 'proxy-virtual-port': port 15353 is also used by dns-port");
+    parse_fails("proxy-virtual-port = 1000\nproxy-tls-port = 1000\n",
+                "t.conf:2: key 'proxy-tls-port': port 1000 is also used by proxy-virtual-port");
+}
+
 static void test_unchanged_on_error(void **unused)
 {
     struct dj_config cfg = defaults();
@@ -654,6 +694,10 @@ static void test_example_file(void **unused)
     assert_int_equal(cfg.proxy_http_port, want.proxy_http_port);
     assert_int_equal(cfg.proxy_tls_port, want.proxy_tls_port);
     assert_int_equal(cfg.proxy_max_connections, want.proxy_max_connections);
+    assert_int_equal(cfg.proxy_virtual_port, want.proxy_virtual_port);
+    assert_string_equal(cfg.virtual_ipv4, want.virtual_ipv4);
+    assert_string_equal(cfg.virtual_ipv6, want.virtual_ipv6);
+    assert_int_equal(cfg.virtual_max_names, want.virtual_max_names);
     /* Unset by default: the example shows the syntax with documentation addresses. */
     assert_string_equal(cfg.upstream_resolvers, "192.0.2.53, [2001:db8::53]:53");
     assert_string_equal(cfg.upstream_allow, "10.0.0.0/8");
@@ -692,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_load_refuses),
         cmocka_unit_test(test_upstream_keys),
+        cmocka_unit_test(test_virtual_keys),
         cmocka_unit_test(test_example_file),
     };
 
