@@ -594,17 +594,22 @@ static int nft_batch_send(struct mnl_socket *nl, struct nft_batch *b, int *faile
 /* ---- the public functions ---------------------------------------------------------------- */
 
 static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *spec,
-                               uint32_t loopback_ifindex, dj_error_t *err)
+                               uint32_t loopback_ifindex, bool replace, dj_error_t *err)
 {
     const uint32_t established_or_related =
         NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
 
-    /* "add, delete, add": the first add makes the delete valid whether or not the table
-     * existed, and the kernel applies all three (with the rest) as one transaction. */
-    if (nft_batch_put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add table inet " DJ_NFT_TABLE,
-                            err) < 0 ||
-        nft_batch_put_table(b, NFT_MSG_DELTABLE, 0, "delete table inet " DJ_NFT_TABLE, err) < 0 ||
-        nft_batch_put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL,
+    /* REPLACE, for a table left behind: "add, delete, add", the first add making the delete
+     * valid whether or not the table still exists, all applied as one transaction. Otherwise
+     * only "create": a delete in the batch costs an RCU grace period when the socket closes
+     * (about 10 ms here, most of what the hook adds to a container's start), and the create's
+     * NLM_F_EXCL still fails the batch if a table appeared in between. */
+    if (replace &&
+        (nft_batch_put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add table inet " DJ_NFT_TABLE,
+                             err) < 0 ||
+         nft_batch_put_table(b, NFT_MSG_DELTABLE, 0, "delete table inet " DJ_NFT_TABLE, err) < 0))
+        return -1;
+    if (nft_batch_put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL,
                             "create table inet " DJ_NFT_TABLE, err) < 0)
         return -1;
 
@@ -687,8 +692,9 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
     __attribute__((cleanup(close_mnl_socket))) struct mnl_socket *nl = NULL;
     struct nft_batch batch;
     unsigned int loopback_ifindex;
-    int failed_errno;
-    int r;
+    bool replace = false;
+    int failed_errno = 0;
+    int r = -1;
 
     if (spec == NULL || spec->dns_port == 0)
         return dj_error_make(err, EINVAL, "nftables: no DNS port to redirect to");
@@ -703,17 +709,28 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
     if (loopback_ifindex == 0)
         return dj_error_make(err, errno, "nftables: no loopback interface \"lo\" here");
 
+    if (dj_nft_table_exists(&replace, err) < 0)
+        return dj_error_wrap(err, "cannot install table inet %s", DJ_NFT_TABLE);
     nl = open_nft_socket(err);
     if (nl == NULL)
         return -1;
-    if (nft_batch_begin(&batch, err) < 0)
-        return -1;
-    r = build_install_batch(&batch, spec, loopback_ifindex, err);
-    if (r == 0)
-        r = nft_batch_end(&batch, err);
-    if (r == 0)
-        r = nft_batch_send(nl, &batch, &failed_errno, err);
-    nft_batch_free(&batch);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (nft_batch_begin(&batch, err) < 0)
+            return -1;
+        r = build_install_batch(&batch, spec, loopback_ifindex, replace, err);
+        if (r == 0)
+            r = nft_batch_end(&batch, err);
+        if (r == 0)
+            r = nft_batch_send(nl, &batch, &failed_errno, err);
+        nft_batch_free(&batch);
+        /* A table created since we looked: replace it after all. */
+        if (r < 0 && !replace && failed_errno == EEXIST) {
+            dj_error_release(err);
+            replace = true;
+            continue;
+        }
+        break;
+    }
     if (r < 0)
         return dj_error_wrap(err, "cannot install table inet %s", DJ_NFT_TABLE);
     return 0;
