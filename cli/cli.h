@@ -15,5 +15,6 @@
 int dj_cli_ps(const struct dj_config *cfg, int argc, char **argv);
 int dj_cli_logs(const struct dj_config *cfg, int argc, char **argv);
 int dj_cli_suggest(const struct dj_config *cfg, int argc, char **argv);
+int dj_cli_status(const struct dj_config *cfg, int argc, char **argv);
 
 #endif

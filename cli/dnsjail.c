@@ -26,6 +26,7 @@ static const struct subcommand subcommands[] = {
     {"ps", dj_cli_ps, "list the jailed containers with their daemons and counters"},
     {"logs", dj_cli_logs, "the decisions for one container ([-f] to follow)"},
     {"suggest", dj_cli_suggest, "an allow list from logs: what would have allowed what was seen"},
+    {"status", dj_cli_status, "is this host ready: hooks, programs, runtimes, kernel features"},
 };
 
 static void usage(FILE *out)

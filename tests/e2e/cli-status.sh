@@ -1,0 +1,49 @@
+#!/bin/bash
+# cli-status.sh: `dnsjail status` says whether this host can jail containers. With the hooks.d
+# files and the daemons in place it says ready (exit 0) and has installed the real ruleset in
+# a throw-away namespace; a hooks.d file naming a missing hook, or daemons that are not there,
+# make it say NOT ready (exit 1) and name the problem. The host's own ruleset is untouched.
+# shellcheck source-path=SCRIPTDIR source=world.sh
+. "$(dirname "$0")/world.sh"
+world_require nft
+world_require_build
+CLI=$top_builddir/cli/dnsjail
+[ -x "$CLI" ] || tap_skip_all "not built: $CLI"
+world_init
+world_dnsjail_conf || tap_bail "cannot write the configuration"
+
+good=$W_TMP/hooks-good
+bad=$W_TMP/hooks-bad
+mkdir -p "$good" "$bad"
+for stage in prestart poststop; do
+    printf '{"version":"1.0.0","hook":{"path":"%s","args":["dnsjail-hook","%s"]},"stages":["%s"]}\n' \
+        "$W_HOOK" "$stage" "$stage" >"$good/dnsjail-$stage.json"
+    printf '{"version":"1.0.0","hook":{"path":"%s","args":["dnsjail-hook","%s"]},"stages":["%s"]}\n' \
+        "$W_TMP/no-such-hook" "$stage" "$stage" >"$bad/dnsjail-$stage.json"
+done
+rules_before=$(nft list ruleset 2>/dev/null | md5sum)
+
+"$CLI" --config "$W_CONF" status --hooks-dir "$good" >"$W_TMP/good.out" 2>&1
+tap_check "ready host: exit 0" test $? -eq 0 || tap_diag_file "$W_TMP/good.out" 20
+tap_check "ready host: says ready" grep -q '^ready' "$W_TMP/good.out"
+tap_check "ready host: the ruleset probe installed the table" \
+    grep -q '^ok .*nftables inet nat.*installs' "$W_TMP/good.out"
+tap_check "ready host: pidfd and seccomp found" \
+    eval 'grep -q "^ok .*pidfd_open" "$W_TMP/good.out" && grep -q "^ok .*seccomp" "$W_TMP/good.out"'
+tap_check "ready host: runc found" grep -q '^ok .*runtimes *runc' "$W_TMP/good.out"
+"$CLI" --config "$W_CONF" status --json --hooks-dir "$good" >"$W_TMP/good.json" 2>&1
+tap_check "--json: one object with ready true and every check" \
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["ready"] is True and len(d["checks"]) >= 8 and all(c["state"] in ("ok","warn","fail") for c in d["checks"]) else 1)' "$W_TMP/good.json"
+tap_check "the host's own ruleset is unchanged" test "$(nft list ruleset 2>/dev/null | md5sum)" = "$rules_before"
+
+"$CLI" --config "$W_CONF" status --hooks-dir "$bad" >"$W_TMP/bad.out" 2>&1
+tap_check "a hooks.d file naming a missing hook: exit 1" test $? -eq 1
+tap_check "... and the line names it" grep -q "^FAIL .*no-such-hook" "$W_TMP/bad.out" ||
+    tap_diag_file "$W_TMP/bad.out" 20
+world_dnsjail_conf --file "$W_TMP/nodaemons.conf" "libexec-dir = $W_TMP/empty-hooks.d" ||
+    tap_bail "config"
+"$CLI" --config "$W_TMP/nodaemons.conf" status --hooks-dir "$good" >"$W_TMP/nod.out" 2>&1
+rc=$?
+tap_check "daemons missing: exit 1" test "$rc" -eq 1
+tap_check "daemons missing: the daemon is named" grep -q "^FAIL .*dnsjail-dnsstub" "$W_TMP/nod.out"
+tap_done
