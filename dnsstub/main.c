@@ -24,6 +24,7 @@
 #include "error.h"
 #include "sandbox.h"
 #include "spawn.h"
+#include "metrics.h"
 #include "stub.h"
 
 #define PROGRAM "dnsjail-dnsstub"
@@ -501,7 +502,8 @@ int main(int argc, char **argv)
     if (stub == NULL)
         die(o.ready_fd, dj_error_msg(&err));
     /* Every fd is open and every buffer allocated: from here on, only what stub_run needs. */
-    if (dj_sandbox_enter_dirfd(o.user, stub_syscalls, o.stub.metrics_dir_fd, &err) < 0) {
+    if (dj_sandbox_enter_dirfd(o.user, stub_syscalls, o.stub.metrics_dir_fd, DJ_METRICS_OPEN_FLAGS,
+                               &err) < 0) {
         dj_error_wrap(&err, "entering the sandbox");
         die(o.ready_fd, dj_error_msg(&err));
     }
