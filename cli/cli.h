@@ -13,5 +13,6 @@
 /* Each returns the process's exit status: 0 done, 1 failed, 2 usage error. ARGV[0] is the
  * subcommand's name. */
 int dj_cli_ps(const struct dj_config *cfg, int argc, char **argv);
+int dj_cli_check(const struct dj_config *cfg, int argc, char **argv);
 
 #endif

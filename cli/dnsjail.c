@@ -24,6 +24,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"ps", dj_cli_ps, "list the jailed containers with their daemons and counters"},
+    {"check", dj_cli_check, "validate annotations or an admin config and explain the rules"},
 };
 
 static void usage(FILE *out)
