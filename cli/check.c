@@ -256,8 +256,9 @@ out:
     return status;
 }
 
-int dj_cli_check(const struct dj_config *cfg, int argc, char **argv)
+int dj_cli_check(const struct dj_cli *cli, int argc, char **argv)
 {
+    const struct dj_config *cfg = cli->cfg;
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},

@@ -18,13 +18,14 @@
 
 struct subcommand {
     const char *name;
-    int (*run)(const struct dj_config *cfg, int argc, char **argv);
+    int (*run)(const struct dj_cli *cli, int argc, char **argv);
     const char *summary;
 };
 
 static const struct subcommand subcommands[] = {
     {"ps", dj_cli_ps, "list the jailed containers with their daemons and counters"},
     {"check", dj_cli_check, "validate annotations or an admin config and explain the rules"},
+    {"status", dj_cli_status, "what dnsjail needs on this host and whether it is there"},
 };
 
 static void usage(FILE *out)
@@ -57,6 +58,7 @@ int main(int argc, char **argv)
     const char *config_path = DEFAULT_CONFIG;
     bool config_given = false;
     struct dj_config cfg;
+    struct dj_cli cli = {NULL, NULL, NULL};
     dj_error_t err = NULL;
     const char *command;
     int opt, status;
@@ -90,14 +92,27 @@ int main(int argc, char **argv)
         if (strcmp(command, subcommands[i].name) != 0)
             continue;
         /* The same file and rules as the hook: the state directory is where it says. */
-        if (dj_config_init(&cfg, &err) < 0 ||
-            dj_config_load(&cfg, config_path, !config_given, &err) < 0) {
+        if (dj_config_init(&cfg, &err) < 0) {
             fprintf(stderr, DJ_CLI_PROGRAM ": %s\n", dj_error_msg(&err));
             dj_error_release(&err);
             return 1;
         }
-        status = subcommands[i].run(&cfg, argc - optind, argv + optind);
+        if (dj_config_load(&cfg, config_path, !config_given, &err) < 0) {
+            /* A file with an error changes nothing (lib/adminconf): cfg holds the defaults.
+             * status reports the error among the rest; the others cannot go on. */
+            if (subcommands[i].run != dj_cli_status) {
+                fprintf(stderr, DJ_CLI_PROGRAM ": %s\n", dj_error_msg(&err));
+                dj_error_release(&err);
+                dj_config_free(&cfg);
+                return 1;
+            }
+            cli.config_error = dj_error_msg(&err);
+        }
+        cli.cfg = &cfg;
+        cli.config_path = config_path;
+        status = subcommands[i].run(&cli, argc - optind, argv + optind);
         dj_config_free(&cfg);
+        dj_error_release(&err);
         return status;
     }
     fprintf(stderr, DJ_CLI_PROGRAM ": unknown command '%s' (see --help)\n", command);

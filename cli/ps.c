@@ -204,8 +204,9 @@ static int print_json(const struct dj_jail_info *jails, size_t n)
     return 0;
 }
 
-int dj_cli_ps(const struct dj_config *cfg, int argc, char **argv)
+int dj_cli_ps(const struct dj_cli *cli, int argc, char **argv)
 {
+    const struct dj_config *cfg = cli->cfg;
     static const struct option options[] = {
         {"json", no_argument, NULL, 'j'},
         {"verbose", no_argument, NULL, 'v'},

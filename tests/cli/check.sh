@@ -1,6 +1,6 @@
 #!/bin/bash
 # check.sh: `dnsjail check` validates annotations and admin configs as the hook would, and
-# explains each rule. Needs no root and no network: it runs with the unit tests.
+# explains each rule; `dnsjail status` reports what is there. Needs no root and no network: it runs with the unit tests.
 set -u
 top_builddir=${top_builddir:-.}
 DNSJAIL=$top_builddir/cli/dnsjail
@@ -86,6 +86,22 @@ run --version
 ok "--version" eval '[ "$rc" -eq 0 ] && out_has "dnsjail "'
 run --config "$tmp/base.conf" ps
 ok "ps on a state directory that does not exist: an empty table" eval '[ "$rc" -eq 0 ] && out_has CONTAINER'
+
+# status: a fake libexec-dir with the daemons, one without.
+mkdir -p "$tmp/libexec"
+printf '#!/bin/sh\n' >"$tmp/libexec/dnsjail-dnsstub"
+cp "$tmp/libexec/dnsjail-dnsstub" "$tmp/libexec/dnsjail-proxy"
+chmod 755 "$tmp/libexec/dnsjail-dnsstub" "$tmp/libexec/dnsjail-proxy"
+conf "$tmp/status.conf" "state-dir = $tmp/state" "libexec-dir = $tmp/libexec"
+run --config "$tmp/status.conf" status
+ok "status: names the config, the state directory and the daemons" \
+    eval 'out_has "status.conf" && out_has "no jail since boot" && grep -q "^ok .*dnsjail-proxy" "$tmp/out"'
+ok "status: looks at pidfd and seccomp" eval 'out_has "pidfd" && out_has "seccomp"'
+rm "$tmp/libexec/dnsjail-proxy"
+run --config "$tmp/status.conf" status
+ok "status: a missing daemon is missing, exit 1" eval '[ "$rc" -eq 1 ] && grep -q "^missing .*dnsjail-proxy" "$tmp/out"'
+run --config "$tmp/bad.conf" status
+ok "status: a broken config is reported, not fatal" eval '[ "$rc" -eq 1 ] && grep -q "^missing .*configuration.*bad.conf:2" "$tmp/out" && out_has "pidfd"'
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
