@@ -200,6 +200,7 @@ EOF
 
 _run_capture "$id-delete" runc_cmd delete -f "$id"
 tap_check "jail: runc delete -f succeeds" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
+tap_check "jail: its state, metrics directory included, is removed" wait_until 5 test ! -e "$jdir"
 tap_check "dnsjail ps: no longer lists the container once it is gone" \
     eval '! "$DNSJAIL" --config "$W_CONF" ps | grep -qF -- "$id"'
 
