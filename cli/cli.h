@@ -22,5 +22,6 @@ struct dj_cli {
 int dj_cli_ps(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_check(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_status(const struct dj_cli *cli, int argc, char **argv);
+int dj_cli_logs(const struct dj_cli *cli, int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"ps", dj_cli_ps, "list the jailed containers with their daemons and counters"},
+    {"logs", dj_cli_logs, "the DNS queries and proxy decisions of one container"},
     {"check", dj_cli_check, "validate annotations or an admin config and explain the rules"},
     {"status", dj_cli_status, "what dnsjail needs on this host and whether it is there"},
 };

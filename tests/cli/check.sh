@@ -103,5 +103,26 @@ ok "status: a missing daemon is missing, exit 1" eval '[ "$rc" -eq 1 ] && grep -
 run --config "$tmp/bad.conf" status
 ok "status: a broken config is reported, not fatal" eval '[ "$rc" -eq 1 ] && grep -q "^missing .*configuration.*bad.conf:2" "$tmp/out" && out_has "pidfd"'
 
+# logs on a log file with garbage among the lines.
+{
+    echo '{"time":"T1","event":"dns_query","container":"c1","proto":"udp","qname":"a.test","qtype":"A","rcode":"NOERROR","answer":"6.6.6.6"}'
+    echo 'not json at all'
+    printf '{"event":"dns_query","container":"c1","qname":"esc\\u001b[2Jape"}\n'
+    head -c 70000 /dev/zero | tr '\0' 'x'
+    echo
+    echo '{"time":"T2","event":"tls_connection","container":"c2","host":"b.test","port":443,"decision":"deny","reason":"no rule"}'
+    echo '{"time":"T3","event":"http_request","container":"c1","host":"c.test","port":80,"method":"GET","path":"/x","decision":"allow"}'
+} >"$tmp/log"
+conf "$tmp/logs.conf" "state-dir = $tmp/state" "log-file = $tmp/log"
+run --config "$tmp/logs.conf" logs c1
+ok "logs: the container's lines, readable" eval '[ "$rc" -eq 0 ] && out_has "a.test -> 6.6.6.6 (NOERROR)" && out_has "GET http://c.test:80/x -> allow"'
+ok "logs: not another container's" eval '! out_has b.test'
+ok "logs: no escape byte reaches the terminal" eval '! grep -q $'"'"'\033'"'"' "$tmp/out" && out_has "esc?[2Jape"'
+run --config "$tmp/logs.conf" logs --json c2
+ok "logs --json: the line itself" eval '[ "$rc" -eq 0 ] && [ "$(wc -l <"$tmp/out")" -eq 1 ] && out_has "\"host\":\"b.test\""'
+conf "$tmp/nolog.conf" "state-dir = $tmp/state" "log-file = $tmp/missing.log"
+run --config "$tmp/nolog.conf" logs c1
+ok "logs: a missing log file is an error that names it" eval '[ "$rc" -eq 1 ] && out_has missing.log'
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -198,6 +198,25 @@ assert j["problem"] is None, j["problem"]
 EOF
 [ "$?" -eq 0 ] || tap_diag_file "$json" 20
 
+logs=$W_TMP/out/logs.txt
+"$DNSJAIL" --config "$W_CONF" logs "$id" >"$logs" 2>&1
+tap_check "dnsjail logs: the container's queries with their answers" \
+    eval 'grep -q "dns_query .* q3.metrics.attacker.test -> 6.6.6.6 (NOERROR)" "$logs"' || tap_diag_file "$logs" 5
+"$DNSJAIL" --config "$W_CONF" logs --json "$id" >"$logs" 2>&1
+tap_check "dnsjail logs --json: JSON lines, all of this container" \
+    python3 -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; assert len(rows) >= 5 and all(r["container"] == sys.argv[2] for r in rows)' "$logs" "$id"
+"$DNSJAIL" --config "$W_CONF" logs "$id-other" >"$logs" 2>&1
+tap_check "dnsjail logs: nothing for another id" test ! -s "$logs"
+follow=$W_TMP/out/follow.txt
+"$DNSJAIL" --config "$W_CONF" logs -f "$id" >"$follow" 2>&1 &
+follow_pid=$!
+world_on_cleanup "kill $follow_pid 2>/dev/null"
+runc_cmd exec "$id" dig +short +tries=1 +time=2 "later.metrics.attacker.test" >/dev/null 2>&1
+tap_check "dnsjail logs -f: a query made after it started shows up" \
+    wait_until 10 grep -q later.metrics.attacker.test "$follow"
+kill "$follow_pid" 2>/dev/null
+wait "$follow_pid" 2>/dev/null
+
 _run_capture "$id-delete" runc_cmd delete -f "$id"
 tap_check "jail: runc delete -f succeeds" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
 tap_check "jail: its state, metrics directory included, is removed" wait_until 5 test ! -e "$jdir"
