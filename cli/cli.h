@@ -10,11 +10,19 @@
 
 #define DJ_CLI_PROGRAM "dnsjail"
 
+/* What the global options decided. */
+struct dj_cli {
+    const struct dj_config *cfg; /* loaded, or the defaults when config_error is set */
+    const char *config_path;
+    const char *config_error; /* only `status` runs with a config that does not load */
+};
+
 /* Each returns the process's exit status: 0 done, 1 failed, 2 usage error. ARGV[0] is the
  * subcommand's name. */
-int dj_cli_ps(const struct dj_config *cfg, int argc, char **argv);
-int dj_cli_logs(const struct dj_config *cfg, int argc, char **argv);
-int dj_cli_suggest(const struct dj_config *cfg, int argc, char **argv);
-int dj_cli_status(const struct dj_config *cfg, int argc, char **argv);
+int dj_cli_ps(const struct dj_cli *cli, int argc, char **argv);
+int dj_cli_check(const struct dj_cli *cli, int argc, char **argv);
+int dj_cli_status(const struct dj_cli *cli, int argc, char **argv);
+int dj_cli_logs(const struct dj_cli *cli, int argc, char **argv);
+int dj_cli_suggest(const struct dj_cli *cli, int argc, char **argv);
 
 #endif

@@ -18,7 +18,7 @@
 
 struct subcommand {
     const char *name;
-    int (*run)(const struct dj_config *cfg, int argc, char **argv);
+    int (*run)(const struct dj_cli *cli, int argc, char **argv);
     const char *summary;
 };
 
@@ -26,6 +26,7 @@ static const struct subcommand subcommands[] = {
     {"ps", dj_cli_ps, "list the jailed containers with their daemons and counters"},
     {"logs", dj_cli_logs, "the decisions for one container ([-f] to follow)"},
     {"suggest", dj_cli_suggest, "an allow list from logs: what would have allowed what was seen"},
+    {"check", dj_cli_check, "validate annotations or an admin config and explain the rules"},
     {"status", dj_cli_status, "is this host ready: hooks, programs, runtimes, kernel features"},
 };
 
@@ -59,6 +60,7 @@ int main(int argc, char **argv)
     const char *config_path = DEFAULT_CONFIG;
     bool config_given = false;
     struct dj_config cfg;
+    struct dj_cli cli = {NULL, NULL, NULL};
     dj_error_t err = NULL;
     const char *command;
     int opt, status;
@@ -92,14 +94,27 @@ int main(int argc, char **argv)
         if (strcmp(command, subcommands[i].name) != 0)
             continue;
         /* The same file and rules as the hook: the state directory is where it says. */
-        if (dj_config_init(&cfg, &err) < 0 ||
-            dj_config_load(&cfg, config_path, !config_given, &err) < 0) {
+        if (dj_config_init(&cfg, &err) < 0) {
             fprintf(stderr, DJ_CLI_PROGRAM ": %s\n", dj_error_msg(&err));
             dj_error_release(&err);
             return 1;
         }
-        status = subcommands[i].run(&cfg, argc - optind, argv + optind);
+        if (dj_config_load(&cfg, config_path, !config_given, &err) < 0) {
+            /* A file with an error changes nothing (lib/adminconf): cfg holds the defaults.
+             * status reports the error among the rest; the others cannot go on. */
+            if (subcommands[i].run != dj_cli_status) {
+                fprintf(stderr, DJ_CLI_PROGRAM ": %s\n", dj_error_msg(&err));
+                dj_error_release(&err);
+                dj_config_free(&cfg);
+                return 1;
+            }
+            cli.config_error = dj_error_msg(&err);
+        }
+        cli.cfg = &cfg;
+        cli.config_path = config_path;
+        status = subcommands[i].run(&cli, argc - optind, argv + optind);
         dj_config_free(&cfg);
+        dj_error_release(&err);
         return status;
     }
     fprintf(stderr, DJ_CLI_PROGRAM ": unknown command '%s' (see --help)\n", command);

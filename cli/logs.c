@@ -44,26 +44,28 @@ static const char *show(char *buf, const char *s)
 static void print_record(const struct dj_log_record *r)
 {
     char a[PRINTABLE_SIZE], b[PRINTABLE_SIZE], c[PRINTABLE_SIZE], d[PRINTABLE_SIZE];
-    const char *t = r->time != NULL && strlen(r->time) >= 23 ? r->time + 11 : "?";
+    char e[PRINTABLE_SIZE], f[PRINTABLE_SIZE];
+    const char *t = r->time != NULL && strlen(r->time) >= 23 ? r->time + 11 : show(f, r->time);
     char when[16];
 
     snprintf(when, sizeof(when), "%.12s", t);
     if (strcmp(r->event, "dns_query") == 0) {
-        printf("%s  dns    %s %s -> %s%s%s%s\n", when, show(a, r->qname), show(b, r->qtype),
-               r->answer != NULL ? show(c, r->answer) : "(no address)",
-               r->outcome != NULL ? " (" : "", r->outcome != NULL ? show(d, r->outcome) : "",
-               r->outcome != NULL ? ")" : "");
-    } else if (strcmp(r->event, "http_request") == 0 || strcmp(r->event, "tls_connection") == 0 ||
-               strcmp(r->event, "tcp_connection") == 0 ||
+        printf("%-12s  dns    %s %s -> %s (%s%s%s)\n", when, show(a, r->qname), show(b, r->qtype),
+               r->answer != NULL ? show(c, r->answer) : "no address", show(d, r->rcode),
+               r->outcome != NULL ? ", " : "", r->outcome != NULL ? show(e, r->outcome) : "");
+    } else if (strcmp(r->event, "http_request") == 0) {
+        printf("%-12s  http   %s http://%s:%lld%s -> %s%s%s%s\n", when, show(a, r->method),
+               show(b, r->host), (long long)r->port, r->path != NULL ? show(c, r->path) : "",
+               show(d, r->decision), r->reason != NULL ? " (" : "",
+               r->reason != NULL ? show(e, r->reason) : "", r->reason != NULL ? ")" : "");
+    } else if (strcmp(r->event, "tls_connection") == 0 || strcmp(r->event, "tcp_connection") == 0 ||
                strcmp(r->event, "virtual_connection") == 0) {
-        const char *kind = r->event[0] == 'h' ? "http " : r->event[1] == 'l' ? "tls  " : "tcp  ";
-
-        printf("%s  %s  %s:%lld %s%s%s%s\n", when, kind,
+        printf("%-12s  %s  %s:%lld -> %s%s%s%s\n", when, r->event[1] == 'l' ? "tls  " : "tcp  ",
                show(a, r->host != NULL ? r->host : r->dest), (long long)r->port,
                show(b, r->decision), r->reason != NULL ? " (" : "",
                r->reason != NULL ? show(c, r->reason) : "", r->reason != NULL ? ")" : "");
     } else {
-        printf("%s  %-5s  %s\n", when, show(a, r->event), r->reason ? show(b, r->reason) : "");
+        printf("%-12s  %-5s  %s\n", when, show(a, r->event), r->reason ? show(b, r->reason) : "");
     }
 }
 
@@ -105,8 +107,9 @@ static void drain(struct reader *rd, FILE *in)
     fflush(stdout);
 }
 
-int dj_cli_logs(const struct dj_config *cfg, int argc, char **argv)
+int dj_cli_logs(const struct dj_cli *cli, int argc, char **argv)
 {
+    const struct dj_config *cfg = cli->cfg;
     static const struct option options[] = {
         {"follow", no_argument, NULL, 'f'},
         {"json", no_argument, NULL, 'j'},

@@ -21,8 +21,9 @@ static void ps_usage(FILE *out)
     fprintf(out, "Usage: " DJ_CLI_PROGRAM " [--config FILE] ps [--json] [-v|--verbose]\n"
                  "\n"
                  "Lists the jailed containers on this host: container id, network namespace key,\n"
-                 "mode, number of allow rules, the daemons' pids (and whether they run), uptime\n"
-                 "and the counters of their metrics files.\n"
+                 "mode, number of allow rules (as the jail stores them: a rule without a port\n"
+                 "counts twice, for 80 and 443), the daemons' pids (and whether they run),\n"
+                 "uptime and the counters of their metrics files.\n"
                  "\n"
                  "  --json         one JSON array, every field and every counter\n"
                  "  -v, --verbose  also print each jail's allow rules\n"
@@ -203,8 +204,9 @@ static int print_json(const struct dj_jail_info *jails, size_t n)
     return 0;
 }
 
-int dj_cli_ps(const struct dj_config *cfg, int argc, char **argv)
+int dj_cli_ps(const struct dj_cli *cli, int argc, char **argv)
 {
+    const struct dj_config *cfg = cli->cfg;
     static const struct option options[] = {
         {"json", no_argument, NULL, 'j'},
         {"verbose", no_argument, NULL, 'v'},

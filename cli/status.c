@@ -232,8 +232,9 @@ static void print_json(const struct report *r, bool ready)
     yajl_gen_free(g);
 }
 
-int dj_cli_status(const struct dj_config *cfg, int argc, char **argv)
+int dj_cli_status(const struct dj_cli *cli, int argc, char **argv)
 {
+    const struct dj_config *cfg = cli->cfg;
     static const struct option options[] = {
         {"json", no_argument, NULL, 'j'},
         {"hooks-dir", required_argument, NULL, 'd'},
@@ -307,9 +308,12 @@ int dj_cli_status(const struct dj_config *cfg, int argc, char **argv)
         add(&r, "hooks", CHECK_WARN, "dnsjail-prestart.json",
             "in none of the hooks.d directories: podman and CRI-O will not run the hook "
             "(runc and crun bundles can still name it in config.json)");
-    /* The configuration was read by the caller (an error would have stopped it before). */
-    add(&r, "config", CHECK_OK, "configuration", "state in %s, log in %s, daemons as %s",
-        cfg->state_dir, cfg->log_file, cfg->run_as_user);
+    /* A configuration that does not load still gets a status: the defaults, and this line. */
+    if (cli->config_error != NULL)
+        add(&r, "config", CHECK_FAIL, cli->config_path, "%s", cli->config_error);
+    else
+        add(&r, "config", CHECK_OK, cli->config_path, "state in %s, log in %s, daemons as %s",
+            cfg->state_dir, cfg->log_file, cfg->run_as_user);
     for (size_t i = 0; i < 2; i++) {
         static const char *const daemons[] = {"dnsjail-dnsstub", "dnsjail-proxy"};
 

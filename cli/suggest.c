@@ -136,8 +136,9 @@ static int print_json(const struct dj_suggestion *list, size_t n, const char *jo
     return 0;
 }
 
-int dj_cli_suggest(const struct dj_config *cfg, int argc, char **argv)
+int dj_cli_suggest(const struct dj_cli *cli, int argc, char **argv)
 {
+    const struct dj_config *cfg = cli->cfg;
     static const struct option options[] = {
         {"collapse", required_argument, NULL, 'n'},
         {"container", required_argument, NULL, 'C'},

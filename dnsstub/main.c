@@ -30,6 +30,7 @@
 #include "rootless.h"
 #include "sandbox.h"
 #include "spawn.h"
+#include "metrics.h"
 #include "stub.h"
 
 #define PROGRAM "dnsjail-dnsstub"
@@ -684,7 +685,8 @@ int main(int argc, char **argv)
     if (stub == NULL)
         die(o.ready_fd, dj_error_msg(&err));
     /* Every fd is open and every buffer allocated: from here on, only what stub_run needs. */
-    if (dj_sandbox_enter_dirfd(o.user, stub_syscalls, o.stub.metrics_dir_fd, &err) < 0) {
+    if (dj_sandbox_enter_dirfd(o.user, stub_syscalls, o.stub.metrics_dir_fd, DJ_METRICS_OPEN_FLAGS,
+                               &err) < 0) {
         dj_error_wrap(&err, "entering the sandbox");
         die(o.ready_fd, dj_error_msg(&err));
     }

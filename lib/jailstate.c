@@ -87,28 +87,41 @@ static int read_file(const char *path, char **out, dj_error_t *err)
     return 0;
 }
 
-static void remove_tree(const char *path)
+#define REMOVE_MAX_DEPTH 16 /* the hook makes two levels; anything deeper is not ours */
+
+/* Removes NAME (relative to PARENT_FD) and everything below it, never following a link: the
+ * metrics directory is writable by the daemons' user, so a directory there could be swapped
+ * for a link between reading it and opening it; descriptors and O_NOFOLLOW leave nothing to
+ * swap. */
+static void remove_tree_at(int parent_fd, const char *name, int depth)
 {
-    DIR *dir = opendir(path);
+    int fd = depth < REMOVE_MAX_DEPTH
+                 ? openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                 : -1;
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *de;
 
-    if (dir != NULL) {
-        while ((de = readdir(dir)) != NULL) {
-            cleanup_free char *child = NULL;
-
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            child = path_join(path, de->d_name, NULL);
-            if (child == NULL)
-                continue;
-            if (de->d_type == DT_DIR)
-                remove_tree(child);
-            else
-                unlink(child);
-        }
-        closedir(dir);
+    if (dir == NULL) {
+        if (fd >= 0)
+            close(fd);
+        unlinkat(parent_fd, name, 0); /* a file or a link, or not there */
+        return;
     }
-    rmdir(path);
+    while ((de = readdir(dir)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN)
+            remove_tree_at(dirfd(dir), de->d_name, depth + 1);
+        else
+            unlinkat(dirfd(dir), de->d_name, 0);
+    }
+    closedir(dir);
+    unlinkat(parent_fd, name, AT_REMOVEDIR);
+}
+
+static void remove_tree(const char *path)
+{
+    remove_tree_at(AT_FDCWD, path, 0);
 }
 
 int dj_state_open(struct dj_state *st, const char *dir, dj_error_t *err)

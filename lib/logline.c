@@ -69,8 +69,9 @@ struct string_field {
 #name, offsetof(struct dj_log_record, name)                                                \
     }
 static const struct string_field string_fields[] = {
-    FIELD(time),   FIELD(event), FIELD(container), FIELD(client),   FIELD(qname),   FIELD(qtype),
-    FIELD(answer), FIELD(host),  FIELD(reason),    FIELD(decision), FIELD(outcome), FIELD(dest),
+    FIELD(time),    FIELD(event),  FIELD(container), FIELD(client), FIELD(qname),
+    FIELD(qtype),   FIELD(answer), FIELD(host),      FIELD(reason), FIELD(decision),
+    FIELD(outcome), FIELD(dest),   FIELD(rcode),     FIELD(method), FIELD(path),
 };
 #undef FIELD
 

@@ -23,8 +23,11 @@ struct dj_log_record {
     char *client;
     char *qname; /* dns_query */
     char *qtype;
+    char *rcode;
     char *answer;
-    char *host;     /* http_request (Host), tls_connection (SNI), virtual connections (the name) */
+    char *host;   /* http_request (Host), tls_connection (SNI), virtual connections (the name) */
+    char *method; /* http_request */
+    char *path;
     char *decision; /* "allow" or "deny" */
     char *reason;
     char *outcome;   /* the stub's outcome (sinkholed, forwarded, ...) when it says one */

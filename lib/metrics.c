@@ -485,7 +485,7 @@ int dj_metrics_write_at(struct dj_metrics *m, int dir_fd, const char *name, dj_e
         return dj_error_make(err, 0, "metrics: bad file name '%s'", name);
     snprintf(tmp, sizeof(tmp), "%s.tmp", name);
     /* O_NOFOLLOW: whoever could plant a link in the directory could make us write elsewhere. */
-    fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    fd = openat(dir_fd, tmp, DJ_METRICS_OPEN_FLAGS, 0644);
     if (fd < 0)
         return dj_error_make(err, errno, "metrics: creating %s", tmp);
     /* The collector runs as another user; a umask must not hide the numbers from it. */

@@ -17,6 +17,7 @@
 #ifndef DNSJAIL_METRICS_H
 #define DNSJAIL_METRICS_H
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,8 @@
  * dj_sandbox_enter_dirfd() allows for that one directory. Splice into a NULL-terminated
  * list. */
 #define DJ_METRICS_SYSCALLS "fchmod"
+/* The flags dj_metrics_write_at() opens its temporary file with, for that allowlist. */
+#define DJ_METRICS_OPEN_FLAGS (O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW)
 
 enum dj_metric_type {
     DJ_METRIC_COUNTER,

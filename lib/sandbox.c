@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
@@ -171,7 +172,7 @@ static int allow_list(scmp_filter_ctx ctx, const char *const *names, dj_error_t 
 
 /* The dirfd arguments are compared as the kernel sees them: a 32-bit int, so AT_FDCWD (-100)
  * or any other descriptor never matches. */
-static int allow_in_dir(scmp_filter_ctx ctx, int dir_fd, dj_error_t *err)
+static int allow_in_dir(scmp_filter_ctx ctx, int dir_fd, int open_flags, dj_error_t *err)
 {
     static const char *const renames[] = {"renameat", "renameat2"};
     scmp_datum_t fd = (scmp_datum_t)(unsigned)dir_fd;
@@ -179,7 +180,10 @@ static int allow_in_dir(scmp_filter_ctx ctx, int dir_fd, dj_error_t *err)
 
     if (dir_fd < 0)
         return 0;
-    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, SCMP_CMP32(0, SCMP_CMP_EQ, fd));
+    if ((open_flags & O_ACCMODE) != O_WRONLY)
+        return dj_error_make(err, 0, "seccomp: the directory's open flags must be write-only");
+    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd),
+                         SCMP_CMP32(2, SCMP_CMP_EQ, (scmp_datum_t)(unsigned)open_flags));
     if (r < 0)
         return dj_error_make(err, -r, "seccomp_rule_add(openat)");
     for (size_t i = 0; i < sizeof(renames) / sizeof(renames[0]); i++) {
@@ -197,10 +201,11 @@ static int allow_in_dir(scmp_filter_ctx ctx, int dir_fd, dj_error_t *err)
 
 int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err)
 {
-    return dj_seccomp_allow_only_dirfd(syscalls, -1, err);
+    return dj_seccomp_allow_only_dirfd(syscalls, -1, 0, err);
 }
 
-int dj_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, dj_error_t *err)
+int dj_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, int open_flags,
+                                dj_error_t *err)
 {
     scmp_filter_ctx ctx;
     int r;
@@ -209,7 +214,7 @@ int dj_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, dj_erro
     if (ctx == NULL)
         return dj_error_make(err, 0, "seccomp_init failed");
     if (allow_list(ctx, dj_seccomp_base_syscalls, err) < 0 || allow_list(ctx, syscalls, err) < 0 ||
-        allow_in_dir(ctx, dir_fd, err) < 0) {
+        allow_in_dir(ctx, dir_fd, open_flags, err) < 0) {
         seccomp_release(ctx);
         return -1;
     }
@@ -222,11 +227,11 @@ int dj_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, dj_erro
 
 int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_error_t *err)
 {
-    return dj_sandbox_enter_dirfd(user, extra_syscalls, -1, err);
+    return dj_sandbox_enter_dirfd(user, extra_syscalls, -1, 0, err);
 }
 
 int dj_sandbox_enter_dirfd(const char *user, const char *const *extra_syscalls, int dir_fd,
-                           dj_error_t *err)
+                           int open_flags, dj_error_t *err)
 {
     /* The bounding set can only be emptied while we still hold CAP_SETPCAP; a uid 0 without
      * it (rootless, see dj_keep_uid_without_privileges) had it emptied before exec. */
@@ -236,7 +241,7 @@ int dj_sandbox_enter_dirfd(const char *user, const char *const *extra_syscalls, 
         return -1;
     if (dj_drop_capabilities(err) < 0)
         return -1;
-    return dj_seccomp_allow_only_dirfd(extra_syscalls, dir_fd, err);
+    return dj_seccomp_allow_only_dirfd(extra_syscalls, dir_fd, open_flags, err);
 }
 
 static int is_kept(int fd, const int *keep, size_t n)

@@ -37,7 +37,8 @@ int dj_drop_capabilities(dj_error_t *err);
  * to this architecture are skipped. Requires no_new_privs (set by dj_drop_capabilities). */
 int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err);
 /* ... and the DIR_FD-bound syscalls of dj_sandbox_enter_dirfd (none when DIR_FD < 0). */
-int dj_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, dj_error_t *err);
+int dj_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, int open_flags,
+                                dj_error_t *err);
 
 /* The syscalls every daemon needs (exit, memory, time, logging writes, epoll); a daemon
  * passes its own list plus this one. */
@@ -47,10 +48,12 @@ extern const char *const dj_seccomp_base_syscalls[];
 int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_error_t *err);
 
 /* dj_sandbox_enter, and when DIR_FD >= 0, also openat with DIR_FD as its directory and
- * renameat/renameat2 with DIR_FD as both directories: enough to replace files in that one
- * directory (lib/metrics.h) without opening anything anywhere else. */
+ * exactly OPEN_FLAGS, and renameat/renameat2 with DIR_FD as both directories: enough to
+ * replace files in that one directory (lib/metrics.h). seccomp cannot see paths: an absolute
+ * path makes the kernel ignore DIR_FD, so the flags are what keeps this from opening any
+ * file for reading (OPEN_FLAGS must be a write-only set). */
 int dj_sandbox_enter_dirfd(const char *user, const char *const *extra_syscalls, int dir_fd,
-                           dj_error_t *err);
+                           int open_flags, dj_error_t *err);
 
 /* Closes every fd >= 3 except those in KEEP (N of them). */
 int dj_close_fds_except(const int *keep, size_t n, dj_error_t *err);

@@ -29,6 +29,7 @@
 #include "error.h"
 #include "jsonlog.h"
 #include "policy.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "rootless.h"
 #include "sandbox.h"
@@ -881,7 +882,8 @@ int main(int argc, char **argv)
     if (proxy == NULL)
         die(o.ready_fd, dj_error_msg(&err));
     /* Every fd is open and the tables allocated: from here on, only what proxy_run needs. */
-    if (dj_sandbox_enter_dirfd(o.user, proxy_syscalls, o.proxy.metrics_dir_fd, &err) < 0) {
+    if (dj_sandbox_enter_dirfd(o.user, proxy_syscalls, o.proxy.metrics_dir_fd,
+                               DJ_METRICS_OPEN_FLAGS, &err) < 0) {
         dj_error_wrap(&err, "entering the sandbox");
         die(o.ready_fd, dj_error_msg(&err));
     }

@@ -42,7 +42,7 @@ done
 # dnsjail logs: the container's decisions, readable, and the log's own lines with --json.
 "$CLI" --config "$W_CONF" logs "$id" >"$W_TMP/logs.out" 2>&1
 tap_check "dnsjail logs: shows each denied request" \
-    eval 'for h in a b c; do grep -q "http .*$h.sites.test:80 deny" "$W_TMP/logs.out" || exit 1; done' ||
+    eval 'for h in a b c; do grep -q "http .*http://$h.sites.test:80/ -> deny" "$W_TMP/logs.out" || exit 1; done' ||
     tap_diag_file "$W_TMP/logs.out" 10
 "$CLI" --config "$W_CONF" logs --json "${id:0:12}" >"$W_TMP/logs.json" 2>&1
 tap_check "dnsjail logs --json: a prefix of the id selects the container's JSON lines" \

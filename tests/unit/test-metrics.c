@@ -226,7 +226,7 @@ static void test_write_at_replaces_atomically(void **state)
     dj_metrics_free(m);
 }
 
-enum sandboxed_action { WRITE_METRICS, OPEN_ELSEWHERE, RENAME_OUT };
+enum sandboxed_action { WRITE_METRICS, OPEN_ELSEWHERE, OPEN_ABSOLUTE_FOR_READING, RENAME_OUT };
 
 /* Runs ACTION in a child under the daemons' allowlist plus the metrics' syscalls bound to
  * DIR_FD, and returns its wait status. */
@@ -243,7 +243,7 @@ static int run_sandboxed(int dir_fd, enum sandboxed_action action)
             dj_metrics_register(m, DJ_METRIC_COUNTER, "c_total", "C.", NULL, 0, NULL);
 
         if (c == NULL || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-            dj_seccomp_allow_only_dirfd(extra, dir_fd, NULL) < 0)
+            dj_seccomp_allow_only_dirfd(extra, dir_fd, DJ_METRICS_OPEN_FLAGS, NULL) < 0)
             _exit(2);
         dj_metric_set(c, 7);
         switch (action) {
@@ -256,6 +256,10 @@ static int run_sandboxed(int dir_fd, enum sandboxed_action action)
         case OPEN_ELSEWHERE:
             open("/etc/hostname", O_RDONLY); /* openat(AT_FDCWD, ...) underneath */
             _exit(4);
+        case OPEN_ABSOLUTE_FOR_READING:
+            /* An absolute path makes the kernel ignore the directory fd. */
+            openat(dir_fd, "/etc/hostname", O_RDONLY | O_CLOEXEC);
+            _exit(7);
         case RENAME_OUT:
             renameat(dir_fd, "s.prom", AT_FDCWD, "/tmp/dj-metrics-escaped.prom");
             _exit(5);
@@ -283,6 +287,9 @@ static void test_sandboxed_write(void **state)
     assert_int_equal(access(path, R_OK), 0);
     /* The positive controls: the same filter kills anything outside the directory. */
     status = run_sandboxed(dir_fd, OPEN_ELSEWHERE);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSYS);
+    status = run_sandboxed(dir_fd, OPEN_ABSOLUTE_FOR_READING);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGSYS);
     status = run_sandboxed(dir_fd, RENAME_OUT);
