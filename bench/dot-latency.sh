@@ -87,9 +87,10 @@ EOF
     echo "    forward-tls-upstream: yes"
     echo "    forward-addr: 127.0.0.1@853#dns.test"
 } >"$W/fwd.conf"
-in_ns unbound -d -c "$W/auth.conf" >"$W/auth.out" 2>&1 &
+# Not through in_ns: a function run with & is a subshell, and $! would not be unbound.
+ip netns exec "$NS" unbound -d -c "$W/auth.conf" >"$W/auth.out" 2>&1 &
 PIDS+=($!)
-in_ns unbound -d -c "$W/fwd.conf" >"$W/fwd.out" 2>&1 &
+ip netns exec "$NS" unbound -d -c "$W/fwd.conf" >"$W/fwd.out" 2>&1 &
 PIDS+=($!)
 sleep 1
 
