@@ -122,7 +122,7 @@
 #define BACKOFF_MAX_MS 10000      /* longest pause */
 #define DOT_IDLE_MS 10000         /* an unused DoT connection is closed after this */
 #define DOT_MIN_HANDSHAKE_MS 2000 /* connect and handshake: at least this, else timeout_ms */
-#define DOT_MAX_PENDING 256       /* queries on one DoT connection at once */
+#define DOT_MAX_PENDING 1024      /* queries on one DoT connection at once (ids: linear scans) */
 #define ID_TRIES 16
 
 #define NS_PER_MS 1000000ull

@@ -2505,7 +2505,9 @@ static void dot_world_start(struct dot_world *w, const char *middle, const char 
     dj_error_t err = NULL;
 
     dj_resolver_config_init(&cfg);
-    cfg.timeout_ms = 1000;
+    /* Long enough that no attempt times out even under valgrind: the counts below assume
+     * every query is asked once. */
+    cfg.timeout_ms = 10000;
     cfg.attempts = 2;
     cfg.cache_entries = 0;
     snprintf(text, sizeof(text), "tls://127.0.0.1:%u%s%s", (unsigned)w->server.port, middle, arg);
@@ -2587,14 +2589,14 @@ static void test_dot_pipelined_out_of_order(void **state)
     dot_world_start(&w, ";pin-sha256=", w.id.pin);
     dot_lookup(&w, "one.example.test", AF_UNSPEC, &o[0]);
     dot_lookup(&w, "two.example.test", AF_UNSPEC, &o[1]);
-    dot_run(&w, o, 2, 3000);
+    dot_run(&w, o, 2, 30000);
     assert_int_equal(o[0].result.status, DJ_RESOLVE_OK);
     assert_int_equal(o[0].result.n_addrs, 3);
     assert_int_equal(o[1].result.status, DJ_RESOLVE_OK);
     assert_int_equal(o[1].result.n_addrs, 3);
     /* ... and again on the same connection. */
     dot_lookup(&w, "three.example.test", AF_UNSPEC, &o[2]);
-    dot_run(&w, &o[2], 1, 3000);
+    dot_run(&w, &o[2], 1, 30000);
     assert_int_equal(o[2].result.status, DJ_RESOLVE_OK);
     assert_int_equal(w.server.accepted, 1);
     assert_int_equal(w.server.queries, 6);
@@ -2618,7 +2620,7 @@ static void test_dot_pin_wrong(void **state)
     dot_world_init(&w);
     dot_world_start(&w, ";pin-sha256=", w.other.pin);
     dot_lookup(&w, "pin.example.test", AF_INET, &o);
-    dot_run(&w, &o, 1, 3000);
+    dot_run(&w, &o, 1, 30000);
     assert_int_equal(o.result.status, DJ_RESOLVE_SERVFAIL);
     assert_int_equal(w.server.accepted, 1);
     assert_int_equal(w.server.queries, 0);
@@ -2639,14 +2641,14 @@ static void test_dot_ca_and_name(void **state)
     dot_world_init(&w);
     dot_world_start(&w, "#dns.test;ca-file=", w.id.pem_path);
     dot_lookup(&w, "ca.example.test", AF_INET, &o);
-    dot_run(&w, &o, 1, 3000);
+    dot_run(&w, &o, 1, 30000);
     assert_int_equal(o.result.status, DJ_RESOLVE_OK);
     dj_resolver_free(w.res);
 
     memset(&o, 0, sizeof(o));
     dot_world_start(&w, "#other.test;ca-file=", w.id.pem_path);
     dot_lookup(&w, "ca.example.test", AF_INET, &o);
-    dot_run(&w, &o, 1, 3000);
+    dot_run(&w, &o, 1, 30000);
     assert_int_equal(o.result.status, DJ_RESOLVE_SERVFAIL);
     dj_resolver_get_stats(w.res, &st);
     assert_int_equal(st.dot_verify_failures, 1);
@@ -2656,7 +2658,7 @@ static void test_dot_ca_and_name(void **state)
     memset(&o, 0, sizeof(o));
     dot_world_start(&w, "#dns.test;ca-file=", w.other.pem_path);
     dot_lookup(&w, "ca.example.test", AF_INET, &o);
-    dot_run(&w, &o, 1, 3000);
+    dot_run(&w, &o, 1, 30000);
     assert_int_equal(o.result.status, DJ_RESOLVE_SERVFAIL);
     dj_resolver_get_stats(w.res, &st);
     assert_int_equal(st.dot_verify_failures, 1);
@@ -2676,7 +2678,7 @@ static void test_dot_server_closes(void **state)
     w.server.close_on_first_query = true;
     dot_world_start(&w, ";pin-sha256=", w.id.pin);
     dot_lookup(&w, "closed.example.test", AF_INET, &o);
-    dot_run(&w, &o, 1, 3000);
+    dot_run(&w, &o, 1, 30000);
     assert_int_equal(o.result.status, DJ_RESOLVE_OK);
     assert_int_equal(w.server.accepted, 2);
     assert_int_equal(w.server.queries, 2);
