@@ -43,6 +43,18 @@ static const struct resolver_series series[] = {
         "Upstream attempts ended by an error answer or an unreachable server."),
     U64(DJ_METRIC_COUNTER, "dnsjail_resolver_ignored_total", ignored,
         "UDP datagrams that did not answer the question asked."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_raw_queries_total", raw_queries,
+        "Questions forwarded as they were asked (forward zones)."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_dot_sent_total", dot_sent,
+        "Queries sent over DNS over TLS."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_dot_connects_total", dot_connects,
+        "DNS-over-TLS connections started."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_dot_reconnects_total", dot_reconnects,
+        "DNS-over-TLS connections to a server that had one before."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_dot_pin_failures_total", dot_pin_failures,
+        "DNS-over-TLS connections refused because no key matched a pin."),
+    U64(DJ_METRIC_COUNTER, "dnsjail_resolver_dot_verify_failures_total", dot_verify_failures,
+        "DNS-over-TLS connections refused because the chain or the name did not verify."),
     SIZE("dnsjail_resolver_cache_entries", cache_size, "Entries in the resolver's cache."),
     SIZE("dnsjail_resolver_lookups_in_flight", lookups_in_flight, "Lookups outstanding now."),
     SIZE("dnsjail_resolver_queries_in_flight", queries_in_flight,
@@ -52,6 +64,7 @@ static const struct resolver_series series[] = {
 
 struct dj_resolver_metrics {
     struct dj_metric *metric[N_SERIES];
+    struct dj_metric *latency; /* upstream latency of accepted answers, in seconds */
 };
 
 struct dj_resolver_metrics *dj_resolver_metrics_new(struct dj_metrics *m, dj_error_t *err)
@@ -66,6 +79,22 @@ struct dj_resolver_metrics *dj_resolver_metrics_new(struct dj_metrics *m, dj_err
         rm->metric[i] =
             dj_metrics_register(m, series[i].type, series[i].name, series[i].help, NULL, 0, err);
         if (rm->metric[i] == NULL) {
+            free(rm);
+            return NULL;
+        }
+    }
+    {
+        static const unsigned bounds_ms[] = DJ_RESOLVER_LATENCY_BOUNDS_MS;
+        double bounds[sizeof(bounds_ms) / sizeof(bounds_ms[0])];
+
+        /* Prometheus measures time in seconds. */
+        for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
+            bounds[i] = bounds_ms[i] / 1000.0;
+        rm->latency = dj_metrics_register_histogram(
+            m, "dnsjail_resolver_upstream_latency_seconds",
+            "Time from sending a query upstream to accepting its answer.", NULL, 0, bounds,
+            sizeof(bounds) / sizeof(bounds[0]), err);
+        if (rm->latency == NULL) {
             free(rm);
             return NULL;
         }
@@ -90,4 +119,6 @@ void dj_resolver_metrics_update(struct dj_resolver_metrics *rm,
 
         dj_metric_set(rm->metric[i], value);
     }
+    dj_metric_set_histogram(rm->latency, stats->latency_buckets, DJ_RESOLVER_LATENCY_BUCKETS,
+                            stats->latency_sum_ms / 1000.0);
 }
