@@ -94,6 +94,7 @@
 #include "dot.h"
 #include "dnswire.h"
 #include "jsonlog.h"
+#include "siphash.h"
 #include "upstream.h"
 
 #define DEFAULT_TIMEOUT_MS 1500
@@ -383,69 +384,6 @@ static bool errno_is_local(int e)
     return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == EAGAIN;
 }
 
-/* SipHash-2-4 (Aumasson, Bernstein 2012): a keyed hash, so nobody who does not know the key
- * can choose names that collide. */
-static uint64_t rotl64(uint64_t x, unsigned b)
-{
-    return (x << b) | (x >> (64 - b));
-}
-
-static uint64_t load64_le(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (unsigned i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static void sip_round(uint64_t v[4])
-{
-    v[0] += v[1];
-    v[1] = rotl64(v[1], 13);
-    v[1] ^= v[0];
-    v[0] = rotl64(v[0], 32);
-    v[2] += v[3];
-    v[3] = rotl64(v[3], 16);
-    v[3] ^= v[2];
-    v[0] += v[3];
-    v[3] = rotl64(v[3], 21);
-    v[3] ^= v[0];
-    v[2] += v[1];
-    v[1] = rotl64(v[1], 17);
-    v[1] ^= v[2];
-    v[2] = rotl64(v[2], 32);
-}
-
-static uint64_t siphash24(const uint8_t key[16], const uint8_t *data, size_t len)
-{
-    uint64_t k0 = load64_le(key);
-    uint64_t k1 = load64_le(key + 8);
-    uint64_t v[4] = {k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
-                     k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull};
-    size_t whole = len - len % 8;
-    uint64_t last = (uint64_t)len << 56;
-
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load64_le(data + i);
-
-        v[3] ^= m;
-        sip_round(v);
-        sip_round(v);
-        v[0] ^= m;
-    }
-    for (size_t i = 0; i < len % 8; i++)
-        last |= (uint64_t)data[whole + i] << (8 * i);
-    v[3] ^= last;
-    sip_round(v);
-    sip_round(v);
-    v[0] ^= last;
-    v[2] ^= 0xff;
-    for (unsigned i = 0; i < 4; i++)
-        sip_round(v);
-    return v[0] ^ v[1] ^ v[2] ^ v[3];
-}
-
 /* The key of a question: raw queries never share a query with lookups (their answers are
  * handled differently), nor the cache (they have no entries there). */
 static uint64_t key_hash(const struct dj_resolver *res, const uint8_t *name, size_t name_len,
@@ -459,7 +397,7 @@ static uint64_t key_hash(const struct dj_resolver *res, const uint8_t *name, siz
     key[3] = (uint8_t)qclass;
     key[4] = raw;
     memcpy(key + 5, name, name_len);
-    return siphash24(res->hash_key, key, 5 + name_len);
+    return dj_siphash24(res->hash_key, key, 5 + name_len);
 }
 
 static int random_bytes(struct dj_resolver *res, void *out, size_t n)

@@ -1,7 +1,6 @@
 /* siphash.h: SipHash-2-4 (Aumasson, Bernstein 2012), a keyed hash for tables whose keys come
  * from untrusted peers: without the random key nobody can choose keys that collide.
- * Owns: nothing but the function. (lib/resolver.c has its own static copy from before this
- * module; they compute the same function.) */
+ * Owns: nothing but the function (used by lib/resolver's and lib/fwdcache's tables). */
 #ifndef DNSJAIL_SIPHASH_H
 #define DNSJAIL_SIPHASH_H
 
