@@ -15,36 +15,6 @@
 #include "cleanup.h"
 #include "dnsanswer.h"
 
-static int read_rules(int fd, char **out, dj_error_t *err)
-{
-    cleanup_free char *buf = malloc(DJ_ALLOW_MAX_BYTES + 1);
-    size_t len = 0;
-
-    if (buf == NULL)
-        return dj_error_make(err, ENOMEM, "--policy-fd");
-    if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
-        return dj_error_make(err, errno, "--policy-fd %d: seek", fd);
-    for (;;) {
-        ssize_t n = read(fd, buf + len, DJ_ALLOW_MAX_BYTES + 1 - len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return dj_error_make(err, errno, "--policy-fd %d: read", fd);
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len > DJ_ALLOW_MAX_BYTES)
-            return dj_error_make(err, 0, "--policy-fd %d: the allow rules exceed %d bytes", fd,
-                                 DJ_ALLOW_MAX_BYTES);
-    }
-    if (memchr(buf, '\0', len) != NULL)
-        return dj_error_make(err, 0, "--policy-fd %d: the allow rules contain a NUL byte", fd);
-    buf[len] = '\0';
-    *out = steal_ptr(&buf);
-    return 0;
-}
-
 static bool any_port_rule(const struct dj_allow_rule *rules, size_t n_rules)
 {
     for (size_t i = 0; i < n_rules; i++)
@@ -85,7 +55,7 @@ int stub_virtual_setup(struct stub_virtual *v, const struct stub_virtual_options
 
     memset(v, 0, sizeof(*v));
     if (o->policy_fd >= 0) {
-        if (read_rules(o->policy_fd, &from_fd, err) < 0)
+        if (dj_allow_read_fd(o->policy_fd, &from_fd, err) < 0)
             return -1;
         text = from_fd;
     }

@@ -64,6 +64,11 @@ int dj_allow_parse(const char *value, bool allow_wildcard_all, struct dj_allow_r
                    size_t *n_rules, dj_error_t *err);
 void dj_allow_free(struct dj_allow_rule *rules, size_t n_rules);
 
+/* Reads an io.dnsjail.allow value handed over in a memfd (from its start) or a pipe, to EOF:
+ * at most DJ_ALLOW_MAX_BYTES, no NUL byte. *OUT is malloc'd and NUL-terminated. (The hook
+ * gives the daemons their rules this way; see policy_memfd in hook/dnsjail-hook.c.) */
+int dj_allow_read_fd(int fd, char **out, dj_error_t *err);
+
 /* Builds the policy from annotations (may be NULL/0) and the admin config: the annotation's
  * rules (each within the config's annotation-allow-within, when set) plus the config's
  * allow rules. */

@@ -626,37 +626,6 @@ static int check_fds(struct options *o, dj_error_t *err)
     return 0;
 }
 
-/* The io.dnsjail.allow value, from a pipe or a memfd (read from its start), to EOF. */
-static int read_policy_fd(int fd, char **out, dj_error_t *err)
-{
-    cleanup_free char *buf = malloc(DJ_ALLOW_MAX_BYTES + 1);
-    size_t len = 0;
-
-    if (buf == NULL)
-        return dj_error_make(err, ENOMEM, "--policy-fd");
-    if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
-        return dj_error_make(err, errno, "--policy-fd %d: seek", fd);
-    for (;;) {
-        ssize_t n = read(fd, buf + len, DJ_ALLOW_MAX_BYTES + 1 - len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return dj_error_make(err, errno, "--policy-fd %d: read", fd);
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len > DJ_ALLOW_MAX_BYTES)
-            return dj_error_make(err, 0, "--policy-fd %d: the allow rules exceed %d bytes", fd,
-                                 DJ_ALLOW_MAX_BYTES);
-    }
-    if (memchr(buf, '\0', len) != NULL)
-        return dj_error_make(err, 0, "--policy-fd %d: the allow rules contain a NUL byte", fd);
-    buf[len] = '\0';
-    *out = steal_ptr(&buf);
-    return 0;
-}
-
 static int load_rules(struct options *o, struct dj_allow_rule **rules, size_t *n_rules,
                       dj_error_t *err)
 {
@@ -664,7 +633,7 @@ static int load_rules(struct options *o, struct dj_allow_rule **rules, size_t *n
     const char *text = o->allow_text != NULL ? o->allow_text : "";
 
     if (o->policy_fd >= 0) {
-        if (read_policy_fd(o->policy_fd, &from_fd, err) < 0)
+        if (dj_allow_read_fd(o->policy_fd, &from_fd, err) < 0)
             return -1;
         close(o->policy_fd);
         o->policy_fd = -1;
