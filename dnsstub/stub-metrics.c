@@ -37,7 +37,7 @@ struct stub_metrics {
 
 static uint64_t field(const struct stub_stats *stats, size_t offset)
 {
-    return *(const uint64_t *)((const char *)stats + offset);
+    return *(const uint64_t *)(const void *)((const char *)stats + offset);
 }
 
 struct stub_metrics *stub_metrics_new(int dir_fd, const char *container_id, const char *netns_key,

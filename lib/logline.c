@@ -111,7 +111,8 @@ int dj_logline_parse(const char *line, size_t len, struct dj_log_record *rec, dj
 
         for (size_t f = 0; f < sizeof(string_fields) / sizeof(string_fields[0]); f++) {
             if (strcmp(key, string_fields[f].key) == 0) {
-                r = take_string(v, key, (char **)((char *)rec + string_fields[f].offset), err);
+                r = take_string(v, key, (char **)(void *)((char *)rec + string_fields[f].offset),
+                                err);
                 break;
             }
         }
@@ -140,7 +141,7 @@ int dj_logline_parse(const char *line, size_t len, struct dj_log_record *rec, dj
 void dj_log_record_free(struct dj_log_record *rec)
 {
     for (size_t f = 0; f < sizeof(string_fields) / sizeof(string_fields[0]); f++) {
-        char **p = (char **)((char *)rec + string_fields[f].offset);
+        char **p = (char **)(void *)((char *)rec + string_fields[f].offset);
         free(*p);
         *p = NULL;
     }

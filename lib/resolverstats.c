@@ -114,8 +114,8 @@ void dj_resolver_metrics_update(struct dj_resolver_metrics *rm,
 
     for (size_t i = 0; i < N_SERIES; i++) {
         uint64_t value = series[i].kind == FIELD_U64
-                             ? *(const uint64_t *)(base + series[i].offset)
-                             : (uint64_t) * (const size_t *)(base + series[i].offset);
+                             ? *(const uint64_t *)(const void *)(base + series[i].offset)
+                             : (uint64_t) * (const size_t *)(const void *)(base + series[i].offset);
 
         dj_metric_set(rm->metric[i], value);
     }

@@ -182,8 +182,9 @@ static int allow_in_dir(scmp_filter_ctx ctx, int dir_fd, int open_flags, dj_erro
         return 0;
     if ((open_flags & O_ACCMODE) != O_WRONLY)
         return dj_error_make(err, 0, "seccomp: the directory's open flags must be write-only");
-    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd),
-                         SCMP_CMP32(2, SCMP_CMP_EQ, (scmp_datum_t)(unsigned)open_flags));
+    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2,
+                         SCMP_CMP32(0, SCMP_CMP_EQ, fd, 0),
+                         SCMP_CMP32(2, SCMP_CMP_EQ, (scmp_datum_t)(unsigned)open_flags, 0));
     if (r < 0)
         return dj_error_make(err, -r, "seccomp_rule_add(openat)");
     for (size_t i = 0; i < sizeof(renames) / sizeof(renames[0]); i++) {
@@ -191,8 +192,8 @@ static int allow_in_dir(scmp_filter_ctx ctx, int dir_fd, int open_flags, dj_erro
 
         if (nr == __NR_SCMP_ERROR)
             continue;
-        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd),
-                             SCMP_CMP32(2, SCMP_CMP_EQ, fd));
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd, 0),
+                             SCMP_CMP32(2, SCMP_CMP_EQ, fd, 0));
         if (r < 0)
             return dj_error_make(err, -r, "seccomp_rule_add(%s)", renames[i]);
     }
