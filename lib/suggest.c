@@ -84,8 +84,13 @@ int dj_suggest_add(struct dj_suggest *s, const char *host_or_address, unsigned p
 
     if (port == 0 || port > 65535)
         return dj_error_make(err, 0, "port %u is not a port", port);
-    if (host_or_address == NULL || strpbrk(host_or_address, ",* \t/[]") != NULL)
+    if (host_or_address == NULL || strpbrk(host_or_address, ",*/[]") != NULL)
         return dj_error_make(err, 0, "not a host name or an address");
+    /* No white space or control byte: the rule parser would take them as separators and
+     * turn "b.\n" into the rule "b", a name nobody asked for. */
+    for (const char *p = host_or_address; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return dj_error_make(err, 0, "not a host name or an address");
     {
         /* An IPv6 literal needs brackets to take no port part by mistake. */
         cleanup_free char *probe = NULL;
