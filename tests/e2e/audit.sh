@@ -40,6 +40,8 @@ PT=$W_TMP/pt
 mkdir -p "$PT" && chmod 755 "$PT"
 cat >"$PT/job.sh" <<EOF
 #!/bin/sh
+label=\$1
+shift
 echo "resolve a.sites.test \$(getent ahostsv4 a.sites.test | head -n 1 | cut -d' ' -f1)"
 for h in a.sites.test allowed.test "\$@"; do
     echo "http \$h \$(curl -s -o /dev/null -w %{http_code} --max-time 10 http://\$h/)"
@@ -52,11 +54,16 @@ try:
     print("tcp", s.recv(100).decode().strip() or "none")
 except OSError as e:
     print("tcp none", e)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    u.sendto(b"udp-$TAG-'"\$label"'", ("203.0.113.7", 9999))
+except OSError as e:
+    print("udp none", e)
 '
 EOF
 chmod 755 "$PT/job.sh"
 
-has() { grep -qx -- "$2" "$1"; }                        # OUTFILE LINE
+has() { grep -qx -- "$2" "$1"; } # OUTFILE LINE
 logged() { python3 "$CLIENT" any "$W_LOG" "r.get('container') == '$1' and ($2)"; } # ID EXPR
 job() { # LABEL ANNOTATION... -- [EXTRA HOSTS]
     local label=$1 opts=()
@@ -70,7 +77,7 @@ job() { # LABEL ANNOTATION... -- [EXTRA HOSTS]
     ID=$W_ID-$label
     local b
     b=$(world_bundle "$ID" --netns "$W_NS" "${opts[@]}" --hook "$W_HOOK" --hook-config "$W_CONF" \
-        --bind "$PT:/pt" -- /pt/job.sh "$@") || tap_bail "cannot make a bundle"
+        --bind "$PT:/pt" -- /pt/job.sh "$label" "$@") || tap_bail "cannot make a bundle"
     run_runc "$ID" "$b"
 }
 
@@ -106,6 +113,9 @@ tap_check "audit: http_request allowed.test would_block false" \
     logged "$AID" "r['event'] == 'http_request' and r.get('host') == 'allowed.test' and r.get('would_block') is False"
 tap_check "audit: tcp_connection $SERVER_IP:5432 would_block true" \
     logged "$AID" "r['event'] == 'tcp_connection' and r.get('dest') == '$SERVER_IP' and r.get('port') == 5432 and r.get('would_block') is True and r.get('decision') == 'allow'"
+tap_check "audit: UDP to 203.0.113.7:9999 goes through (audit's limit: unlogged)" \
+    wait_until 5 canary_saw_net "udp-$TAG-audit"
+tap_check "enforce (after that control): its UDP never arrived" eval '! canary_saw_net "udp-$TAG-enforce"'
 "$CLI" --config "$W_CONF" logs "$AID" >"$W_TMP/logs.out" 2>&1
 tap_check "audit: dnsjail logs reads the audit lines" grep -q "a.sites.test" "$W_TMP/logs.out" ||
     tap_diag_file "$W_TMP/logs.out" 10
@@ -135,6 +145,11 @@ b=$(world_bundle "$MID" --netns "$W_NS" --annotation io.dnsjail.mode=audit --hoo
 W_CONTAINERS+=("runc $MID")
 _run_capture "$MID" runc_cmd run -d --bundle "$b" "$MID"
 tap_check "mixed pod: the audit member starts" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
+nsenter --net="$W_NS" nft list table inet dnsjail >"$W_TMP/audit-table.out" 2>&1
+tap_check "audit ruleset: other TCP goes to the virtual listener, the rest is counted and accepted" \
+    eval 'grep -q "meta l4proto tcp redirect to :" "$W_TMP/audit-table.out" &&
+          grep -q "counter packets .* accept" "$W_TMP/audit-table.out" &&
+          ! grep -q reject "$W_TMP/audit-table.out"' || tap_diag_file "$W_TMP/audit-table.out" 30
 EID=$W_ID-mixed-enforce
 b=$(world_bundle "$EID" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
     -- /bin/echo ran-unjailed) || tap_bail "cannot make a bundle"
