@@ -117,7 +117,10 @@ tap_check "audit: UDP to 203.0.113.7:9999 goes through (audit's limit: unlogged)
     wait_until 5 canary_saw_net "udp-$TAG-audit"
 tap_check "enforce (after that control): its UDP never arrived" eval '! canary_saw_net "udp-$TAG-enforce"'
 "$CLI" --config "$W_CONF" logs "$AID" >"$W_TMP/logs.out" 2>&1
-tap_check "audit: dnsjail logs reads the audit lines" grep -q "a.sites.test" "$W_TMP/logs.out" ||
+tap_check "audit: dnsjail logs marks what would have been blocked" \
+    eval 'grep -q "http .*a.sites.test:80 allow (not in the allow list) \[would block\]" "$W_TMP/logs.out" &&
+          grep -q "tcp .*$SERVER_IP:5432 allow .*\[would block\]" "$W_TMP/logs.out" &&
+          grep "allowed.test:80 allow" "$W_TMP/logs.out" | grep -vq "would block"' ||
     tap_diag_file "$W_TMP/logs.out" 10
 
 # ---- learning, then enforcing ------------------------------------------------------------------
