@@ -162,7 +162,11 @@ int virtual_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failu
 {
     switch (why) {
     case UPSTREAM_INTERNAL:
-        conn_set_reason(c, "deny", "%s resolves to internal address %s", c->upstream_host, detail);
+        if (c->audit_tcp)
+            conn_set_reason(c, "deny", "%s is a host-internal address (upstream-allow)", detail);
+        else
+            conn_set_reason(c, "deny", "%s resolves to internal address %s", c->upstream_host,
+                            detail);
         break;
     case UPSTREAM_RESOLVE:
         conn_set_reason(c, "allow", "could not resolve %s: %s", c->upstream_host, detail);
