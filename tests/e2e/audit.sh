@@ -3,7 +3,8 @@
 # 203.0.113.90 (virtual-client.py serve: HTTP on 80, a TCP echo on 5432); the world's resolver
 # answers *.sites.test, allowed.test and other.test with that address. The job (job.sh, run in
 # the container) resolves a.sites.test, fetches http://a.sites.test/ and http://allowed.test/,
-# and round-trips a line through 203.0.113.90:5432.
+# tries https://a.sites.test/ (nothing serves it: the proxy's decision is what counts), and
+# round-trips a line through 203.0.113.90:5432 and sends one UDP datagram to the canary.
 #   - enforce mode, allow=allowed.test (the control): the sinkhole, 403, no echo, 200;
 #   - audit mode, same rule: the real address, 200, the echo, 200; the log says would_block
 #     true for a.sites.test (query and request) and the TCP connection, false for allowed.test;
@@ -46,6 +47,8 @@ echo "resolve a.sites.test \$(getent ahostsv4 a.sites.test | head -n 1 | cut -d'
 for h in a.sites.test allowed.test "\$@"; do
     echo "http \$h \$(curl -s -o /dev/null -w %{http_code} --max-time 10 http://\$h/)"
 done
+# Nothing serves TLS there: only the proxy's decision on the SNI name is looked at.
+curl -sk -o /dev/null --max-time 10 https://a.sites.test/
 /usr/bin/python3 -c '
 import socket
 try:
@@ -89,6 +92,8 @@ tap_check "enforce: a.sites.test resolves to the sinkhole" has "$RUN_OUT" "resol
 tap_check "enforce: http://a.sites.test/ denied (403)" has "$RUN_OUT" "http a.sites.test 403"
 tap_check "enforce: http://allowed.test/ allowed (200)" has "$RUN_OUT" "http allowed.test 200"
 tap_check "enforce: no echo from $SERVER_IP:5432" eval '! grep -q "^tcp echo" "$RUN_OUT"'
+tap_check "enforce: tls_connection a.sites.test denied" \
+    logged "$ID" "r['event'] == 'tls_connection' and r.get('host') == 'a.sites.test' and r.get('decision') == 'deny'"
 tap_check "enforce: the lines carry no would_block" \
     eval '! logged "$ID" "\"would_block\" in r"'
 
@@ -111,6 +116,8 @@ tap_check "audit: http_request a.sites.test allowed, would_block true, the enfor
     logged "$AID" "r['event'] == 'http_request' and r.get('host') == 'a.sites.test' and r.get('decision') == 'allow' and r.get('would_block') is True and r.get('reason') == 'not in the allow list' and r.get('status') == 200"
 tap_check "audit: http_request allowed.test would_block false" \
     logged "$AID" "r['event'] == 'http_request' and r.get('host') == 'allowed.test' and r.get('would_block') is False"
+tap_check "audit: tls_connection a.sites.test relayed (allow), would_block true" \
+    logged "$AID" "r['event'] == 'tls_connection' and r.get('host') == 'a.sites.test' and r.get('decision') == 'allow' and r.get('would_block') is True"
 tap_check "audit: tcp_connection $SERVER_IP:5432 would_block true" \
     logged "$AID" "r['event'] == 'tcp_connection' and r.get('dest') == '$SERVER_IP' and r.get('port') == 5432 and r.get('would_block') is True and r.get('decision') == 'allow'"
 tap_check "audit: UDP to 203.0.113.7:9999 goes through (audit's limit: unlogged)" \
