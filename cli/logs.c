@@ -40,6 +40,12 @@ static const char *show(char *buf, const char *s)
     return s == NULL ? "-" : oci_printable(buf, PRINTABLE_SIZE, s);
 }
 
+/* Audit mode's lines say what enforce mode would have done. */
+static const char *would_block_note(const struct dj_log_record *r)
+{
+    return r->would_block == 1 ? " [would block]" : "";
+}
+
 /* One readable line: time of day, what, and the decision. */
 static void print_record(const struct dj_log_record *r)
 {
@@ -50,20 +56,23 @@ static void print_record(const struct dj_log_record *r)
 
     snprintf(when, sizeof(when), "%.12s", t);
     if (strcmp(r->event, "dns_query") == 0) {
-        printf("%-12s  dns    %s %s -> %s (%s%s%s)\n", when, show(a, r->qname), show(b, r->qtype),
+        printf("%-12s  dns    %s %s -> %s (%s%s%s)%s\n", when, show(a, r->qname), show(b, r->qtype),
                r->answer != NULL ? show(c, r->answer) : "no address", show(d, r->rcode),
-               r->outcome != NULL ? ", " : "", r->outcome != NULL ? show(e, r->outcome) : "");
+               r->outcome != NULL ? ", " : "", r->outcome != NULL ? show(e, r->outcome) : "",
+               would_block_note(r));
     } else if (strcmp(r->event, "http_request") == 0) {
-        printf("%-12s  http   %s http://%s:%lld%s -> %s%s%s%s\n", when, show(a, r->method),
+        printf("%-12s  http   %s http://%s:%lld%s -> %s%s%s%s%s\n", when, show(a, r->method),
                show(b, r->host), (long long)r->port, r->path != NULL ? show(c, r->path) : "",
                show(d, r->decision), r->reason != NULL ? " (" : "",
-               r->reason != NULL ? show(e, r->reason) : "", r->reason != NULL ? ")" : "");
+               r->reason != NULL ? show(e, r->reason) : "", r->reason != NULL ? ")" : "",
+               would_block_note(r));
     } else if (strcmp(r->event, "tls_connection") == 0 || strcmp(r->event, "tcp_connection") == 0 ||
                strcmp(r->event, "virtual_connection") == 0) {
-        printf("%-12s  %s  %s:%lld -> %s%s%s%s\n", when, r->event[1] == 'l' ? "tls  " : "tcp  ",
+        printf("%-12s  %s  %s:%lld -> %s%s%s%s%s\n", when, r->event[1] == 'l' ? "tls  " : "tcp  ",
                show(a, r->host != NULL ? r->host : r->dest), (long long)r->port,
                show(b, r->decision), r->reason != NULL ? " (" : "",
-               r->reason != NULL ? show(c, r->reason) : "", r->reason != NULL ? ")" : "");
+               r->reason != NULL ? show(c, r->reason) : "", r->reason != NULL ? ")" : "",
+               would_block_note(r));
     } else {
         printf("%-12s  %-5s  %s\n", when, show(a, r->event), r->reason ? show(b, r->reason) : "");
     }

@@ -135,7 +135,7 @@ static int probe_nftables(char *why, size_t size)
         return snprintf(why, size, "fork: %s", strerror(errno)), -1;
     }
     if (pid == 0) {
-        struct dj_nft_spec spec = {15353, 15380, 15443, NULL, 0, 0, NULL, 0};
+        struct dj_nft_spec spec = {.dns_port = 15353, .http_port = 15380, .tls_port = 15443};
         dj_error_t err = NULL;
         const char *msg = "ok";
 

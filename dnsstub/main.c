@@ -75,6 +75,7 @@ static void usage(FILE *out)
         "           [--forward-burst N] [--forward-timeout-ms MS]\n"
         "           [--policy-fd FD | --allow RULES] [--virtual-map-fd FD]\n"
         "           [--virtual-ipv4 NET] [--virtual-ipv6 NET] [--virtual-max-names N]\n"
+        "           [--audit --audit-upstream UP[|UP...]]\n"
         "\n"
         "Answers every DNS query itself: A gets the IPv4 sinkhole (default " DEFAULT_SINKHOLE4
         "),\n"
@@ -111,7 +112,10 @@ static void usage(FILE *out)
         "  --virtual-map-fd FD  the name map shared with the proxy (read-write)\n"
         "  --virtual-ipv4 NET   the IPv4 pool (default " DJ_VADDR_DEFAULT_IPV4 ")\n"
         "  --virtual-ipv6 NET   the IPv6 pool (default " DJ_VADDR_DEFAULT_IPV6 ")\n"
-        "  --virtual-max-names N  names with an address at once (default %d)\n",
+        "  --virtual-max-names N  names with an address at once (default %d)\n"
+        "  --audit              audit mode: resolve every name for real (names outside the\n"
+        "                       forward zones through --audit-upstream), log would_block\n"
+        "  --audit-upstream UP[|UP...]  the upstreams for those names\n",
         DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, STUB_METRICS_INTERVAL_MS / 1000,
         DJ_FWD_MAX_UPSTREAMS, DEFAULT_FORWARD_CACHE, DEFAULT_FORWARD_FLOOR, DEFAULT_FORWARD_CEILING,
         DEFAULT_FORWARD_RATE, DEFAULT_FORWARD_BURST, DJ_VADDR_DEFAULT_MAX_NAMES);
@@ -206,6 +210,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_VIRTUAL4,
         OPT_VIRTUAL6,
         OPT_VIRTUAL_MAX,
+        OPT_AUDIT,
+        OPT_AUDIT_UPSTREAM,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -242,6 +248,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"virtual-ipv4", required_argument, NULL, OPT_VIRTUAL4},
         {"virtual-ipv6", required_argument, NULL, OPT_VIRTUAL6},
         {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
+        {"audit", no_argument, NULL, OPT_AUDIT},
+        {"audit-upstream", required_argument, NULL, OPT_AUDIT_UPSTREAM},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -388,6 +396,12 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
                                      DJ_VADDR_MAX_NAMES);
             o->virt_options.max_names = (unsigned)value;
             break;
+        case OPT_AUDIT:
+            cfg->audit = true;
+            break;
+        case OPT_AUDIT_UPSTREAM:
+            cfg->audit_upstreams = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -400,6 +414,10 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         return dj_error_make(err, 0, "unexpected argument '%s' (see --help)", argv[optind]);
     if (o->virt_options.policy_fd >= 0 && o->virt_options.allow_text != NULL)
         return dj_error_make(err, 0, "--policy-fd and --allow exclude each other");
+    if (cfg->audit != (cfg->audit_upstreams != NULL))
+        return dj_error_make(err, 0, "--audit and --audit-upstream go together");
+    if (cfg->audit && o->virt_options.map_fd >= 0)
+        return dj_error_make(err, 0, "--audit answers with real addresses: no --virtual-map-fd");
     if (o->log_file != NULL && cfg->log_fd >= 0)
         return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
     if (o->metrics_dir != NULL && cfg->metrics_dir_fd >= 0)
@@ -637,6 +655,8 @@ int main(int argc, char **argv)
 {
     struct options o;
     struct stub *stub;
+    struct dj_allow_rule *audit_rules = NULL; /* kept for the stub's life */
+    size_t n_audit_rules = 0;
     dj_error_t err = NULL;
 
     memset(&o, 0, sizeof(o));
@@ -667,14 +687,15 @@ int main(int argc, char **argv)
         open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||
         setup_signals(&o, &err) < 0)
         die(o.ready_fd, dj_error_msg(&err));
-    switch (stub_virtual_setup(&o.virt, &o.virt_options, &err)) {
-    case -1:
+    if (o.stub.audit) {
+        if (stub_read_allow_rules(&o.virt_options, &audit_rules, &n_audit_rules, &err) < 0)
+            die(o.ready_fd, dj_error_msg(&err));
+        o.stub.audit_rules = audit_rules;
+        o.stub.n_audit_rules = n_audit_rules;
+    } else if (stub_virtual_setup(&o.virt, &o.virt_options, &err) < 0) {
         die(o.ready_fd, dj_error_msg(&err));
-    case 1:
+    } else if (o.virt.table != NULL) {
         o.stub.virt = &o.virt;
-        break;
-    default:
-        break;
     }
     /* The mapping stays; the descriptors are not needed after setup. */
     if (o.virt_options.policy_fd >= 0)

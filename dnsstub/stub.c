@@ -146,7 +146,11 @@ struct stub {
     char line[DJ_JSON_LINE_MAX];
 
     struct dj_fwd_zones zones;
-    size_t *zone_forwarder; /* per zone: index into forwarders */
+    /* per zone: index into forwarders; in audit mode one more, zones.n, for every other name */
+    size_t *zone_forwarder;
+    bool audit;
+    const struct dj_allow_rule *audit_rules;
+    size_t n_audit_rules;
     struct forwarder *forwarders;
     size_t n_forwarders;
     struct dj_fwdcache *cache;
@@ -411,11 +415,16 @@ static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_er
     uint8_t key[DJ_SIPHASH_KEY_SIZE];
     size_t filled = 0;
 
+    size_t n_sets = cfg->forward.n + (cfg->audit ? 1 : 0);
+
     s->zones = cfg->forward;
-    if (s->zones.n == 0)
+    s->audit = cfg->audit;
+    s->audit_rules = cfg->audit_rules;
+    s->n_audit_rules = cfg->n_audit_rules;
+    if (n_sets == 0)
         return 0;
-    s->zone_forwarder = calloc(s->zones.n, sizeof(*s->zone_forwarder));
-    s->forwarders = calloc(s->zones.n, sizeof(*s->forwarders));
+    s->zone_forwarder = calloc(n_sets, sizeof(*s->zone_forwarder));
+    s->forwarders = calloc(n_sets, sizeof(*s->forwarders));
     s->forward_out = malloc(FORWARD_OUT_SIZE);
     if (s->zone_forwarder == NULL || s->forwarders == NULL || s->forward_out == NULL)
         return dj_error_make(err, ENOMEM, "forward zones");
@@ -430,6 +439,17 @@ static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_er
         if (k == s->n_forwarders && add_forwarder(s, z->name, z->upstreams, cfg, err) < 0)
             return -1;
         s->zone_forwarder[i] = k;
+    }
+    if (cfg->audit) {
+        size_t k = 0;
+
+        if (cfg->audit_upstreams == NULL)
+            return dj_error_make(err, 0, "audit mode has no upstream");
+        while (k < s->n_forwarders && strcmp(s->forwarders[k].upstreams, cfg->audit_upstreams) != 0)
+            k++;
+        if (k == s->n_forwarders && add_forwarder(s, "(audit)", cfg->audit_upstreams, cfg, err) < 0)
+            return -1;
+        s->zone_forwarder[s->zones.n] = k;
     }
     while (filled < sizeof(key)) {
         ssize_t n = getrandom(key + filled, sizeof(key) - filled, 0);
@@ -446,6 +466,22 @@ static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_er
     return 0;
 }
 
+/* Would enforce mode have let NAME (text, any case) resolve? Only when a host or wildcard rule
+ * allows it on some port: a forward zone's names are decided before this. */
+static bool audit_name_allowed(const struct stub *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_audit_rules; i++) {
+        const struct dj_allow_rule *r = &s->audit_rules[i];
+
+        if (r->kind == DJ_RULE_CIDR)
+            continue;
+        if (dj_allow_match_host(r, 1, name, r->port != 0 ? r->port : 80))
+            return true;
+    }
+    return false;
+}
+
+/* ZONE: an index into s->zones, or s->zones.n for audit mode's every other name. */
 static void log_forward(struct stub *s, const struct sockaddr_storage *peer, bool tcp,
                         const struct dj_dns_query *q, size_t zone, const char *outcome,
                         const uint8_t *reply, size_t reply_len, const char *reason)
@@ -474,11 +510,14 @@ static void log_forward(struct stub *s, const struct sockaddr_storage *peer, boo
         &j, "rcode",
         reply_len >= DJ_DNS_HEADER_SIZE ? dj_dns_rcode_text(reply[3] & 0xF, rcode_text) : NULL);
     dj_json_add_cstring(&j, "outcome", outcome);
-    dj_json_add_cstring(&j, "zone", s->zones.zones[zone].name);
+    if (zone < s->zones.n)
+        dj_json_add_cstring(&j, "zone", s->zones.zones[zone].name);
     if (reply_len >= DJ_DNS_HEADER_SIZE && (reply[2] & 0x02))
         dj_json_add_bool(&j, "tc", true);
     if (reason != NULL)
         dj_json_add_cstring(&j, "reason", reason);
+    if (s->audit)
+        dj_json_add_bool(&j, "would_block", zone >= s->zones.n && !audit_name_allowed(s, qname));
     dj_log_write(&s->log, s->line, dj_json_end(&j));
 }
 
@@ -657,6 +696,9 @@ static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
         if (zone >= 0)
             return forward_query(s, &q, peer, from, (size_t)zone, out);
     }
+    /* Audit mode: every other well-formed query is resolved for real too. */
+    if (q.result == DJ_DNS_PARSE_OK && s->audit)
+        return forward_query(s, &q, peer, from, s->zones.n, out);
     if (s->virt != NULL && stub_virtual_lookup(s->virt, &q, &s->policy, &virtual_policy, &va)) {
         policy = &virtual_policy;
         virtual_answer = &va;

@@ -55,6 +55,14 @@ struct stub_config {
     unsigned forward_timeout_ms; /* per upstream attempt; 0: the resolver's default */
 
     struct stub_virtual *virt; /* virtual addresses (dnsstub/virtual.h), or NULL */
+
+    /* Audit mode: a name no forward zone covers is forwarded too, to audit_upstreams ("UP|UP"),
+     * and each query's line says whether enforce mode would have sinkholed it (the name is in
+     * no zone and no host or wildcard rule of audit_rules, on any port, allows it). */
+    bool audit;
+    const char *audit_upstreams;
+    const struct dj_allow_rule *audit_rules;
+    size_t n_audit_rules;
 };
 
 /* What the stub counts, since it started, for the metrics file (stub-metrics.c). Every query

@@ -47,21 +47,29 @@ static int map_shared(struct stub_virtual *v, int fd, dj_error_t *err)
     return 0;
 }
 
-int stub_virtual_setup(struct stub_virtual *v, const struct stub_virtual_options *o,
-                       dj_error_t *err)
+int stub_read_allow_rules(const struct stub_virtual_options *o, struct dj_allow_rule **rules,
+                          size_t *n_rules, dj_error_t *err)
 {
     cleanup_free char *from_fd = NULL;
     const char *text = o->allow_text != NULL ? o->allow_text : "";
 
-    memset(v, 0, sizeof(*v));
     if (o->policy_fd >= 0) {
         if (dj_allow_read_fd(o->policy_fd, &from_fd, err) < 0)
             return -1;
         text = from_fd;
     }
     /* The hook has judged every rule already (a "*" may be the admin's own). */
-    if (dj_allow_parse(text, true, &v->rules, &v->n_rules, err) < 0)
+    if (dj_allow_parse(text, true, rules, n_rules, err) < 0)
         return dj_error_wrap(err, "allow rules");
+    return 0;
+}
+
+int stub_virtual_setup(struct stub_virtual *v, const struct stub_virtual_options *o,
+                       dj_error_t *err)
+{
+    memset(v, 0, sizeof(*v));
+    if (stub_read_allow_rules(o, &v->rules, &v->n_rules, err) < 0)
+        return -1;
     if (!any_port_rule(v->rules, v->n_rules)) {
         dj_allow_free(v->rules, v->n_rules);
         memset(v, 0, sizeof(*v));

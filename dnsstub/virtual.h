@@ -38,6 +38,11 @@ struct stub_virtual_answer {
     char name[DJ_VADDR_NAME_SIZE];
 };
 
+/* Reads the allow rules from O (--policy-fd or --allow; none: an empty list). Before the
+ * sandbox. */
+int stub_read_allow_rules(const struct stub_virtual_options *o, struct dj_allow_rule **rules,
+                          size_t *n_rules, dj_error_t *err);
+
 /* Reads the rules, maps the shared map and builds the table. Returns 1 when virtual
  * addresses are on (some host rule has a port), 0 when there is nothing to do (*V is empty),
  * -1 with *err. Needs the syscalls of setup (read, mmap, ...): call it before the sandbox. */

@@ -72,6 +72,7 @@ struct hook {
     const char *netns_key;       /* ... and the jail's key for their labels */
     struct dj_rootless rootless; /* under rootless podman: per-user paths, keep our uid */
     struct hook_virtual virt;
+    char *audit_upstreams; /* audit mode: "UP|UP" the stub resolves every other name with */
 };
 
 static void usage(FILE *out)
@@ -86,7 +87,7 @@ static void usage(FILE *out)
                  "\n"
                  "Annotations read from the container:\n"
                  "  io.dnsjail.enable=true|false   jail it (default: the config's default-enable)\n"
-                 "  io.dnsjail.mode=enforce        (audit is not implemented yet)\n"
+                 "  io.dnsjail.mode=enforce|audit  audit: nothing blocked, would_block logged\n"
                  "  io.dnsjail.allow=RULES         hosts the container may reach, separated by\n"
                  "                                 commas or spaces:\n"
                  "      example.com                that host on ports 80 and 443\n"
@@ -332,7 +333,7 @@ static int bind_listeners(struct hook *h, enum daemon_id id, struct listeners *l
         if (bind_pair(l, SOCK_STREAM, h->cfg.proxy_http_port, "--inherit-http", err) < 0 ||
             bind_pair(l, SOCK_STREAM, h->cfg.proxy_tls_port, "--inherit-tls", err) < 0)
             goto fail;
-        if (h->virt.on &&
+        if ((h->virt.on || h->policy.mode == DJ_MODE_AUDIT) &&
             bind_pair(l, SOCK_STREAM, h->cfg.proxy_virtual_port, "--inherit-virtual", err) < 0)
             goto fail;
         return 0;
@@ -405,6 +406,10 @@ static struct dj_nft_spec nft_spec(const struct hook *h)
         spec.virtual_port = h->cfg.proxy_virtual_port;
         spec.virtual_pools = h->virt.pools;
         spec.n_virtual_pools = 2;
+    }
+    if (h->policy.mode == DJ_MODE_AUDIT) {
+        spec.audit = true;
+        spec.virtual_port = h->cfg.proxy_virtual_port;
     }
     return spec;
 }
@@ -594,6 +599,46 @@ static int resolve_forward_upstreams(struct hook *h, dj_error_t *err)
     return 0;
 }
 
+/* Audit mode resolves every name for real: through the admin's upstream-resolvers (the first
+ * DJ_FWD_MAX_UPSTREAMS of them) when set, else the container's own nameservers, as a forward
+ * zone's default. Checked with the resolver's parser like a zone's upstreams. */
+static int resolve_audit_upstreams(struct hook *h, dj_error_t *err)
+{
+    const char *servers[DJ_FWD_MAX_UPSTREAMS];
+    char buf[DJ_FWD_MAX_UPSTREAMS * DJ_FWD_MAX_ENTRY];
+    struct dj_resolver_config rc;
+    int n;
+
+    if (h->policy.mode != DJ_MODE_AUDIT)
+        return 0;
+    if (h->cfg.upstream_resolvers != NULL) {
+        cleanup_free char *copy = strdup(h->cfg.upstream_resolvers);
+        char *save = NULL, *p;
+        size_t used = 0;
+
+        h->audit_upstreams = malloc(strlen(h->cfg.upstream_resolvers) + 1);
+        if (copy == NULL || h->audit_upstreams == NULL)
+            return dj_error_make(err, ENOMEM, "audit upstreams");
+        n = 0;
+        for (char *item = strtok_r(copy, ", \t", &save); item != NULL && n < DJ_FWD_MAX_UPSTREAMS;
+             item = strtok_r(NULL, ", \t", &save), n++) {
+            p = h->audit_upstreams + used;
+            used += (size_t)sprintf(p, "%s%s", n > 0 ? "|" : "", item);
+        }
+        h->audit_upstreams[used] = '\0';
+    } else if (default_upstreams(h, &h->audit_upstreams, err) < 0) {
+        return dj_error_wrap(err, "audit mode's upstream");
+    }
+    n = dj_fwd_split_upstreams(h->audit_upstreams, buf, sizeof(buf), servers);
+    if (n <= 0)
+        return dj_error_make(err, 0, "audit mode: bad upstream list");
+    dj_resolver_config_init(&rc);
+    for (int k = 0; k < n; k++)
+        if (dj_resolver_config_add_server(&rc, servers[k], err) < 0)
+            return dj_error_wrap(err, "audit mode: upstream");
+    return 0;
+}
+
 /* "ZONE=UP|UP ZONE=UP" for the stub's --forward; NULL when there are no zones. */
 static int forward_arg(const struct hook *h, char **out, dj_error_t *err)
 {
@@ -710,7 +755,8 @@ static int virtual_prepare(struct hook *h, dj_error_t *err)
     struct hook_virtual *v = &h->virt;
 
     v->map_fd = v->map_ro_fd = -1;
-    v->on = policy_has_port_rule(&h->policy);
+    /* Audit mode answers with real addresses: every connection reaches its own destination. */
+    v->on = h->policy.mode != DJ_MODE_AUDIT && policy_has_port_rule(&h->policy);
     if (!v->on)
         return 0;
     if (dj_vaddr_pool_init(&v->pool, h->cfg.virtual_ipv4, h->cfg.virtual_ipv6,
@@ -814,20 +860,26 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
         arg_number(&a, "--ttl", h->cfg.dns_ttl);
         if (forward_arg(h, &forward, err) < 0)
             return -1;
-        if (forward != NULL) {
+        if (forward != NULL)
             arg(&a, "--forward", forward);
+        if (h->policy.mode == DJ_MODE_AUDIT) {
+            arg(&a, "--audit", NULL);
+            arg(&a, "--audit-upstream", h->audit_upstreams);
+        }
+        if (forward != NULL || h->policy.mode == DJ_MODE_AUDIT) {
             arg_number(&a, "--forward-cache-entries", h->cfg.forward_cache_entries);
             arg_number(&a, "--forward-ttl-floor", h->cfg.forward_ttl_floor);
             arg_number(&a, "--forward-ttl-ceiling", h->cfg.forward_ttl_ceiling);
             arg_number(&a, "--forward-rate", h->cfg.forward_rate);
             arg_number(&a, "--forward-burst", h->cfg.forward_burst);
         }
-        if (h->virt.on) {
+        if (h->virt.on || h->policy.mode == DJ_MODE_AUDIT) {
             policy_fd = policy_memfd(h, err);
             if (policy_fd < 0)
                 return -1;
             arg_fd(&a, "--policy-fd", policy_fd);
-            arg_virtual(h, &a, h->virt.map_fd);
+            if (h->virt.on)
+                arg_virtual(h, &a, h->virt.map_fd);
         }
         break;
     case DAEMON_PROXY:
@@ -838,6 +890,8 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
         /* The hook has judged every rule already (a "*" can come from the admin's own
          * allow key); the proxy only has to read them back. */
         arg(&a, "--allow-wildcard-all", NULL);
+        if (h->policy.mode == DJ_MODE_AUDIT)
+            arg(&a, "--audit", NULL);
         if (h->cfg.upstream_resolvers != NULL &&
             arg_list(&a, "--resolver", h->cfg.upstream_resolvers, &resolvers, err) < 0)
             return -1;
@@ -1084,7 +1138,7 @@ static int jail_start(struct hook *h, dj_error_t *err)
     }
     if (check_capabilities(h, err) < 0)
         return -1;
-    if (resolve_forward_upstreams(h, err) < 0)
+    if (resolve_forward_upstreams(h, err) < 0 || resolve_audit_upstreams(h, err) < 0)
         return logged_refusal(h, err);
     if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 || dj_netns_open_self(&host, err) < 0)
         goto out;
@@ -1269,6 +1323,7 @@ out:
         close(h.system_log_fd);
     virtual_close(&h);
     free(h.networks);
+    free(h.audit_upstreams);
     dj_policy_free(&h.policy);
     oci_bundle_free(&h.bundle);
     oci_state_free(&h.state);

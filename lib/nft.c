@@ -413,10 +413,10 @@ static int put_ct_accept_rule(struct nft_batch *b, uint32_t key, uint32_t bits, 
     return nft_batch_put_rule(b, rule, built, what, err);
 }
 
-static int put_oif_accept_rule(struct nft_batch *b, uint32_t ifindex, const char *what,
-                               dj_error_t *err)
+static int put_oif_accept_rule(struct nft_batch *b, const char *chain, uint32_t ifindex,
+                               const char *what, dj_error_t *err)
 {
-    struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+    struct nftnl_rule *rule = dnsjail_rule_new(chain);
     bool built = rule != NULL && put_meta_load(rule, NFT_META_OIF) &&
                  put_cmp(rule, NFT_CMP_EQ, &ifindex, sizeof(ifindex)) && put_accept(rule);
 
@@ -497,6 +497,37 @@ static int put_tcp_reset_rule(struct nft_batch *b, const char *what, dj_error_t 
                  put_reject(rule, NFT_REJECT_TCP_RST, 0);
 
     return nft_batch_put_rule(b, rule, built, what, err);
+}
+
+/* Audit mode's end of the filter chain: let everything else out, counted. */
+static int put_counted_accept_rule(struct nft_batch *b, const char *what, dj_error_t *err)
+{
+    struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+    bool built = rule != NULL && append_expr(rule, "counter") != NULL && put_accept(rule);
+
+    return nft_batch_put_rule(b, rule, built, what, err);
+}
+
+/* Audit mode's end of the nat chain: every other TCP connection leaving the container goes to
+ * the proxy's virtual listener, which relays it to its original destination and logs it.
+ * Loopback stays local (a service inside the container is no egress). */
+static int put_audit_tcp_rules(struct nft_batch *b, const struct dj_nft_spec *spec,
+                               uint32_t loopback_ifindex, dj_error_t *err)
+{
+    struct nftnl_rule *rule;
+    bool built;
+
+    if (!spec->audit)
+        return 0;
+    if (spec->virtual_port == 0)
+        return dj_error_make(err, EINVAL, "nftables: audit mode needs the virtual port");
+    if (put_oif_accept_rule(b, NAT_CHAIN, loopback_ifindex, NAT_CHAIN ": oif lo accept", err) < 0)
+        return -1;
+    rule = dnsjail_rule_new(NAT_CHAIN);
+    built =
+        rule != NULL && put_l4proto_is(rule, IPPROTO_TCP) && put_redirect(rule, spec->virtual_port);
+    return nft_batch_put_rule(
+        b, rule, built, NAT_CHAIN ": audit: meta l4proto tcp redirect to the virtual port", err);
 }
 
 static int put_reject_rule(struct nft_batch *b, const char *what, dj_error_t *err)
@@ -630,7 +661,8 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
                           NAT_CHAIN ": tcp dport 443 redirect to the TLS port", err) < 0)
         return -1;
     /* After 80 and 443: HTTP and TLS to a virtual address still face the Host/SNI checks. */
-    if (put_virtual_rules(b, spec, err) < 0)
+    if (put_virtual_rules(b, spec, err) < 0 ||
+        put_audit_tcp_rules(b, spec, loopback_ifindex, err) < 0)
         return -1;
 
     /* Order matters: redirected flows leave with the original output interface (the nat
@@ -643,9 +675,15 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
                            FILTER_CHAIN ": ct state established,related accept", err) < 0 ||
         put_ct_accept_rule(b, NFT_CT_STATUS, IPS_DST_NAT, FILTER_CHAIN ": ct status dnat accept",
                            err) < 0 ||
-        put_oif_accept_rule(b, loopback_ifindex, FILTER_CHAIN ": oif lo accept", err) < 0 ||
-        put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0 ||
-        put_tcp_reset_rule(b, FILTER_CHAIN ": meta l4proto tcp reject with tcp reset", err) < 0 ||
+        put_oif_accept_rule(b, FILTER_CHAIN, loopback_ifindex, FILTER_CHAIN ": oif lo accept",
+                            err) < 0 ||
+        put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0)
+        return -1;
+    /* Audit mode lets the rest out (UDP other than 53, ICMP, ...) with a counter only: the
+     * limit of what it records (docs/DESIGN.md). */
+    if (spec->audit)
+        return put_counted_accept_rule(b, FILTER_CHAIN ": audit: counter accept", err);
+    if (put_tcp_reset_rule(b, FILTER_CHAIN ": meta l4proto tcp reject with tcp reset", err) < 0 ||
         put_reject_rule(b, FILTER_CHAIN ": reject with icmpx admin-prohibited", err) < 0)
         return -1;
     return 0;

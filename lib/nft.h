@@ -47,6 +47,9 @@ struct dj_nft_spec {
     uint16_t virtual_port;                      /* 0: no virtual addresses */
     const struct dj_nft_network *virtual_pools; /* TCP to these (any port) goes to virtual_port */
     size_t n_virtual_pools;                     /* at most DJ_NFT_MAX_VIRTUAL_POOLS */
+    /* Audit mode: every other TCP connection goes to virtual_port (required then), and what
+     * is left (UDP other than 53, ICMP) is accepted and counted instead of rejected. */
+    bool audit;
 };
 
 /* Collects the address (CIDR) rules of an allow list into a malloc'd array for the spec;

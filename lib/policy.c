@@ -559,11 +559,11 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
     }
     if (mode != NULL) {
         if (strcmp(mode, "audit") == 0)
-            return dj_error_make(err, 0, DJ_ANNOTATION_MODE "=audit is not implemented yet");
-        if (strcmp(mode, "enforce") != 0)
+            policy->mode = DJ_MODE_AUDIT;
+        else if (strcmp(mode, "enforce") != 0)
             return dj_error_make(err, 0,
                                  "annotation " DJ_ANNOTATION_MODE
-                                 ": unknown mode \"%s\" (only \"enforce\" is implemented)",
+                                 ": unknown mode \"%s\" (\"enforce\" or \"audit\")",
                                  oci_printable(shown_value, sizeof(shown_value), mode));
     }
     if (allow != NULL &&

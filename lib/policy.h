@@ -1,7 +1,8 @@
 /* policy.h: a container's dnsjail policy, from its io.dnsjail.* annotations.
  *
  *   io.dnsjail.enable  "true" | "false"          (absent: the admin's default-enable)
- *   io.dnsjail.mode    "enforce"                  ("audit" is not implemented yet: refused)
+ *   io.dnsjail.mode    "enforce" | "audit"        (audit: nothing blocked, all logged with
+ *                                                 would_block; see docs/DESIGN.md)
  *   io.dnsjail.allow   allow rules, see docs/POLICY.md; enforced by dnsjail-proxy
  *   io.dnsjail.forward zones the stub forwards to a real resolver (lib/fwdzone.h), each
  *                      within the admin's annotation-forward-within

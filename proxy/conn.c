@@ -429,10 +429,12 @@ void conn_record_log(struct proxy *p, struct conn *c)
     format_sockaddr(&c->client_addr, client, sizeof(client));
     dj_json_begin(&j, p->line, sizeof(p->line));
     dj_json_add_time(&j, "time", &now);
-    dj_json_add_cstring(&j, "event", event_name(c->kind));
+    dj_json_add_cstring(&j, "event", c->audit_tcp ? "tcp_connection" : event_name(c->kind));
     dj_json_add_cstring(&j, "container", p->cfg->container_id);
     dj_json_add_cstring(&j, "client", client);
     dj_json_add_cstring(&j, "host", rec->host[0] != '\0' ? rec->host : NULL);
+    if (c->audit_tcp)
+        dj_json_add_cstring(&j, "dest", c->virtual_addr[0] != '\0' ? c->virtual_addr : NULL);
     dj_json_add_uint(&j, "port", c->dest_port);
     if (c->kind == CONN_HTTP) {
         dj_json_add_cstring(&j, "method", rec->method[0] != '\0' ? rec->method : NULL);
@@ -446,6 +448,8 @@ void conn_record_log(struct proxy *p, struct conn *c)
         dj_json_add_uint(&j, "status", rec->status);
     if (c->kind == CONN_TLS && rec->ech)
         dj_json_add_bool(&j, "ech", true);
+    if (p->cfg->audit)
+        dj_json_add_bool(&j, "would_block", rec->would_block || strcmp(rec->decision, "deny") == 0);
     if (c->virtual_dest)
         dj_json_add_cstring(&j, "virtual_address", c->virtual_addr);
     if (rec->upstream[0] != '\0')

@@ -206,6 +206,12 @@ static int decide(struct proxy *p, struct conn *c)
         return send_answer(p, c, 400, "dnsjail: bad request: the host name is not usable.\n");
     }
     if (!dj_allow_match_host(cfg->rules, cfg->n_rules, c->rec.host, c->dest_port)) {
+        if (cfg->audit) {
+            /* Relayed all the same; the line says enforce mode would have refused it. */
+            c->rec.would_block = true;
+            conn_set_reason(c, "allow", "not in the allow list");
+            return 1;
+        }
         rule_text(c, rule, sizeof(rule));
         conn_set_reason(c, "deny", "not in the allow list");
         snprintf(body, sizeof(body),

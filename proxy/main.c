@@ -74,7 +74,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "Usage: " PROGRAM " [--container-id ID] [--inherit-http FD]... [--inherit-tls FD]...\n"
-        "           [--policy-fd FD | --allow RULES...] [--allow-wildcard-all]\n"
+        "           [--policy-fd FD | --allow RULES...] [--allow-wildcard-all] [--audit]\n"
         "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
         "           [--log-fd FD | --log-file PATH|-] [--log-rate N] [--log-burst N]\n"
         "           [--resolver SERVER]... [--resolv-conf PATH]\n"
@@ -104,6 +104,9 @@ static void usage(FILE *out)
         "  --policy-fd FD           read the io.dnsjail.allow value from FD (to EOF)\n"
         "  --allow RULES            the allow rules on the command line (repeatable)\n"
         "  --allow-wildcard-all     accept a bare '*' rule\n"
+        "  --audit                  audit mode: relay what the rules do not allow (not what\n"
+        "                           --upstream-allow refuses), log would_block; on the virtual\n"
+        "                           listener, relay any TCP connection to its destination\n"
         "  --ready-fd FD            report readiness (or the startup error) on this pipe\n"
         "  --watch-pidfd FD         exit when this process (and every other watched one) "
         "exits\n"
@@ -230,6 +233,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_POLICY_FD,
         OPT_ALLOW,
         OPT_ALLOW_WILDCARD_ALL,
+        OPT_AUDIT,
         OPT_READY_FD,
         OPT_WATCH_PIDFD,
         OPT_CONTROL_FD,
@@ -267,6 +271,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"policy-fd", required_argument, NULL, OPT_POLICY_FD},
         {"allow", required_argument, NULL, OPT_ALLOW},
         {"allow-wildcard-all", no_argument, NULL, OPT_ALLOW_WILDCARD_ALL},
+        {"audit", no_argument, NULL, OPT_AUDIT},
         {"ready-fd", required_argument, NULL, OPT_READY_FD},
         {"watch-pidfd", required_argument, NULL, OPT_WATCH_PIDFD},
         {"control-fd", required_argument, NULL, OPT_CONTROL_FD},
@@ -358,6 +363,9 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             break;
         case OPT_ALLOW_WILDCARD_ALL:
             o->allow_wildcard_all = true;
+            break;
+        case OPT_AUDIT:
+            cfg->audit = true;
             break;
         case OPT_READY_FD:
             if (parse_fd("--ready-fd", optarg, &o->ready_fd, err) < 0)
@@ -748,8 +756,9 @@ static int setup_virtual(struct options *o, dj_error_t *err)
     void *map;
 
     if (o->virtual_map_fd < 0) {
-        if (cfg->n_virtual > 0)
-            return dj_error_make(err, 0, "--inherit-virtual needs --virtual-map-fd");
+        /* Audit mode serves every other TCP connection there, virtual addresses or not. */
+        if (cfg->n_virtual > 0 && !cfg->audit)
+            return dj_error_make(err, 0, "--inherit-virtual needs --virtual-map-fd or --audit");
         return 0;
     }
     if (dj_vaddr_pool_init(

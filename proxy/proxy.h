@@ -93,6 +93,9 @@ struct proxy_config {
 
     const struct dj_allow_rule *rules;
     size_t n_rules;
+    /* Audit mode: what the rules do not allow is relayed anyway and logged would_block; the
+     * virtual listener relays any TCP connection to its original destination. */
+    bool audit;
     struct proxy_cidr upstream_allow[PROXY_MAX_UPSTREAM_ALLOW];
     size_t n_upstream_allow;
     struct dj_resolver_config resolver;
@@ -164,7 +167,6 @@ struct endpoint {
     bool rdhup; /* the peer's FIN has arrived: a short read has drained it to EOF */
 };
 
-
 enum req_state {
     REQ_HEAD,          /* reading a request head */
     REQ_WAIT_UPSTREAM, /* allowed; resolving or connecting */
@@ -193,6 +195,7 @@ struct conn_record {
     unsigned status; /* HTTP status sent or relayed; 0 unknown */
     bool ech, alpn;  /* TLS */
     char upstream[INET6_ADDRSTRLEN + 8];
+    bool would_block; /* audit mode: allowed only because of it (a "deny" is one too) */
     uint64_t up_start, down_start; /* flow->forwarded when the record began */
     uint64_t start_ns;
 };
@@ -218,6 +221,11 @@ struct conn {
     char virtual_addr[INET6_ADDRSTRLEN];
     char virtual_name[DJ_VADDR_NAME_SIZE];
     bool virtual_relaying; /* CONN_VIRTUAL: connected, bytes move both ways */
+    /* The original destination's address (any listener), when the kernel gave one; audit
+     * mode relays a virtual-listener connection that is not to a virtual address there. */
+    int orig_family; /* AF_INET, AF_INET6, or 0: unknown */
+    uint8_t orig_addr[16];
+    bool audit_tcp; /* CONN_VIRTUAL in audit mode to orig_addr: logged as tcp_connection */
     uint64_t last_active_ns;
     uint64_t deadline_ns; /* handshake, upstream or linger deadline; 0 = none */
     uint64_t connect_deadline_ns;
@@ -384,6 +392,9 @@ void flow_set_framing(struct flow *f, enum framing framing, uint64_t length);
  * Ends in the protocol's upstream_ready() or upstream_failed(). Returns -1 when the
  * connection is gone. */
 int upstream_begin(struct proxy *p, struct conn *c, const char *host, uint16_t port);
+/* The same for one address (FAMILY, ADDR bytes), with the same internal-address check. */
+int upstream_begin_addr(struct proxy *p, struct conn *c, int family, const uint8_t *addr,
+                        uint16_t port);
 void upstream_connect_event(struct proxy *p, struct conn *c, uint32_t events);
 void upstream_connect_timeout(struct proxy *p, struct conn *c);
 /* Closes the upstream socket and drops what was on its way to it. */

@@ -64,14 +64,17 @@ static int hello_complete(struct proxy *p, struct conn *c, const struct dj_tlshe
         return send_alert(p, c);
     }
     if (!dj_allow_match_host(cfg->rules, cfg->n_rules, c->rec.host, c->dest_port)) {
-        conn_set_reason(c, "deny", "not in the allow list");
-        return send_alert(p, c);
+        if (!cfg->audit) {
+            conn_set_reason(c, "deny", "not in the allow list");
+            return send_alert(p, c);
+        }
+        c->rec.would_block = true;
     }
     if (!virtual_host_matches(c, c->req_host, reason, sizeof(reason))) {
         conn_set_reason(c, "deny", "%s", reason);
         return send_alert(p, c);
     }
-    conn_set_reason(c, "allow", "allowed");
+    conn_set_reason(c, "allow", c->rec.would_block ? "not in the allow list" : "allowed");
     c->tls = TLS_WAIT_UPSTREAM;
     c->deadline_ns = p->now_ns + (uint64_t)PROXY_UPSTREAM_MS * 1000000ull;
     if (upstream_begin(p, c, c->req_host, c->dest_port) < 0)

@@ -316,14 +316,13 @@ static const char *status_text(enum dj_resolve_status status)
     return "cancelled";
 }
 
-static void on_resolved(void *ctx, const struct dj_resolve_result *result)
+/* Keeps the addresses of RESULT that may be connected to and starts on the first. Returns -1
+ * when the connection is gone. */
+static int take_addresses(struct proxy *p, struct conn *c, const struct dj_resolve_result *result)
 {
-    struct conn *c = ctx;
-    struct proxy *p = c->proxy;
     char refused[INET6_ADDRSTRLEN] = "";
     int r;
 
-    c->lookup = NULL;
     c->n_addrs = c->next_addr = 0;
     c->last_connect_errno = 0;
     if (result->status != DJ_RESOLVE_OK) {
@@ -349,8 +348,33 @@ static void on_resolved(void *ctx, const struct dj_resolve_result *result)
         else
             r = connect_next(p, c);
     }
-    if (r >= 0)
+    return r;
+}
+
+static void on_resolved(void *ctx, const struct dj_resolve_result *result)
+{
+    struct conn *c = ctx;
+    struct proxy *p = c->proxy;
+
+    c->lookup = NULL;
+    if (take_addresses(p, c, result) >= 0)
         conn_pump(p, c);
+}
+
+int upstream_begin_addr(struct proxy *p, struct conn *c, int family, const uint8_t *addr,
+                        uint16_t port)
+{
+    struct dj_resolve_result result;
+
+    memset(&result, 0, sizeof(result));
+    result.status = DJ_RESOLVE_OK;
+    result.n_addrs = 1;
+    result.addrs[0].family = family;
+    memcpy(result.addrs[0].addr, addr, family == AF_INET ? 4 : 16);
+    inet_ntop(family, addr, c->upstream_host, sizeof(c->upstream_host));
+    c->upstream_port = port;
+    c->upstream_reusable = false;
+    return take_addresses(p, c, &result);
 }
 
 int upstream_begin(struct proxy *p, struct conn *c, const char *host, uint16_t port)

@@ -26,13 +26,16 @@ void virtual_note_destination(struct proxy *p, struct conn *c, const struct sock
 
     c->virtual_dest = false;
     c->virtual_name[0] = '\0';
-    if (cfg->vmap == NULL)
-        return;
+    c->orig_family = 0;
     if (orig->ss_family == AF_INET)
         addr = (const uint8_t *)&((const struct sockaddr_in *)orig)->sin_addr;
     else if (orig->ss_family == AF_INET6)
         addr = ((const struct sockaddr_in6 *)orig)->sin6_addr.s6_addr;
     else
+        return;
+    c->orig_family = orig->ss_family;
+    memcpy(c->orig_addr, addr, orig->ss_family == AF_INET ? 4 : 16);
+    if (cfg->vmap == NULL)
         return;
     if (!dj_vaddr_addr_slot(&cfg->vpool, orig->ss_family, addr, &slot, &is_slot))
         return;
@@ -69,6 +72,28 @@ static int reset_close(struct proxy *p, struct conn *c)
     return -1;
 }
 
+/* Audit mode: a TCP connection to an address that is not virtual (the ruleset sends every
+ * other TCP connection here) goes to its original destination, from the host's namespace,
+ * logged as tcp_connection with whether an address rule would have let it through. The
+ * upstream checks (no host-internal address unless --upstream-allow) still apply. */
+static void audit_tcp_start(struct proxy *p, struct conn *c)
+{
+    const struct proxy_config *cfg = p->cfg;
+
+    c->audit_tcp = true;
+    if (c->orig_family == 0 || c->dest_port == 0) {
+        conn_set_reason(c, "deny", "no original destination");
+        reset_close(p, c);
+        return;
+    }
+    inet_ntop(c->orig_family, c->orig_addr, c->virtual_addr, sizeof(c->virtual_addr));
+    c->rec.would_block =
+        !dj_allow_match_addr(cfg->rules, cfg->n_rules, c->orig_family, c->orig_addr, c->dest_port);
+    conn_set_reason(c, "allow", c->rec.would_block ? "not in the allow list" : "allowed");
+    c->deadline_ns = p->now_ns + (uint64_t)PROXY_UPSTREAM_MS * NS_PER_MS;
+    upstream_begin_addr(p, c, c->orig_family, c->orig_addr, c->dest_port);
+}
+
 void virtual_start(struct proxy *p, struct conn *c)
 {
     const struct proxy_config *cfg = p->cfg;
@@ -76,7 +101,12 @@ void virtual_start(struct proxy *p, struct conn *c)
     flow_init(&c->up, PROXY_BUFFER_MIN * 4);
     flow_init(&c->down, PROXY_BUFFER_MIN * 4);
     c->virtual_relaying = false;
+    c->audit_tcp = false;
     conn_record_begin(p, c);
+    if (!c->virtual_dest && cfg->audit) {
+        audit_tcp_start(p, c);
+        return;
+    }
     if (!c->virtual_dest) {
         conn_set_reason(c, "deny", "not a connection to a virtual address");
         reset_close(p, c);
@@ -132,7 +162,11 @@ int virtual_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failu
 {
     switch (why) {
     case UPSTREAM_INTERNAL:
-        conn_set_reason(c, "deny", "%s resolves to internal address %s", c->upstream_host, detail);
+        if (c->audit_tcp)
+            conn_set_reason(c, "deny", "%s is a host-internal address (upstream-allow)", detail);
+        else
+            conn_set_reason(c, "deny", "%s resolves to internal address %s", c->upstream_host,
+                            detail);
         break;
     case UPSTREAM_RESOLVE:
         conn_set_reason(c, "allow", "could not resolve %s: %s", c->upstream_host, detail);

@@ -59,7 +59,9 @@ ok "annotations by key: exit 0, not jailed" eval '[ "$rc" -eq 0 ] && out_has "ja
 run --config "$tmp/base.conf" check io.dnsjail.alow=a.example
 ok "a misspelt annotation: refused with its name" eval '[ "$rc" -eq 1 ] && out_has "io.dnsjail.alow"'
 run --config "$tmp/base.conf" check io.dnsjail.mode=audit
-ok "mode=audit (not implemented): refused" test "$rc" -eq 1
+ok "mode=audit: accepted" test "$rc" -eq 0
+run --config "$tmp/base.conf" check io.dnsjail.mode=learn
+ok "an unknown mode: refused" test "$rc" -eq 1
 
 run --config "$tmp/ceiling.conf" check 'api.example.com:443'
 ok "within the ceiling: accepted, the ceiling rule named" eval '[ "$rc" -eq 0 ] && out_has "annotation, within *.example.com"'

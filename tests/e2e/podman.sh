@@ -81,13 +81,13 @@ world_battery_disabled podman
 # ---- a refusal through podman -------------------------------------------------------------
 world_ctns podrefuse || tap_bail "cannot make a namespace"
 id=$W_ID-podman-refused
-run_podman "$id" "$W_NS" "$HOOKSD" --annotation io.dnsjail.mode=audit -- \
+run_podman "$id" "$W_NS" "$HOOKSD" --annotation io.dnsjail.mode=learn -- \
     /usr/bin/python3 /probe.py "dns|dns_resolv|refused-$(world_random).attacker.test|A|-|udp"
-tap_check "podman, mode=audit: podman run fails" test "$RUN_RC" -ne 0
-tap_check "podman, mode=audit: the container did not run" eval '! grep -q probe-done "$RUN_OUT"'
-tap_check "podman, mode=audit: podman's stderr has 'dnsjail:' and 'audit'" \
-    eval 'grep -q "dnsjail: " "$RUN_ERR" && grep -q audit "$RUN_ERR"' || tap_diag_file "$RUN_ERR" 5
-assert_gone "podman, mode=audit" "$RUN_CID" "$W_NS"
+tap_check "podman, unknown mode: podman run fails" test "$RUN_RC" -ne 0
+tap_check "podman, unknown mode: the container did not run" eval '! grep -q probe-done "$RUN_OUT"'
+tap_check "podman, unknown mode: podman's stderr has 'dnsjail:' and 'learn'" \
+    eval 'grep -q "dnsjail: " "$RUN_ERR" && grep -q learn "$RUN_ERR"' || tap_diag_file "$RUN_ERR" 5
+assert_gone "podman, unknown mode" "$RUN_CID" "$W_NS"
 tap_check "podman: no dnsjail-dnsstub of this run left" no_stubs_at_all
 
 tap_done

@@ -36,7 +36,7 @@ refusal_case() { # CASE KEYWORD [bundle.py options]
 }
 
 refusal_case enable-yes "io.dnsjail.enable" --annotation io.dnsjail.enable=yes
-refusal_case mode-audit "audit" --annotation io.dnsjail.enable=true --annotation io.dnsjail.mode=audit
+refusal_case mode-unknown "learn" --annotation io.dnsjail.enable=true --annotation io.dnsjail.mode=learn
 refusal_case allow-malformed "foo..bar" --annotation 'io.dnsjail.allow=foo..bar'
 refusal_case unknown-key "io.dnsjail.alow" --annotation io.dnsjail.alow=example.com
 refusal_case cap-net-raw-bounding "CAP_NET_RAW" --add-cap CAP_NET_RAW:bounding
@@ -88,17 +88,17 @@ hook_direct() { # ID PID BUNDLE
 }
 one_dnsjail_line() { [ "$(wc -l <"$RUN_ERR")" -eq 1 ] && grep -q '^dnsjail: ' "$RUN_ERR"; }
 
-id=$W_ID-r-direct-audit
-b=$(world_bundle "$id" --netns "$NS" --annotation io.dnsjail.mode=audit -- /bin/true)
+id=$W_ID-r-direct-mode
+b=$(world_bundle "$id" --netns "$NS" --annotation io.dnsjail.mode=learn -- /bin/true)
 nsenter --net="$NS" sleep 60 &
 stand_in=$!
 hook_direct "$id" "$stand_in" "$b"
 kill "$stand_in"
 wait "$stand_in" 2>/dev/null
-tap_check "direct, mode=audit: the hook exits non-zero" test "$RUN_RC" -ne 0
-tap_check "direct, mode=audit: stderr is one line starting 'dnsjail: '" one_dnsjail_line ||
+tap_check "direct, mode=learn: the hook exits non-zero" test "$RUN_RC" -ne 0
+tap_check "direct, mode=learn: stderr is one line starting 'dnsjail: '" one_dnsjail_line ||
     tap_diag_file "$RUN_ERR" 5
-assert_gone "direct, mode=audit" "$id" "$NS"
+assert_gone "direct, mode=learn" "$id" "$NS"
 
 # The container's init is gone by the time the hook runs (pid of a reaped process).
 id=$W_ID-r-pid-gone

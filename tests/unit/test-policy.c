@@ -466,12 +466,15 @@ static void test_policy_errors(void **unused)
     a[0].value = (char *)"true\n";
     policy_fails(a, 1, "annotation io.dnsjail.enable: \"true\\x0a\" is not \"true\" or \"false\"");
 
-    a[0] = (struct oci_annotation)ANN("io.dnsjail.mode", "audit");
-    policy_fails(a, 1, "io.dnsjail.mode=audit is not implemented yet");
-    a[0].value = (char *)"Enforce";
+    a[0] = (struct oci_annotation)ANN("io.dnsjail.mode", "Enforce");
     policy_fails(a, 1,
-                 "annotation io.dnsjail.mode: unknown mode \"Enforce\" (only \"enforce\" is "
-                 "implemented)");
+                 "annotation io.dnsjail.mode: unknown mode \"Enforce\" (\"enforce\" or "
+                 "\"audit\")");
+    a[0].value = (char *)"Audit";
+    policy_fails(a, 1,
+                 "annotation io.dnsjail.mode: unknown mode \"Audit\" (\"enforce\" or \"audit\")");
+    a[0].value = (char *)"";
+    policy_fails(a, 1, "annotation io.dnsjail.mode: unknown mode \"\" (\"enforce\" or \"audit\")");
 
     a[0] = (struct oci_annotation)ANN("io.dnsjail.allow", "ok.example, foo..bar");
     policy_fails(a, 1, "annotation io.dnsjail.allow: entry \"foo..bar\": empty label");
@@ -553,6 +556,37 @@ static void test_canonical(void **unused)
     same_canonical("192.0.2.0/24", "192.0.2.0/25", false);
     same_canonical("", ",,", true);
     same_canonical("", "a.com", false);
+}
+
+/* Audit mode is accepted, keeps its rules, and is part of the canonical text: an audit and
+ * an enforce container with the same rules may not share a namespace. */
+static void test_policy_audit(void **unused)
+{
+    struct oci_annotation ann[] = {
+        ANN("io.dnsjail.mode", "audit"),
+        ANN("io.dnsjail.allow", "a.example"),
+    };
+    struct dj_config cfg = config(true, false);
+    struct dj_policy audit, enforce;
+    char *audit_text, *enforce_text;
+    dj_error_t err = NULL;
+
+    (void)unused;
+    assert_int_equal(dj_policy_from_annotations(ann, 2, &cfg, &audit, &err), 0);
+    assert_true(audit.enable);
+    assert_int_equal(audit.mode, DJ_MODE_AUDIT);
+    assert_int_equal(audit.n_rules, 1);
+    ann[0].value = (char *)"enforce";
+    assert_int_equal(dj_policy_from_annotations(ann, 2, &cfg, &enforce, &err), 0);
+    audit_text = dj_policy_canonical(&audit);
+    enforce_text = dj_policy_canonical(&enforce);
+    assert_string_equal(audit_text, "mode=audit allow=a.example:443,a.example:80");
+    assert_string_equal(enforce_text, "mode=enforce allow=a.example:443,a.example:80");
+    free(audit_text);
+    free(enforce_text);
+    dj_policy_free(&audit);
+    dj_policy_free(&enforce);
+    dj_config_free(&cfg);
 }
 
 static void test_canonical_mode(void **unused)
@@ -754,9 +788,9 @@ int main(void)
         cmocka_unit_test(test_allow_cidr_errors), cmocka_unit_test(test_allow_limits),
         cmocka_unit_test(test_policy_defaults),   cmocka_unit_test(test_policy_values),
         cmocka_unit_test(test_policy_errors),     cmocka_unit_test(test_canonical),
-        cmocka_unit_test(test_canonical_mode),    cmocka_unit_test(test_match_host),
-        cmocka_unit_test(test_match_addr),        cmocka_unit_test(test_rule_within),
-        cmocka_unit_test(test_admin_rules),
+        cmocka_unit_test(test_canonical_mode),    cmocka_unit_test(test_policy_audit),
+        cmocka_unit_test(test_match_host),        cmocka_unit_test(test_match_addr),
+        cmocka_unit_test(test_rule_within),       cmocka_unit_test(test_admin_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

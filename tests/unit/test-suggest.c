@@ -238,13 +238,50 @@ static void test_suggest_records(void **state)
     dj_suggest_free(s);
 }
 
+/* Audit mode's lines, as the stub and the proxy write them: the connection ones count (an
+ * address with "dest"), the DNS ones do not, whatever would_block says. */
+static void test_suggest_audit_lines(void **state)
+{
+    static const char *const lines[] = {
+        "{\"time\":\"2026-11-28T04:42:31.100Z\",\"event\":\"dns_query\",\"container\":\"c\","
+        "\"qname\":\"a.sites.test\",\"qtype\":\"A\",\"rcode\":\"NOERROR\","
+        "\"outcome\":\"forwarded\",\"would_block\":true}",
+        "{\"time\":\"2026-11-28T04:42:31.200Z\",\"event\":\"tcp_connection\",\"container\":\"c\","
+        "\"client\":\"192.0.2.2:40000\",\"dest\":\"203.0.113.90\",\"port\":5432,"
+        "\"decision\":\"allow\",\"reason\":\"not in the allow list\",\"would_block\":true,"
+        "\"upstream\":\"203.0.113.90:5432\",\"bytes_up\":5,\"bytes_down\":14,\"duration_ms\":3}",
+        "{\"time\":\"2026-11-28T04:42:31.300Z\",\"event\":\"http_request\",\"container\":\"c\","
+        "\"client\":\"192.0.2.2:40002\",\"host\":\"a.sites.test\",\"port\":80,"
+        "\"method\":\"GET\",\"path\":\"/\",\"decision\":\"allow\","
+        "\"reason\":\"not in the allow list\",\"status\":200,\"would_block\":true}",
+    };
+    struct dj_suggest *s = dj_suggest_new();
+    struct dj_suggestion *list;
+    struct dj_log_record rec;
+    size_t n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        assert_int_equal(parse(lines[i], &rec), 0);
+        assert_int_equal(rec.would_block, 1);
+        assert_int_equal(dj_suggest_add_record(s, &rec, NULL), i == 0 ? 0 : 1);
+        dj_log_record_free(&rec);
+    }
+    assert_int_equal(dj_suggest_compute(s, 0, &list, &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].rule, "203.0.113.90:5432");
+    assert_string_equal(list[1].rule, "a.sites.test");
+    dj_suggestions_free(list, n);
+    dj_suggest_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logline_fields),         cmocka_unit_test(test_logline_round_trip),
         cmocka_unit_test(test_logline_refuses),        cmocka_unit_test(test_suggest_rules),
         cmocka_unit_test(test_suggest_never_too_wide), cmocka_unit_test(test_suggest_refuses),
-        cmocka_unit_test(test_suggest_records),
+        cmocka_unit_test(test_suggest_records),        cmocka_unit_test(test_suggest_audit_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
