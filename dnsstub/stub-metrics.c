@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "resolverstats.h"
 #include "stub.h"
 
 struct outcome {
@@ -33,6 +34,7 @@ struct stub_metrics {
     struct dj_metric *malformed;
     struct dj_metric *dropped;
     struct dj_metric *tcp_connections;
+    struct dj_resolver_metrics *forward; /* the forward zones' resolvers, summed */
 };
 
 static uint64_t field(const struct stub_stats *stats, size_t offset)
@@ -81,6 +83,9 @@ struct stub_metrics *stub_metrics_new(int dir_fd, const char *container_id, cons
                             "DNS over TCP connections accepted.", NULL, 0, err);
     if (sm->tcp_connections == NULL)
         goto fail;
+    sm->forward = dj_resolver_metrics_new(m, "dnsjail_forward_", err);
+    if (sm->forward == NULL)
+        goto fail;
     return sm;
 
 fail:
@@ -88,7 +93,8 @@ fail:
     return NULL;
 }
 
-void stub_metrics_write(struct stub_metrics *sm, const struct stub_stats *stats)
+void stub_metrics_write(struct stub_metrics *sm, const struct stub_stats *stats,
+                        const struct dj_resolver_stats *forward)
 {
     dj_error_t err = NULL;
 
@@ -97,6 +103,7 @@ void stub_metrics_write(struct stub_metrics *sm, const struct stub_stats *stats)
     dj_metric_set(sm->malformed, stats->packets_malformed);
     dj_metric_set(sm->dropped, stats->packets_dropped);
     dj_metric_set(sm->tcp_connections, stats->tcp_connections);
+    dj_resolver_metrics_update(sm->forward, forward);
     /* A full disk or a removed directory: the next update tries again; the stub serves on. */
     if (dj_metrics_write_at(sm->registry, sm->dir_fd, STUB_METRICS_FILE, &err) < 0)
         dj_error_release(&err);
@@ -106,6 +113,7 @@ void stub_metrics_free(struct stub_metrics *sm)
 {
     if (sm == NULL)
         return;
+    dj_resolver_metrics_free(sm->forward);
     dj_metrics_free(sm->registry);
     if (sm->dir_fd >= 0)
         close(sm->dir_fd);

@@ -21,6 +21,7 @@
 #include "jsonlog.h"
 #include "metrics.h"
 #include "resolver.h"
+#include "resolverstats.h"
 
 /* Everything after setup beyond the base list: UDP batches (recvmmsg, sendmmsg), TCP and
  * control replies (send and recv are sendto and recvfrom underneath), control requests with
@@ -674,6 +675,19 @@ static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
     return 0;
 }
 
+/* The metrics file, with the forward zones' resolvers summed into one set of series. */
+static void write_metrics(struct stub *s)
+{
+    struct dj_resolver_stats forward, one;
+
+    memset(&forward, 0, sizeof(forward));
+    for (size_t i = 0; i < s->n_forwarders; i++) {
+        dj_resolver_get_stats(s->forwarders[i].resolver, &one);
+        dj_resolver_stats_add(&forward, &one);
+    }
+    stub_metrics_write(s->metrics, &s->stats, &forward);
+}
+
 /* Parses QUERY, writes the response into OUT and logs the exchange. Returns the response
  * length, 0 for no response (none due, or a forward zone's answer that goes out later). */
 static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
@@ -1204,7 +1218,7 @@ int stub_run(struct stub *s, dj_error_t *err)
     struct epoll_event events[EPOLL_BATCH];
 
     if (s->metrics != NULL) {
-        stub_metrics_write(s->metrics, &s->stats); /* the file exists from the start */
+        write_metrics(s); /* the file exists from the start */
         s->last_metrics_ns = s->now_ns;
     }
     while (!s->quit) {
@@ -1236,12 +1250,12 @@ int stub_run(struct stub *s, dj_error_t *err)
             housekeeping(s);
         if (s->metrics != NULL &&
             s->now_ns - s->last_metrics_ns >= STUB_METRICS_INTERVAL_MS * NS_PER_MS) {
-            stub_metrics_write(s->metrics, &s->stats);
+            write_metrics(s);
             s->last_metrics_ns = s->now_ns;
         }
     }
     dj_log_summarize(&s->log, dj_monotonic_ns(), true);
     if (s->metrics != NULL)
-        stub_metrics_write(s->metrics, &s->stats);
+        write_metrics(s);
     return 0;
 }

@@ -18,6 +18,7 @@
 #include "dnswire.h"
 #include "error.h"
 #include "fwdzone.h"
+#include "resolver.h"
 #include "virtual.h"
 
 #define STUB_MAX_SOCKETS 16       /* UDP and TCP listeners together */
@@ -107,7 +108,9 @@ struct stub_metrics;
 struct stub_metrics *stub_metrics_new(int dir_fd, const char *container_id, const char *netns_key,
                                       dj_error_t *err);
 /* Replaces dnsstub.prom with STATS; a failure only costs this one update. */
-void stub_metrics_write(struct stub_metrics *metrics, const struct stub_stats *stats);
+/* FORWARD: the forward zones' resolvers' counters, summed (zero without forward zones). */
+void stub_metrics_write(struct stub_metrics *metrics, const struct stub_stats *stats,
+                        const struct dj_resolver_stats *forward);
 void stub_metrics_free(struct stub_metrics *metrics);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 enum field_kind { FIELD_U64, FIELD_SIZE };
@@ -67,17 +68,31 @@ struct dj_resolver_metrics {
     struct dj_metric *latency; /* upstream latency of accepted answers, in seconds */
 };
 
-struct dj_resolver_metrics *dj_resolver_metrics_new(struct dj_metrics *m, dj_error_t *err)
+#define DEFAULT_PREFIX "dnsjail_resolver_"
+
+/* PREFIX + the part of NAME after the default prefix, into BUF. */
+static const char *series_name(const char *prefix, const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s", prefix, name + sizeof(DEFAULT_PREFIX) - 1);
+    return buf;
+}
+
+struct dj_resolver_metrics *dj_resolver_metrics_new(struct dj_metrics *m, const char *prefix,
+                                                    dj_error_t *err)
 {
     struct dj_resolver_metrics *rm = calloc(1, sizeof(*rm));
+    char name[128];
 
     if (rm == NULL) {
         dj_error_make(err, ENOMEM, "resolver metrics");
         return NULL;
     }
+    if (prefix == NULL)
+        prefix = DEFAULT_PREFIX;
     for (size_t i = 0; i < N_SERIES; i++) {
-        rm->metric[i] =
-            dj_metrics_register(m, series[i].type, series[i].name, series[i].help, NULL, 0, err);
+        rm->metric[i] = dj_metrics_register(m, series[i].type,
+                                            series_name(prefix, series[i].name, name, sizeof(name)),
+                                            series[i].help, NULL, 0, err);
         if (rm->metric[i] == NULL) {
             free(rm);
             return NULL;
@@ -91,7 +106,7 @@ struct dj_resolver_metrics *dj_resolver_metrics_new(struct dj_metrics *m, dj_err
         for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
             bounds[i] = bounds_ms[i] / 1000.0;
         rm->latency = dj_metrics_register_histogram(
-            m, "dnsjail_resolver_upstream_latency_seconds",
+            m, series_name(prefix, "dnsjail_resolver_upstream_latency_seconds", name, sizeof(name)),
             "Time from sending a query upstream to accepting its answer.", NULL, 0, bounds,
             sizeof(bounds) / sizeof(bounds[0]), err);
         if (rm->latency == NULL) {
@@ -121,4 +136,22 @@ void dj_resolver_metrics_update(struct dj_resolver_metrics *rm,
     }
     dj_metric_set_histogram(rm->latency, stats->latency_buckets, DJ_RESOLVER_LATENCY_BUCKETS,
                             stats->latency_sum_ms / 1000.0);
+}
+
+void dj_resolver_stats_add(struct dj_resolver_stats *sum, const struct dj_resolver_stats *one)
+{
+    char *base = (char *)sum;
+    const char *add = (const char *)one;
+
+    for (size_t i = 0; i < N_SERIES; i++) {
+        if (series[i].kind == FIELD_U64)
+            *(uint64_t *)(void *)(base + series[i].offset) +=
+                *(const uint64_t *)(const void *)(add + series[i].offset);
+        else
+            *(size_t *)(void *)(base + series[i].offset) +=
+                *(const size_t *)(const void *)(add + series[i].offset);
+    }
+    for (size_t i = 0; i < DJ_RESOLVER_LATENCY_BUCKETS; i++)
+        sum->latency_buckets[i] += one->latency_buckets[i];
+    sum->latency_sum_ms += one->latency_sum_ms;
 }

@@ -85,7 +85,7 @@ struct proxy_metrics *proxy_metrics_new(const struct proxy_config *cfg, dj_error
                           "Connections open now.", NULL, NULL, NULL, NULL, err);
     if (pm->active == NULL)
         goto fail;
-    pm->resolver = dj_resolver_metrics_new(m, err);
+    pm->resolver = dj_resolver_metrics_new(m, NULL, err);
     if (pm->resolver == NULL)
         goto fail;
     return pm;

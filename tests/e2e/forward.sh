@@ -56,7 +56,8 @@ start_stub() { # PORT LOG OPTIONS...
     wait_until 10 nsenter --net="$W_HOSTNS_PATH" dig +time=1 +tries=1 -p "$port" @127.0.0.1 \
         +short ready.invalid >/dev/null
 }
-start_stub $PORT "$STUB_LOG" \
+mkdir -p "$W_TMP/metrics" && chown nobody "$W_TMP/metrics"
+start_stub $PORT "$STUB_LOG" --metrics-dir "$W_TMP/metrics" \
     --forward "cluster.local=$UPSTREAM dead.test=198.51.100.54:5999" \
     --forward-ttl-floor 0 --forward-rate 1000 --forward-burst 1000 ||
     { tap_diag_file "$STUB_LOG.out"; tap_bail "the stub did not start"; }
@@ -89,7 +90,7 @@ EOF
 }
 answers() { grep -v '^;' | awk 'NF >= 5 { $2 = "TTL"; print }' | sort; }
 
-tap_plan 33
+tap_plan 35
 
 # ---- answers as the upstream gives them ----------------------------------------------------
 for qtype in A AAAA; do
@@ -180,6 +181,21 @@ tap_check "... logged with outcome failed and the reason" \
     grep -q '"outcome":"failed".*"reason":"TIMEOUT"' "$STUB3_LOG" || tap_diag_file "$STUB3_LOG"
 tap_check "the stub survived all of it under seccomp" kill -0 "$STUB_PID" ||
     tap_diag_file "$STUB_LOG.out"
+
+# ---- the numbers: dnsstub.prom counts the outcomes and the forwarders' upstream side ---------
+prom_value() { # SERIES-PREFIX: the sum of the values of the lines that start with it
+    awk -v p="$1" 'index($0, p) == 1 { s += $NF } END { print s + 0 }' "$W_TMP/metrics/dnsstub.prom" 2>/dev/null
+}
+wait_until 7 eval '[ "$(prom_value "dnsjail_forward_upstream_latency_seconds_count")" -gt 0 ]'
+tap_check "metrics: forwarded and cached outcomes counted in dnsstub.prom" \
+    eval '[ "$(prom_value "dnsjail_dns_queries_total{" )" -gt 0 ] &&
+          grep -q "outcome=\"forwarded\"} [1-9]" "$W_TMP/metrics/dnsstub.prom" &&
+          grep -q "outcome=\"cached\"} [1-9]" "$W_TMP/metrics/dnsstub.prom"' ||
+    tap_diag_file "$W_TMP/metrics/dnsstub.prom" 20
+tap_check "metrics: the forwarders' raw queries and upstream latency histogram" \
+    eval '[ "$(prom_value "dnsjail_forward_raw_queries_total")" -gt 0 ] &&
+          [ "$(prom_value "dnsjail_forward_upstream_latency_seconds_count")" -gt 0 ] &&
+          grep -q "dnsjail_forward_upstream_latency_seconds_bucket{.*le=\"+Inf\"}" "$W_TMP/metrics/dnsstub.prom"'
 
 # ---- under runc with the hook --------------------------------------------------------------
 world_dnsjail_conf "forward-zones = cluster.local=$UPSTREAM canary.test" ||
