@@ -814,7 +814,7 @@ static void arg_virtual(struct hook *h, struct daemon_args *a, int map_fd)
 }
 
 static int start_daemon(struct hook *h, enum daemon_id id, const struct listeners *l, int pidfd,
-                        int control_fd, pid_t *pid, dj_error_t *err)
+                        int control_fd, struct dj_spawning *spawning, dj_error_t *err)
 {
     const struct daemon_kind *kind = &daemon_kinds[id];
     char sinkhole4[INET_ADDRSTRLEN], sinkhole6[INET6_ADDRSTRLEN];
@@ -917,7 +917,7 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     /* The proxy holds up to six descriptors per connection (two sockets, two pipes) and a
      * fixed set besides; the stub's needs fit the default. */
     spec.nofile = id == DAEMON_PROXY ? 6ul * h->cfg.proxy_max_connections + 2048 : 0;
-    return dj_spawn_daemon(&spec, pid, err);
+    return dj_spawn_start(&spec, spawning, err);
 }
 
 /* Kills a daemon that no longer answers on its control socket, if the pid is still one. */
@@ -1054,10 +1054,13 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
                        const struct dj_netns *host, int pidfd, dj_error_t *err)
 {
     struct listeners listeners[N_DAEMONS];
+    struct dj_spawning spawning[N_DAEMONS];
     struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
     size_t started = 0;
 
     memset(listeners, 0, sizeof(listeners));
+    for (size_t i = 0; i < N_DAEMONS; i++)
+        spawning[i] = (struct dj_spawning){.ready_fd = -1, .pid = -1};
     if (h->virt.on && virtual_map_create(h, err) < 0)
         return -1;
     if (in_namespace(ns, host, setup_in_container, h, listeners, err) < 0)
@@ -1065,24 +1068,30 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
     if (dj_state_ns_create(st, key, policy_text, err) < 0)
         goto fail;
     open_metrics_dir(h, st, key);
+    /* Every daemon is started before any is waited for: they set up at the same time, and
+     * the container waits for the slowest, not for the sum. */
     for (; started < N_DAEMONS; started++) {
         const char *name = daemon_kinds[started].name;
         cleanup_free char *control_path = dj_state_ns_control_path(st, key, name);
         cleanup_close int control_fd = -1;
-        pid_t pid = 0;
 
         if (control_path == NULL) {
             dj_error_make(err, ENOMEM, "control path");
             goto fail;
         }
         control_fd = dj_control_listen(control_path, err);
-        if (control_fd < 0 ||
-            start_daemon(h, (enum daemon_id)started, &listeners[started], pidfd, control_fd, &pid,
-                         err) < 0 ||
-            dj_state_ns_write_pid(st, key, name, pid, err) < 0)
+        if (control_fd < 0 || start_daemon(h, (enum daemon_id)started, &listeners[started], pidfd,
+                                           control_fd, &spawning[started], err) < 0)
             goto fail;
         /* The daemon has its own copies now. */
         listeners_close(&listeners[started]);
+    }
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        pid_t pid = 0;
+
+        if (dj_spawn_wait(&spawning[i], &pid, err) < 0 ||
+            dj_state_ns_write_pid(st, key, daemon_kinds[i].name, pid, err) < 0)
+            goto fail;
     }
     close_metrics_dir(h);
     if (dj_state_ns_add_member(st, key, h->state.id, err) < 0 ||
@@ -1094,8 +1103,10 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
 
 fail:
     close_metrics_dir(h);
-    for (size_t i = 0; i < N_DAEMONS; i++)
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        dj_spawn_abandon(&spawning[i]);
         listeners_close(&listeners[i]);
+    }
     stop_daemons(st, key); /* harmless for those that never started */
     /* The container will not start; leave its namespace as we found it. */
     in_namespace(ns, host, remove_table, h, NULL, NULL);

@@ -193,20 +193,20 @@ static ssize_t read_with_deadline(int fd, void *buf, size_t len, const struct ti
     return (ssize_t)got;
 }
 
-int dj_spawn_daemon(const struct dj_spawn *spec, pid_t *daemon_pid, dj_error_t *err)
+int dj_spawn_start(const struct dj_spawn *spec, struct dj_spawning *s, dj_error_t *err)
 {
     cleanup_close int exe_fd = -1;
     cleanup_close int ready_read = -1;
     cleanup_close int ready_write = -1;
     int pipe_fds[2];
-    struct timespec start;
     pid_t child, pid = -1;
-    char status = 0;
-    char failure[MAX_FAILURE_TEXT + 1];
     bool timed_out = false;
     ssize_t n;
     int wstatus;
 
+    s->ready_fd = -1;
+    s->pid = -1;
+    s->path = NULL;
     for (size_t i = 0; i < spec->n_pass_fds; i++)
         if (spec->pass_fds[i] < 3)
             return dj_error_make(err, 0, "internal error: fd %d handed to a daemon",
@@ -243,26 +243,76 @@ int dj_spawn_daemon(const struct dj_spawn *spec, pid_t *daemon_pid, dj_error_t *
     if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
         return dj_error_make(err, 0, "could not start %s (fork failed)", spec->path);
 
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    n = read_with_deadline(ready_read, &pid, sizeof(pid), &start, spec->ready_timeout_ms,
+    clock_gettime(CLOCK_MONOTONIC, &s->start);
+    n = read_with_deadline(ready_read, &pid, sizeof(pid), &s->start, spec->ready_timeout_ms,
                            &timed_out);
     if (n != (ssize_t)sizeof(pid) || pid <= 0)
         return dj_error_make(err, 0, "%s did not start", spec->path);
-    n = read_with_deadline(ready_read, &status, 1, &start, spec->ready_timeout_ms, &timed_out);
+    s->path = strdup(spec->path);
+    if (s->path == NULL) {
+        kill(pid, SIGKILL);
+        return dj_error_make(err, ENOMEM, "%s", spec->path);
+    }
+    s->pid = pid;
+    s->ready_timeout_ms = spec->ready_timeout_ms;
+    s->ready_fd = steal_fd(&ready_read);
+    return 0;
+}
+
+static void spawning_end(struct dj_spawning *s)
+{
+    if (s->ready_fd >= 0)
+        close(s->ready_fd);
+    s->ready_fd = -1;
+    free(s->path);
+    s->path = NULL;
+}
+
+int dj_spawn_wait(struct dj_spawning *s, pid_t *daemon_pid, dj_error_t *err)
+{
+    char status = 0;
+    char failure[MAX_FAILURE_TEXT + 1];
+    bool timed_out = false;
+    ssize_t n;
+    int r;
+
+    if (s->ready_fd < 0)
+        return dj_error_make(err, 0, "internal error: no daemon to wait for");
+    n = read_with_deadline(s->ready_fd, &status, 1, &s->start, s->ready_timeout_ms, &timed_out);
     if (n == 1 && status == 'R') {
-        *daemon_pid = pid;
+        *daemon_pid = s->pid;
+        spawning_end(s);
         return 0;
     }
-    kill(pid, SIGKILL);
-    if (timed_out)
-        return dj_error_make(err, 0, "%s did not report ready within %u ms", spec->path,
-                             spec->ready_timeout_ms);
-    if (n == 1 && status == 'E') {
-        n = read_with_deadline(ready_read, failure, sizeof(failure) - 1, &start,
-                               spec->ready_timeout_ms, &timed_out);
+    kill(s->pid, SIGKILL);
+    if (timed_out) {
+        r = dj_error_make(err, 0, "%s did not report ready within %u ms", s->path,
+                          s->ready_timeout_ms);
+    } else if (n == 1 && status == 'E') {
+        n = read_with_deadline(s->ready_fd, failure, sizeof(failure) - 1, &s->start,
+                               s->ready_timeout_ms, &timed_out);
         failure[n > 0 ? n : 0] = '\0';
         failure[strcspn(failure, "\n")] = '\0';
-        return dj_error_make(err, 0, "%s failed to start: %s", spec->path, failure);
+        r = dj_error_make(err, 0, "%s failed to start: %s", s->path, failure);
+    } else {
+        r = dj_error_make(err, 0, "%s exited before it was ready", s->path);
     }
-    return dj_error_make(err, 0, "%s exited before it was ready", spec->path);
+    spawning_end(s);
+    return r;
+}
+
+void dj_spawn_abandon(struct dj_spawning *s)
+{
+    if (s->ready_fd >= 0 && s->pid > 0)
+        kill(s->pid, SIGKILL);
+    spawning_end(s);
+}
+
+int dj_spawn_daemon(const struct dj_spawn *spec, pid_t *daemon_pid, dj_error_t *err)
+{
+    struct dj_spawning s;
+
+    if (dj_spawn_start(spec, &s, err) < 0)
+        return -1;
+    return dj_spawn_wait(&s, daemon_pid, err);
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "error.h"
 
@@ -30,6 +31,22 @@ struct dj_spawn {
  * number of the readiness pipe's write end. On success *daemon_pid is the daemon's pid and
  * the daemon has reported ready; on failure the daemon has been killed. */
 int dj_spawn_daemon(const struct dj_spawn *spec, pid_t *daemon_pid, dj_error_t *err);
+
+/* The same in two steps, so that several daemons set up at the same time: dj_spawn_start
+ * forks and execs and returns once the daemon's pid is known; dj_spawn_wait then waits for
+ * its "ready" (and kills it on failure or timeout, the deadline counting from the start);
+ * dj_spawn_abandon kills a started daemon that will not be waited for. Both end the
+ * handle. */
+struct dj_spawning {
+    int ready_fd; /* -1 once ended */
+    pid_t pid;
+    char *path;
+    unsigned ready_timeout_ms;
+    struct timespec start;
+};
+int dj_spawn_start(const struct dj_spawn *spec, struct dj_spawning *s, dj_error_t *err);
+int dj_spawn_wait(struct dj_spawning *s, pid_t *daemon_pid, dj_error_t *err);
+void dj_spawn_abandon(struct dj_spawning *s);
 
 /* In the daemon: report ready on FD ("R", then close). */
 int dj_report_ready(int fd, dj_error_t *err);
