@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -423,6 +424,24 @@ int dj_system_log_format_parse(const char *text, enum dj_system_log_format *form
         return -1;
     return 0;
 }
+int dj_system_log_from_options(int fd, const char *format_text, const char *ident,
+                               const char *container_id, dj_error_t *err)
+{
+    enum dj_system_log_format format;
+    struct stat st;
+
+    if (fd < 0)
+        return format_text == NULL
+                   ? 0
+                   : dj_error_make(err, 0, "--system-log-format without --system-log-fd");
+    if (format_text == NULL || dj_system_log_format_parse(format_text, &format) < 0)
+        return dj_error_make(err, 0, "--system-log-format: expected journal or syslog");
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return dj_error_make(err, 0, "--system-log-fd %d is not a socket", fd);
+    dj_system_log_init(fd, format, ident, container_id);
+    return 0;
+}
+
 bool dj_log_summary_pending(const struct dj_log *log)
 {
     return log->fd >= 0 && log->limit.suppressed > 0;

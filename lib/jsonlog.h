@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "error.h"
+
 #define DJ_JSON_LINE_MAX 4096 /* a buffer size that holds any line the daemons write */
 #define DJ_JSON_MIN_SIZE 64   /* smaller buffers get no line at all */
 #define DJ_TIME_TEXT_SIZE 32  /* "2024-05-01T12:34:56.789Z" and NUL */
@@ -121,6 +123,11 @@ void dj_system_log_send(const char *line, size_t len);
 
 /* "journal" or "syslog" (a daemon's --system-log-format); -1 for anything else. */
 int dj_system_log_format_parse(const char *text, enum dj_system_log_format *format);
+
+/* A daemon's --system-log-fd FD (-1: none) and --system-log-format FORMAT: checks them (FD a
+ * socket, FORMAT known, both or neither) and sets the system log. 0, or -1 with *err. */
+int dj_system_log_from_options(int fd, const char *format, const char *ident,
+                               const char *container_id, dj_error_t *err);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t dj_monotonic_ns(void);

@@ -796,26 +796,6 @@ static int setup_resolver(struct options *o, dj_error_t *err)
     return 0;
 }
 
-/* The journald or syslog socket the hook connected for us: from here on every log line also
- * goes there (lib/jsonlog). */
-static int open_system_log(struct options *o, const char *container_id, dj_error_t *err)
-{
-    enum dj_system_log_format format;
-    struct stat st;
-
-    if (o->system_log_fd < 0)
-        return o->system_log_format == NULL
-                   ? 0
-                   : dj_error_make(err, 0, "--system-log-format without --system-log-fd");
-    if (o->system_log_format == NULL ||
-        dj_system_log_format_parse(o->system_log_format, &format) < 0)
-        return dj_error_make(err, 0, "--system-log-format: expected journal or syslog");
-    if (fstat(o->system_log_fd, &st) < 0 || !S_ISSOCK(st.st_mode))
-        return dj_error_make(err, 0, "--system-log-fd %d is not a socket", o->system_log_fd);
-    dj_system_log_init(o->system_log_fd, format, PROGRAM, container_id);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct options o;
@@ -847,7 +827,9 @@ int main(int argc, char **argv)
     if (o.user == NULL && dj_uid_means_root())
         die(o.ready_fd, "refusing to serve as root: pass --user NAME");
     fit_fd_limit(&o.proxy);
-    if (check_fds(&o, &err) < 0 || open_system_log(&o, o.proxy.container_id, &err) < 0 ||
+    if (check_fds(&o, &err) < 0 ||
+        dj_system_log_from_options(o.system_log_fd, o.system_log_format, PROGRAM,
+                                   o.proxy.container_id, &err) < 0 ||
         load_rules(&o, &rules, &n_rules, &err) < 0 || setup_resolver(&o, &err) < 0 ||
         setup_virtual(&o, &err) < 0 || open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 ||
         open_listeners(&o, &err) < 0 || setup_signals(&o, &err) < 0)
