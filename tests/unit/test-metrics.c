@@ -230,9 +230,22 @@ enum sandboxed_action { WRITE_METRICS, OPEN_ELSEWHERE, OPEN_ABSOLUTE_FOR_READING
 
 /* Runs ACTION in a child under the daemons' allowlist plus the metrics' syscalls bound to
  * DIR_FD, and returns its wait status. */
+/* AddressSanitizer's runtime calls sigaltstack on its own; the daemons never run under it. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZER_SYSCALLS "sigaltstack",
+#endif
+#endif
+#if !defined(SANITIZER_SYSCALLS) && defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_SYSCALLS "sigaltstack",
+#endif
+#ifndef SANITIZER_SYSCALLS
+#define SANITIZER_SYSCALLS
+#endif
+
 static int run_sandboxed(int dir_fd, enum sandboxed_action action)
 {
-    static const char *const extra[] = {DJ_METRICS_SYSCALLS, NULL};
+    static const char *const extra[] = {SANITIZER_SYSCALLS DJ_METRICS_SYSCALLS, NULL};
     pid_t pid = fork();
     int status = 0;
 
