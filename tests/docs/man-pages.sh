@@ -19,7 +19,9 @@ annotations=$(sed -n 's/^#define DJ_ANNOTATION_[A-Z_]* "\(io\.dnsjail\.[a-z-]*\)
 commands=$(sed -n 's/^ *{"\([a-z-]*\)", dj_cli_.*/\1/p' "$top_srcdir/cli/dnsjail.c")
 echo "1..$((${#pages[@]} + $(wc -w <<<"$keys") + $(wc -w <<<"$annotations") + $(wc -w <<<"$commands") + 3))"
 for page in "${pages[@]}"; do
-    warnings=$(groff -man -ww -z -Tutf8 "$man/$page" 2>&1)
+    # Justification warnings depend on how long the configured paths are (distcheck's are
+    # long), not on the page: they are left out.
+    warnings=$(groff -man -ww -z -Tutf8 "$man/$page" 2>&1 | grep -vE "cannot adjust line|can.t break line|cannot break line")
     result $([ -f "$man/$page" ] && [ -z "$warnings" ]; echo $?) "$page formats without warnings"
     [ -z "$warnings" ] || echo "$warnings" | sed 's/^/# /'
 done
