@@ -191,13 +191,23 @@ start_in() { # start_in NS COMMAND... : background, remembered for cleanup
     PIDS+=($!)
 }
 
-wait_until() { # wait_until COMMAND... : up to ~5 s
-    local i
-    for i in $(seq 50); do
+wait_until() { # wait_until COMMAND... : up to 30 s (a loaded CI host starts python slowly)
+    local deadline=$((SECONDS + 30))
+    while [ $SECONDS -lt $deadline ]; do
         "$@" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
     return 1
+}
+world_state() { # what a bail-out needs to tell a slow start from a broken one
+    echo "last probe: $(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 80 2>&1)"
+    echo "listeners in $NET:"
+    in_net ss -ltnu 2>&1
+    echo "links:"
+    ip -n "$JAIL" -br link 2>&1
+    ip -n "$NET" -br link 2>&1
+    echo "daemons.log:"
+    cat "$WORK/daemons.log" 2>&1
 }
 
 # ---- topology ----------------------------------------------------------------------------
@@ -240,8 +250,17 @@ wait_until test "$(dig_short "$NET" 192.0.2.1 ready.test)" = 192.0.2.53 ||
     bail "canary dnsmasq did not come up: $(cat "$WORK/daemons.log")"
 wait_until test "$(dig_short "$JAIL" 127.0.0.1 ready.test -p "$DNS_PORT")" = 6.6.6.6 ||
     bail "local dnsmasq did not come up: $(cat "$WORK/daemons.log")"
+listening() { # listening NS ss-OPTIONS ADDR:PORT
+    ip netns exec "$1" ss -Hn "$2" "sport = :${3##*:}" | grep -qF "$3"
+}
+for listener in "$NET -lt 192.0.2.1:22" "$NET -lt [2001:db8::1]:22" "$NET -lt 192.0.2.1:80" \
+    "$NET -lu 192.0.2.1:9999" "$JAIL -lt 127.0.0.1:$HTTP_PORT"; do
+    # shellcheck disable=SC2086 # the words are the arguments
+    wait_until listening $listener ||
+        bail "listener $listener did not come up: $(world_state | tr '\n' ' ')"
+done
 wait_until test "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 80 | cut -d' ' -f1)" = \
-    banner:internet-http || bail "TCP listeners did not come up"
+    banner:internet-http || bail "TCP listeners did not come up: $(world_state | tr '\n' ' ')"
 
 canary_saw() { grep -q "query\[A\] $1 " "$WORK/canary.log" 2>/dev/null; }
 outcome_is() { # outcome_is EXPECTED-REGEX ACTUAL

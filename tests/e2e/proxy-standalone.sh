@@ -571,10 +571,10 @@ else:
 EOF
 tool() { python3 "$WORK/proxytool.py" "$@"; }
 
-# Waits up to 5 s for the ready file to hold something; prints it.
+# Waits up to 30 s for the ready file to hold something; prints it.
 wait_ready() {
     local file=$1 i
-    for i in $(seq 50); do
+    for i in $(seq 300); do
         [ -s "$file" ] && break
         sleep 0.1
     done
@@ -620,7 +620,7 @@ dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
 PIDS+=($!)
 python3 "$WORK/proxytool.py" servers "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/servers.out" 2>&1 &
 PIDS+=($!)
-for i in $(seq 50); do
+for i in $(seq 300); do
     grep -q ready "$WORK/servers.out" 2>/dev/null && break
     sleep 0.1
 done

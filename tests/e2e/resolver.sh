@@ -93,12 +93,12 @@ dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --addn-hosts="$WORK/host
     --cname=c1.test,h.test --cname=c2.test,c1.test \
     --local=/nx.test/ >"$WORK/dnsmasq.out" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 50); do
+for _ in $(seq 300); do
     dig +short +time=1 +tries=1 -p "$PORT" @127.0.0.1 a.test A 2>/dev/null | grep -q . && break
     sleep 0.1
 done
 dig +short +time=1 +tries=1 -p "$PORT" @127.0.0.1 a.test A | grep -q 192.0.2.1 ||
-    skip_all "dnsmasq did not start: $(cat "$WORK/dnsmasq.out")"
+    { echo "Bail out! dnsmasq did not start: $(tr '\n' ' ' <"$WORK/dnsmasq.out")"; exit 1; }
 
 resolve() { # resolve ARGS... : dj-resolve against the dnsmasq
     timeout 20 "$tool" --server "127.0.0.1:$PORT" --timeout 500 "$@"

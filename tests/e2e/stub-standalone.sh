@@ -278,10 +278,10 @@ else:
 EOF
 tool() { python3 "$WORK/stubtool.py" "$@"; }
 
-# Waits up to 5 s for the ready file to hold something; prints it.
+# Waits up to 30 s for the ready file to hold something; prints it.
 wait_ready() {
     local file=$1 _
-    for _ in $(seq 50); do
+    for _ in $(seq 300); do
         [ -s "$file" ] && break
         sleep 0.1
     done
