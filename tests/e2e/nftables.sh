@@ -10,25 +10,23 @@
 # Output is TAP; the plan comes last.
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/tap.sh
+. "$script_dir/tap.sh"
 top_builddir=${top_builddir:-$script_dir/../..}
 tool=$top_builddir/tests/tools/dj-nft-tool
 
-skip_all() {
-    echo "1..0 # SKIP $*"
-    exit 0
-}
 
-[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, nftables)"
+[ "$(id -u)" = 0 ] || tap_skip_all "needs root (network namespaces, nftables)"
 for cmd in ip nft unshare dig dnsmasq python3 timeout; do
-    command -v "$cmd" >/dev/null 2>&1 || skip_all "$cmd is not installed"
+    command -v "$cmd" >/dev/null 2>&1 || tap_skip_all "$cmd is not installed"
 done
-[ -x "$tool" ] || skip_all "$tool is not built (make check builds it)"
+[ -x "$tool" ] || tap_skip_all "$tool is not built (make tap_check builds it)"
 
 JAIL=djt-nft-$$
 NET=djt-nft-net-$$
 DNS_PORT=15353
 HTTP_PORT=15380
-WORK=$(mktemp -d /tmp/djt-nft.XXXXXX) || skip_all "cannot create a temporary directory"
+WORK=$(mktemp -d /tmp/djt-nft.XXXXXX) || tap_skip_all "cannot create a temporary directory"
 PIDS=()
 
 cleanup() {
@@ -46,32 +44,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- TAP helpers -------------------------------------------------------------------------
-n=0
-failures=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-not_ok() {
-    n=$((n + 1))
-    failures=$((failures + 1))
-    echo "not ok $n - $*"
-}
-check() { # check DESCRIPTION COMMAND... : passes when COMMAND succeeds
-    local desc=$1
-    shift
-    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-diag() {
-    sed 's/^/# /'
-}
 in_jail() { ip netns exec "$JAIL" "$@"; }
 in_net() { ip netns exec "$NET" "$@"; }
-bail() {
-    echo "Bail out! $*"
-    exit 1
-}
 
 # ---- probes (python3: exact errno and timing, no guessing from tool output) ---------------
 cat >"$WORK/probe.py" <<'EOF'
@@ -211,8 +185,8 @@ world_state() { # what a bail-out needs to tell a slow start from a broken one
 }
 
 # ---- topology ----------------------------------------------------------------------------
-ip netns add "$JAIL" || bail "cannot create namespace $JAIL"
-ip netns add "$NET" || bail "cannot create namespace $NET"
+ip netns add "$JAIL" || tap_bail "cannot create namespace $JAIL"
+ip netns add "$NET" || tap_bail "cannot create namespace $NET"
 {
     ip -n "$JAIL" link set lo up &&
         ip -n "$NET" link set lo up &&
@@ -225,7 +199,7 @@ ip netns add "$NET" || bail "cannot create namespace $NET"
         ip -n "$NET" link set veth1 up &&
         ip -n "$JAIL" route add default via 192.0.2.1 &&
         ip -n "$JAIL" -6 route add default via 2001:db8::1
-} || bail "cannot build the veth topology"
+} || tap_bail "cannot build the veth topology"
 
 # The canary: the "real resolver" no query may reach once the jail is up.
 start_in "$NET" dnsmasq -k --conf-file=/dev/null --user=root --no-resolv --no-hosts \
@@ -247,9 +221,9 @@ dig_short() { # dig_short NS SERVER NAME [dig options]
     ip netns exec "$ns" dig +short +tries=1 +time=2 "$@" @"$server" "$qname" A 2>&1
 }
 wait_until test "$(dig_short "$NET" 192.0.2.1 ready.test)" = 192.0.2.53 ||
-    bail "canary dnsmasq did not come up: $(cat "$WORK/daemons.log")"
+    tap_bail "canary dnsmasq did not come up: $(cat "$WORK/daemons.log")"
 wait_until test "$(dig_short "$JAIL" 127.0.0.1 ready.test -p "$DNS_PORT")" = 6.6.6.6 ||
-    bail "local dnsmasq did not come up: $(cat "$WORK/daemons.log")"
+    tap_bail "local dnsmasq did not come up: $(cat "$WORK/daemons.log")"
 listening() { # listening NS ss-OPTIONS ADDR:PORT
     ip netns exec "$1" ss -Hn "$2" "sport = :${3##*:}" | grep -qF "$3"
 }
@@ -257,37 +231,37 @@ for listener in "$NET -lt 192.0.2.1:22" "$NET -lt [2001:db8::1]:22" "$NET -lt 19
     "$NET -lu 192.0.2.1:9999" "$JAIL -lt 127.0.0.1:$HTTP_PORT"; do
     # shellcheck disable=SC2086 # the words are the arguments
     wait_until listening $listener ||
-        bail "listener $listener did not come up: $(world_state | tr '\n' ' ')"
+        tap_bail "listener $listener did not come up: $(world_state | tr '\n' ' ')"
 done
 wait_until test "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 80 | cut -d' ' -f1)" = \
-    banner:internet-http || bail "TCP listeners did not come up: $(world_state | tr '\n' ' ')"
+    banner:internet-http || tap_bail "TCP listeners did not come up: $(world_state | tr '\n' ' ')"
 
 canary_saw() { grep -q "query\[A\] $1 " "$WORK/canary.log" 2>/dev/null; }
 outcome_is() { # outcome_is EXPECTED-REGEX ACTUAL
     if [[ $2 =~ ^$1$ ]]; then return 0; fi
-    echo "expected /$1/, got \"$2\"" | diag
+    echo "expected /$1/, got \"$2\"" | tap_diag
     return 1
 }
 
 # ---- 5. positive controls: without the table everything leaks ---------------------------
 echo "# positive controls (no table yet)"
-check "control: no table before install" test "$(in_jail "$tool" exists)" = no
-check "control: dig @192.0.2.1 is answered by the canary" \
+tap_check "control: no table before install" test "$(in_jail "$tool" exists)" = no
+tap_check "control: dig @192.0.2.1 is answered by the canary" \
     test "$(dig_short "$JAIL" 192.0.2.1 control-udp.test)" = 192.0.2.53
-check "control: the canary logged the query" canary_saw control-udp.test
-check "control: dig +tcp @192.0.2.1 reaches the canary" \
+tap_check "control: the canary logged the query" canary_saw control-udp.test
+tap_check "control: dig +tcp @192.0.2.1 reaches the canary" \
     test "$(dig_short "$JAIL" 192.0.2.1 control-tcp.test +tcp)" = 192.0.2.53
-check "control: dig @2001:db8::1 reaches the canary" \
+tap_check "control: dig @2001:db8::1 reaches the canary" \
     test "$(dig_short "$JAIL" 2001:db8::1 control-v6.test)" = 192.0.2.53
-check "control: TCP to 192.0.2.1:22 connects" \
+tap_check "control: TCP to 192.0.2.1:22 connects" \
     outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 22)"
-check "control: TCP to [2001:db8::1]:22 connects" \
+tap_check "control: TCP to [2001:db8::1]:22 connects" \
     outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail python3 "$WORK/probe.py" tcp 2001:db8::1 22)"
-check "control: UDP to 192.0.2.1:9999 is echoed" \
+tap_check "control: UDP to 192.0.2.1:9999 is echoed" \
     outcome_is reply "$(in_jail python3 "$WORK/probe.py" udp 192.0.2.1 9999)"
-check "control: ping 192.0.2.1 works" \
+tap_check "control: ping 192.0.2.1 works" \
     outcome_is reply "$(in_jail python3 "$WORK/probe.py" ping 192.0.2.1)"
-check "control: ping 2001:db8::1 works" \
+tap_check "control: ping 2001:db8::1 works" \
     outcome_is reply "$(in_jail python3 "$WORK/probe.py" ping 2001:db8::1)"
 
 # ---- 1. install and listing ----------------------------------------------------------------
@@ -304,12 +278,12 @@ body_matches() { # body_matches CHAIN REGEX... : one line per regex, in order, n
     local -a want=("$@") got=()
     mapfile -t got < <(chain_body "$chain")
     if [ "${#got[@]}" -ne "${#want[@]}" ]; then
-        printf '%s\n' "chain $chain: expected ${#want[@]} lines, got ${#got[@]}:" "${got[@]}" | diag
+        printf '%s\n' "chain $chain: expected ${#want[@]} lines, got ${#got[@]}:" "${got[@]}" | tap_diag
         return 1
     fi
     for line in "${got[@]}"; do
         if ! [[ $line =~ ^${want[$i]}$ ]]; then
-            echo "chain $chain line $((i + 1)): expected /${want[$i]}/, got \"$line\"" | diag
+            echo "chain $chain line $((i + 1)): expected /${want[$i]}/, got \"$line\"" | tap_diag
             return 1
         fi
         i=$((i + 1))
@@ -326,109 +300,109 @@ filter_rules=(
 )
 
 echo "# install, listing, replace"
-if out=$(in_jail "$tool" install "$DNS_PORT" 2>&1); then ok "install $DNS_PORT"; else
-    not_ok "install $DNS_PORT"
-    echo "$out" | diag
+if out=$(in_jail "$tool" install "$DNS_PORT" 2>&1); then tap_ok "install $DNS_PORT"; else
+    tap_not_ok "install $DNS_PORT"
+    echo "$out" | tap_diag
 fi
-check "nat_out holds the two DNS redirects" body_matches nat_out "$nat_head" \
+tap_check "nat_out holds the two DNS redirects" body_matches nat_out "$nat_head" \
     "udp dport 53 redirect to :$DNS_PORT" "tcp dport 53 redirect to :$DNS_PORT"
-check "filter_out holds the five filter rules" body_matches filter_out "$filter_head" \
+tap_check "filter_out holds the five filter rules" body_matches filter_out "$filter_head" \
     "${filter_rules[@]}"
 
-check "install again (replace) succeeds" in_jail "$tool" install "$DNS_PORT"
-check "replace leaves exactly one table inet dnsjail" \
+tap_check "install again (replace) succeeds" in_jail "$tool" install "$DNS_PORT"
+tap_check "replace leaves exactly one table inet dnsjail" \
     test "$(in_jail nft list tables | grep -c '^table inet dnsjail$')" = 1
-check "replace does not duplicate the rules" body_matches nat_out "$nat_head" \
+tap_check "replace does not duplicate the rules" body_matches nat_out "$nat_head" \
     "udp dport 53 redirect to :$DNS_PORT" "tcp dport 53 redirect to :$DNS_PORT"
 
-check "install 25353 25380 25443 (other ports, proxies on)" \
+tap_check "install 25353 25380 25443 (other ports, proxies on)" \
     in_jail "$tool" install 25353 25380 25443
-check "nat_out now redirects to the new ports only" body_matches nat_out "$nat_head" \
+tap_check "nat_out now redirects to the new ports only" body_matches nat_out "$nat_head" \
     "udp dport 53 redirect to :25353" "tcp dport 53 redirect to :25353" \
     "tcp dport 80 redirect to :25380" "tcp dport 443 redirect to :25443"
-check "filter_out unchanged after the replace" body_matches filter_out "$filter_head" \
+tap_check "filter_out unchanged after the replace" body_matches filter_out "$filter_head" \
     "${filter_rules[@]}"
-check "install 25353 0 25443 leaves the HTTP redirect out" \
+tap_check "install 25353 0 25443 leaves the HTTP redirect out" \
     in_jail "$tool" install 25353 0 25443
-check "nat_out has no port 80 rule" body_matches nat_out "$nat_head" \
+tap_check "nat_out has no port 80 rule" body_matches nat_out "$nat_head" \
     "udp dport 53 redirect to :25353" "tcp dport 53 redirect to :25353" \
     "tcp dport 443 redirect to :25443"
-check "the tool refuses DNS port 0" \
+tap_check "the tool refuses DNS port 0" \
     bash -c "! ip netns exec $JAIL $tool install 0 2>/dev/null"
 
 # ---- 3. exists / remove --------------------------------------------------------------------
 echo "# exists, remove"
-check "exists prints yes" test "$(in_jail "$tool" exists)" = yes
-check "remove succeeds" in_jail "$tool" remove
-check "exists prints no after remove" test "$(in_jail "$tool" exists)" = no
-check "nft agrees the table is gone" bash -c "! ip netns exec $JAIL nft list table inet dnsjail 2>/dev/null"
-check "remove of a missing table succeeds" in_jail "$tool" remove
-check "the namespace outside the jail has no table" test "$(in_net "$tool" exists)" = no
+tap_check "exists prints yes" test "$(in_jail "$tool" exists)" = yes
+tap_check "remove succeeds" in_jail "$tool" remove
+tap_check "exists prints no after remove" test "$(in_jail "$tool" exists)" = no
+tap_check "nft agrees the table is gone" bash -c "! ip netns exec $JAIL nft list table inet dnsjail 2>/dev/null"
+tap_check "remove of a missing table succeeds" in_jail "$tool" remove
+tap_check "the namespace outside the jail has no table" test "$(in_net "$tool" exists)" = no
 
 # ---- 4. behaviour --------------------------------------------------------------------------
 echo "# behaviour with the table installed (DNS $DNS_PORT, HTTP $HTTP_PORT, no TLS proxy)"
-check "install $DNS_PORT $HTTP_PORT 0" in_jail "$tool" install "$DNS_PORT" "$HTTP_PORT" 0
+tap_check "install $DNS_PORT $HTTP_PORT 0" in_jail "$tool" install "$DNS_PORT" "$HTTP_PORT" 0
 
-check "dig @192.0.2.1 is answered 6.6.6.6 locally" \
+tap_check "dig @192.0.2.1 is answered 6.6.6.6 locally" \
     test "$(dig_short "$JAIL" 192.0.2.1 leak-udp.test)" = 6.6.6.6
-check "dig +tcp @192.0.2.1 is answered 6.6.6.6 locally" \
+tap_check "dig +tcp @192.0.2.1 is answered 6.6.6.6 locally" \
     test "$(dig_short "$JAIL" 192.0.2.1 leak-tcp.test +tcp)" = 6.6.6.6
-check "dig @2001:db8::1 is answered 6.6.6.6 locally (via ::1)" \
+tap_check "dig @2001:db8::1 is answered 6.6.6.6 locally (via ::1)" \
     test "$(dig_short "$JAIL" 2001:db8::1 leak-v6.test)" = 6.6.6.6
-check "dig +tcp @2001:db8::1 is answered 6.6.6.6 locally" \
+tap_check "dig +tcp @2001:db8::1 is answered 6.6.6.6 locally" \
     test "$(dig_short "$JAIL" 2001:db8::1 leak-v6tcp.test +tcp)" = 6.6.6.6
-check "dig @198.51.100.1 (any address) is answered locally" \
+tap_check "dig @198.51.100.1 (any address) is answered locally" \
     test "$(dig_short "$JAIL" 198.51.100.1 leak-any.test)" = 6.6.6.6
 for qname in leak-udp.test leak-tcp.test leak-v6.test leak-v6tcp.test leak-any.test; do
-    check "the canary never saw $qname" bash -c "! grep -q 'query\[A\] $qname ' '$WORK/canary.log'"
+    tap_check "the canary never saw $qname" bash -c "! grep -q 'query\[A\] $qname ' '$WORK/canary.log'"
 done
-check "the local listener saw leak-udp.test" grep -q "query\[A\] leak-udp.test " "$WORK/local.log"
+tap_check "the local listener saw leak-udp.test" grep -q "query\[A\] leak-udp.test " "$WORK/local.log"
 
 fast_reset() { # fast_reset HOST PORT
     # "0.NNN" seconds: a reset within the ~1 s budget, not a SYN retransmission timeout
     outcome_is "error:ECONNREFUSED 0\.[0-9]+" "$(in_jail python3 "$WORK/probe.py" tcp "$1" "$2")"
 }
-check "TCP to 192.0.2.1:22 is refused (tcp reset) within 1 s" fast_reset 192.0.2.1 22
-check "TCP to [2001:db8::1]:22 is refused (tcp reset) within 1 s" fast_reset 2001:db8::1 22
-check "TCP to 192.0.2.1:443 is refused (no TLS proxy configured)" fast_reset 192.0.2.1 443
-check "TCP to 192.0.2.1:80 reaches the local proxy, not the internet" \
+tap_check "TCP to 192.0.2.1:22 is refused (tcp reset) within 1 s" fast_reset 192.0.2.1 22
+tap_check "TCP to [2001:db8::1]:22 is refused (tcp reset) within 1 s" fast_reset 2001:db8::1 22
+tap_check "TCP to 192.0.2.1:443 is refused (no TLS proxy configured)" fast_reset 192.0.2.1 443
+tap_check "TCP to 192.0.2.1:80 reaches the local proxy, not the internet" \
     outcome_is "banner:jail-proxy [0-9.]+" "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 80)"
-check "UDP to 192.0.2.1:9999 fails with EPERM or an ICMP error" \
+tap_check "UDP to 192.0.2.1:9999 fails with EPERM or an ICMP error" \
     outcome_is "(send-error|recv-error):(EPERM|EACCES|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH)" \
     "$(in_jail python3 "$WORK/probe.py" udp 192.0.2.1 9999)"
-check "ping 192.0.2.1 fails with EPERM or an ICMP error" \
+tap_check "ping 192.0.2.1 fails with EPERM or an ICMP error" \
     outcome_is "(send-error|recv-error):(EPERM|EACCES|EHOSTUNREACH|ENETUNREACH)" \
     "$(in_jail python3 "$WORK/probe.py" ping 192.0.2.1)"
-check "ping 2001:db8::1 fails with EPERM or an ICMP error" \
+tap_check "ping 2001:db8::1 fails with EPERM or an ICMP error" \
     outcome_is "(send-error|recv-error):(EPERM|EACCES|EHOSTUNREACH|ENETUNREACH)" \
     "$(in_jail python3 "$WORK/probe.py" ping 2001:db8::1)"
-check "loopback: dig @127.0.0.1 -p $DNS_PORT works" \
+tap_check "loopback: dig @127.0.0.1 -p $DNS_PORT works" \
     test "$(dig_short "$JAIL" 127.0.0.1 loop.test -p "$DNS_PORT")" = 6.6.6.6
-check "loopback: dig @::1 -p $DNS_PORT works" \
+tap_check "loopback: dig @::1 -p $DNS_PORT works" \
     test "$(dig_short "$JAIL" ::1 loop6.test -p "$DNS_PORT")" = 6.6.6.6
-check "loopback: TCP to 127.0.0.1:$HTTP_PORT works" \
+tap_check "loopback: TCP to 127.0.0.1:$HTTP_PORT works" \
     outcome_is "banner:jail-proxy [0-9.]+" \
     "$(in_jail python3 "$WORK/probe.py" tcp 127.0.0.1 "$HTTP_PORT")"
 
 # Address rules (io.dnsjail.allow CIDRs) open exactly their network and port, and nothing else.
-check "install with address rules 192.0.2.0/24:22 and [2001:db8::1]" \
+tap_check "install with address rules 192.0.2.0/24:22 and [2001:db8::1]" \
     in_jail "$tool" install "$DNS_PORT" "$HTTP_PORT" 0 --allow "192.0.2.0/24:22, [2001:db8::1]"
-check "filter_out accepts ip daddr 192.0.2.0/24 tcp dport 22" \
+tap_check "filter_out accepts ip daddr 192.0.2.0/24 tcp dport 22" \
     bash -c "ip netns exec $JAIL nft list chain inet dnsjail filter_out | grep -q 'ip daddr 192.0.2.0/24 tcp dport 22 accept'"
-check "nat_out exempts [2001:db8::1]:80 from the proxy redirect" \
+tap_check "nat_out exempts [2001:db8::1]:80 from the proxy redirect" \
     bash -c "ip netns exec $JAIL nft list chain inet dnsjail nat_out | grep -q 'ip6 daddr 2001:db8::1 tcp dport 80 accept'"
-check "address rule: TCP to 192.0.2.1:22 connects" \
+tap_check "address rule: TCP to 192.0.2.1:22 connects" \
     outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 22)"
-check "address rule: TCP to [2001:db8::1]:22 (port not in the rule) is still refused" \
+tap_check "address rule: TCP to [2001:db8::1]:22 (port not in the rule) is still refused" \
     fast_reset 2001:db8::1 22
-check "address rule: UDP to 192.0.2.1:9999 is still refused" \
+tap_check "address rule: UDP to 192.0.2.1:9999 is still refused" \
     outcome_is "(send-error|recv-error):(EPERM|EACCES|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH)" \
     "$(in_jail python3 "$WORK/probe.py" udp 192.0.2.1 9999)"
-check "address rule: DNS to 192.0.2.1 is still answered locally" \
+tap_check "address rule: DNS to 192.0.2.1 is still answered locally" \
     test "$(dig_short "$JAIL" 192.0.2.1 cidr-dns.test)" = 6.6.6.6
 
 # After removal traffic flows again: the jail, not something else, did the blocking.
-check "remove, then dig @192.0.2.1 reaches the canary again" \
+tap_check "remove, then dig @192.0.2.1 reaches the canary again" \
     bash -c "ip netns exec $JAIL $tool remove &&
         test \"\$(ip netns exec $JAIL dig +short +tries=1 +time=2 @192.0.2.1 after.test A)\" = 192.0.2.53"
 
@@ -437,18 +411,16 @@ if command -v valgrind >/dev/null 2>&1; then
     vg() {
         in_jail valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
             --error-exitcode=99 "$tool" "$@" >"$WORK/vg.log" 2>&1 || {
-            diag <"$WORK/vg.log"
+            tap_diag <"$WORK/vg.log"
             return 1
         }
     }
-    check "valgrind: install (new table) is clean" vg install "$DNS_PORT" "$HTTP_PORT" 0
-    check "valgrind: install (replace) is clean" vg install "$DNS_PORT"
-    check "valgrind: exists is clean" vg exists
-    check "valgrind: remove is clean" vg remove
+    tap_check "valgrind: install (new table) is clean" vg install "$DNS_PORT" "$HTTP_PORT" 0
+    tap_check "valgrind: install (replace) is clean" vg install "$DNS_PORT"
+    tap_check "valgrind: exists is clean" vg exists
+    tap_check "valgrind: remove is clean" vg remove
 else
-    n=$((n + 1))
-    echo "ok $n # SKIP valgrind is not installed"
+    tap_skip "valgrind checks" "valgrind is not installed"
 fi
 
-echo "1..$n"
-[ "$failures" -eq 0 ]
+tap_done

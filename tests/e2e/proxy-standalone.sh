@@ -9,34 +9,32 @@
 # Output is TAP; the plan comes last.
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/tap.sh
+. "$script_dir/tap.sh"
 top_builddir=${top_builddir:-$script_dir/../..}
 proxy=$(cd "$top_builddir" 2>/dev/null && pwd)/proxy/dnsjail-proxy
 
-skip_all() {
-    echo "1..0 # SKIP $*"
-    exit 0
-}
 
-[ "$(id -u)" = 0 ] || skip_all "needs root (a network namespace of its own; drops to nobody)"
+[ "$(id -u)" = 0 ] || tap_skip_all "needs root (a network namespace of its own; drops to nobody)"
 for cmd in python3 curl openssl dnsmasq unshare ip nft sha256sum timeout; do
-    command -v "$cmd" >/dev/null 2>&1 || skip_all "$cmd is not installed"
+    command -v "$cmd" >/dev/null 2>&1 || tap_skip_all "$cmd is not installed"
 done
-[ -x "$proxy" ] || skip_all "$proxy is not built"
-id nobody >/dev/null 2>&1 || skip_all "there is no user nobody"
+[ -x "$proxy" ] || tap_skip_all "$proxy is not built"
+id nobody >/dev/null 2>&1 || tap_skip_all "there is no user nobody"
 
 # A namespace of our own: fixed ports cannot clash with anything, nothing can leave.
 if [ -z "${DJ_PROXY_TEST_NETNS:-}" ]; then
     export DJ_PROXY_TEST_NETNS=1
     exec unshare --net -- "$0" "$@"
 fi
-ip link set lo up || skip_all "cannot bring up loopback in a new network namespace"
+ip link set lo up || tap_skip_all "cannot bring up loopback in a new network namespace"
 # 10.0.0.1 is routed into a veth pair whose both ends are in this namespace, so a connection
 # attempt to it is counted (nft, below) and cannot leave; nothing answers it.
 { ip link add djv0 type veth peer name djv1 && ip addr add 10.0.0.2/24 dev djv0 &&
     ip link set djv0 up && ip link set djv1 up &&
     ip neigh add 10.0.0.1 lladdr 02:00:00:00:00:01 dev djv0; } ||
-    skip_all "cannot create a veth pair"
-nft -f - <<'EOF' || skip_all "cannot load an nftables table"
+    tap_skip_all "cannot create a veth pair"
+nft -f - <<'EOF' || tap_skip_all "cannot load an nftables table"
 table inet djtest {
     counter to_private { }
     chain out {
@@ -46,7 +44,7 @@ table inet djtest {
 }
 EOF
 
-WORK=$(mktemp -d /tmp/djt-proxy.XXXXXX) || skip_all "cannot create a temporary directory"
+WORK=$(mktemp -d /tmp/djt-proxy.XXXXXX) || tap_skip_all "cannot create a temporary directory"
 chmod 755 "$WORK"
 PIDS=()
 
@@ -63,38 +61,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- TAP helpers -------------------------------------------------------------------------
-n=0
-failures=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-not_ok() {
-    n=$((n + 1))
-    failures=$((failures + 1))
-    echo "not ok $n - $*"
-}
-check() { # check DESCRIPTION COMMAND... : passes when COMMAND succeeds
-    local desc=$1
-    shift
-    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-check_out() { # check_out DESCRIPTION EXPECTED ACTUAL
-    if [ "$2" = "$3" ]; then
-        ok "$1"
-    else
-        not_ok "$1"
-        printf 'expected: %s\n     got: %s\n' "$2" "$3" | diag
-    fi
-}
-diag() {
-    sed 's/^/# /'
-}
-bail() {
-    echo "Bail out! $*"
-    exit 1
-}
 
 # ---- python helpers: servers, exact bytes on the wire, TLS tricks, fd passing, JSON ---------
 cat >"$WORK/proxytool.py" <<'EOF'
@@ -609,7 +575,7 @@ ulimit -n 16384
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -subj /CN=allowed.test \
     -addext "subjectAltName=DNS:allowed.test,DNS:*.example.test" >/dev/null 2>&1 ||
-    bail "openssl cannot make a certificate"
+    tap_bail "openssl cannot make a certificate"
 dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
     --listen-address=127.0.0.1 --port=53 --local=/test/ \
     --address=/allowed.test/127.0.0.1 --address=/example.test/127.0.0.1 \
@@ -624,7 +590,7 @@ for i in $(seq 300); do
     grep -q ready "$WORK/servers.out" 2>/dev/null && break
     sleep 0.1
 done
-grep -q ready "$WORK/servers.out" || bail "the upstream servers did not start: $(cat "$WORK/servers.out")"
+grep -q ready "$WORK/servers.out" || tap_bail "the upstream servers did not start: $(cat "$WORK/servers.out")"
 
 RULES="allowed.test *.example.test private.test fallback.test echo.test v6.test"
 
@@ -642,18 +608,17 @@ PROXY_PID=$!
 PIDS+=("$PROXY_PID")
 ready=$(wait_ready "$WORK/ready")
 if [ "$ready" = R ]; then
-    ok "proxy reported ready on --ready-fd"
+    tap_ok "proxy reported ready on --ready-fd"
 else
-    not_ok "proxy reported ready on --ready-fd (got '$ready')"
-    diag <"$WORK/stderr"
-    echo "1..$n"
-    exit 1
+    tap_not_ok "proxy reported ready on --ready-fd (got '$ready')"
+    tap_diag <"$WORK/stderr"
+    tap_done
 fi
 
 status=$(cat "/proc/$PROXY_PID/status")
-check "runs as nobody" grep -Eq "^Uid:[[:space:]]+$(id -u nobody)[[:space:]]" <<<"$status"
-check "no capabilities" grep -Eq '^CapEff:[[:space:]]+0+$' <<<"$status"
-check "no_new_privs and a seccomp filter" \
+tap_check "runs as nobody" grep -Eq "^Uid:[[:space:]]+$(id -u nobody)[[:space:]]" <<<"$status"
+tap_check "no capabilities" grep -Eq '^CapEff:[[:space:]]+0+$' <<<"$status"
+tap_check "no_new_privs and a seccomp filter" \
     bash -c 'grep -Eq "^NoNewPrivs:[[:space:]]+1" <<<"$1" && grep -Eq "^Seccomp:[[:space:]]+2" <<<"$1"' _ "$status"
 
 via_http() { curl -sS -m 10 --connect-to "::127.0.0.1:$HTTP" "$@"; }
@@ -662,182 +627,182 @@ raw() { tool raw "$HTTP" "$@" | tr -d '\r'; }
 
 # ---- HTTP decisions ------------------------------------------------------------------------
 out=$(via_http http://allowed.test/hello)
-check_out "HTTP: an allowed host is relayed" "host=allowed.test path=/hello" "$out"
+tap_check_out "HTTP: an allowed host is relayed" "host=allowed.test path=/hello" "$out"
 
 out=$(via_http -i http://denied.test/x)
-check "HTTP: a denied host gets 403" grep -q '^HTTP/1.1 403 Forbidden' <<<"$out"
-check "HTTP: the 403 body names the host and the annotation" \
+tap_check "HTTP: a denied host gets 403" grep -q '^HTTP/1.1 403 Forbidden' <<<"$out"
+tap_check "HTTP: the 403 body names the host and the annotation" \
     grep -q 'denied.test is not allowed.*' <<<"$out"
-check "HTTP: ... and says to add it to io.dnsjail.allow" \
+tap_check "HTTP: ... and says to add it to io.dnsjail.allow" \
     grep -q 'add denied.test to the container.s io.dnsjail.allow annotation' <<<"$out"
 
 out=$(raw 'GET /first HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET /second HTTP/1.1\r\nHost: denied.test\r\n\r\n')
-check "keep-alive: the first request is relayed" grep -q 'path=/first' <<<"$out"
-check "keep-alive: the second, naming another host, gets 403 and the connection closes" \
+tap_check "keep-alive: the first request is relayed" grep -q 'path=/first' <<<"$out"
+tap_check "keep-alive: the second, naming another host, gets 403 and the connection closes" \
     bash -c 'grep -q "^HTTP/1.1 403" <<<"$1" && grep -q "<EOF>$" <<<"$1" && ! grep -q "path=/second" <<<"$1"' _ "$out"
 
 out=$(raw 'GET /p1 HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET /p2 HTTP/1.1\r\nHost: allowed.test\r\n\r\nHEAD /bytes/7 HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET /p3 HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n')
-check_out "pipelining: four requests (one HEAD), four answers in order, then close" \
+tap_check_out "pipelining: four requests (one HEAD), four answers in order, then close" \
     "4 path=/p1 path=/p2 path=/p3 <EOF>" \
     "$(grep -c '^HTTP/1.1 200 OK$' <<<"$out") $(grep -oE 'path=/p[0-9]|<EOF>' <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
 
 out=$(via_http http://allowed.test/a http://allowed.test/b -w '%{num_connects}\n')
-check "keep-alive: a second request to the same host reuses the connection" \
+tap_check "keep-alive: a second request to the same host reuses the connection" \
     bash -c 'grep -q "path=/b" <<<"$1" && [ "$(tail -n1 <<<"$1")" = 0 ]' _ "$out"
 
 out=$(raw 'GET http://other.test/x HTTP/1.1\r\nHost: allowed.test\r\n\r\n')
-check "absolute-form target and Host disagreeing: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+tap_check "absolute-form target and Host disagreeing: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
 out=$(raw 'GET http://allowed.test/abs HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n')
-check "absolute-form target and Host agreeing: relayed" grep -q 'path=http://allowed.test/abs' <<<"$out"
+tap_check "absolute-form target and Host agreeing: relayed" grep -q 'path=http://allowed.test/abs' <<<"$out"
 out=$(raw 'GET / HTTP/1.1\r\n\r\n')
-check "missing Host: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+tap_check "missing Host: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
 out=$(raw 'POST / HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
-check "Content-Length with Transfer-Encoding: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+tap_check "Content-Length with Transfer-Encoding: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
 out=$(raw 'POST / HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab')
-check "two Content-Lengths: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+tap_check "two Content-Lengths: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
 out=$(raw 'GET / HTTP/1.1\r\nHost: allowed.test\r\nX-A: a\r\n b\r\n\r\n')
-check "obs-fold: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+tap_check "obs-fold: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
 out=$(tool raw "$HTTP" "GET / HTTP/1.1\\r\\nHost: allowed.test\\r\\nX-Big: $(head -c 40000 /dev/zero | tr '\0' a)\\r\\n\\r\\n" | tr -d '\r')
-check "a header section over the limit: 431" grep -q '^HTTP/1.1 431 ' <<<"$out"
+tap_check "a header section over the limit: 431" grep -q '^HTTP/1.1 431 ' <<<"$out"
 out=$(raw 'CONNECT allowed.test:443 HTTP/1.1\r\nHost: allowed.test:443\r\n\r\n')
-check "CONNECT: 405" grep -q '^HTTP/1.1 405 ' <<<"$out"
+tap_check "CONNECT: 405" grep -q '^HTTP/1.1 405 ' <<<"$out"
 out=$(raw 'GET / HTTP/1.1\r\nHost: allowed.test:8080\r\n\r\n')
-check "a Host port other than the destination's: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
+tap_check "a Host port other than the destination's: 400" grep -q '^HTTP/1.1 400 ' <<<"$out"
 out=$(raw 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
-check "an IP literal Host: 403 (only CIDR rules reach addresses)" grep -q '^HTTP/1.1 403 ' <<<"$out"
+tap_check "an IP literal Host: 403 (only CIDR rules reach addresses)" grep -q '^HTTP/1.1 403 ' <<<"$out"
 
 out=$(via_http -i http://evilexample.test/)
-check "evilexample.test against *.example.test: 403" grep -q '^HTTP/1.1 403 ' <<<"$out"
+tap_check "evilexample.test against *.example.test: 403" grep -q '^HTTP/1.1 403 ' <<<"$out"
 out=$(via_http http://deep.sub.example.test/w)
-check_out "*.example.test allows a name at any depth below it" "host=deep.sub.example.test path=/w" "$out"
+tap_check_out "*.example.test allows a name at any depth below it" "host=deep.sub.example.test path=/w" "$out"
 out=$(via_http -i http://example.test/)
-check "*.example.test does not allow example.test itself" grep -q '^HTTP/1.1 403 ' <<<"$out"
+tap_check "*.example.test does not allow example.test itself" grep -q '^HTTP/1.1 403 ' <<<"$out"
 out=$(raw 'GET /case HTTP/1.1\r\nHost: ALLOWED.Test.\r\nConnection: close\r\n\r\n')
-check "mixed case and a trailing dot match allowed.test" grep -q 'path=/case' <<<"$out"
+tap_check "mixed case and a trailing dot match allowed.test" grep -q 'path=/case' <<<"$out"
 
 before=$(private_packets)
 out=$(via_http -i http://private.test/)
-check "a name resolving to 10.0.0.1: 403 naming the address" \
+tap_check "a name resolving to 10.0.0.1: 403 naming the address" \
     bash -c 'grep -q "^HTTP/1.1 403 " <<<"$1" && grep -q "10.0.0.1" <<<"$1"' _ "$out"
-check_out "... and 10.0.0.1 was never contacted (no packet to it)" "$before" "$(private_packets)"
+tap_check_out "... and 10.0.0.1 was never contacted (no packet to it)" "$before" "$(private_packets)"
 
 out=$(via_http http://fallback.test/fb)
-check_out "an address that refuses ([::1]:80) is skipped for the next (127.0.0.1)" "host=fallback.test path=/fb" "$out"
-check "... the log names the upstream that answered" \
+tap_check_out "an address that refuses ([::1]:80) is skipped for the next (127.0.0.1)" "host=fallback.test path=/fb" "$out"
+tap_check "... the log names the upstream that answered" \
     tool find-line "$LOG" host='"fallback.test"' upstream='"127.0.0.1:80"'
 
 out=$(tool raw6 "$HTTP" 'GET /v6client HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n' | tr -d '\r')
-check "a client on [::1] is served" grep -q 'path=/v6client' <<<"$out"
+tap_check "a client on [::1] is served" grep -q 'path=/v6client' <<<"$out"
 
 # ---- HTTP relaying -------------------------------------------------------------------------
 head -c 100000000 /dev/urandom >"$WORK/big.bin"
 want=$(sha256sum "$WORK/big.bin" | cut -d' ' -f1)
 out=$(via_http -m 60 --data-binary @"$WORK/big.bin" http://allowed.test/upload)
-check_out "HTTP: 100 MB upload with Content-Length arrives intact" "$want 100000000" "$out"
+tap_check_out "HTTP: 100 MB upload with Content-Length arrives intact" "$want 100000000" "$out"
 out=$(via_http -m 60 -H 'Transfer-Encoding: chunked' --data-binary @"$WORK/big.bin" http://allowed.test/upload)
-check_out "HTTP: 100 MB chunked upload arrives intact" "$want 100000000" "$out"
+tap_check_out "HTTP: 100 MB chunked upload arrives intact" "$want 100000000" "$out"
 want=$(python3 -c 'import hashlib,sys; b=bytes(range(256))*4096; h=hashlib.sha256(); n=100000000
 while n: k=min(n,len(b)); h.update(b[:k]); n-=k
 print(h.hexdigest())')
 out=$(via_http -m 60 http://allowed.test/bytes/100000000 | sha256sum | cut -d' ' -f1)
-check_out "HTTP: 100 MB download arrives intact" "$want" "$out"
+tap_check_out "HTTP: 100 MB download arrives intact" "$want" "$out"
 out=$(via_http http://allowed.test/chunked http://allowed.test/hello)
-check_out "a chunked response, then the next request on the connection" \
+tap_check_out "a chunked response, then the next request on the connection" \
     "hello chunked world
 host=allowed.test path=/hello" "$out"
 out=$(raw 'GET /close HTTP/1.1\r\nHost: allowed.test\r\n\r\n')
-check "a response delimited by the server's close is relayed, then the client is closed" \
+tap_check "a response delimited by the server's close is relayed, then the client is closed" \
     bash -c 'grep -q "^delimited by close$" <<<"$1" && grep -q "<EOF>$" <<<"$1"' _ "$out"
 out=$(tool raw "$HTTP" 'GET /halfclose HTTP/1.1\r\nHost: allowed.test\r\n\r\n' shut | tr -d '\r')
-check "a client that half-closes after its request still gets the response" \
+tap_check "a client that half-closes after its request still gets the response" \
     bash -c 'grep -q "path=/halfclose" <<<"$1" && grep -q "<EOF>$" <<<"$1"' _ "$out"
 out=$(tool halfclose-big "$HTTP" 20000000)
-check_out "... even when its response is still arriving (20 MB) after the client's FIN" 20000000 "$out"
+tap_check_out "... even when its response is still arriving (20 MB) after the client's FIN" 20000000 "$out"
 out=$(tool raw "$HTTP" 'GET /upgrade HTTP/1.1\r\nHost: allowed.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nafter the switch' shut | tr -d '\r')
-check "101 Switching Protocols turns into a tunnel to the same host" \
+tap_check "101 Switching Protocols turns into a tunnel to the same host" \
     bash -c 'grep -q "^HTTP/1.1 101 " <<<"$1" && grep -q "after the switch<EOF>$" <<<"$1"' _ "$out"
 
 # ---- TLS -----------------------------------------------------------------------------------
 out=$(via_tls https://allowed.test/tls)
-check_out "TLS: an allowed name is relayed (curl)" "host=allowed.test path=/tls" "$out"
+tap_check_out "TLS: an allowed name is relayed (curl)" "host=allowed.test path=/tls" "$out"
 out=$(via_tls https://denied.test/ 2>&1)
-check "TLS: a denied name gets the access_denied alert (curl)" grep -q 'alert access denied' <<<"$out"
+tap_check "TLS: a denied name gets the access_denied alert (curl)" grep -q 'alert access denied' <<<"$out"
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername denied.test 2>&1)
-check "TLS: ... (openssl s_client: alert number 49)" grep -q 'alert number 49' <<<"$out"
+tap_check "TLS: ... (openssl s_client: alert number 49)" grep -q 'alert number 49' <<<"$out"
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -noservername 2>&1)
-check "TLS: no SNI gets the alert" grep -q 'alert number 49' <<<"$out"
+tap_check "TLS: no SNI gets the alert" grep -q 'alert number 49' <<<"$out"
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername 127.0.0.1 2>&1)
-check "TLS: an IP address as SNI gets the alert" grep -q 'alert number 49' <<<"$out"
+tap_check "TLS: an IP address as SNI gets the alert" grep -q 'alert number 49' <<<"$out"
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername evilexample.test 2>&1)
-check "TLS: evilexample.test against *.example.test gets the alert" grep -q 'alert number 49' <<<"$out"
+tap_check "TLS: evilexample.test against *.example.test gets the alert" grep -q 'alert number 49' <<<"$out"
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername private.test 2>&1)
-check "TLS: a name resolving to 10.0.0.1 gets the alert" grep -q 'alert number 49' <<<"$out"
-check_out "... and 10.0.0.1 was never contacted" "$before" "$(private_packets)"
+tap_check "TLS: a name resolving to 10.0.0.1 gets the alert" grep -q 'alert number 49' <<<"$out"
+tap_check_out "... and 10.0.0.1 was never contacted" "$before" "$(private_packets)"
 for mode in whole segments records both; do
     out=$(tool tls-get "$TLS" allowed.test "$mode" "/$mode")
-    check_out "TLS: ClientHello sent $mode" "host=allowed.test path=/$mode" "$out"
+    tap_check_out "TLS: ClientHello sent $mode" "host=allowed.test path=/$mode" "$out"
 done
 out=$(tool tls-get "$TLS" denied.test both)
-check "TLS: a denied ClientHello in pieces gets the alert" grep -q 'ALERT_ACCESS_DENIED' <<<"$out"
+tap_check "TLS: a denied ClientHello in pieces gets the alert" grep -q 'ALERT_ACCESS_DENIED' <<<"$out"
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$TLS" -servername ALLOWED.Test. 2>&1)
-check "TLS: mixed case and a trailing dot in SNI match allowed.test" \
+tap_check "TLS: mixed case and a trailing dot in SNI match allowed.test" \
     bash -c 'grep -q "^New, TLS" <<<"$1" && ! grep -q "alert" <<<"$1"' _ "$out"
-check "... (the log shows the name as sent)" \
+tap_check "... (the log shows the name as sent)" \
     tool find-line "$LOG" event='"tls_connection"' host='"ALLOWED.Test."' decision='"allow"'
 out=$(tool raw "$TLS" 'GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n')
-check_out "TLS: non-TLS bytes are closed without an answer" "<EOF>" "$out"
+tap_check_out "TLS: non-TLS bytes are closed without an answer" "<EOF>" "$out"
 out=$(tool tls-echo "$TLS" echo.test)
-check_out "TLS: the hello and what followed are replayed, half-close goes both ways" echoed "$out"
+tap_check_out "TLS: the hello and what followed are replayed, half-close goes both ways" echoed "$out"
 out=$(tool tls-echo "$TLS" v6.test)
-check_out "TLS: an IPv6 upstream ([::1]:443)" echoed "$out"
+tap_check_out "TLS: an IPv6 upstream ([::1]:443)" echoed "$out"
 want=$(sha256sum "$WORK/big.bin" | cut -d' ' -f1)
 out=$(via_tls -m 60 --data-binary @"$WORK/big.bin" https://allowed.test/upload)
-check_out "TLS: 100 MB upload arrives intact" "$want 100000000" "$out"
+tap_check_out "TLS: 100 MB upload arrives intact" "$want 100000000" "$out"
 want=$(via_http -m 60 http://allowed.test/bytes/100000000 | sha256sum | cut -d' ' -f1)
 out=$(via_tls -m 60 https://allowed.test/bytes/100000000 | sha256sum | cut -d' ' -f1)
-check_out "TLS: 100 MB download arrives intact" "$want" "$out"
+tap_check_out "TLS: 100 MB download arrives intact" "$want" "$out"
 out=$(via_tls -m 60 --limit-rate 10M -H 'Connection: close' https://allowed.test/bytes/20000000 | sha256sum | cut -d' ' -f1)
-check_out "TLS: a slow reader gets everything an upstream sent before it closed" \
+tap_check_out "TLS: a slow reader gets everything an upstream sent before it closed" \
     "$(via_http -m 60 http://allowed.test/bytes/20000000 | sha256sum | cut -d' ' -f1)" "$out"
 rm -f "$WORK/big.bin"
 
 # ---- many connections ----------------------------------------------------------------------
 out=$(tool many 1000 "$HTTP" http)
-check_out "HTTP: 1000 concurrent connections, all answered while all are open" \
+tap_check_out "HTTP: 1000 concurrent connections, all answered while all are open" \
     "answered-while-open=1000 right=1000" "$out"
 out=$(tool many 1000 "$TLS" tls)
-check_out "TLS: 1000 concurrent connections, all answered while all are open" \
+tap_check_out "TLS: 1000 concurrent connections, all answered while all are open" \
     "answered-while-open=1000 right=1000" "$out"
-check "the proxy is still alive (no SIGSYS on any path so far)" alive "$PROXY_PID"
+tap_check "the proxy is still alive (no SIGSYS on any path so far)" alive "$PROXY_PID"
 
 # ---- the log -------------------------------------------------------------------------------
 out=$(tool check-log "$LOG" e2e-proxy)
-check "every log line is JSON with the documented fields" test $? = 0
-echo "$out" | diag
-check "log: a denied request with its reason" \
+tap_check "every log line is JSON with the documented fields" test $? = 0
+echo "$out" | tap_diag
+tap_check "log: a denied request with its reason" \
     tool find-line "$LOG" event='"http_request"' host='"denied.test"' decision='"deny"' reason='"not in the allow list"' status=403
-check "log: an allowed request with method, path and status" \
+tap_check "log: an allowed request with method, path and status" \
     tool find-line "$LOG" event='"http_request"' host='"allowed.test"' method='"GET"' path='"/hello"' decision='"allow"' status=200
-check "log: the refused private address" \
+tap_check "log: the refused private address" \
     tool find-line "$LOG" host='"private.test"' decision='"deny"' reason='"private.test resolves to internal address 10.0.0.1"'
-check "log: a TLS connection with its bytes each way" tool echo-bytes "$LOG"
-check "log: a TLS connection without SNI" \
+tap_check "log: a TLS connection with its bytes each way" tool echo-bytes "$LOG"
+tap_check "log: a TLS connection without SNI" \
     tool find-line "$LOG" event='"tls_connection"' host=null reason='"no server name (SNI) in the ClientHello"'
 
 # ---- control socket, watched processes, signals ----------------------------------------------
-check_out "control: P answers K" K "$(tool control "$CTL" P)"
+tap_check_out "control: P answers K" K "$(tool control "$CTL" P)"
 sleep 300 &
 SECOND=$!
 PIDS+=("$SECOND")
-check_out "control: W with a pidfd answers K" K "$(tool control "$CTL" W "$SECOND")"
+tap_check_out "control: W with a pidfd answers K" K "$(tool control "$CTL" W "$SECOND")"
 kill "$WATCHED"
 wait "$WATCHED" 2>/dev/null
 sleep 0.3
-check "one watched process exiting leaves the proxy running" alive "$PROXY_PID"
+tap_check "one watched process exiting leaves the proxy running" alive "$PROXY_PID"
 kill "$SECOND"
 wait "$SECOND" 2>/dev/null
 wait_exit "$PROXY_PID" 30
-check_out "the last watched process exiting ends the proxy (exit 0)" 0 "$exit_status"
+tap_check_out "the last watched process exiting ends the proxy (exit 0)" 0 "$exit_status"
 
 # ---- a second proxy: timeouts, the connection cap, quit, a control that 10.0.0.1 is seen ---
 LOG2=$WORK/proxy2.log
@@ -849,26 +814,26 @@ python3 "$WORK/proxytool.py" launch "$CTL2" - "$proxy" --user nobody --container
     --idle-timeout 2 --max-connections 5 --ready-fd 5 5>"$WORK/ready2" 2>"$WORK/stderr2" &
 PROXY2_PID=$!
 PIDS+=("$PROXY2_PID")
-check_out "second proxy ready" R "$(wait_ready "$WORK/ready2")"
+tap_check_out "second proxy ready" R "$(wait_ready "$WORK/ready2")"
 out=$(tool silent-closed "$TLS" "" 5)
-check "handshake timeout: a TLS client that sends nothing is closed after ~1 s" \
+tap_check "handshake timeout: a TLS client that sends nothing is closed after ~1 s" \
     bash -c 'read -r what secs <<<"$1"; [ "$what" = EOF ] && awk -v s="$secs" "BEGIN{exit !(s >= 0.9 && s < 3.5)}"' _ "$out"
 out=$(tool silent-closed "$HTTP" $'GET / HTTP/1.1\r\nHost: allowed' 5)
-check "handshake timeout: an unfinished request head gets 408" grep -q '^HTTP/1.1 408 ' <<<"$out"
+tap_check "handshake timeout: an unfinished request head gets 408" grep -q '^HTTP/1.1 408 ' <<<"$out"
 out=$(tool idle-closed "$TLS" echo.test 8)
-check "idle timeout: a silent relayed connection is closed after ~2 s" \
+tap_check "idle timeout: a silent relayed connection is closed after ~2 s" \
     bash -c 'read -r what secs <<<"$1"; [ "$what" = closed ] && awk -v s="$secs" "BEGIN{exit !(s >= 1.9 && s < 4.5)}"' _ "$out"
 out=$(tool hold-open "$HTTP" 5 2)
-check_out "--max-connections 5: a sixth connection is closed at once" closed "$out"
-check "... and logged" tool find-line "$LOG2" reason='"too many connections (--max-connections)"'
+tap_check_out "--max-connections 5: a sixth connection is closed at once" closed "$out"
+tap_check "... and logged" tool find-line "$LOG2" reason='"too many connections (--max-connections)"'
 sleep 0.3
 before=$(private_packets)
 via_http -m 10 -o /dev/null http://private.test/ 2>/dev/null
-check "control: with --upstream-allow 10.0.0.0/8 the proxy does try 10.0.0.1 (so the count above would see it)" \
+tap_check "control: with --upstream-allow 10.0.0.0/8 the proxy does try 10.0.0.1 (so the count above would see it)" \
     test "$(private_packets)" -gt "$before"
-check_out "control: Q answers K, then the connection ends" "K eof" "$(tool control "$CTL2" Q)"
+tap_check_out "control: Q answers K, then the connection ends" "K eof" "$(tool control "$CTL2" Q)"
 wait_exit "$PROXY2_PID" 30
-check_out "Q ends the proxy (exit 0)" 0 "$exit_status"
+tap_check_out "Q ends the proxy (exit 0)" 0 "$exit_status"
 
 # ---- transparent: listeners in a "container" namespace, redirected there ------------------
 # As the hook sets it up: the container's namespace redirects tcp 80 and 8080 to the HTTP
@@ -901,30 +866,30 @@ EOF' 2>"$WORK/ctr.err"; then
         --ready-fd 5 5>"$WORK/ready3" 2>"$WORK/stderr3" &
     PROXY3_PID=$!
     PIDS+=("$PROXY3_PID")
-    check_out "transparent: proxy with inherited listeners ready" R "$(wait_ready "$WORK/ready3")"
+    tap_check_out "transparent: proxy with inherited listeners ready" R "$(wait_ready "$WORK/ready3")"
     in_ctr() { nsenter --net="/proc/$CTR/ns/net" "$@"; }
     out=$(in_ctr curl -sS -m 10 --resolve allowed.test:80:192.0.2.10 http://allowed.test/orig4)
-    check_out "transparent: HTTP to 192.0.2.10:80 reaches allowed.test" "host=allowed.test path=/orig4" "$out"
+    tap_check_out "transparent: HTTP to 192.0.2.10:80 reaches allowed.test" "host=allowed.test path=/orig4" "$out"
     out=$(in_ctr curl -sS -m 10 --resolve 'allowed.test:80:[2001:db8::10]' http://allowed.test/orig6)
-    check_out "transparent: HTTP to [2001:db8::10]:80 reaches allowed.test" "host=allowed.test path=/orig6" "$out"
+    tap_check_out "transparent: HTTP to [2001:db8::10]:80 reaches allowed.test" "host=allowed.test path=/orig6" "$out"
     out=$(in_ctr curl -sS -m 10 -i --resolve allowed.test:8080:192.0.2.10 http://allowed.test:8080/)
-    check "transparent: port 8080 is checked as 8080 (a port-less rule covers 80 and 443 only)" \
+    tap_check "transparent: port 8080 is checked as 8080 (a port-less rule covers 80 and 443 only)" \
         bash -c 'grep -q "^HTTP/1.1 403 " <<<"$1" && grep -q "add allowed.test:8080 to" <<<"$1"' _ "$out"
     out=$(in_ctr curl -sS -k -m 10 --resolve allowed.test:443:192.0.2.10 https://allowed.test/orig-tls)
-    check_out "transparent: HTTPS to 192.0.2.10:443 reaches allowed.test" "host=allowed.test path=/orig-tls" "$out"
+    tap_check_out "transparent: HTTPS to 192.0.2.10:443 reaches allowed.test" "host=allowed.test path=/orig-tls" "$out"
     out=$(in_ctr curl -sS -k -m 10 --resolve denied.test:443:192.0.2.10 https://denied.test/ 2>&1)
-    check "transparent: HTTPS to a denied name gets the alert" grep -q 'alert access denied' <<<"$out"
-    check "transparent: the log has the original ports" \
+    tap_check "transparent: HTTPS to a denied name gets the alert" grep -q 'alert access denied' <<<"$out"
+    tap_check "transparent: the log has the original ports" \
         bash -c 'python3 "$1" find-line "$2" path="\"/orig4\"" port=80 &&
                  python3 "$1" find-line "$2" host="\"allowed.test\"" port=8080 decision="\"deny\"" &&
                  python3 "$1" find-line "$2" event="\"tls_connection\"" port=443 decision="\"allow\""' \
         _ "$WORK/proxytool.py" "$LOG3"
     kill -TERM "$PROXY3_PID"
     wait_exit "$PROXY3_PID" 30
-    check_out "transparent: SIGTERM ends the proxy (exit 0)" 0 "$exit_status"
+    tap_check_out "transparent: SIGTERM ends the proxy (exit 0)" 0 "$exit_status"
 else
-    not_ok "transparent: cannot set up the container namespace"
-    diag <"$WORK/ctr.err"
+    tap_not_ok "transparent: cannot set up the container namespace"
+    tap_diag <"$WORK/ctr.err"
 fi
 
 # ---- startup errors ------------------------------------------------------------------------
@@ -932,10 +897,9 @@ fi
     --resolver 127.0.0.1 --ready-fd 5 5>"$WORK/ready4" 2>/dev/null
 rc=$?
 msg=$(cat "$WORK/ready4")
-check "a malformed rule fails the start and quotes the entry on the ready pipe" \
+tap_check "a malformed rule fails the start and quotes the entry on the ready pipe" \
     bash -c '[ "$1" != 0 ] && [ "${2:0:1}" = E ] && grep -q "bad..test" <<<"$2"' _ "$rc" "$msg"
 "$proxy" --listen-http "127.0.0.1:$HTTP" --allow allowed.test --resolver 127.0.0.1 2>/dev/null
-check "refuses to serve as root without --user" test $? != 0
+tap_check "refuses to serve as root without --user" test $? != 0
 
-echo "1..$n"
-[ "$failures" = 0 ]
+tap_done

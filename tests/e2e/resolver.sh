@@ -7,20 +7,18 @@
 # Only loopback traffic. Output is TAP; the plan comes last.
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/tap.sh
+. "$script_dir/tap.sh"
 top_builddir=${top_builddir:-$script_dir/../..}
 tool=$top_builddir/tests/tools/dj-resolve
 
-skip_all() {
-    echo "1..0 # SKIP $*"
-    exit 0
-}
 
 for cmd in dnsmasq dig python3 timeout; do
-    command -v "$cmd" >/dev/null 2>&1 || skip_all "$cmd is not installed"
+    command -v "$cmd" >/dev/null 2>&1 || tap_skip_all "$cmd is not installed"
 done
-[ -x "$tool" ] || skip_all "$tool is not built"
+[ -x "$tool" ] || tap_skip_all "$tool is not built"
 
-WORK=$(mktemp -d /tmp/djt-resolver.XXXXXX) || skip_all "cannot create a temporary directory"
+WORK=$(mktemp -d /tmp/djt-resolver.XXXXXX) || tap_skip_all "cannot create a temporary directory"
 chmod 755 "$WORK"
 PIDS=()
 
@@ -37,26 +35,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- TAP helpers -------------------------------------------------------------------------
-n=0
-failures=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-not_ok() {
-    n=$((n + 1))
-    failures=$((failures + 1))
-    echo "not ok $n - $*"
-}
-check() { # check DESCRIPTION COMMAND... : passes when COMMAND succeeds
-    local desc=$1
-    shift
-    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-diag() {
-    sed 's/^/# /'
-}
 
 # A UDP and TCP port that nothing uses on 127.0.0.1 (two of them: one stays dead).
 free_ports() {
@@ -122,26 +100,26 @@ same_as_dig() { # NAME FAMILY TYPES...
     if [ -n "$ours" ] && [ "$ours" = "$theirs" ]; then
         return 0
     fi
-    { echo "dj-resolve: $ours"; echo "dig: $theirs"; } | diag
+    { echo "dj-resolve: $ours"; echo "dig: $theirs"; } | tap_diag
     return 1
 }
 
 # ---- answers ------------------------------------------------------------------------------
-check "A record: same addresses as dig" same_as_dig a.test 4 A
-check "A and AAAA: same addresses as dig" same_as_dig h.test any A AAAA
-check "CNAME chain of two: same addresses as dig" same_as_dig c2.test any A AAAA
+tap_check "A record: same addresses as dig" same_as_dig a.test 4 A
+tap_check "A and AAAA: same addresses as dig" same_as_dig h.test any A AAAA
+tap_check "CNAME chain of two: same addresses as dig" same_as_dig c2.test any A AAAA
 out=$(resolve c2.test)
-check "AF_UNSPEC lists IPv6 first" test "$(echo "$out" | cut -d' ' -f5)" = 2001:db8::2
-check "mixed case and a trailing dot are the same name" \
+tap_check "AF_UNSPEC lists IPv6 first" test "$(echo "$out" | cut -d' ' -f5)" = 2001:db8::2
+tap_check "mixed case and a trailing dot are the same name" \
     test "$(resolve C2.Test. | addresses)" = "$(resolve c2.test | addresses)"
 
 out=$(resolve gone.nx.test)
 status=$?
-check "a name that does not exist is NXDOMAIN" test "$(echo "$out" | cut -d' ' -f2)" = NXDOMAIN
-check "exit status 3 when a lookup finds nothing" test "$status" = 3
+tap_check "a name that does not exist is NXDOMAIN" test "$(echo "$out" | cut -d' ' -f2)" = NXDOMAIN
+tap_check "exit status 3 when a lookup finds nothing" test "$status" = 3
 
 out=$(resolve --family 4 many.test)
-check "a truncated answer is asked again over TCP and gives 16 addresses" \
+tap_check "a truncated answer is asked again over TCP and gives 16 addresses" \
     test "$(echo "$out" | addresses | wc -l)" = 16
 all_in_hosts() { # every address of dj-resolve line $1 is one of many.test's
     local a
@@ -149,28 +127,27 @@ all_in_hosts() { # every address of dj-resolve line $1 is one of many.test's
         grep -qx "$a many.test" "$WORK/hosts" || return 1
     done
 }
-check "the TCP answer's addresses are dnsmasq's" all_in_hosts "$out"
+tap_check "the TCP answer's addresses are dnsmasq's" all_in_hosts "$out"
 
 # ---- failover ---------------------------------------------------------------------------
 start=$(date +%s%N)
 out=$(timeout 20 "$tool" --server "127.0.0.1:$DEAD_PORT" --server "127.0.0.1:$PORT" \
     --timeout 3000 --family 4 a.test)
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
-check "a dead first server is skipped" test "$(echo "$out" | addresses)" = 192.0.2.1
-check "at once (port unreachable, not a timeout): ${elapsed_ms} ms" test "$elapsed_ms" -lt 2000
+tap_check "a dead first server is skipped" test "$(echo "$out" | addresses)" = 192.0.2.1
+tap_check "at once (port unreachable, not a timeout): ${elapsed_ms} ms" test "$elapsed_ms" -lt 2000
 
 # ---- cache and coalescing -------------------------------------------------------------------
 : >"$WORK/dnsmasq.log"
 out=$(resolve --family 4 --repeat 3 --stats h.test h.test H.TEST.)
 asked=$(grep -c 'query\[A\] h.test' "$WORK/dnsmasq.log")
-check "9 lookups of one name over 3 rounds reach dnsmasq once (asked $asked times)" \
+tap_check "9 lookups of one name over 3 rounds reach dnsmasq once (asked $asked times)" \
     test "$asked" = 1
-check "rounds 2 and 3 come from the cache" test "$(echo "$out" | grep -c 'cache=yes')" = 6
+tap_check "rounds 2 and 3 come from the cache" test "$(echo "$out" | grep -c 'cache=yes')" = 6
 
 # ---- literals ----------------------------------------------------------------------------
 : >"$WORK/dnsmasq.log"
-resolve 192.0.2.1 127.1 ::1 2>/dev/null | diag
-check "IP literals are refused, not asked" test "$(grep -c 'query\[' "$WORK/dnsmasq.log")" = 0
+resolve 192.0.2.1 127.1 ::1 2>/dev/null | tap_diag
+tap_check "IP literals are refused, not asked" test "$(grep -c 'query\[' "$WORK/dnsmasq.log")" = 0
 
-echo "1..$n"
-[ "$failures" = 0 ]
+tap_done

@@ -6,23 +6,21 @@
 # Only loopback traffic. Output is TAP; the plan comes last.
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/tap.sh
+. "$script_dir/tap.sh"
 top_builddir=${top_builddir:-$script_dir/../..}
 top_srcdir=${top_srcdir:-$script_dir/../..}
 stub=$top_builddir/dnsstub/dnsjail-dnsstub
 
-skip_all() {
-    echo "1..0 # SKIP $*"
-    exit 0
-}
 
-[ "$(id -u)" = 0 ] || skip_all "needs root (drops to nobody like the hook does)"
+[ "$(id -u)" = 0 ] || tap_skip_all "needs root (drops to nobody like the hook does)"
 for cmd in dig python3 timeout; do
-    command -v "$cmd" >/dev/null 2>&1 || skip_all "$cmd is not installed"
+    command -v "$cmd" >/dev/null 2>&1 || tap_skip_all "$cmd is not installed"
 done
-[ -x "$stub" ] || skip_all "$stub is not built"
-id nobody >/dev/null 2>&1 || skip_all "there is no user nobody"
+[ -x "$stub" ] || tap_skip_all "$stub is not built"
+id nobody >/dev/null 2>&1 || tap_skip_all "there is no user nobody"
 
-WORK=$(mktemp -d /tmp/djt-stub.XXXXXX) || skip_all "cannot create a temporary directory"
+WORK=$(mktemp -d /tmp/djt-stub.XXXXXX) || tap_skip_all "cannot create a temporary directory"
 chmod 755 "$WORK"
 PIDS=()
 
@@ -39,30 +37,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- TAP helpers -------------------------------------------------------------------------
-n=0
-failures=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-not_ok() {
-    n=$((n + 1))
-    failures=$((failures + 1))
-    echo "not ok $n - $*"
-}
-check() { # check DESCRIPTION COMMAND... : passes when COMMAND succeeds
-    local desc=$1
-    shift
-    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-diag() {
-    sed 's/^/# /'
-}
-bail() {
-    echo "Bail out! $*"
-    exit 1
-}
 
 # ---- python helpers: exact bytes on the wire, fd passing, JSON checks -----------------------
 cat >"$WORK/stubtool.py" <<'EOF'
@@ -305,7 +279,7 @@ wait_exit() {
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
-PORT=$(tool free-port) || bail "no free port"
+PORT=$(tool free-port) || tap_bail "no free port"
 LOG=$WORK/query.log
 CTL=$WORK/control.sock
 
@@ -317,96 +291,95 @@ STUB_PID=$!
 PIDS+=("$STUB_PID")
 ready=$(wait_ready "$WORK/ready")
 if [ "$ready" = R ]; then
-    ok "stub reported ready on --ready-fd"
+    tap_ok "stub reported ready on --ready-fd"
 else
-    not_ok "stub reported ready on --ready-fd (got '$ready')"
-    diag <"$WORK/stderr"
-    echo "1..$n"
-    exit 1
+    tap_not_ok "stub reported ready on --ready-fd (got '$ready')"
+    tap_diag <"$WORK/stderr"
+    tap_done
 fi
 
 dig_stub() { dig @127.0.0.1 -p "$PORT" +time=2 +tries=1 "$@"; }
 
 # ---- answers -----------------------------------------------------------------------------
 out=$(dig_stub +short www.example.com A)
-check "A gets the sinkhole 6.6.6.6" [ "$out" = 6.6.6.6 ]
+tap_check "A gets the sinkhole 6.6.6.6" [ "$out" = 6.6.6.6 ]
 
 out=$(dig_stub www.example.com A +noall +answer)
-check "A answer carries the TTL from --ttl" grep -Eq '^www\.example\.com\.[[:space:]]+7[[:space:]]+IN[[:space:]]+A[[:space:]]+6\.6\.6\.6$' <<<"$out"
+tap_check "A answer carries the TTL from --ttl" grep -Eq '^www\.example\.com\.[[:space:]]+7[[:space:]]+IN[[:space:]]+A[[:space:]]+6\.6\.6\.6$' <<<"$out"
 
 out=$(dig_stub www.example.com AAAA)
 if grep -q 'status: NOERROR' <<<"$out" && grep -q 'ANSWER: 0,' <<<"$out"; then
-    ok "AAAA gets NOERROR without an answer"
+    tap_ok "AAAA gets NOERROR without an answer"
 else
-    not_ok "AAAA gets NOERROR without an answer"
-    diag <<<"$out"
+    tap_not_ok "AAAA gets NOERROR without an answer"
+    tap_diag <<<"$out"
 fi
 
 out=$(dig_stub example.com TXT)
 if grep -q 'status: NOERROR' <<<"$out" && grep -q 'ANSWER: 0,' <<<"$out" &&
     grep -q 'flags: qr rd ra;' <<<"$out"; then
-    ok "TXT gets NODATA (NOERROR, no answer; qr rd ra)"
+    tap_ok "TXT gets NODATA (NOERROR, no answer; qr rd ra)"
 else
-    not_ok "TXT gets NODATA"
-    diag <<<"$out"
+    tap_not_ok "TXT gets NODATA"
+    tap_diag <<<"$out"
 fi
 
 out=$(dig_stub +tcp +short tcp.example.com A)
-check "A over TCP gets 6.6.6.6" [ "$out" = 6.6.6.6 ]
+tap_check "A over TCP gets 6.6.6.6" [ "$out" = 6.6.6.6 ]
 
 out=$(dig_stub +tcp +keepopen +short one.example A two.example A three.example A)
-check "three queries on one TCP connection (dig +keepopen)" [ "$out" = $'6.6.6.6\n6.6.6.6\n6.6.6.6' ]
+tap_check "three queries on one TCP connection (dig +keepopen)" [ "$out" = $'6.6.6.6\n6.6.6.6\n6.6.6.6' ]
 
 if out=$(tool pipeline 127.0.0.1 "$PORT" 50 2>&1); then
-    ok "50 pipelined queries in one TCP write get 50 answers in order"
+    tap_ok "50 pipelined queries in one TCP write get 50 answers in order"
 else
-    not_ok "50 pipelined queries in one TCP write get 50 answers in order"
-    diag <<<"$out"
+    tap_not_ok "50 pipelined queries in one TCP write get 50 answers in order"
+    tap_diag <<<"$out"
 fi
 
 out=$(tool malformed 127.0.0.1 "$PORT" 2>&1)
 expected="short=none response=none truncated-name=rcode1 pointer-loop=rcode1 label-64=rcode1 qdcount-2=rcode1 update=rcode4"
 if [ "$out" = "$expected" ]; then
-    ok "malformed packets: FORMERR, NOTIMP or nothing"
+    tap_ok "malformed packets: FORMERR, NOTIMP or nothing"
 else
-    not_ok "malformed packets: FORMERR, NOTIMP or nothing"
-    diag <<<"got: $out"
+    tap_not_ok "malformed packets: FORMERR, NOTIMP or nothing"
+    tap_diag <<<"got: $out"
 fi
 out=$(dig_stub +short after.malformed.example A)
-check "stub still answers after the malformed packets" [ "$out" = 6.6.6.6 ]
+tap_check "stub still answers after the malformed packets" [ "$out" = 6.6.6.6 ]
 
 # ---- privileges --------------------------------------------------------------------------
 status=$(cat "/proc/$STUB_PID/status" 2>/dev/null)
 field() { awk -v k="$1:" '$1 == k {print $2}' <<<"$status"; }
-check "stub runs as nobody" [ "$(field Uid)" = "$(id -u nobody)" ]
-check "stub has no capabilities (CapEff and CapPrm 0)" \
+tap_check "stub runs as nobody" [ "$(field Uid)" = "$(id -u nobody)" ]
+tap_check "stub has no capabilities (CapEff and CapPrm 0)" \
     [ "$(field CapEff)" = 0000000000000000 -a "$(field CapPrm)" = 0000000000000000 ]
-check "stub has NoNewPrivs 1 and Seccomp 2 (filter)" [ "$(field NoNewPrivs)" = 1 -a "$(field Seccomp)" = 2 ]
+tap_check "stub has NoNewPrivs 1 and Seccomp 2 (filter)" [ "$(field NoNewPrivs)" = 1 -a "$(field Seccomp)" = 2 ]
 
 # ---- log ---------------------------------------------------------------------------------
 if out=$(tool check-log "$LOG" e2e-ctr 2>&1); then
-    ok "every log line is JSON; dns_query lines have the documented fields"
+    tap_ok "every log line is JSON; dns_query lines have the documented fields"
 else
-    not_ok "every log line is JSON; dns_query lines have the documented fields"
-    diag <<<"$out"
+    tap_not_ok "every log line is JSON; dns_query lines have the documented fields"
+    tap_diag <<<"$out"
 fi
-check "A query logged with qtype, rcode and answer" tool find-line "$LOG" \
+tap_check "A query logged with qtype, rcode and answer" tool find-line "$LOG" \
     'event="dns_query"' 'qname="www.example.com"' 'qtype="A"' 'rcode="NOERROR"' \
     'answer="6.6.6.6"' 'proto="udp"' 'container="e2e-ctr"'
-check "TXT query logged with answer null" tool find-line "$LOG" \
+tap_check "TXT query logged with answer null" tool find-line "$LOG" \
     'event="dns_query"' 'qname="example.com"' 'qtype="TXT"' 'answer=null'
-check "TCP query logged as proto tcp" tool find-line "$LOG" 'qname="tcp.example.com"' 'proto="tcp"'
-check "malformed packet logged as dns_malformed" tool find-line "$LOG" \
+tap_check "TCP query logged as proto tcp" tool find-line "$LOG" 'qname="tcp.example.com"' 'proto="tcp"'
+tap_check "malformed packet logged as dns_malformed" tool find-line "$LOG" \
     'event="dns_malformed"' 'rcode="FORMERR"' 'proto="udp"'
-check "dropped packet logged as dns_malformed with rcode null" tool find-line "$LOG" \
+tap_check "dropped packet logged as dns_malformed with rcode null" tool find-line "$LOG" \
     'event="dns_malformed"' 'rcode=null' 'reason="a response, not a query"'
 
 # ---- control socket ----------------------------------------------------------------------
 out=$(tool control "$CTL" P 2>&1)
-check "control P (ping) gets K" [ "$out" = K ]
+tap_check "control P (ping) gets K" [ "$out" = K ]
 out=$(tool control "$CTL" X 2>&1)
-check "control: an unknown request gets no K" [ "$out" = none ]
-check "stub alive after the control requests" alive "$STUB_PID"
+tap_check "control: an unknown request gets no K" [ "$out" = none ]
+tap_check "stub alive after the control requests" alive "$STUB_PID"
 
 # ---- log flood ---------------------------------------------------------------------------
 # Refill the bucket first (400 burst at 200/s: 2 s), then 5000 queries as fast as possible.
@@ -422,29 +395,29 @@ lines=$((after - before))
 # At most the burst, the refill during the flood, and the summary lines (one a second).
 bound=$(python3 -c "import math; print(400 + math.ceil(200 * $seconds) + math.ceil($seconds) + 3)")
 if [ "$lines" -le "$bound" ] && [ "$lines" -ge 400 ]; then
-    ok "flood of 5000 queries ($answers answered in ${seconds}s) wrote $lines log lines (400..$bound)"
+    tap_ok "flood of 5000 queries ($answers answered in ${seconds}s) wrote $lines log lines (400..$bound)"
 else
-    not_ok "flood of 5000 queries wrote $lines log lines, want 400..$bound"
+    tap_not_ok "flood of 5000 queries wrote $lines log lines, want 400..$bound"
 fi
 summary=$(tail -n +"$((before + 1))" "$LOG" | grep '"event":"log_suppressed"')
 count=$(sed -n 's/.*"count":\([0-9]*\).*/\1/p' <<<"$summary" | awk '{s += $1} END {print s + 0}')
 queries=$(tail -n +"$((before + 1))" "$LOG" | grep -c '"event":"dns_query"')
 if [ -n "$summary" ] && [ "${count:-0}" -gt 0 ] && [ $((count + queries)) -le 5000 ] &&
     [ $((count + queries)) -ge "$answers" ]; then
-    ok "flood: log_suppressed lines count the rest ($queries logged + $count suppressed, $answers answered)"
+    tap_ok "flood: log_suppressed lines count the rest ($queries logged + $count suppressed, $answers answered)"
 else
-    not_ok "flood: log_suppressed summary (logged $queries, suppressed ${count:-none}, answered $answers)"
+    tap_not_ok "flood: log_suppressed summary (logged $queries, suppressed ${count:-none}, answered $answers)"
 fi
-check "stub alive after the flood" alive "$STUB_PID"
+tap_check "stub alive after the flood" alive "$STUB_PID"
 
 # ---- quit ----------------------------------------------------------------------------------
 out=$(tool control "$CTL" Q 2>&1)
-check "control Q gets K, then EOF" [ "$out" = "K eof" ]
+tap_check "control Q gets K, then EOF" [ "$out" = "K eof" ]
 wait_exit "$STUB_PID" 30
-check "stub exits 0 after Q (status $exit_status)" [ "$exit_status" = 0 ]
+tap_check "stub exits 0 after Q (status $exit_status)" [ "$exit_status" = 0 ]
 
 # ---- watched processes ---------------------------------------------------------------------
-PORT2=$(tool free-port) || bail "no free port"
+PORT2=$(tool free-port) || tap_bail "no free port"
 sleep 300 &
 SLEEP1=$!
 sleep 300 &
@@ -456,23 +429,23 @@ python3 "$WORK/stubtool.py" launch "$WORK/control2.sock" "$SLEEP1" "$stub" --lis
 STUB2=$!
 PIDS+=("$STUB2")
 ready=$(wait_ready "$WORK/ready2")
-check "second stub (--watch-pidfd, --log-fd) ready" [ "$ready" = R ]
+tap_check "second stub (--watch-pidfd, --log-fd) ready" [ "$ready" = R ]
 out=$(tool control "$WORK/control2.sock" W "$SLEEP2" 2>&1)
-check "control W with a pidfd gets K" [ "$out" = K ]
+tap_check "control W with a pidfd gets K" [ "$out" = K ]
 kill "$SLEEP1"
 wait "$SLEEP1" 2>/dev/null
 sleep 0.5
-check "stub keeps serving while one watched process is left" alive "$STUB2"
+tap_check "stub keeps serving while one watched process is left" alive "$STUB2"
 out=$(dig @127.0.0.1 -p "$PORT2" +time=2 +tries=1 +short still.here A)
-check "... and answers" [ "$out" = 6.6.6.6 ]
+tap_check "... and answers" [ "$out" = 6.6.6.6 ]
 kill "$SLEEP2"
 wait "$SLEEP2" 2>/dev/null
 wait_exit "$STUB2" 30
-check "stub exits 0 once every watched process has exited (status $exit_status)" [ "$exit_status" = 0 ]
-check "--log-fd received the query line" tool find-line "$WORK/query2.log" 'qname="still.here"'
+tap_check "stub exits 0 once every watched process has exited (status $exit_status)" [ "$exit_status" = 0 ]
+tap_check "--log-fd received the query line" tool find-line "$WORK/query2.log" 'qname="still.here"'
 
 # ---- signals and startup failures ------------------------------------------------------------
-PORT3=$(tool free-port) || bail "no free port"
+PORT3=$(tool free-port) || tap_bail "no free port"
 "$stub" --listen "127.0.0.1:$PORT3" --user nobody --ready-fd 5 5>"$WORK/ready3" 2>/dev/null &
 STUB3=$!
 PIDS+=("$STUB3")
@@ -480,19 +453,18 @@ ready=$(wait_ready "$WORK/ready3")
 "$stub" --listen "127.0.0.1:$PORT3" --user nobody --ready-fd 5 5>"$WORK/ready4" 2>"$WORK/stderr4"
 rc=$?
 if [ "$rc" != 0 ] && grep -q '^Ebind 127\.0\.0\.1' "$WORK/ready4" && [ "$(wc -l <"$WORK/stderr4")" = 1 ]; then
-    ok "a port in use: exit $rc, one line on stderr, E+reason on the ready fd"
+    tap_ok "a port in use: exit $rc, one line on stderr, E+reason on the ready fd"
 else
-    not_ok "a port in use: exit $rc, ready '$(cat "$WORK/ready4")'"
-    diag <"$WORK/stderr4"
+    tap_not_ok "a port in use: exit $rc, ready '$(cat "$WORK/ready4")'"
+    tap_diag <"$WORK/stderr4"
 fi
 "$stub" --listen 127.0.0.1:1 --ready-fd 5 5>"$WORK/ready5" 2>/dev/null
 rc=$?
-check "refuses to serve as root without --user (exit $rc)" \
+tap_check "refuses to serve as root without --user (exit $rc)" \
     grep -q '^Erefusing to serve as root' "$WORK/ready5"
-check "third stub ready" [ "$ready" = R ]
+tap_check "third stub ready" [ "$ready" = R ]
 kill -TERM "$STUB3"
 wait_exit "$STUB3" 30
-check "SIGTERM: clean exit 0 (status $exit_status)" [ "$exit_status" = 0 ]
+tap_check "SIGTERM: clean exit 0 (status $exit_status)" [ "$exit_status" = 0 ]
 
-echo "1..$n"
-[ "$failures" = 0 ]
+tap_done

@@ -31,43 +31,8 @@ W_INET=
 W_HOSTNS=
 W_HOSTNS_PATH=
 
-# ---- TAP ----------------------------------------------------------------------------------
-TAP_N=0
-TAP_FAILED=0
-TAP_PLANNED=
-
-tap_plan() { TAP_PLANNED=$1; echo "1..$1"; }
-tap_diag() { local line; while IFS= read -r line; do echo "# $line"; done <<<"$*"; }
-tap_result() { # RC DESCRIPTION
-    TAP_N=$((TAP_N + 1))
-    if [ "$1" -eq 0 ]; then
-        echo "ok $TAP_N - $2"
-    else
-        echo "not ok $TAP_N - $2"
-        TAP_FAILED=$((TAP_FAILED + 1))
-    fi
-    return "$1"
-}
-tap_check() { # DESCRIPTION CMD ARGS...: ok when CMD succeeds (its stdout goes to stderr)
-    local desc=$1
-    shift
-    "$@" >&2
-    tap_result $? "$desc"
-}
-tap_skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $1 # SKIP ${2:-}"; }
-tap_skip_all() { echo "1..0 # SKIP $*"; exit 0; }
-tap_bail() { echo "Bail out! $*"; exit 99; }
-tap_done() {
-    [ -n "$TAP_PLANNED" ] || echo "1..$TAP_N"
-    [ "$TAP_FAILED" -eq 0 ]
-    exit $?
-}
-# Prints a file (or the tail of it) as TAP diagnostics.
-tap_diag_file() { # FILE [LINES]
-    [ -s "$1" ] || return 0
-    echo "# --- $1"
-    tail -n "${2:-20}" "$1" | sed 's/^/#   /'
-}
+# shellcheck source=tests/e2e/tap.sh
+. "$W_E2E_DIR/tap.sh"
 
 # ---- prerequisites ------------------------------------------------------------------------
 # Skips the whole script unless we are root and have every tool named.
