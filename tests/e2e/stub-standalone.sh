@@ -8,6 +8,8 @@
 script_dir=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/e2e/tap.sh
 . "$script_dir/tap.sh"
+# shellcheck source=tests/e2e/daemon.sh
+. "$script_dir/daemon.sh"
 top_builddir=${top_builddir:-$script_dir/../..}
 top_srcdir=${top_srcdir:-$script_dir/../..}
 stub=$top_builddir/dnsstub/dnsjail-dnsstub
@@ -252,32 +254,6 @@ else:
 EOF
 tool() { python3 "$WORK/stubtool.py" "$@"; }
 
-# Waits up to 30 s for the ready file to hold something; prints it.
-wait_ready() {
-    local file=$1 _
-    for _ in $(seq 300); do
-        [ -s "$file" ] && break
-        sleep 0.1
-    done
-    cat "$file" 2>/dev/null
-}
-
-# Waits up to $2 tenths of a second for pid $1 to exit; its status goes into $exit_status.
-wait_exit() {
-    local pid=$1 tenths=${2:-30} _
-    for _ in $(seq "$tenths"); do
-        if ! kill -0 "$pid" 2>/dev/null || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
-            wait "$pid"
-            exit_status=$?
-            return 0
-        fi
-        sleep 0.1
-    done
-    exit_status=timeout
-    return 1
-}
-
-alive() { kill -0 "$1" 2>/dev/null; }
 
 PORT=$(tool free-port) || tap_bail "no free port"
 LOG=$WORK/query.log
