@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctlserve.h"
 #include "fwdcache.h"
 #include "fwdmsg.h"
 #include "jsonlog.h"
@@ -45,7 +46,6 @@ const char *const stub_syscalls[] = {
 #define EPOLL_BATCH 64
 #define UDP_ROUNDS 8 /* batches per wake-up before other fds get a turn */
 #define ACCEPTS_PER_WAKEUP 16
-#define CONTROL_MAX_FDS 4 /* fds we take from one control message (one is legal) */
 #define HOUSEKEEPING_NS 500000000ull
 #define NS_PER_MS 1000000ull
 
@@ -83,11 +83,6 @@ struct tcp_conn {
     uint8_t *out; /* TCP_OUT_SIZE bytes */
 };
 
-struct control_conn {
-    int fd; /* -1: free slot */
-    uint64_t last_active_ns;
-};
-
 /* One batch of datagrams: what recvmmsg fills and sendmmsg sends back. */
 struct udp_batch {
     struct mmsghdr in[STUB_UDP_BATCH];
@@ -121,19 +116,14 @@ struct pending {
 struct stub {
     int epoll_fd;
     int signal_fd;
-    int control_fd;
     int udp_fds[STUB_MAX_SOCKETS];
     size_t n_udp;
     int tcp_fds[STUB_MAX_SOCKETS];
     size_t n_tcp;
 
-    int watch_fds[STUB_MAX_WATCHED]; /* -1: free slot */
-    size_t n_watch; /* when it drops to 0, the last watched process is gone: exit */
-
-    struct control_conn control[STUB_MAX_CONTROL_CONNS];
-    size_t n_control;
-    struct tcp_conn *tcp; /* STUB_MAX_TCP_CONNS slots */
-    uint8_t *tcp_buffers; /* their buffers, resident only once a connection used them */
+    struct dj_ctlserve ctl; /* the control connections and the watched pidfds */
+    struct tcp_conn *tcp;   /* STUB_MAX_TCP_CONNS slots */
+    uint8_t *tcp_buffers;   /* their buffers, resident only once a connection used them */
     size_t n_tcp_conns;
     struct udp_batch *udp;
 
@@ -198,10 +188,8 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
         s->tcp[i].in = s->tcp_buffers + i * (TCP_IN_SIZE + TCP_OUT_SIZE);
         s->tcp[i].out = s->tcp[i].in + TCP_IN_SIZE;
     }
-    for (size_t i = 0; i < STUB_MAX_CONTROL_CONNS; i++)
-        s->control[i].fd = -1;
-    for (size_t i = 0; i < STUB_MAX_WATCHED; i++)
-        s->watch_fds[i] = -1;
+    dj_ctlserve_init(&s->ctl, s->epoll_fd, make_tag(TAG_CONTROL_CONN, 0, 0),
+                     make_tag(TAG_WATCH, 0, 0));
     for (size_t i = 0; i < STUB_UDP_BATCH; i++) {
         s->udp->in_iov[i].iov_base = s->udp->query[i];
         s->udp->in_iov[i].iov_len = sizeof(s->udp->query[i]);
@@ -241,20 +229,10 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
             goto fail;
         s->n_tcp++;
     }
-    s->control_fd = cfg->control_fd;
-    if (s->control_fd >= 0 &&
-        epoll_add(s, s->control_fd, EPOLLIN, make_tag(TAG_CONTROL_LISTEN, 0, 0), err) < 0)
+    if (setup_forwarding(s, cfg, err) < 0 ||
+        dj_ctlserve_start(&s->ctl, cfg->control_fd, make_tag(TAG_CONTROL_LISTEN, 0, 0),
+                          cfg->watch_fds, cfg->n_watch, err) < 0)
         goto fail;
-    if (setup_forwarding(s, cfg, err) < 0)
-        goto fail;
-    for (size_t i = 0; i < cfg->n_watch; i++) {
-        /* A pidfd turns readable when its process exits. */
-        if (epoll_add(s, cfg->watch_fds[i], EPOLLIN, make_tag(TAG_WATCH, s->n_watch, 0), err) < 0) {
-            dj_error_wrap(err, "--watch-pidfd %d is not a pidfd", cfg->watch_fds[i]);
-            goto fail;
-        }
-        s->watch_fds[s->n_watch++] = cfg->watch_fds[i];
-    }
     return s;
 
 fail:
@@ -1024,131 +1002,6 @@ static void tcp_serve(struct stub *s, struct tcp_conn *c, uint32_t events)
     }
 }
 
-/* ---- control socket and watched processes ------------------------------------------------- */
-
-static void control_close(struct stub *s, struct control_conn *c)
-{
-    close(c->fd);
-    c->fd = -1;
-    s->n_control--;
-}
-
-static void control_accept(struct stub *s)
-{
-    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-        dj_error_t err = NULL;
-        struct control_conn *c = NULL;
-        int fd = accept4(s->control_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-        if (fd < 0)
-            return;
-        for (size_t k = 0; k < STUB_MAX_CONTROL_CONNS; k++) {
-            if (s->control[k].fd < 0) {
-                c = &s->control[k];
-                break;
-            }
-        }
-        if (c == NULL) {
-            close(fd); /* too many: the caller sees EOF and reports it */
-            continue;
-        }
-        if (epoll_add(s, fd, EPOLLIN, make_tag(TAG_CONTROL_CONN, (size_t)(c - s->control), 0),
-                      &err) < 0) {
-            dj_error_release(&err);
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->last_active_ns = s->now_ns;
-        s->n_control++;
-    }
-}
-
-static bool watch_add(struct stub *s, int pidfd)
-{
-    dj_error_t err = NULL;
-
-    if (s->n_watch == STUB_MAX_WATCHED)
-        return false;
-    for (size_t slot = 0; slot < STUB_MAX_WATCHED; slot++) {
-        if (s->watch_fds[slot] >= 0)
-            continue;
-        if (epoll_add(s, pidfd, EPOLLIN, make_tag(TAG_WATCH, slot, 0), &err) < 0) {
-            dj_error_release(&err);
-            return false;
-        }
-        s->watch_fds[slot] = pidfd;
-        s->n_watch++;
-        return true;
-    }
-    return false;
-}
-
-static void watch_exited(struct stub *s, size_t slot)
-{
-    close(s->watch_fds[slot]);
-    s->watch_fds[slot] = -1;
-    s->n_watch--;
-    if (s->n_watch == 0)
-        s->quit = true; /* the last container we served is gone */
-}
-
-static void control_serve(struct stub *s, struct control_conn *c)
-{
-    char request[16];
-    union {
-        char buf[CMSG_SPACE(CONTROL_MAX_FDS * sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct iovec iov = {request, sizeof(request)};
-    struct msghdr msg = {0};
-    int fds[CONTROL_MAX_FDS];
-    size_t n_fds = 0;
-    bool ok = false;
-    ssize_t n;
-
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof(control.buf);
-    do
-        n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
-    for (struct cmsghdr *cm = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm != NULL;
-         cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        for (size_t k = 0; k < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
-            int fd;
-
-            memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
-            if (n_fds < CONTROL_MAX_FDS)
-                fds[n_fds++] = fd;
-            else
-                close(fd);
-        }
-    }
-    c->last_active_ns = s->now_ns;
-    if (n == 1 && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-        if (request[0] == 'W' && n_fds == 1)
-            ok = watch_add(s, fds[0]);
-        else if ((request[0] == 'P' || request[0] == 'Q') && n_fds == 0)
-            ok = true;
-    }
-    if (ok && send(c->fd, "K", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
-        if (request[0] == 'Q')
-            s->quit = true; /* the caller sees EOF when we exit */
-        return;
-    }
-    /* EOF, an error, an unknown request, or a refused one: close, and every fd with it. */
-    if (!(ok && request[0] == 'W'))
-        for (size_t k = 0; k < n_fds; k++)
-            close(fds[k]);
-    control_close(s, c);
-}
-
 /* ---- the loop ----------------------------------------------------------------------------- */
 
 static void housekeeping(struct stub *s)
@@ -1159,9 +1012,7 @@ static void housekeeping(struct stub *s)
     for (size_t i = 0; i < STUB_MAX_TCP_CONNS && s->n_tcp_conns > 0; i++)
         if (s->tcp[i].fd >= 0 && s->now_ns - s->tcp[i].last_active_ns >= idle_ns)
             tcp_close(s, &s->tcp[i]);
-    for (size_t i = 0; i < STUB_MAX_CONTROL_CONNS && s->n_control > 0; i++)
-        if (s->control[i].fd >= 0 && s->now_ns - s->control[i].last_active_ns >= idle_ns)
-            control_close(s, &s->control[i]);
+    dj_ctlserve_expire(&s->ctl, s->now_ns, idle_ns);
     dj_log_summarize(&s->log, s->now_ns, false);
 }
 
@@ -1196,15 +1047,15 @@ static void dispatch(struct stub *s, const struct epoll_event *ev)
             tcp_serve(s, &s->tcp[index], ev->events);
         break;
     case TAG_CONTROL_LISTEN:
-        control_accept(s);
+        dj_ctlserve_accept(&s->ctl, s->now_ns);
         break;
     case TAG_CONTROL_CONN:
-        if (s->control[index].fd >= 0)
-            control_serve(s, &s->control[index]);
+        if (dj_ctlserve_serve(&s->ctl, index, s->now_ns))
+            s->quit = true;
         break;
     case TAG_WATCH:
-        if (s->watch_fds[index] >= 0)
-            watch_exited(s, index);
+        if (dj_ctlserve_watch_exited(&s->ctl, index))
+            s->quit = true;
         break;
     case TAG_RESOLVER:
         if (index < s->n_forwarders)
@@ -1222,7 +1073,7 @@ int stub_run(struct stub *s, dj_error_t *err)
         s->last_metrics_ns = s->now_ns;
     }
     while (!s->quit) {
-        bool timed = s->n_tcp_conns > 0 || s->n_control > 0 || dj_log_summary_pending(&s->log) ||
+        bool timed = s->n_tcp_conns > 0 || s->ctl.n_conns > 0 || dj_log_summary_pending(&s->log) ||
                      s->metrics != NULL;
         int timeout = timed ? 1000 : -1;
         int n;

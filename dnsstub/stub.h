@@ -15,19 +15,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctlserve.h"
 #include "dnswire.h"
 #include "error.h"
 #include "fwdzone.h"
 #include "resolver.h"
 #include "virtual.h"
 
-#define STUB_MAX_SOCKETS 16       /* UDP and TCP listeners together */
-#define STUB_MAX_WATCHED 1024     /* pidfds watched at once */
-#define STUB_MAX_CONTROL_CONNS 64 /* control connections open at once */
-#define STUB_MAX_TCP_CONNS 128    /* TCP clients at once; the least recently active goes */
-#define STUB_TCP_IDLE_MS 10000    /* a TCP or control connection silent this long is closed */
-#define STUB_UDP_BATCH 64         /* datagrams per recvmmsg/sendmmsg */
-#define STUB_QUERY_MAX 4096       /* longest query accepted (UDP datagram or TCP message) */
+#define STUB_MAX_SOCKETS 16                      /* UDP and TCP listeners together */
+#define STUB_MAX_WATCHED DJ_CTLSERVE_MAX_WATCHED /* pidfds watched at once */
+#define STUB_MAX_TCP_CONNS 128 /* TCP clients at once; the least recently active goes */
+#define STUB_TCP_IDLE_MS 10000 /* a TCP or control connection silent this long is closed */
+#define STUB_UDP_BATCH 64      /* datagrams per recvmmsg/sendmmsg */
+#define STUB_QUERY_MAX 4096    /* longest query accepted (UDP datagram or TCP message) */
 
 struct stub_config {
     int udp_fds[STUB_MAX_SOCKETS];

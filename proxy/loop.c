@@ -1,7 +1,7 @@
 #include "config.h"
 
-/* loop.c: the proxy's event loop: listeners, the control socket and watched pidfds (the same
- * protocol and lifetime rules as the DNS stub: see lib/control.h), signals, the resolver, and
+/* loop.c: the proxy's event loop: listeners, the control socket and watched pidfds (lib/ctlserve.h,
+ * shared with the DNS stub), signals, the resolver, and
  * the once-a-second sweep for timeouts. Connections themselves are conn.c's. */
 
 #include <arpa/inet.h>
@@ -31,8 +31,6 @@ const char *const proxy_syscalls[] = {
 };
 
 #define EPOLL_BATCH 128
-#define ACCEPTS_PER_WAKEUP 16
-#define CONTROL_MAX_FDS 4
 #define HOUSEKEEPING_NS 1000000000ull
 #define NS_PER_MS 1000000ull
 
@@ -119,10 +117,8 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
     for (size_t i = 0; i < cfg->max_connections; i++)
         p->free_slots[i] = (uint32_t)(cfg->max_connections - 1 - i);
     p->n_free = cfg->max_connections;
-    for (size_t i = 0; i < PROXY_MAX_CONTROL_CONNS; i++)
-        p->control[i].fd = -1;
-    for (size_t i = 0; i < PROXY_MAX_WATCHED; i++)
-        p->watch_fds[i] = -1;
+    dj_ctlserve_init(&p->ctl, p->epoll_fd, proxy_tag(TAG_CONTROL_CONN, 0, 0),
+                     proxy_tag(TAG_WATCH, 0, 0));
     p->now_ns = dj_monotonic_ns();
     p->last_housekeeping_ns = p->now_ns;
     dj_log_init(&p->log, cfg->log_fd, cfg->log_rate, cfg->log_burst, cfg->container_id, p->now_ns);
@@ -153,18 +149,9 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
             0)
             goto fail;
     }
-    if (cfg->control_fd >= 0 &&
-        epoll_add(p, cfg->control_fd, EPOLLIN, proxy_tag(TAG_CONTROL_LISTEN, 0, 0), err) < 0)
+    if (dj_ctlserve_start(&p->ctl, cfg->control_fd, proxy_tag(TAG_CONTROL_LISTEN, 0, 0),
+                          cfg->watch_fds, cfg->n_watch, err) < 0)
         goto fail;
-    for (size_t i = 0; i < cfg->n_watch; i++) {
-        /* A pidfd turns readable when its process exits. */
-        if (epoll_add(p, cfg->watch_fds[i], EPOLLIN, proxy_tag(TAG_WATCH, p->n_watch, 0), err) <
-            0) {
-            dj_error_wrap(err, "--watch-pidfd %d is not a pidfd", cfg->watch_fds[i]);
-            goto fail;
-        }
-        p->watch_fds[p->n_watch++] = cfg->watch_fds[i];
-    }
     if (cfg->metrics_dir_fd >= 0) {
         p->metrics = proxy_metrics_new(cfg, err);
         if (p->metrics == NULL)
@@ -177,131 +164,6 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
 fail:
     proxy_free(p);
     return NULL;
-}
-
-/* ---- control socket and watched processes (as in dnsstub/stub.c) ------------------------- */
-
-static void control_close(struct proxy *p, struct control_conn *c)
-{
-    close(c->fd);
-    c->fd = -1;
-    p->n_control--;
-}
-
-static void control_accept(struct proxy *p)
-{
-    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-        dj_error_t err = NULL;
-        struct control_conn *c = NULL;
-        int fd = accept4(p->cfg->control_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-        if (fd < 0)
-            return;
-        for (size_t k = 0; k < PROXY_MAX_CONTROL_CONNS; k++) {
-            if (p->control[k].fd < 0) {
-                c = &p->control[k];
-                break;
-            }
-        }
-        if (c == NULL) {
-            close(fd); /* too many: the caller sees EOF and reports it */
-            continue;
-        }
-        if (epoll_add(p, fd, EPOLLIN, proxy_tag(TAG_CONTROL_CONN, (size_t)(c - p->control), 0),
-                      &err) < 0) {
-            dj_error_release(&err);
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->last_active_ns = p->now_ns;
-        p->n_control++;
-    }
-}
-
-static bool watch_add(struct proxy *p, int pidfd)
-{
-    dj_error_t err = NULL;
-
-    if (p->n_watch == PROXY_MAX_WATCHED)
-        return false;
-    for (size_t slot = 0; slot < PROXY_MAX_WATCHED; slot++) {
-        if (p->watch_fds[slot] >= 0)
-            continue;
-        if (epoll_add(p, pidfd, EPOLLIN, proxy_tag(TAG_WATCH, slot, 0), &err) < 0) {
-            dj_error_release(&err);
-            return false;
-        }
-        p->watch_fds[slot] = pidfd;
-        p->n_watch++;
-        return true;
-    }
-    return false;
-}
-
-static void watch_exited(struct proxy *p, size_t slot)
-{
-    close(p->watch_fds[slot]);
-    p->watch_fds[slot] = -1;
-    p->n_watch--;
-    if (p->n_watch == 0)
-        p->quit = true; /* the last container we served is gone */
-}
-
-static void control_serve(struct proxy *p, struct control_conn *c)
-{
-    char request[16];
-    union {
-        char buf[CMSG_SPACE(CONTROL_MAX_FDS * sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct iovec iov = {request, sizeof(request)};
-    struct msghdr msg = {0};
-    int fds[CONTROL_MAX_FDS];
-    size_t n_fds = 0;
-    bool ok = false;
-    ssize_t n;
-
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof(control.buf);
-    do
-        n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
-    for (struct cmsghdr *cm = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm != NULL;
-         cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        for (size_t k = 0; k < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
-            int fd;
-
-            memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
-            if (n_fds < CONTROL_MAX_FDS)
-                fds[n_fds++] = fd;
-            else
-                close(fd);
-        }
-    }
-    c->last_active_ns = p->now_ns;
-    if (n == 1 && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-        if (request[0] == 'W' && n_fds == 1)
-            ok = watch_add(p, fds[0]);
-        else if ((request[0] == 'P' || request[0] == 'Q') && n_fds == 0)
-            ok = true;
-    }
-    if (ok && send(c->fd, "K", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
-        if (request[0] == 'Q')
-            p->quit = true; /* the caller sees EOF when we exit */
-        return;
-    }
-    /* EOF, an error, an unknown request, or a refused one: close, and every fd with it. */
-    if (!(ok && request[0] == 'W'))
-        for (size_t k = 0; k < n_fds; k++)
-            close(fds[k]);
-    control_close(p, c);
 }
 
 /* ---- the loop ------------------------------------------------------------------------------ */
@@ -334,9 +196,7 @@ static void housekeeping(struct proxy *p)
     for (size_t i = 0; i < p->cfg->max_connections && p->n_conns > 0; i++)
         if (p->conns[i] != NULL)
             conn_timeouts(p, p->conns[i]);
-    for (size_t i = 0; i < PROXY_MAX_CONTROL_CONNS && p->n_control > 0; i++)
-        if (p->control[i].fd >= 0 && p->now_ns - p->control[i].last_active_ns >= control_idle_ns)
-            control_close(p, &p->control[i]);
+    dj_ctlserve_expire(&p->ctl, p->now_ns, control_idle_ns);
     if (p->accept_paused)
         resume_accepting(p);
     dj_log_summarize(&p->log, p->now_ns, false);
@@ -372,15 +232,15 @@ static void dispatch(struct proxy *p, const struct epoll_event *ev, bool *resolv
         conn_accept(p, p->cfg->virtual_fds[index], p->virtual_ports[index], LISTENER_VIRTUAL);
         break;
     case TAG_CONTROL_LISTEN:
-        control_accept(p);
+        dj_ctlserve_accept(&p->ctl, p->now_ns);
         break;
     case TAG_CONTROL_CONN:
-        if (p->control[index].fd >= 0)
-            control_serve(p, &p->control[index]);
+        if (dj_ctlserve_serve(&p->ctl, index, p->now_ns))
+            p->quit = true;
         break;
     case TAG_WATCH:
-        if (p->watch_fds[index] >= 0)
-            watch_exited(p, index);
+        if (dj_ctlserve_watch_exited(&p->ctl, index))
+            p->quit = true;
         break;
     case TAG_RESOLVER:
         *resolver_ready = true;
@@ -413,7 +273,7 @@ int proxy_run(struct proxy *p, dj_error_t *err)
         bool resolver_ready = false;
         int n;
 
-        if (p->n_conns > 0 || p->n_control > 0 || p->accept_paused ||
+        if (p->n_conns > 0 || p->ctl.n_conns > 0 || p->accept_paused ||
             dj_log_summary_pending(&p->log) || p->metrics != NULL)
             timeout = 1000;
         if (resolver_ms >= 0 && (timeout < 0 || resolver_ms < timeout))

@@ -33,6 +33,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "ctlserve.h"
 #include "error.h"
 #include "httphead.h"
 #include "jsonlog.h"
@@ -42,10 +43,10 @@
 #include "tlshello.h"
 #include "vaddr.h"
 
-#define PROXY_MAX_LISTENERS 8       /* of each kind */
-#define PROXY_MAX_WATCHED 1024      /* pidfds watched at once, like the stub */
-#define PROXY_MAX_CONTROL_CONNS 64  /* control connections open at once */
-#define PROXY_MAX_UPSTREAM_ALLOW 64 /* --upstream-allow ranges */
+#define PROXY_MAX_LISTENERS 8                         /* of each kind */
+#define PROXY_MAX_WATCHED DJ_CTLSERVE_MAX_WATCHED     /* pidfds watched at once, like the stub */
+#define PROXY_MAX_CONTROL_CONNS DJ_CTLSERVE_MAX_CONNS /* control connections open at once */
+#define PROXY_MAX_UPSTREAM_ALLOW 64                   /* --upstream-allow ranges */
 #define PROXY_DEFAULT_MAX_CONNECTIONS 2048
 #define PROXY_FDS_PER_CONN 6             /* client, upstream, two pipes */
 #define PROXY_SOCKETS_PER_CONN 2         /* without pipes (they fall back to the buffer) */
@@ -259,11 +260,6 @@ struct conn {
     enum tls_state tls;
 };
 
-struct control_conn {
-    int fd; /* -1: free */
-    uint64_t last_active_ns;
-};
-
 struct pipe_pair {
     int rd, wr;
 };
@@ -273,10 +269,7 @@ struct proxy {
     int epoll_fd;
     struct dj_resolver *resolver;
 
-    int watch_fds[PROXY_MAX_WATCHED]; /* -1: free */
-    size_t n_watch;
-    struct control_conn control[PROXY_MAX_CONTROL_CONNS];
-    size_t n_control;
+    struct dj_ctlserve ctl; /* the control connections and the watched pidfds */
 
     uint16_t http_ports[PROXY_MAX_LISTENERS]; /* the listeners' own ports */
     uint16_t tls_ports[PROXY_MAX_LISTENERS];
