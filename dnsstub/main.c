@@ -9,35 +9,27 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "daemon.h"
 #include "error.h"
 #include "fwdzone.h"
 #include "jsonlog.h"
-#include "rootless.h"
-#include "sandbox.h"
-#include "spawn.h"
-#include "metrics.h"
 #include "stub.h"
 
 #define PROGRAM "dnsjail-dnsstub"
 #define DEFAULT_SINKHOLE4 "6.6.6.6"
 #define DEFAULT_TTL 5
-#define DEFAULT_LOG_RATE 200
-#define DEFAULT_LOG_BURST 400
+#define DEFAULT_LOG_RATE DJ_DAEMON_DEFAULT_LOG_RATE
+#define DEFAULT_LOG_BURST DJ_DAEMON_DEFAULT_LOG_BURST
 #define DEFAULT_FORWARD_CACHE 1024
 #define DEFAULT_FORWARD_FLOOR 5
 #define DEFAULT_FORWARD_CEILING 3600
@@ -47,14 +39,9 @@
 #define WANTED_FD_LIMIT 4096 /* every bounded set of stub.h together, with room to spare */
 
 struct options {
-    int system_log_fd;             /* --system-log-fd, or -1 */
-    const char *system_log_format; /* --system-log-format */
+    struct dj_daemon_options daemon; /* the options the proxy has too */
     const char *listen[STUB_MAX_SOCKETS];
     size_t n_listen;
-    int ready_fd;
-    const char *log_file;
-    const char *user;
-    const char *metrics_dir;
     struct stub_config stub;
     struct stub_virtual_options virt_options;
     struct stub_virtual virt;
@@ -121,51 +108,6 @@ static void usage(FILE *out)
         DEFAULT_FORWARD_RATE, DEFAULT_FORWARD_BURST, DJ_VADDR_DEFAULT_MAX_NAMES);
 }
 
-/* Reports a startup failure where someone can see it (stderr, and the hook through the ready
- * pipe) and exits non-zero. */
-static void __attribute__((noreturn)) die(int ready_fd, const char *message)
-{
-    fprintf(stderr, PROGRAM ": %s\n", message);
-    dj_report_failure(ready_fd, message);
-    exit(1);
-}
-
-static int parse_uint(const char *text, unsigned long max, unsigned long *value)
-{
-    char *end;
-
-    if (text[0] < '0' || text[0] > '9')
-        return -1;
-    errno = 0;
-    *value = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || *value > max)
-        return -1;
-    return 0;
-}
-
-static int parse_fd(const char *option, const char *text, int *fd, dj_error_t *err)
-{
-    unsigned long value;
-
-    if (parse_uint(text, INT_MAX, &value) < 0)
-        return dj_error_make(err, 0, "%s: '%s' is not a file descriptor number", option, text);
-    if (fcntl((int)value, F_GETFD) < 0)
-        return dj_error_make(err, errno, "%s %lu", option, value);
-    *fd = (int)value;
-    return 0;
-}
-
-static int add_fd(const char *option, const char *text, int *fds, size_t *n, size_t max,
-                  dj_error_t *err)
-{
-    if (*n == max)
-        return dj_error_make(err, 0, "%s: at most %zu of them", option, max);
-    if (parse_fd(option, text, &fds[*n], err) < 0)
-        return -1;
-    (*n)++;
-    return 0;
-}
-
 static const char *option_name(const struct option *longopts, int opt)
 {
     for (; longopts->name != NULL; longopts++)
@@ -176,27 +118,14 @@ static const char *option_name(const struct option *longopts, int opt)
 
 static int parse_options(int argc, char **argv, struct options *o, dj_error_t *err)
 {
+    /* The stub's own options; lib/daemon.h has those both daemons take. */
     enum {
         OPT_LISTEN = 256,
         OPT_INHERIT_UDP,
         OPT_INHERIT_TCP,
-        OPT_READY_FD,
-        OPT_WATCH_PIDFD,
-        OPT_CONTROL_FD,
-        OPT_LOG_FD,
-        OPT_SYSTEM_LOG_FD,
-        OPT_SYSTEM_LOG_FORMAT,
-        OPT_LOG_FILE,
-        OPT_CONTAINER_ID,
         OPT_SINKHOLE4,
         OPT_SINKHOLE6,
         OPT_TTL,
-        OPT_LOG_RATE,
-        OPT_LOG_BURST,
-        OPT_USER,
-        OPT_METRICS_FD,
-        OPT_METRICS_DIR,
-        OPT_NETNS_KEY,
         OPT_FORWARD,
         OPT_FORWARD_CACHE,
         OPT_FORWARD_FLOOR,
@@ -212,29 +141,15 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_VIRTUAL_MAX,
         OPT_AUDIT,
         OPT_AUDIT_UPSTREAM,
-        OPT_HELP,
     };
     static const struct option longopts[] = {
+        DJ_DAEMON_LONGOPTS,
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"inherit-udp", required_argument, NULL, OPT_INHERIT_UDP},
         {"inherit-tcp", required_argument, NULL, OPT_INHERIT_TCP},
-        {"ready-fd", required_argument, NULL, OPT_READY_FD},
-        {"watch-pidfd", required_argument, NULL, OPT_WATCH_PIDFD},
-        {"control-fd", required_argument, NULL, OPT_CONTROL_FD},
-        {"log-fd", required_argument, NULL, OPT_LOG_FD},
-        {"system-log-fd", required_argument, NULL, OPT_SYSTEM_LOG_FD},
-        {"system-log-format", required_argument, NULL, OPT_SYSTEM_LOG_FORMAT},
-        {"log-file", required_argument, NULL, OPT_LOG_FILE},
-        {"container-id", required_argument, NULL, OPT_CONTAINER_ID},
         {"sinkhole-ipv4", required_argument, NULL, OPT_SINKHOLE4},
         {"sinkhole-ipv6", required_argument, NULL, OPT_SINKHOLE6},
         {"ttl", required_argument, NULL, OPT_TTL},
-        {"log-rate", required_argument, NULL, OPT_LOG_RATE},
-        {"log-burst", required_argument, NULL, OPT_LOG_BURST},
-        {"user", required_argument, NULL, OPT_USER},
-        {"metrics-fd", required_argument, NULL, OPT_METRICS_FD},
-        {"metrics-dir", required_argument, NULL, OPT_METRICS_DIR},
-        {"netns-key", required_argument, NULL, OPT_NETNS_KEY},
         {"forward", required_argument, NULL, OPT_FORWARD},
         {"forward-cache-entries", required_argument, NULL, OPT_FORWARD_CACHE},
         {"forward-ttl-floor", required_argument, NULL, OPT_FORWARD_FLOOR},
@@ -250,15 +165,13 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
         {"audit", no_argument, NULL, OPT_AUDIT},
         {"audit-upstream", required_argument, NULL, OPT_AUDIT_UPSTREAM},
-        {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     struct stub_config *cfg = &o->stub;
     unsigned long value;
     int opt;
 
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((opt = dj_daemon_getopt(&o->daemon, argc, argv, longopts, usage, err)) > 0) {
         switch (opt) {
         case OPT_LISTEN:
             if (o->n_listen == STUB_MAX_SOCKETS / 2)
@@ -266,44 +179,14 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             o->listen[o->n_listen++] = optarg;
             break;
         case OPT_INHERIT_UDP:
-            if (add_fd("--inherit-udp", optarg, cfg->udp_fds, &cfg->n_udp, STUB_MAX_SOCKETS, err) <
-                0)
+            if (dj_daemon_add_fd("--inherit-udp", optarg, cfg->udp_fds, &cfg->n_udp,
+                                 STUB_MAX_SOCKETS, err) < 0)
                 return -1;
             break;
         case OPT_INHERIT_TCP:
-            if (add_fd("--inherit-tcp", optarg, cfg->tcp_fds, &cfg->n_tcp, STUB_MAX_SOCKETS, err) <
-                0)
+            if (dj_daemon_add_fd("--inherit-tcp", optarg, cfg->tcp_fds, &cfg->n_tcp,
+                                 STUB_MAX_SOCKETS, err) < 0)
                 return -1;
-            break;
-        case OPT_READY_FD:
-            if (parse_fd("--ready-fd", optarg, &o->ready_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_WATCH_PIDFD:
-            if (add_fd("--watch-pidfd", optarg, cfg->watch_fds, &cfg->n_watch, STUB_MAX_WATCHED,
-                       err) < 0)
-                return -1;
-            break;
-        case OPT_CONTROL_FD:
-            if (parse_fd("--control-fd", optarg, &cfg->control_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_LOG_FD:
-            if (parse_fd("--log-fd", optarg, &cfg->log_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_SYSTEM_LOG_FD:
-            if (parse_fd("--system-log-fd", optarg, &o->system_log_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_SYSTEM_LOG_FORMAT:
-            o->system_log_format = optarg;
-            break;
-        case OPT_LOG_FILE:
-            o->log_file = optarg;
-            break;
-        case OPT_CONTAINER_ID:
-            cfg->container_id = optarg;
             break;
         case OPT_SINKHOLE4:
             if (inet_pton(AF_INET, optarg, &cfg->policy.sinkhole4) != 1)
@@ -318,30 +201,10 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             break;
         case OPT_TTL:
             /* RFC 2181 8: a TTL is 0 .. 2^31 - 1. */
-            if (parse_uint(optarg, INT32_MAX, &value) < 0)
+            if (dj_daemon_parse_uint(optarg, INT32_MAX, &value) < 0)
                 return dj_error_make(err, 0, "--ttl: '%s' is not a number of seconds (0-%d)",
                                      optarg, INT32_MAX);
             cfg->policy.ttl = (uint32_t)value;
-            break;
-        case OPT_LOG_RATE:
-        case OPT_LOG_BURST:
-            if (parse_uint(optarg, UINT_MAX, &value) < 0)
-                return dj_error_make(err, 0, "%s: '%s' is not a number",
-                                     opt == OPT_LOG_RATE ? "--log-rate" : "--log-burst", optarg);
-            *(opt == OPT_LOG_RATE ? &cfg->log_rate : &cfg->log_burst) = (unsigned)value;
-            break;
-        case OPT_USER:
-            o->user = optarg;
-            break;
-        case OPT_METRICS_FD:
-            if (parse_fd("--metrics-fd", optarg, &cfg->metrics_dir_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_METRICS_DIR:
-            o->metrics_dir = optarg;
-            break;
-        case OPT_NETNS_KEY:
-            cfg->netns_key = optarg;
             break;
         case OPT_FORWARD:
             /* Here every zone names its upstreams: the hook has resolved the default. */
@@ -356,7 +219,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         case OPT_FORWARD_RATE:
         case OPT_FORWARD_BURST:
         case OPT_FORWARD_TIMEOUT:
-            if (parse_uint(optarg, opt == OPT_FORWARD_CACHE ? 1000000 : 604800, &value) < 0 ||
+            if (dj_daemon_parse_uint(optarg, opt == OPT_FORWARD_CACHE ? 1000000 : 604800, &value) <
+                    0 ||
                 ((opt == OPT_FORWARD_BURST || opt == OPT_FORWARD_CEILING) && value == 0))
                 return dj_error_make(err, 0, "--%s: '%s' is not a number in range",
                                      option_name(longopts, opt), optarg);
@@ -374,14 +238,14 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
                 cfg->forward_timeout_ms = (unsigned)value;
             break;
         case OPT_POLICY_FD:
-            if (parse_fd("--policy-fd", optarg, &o->virt_options.policy_fd, err) < 0)
+            if (dj_daemon_parse_fd("--policy-fd", optarg, &o->virt_options.policy_fd, err) < 0)
                 return -1;
             break;
         case OPT_ALLOW:
             o->virt_options.allow_text = optarg;
             break;
         case OPT_VIRTUAL_MAP_FD:
-            if (parse_fd("--virtual-map-fd", optarg, &o->virt_options.map_fd, err) < 0)
+            if (dj_daemon_parse_fd("--virtual-map-fd", optarg, &o->virt_options.map_fd, err) < 0)
                 return -1;
             break;
         case OPT_VIRTUAL4:
@@ -391,7 +255,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             o->virt_options.net6 = optarg;
             break;
         case OPT_VIRTUAL_MAX:
-            if (parse_uint(optarg, DJ_VADDR_MAX_NAMES, &value) < 0 || value == 0)
+            if (dj_daemon_parse_uint(optarg, DJ_VADDR_MAX_NAMES, &value) < 0 || value == 0)
                 return dj_error_make(err, 0, "--virtual-max-names: '%s' is not in 1..%d", optarg,
                                      DJ_VADDR_MAX_NAMES);
             o->virt_options.max_names = (unsigned)value;
@@ -402,76 +266,23 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         case OPT_AUDIT_UPSTREAM:
             cfg->audit_upstreams = optarg;
             break;
-        case OPT_HELP:
-            usage(stdout);
-            exit(0);
-        default:
-            return dj_error_make(err, 0, "unknown option or missing value: %s (see --help)",
-                                 argv[optind - 1]);
         }
     }
-    if (optind < argc)
-        return dj_error_make(err, 0, "unexpected argument '%s' (see --help)", argv[optind]);
+    if (opt < 0)
+        return -1;
     if (o->virt_options.policy_fd >= 0 && o->virt_options.allow_text != NULL)
         return dj_error_make(err, 0, "--policy-fd and --allow exclude each other");
     if (cfg->audit != (cfg->audit_upstreams != NULL))
         return dj_error_make(err, 0, "--audit and --audit-upstream go together");
     if (cfg->audit && o->virt_options.map_fd >= 0)
         return dj_error_make(err, 0, "--audit answers with real addresses: no --virtual-map-fd");
-    if (o->log_file != NULL && cfg->log_fd >= 0)
-        return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
-    if (o->metrics_dir != NULL && cfg->metrics_dir_fd >= 0)
-        return dj_error_make(err, 0, "--metrics-fd and --metrics-dir exclude each other");
+    if (dj_daemon_options_check(&o->daemon, err) < 0)
+        return -1;
     if (cfg->forward_ttl_floor > cfg->forward_ttl_ceiling)
         return dj_error_make(err, 0, "--forward-ttl-floor is above --forward-ttl-ceiling");
     if (o->n_listen == 0 && cfg->n_udp == 0 && cfg->n_tcp == 0)
         return dj_error_make(err, 0,
                              "nothing to serve: give --listen or --inherit-udp/--inherit-tcp");
-    return 0;
-}
-
-/* "127.0.0.1:5300" or "[::1]:5300". */
-static int parse_listen(const char *text, struct sockaddr_storage *addr, socklen_t *len,
-                        dj_error_t *err)
-{
-    char host[INET6_ADDRSTRLEN + 2];
-    const char *port_text;
-    unsigned long port;
-
-    memset(addr, 0, sizeof(*addr));
-    if (text[0] == '[') {
-        const char *close_bracket = strchr(text, ']');
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)addr;
-        size_t host_len = close_bracket != NULL ? (size_t)(close_bracket - text - 1) : 0;
-
-        if (close_bracket == NULL || close_bracket[1] != ':' || host_len >= sizeof(host))
-            return dj_error_make(err, 0, "--listen: '%s' is not [IPV6]:PORT", text);
-        memcpy(host, text + 1, host_len);
-        host[host_len] = '\0';
-        port_text = close_bracket + 2;
-        sin6->sin6_family = AF_INET6;
-        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-            return dj_error_make(err, 0, "--listen: '%s' is not an IPv6 address", host);
-        *len = sizeof(*sin6);
-    } else {
-        const char *colon = strrchr(text, ':');
-        struct sockaddr_in *sin = (struct sockaddr_in *)addr;
-        size_t host_len = colon != NULL ? (size_t)(colon - text) : 0;
-
-        if (colon == NULL || host_len >= sizeof(host))
-            return dj_error_make(err, 0, "--listen: '%s' is not IPV4:PORT", text);
-        memcpy(host, text, host_len);
-        host[host_len] = '\0';
-        port_text = colon + 1;
-        sin->sin_family = AF_INET;
-        if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-            return dj_error_make(err, 0, "--listen: '%s' is not an IPv4 address", host);
-        *len = sizeof(*sin);
-    }
-    if (parse_uint(port_text, 65535, &port) < 0 || port == 0)
-        return dj_error_make(err, 0, "--listen: '%s' is not a port (1-65535)", port_text);
-    /* sin_port and sin6_port sit at the same offset. */
-    ((struct sockaddr_in *)addr)->sin_port = htons((uint16_t)port);
     return 0;
 }
 
@@ -507,7 +318,7 @@ static int open_listeners(struct options *o, dj_error_t *err)
         if (cfg->n_udp == STUB_MAX_SOCKETS || cfg->n_tcp == STUB_MAX_SOCKETS)
             return dj_error_make(err, 0, "too many sockets (at most %d UDP and %d TCP)",
                                  STUB_MAX_SOCKETS, STUB_MAX_SOCKETS);
-        if (parse_listen(o->listen[i], &addr, &len, err) < 0)
+        if (dj_daemon_parse_listen("--listen", o->listen[i], &addr, &len, err) < 0)
             return -1;
         fd = bind_socket(o->listen[i], &addr, len, SOCK_DGRAM, err);
         if (fd < 0)
@@ -521,103 +332,17 @@ static int open_listeners(struct options *o, dj_error_t *err)
     return 0;
 }
 
-/* Checks that FD is a socket of TYPE (listening, unless UDP), and makes it non-blocking. */
-static int check_socket(const char *option, int fd, int type, dj_error_t *err)
-{
-    int value = 0;
-    socklen_t len = sizeof(value);
-    int flags;
-
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) < 0)
-        return dj_error_make(err, errno, "%s %d is not a socket", option, fd);
-    if (value != type)
-        return dj_error_make(err, 0, "%s %d is not a %s socket", option, fd,
-                             type == SOCK_STREAM  ? "TCP"
-                             : type == SOCK_DGRAM ? "UDP"
-                                                  : "SEQPACKET");
-    if (type != SOCK_DGRAM) {
-        len = sizeof(value);
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) < 0 || value == 0)
-            return dj_error_make(err, 0, "%s %d is not listening", option, fd);
-    }
-    flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        return dj_error_make(err, errno, "making %s %d non-blocking", option, fd);
-    return 0;
-}
-
 static int check_fds(struct options *o, dj_error_t *err)
 {
     struct stub_config *cfg = &o->stub;
 
     for (size_t i = 0; i < cfg->n_udp; i++)
-        if (check_socket("--inherit-udp", cfg->udp_fds[i], SOCK_DGRAM, err) < 0)
+        if (dj_daemon_check_socket("--inherit-udp", cfg->udp_fds[i], SOCK_DGRAM, err) < 0)
             return -1;
     for (size_t i = 0; i < cfg->n_tcp; i++)
-        if (check_socket("--inherit-tcp", cfg->tcp_fds[i], SOCK_STREAM, err) < 0)
+        if (dj_daemon_check_socket("--inherit-tcp", cfg->tcp_fds[i], SOCK_STREAM, err) < 0)
             return -1;
-    if (cfg->control_fd >= 0 &&
-        check_socket("--control-fd", cfg->control_fd, SOCK_SEQPACKET, err) < 0)
-        return -1;
-    if (cfg->log_fd >= 0) {
-        int mode = fcntl(cfg->log_fd, F_GETFL);
-
-        if (mode < 0 || (mode & O_ACCMODE) == O_RDONLY)
-            return dj_error_make(err, 0, "--log-fd %d is not open for writing", cfg->log_fd);
-    }
-    return 0;
-}
-
-static int open_log(struct options *o, dj_error_t *err)
-{
-    if (o->log_file == NULL)
-        return 0;
-    if (strcmp(o->log_file, "-") == 0) {
-        o->stub.log_fd = STDOUT_FILENO;
-        return 0;
-    }
-    o->stub.log_fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-    if (o->stub.log_fd < 0)
-        return dj_error_make(err, errno, "open log file %s", o->log_file);
-    return 0;
-}
-
-/* The directory is opened now, while paths still work; the sandbox only allows openat in it. */
-static int open_metrics_dir(struct options *o, dj_error_t *err)
-{
-    struct stat st;
-
-    if (o->metrics_dir != NULL) {
-        o->stub.metrics_dir_fd = open(o->metrics_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (o->stub.metrics_dir_fd < 0)
-            return dj_error_make(err, errno, "--metrics-dir %s", o->metrics_dir);
-    }
-    if (o->stub.metrics_dir_fd >= 0 &&
-        (fstat(o->stub.metrics_dir_fd, &st) < 0 || !S_ISDIR(st.st_mode)))
-        return dj_error_make(err, 0, "--metrics-fd %d is not a directory", o->stub.metrics_dir_fd);
-    return 0;
-}
-
-static int setup_signals(struct options *o, dj_error_t *err)
-{
-    sigset_t stop;
-
-    /* Writes to a closed pipe or socket must come back as EPIPE, not kill us; a hang-up has
-     * no meaning for a daemon without a terminal. */
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    /* An ignored signal never reaches the signalfd: undo what a shell may have set. */
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &stop, NULL) < 0)
-        return dj_error_make(err, errno, "sigprocmask");
-    o->stub.signal_fd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (o->stub.signal_fd < 0)
-        return dj_error_make(err, errno, "signalfd");
-    return 0;
+    return dj_daemon_check_fds(&o->daemon, err);
 }
 
 /* Every bounded set together needs more descriptors than the usual soft limit of 1024. */
@@ -640,16 +365,9 @@ int main(int argc, char **argv)
     dj_error_t err = NULL;
 
     memset(&o, 0, sizeof(o));
-    o.ready_fd = -1;
-    o.system_log_fd = -1;
-    o.stub.control_fd = -1;
-    o.stub.signal_fd = -1;
-    o.stub.log_fd = -1;
-    o.stub.metrics_dir_fd = -1;
+    dj_daemon_options_init(&o.daemon, PROGRAM, &o.stub.common);
     o.virt_options.policy_fd = -1;
     o.virt_options.map_fd = -1;
-    o.stub.log_rate = DEFAULT_LOG_RATE;
-    o.stub.log_burst = DEFAULT_LOG_BURST;
     o.stub.policy.ttl = DEFAULT_TTL;
     o.stub.forward_cache_entries = DEFAULT_FORWARD_CACHE;
     o.stub.forward_ttl_floor = DEFAULT_FORWARD_FLOOR;
@@ -659,23 +377,22 @@ int main(int argc, char **argv)
     inet_pton(AF_INET, DEFAULT_SINKHOLE4, &o.stub.policy.sinkhole4);
 
     if (parse_options(argc, argv, &o, &err) < 0)
-        die(o.ready_fd, dj_error_msg(&err));
-    if (o.user == NULL && dj_uid_means_root())
-        die(o.ready_fd, "refusing to serve as root: pass --user NAME");
+        dj_daemon_die(&o.daemon, dj_error_msg(&err));
+    dj_daemon_refuse_root(&o.daemon);
     raise_fd_limit();
     if (check_fds(&o, &err) < 0 ||
-        dj_system_log_from_options(o.system_log_fd, o.system_log_format, PROGRAM,
-                                   o.stub.container_id, &err) < 0 ||
-        open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 || open_listeners(&o, &err) < 0 ||
-        setup_signals(&o, &err) < 0)
-        die(o.ready_fd, dj_error_msg(&err));
+        dj_system_log_from_options(o.daemon.system_log_fd, o.daemon.system_log_format, PROGRAM,
+                                   o.stub.common.container_id, &err) < 0 ||
+        dj_daemon_open_files(&o.daemon, &err) < 0 || open_listeners(&o, &err) < 0 ||
+        dj_daemon_setup_signals(&o.daemon, &err) < 0)
+        dj_daemon_die(&o.daemon, dj_error_msg(&err));
     if (o.stub.audit) {
         if (stub_read_allow_rules(&o.virt_options, &audit_rules, &n_audit_rules, &err) < 0)
-            die(o.ready_fd, dj_error_msg(&err));
+            dj_daemon_die(&o.daemon, dj_error_msg(&err));
         o.stub.audit_rules = audit_rules;
         o.stub.n_audit_rules = n_audit_rules;
     } else if (stub_virtual_setup(&o.virt, &o.virt_options, &err) < 0) {
-        die(o.ready_fd, dj_error_msg(&err));
+        dj_daemon_die(&o.daemon, dj_error_msg(&err));
     } else if (o.virt.table != NULL) {
         o.stub.virt = &o.virt;
     }
@@ -686,18 +403,10 @@ int main(int argc, char **argv)
         close(o.virt_options.map_fd);
     stub = stub_prepare(&o.stub, &err);
     if (stub == NULL)
-        die(o.ready_fd, dj_error_msg(&err));
+        dj_daemon_die(&o.daemon, dj_error_msg(&err));
     /* Every fd is open and every buffer allocated: from here on, only what stub_run needs. */
-    if (dj_sandbox_enter_dirfd(o.user, stub_syscalls, o.stub.metrics_dir_fd, DJ_METRICS_OPEN_FLAGS,
-                               &err) < 0) {
-        dj_error_wrap(&err, "entering the sandbox");
-        die(o.ready_fd, dj_error_msg(&err));
-    }
-    if (o.ready_fd >= 0 && dj_report_ready(o.ready_fd, &err) < 0) {
-        /* Nobody waits for us any more; the hook has given up on this stub. */
-        fprintf(stderr, PROGRAM ": %s\n", dj_error_msg(&err));
+    if (dj_daemon_enter_service(&o.daemon, stub_syscalls) < 0)
         return 1;
-    }
     if (stub_run(stub, &err) < 0) {
         fprintf(stderr, PROGRAM ": %s\n", dj_error_msg(&err));
         return 1;

@@ -203,18 +203,20 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
     inet_ntop(AF_INET, &cfg->policy.sinkhole4, s->answer4_text, sizeof(s->answer4_text));
     if (cfg->policy.have_sinkhole6)
         inet_ntop(AF_INET6, &cfg->policy.sinkhole6, s->answer6_text, sizeof(s->answer6_text));
-    s->container_id = cfg->container_id;
+    s->container_id = cfg->common.container_id;
     s->now_ns = dj_monotonic_ns();
     s->last_housekeeping_ns = s->now_ns;
-    dj_log_init(&s->log, cfg->log_fd, cfg->log_rate, cfg->log_burst, cfg->container_id, s->now_ns);
+    dj_log_init(&s->log, cfg->common.log_fd, cfg->common.log_rate, cfg->common.log_burst,
+                cfg->common.container_id, s->now_ns);
 
-    if (cfg->metrics_dir_fd >= 0) {
-        s->metrics = stub_metrics_new(cfg->metrics_dir_fd, cfg->container_id, cfg->netns_key, err);
+    if (cfg->common.metrics_dir_fd >= 0) {
+        s->metrics = stub_metrics_new(cfg->common.metrics_dir_fd, cfg->common.container_id,
+                                      cfg->common.netns_key, err);
         if (s->metrics == NULL)
             goto fail;
     }
 
-    s->signal_fd = cfg->signal_fd;
+    s->signal_fd = cfg->common.signal_fd;
     if (epoll_add(s, s->signal_fd, EPOLLIN, make_tag(TAG_SIGNAL, 0, 0), err) < 0)
         goto fail;
     for (size_t i = 0; i < cfg->n_udp; i++) {
@@ -230,8 +232,8 @@ struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
         s->n_tcp++;
     }
     if (setup_forwarding(s, cfg, err) < 0 ||
-        dj_ctlserve_start(&s->ctl, cfg->control_fd, make_tag(TAG_CONTROL_LISTEN, 0, 0),
-                          cfg->watch_fds, cfg->n_watch, err) < 0)
+        dj_ctlserve_start(&s->ctl, cfg->common.control_fd, make_tag(TAG_CONTROL_LISTEN, 0, 0),
+                          cfg->common.watch_fds, cfg->common.n_watch, err) < 0)
         goto fail;
     return s;
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ctlserve.h"
+#include "daemon.h"
 #include "dnswire.h"
 #include "error.h"
 #include "fwdzone.h"
@@ -34,17 +34,9 @@ struct stub_config {
     size_t n_udp;
     int tcp_fds[STUB_MAX_SOCKETS]; /* listening */
     size_t n_tcp;
-    int watch_fds[STUB_MAX_WATCHED];
-    size_t n_watch;
-    int control_fd; /* listening AF_UNIX SOCK_SEQPACKET, or -1 */
-    int signal_fd;  /* signalfd for SIGTERM and SIGINT */
-    int log_fd;     /* -1: no query log */
-    unsigned log_rate;
-    unsigned log_burst;
-    const char *container_id; /* may be NULL */
+    /* The control socket, watched pidfds, signalfd, query log and where dnsstub.prom goes. */
+    struct dj_daemon_config common;
     struct dj_dns_policy policy;
-    int metrics_dir_fd;    /* -1: no metrics file; else where dnsstub.prom goes */
-    const char *netns_key; /* for the metrics' labels; may be NULL */
 
     /* Forward zones: every zone has its upstreams (none left to a default here). */
     struct dj_fwd_zones forward;

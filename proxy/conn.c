@@ -93,7 +93,7 @@ static void log_refused_connection(struct proxy *p, const struct sockaddr_storag
                         event_name(kind == LISTENER_HTTP  ? CONN_HTTP
                                    : kind == LISTENER_TLS ? CONN_TLS
                                                           : CONN_VIRTUAL));
-    dj_json_add_cstring(&j, "container", p->cfg->container_id);
+    dj_json_add_cstring(&j, "container", p->cfg->common.container_id);
     dj_json_add_cstring(&j, "client", client);
     dj_json_add_cstring(&j, "decision", "deny");
     dj_json_add_cstring(&j, "reason", "too many connections (--max-connections)");
@@ -430,7 +430,7 @@ void conn_record_log(struct proxy *p, struct conn *c)
     dj_json_begin(&j, p->line, sizeof(p->line));
     dj_json_add_time(&j, "time", &now);
     dj_json_add_cstring(&j, "event", c->audit_tcp ? "tcp_connection" : event_name(c->kind));
-    dj_json_add_cstring(&j, "container", p->cfg->container_id);
+    dj_json_add_cstring(&j, "container", p->cfg->common.container_id);
     dj_json_add_cstring(&j, "client", client);
     dj_json_add_cstring(&j, "host", rec->host[0] != '\0' ? rec->host : NULL);
     if (c->audit_tcp)

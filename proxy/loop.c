@@ -87,7 +87,7 @@ static void log_lowered_cap(struct proxy *p)
     dj_json_begin(&j, p->line, sizeof(p->line));
     dj_json_add_time(&j, "time", &now);
     dj_json_add_cstring(&j, "event", "proxy_limit");
-    dj_json_add_cstring(&j, "container", p->cfg->container_id);
+    dj_json_add_cstring(&j, "container", p->cfg->common.container_id);
     dj_json_add_cstring(&j, "reason", "the descriptor limit (RLIMIT_NOFILE) is too low");
     dj_json_add_uint(&j, "requested_connections", p->cfg->requested_connections);
     dj_json_add_uint(&j, "max_connections", p->cfg->max_connections);
@@ -121,7 +121,8 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
                      proxy_tag(TAG_WATCH, 0, 0));
     p->now_ns = dj_monotonic_ns();
     p->last_housekeeping_ns = p->now_ns;
-    dj_log_init(&p->log, cfg->log_fd, cfg->log_rate, cfg->log_burst, cfg->container_id, p->now_ns);
+    dj_log_init(&p->log, cfg->common.log_fd, cfg->common.log_rate, cfg->common.log_burst,
+                cfg->common.container_id, p->now_ns);
 
     p->resolver = dj_resolver_new(&cfg->resolver, err);
     if (p->resolver == NULL) {
@@ -131,7 +132,7 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
     dj_resolver_set_log(p->resolver, &p->log);
     if (epoll_add(p, dj_resolver_fd(p->resolver), EPOLLIN, proxy_tag(TAG_RESOLVER, 0, 0), err) <
             0 ||
-        epoll_add(p, cfg->signal_fd, EPOLLIN, proxy_tag(TAG_SIGNAL, 0, 0), err) < 0)
+        epoll_add(p, cfg->common.signal_fd, EPOLLIN, proxy_tag(TAG_SIGNAL, 0, 0), err) < 0)
         goto fail;
     for (size_t i = 0; i < cfg->n_http; i++) {
         p->http_ports[i] = local_port(cfg->http_fds[i]);
@@ -149,10 +150,10 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
             0)
             goto fail;
     }
-    if (dj_ctlserve_start(&p->ctl, cfg->control_fd, proxy_tag(TAG_CONTROL_LISTEN, 0, 0),
-                          cfg->watch_fds, cfg->n_watch, err) < 0)
+    if (dj_ctlserve_start(&p->ctl, cfg->common.control_fd, proxy_tag(TAG_CONTROL_LISTEN, 0, 0),
+                          cfg->common.watch_fds, cfg->common.n_watch, err) < 0)
         goto fail;
-    if (cfg->metrics_dir_fd >= 0) {
+    if (cfg->common.metrics_dir_fd >= 0) {
         p->metrics = proxy_metrics_new(cfg, err);
         if (p->metrics == NULL)
             goto fail;
@@ -205,7 +206,7 @@ static void housekeeping(struct proxy *p)
 static void handle_signal(struct proxy *p)
 {
     struct signalfd_siginfo info;
-    ssize_t n = read(p->cfg->signal_fd, &info, sizeof(info));
+    ssize_t n = read(p->cfg->common.signal_fd, &info, sizeof(info));
 
     if (n == (ssize_t)sizeof(info))
         p->quit = true; /* only SIGTERM and SIGINT are routed here */

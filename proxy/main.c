@@ -11,33 +11,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "daemon.h"
 #include "error.h"
 #include "jsonlog.h"
 #include "policy.h"
-#include "metrics.h"
 #include "proxy.h"
-#include "rootless.h"
-#include "sandbox.h"
-#include "spawn.h"
 
 #define PROGRAM "dnsjail-proxy"
-#define DEFAULT_LOG_RATE 200
-#define DEFAULT_LOG_BURST 400
+#define DEFAULT_LOG_RATE DJ_DAEMON_DEFAULT_LOG_RATE
+#define DEFAULT_LOG_BURST DJ_DAEMON_DEFAULT_LOG_BURST
 #define DEFAULT_RESOLV_CONF "/etc/resolv.conf"
 #define TCP_BACKLOG 1024
 #define MAX_CONNECTIONS_LIMIT 1000000
@@ -48,22 +42,17 @@
      256)
 
 struct options {
-    int system_log_fd;             /* --system-log-fd, or -1 */
-    const char *system_log_format; /* --system-log-format */
+    struct dj_daemon_options daemon; /* the options the stub has too */
     const char *listen_http[PROXY_MAX_LISTENERS];
     size_t n_listen_http;
     const char *listen_tls[PROXY_MAX_LISTENERS];
     size_t n_listen_tls;
-    int ready_fd;
     int policy_fd;
     int virtual_map_fd;
     const char *virtual4, *virtual6;
     unsigned virtual_max_names;
     char *allow_text; /* --allow values joined with ',' */
     bool allow_wildcard_all;
-    const char *log_file;
-    const char *user;
-    const char *metrics_dir;
     const char *resolv_conf;
     bool have_resolvers;
     struct proxy_config proxy;
@@ -139,66 +128,11 @@ static void usage(FILE *out)
         PROXY_DEFAULT_HANDSHAKE_MS / 1000, PROXY_DEFAULT_IDLE_MS / 1000);
 }
 
-/* Reports a startup failure where someone can see it (stderr, and the hook through the ready
- * pipe) and exits non-zero. */
-static void __attribute__((noreturn)) die(int ready_fd, const char *message)
-{
-    fprintf(stderr, PROGRAM ": %s\n", message);
-    dj_report_failure(ready_fd, message);
-    exit(1);
-}
-
-static int parse_uint(const char *text, unsigned long max, unsigned long *value)
-{
-    char *end;
-
-    if (text[0] < '0' || text[0] > '9')
-        return -1;
-    errno = 0;
-    *value = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || *value > max)
-        return -1;
-    return 0;
-}
-
-static int parse_fd(const char *option, const char *text, int *fd, dj_error_t *err)
-{
-    unsigned long value;
-
-    if (parse_uint(text, INT_MAX, &value) < 0)
-        return dj_error_make(err, 0, "%s: '%s' is not a file descriptor number", option, text);
-    if (fcntl((int)value, F_GETFD) < 0)
-        return dj_error_make(err, errno, "%s %lu", option, value);
-    *fd = (int)value;
-    return 0;
-}
-
-static int add_fd(const char *option, const char *text, int *fds, size_t *n, size_t max,
-                  dj_error_t *err)
-{
-    if (*n == max)
-        return dj_error_make(err, 0, "%s: at most %zu of them", option, max);
-    if (parse_fd(option, text, &fds[*n], err) < 0)
-        return -1;
-    (*n)++;
-    return 0;
-}
-
-static int parse_port(const char *option, const char *text, uint16_t *port, dj_error_t *err)
-{
-    unsigned long value;
-
-    if (parse_uint(text, 65535, &value) < 0 || value == 0)
-        return dj_error_make(err, 0, "%s: '%s' is not a port (1-65535)", option, text);
-    *port = (uint16_t)value;
-    return 0;
-}
-
 static int parse_seconds(const char *option, const char *text, unsigned *ms, dj_error_t *err)
 {
     unsigned long value;
 
-    if (parse_uint(text, 86400, &value) < 0 || value == 0)
+    if (dj_daemon_parse_uint(text, 86400, &value) < 0 || value == 0)
         return dj_error_make(err, 0, "%s: '%s' is not a number of seconds (1-86400)", option, text);
     *ms = (unsigned)value * 1000;
     return 0;
@@ -224,9 +158,9 @@ static int append_allow(struct options *o, const char *text, dj_error_t *err)
 
 static int parse_options(int argc, char **argv, struct options *o, dj_error_t *err)
 {
+    /* The proxy's own options; lib/daemon.h has those both daemons take. */
     enum {
-        OPT_CONTAINER_ID = 256,
-        OPT_INHERIT_HTTP,
+        OPT_INHERIT_HTTP = 256,
         OPT_INHERIT_TLS,
         OPT_LISTEN_HTTP,
         OPT_LISTEN_TLS,
@@ -234,15 +168,6 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_ALLOW,
         OPT_ALLOW_WILDCARD_ALL,
         OPT_AUDIT,
-        OPT_READY_FD,
-        OPT_WATCH_PIDFD,
-        OPT_CONTROL_FD,
-        OPT_LOG_FD,
-        OPT_SYSTEM_LOG_FD,
-        OPT_SYSTEM_LOG_FORMAT,
-        OPT_LOG_FILE,
-        OPT_LOG_RATE,
-        OPT_LOG_BURST,
         OPT_RESOLVER,
         OPT_RESOLV_CONF,
         OPT_UPSTREAM_ALLOW,
@@ -251,19 +176,14 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_IDLE_TIMEOUT,
         OPT_UPSTREAM_PORT_HTTP,
         OPT_UPSTREAM_PORT_TLS,
-        OPT_USER,
-        OPT_METRICS_FD,
-        OPT_METRICS_DIR,
-        OPT_NETNS_KEY,
         OPT_INHERIT_VIRTUAL,
         OPT_VIRTUAL_MAP_FD,
         OPT_VIRTUAL4,
         OPT_VIRTUAL6,
         OPT_VIRTUAL_MAX,
-        OPT_HELP,
     };
     static const struct option longopts[] = {
-        {"container-id", required_argument, NULL, OPT_CONTAINER_ID},
+        DJ_DAEMON_LONGOPTS,
         {"inherit-http", required_argument, NULL, OPT_INHERIT_HTTP},
         {"inherit-tls", required_argument, NULL, OPT_INHERIT_TLS},
         {"listen-http", required_argument, NULL, OPT_LISTEN_HTTP},
@@ -272,15 +192,6 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"allow", required_argument, NULL, OPT_ALLOW},
         {"allow-wildcard-all", no_argument, NULL, OPT_ALLOW_WILDCARD_ALL},
         {"audit", no_argument, NULL, OPT_AUDIT},
-        {"ready-fd", required_argument, NULL, OPT_READY_FD},
-        {"watch-pidfd", required_argument, NULL, OPT_WATCH_PIDFD},
-        {"control-fd", required_argument, NULL, OPT_CONTROL_FD},
-        {"log-fd", required_argument, NULL, OPT_LOG_FD},
-        {"system-log-fd", required_argument, NULL, OPT_SYSTEM_LOG_FD},
-        {"system-log-format", required_argument, NULL, OPT_SYSTEM_LOG_FORMAT},
-        {"log-file", required_argument, NULL, OPT_LOG_FILE},
-        {"log-rate", required_argument, NULL, OPT_LOG_RATE},
-        {"log-burst", required_argument, NULL, OPT_LOG_BURST},
         {"resolver", required_argument, NULL, OPT_RESOLVER},
         {"resolv-conf", required_argument, NULL, OPT_RESOLV_CONF},
         {"upstream-allow", required_argument, NULL, OPT_UPSTREAM_ALLOW},
@@ -289,45 +200,36 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"upstream-port-http", required_argument, NULL, OPT_UPSTREAM_PORT_HTTP},
         {"upstream-port-tls", required_argument, NULL, OPT_UPSTREAM_PORT_TLS},
-        {"user", required_argument, NULL, OPT_USER},
-        {"metrics-fd", required_argument, NULL, OPT_METRICS_FD},
-        {"metrics-dir", required_argument, NULL, OPT_METRICS_DIR},
-        {"netns-key", required_argument, NULL, OPT_NETNS_KEY},
         {"inherit-virtual", required_argument, NULL, OPT_INHERIT_VIRTUAL},
         {"virtual-map-fd", required_argument, NULL, OPT_VIRTUAL_MAP_FD},
         {"virtual-ipv4", required_argument, NULL, OPT_VIRTUAL4},
         {"virtual-ipv6", required_argument, NULL, OPT_VIRTUAL6},
         {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
-        {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     struct proxy_config *cfg = &o->proxy;
     unsigned long value;
     int opt;
 
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((opt = dj_daemon_getopt(&o->daemon, argc, argv, longopts, usage, err)) > 0) {
         switch (opt) {
-        case OPT_CONTAINER_ID:
-            cfg->container_id = optarg;
-            break;
         case OPT_INHERIT_HTTP:
-            if (add_fd("--inherit-http", optarg, cfg->http_fds, &cfg->n_http, PROXY_MAX_LISTENERS,
-                       err) < 0)
+            if (dj_daemon_add_fd("--inherit-http", optarg, cfg->http_fds, &cfg->n_http,
+                                 PROXY_MAX_LISTENERS, err) < 0)
                 return -1;
             break;
         case OPT_INHERIT_TLS:
-            if (add_fd("--inherit-tls", optarg, cfg->tls_fds, &cfg->n_tls, PROXY_MAX_LISTENERS,
-                       err) < 0)
+            if (dj_daemon_add_fd("--inherit-tls", optarg, cfg->tls_fds, &cfg->n_tls,
+                                 PROXY_MAX_LISTENERS, err) < 0)
                 return -1;
             break;
         case OPT_INHERIT_VIRTUAL:
-            if (add_fd("--inherit-virtual", optarg, cfg->virtual_fds, &cfg->n_virtual,
-                       PROXY_MAX_LISTENERS, err) < 0)
+            if (dj_daemon_add_fd("--inherit-virtual", optarg, cfg->virtual_fds, &cfg->n_virtual,
+                                 PROXY_MAX_LISTENERS, err) < 0)
                 return -1;
             break;
         case OPT_VIRTUAL_MAP_FD:
-            if (parse_fd("--virtual-map-fd", optarg, &o->virtual_map_fd, err) < 0)
+            if (dj_daemon_parse_fd("--virtual-map-fd", optarg, &o->virtual_map_fd, err) < 0)
                 return -1;
             break;
         case OPT_VIRTUAL4:
@@ -337,7 +239,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             o->virtual6 = optarg;
             break;
         case OPT_VIRTUAL_MAX:
-            if (parse_uint(optarg, DJ_VADDR_MAX_NAMES, &value) < 0 || value == 0)
+            if (dj_daemon_parse_uint(optarg, DJ_VADDR_MAX_NAMES, &value) < 0 || value == 0)
                 return dj_error_make(err, 0, "--virtual-max-names: '%s' is not in 1..%d", optarg,
                                      DJ_VADDR_MAX_NAMES);
             o->virtual_max_names = (unsigned)value;
@@ -354,7 +256,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             break;
         }
         case OPT_POLICY_FD:
-            if (parse_fd("--policy-fd", optarg, &o->policy_fd, err) < 0)
+            if (dj_daemon_parse_fd("--policy-fd", optarg, &o->policy_fd, err) < 0)
                 return -1;
             break;
         case OPT_ALLOW:
@@ -366,40 +268,6 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             break;
         case OPT_AUDIT:
             cfg->audit = true;
-            break;
-        case OPT_READY_FD:
-            if (parse_fd("--ready-fd", optarg, &o->ready_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_WATCH_PIDFD:
-            if (add_fd("--watch-pidfd", optarg, cfg->watch_fds, &cfg->n_watch, PROXY_MAX_WATCHED,
-                       err) < 0)
-                return -1;
-            break;
-        case OPT_CONTROL_FD:
-            if (parse_fd("--control-fd", optarg, &cfg->control_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_LOG_FD:
-            if (parse_fd("--log-fd", optarg, &cfg->log_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_SYSTEM_LOG_FD:
-            if (parse_fd("--system-log-fd", optarg, &o->system_log_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_SYSTEM_LOG_FORMAT:
-            o->system_log_format = optarg;
-            break;
-        case OPT_LOG_FILE:
-            o->log_file = optarg;
-            break;
-        case OPT_LOG_RATE:
-        case OPT_LOG_BURST:
-            if (parse_uint(optarg, UINT_MAX, &value) < 0)
-                return dj_error_make(err, 0, "%s: '%s' is not a number",
-                                     opt == OPT_LOG_RATE ? "--log-rate" : "--log-burst", optarg);
-            *(opt == OPT_LOG_RATE ? &cfg->log_rate : &cfg->log_burst) = (unsigned)value;
             break;
         case OPT_RESOLVER:
             if (dj_resolver_config_add_server(&cfg->resolver, optarg, err) < 0)
@@ -418,7 +286,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             cfg->n_upstream_allow++;
             break;
         case OPT_MAX_CONNECTIONS:
-            if (parse_uint(optarg, MAX_CONNECTIONS_LIMIT, &value) < 0 || value == 0)
+            if (dj_daemon_parse_uint(optarg, MAX_CONNECTIONS_LIMIT, &value) < 0 || value == 0)
                 return dj_error_make(err, 0, "--max-connections: '%s' is not a number (1-%d)",
                                      optarg, MAX_CONNECTIONS_LIMIT);
             cfg->max_connections = value;
@@ -432,40 +300,21 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
                 return -1;
             break;
         case OPT_UPSTREAM_PORT_HTTP:
-            if (parse_port("--upstream-port-http", optarg, &cfg->default_port_http, err) < 0)
+            if (dj_daemon_parse_port("--upstream-port-http", optarg, &cfg->default_port_http, err) <
+                0)
                 return -1;
             break;
         case OPT_UPSTREAM_PORT_TLS:
-            if (parse_port("--upstream-port-tls", optarg, &cfg->default_port_tls, err) < 0)
+            if (dj_daemon_parse_port("--upstream-port-tls", optarg, &cfg->default_port_tls, err) <
+                0)
                 return -1;
             break;
-        case OPT_USER:
-            o->user = optarg;
-            break;
-        case OPT_METRICS_FD:
-            if (parse_fd("--metrics-fd", optarg, &cfg->metrics_dir_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_METRICS_DIR:
-            o->metrics_dir = optarg;
-            break;
-        case OPT_NETNS_KEY:
-            cfg->netns_key = optarg;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            exit(0);
-        default:
-            return dj_error_make(err, 0, "unknown option or missing value: %s (see --help)",
-                                 argv[optind - 1]);
         }
     }
-    if (optind < argc)
-        return dj_error_make(err, 0, "unexpected argument '%s' (see --help)", argv[optind]);
-    if (o->log_file != NULL && cfg->log_fd >= 0)
-        return dj_error_make(err, 0, "--log-fd and --log-file exclude each other");
-    if (o->metrics_dir != NULL && cfg->metrics_dir_fd >= 0)
-        return dj_error_make(err, 0, "--metrics-fd and --metrics-dir exclude each other");
+    if (opt < 0)
+        return -1;
+    if (dj_daemon_options_check(&o->daemon, err) < 0)
+        return -1;
     if (o->policy_fd >= 0 && o->allow_text != NULL)
         return dj_error_make(err, 0, "--policy-fd and --allow exclude each other");
     if (o->have_resolvers && o->resolv_conf != NULL)
@@ -475,51 +324,6 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         return dj_error_make(err, 0,
                              "nothing to serve: give --inherit-http/--inherit-tls or "
                              "--listen-http/--listen-tls");
-    return 0;
-}
-
-/* "127.0.0.1:8080" or "[::1]:8080". */
-static int parse_listen(const char *option, const char *text, struct sockaddr_storage *addr,
-                        socklen_t *len, dj_error_t *err)
-{
-    char host[INET6_ADDRSTRLEN + 2];
-    const char *port_text;
-    uint16_t port;
-
-    memset(addr, 0, sizeof(*addr));
-    if (text[0] == '[') {
-        const char *close_bracket = strchr(text, ']');
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)addr;
-        size_t host_len = close_bracket != NULL ? (size_t)(close_bracket - text - 1) : 0;
-
-        if (close_bracket == NULL || close_bracket[1] != ':' || host_len >= sizeof(host))
-            return dj_error_make(err, 0, "%s: '%s' is not [IPV6]:PORT", option, text);
-        memcpy(host, text + 1, host_len);
-        host[host_len] = '\0';
-        port_text = close_bracket + 2;
-        sin6->sin6_family = AF_INET6;
-        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-            return dj_error_make(err, 0, "%s: '%s' is not an IPv6 address", option, host);
-        *len = sizeof(*sin6);
-    } else {
-        const char *colon = strrchr(text, ':');
-        struct sockaddr_in *sin = (struct sockaddr_in *)addr;
-        size_t host_len = colon != NULL ? (size_t)(colon - text) : 0;
-
-        if (colon == NULL || host_len >= sizeof(host))
-            return dj_error_make(err, 0, "%s: '%s' is not IPV4:PORT", option, text);
-        memcpy(host, text, host_len);
-        host[host_len] = '\0';
-        port_text = colon + 1;
-        sin->sin_family = AF_INET;
-        if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-            return dj_error_make(err, 0, "%s: '%s' is not an IPv4 address", option, host);
-        *len = sizeof(*sin);
-    }
-    if (parse_port(option, port_text, &port, err) < 0)
-        return -1;
-    /* sin_port and sin6_port sit at the same offset. */
-    ((struct sockaddr_in *)addr)->sin_port = htons(port);
     return 0;
 }
 
@@ -541,7 +345,7 @@ static int bind_listener(const char *option, const char *text, dj_error_t *err)
     cleanup_close int fd = -1;
     int one = 1;
 
-    if (parse_listen(option, text, &addr, &len, err) < 0)
+    if (dj_daemon_parse_listen(option, text, &addr, &len, err) < 0)
         return -1;
     fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -585,53 +389,24 @@ static int open_listeners(struct options *o, dj_error_t *err)
     return 0;
 }
 
-/* Checks that FD is a listening socket of TYPE, and makes it non-blocking. */
-static int check_listening(const char *option, int fd, int type, dj_error_t *err)
-{
-    int value = 0;
-    socklen_t len = sizeof(value);
-    int flags;
-
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) < 0)
-        return dj_error_make(err, errno, "%s %d is not a socket", option, fd);
-    if (value != type)
-        return dj_error_make(err, 0, "%s %d is not a %s socket", option, fd,
-                             type == SOCK_STREAM ? "TCP" : "SEQPACKET");
-    len = sizeof(value);
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) < 0 || value == 0)
-        return dj_error_make(err, 0, "%s %d is not listening", option, fd);
-    flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        return dj_error_make(err, errno, "making %s %d non-blocking", option, fd);
-    return 0;
-}
-
 static int check_fds(struct options *o, dj_error_t *err)
 {
     struct proxy_config *cfg = &o->proxy;
 
     for (size_t i = 0; i < cfg->n_http; i++)
-        if (check_listening("--inherit-http", cfg->http_fds[i], SOCK_STREAM, err) < 0 ||
+        if (dj_daemon_check_socket("--inherit-http", cfg->http_fds[i], SOCK_STREAM, err) < 0 ||
             set_nodelay("--inherit-http", cfg->http_fds[i], err) < 0)
             return -1;
     for (size_t i = 0; i < cfg->n_tls; i++)
-        if (check_listening("--inherit-tls", cfg->tls_fds[i], SOCK_STREAM, err) < 0 ||
+        if (dj_daemon_check_socket("--inherit-tls", cfg->tls_fds[i], SOCK_STREAM, err) < 0 ||
             set_nodelay("--inherit-tls", cfg->tls_fds[i], err) < 0)
             return -1;
     for (size_t i = 0; i < cfg->n_virtual; i++)
-        if (check_listening("--inherit-virtual", cfg->virtual_fds[i], SOCK_STREAM, err) < 0 ||
+        if (dj_daemon_check_socket("--inherit-virtual", cfg->virtual_fds[i], SOCK_STREAM, err) <
+                0 ||
             set_nodelay("--inherit-virtual", cfg->virtual_fds[i], err) < 0)
             return -1;
-    if (cfg->control_fd >= 0 &&
-        check_listening("--control-fd", cfg->control_fd, SOCK_SEQPACKET, err) < 0)
-        return -1;
-    if (cfg->log_fd >= 0) {
-        int mode = fcntl(cfg->log_fd, F_GETFL);
-
-        if (mode < 0 || (mode & O_ACCMODE) == O_RDONLY)
-            return dj_error_make(err, 0, "--log-fd %d is not open for writing", cfg->log_fd);
-    }
-    return 0;
+    return dj_daemon_check_fds(&o->daemon, err);
 }
 
 static int load_rules(struct options *o, struct dj_allow_rule **rules, size_t *n_rules,
@@ -649,58 +424,6 @@ static int load_rules(struct options *o, struct dj_allow_rule **rules, size_t *n
     }
     if (dj_allow_parse(text, o->allow_wildcard_all, rules, n_rules, err) < 0)
         return dj_error_wrap(err, "allow rules");
-    return 0;
-}
-
-static int open_log(struct options *o, dj_error_t *err)
-{
-    if (o->log_file == NULL)
-        return 0;
-    if (strcmp(o->log_file, "-") == 0) {
-        o->proxy.log_fd = STDOUT_FILENO;
-        return 0;
-    }
-    o->proxy.log_fd = open(o->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-    if (o->proxy.log_fd < 0)
-        return dj_error_make(err, errno, "open log file %s", o->log_file);
-    return 0;
-}
-
-/* The directory is opened now, while paths still work; the sandbox only allows openat in it. */
-static int open_metrics_dir(struct options *o, dj_error_t *err)
-{
-    struct stat st;
-
-    if (o->metrics_dir != NULL) {
-        o->proxy.metrics_dir_fd = open(o->metrics_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (o->proxy.metrics_dir_fd < 0)
-            return dj_error_make(err, errno, "--metrics-dir %s", o->metrics_dir);
-    }
-    if (o->proxy.metrics_dir_fd >= 0 &&
-        (fstat(o->proxy.metrics_dir_fd, &st) < 0 || !S_ISDIR(st.st_mode)))
-        return dj_error_make(err, 0, "--metrics-fd %d is not a directory", o->proxy.metrics_dir_fd);
-    return 0;
-}
-
-static int setup_signals(struct options *o, dj_error_t *err)
-{
-    sigset_t stop;
-
-    /* Writes to a closed pipe or socket must come back as EPIPE, not kill us; a hang-up has
-     * no meaning for a daemon without a terminal. */
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    /* An ignored signal never reaches the signalfd: undo what a shell may have set. */
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &stop, NULL) < 0)
-        return dj_error_make(err, errno, "sigprocmask");
-    o->proxy.signal_fd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (o->proxy.signal_fd < 0)
-        return dj_error_make(err, errno, "signalfd");
     return 0;
 }
 
@@ -805,16 +528,9 @@ int main(int argc, char **argv)
     dj_error_t err = NULL;
 
     memset(&o, 0, sizeof(o));
-    o.ready_fd = -1;
-    o.system_log_fd = -1;
+    dj_daemon_options_init(&o.daemon, PROGRAM, &o.proxy.common);
     o.policy_fd = -1;
     o.virtual_map_fd = -1;
-    o.proxy.control_fd = -1;
-    o.proxy.signal_fd = -1;
-    o.proxy.log_fd = -1;
-    o.proxy.metrics_dir_fd = -1;
-    o.proxy.log_rate = DEFAULT_LOG_RATE;
-    o.proxy.log_burst = DEFAULT_LOG_BURST;
     o.proxy.default_port_http = 80;
     o.proxy.default_port_tls = 443;
     o.proxy.max_connections = PROXY_DEFAULT_MAX_CONNECTIONS;
@@ -823,35 +539,26 @@ int main(int argc, char **argv)
     dj_resolver_config_init(&o.proxy.resolver);
 
     if (parse_options(argc, argv, &o, &err) < 0)
-        die(o.ready_fd, dj_error_msg(&err));
-    if (o.user == NULL && dj_uid_means_root())
-        die(o.ready_fd, "refusing to serve as root: pass --user NAME");
+        dj_daemon_die(&o.daemon, dj_error_msg(&err));
+    dj_daemon_refuse_root(&o.daemon);
     fit_fd_limit(&o.proxy);
     if (check_fds(&o, &err) < 0 ||
-        dj_system_log_from_options(o.system_log_fd, o.system_log_format, PROGRAM,
-                                   o.proxy.container_id, &err) < 0 ||
+        dj_system_log_from_options(o.daemon.system_log_fd, o.daemon.system_log_format, PROGRAM,
+                                   o.proxy.common.container_id, &err) < 0 ||
         load_rules(&o, &rules, &n_rules, &err) < 0 || setup_resolver(&o, &err) < 0 ||
-        setup_virtual(&o, &err) < 0 || open_log(&o, &err) < 0 || open_metrics_dir(&o, &err) < 0 ||
-        open_listeners(&o, &err) < 0 || setup_signals(&o, &err) < 0)
-        die(o.ready_fd, dj_error_msg(&err));
+        setup_virtual(&o, &err) < 0 || dj_daemon_open_files(&o.daemon, &err) < 0 ||
+        open_listeners(&o, &err) < 0 || dj_daemon_setup_signals(&o.daemon, &err) < 0)
+        dj_daemon_die(&o.daemon, dj_error_msg(&err));
     /* One lookup per connection at most; its queries fit in the connection's descriptors. */
     o.proxy.resolver.max_inflight = o.proxy.max_connections;
     o.proxy.rules = rules;
     o.proxy.n_rules = n_rules;
     proxy = proxy_prepare(&o.proxy, &err);
     if (proxy == NULL)
-        die(o.ready_fd, dj_error_msg(&err));
+        dj_daemon_die(&o.daemon, dj_error_msg(&err));
     /* Every fd is open and the tables allocated: from here on, only what proxy_run needs. */
-    if (dj_sandbox_enter_dirfd(o.user, proxy_syscalls, o.proxy.metrics_dir_fd,
-                               DJ_METRICS_OPEN_FLAGS, &err) < 0) {
-        dj_error_wrap(&err, "entering the sandbox");
-        die(o.ready_fd, dj_error_msg(&err));
-    }
-    if (o.ready_fd >= 0 && dj_report_ready(o.ready_fd, &err) < 0) {
-        /* Nobody waits for us any more; the hook has given up on this proxy. */
-        fprintf(stderr, PROGRAM ": %s\n", dj_error_msg(&err));
+    if (dj_daemon_enter_service(&o.daemon, proxy_syscalls) < 0)
         return 1;
-    }
     if (proxy_run(proxy, &err) < 0) {
         fprintf(stderr, PROGRAM ": %s\n", dj_error_msg(&err));
         return 1;

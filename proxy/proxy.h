@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 
 #include "ctlserve.h"
+#include "daemon.h"
 #include "error.h"
 #include "httphead.h"
 #include "jsonlog.h"
@@ -83,14 +84,8 @@ struct proxy_config {
     size_t n_virtual;
     const struct dj_vaddr_slot *vmap; /* the stub's name map, read-only; NULL: none */
     struct dj_vaddr_pool vpool;       /* valid when vmap is set */
-    int watch_fds[PROXY_MAX_WATCHED];
-    size_t n_watch;
-    int control_fd; /* listening AF_UNIX SOCK_SEQPACKET, or -1 */
-    int signal_fd;  /* SIGTERM and SIGINT */
-    int log_fd;     /* -1: no log */
-    unsigned log_rate;
-    unsigned log_burst;
-    const char *container_id; /* may be NULL */
+    /* The control socket, watched pidfds, signalfd, log and where proxy.prom goes. */
+    struct dj_daemon_config common;
 
     const struct dj_allow_rule *rules;
     size_t n_rules;
@@ -107,8 +102,6 @@ struct proxy_config {
     size_t requested_connections; /* --max-connections, when the fd limit lowered it */
     unsigned handshake_ms;
     unsigned idle_ms;
-    int metrics_dir_fd;    /* -1: no metrics file; else where proxy.prom goes */
-    const char *netns_key; /* for the metrics' labels; may be NULL */
 };
 
 /* What the proxy counts since it started, for the metrics file (stats.c). Indexes: enum
@@ -324,7 +317,7 @@ int proxy_run(struct proxy *p, dj_error_t *err);
 #define PROXY_METRICS_FILE "proxy.prom"
 #define PROXY_METRICS_INTERVAL_MS 5000
 struct proxy_metrics;
-/* Registers the series (allocates: before the sandbox); takes over cfg->metrics_dir_fd. */
+/* Registers the series (allocates: before the sandbox); takes over cfg->common.metrics_dir_fd. */
 struct proxy_metrics *proxy_metrics_new(const struct proxy_config *cfg, dj_error_t *err);
 /* Replaces proxy.prom; a failure only costs this one update. */
 void proxy_metrics_write(struct proxy *p);

@@ -44,14 +44,14 @@ struct proxy_metrics *proxy_metrics_new(const struct proxy_config *cfg, dj_error
     struct dj_metrics *m;
 
     if (pm == NULL) {
-        close(cfg->metrics_dir_fd);
+        close(cfg->common.metrics_dir_fd);
         dj_error_make(err, ENOMEM, "metrics");
         return NULL;
     }
-    pm->dir_fd = cfg->metrics_dir_fd;
+    pm->dir_fd = cfg->common.metrics_dir_fd;
     pm->registry = m = dj_metrics_new(err);
-    if (m == NULL || dj_metrics_add_const_label(m, "netns", cfg->netns_key, err) < 0 ||
-        dj_metrics_add_const_label(m, "container", cfg->container_id, err) < 0)
+    if (m == NULL || dj_metrics_add_const_label(m, "netns", cfg->common.netns_key, err) < 0 ||
+        dj_metrics_add_const_label(m, "container", cfg->common.container_id, err) < 0)
         goto fail;
     for (int k = 0; k < N_CONN_KINDS; k++) {
         pm->connections[k] = labelled(m, DJ_METRIC_COUNTER, "dnsjail_proxy_connections_total",
