@@ -5,7 +5,8 @@
  * daemon serves them from the host's namespace and lets a request or TLS connection through
  * only to the names io.dnsjail.allow allows. This file turns the command line into open,
  * checked, non-blocking fds, the rules and the resolver's configuration, then drops privileges
- * and hands over to the event loop in loop.c. Startup behaves like dnsjail-dnsstub's. */
+ * and hands over to the event loop in loop.c. Startup behaves like dnsjail-dnsstub's: what they
+ * share is lib/daemon.c. */
 
 #include <arpa/inet.h>
 #include <errno.h>
