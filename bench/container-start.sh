@@ -19,7 +19,8 @@
 # linked to the machine's real network. runc and crun are run the way the e2e tests run them.
 #
 # Usage: bench/container-start.sh [RUNS]   (default 30 per command, after 3 warm-up runs)
-# Env: top_builddir, BENCH_RESULTS (see bench/lib.sh), PROFILE=0 to skip the strace part.
+# Env: top_builddir, BENCH_RESULTS (see bench/lib.sh), PROFILE=0 to skip the strace part,
+# PROFILE_ONLY=1 to skip hyperfine, TRACE_DIR=DIR to keep the raw strace files there.
 # Needs: root, hyperfine, runc, crun, strace, nft, python3.
 
 set -u
@@ -79,12 +80,13 @@ for rt in runc crun; do
 done
 
 hf_args=()
-for rt in runc crun; do
+[ "${PROFILE_ONLY:-0}" = 1 ] || for rt in runc crun; do
     for variant in plain disabled jailed; do
         hf_args+=(-n "$rt-$variant" "$(runtime_cmdline "$rt" "hf-$rt-$variant" "${BUNDLE[$variant]}")")
         W_CONTAINERS+=("$rt hf-$rt-$variant")
     done
 done
+[ "${PROFILE_ONLY:-0}" = 1 ] || {
 echo
 echo "## hyperfine"
 # Through a shell (hyperfine subtracts its startup): the crun command line needs one anyway.
@@ -113,6 +115,7 @@ for rt in ("runc", "crun"):
     if record:
         record.write("start.%s.added_ms %.2f\n" % (rt, added))
 EOF
+}
 
 [ "$PROFILE" = 1 ] || exit 0
 # ---- where the hook's time goes ------------------------------------------------------------
@@ -138,5 +141,6 @@ for rt in runc crun; do
     echo "### $rt (the runtime waited $(((end - start) / 1000000)) ms: for strace, see above)"
     for f in "$W_TMP"/out/strace.*; do
         python3 "$bench_script_dir/strace-summary.py" "$f"
+        [ -z "${TRACE_DIR:-}" ] || { mkdir -p "$TRACE_DIR" && cp "$f" "$TRACE_DIR/$rt.${f##*/}"; }
     done
 done

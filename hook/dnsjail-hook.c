@@ -456,6 +456,13 @@ static int remove_table(struct hook *h, void *data, dj_error_t *err)
     return dj_nft_remove(err);
 }
 
+/* Poststop's removal: DATA is an int that gets the socket to close in the background. */
+static int remove_table_keep(struct hook *h, void *data, dj_error_t *err)
+{
+    (void)h;
+    return dj_nft_remove_keep(data, err);
+}
+
 /* ---- forward zones' default upstream ------------------------------------------------------ */
 
 #define RESOLV_CONF_MAX_BYTES (64 * 1024)
@@ -1210,11 +1217,15 @@ static void jail_stop(struct hook *h)
         if (rec.netns_path != NULL) {
             struct dj_netns ns = {-1, 0, 0}, host = {-1, 0, 0};
             cleanup_free char *key = NULL;
+            int nft_socket = -1;
 
+            /* The table is deleted when the call returns; closing its socket then waits for
+             * an RCU grace period, which the runtime need not wait for. */
             if (dj_netns_open_path(rec.netns_path, &ns, NULL) == 0 &&
                 dj_netns_open_self(&host, NULL) == 0 && (key = dj_state_netns_key(&ns)) != NULL &&
                 strcmp(key, rec.netns_key) == 0)
-                in_namespace(&ns, &host, remove_table, h, NULL, &err);
+                in_namespace(&ns, &host, remove_table_keep, h, &nft_socket, &err);
+            dj_nft_close_in_background(nft_socket);
             dj_netns_close(&ns);
             dj_netns_close(&host);
         }

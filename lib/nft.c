@@ -14,13 +14,16 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
@@ -776,11 +779,18 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
 
 int dj_nft_remove(dj_error_t *err)
 {
+    return dj_nft_remove_keep(NULL, err);
+}
+
+int dj_nft_remove_keep(int *held, dj_error_t *err)
+{
     __attribute__((cleanup(close_mnl_socket))) struct mnl_socket *nl = NULL;
     struct nft_batch batch;
     int failed_errno = 0;
     int r;
 
+    if (held != NULL)
+        *held = -1;
     nl = open_nft_socket(err);
     if (nl == NULL)
         return -1;
@@ -799,7 +809,43 @@ int dj_nft_remove(dj_error_t *err)
     }
     if (r < 0)
         return dj_error_wrap(err, "cannot remove table inet %s", DJ_NFT_TABLE);
+    /* The delete is committed (acknowledged) by now; a second reference keeps the close below
+     * from being the last one, which is the one that waits for the destruction work. */
+    if (held != NULL)
+        *held = fcntl(mnl_socket_get_fd(nl), F_DUPFD_CLOEXEC, 3);
     return 0;
+}
+
+void dj_nft_close_in_background(int fd)
+{
+    int sync[2];
+    pid_t child;
+
+    if (fd < 0)
+        return;
+    if (pipe2(sync, O_CLOEXEC) < 0) {
+        close(fd);
+        return;
+    }
+    child = fork();
+    if (child == 0) {
+        char byte;
+
+        /* Only async-signal-safe calls: the caller may have threads. Nothing of the caller's
+         * is kept, above all not its standard streams, whose EOF a runtime waits for. */
+        if (dup2(sync[0], 0) < 0 || dup2(fd, 1) < 0)
+            _exit(1);
+        syscall(SYS_close_range, 2U, ~0U, 0U);
+        /* Wait until the caller has dropped its reference, so that ours is the last. */
+        while (read(0, &byte, 1) < 0 && errno == EINTR)
+            ;
+        close(1);
+        _exit(0);
+    }
+    close(sync[0]);
+    /* Without a child the close waits here: slower, but the socket is closed either way. */
+    close(fd);
+    close(sync[1]);
 }
 
 static int on_table_reply(const struct nlmsghdr *nlh, void *data)

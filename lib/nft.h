@@ -67,4 +67,14 @@ int dj_nft_table_exists(bool *exists, dj_error_t *err);
 /* Deletes the table; a missing table is not an error. */
 int dj_nft_remove(dj_error_t *err);
 
+/* dj_nft_remove, and when the table was deleted, *HELD gets a second descriptor of the netlink
+ * socket (-1 otherwise). The last close of a socket whose batch deleted a table waits for the
+ * kernel's destruction work, an RCU grace period (several ms): with HELD that wait moves to
+ * whoever closes *HELD, e.g. dj_nft_close_in_background. The table is gone either way. */
+int dj_nft_remove_keep(int *held, dj_error_t *err);
+
+/* Closes FD in a short-lived child that holds the last reference, so the caller does not wait
+ * for that close (see dj_nft_remove_keep). Falls back to a plain close. */
+void dj_nft_close_in_background(int fd);
+
 #endif
