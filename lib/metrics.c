@@ -270,6 +270,14 @@ static struct dj_metric *add_series(struct dj_metrics *m, enum dj_metric_type ty
             return NULL;
         }
     }
+    /* text_reserve() rounds up to 1 KiB, and a series keeps its labels for the daemon's
+     * life: a daemon registers dozens. */
+    if (!label_text.failed) {
+        char *fitted = realloc(label_text.data, label_text.len + 1);
+
+        if (fitted != NULL)
+            label_text.data = fitted;
+    }
     metric = calloc(1, sizeof(*metric));
     series = realloc(m->series, (m->n_series + 1) * sizeof(*series));
     if (series != NULL)
