@@ -46,8 +46,10 @@ struct dj_metrics {
     struct text const_labels; /* rendered like dj_metric.labels */
     struct family *families;
     size_t n_families;
+    size_t cap_families;
     struct dj_metric **series;
     size_t n_series;
+    size_t cap_series;
     struct text out;
 };
 
@@ -69,8 +71,10 @@ static void text_reserve(struct text *t, size_t more)
         return;
     if (want < 2 * t->cap)
         want = 2 * t->cap;
-    if (want < 1024)
-        want = 1024;
+    /* Small: label texts are a few dozen bytes, and the output buffer doubles to its size
+     * once, at the first rendering. */
+    if (want < 64)
+        want = 64;
     grown = realloc(t->data, want);
     if (grown == NULL) {
         t->failed = true;
@@ -278,20 +282,34 @@ static struct dj_metric *add_series(struct dj_metrics *m, enum dj_metric_type ty
         if (fitted != NULL)
             label_text.data = fitted;
     }
+    /* The arrays grow by doubling: grown one element at a time, each registration left the
+     * previous array behind as a hole in the heap (a family is 300 bytes), and a daemon
+     * registers dozens at start-up. */
     metric = calloc(1, sizeof(*metric));
-    series = realloc(m->series, (m->n_series + 1) * sizeof(*series));
-    if (series != NULL)
-        m->series = series;
-    if (label_text.failed || metric == NULL || series == NULL)
+    if (label_text.failed || metric == NULL)
         goto oom;
+    if (m->n_series == m->cap_series) {
+        size_t cap = m->cap_series == 0 ? 16 : 2 * m->cap_series;
+
+        series = realloc(m->series, cap * sizeof(*series));
+        if (series == NULL)
+            goto oom;
+        m->series = series;
+        m->cap_series = cap;
+    }
 
     if (family == m->n_families) {
-        struct family *families = realloc(m->families, (m->n_families + 1) * sizeof(*m->families));
         struct family *f;
 
-        if (families == NULL)
-            goto oom;
-        m->families = families;
+        if (m->n_families == m->cap_families) {
+            size_t cap = m->cap_families == 0 ? 16 : 2 * m->cap_families;
+            struct family *families = realloc(m->families, cap * sizeof(*m->families));
+
+            if (families == NULL)
+                goto oom;
+            m->families = families;
+            m->cap_families = cap;
+        }
         f = &m->families[family];
         memset(f, 0, sizeof(*f));
         f->name = strdup(name);
