@@ -21,6 +21,7 @@
 #include "fwdmsg.h"
 #include "jsonlog.h"
 #include "metrics.h"
+#include "pages.h"
 #include "resolver.h"
 #include "resolverstats.h"
 
@@ -123,6 +124,7 @@ struct stub {
 
     struct dj_ctlserve ctl; /* the control connections and the watched pidfds */
     struct tcp_conn *tcp;   /* STUB_MAX_TCP_CONNS slots */
+    size_t tcp_used;        /* slots set up so far; those from here on are free */
     uint8_t *tcp_buffers;   /* their buffers, resident only once a connection used them */
     size_t n_tcp_conns;
     struct udp_batch *udp;
@@ -169,24 +171,20 @@ static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_er
 
 struct stub *stub_prepare(const struct stub_config *cfg, dj_error_t *err)
 {
-    struct stub *s = calloc(1, sizeof(*s));
+    /* From pages.h, as the slots: untouched parts cost nothing while the stub is idle. */
+    struct stub *s = dj_pages_calloc(1, sizeof(*s));
 
     if (s == NULL) {
         dj_error_make(err, ENOMEM, "allocating the stub");
         return NULL;
     }
-    s->tcp = calloc(STUB_MAX_TCP_CONNS, sizeof(*s->tcp));
+    s->tcp = dj_pages_calloc(STUB_MAX_TCP_CONNS, sizeof(*s->tcp));
     s->tcp_buffers = calloc(STUB_MAX_TCP_CONNS, TCP_IN_SIZE + TCP_OUT_SIZE);
     s->udp = calloc(1, sizeof(*s->udp));
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (s->tcp == NULL || s->tcp_buffers == NULL || s->udp == NULL || s->epoll_fd < 0) {
         dj_error_make(err, s->epoll_fd < 0 ? errno : ENOMEM, "setting up the event loop");
         goto fail;
-    }
-    for (size_t i = 0; i < STUB_MAX_TCP_CONNS; i++) {
-        s->tcp[i].fd = -1;
-        s->tcp[i].in = s->tcp_buffers + i * (TCP_IN_SIZE + TCP_OUT_SIZE);
-        s->tcp[i].out = s->tcp[i].in + TCP_IN_SIZE;
     }
     dj_ctlserve_init(&s->ctl, s->epoll_fd, make_tag(TAG_CONTROL_CONN, 0, 0),
                      make_tag(TAG_WATCH, 0, 0));
@@ -247,10 +245,10 @@ fail:
     dj_fwdcache_free(s->cache);
     if (s->epoll_fd >= 0)
         close(s->epoll_fd);
-    free(s->tcp);
+    dj_pages_free(s->tcp, STUB_MAX_TCP_CONNS, sizeof(*s->tcp));
     free(s->tcp_buffers);
     free(s->udp);
-    free(s);
+    dj_pages_free(s, 1, sizeof(*s));
     return NULL;
 }
 
@@ -812,7 +810,7 @@ static struct tcp_conn *tcp_least_recently_active(struct stub *s)
 {
     struct tcp_conn *oldest = NULL;
 
-    for (size_t i = 0; i < STUB_MAX_TCP_CONNS; i++)
+    for (size_t i = 0; i < s->tcp_used; i++)
         if (s->tcp[i].fd >= 0 &&
             (oldest == NULL || s->tcp[i].last_active_ns < oldest->last_active_ns))
             oldest = &s->tcp[i];
@@ -839,13 +837,24 @@ static void tcp_accept(struct stub *s, int listen_fd)
             return; /* EAGAIN, or the client gave up already */
         }
         /* Full: the client that has been quiet longest makes room for the new one. */
-        if (s->n_tcp_conns == STUB_MAX_TCP_CONNS)
-            tcp_close(s, tcp_least_recently_active(s));
-        for (size_t k = 0; k < STUB_MAX_TCP_CONNS; k++) {
+        if (s->n_tcp_conns == STUB_MAX_TCP_CONNS) {
+            struct tcp_conn *oldest = tcp_least_recently_active(s);
+
+            if (oldest != NULL) /* always: every slot is in use */
+                tcp_close(s, oldest);
+        }
+        for (size_t k = 0; k < s->tcp_used; k++) {
             if (s->tcp[k].fd < 0) {
                 c = &s->tcp[k];
                 break;
             }
+        }
+        if (c == NULL && s->tcp_used < STUB_MAX_TCP_CONNS) {
+            /* A slot is set up when first needed: an idle stub never writes the table. */
+            c = &s->tcp[s->tcp_used];
+            c->in = s->tcp_buffers + s->tcp_used * (TCP_IN_SIZE + TCP_OUT_SIZE);
+            c->out = c->in + TCP_IN_SIZE;
+            s->tcp_used++;
         }
         if (c == NULL) { /* cannot happen: a slot was just freed */
             close(fd);
@@ -1011,7 +1020,7 @@ static void housekeeping(struct stub *s)
     uint64_t idle_ns = (uint64_t)STUB_TCP_IDLE_MS * NS_PER_MS;
 
     s->last_housekeeping_ns = s->now_ns;
-    for (size_t i = 0; i < STUB_MAX_TCP_CONNS && s->n_tcp_conns > 0; i++)
+    for (size_t i = 0; i < s->tcp_used && s->n_tcp_conns > 0; i++)
         if (s->tcp[i].fd >= 0 && s->now_ns - s->tcp[i].last_active_ns >= idle_ns)
             tcp_close(s, &s->tcp[i]);
     dj_ctlserve_expire(&s->ctl, s->now_ns, idle_ns);
@@ -1045,7 +1054,8 @@ static void dispatch(struct stub *s, const struct epoll_event *ev)
         break;
     case TAG_TCP_CONN:
         /* An earlier event of this wake-up may have closed (or even replaced) it. */
-        if (s->tcp[index].fd >= 0 && (s->tcp[index].generation & 0xFFFFFF) == generation)
+        if (index < s->tcp_used && s->tcp[index].fd >= 0 &&
+            (s->tcp[index].generation & 0xFFFFFF) == generation)
             tcp_serve(s, &s->tcp[index], ev->events);
         break;
     case TAG_CONTROL_LISTEN:

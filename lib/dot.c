@@ -21,6 +21,7 @@
 #include "config.h"
 #include "dot.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <openssl/bio.h>
@@ -38,6 +39,162 @@
 #include <unistd.h>
 
 #include "dnswire.h"
+
+/* OpenSSL is loaded with dlopen() by the first tls:// server (or pin computation), not linked:
+ * mapping and relocating libcrypto and libssl costs about 1.7 MiB of resident memory in every
+ * stub and proxy, most of which have no tls:// server. Loading happens in dj_dot_ctx_new(),
+ * before the sandbox (it opens and maps files); nothing here is resolved lazily afterwards
+ * (RTLD_NOW). The prototypes come from OpenSSL's headers through __typeof__, and the names
+ * are redirected to the table below, so every call, including those inside OpenSSL's macros,
+ * goes through the loaded library with its declared type. */
+#define OSSL_FUNCTIONS(X)                                                                          \
+    X(OPENSSL_init_ssl)                                                                            \
+    X(TLS_client_method)                                                                           \
+    X(SSL_CTX_new)                                                                                 \
+    X(SSL_CTX_free)                                                                                \
+    X(SSL_CTX_ctrl)                                                                                \
+    X(SSL_CTX_set_verify)                                                                          \
+    X(SSL_CTX_set_options)                                                                         \
+    X(SSL_CTX_load_verify_file)                                                                    \
+    X(SSL_new)                                                                                     \
+    X(SSL_free)                                                                                    \
+    X(SSL_set_bio)                                                                                 \
+    X(SSL_set_connect_state)                                                                       \
+    X(SSL_ctrl)                                                                                    \
+    X(SSL_set1_host)                                                                               \
+    X(SSL_set_hostflags)                                                                           \
+    X(SSL_shutdown)                                                                                \
+    X(SSL_get_error)                                                                               \
+    X(SSL_write)                                                                                   \
+    X(SSL_read)                                                                                    \
+    X(SSL_do_handshake)                                                                            \
+    X(SSL_get0_peer_certificate)                                                                   \
+    X(SSL_get_verify_result)                                                                       \
+    X(SSL_get0_verified_chain)                                                                     \
+    X(BIO_meth_new)                                                                                \
+    X(BIO_meth_free)                                                                               \
+    X(BIO_meth_set_write)                                                                          \
+    X(BIO_meth_set_read)                                                                           \
+    X(BIO_meth_set_ctrl)                                                                           \
+    X(BIO_meth_set_create)                                                                         \
+    X(BIO_get_new_index)                                                                           \
+    X(BIO_new)                                                                                     \
+    X(BIO_free)                                                                                    \
+    X(BIO_new_mem_buf)                                                                             \
+    X(BIO_get_data)                                                                                \
+    X(BIO_set_data)                                                                                \
+    X(BIO_set_init)                                                                                \
+    X(BIO_set_flags)                                                                               \
+    X(BIO_clear_flags)                                                                             \
+    X(ERR_get_error)                                                                               \
+    X(ERR_peek_error)                                                                              \
+    X(ERR_clear_error)                                                                             \
+    X(ERR_error_string_n)                                                                          \
+    X(X509_get_X509_PUBKEY)                                                                        \
+    X(i2d_X509_PUBKEY)                                                                             \
+    X(X509_check_host)                                                                             \
+    X(X509_verify_cert_error_string)                                                               \
+    X(X509_get_default_cert_file_env)                                                              \
+    X(X509_get_default_cert_file)                                                                  \
+    X(X509_free)                                                                                   \
+    X(PEM_read_bio_X509)                                                                           \
+    X(EVP_Digest)                                                                                  \
+    X(EVP_sha256)                                                                                  \
+    X(EVP_EncodeBlock)                                                                             \
+    X(CRYPTO_free)                                                                                 \
+    X(OPENSSL_sk_num)                                                                              \
+    X(OPENSSL_sk_value)
+
+#define X(name) __typeof__(name) *name;
+static struct {
+    OSSL_FUNCTIONS(X)
+} ossl;
+#undef X
+static bool ossl_loaded;
+
+static int ossl_load(dj_error_t *err)
+{
+    void *lib;
+    const char *problem;
+
+    if (ossl_loaded)
+        return 0;
+    dlerror();
+    /* libssl's dependency, libcrypto, comes along; dlsym() on libssl's handle searches it. */
+    lib = dlopen(DJ_LIBSSL_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        problem = dlerror();
+        return dj_error_make(err, 0, "DNS over TLS: cannot load OpenSSL: %s",
+                             problem != NULL ? problem : DJ_LIBSSL_SONAME);
+    }
+#define X(name)                                                                                    \
+    ossl.name = (__typeof__(ossl.name))dlsym(lib, #name);                                          \
+    if (ossl.name == NULL)                                                                         \
+        return dj_error_make(err, 0, "DNS over TLS: %s lacks %s", DJ_LIBSSL_SONAME, #name);
+    OSSL_FUNCTIONS(X)
+#undef X
+    /* The handle stays open: the process keeps using the library until it exits. */
+    ossl_loaded = true;
+    return 0;
+}
+
+/* From here on, OpenSSL names mean the loaded functions. */
+#define OPENSSL_init_ssl (*ossl.OPENSSL_init_ssl)
+#define TLS_client_method (*ossl.TLS_client_method)
+#define SSL_CTX_new (*ossl.SSL_CTX_new)
+#define SSL_CTX_free (*ossl.SSL_CTX_free)
+#define SSL_CTX_ctrl (*ossl.SSL_CTX_ctrl)
+#define SSL_CTX_set_verify (*ossl.SSL_CTX_set_verify)
+#define SSL_CTX_set_options (*ossl.SSL_CTX_set_options)
+#define SSL_CTX_load_verify_file (*ossl.SSL_CTX_load_verify_file)
+#define SSL_new (*ossl.SSL_new)
+#define SSL_free (*ossl.SSL_free)
+#define SSL_set_bio (*ossl.SSL_set_bio)
+#define SSL_set_connect_state (*ossl.SSL_set_connect_state)
+#define SSL_ctrl (*ossl.SSL_ctrl)
+#define SSL_set1_host (*ossl.SSL_set1_host)
+#define SSL_set_hostflags (*ossl.SSL_set_hostflags)
+#define SSL_shutdown (*ossl.SSL_shutdown)
+#define SSL_get_error (*ossl.SSL_get_error)
+#define SSL_write (*ossl.SSL_write)
+#define SSL_read (*ossl.SSL_read)
+#define SSL_do_handshake (*ossl.SSL_do_handshake)
+#define SSL_get0_peer_certificate (*ossl.SSL_get0_peer_certificate)
+#define SSL_get_verify_result (*ossl.SSL_get_verify_result)
+#define SSL_get0_verified_chain (*ossl.SSL_get0_verified_chain)
+#define BIO_meth_new (*ossl.BIO_meth_new)
+#define BIO_meth_free (*ossl.BIO_meth_free)
+#define BIO_meth_set_write (*ossl.BIO_meth_set_write)
+#define BIO_meth_set_read (*ossl.BIO_meth_set_read)
+#define BIO_meth_set_ctrl (*ossl.BIO_meth_set_ctrl)
+#define BIO_meth_set_create (*ossl.BIO_meth_set_create)
+#define BIO_get_new_index (*ossl.BIO_get_new_index)
+#define BIO_new (*ossl.BIO_new)
+#define BIO_free (*ossl.BIO_free)
+#define BIO_new_mem_buf (*ossl.BIO_new_mem_buf)
+#define BIO_get_data (*ossl.BIO_get_data)
+#define BIO_set_data (*ossl.BIO_set_data)
+#define BIO_set_init (*ossl.BIO_set_init)
+#define BIO_set_flags (*ossl.BIO_set_flags)
+#define BIO_clear_flags (*ossl.BIO_clear_flags)
+#define ERR_get_error (*ossl.ERR_get_error)
+#define ERR_peek_error (*ossl.ERR_peek_error)
+#define ERR_clear_error (*ossl.ERR_clear_error)
+#define ERR_error_string_n (*ossl.ERR_error_string_n)
+#define X509_get_X509_PUBKEY (*ossl.X509_get_X509_PUBKEY)
+#define i2d_X509_PUBKEY (*ossl.i2d_X509_PUBKEY)
+#define X509_check_host (*ossl.X509_check_host)
+#define X509_verify_cert_error_string (*ossl.X509_verify_cert_error_string)
+#define X509_get_default_cert_file_env (*ossl.X509_get_default_cert_file_env)
+#define X509_get_default_cert_file (*ossl.X509_get_default_cert_file)
+#define X509_free (*ossl.X509_free)
+#define PEM_read_bio_X509 (*ossl.PEM_read_bio_X509)
+#define EVP_Digest (*ossl.EVP_Digest)
+#define EVP_sha256 (*ossl.EVP_sha256)
+#define EVP_EncodeBlock (*ossl.EVP_EncodeBlock)
+#define CRYPTO_free (*ossl.CRYPTO_free)
+#define OPENSSL_sk_num (*ossl.OPENSSL_sk_num)
+#define OPENSSL_sk_value (*ossl.OPENSSL_sk_value)
 
 #define FRAME_MAX (2 + 65535)
 #define PROBLEM_SIZE 256
@@ -232,6 +389,8 @@ struct dj_dot_ctx *dj_dot_ctx_new(const struct dj_upstream *up, dj_error_t *err)
         dj_error_make(err, 0, "DNS over TLS: not a tls:// server");
         return NULL;
     }
+    if (ossl_load(err) < 0)
+        return NULL;
     ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL) {
         dj_error_make(err, ENOMEM, "DNS over TLS");
@@ -561,11 +720,15 @@ enum dj_dot_failure dj_dot_conn_failure(const struct dj_dot_conn *c)
 
 int dj_dot_pin_of_pem(const char *cert_pem, size_t len, char *out, dj_error_t *err)
 {
-    BIO *bio = BIO_new_mem_buf(cert_pem, (int)len);
-    X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO *bio;
+    X509 *cert;
     uint8_t hash[DJ_UPSTREAM_PIN_SIZE];
     int r = 0;
 
+    if (ossl_load(err) < 0)
+        return -1;
+    bio = BIO_new_mem_buf(cert_pem, (int)len);
+    cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
     if (cert == NULL || spki_sha256(cert, hash) < 0)
         r = dj_error_make(err, 0, "not a PEM certificate");
     else

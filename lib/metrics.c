@@ -22,7 +22,7 @@ struct family {
     char *name;
     char *help;
     enum dj_metric_type type;
-    double bounds[DJ_METRICS_MAX_BUCKETS];
+    double *bounds; /* n_bounds of them; histograms only (NULL otherwise) */
     size_t n_bounds;
 };
 
@@ -31,8 +31,11 @@ struct dj_metric {
     size_t family;
     char *labels; /* rendered and escaped: a="x",b="y"; "" without labels */
     uint64_t value;
-    uint64_t buckets[DJ_METRICS_MAX_BUCKETS + 1]; /* per bucket, the last for +Inf */
     double sum;
+    /* Per bucket, the last for +Inf: the family's n_bounds + 1, so one for a counter or a
+     * gauge (dj_metric_observe may count there, harmlessly). Sized per series: with room
+     * for the most buckets, every counter took 300 bytes. */
+    uint64_t buckets[];
 };
 
 struct text {
@@ -46,8 +49,10 @@ struct dj_metrics {
     struct text const_labels; /* rendered like dj_metric.labels */
     struct family *families;
     size_t n_families;
+    size_t cap_families;
     struct dj_metric **series;
     size_t n_series;
+    size_t cap_series;
     struct text out;
 };
 
@@ -69,8 +74,10 @@ static void text_reserve(struct text *t, size_t more)
         return;
     if (want < 2 * t->cap)
         want = 2 * t->cap;
-    if (want < 1024)
-        want = 1024;
+    /* Small: label texts are a few dozen bytes, and the output buffer doubles to its size
+     * once, at the first rendering. */
+    if (want < 64)
+        want = 64;
     grown = realloc(t->data, want);
     if (grown == NULL) {
         t->failed = true;
@@ -205,6 +212,7 @@ void dj_metrics_free(struct dj_metrics *m)
     for (size_t i = 0; i < m->n_families; i++) {
         free(m->families[i].name);
         free(m->families[i].help);
+        free(m->families[i].bounds);
     }
     for (size_t i = 0; i < m->n_series; i++) {
         free(m->series[i]->labels);
@@ -270,27 +278,51 @@ static struct dj_metric *add_series(struct dj_metrics *m, enum dj_metric_type ty
             return NULL;
         }
     }
-    metric = calloc(1, sizeof(*metric));
-    series = realloc(m->series, (m->n_series + 1) * sizeof(*series));
-    if (series != NULL)
-        m->series = series;
-    if (label_text.failed || metric == NULL || series == NULL)
+    /* text_reserve() rounds up to 1 KiB, and a series keeps its labels for the daemon's
+     * life: a daemon registers dozens. */
+    if (!label_text.failed) {
+        char *fitted = realloc(label_text.data, label_text.len + 1);
+
+        if (fitted != NULL)
+            label_text.data = fitted;
+    }
+    /* The arrays grow by doubling: grown one element at a time, each registration left the
+     * previous array behind as a hole in the heap (a family is 300 bytes), and a daemon
+     * registers dozens at start-up. */
+    metric = calloc(1, sizeof(*metric) + (n_bounds + 1) * sizeof(metric->buckets[0]));
+    if (label_text.failed || metric == NULL)
         goto oom;
+    if (m->n_series == m->cap_series) {
+        size_t cap = m->cap_series == 0 ? 16 : 2 * m->cap_series;
+
+        series = realloc(m->series, cap * sizeof(*series));
+        if (series == NULL)
+            goto oom;
+        m->series = series;
+        m->cap_series = cap;
+    }
 
     if (family == m->n_families) {
-        struct family *families = realloc(m->families, (m->n_families + 1) * sizeof(*m->families));
         struct family *f;
 
-        if (families == NULL)
-            goto oom;
-        m->families = families;
+        if (m->n_families == m->cap_families) {
+            size_t cap = m->cap_families == 0 ? 16 : 2 * m->cap_families;
+            struct family *families = realloc(m->families, cap * sizeof(*m->families));
+
+            if (families == NULL)
+                goto oom;
+            m->families = families;
+            m->cap_families = cap;
+        }
         f = &m->families[family];
         memset(f, 0, sizeof(*f));
         f->name = strdup(name);
         f->help = strdup(help);
-        if (f->name == NULL || f->help == NULL) {
+        f->bounds = n_bounds > 0 ? malloc(n_bounds * sizeof(*bounds)) : NULL;
+        if (f->name == NULL || f->help == NULL || (n_bounds > 0 && f->bounds == NULL)) {
             free(f->name);
             free(f->help);
+            free(f->bounds);
             goto oom;
         }
         f->type = type;
@@ -361,8 +393,10 @@ void dj_metric_observe(struct dj_metric *metric, double value)
 
 void dj_metric_set_histogram(struct dj_metric *metric, const uint64_t *counts, size_t n, double sum)
 {
-    if (n > DJ_METRICS_MAX_BUCKETS + 1)
-        n = DJ_METRICS_MAX_BUCKETS + 1;
+    const struct family *f = &metric->owner->families[metric->family];
+
+    if (n > f->n_bounds + 1)
+        n = f->n_bounds + 1;
     memcpy(metric->buckets, counts, n * sizeof(*counts));
     metric->sum = sum;
 }

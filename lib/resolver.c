@@ -94,6 +94,7 @@
 #include "dot.h"
 #include "dnswire.h"
 #include "jsonlog.h"
+#include "pages.h"
 #include "siphash.h"
 #include "upstream.h"
 
@@ -1436,7 +1437,7 @@ struct dj_resolver *dj_resolver_new(const struct dj_resolver_config *cfg, dj_err
         return NULL;
     }
 
-    res = calloc(1, sizeof(*res));
+    res = dj_pages_calloc(1, sizeof(*res));
     if (res == NULL) {
         dj_error_make(err, ENOMEM, "resolver");
         return NULL;
@@ -1501,10 +1502,10 @@ struct dj_resolver *dj_resolver_new(const struct dj_resolver_config *cfg, dj_err
     res->query_mask = pow2_at_least(2 * cfg->max_inflight) - 1;
     if (res->query_mask >= MAX_QUERY_BUCKETS)
         res->query_mask = MAX_QUERY_BUCKETS - 1;
-    res->queries = calloc(res->query_mask + 1, sizeof(*res->queries));
+    res->queries = dj_pages_calloc(res->query_mask + 1, sizeof(*res->queries));
     if (cfg->cache_entries > 0) {
         res->cache_mask = pow2_at_least(cfg->cache_entries) - 1;
-        res->cache = calloc(res->cache_mask + 1, sizeof(*res->cache));
+        res->cache = dj_pages_calloc(res->cache_mask + 1, sizeof(*res->cache));
     }
     if (res->queries == NULL || (cfg->cache_entries > 0 && res->cache == NULL)) {
         dj_error_make(err, ENOMEM, "resolver");
@@ -1540,13 +1541,13 @@ void dj_resolver_free(struct dj_resolver *res)
         dj_dot_conn_free(res->servers[i].conn);
         dj_dot_ctx_free(res->servers[i].dot_ctx);
     }
-    free(res->queries);
-    free(res->cache);
+    dj_pages_free(res->queries, res->query_mask + 1, sizeof(*res->queries));
+    dj_pages_free(res->cache, res->cache_mask + 1, sizeof(*res->cache));
     if (res->wakefd >= 0)
         close(res->wakefd);
     if (res->epfd >= 0)
         close(res->epfd);
-    free(res);
+    dj_pages_free(res, 1, sizeof(*res));
 }
 
 int dj_resolver_fd(const struct dj_resolver *res)

@@ -2,7 +2,9 @@
 #include "sandbox.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -155,15 +157,76 @@ int dj_drop_capabilities(dj_error_t *err)
     return 0;
 }
 
-static int allow_list(scmp_filter_ctx ctx, const char *const *names, dj_error_t *err)
+/* libseccomp only builds and loads the filter, once, at start-up; linked, it would stay
+ * mapped for the daemon's life (128 KiB resident in each). So it is loaded for the filter
+ * and unloaded once the filter is on (dlclose unmaps it: munmap is in the base list).
+ * Functions already in the process (a program that links libseccomp, a preloaded shim such
+ * as bench/no-seccomp.c) take precedence, as they would if we linked it. */
+struct scmp_api {
+    void *lib; /* NULL: functions found in the process */
+    __typeof__(seccomp_init) *init;
+    __typeof__(seccomp_rule_add) *rule_add;
+    __typeof__(seccomp_syscall_resolve_name) *resolve_name;
+    __typeof__(seccomp_load) *load;
+    __typeof__(seccomp_release) *release;
+};
+
+/* Fills the functions not found yet from WHERE; 0 once all are there. */
+static int scmp_find(struct scmp_api *api, void *where)
+{
+#define FIND(field, name)                                                                          \
+    if (api->field == NULL)                                                                        \
+        api->field = (__typeof__(api->field))dlsym(where, name);
+    FIND(init, "seccomp_init")
+    FIND(rule_add, "seccomp_rule_add")
+    FIND(resolve_name, "seccomp_syscall_resolve_name")
+    FIND(load, "seccomp_load")
+    FIND(release, "seccomp_release")
+#undef FIND
+    return api->init != NULL && api->rule_add != NULL && api->resolve_name != NULL &&
+                   api->load != NULL && api->release != NULL
+               ? 0
+               : -1;
+}
+
+static int scmp_open(struct scmp_api *api, dj_error_t *err)
+{
+    const char *problem;
+
+    memset(api, 0, sizeof(*api));
+    if (scmp_find(api, RTLD_DEFAULT) == 0)
+        return 0;
+    api->lib = dlopen(DJ_LIBSECCOMP_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (api->lib == NULL) {
+        problem = dlerror();
+        return dj_error_make(err, 0, "cannot load libseccomp: %s",
+                             problem != NULL ? problem : DJ_LIBSECCOMP_SONAME);
+    }
+    if (scmp_find(api, api->lib) < 0) {
+        dlclose(api->lib);
+        api->lib = NULL;
+        return dj_error_make(err, 0, "%s lacks a seccomp function", DJ_LIBSECCOMP_SONAME);
+    }
+    return 0;
+}
+
+static void scmp_close(struct scmp_api *api)
+{
+    if (api->lib != NULL)
+        dlclose(api->lib);
+    api->lib = NULL;
+}
+
+static int allow_list(const struct scmp_api *api, scmp_filter_ctx ctx, const char *const *names,
+                      dj_error_t *err)
 {
     for (; names != NULL && *names != NULL; names++) {
-        int nr = seccomp_syscall_resolve_name(*names);
+        int nr = api->resolve_name(*names);
         int r;
 
         if (nr == __NR_SCMP_ERROR)
             continue; /* not a syscall on this architecture */
-        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+        r = api->rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
         if (r < 0)
             return dj_error_make(err, -r, "seccomp_rule_add(%s)", *names);
     }
@@ -172,7 +235,8 @@ static int allow_list(scmp_filter_ctx ctx, const char *const *names, dj_error_t 
 
 /* The dirfd arguments are compared as the kernel sees them: a 32-bit int, so AT_FDCWD (-100)
  * or any other descriptor never matches. */
-static int allow_in_dir(scmp_filter_ctx ctx, int dir_fd, int open_flags, dj_error_t *err)
+static int allow_in_dir(const struct scmp_api *api, scmp_filter_ctx ctx, int dir_fd, int open_flags,
+                        dj_error_t *err)
 {
     static const char *const renames[] = {"renameat", "renameat2"};
     scmp_datum_t fd = (scmp_datum_t)(unsigned)dir_fd;
@@ -182,18 +246,17 @@ static int allow_in_dir(scmp_filter_ctx ctx, int dir_fd, int open_flags, dj_erro
         return 0;
     if ((open_flags & O_ACCMODE) != O_WRONLY)
         return dj_error_make(err, 0, "seccomp: the directory's open flags must be write-only");
-    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2,
-                         SCMP_CMP32(0, SCMP_CMP_EQ, fd, 0),
-                         SCMP_CMP32(2, SCMP_CMP_EQ, (scmp_datum_t)(unsigned)open_flags, 0));
+    r = api->rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd, 0),
+                      SCMP_CMP32(2, SCMP_CMP_EQ, (scmp_datum_t)(unsigned)open_flags, 0));
     if (r < 0)
         return dj_error_make(err, -r, "seccomp_rule_add(openat)");
     for (size_t i = 0; i < sizeof(renames) / sizeof(renames[0]); i++) {
-        int nr = seccomp_syscall_resolve_name(renames[i]);
+        int nr = api->resolve_name(renames[i]);
 
         if (nr == __NR_SCMP_ERROR)
             continue;
-        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd, 0),
-                             SCMP_CMP32(2, SCMP_CMP_EQ, fd, 0));
+        r = api->rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd, 0),
+                          SCMP_CMP32(2, SCMP_CMP_EQ, fd, 0));
         if (r < 0)
             return dj_error_make(err, -r, "seccomp_rule_add(%s)", renames[i]);
     }
@@ -208,21 +271,33 @@ int dj_seccomp_allow_only(const char *const *syscalls, dj_error_t *err)
 int dj_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, int open_flags,
                                 dj_error_t *err)
 {
+    struct scmp_api api;
     scmp_filter_ctx ctx;
     int r;
 
-    ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-    if (ctx == NULL)
+    if (scmp_open(&api, err) < 0)
+        return -1;
+    ctx = api.init(SCMP_ACT_KILL_PROCESS);
+    if (ctx == NULL) {
+        scmp_close(&api);
         return dj_error_make(err, 0, "seccomp_init failed");
-    if (allow_list(ctx, dj_seccomp_base_syscalls, err) < 0 || allow_list(ctx, syscalls, err) < 0 ||
-        allow_in_dir(ctx, dir_fd, open_flags, err) < 0) {
-        seccomp_release(ctx);
+    }
+    if (allow_list(&api, ctx, dj_seccomp_base_syscalls, err) < 0 ||
+        allow_list(&api, ctx, syscalls, err) < 0 ||
+        allow_in_dir(&api, ctx, dir_fd, open_flags, err) < 0) {
+        api.release(ctx);
+        scmp_close(&api);
         return -1;
     }
-    r = seccomp_load(ctx);
-    seccomp_release(ctx);
+    r = api.load(ctx);
+    api.release(ctx);
+    scmp_close(&api);
     if (r < 0)
         return dj_error_make(err, -r, "seccomp_load");
+    /* Start-up is over: give the kernel back the heap pages it freed (option and policy
+     * parsing, libseccomp's filter build), which would otherwise stay resident for the
+     * daemon's life (about 50 KiB each; madvise and brk are in the base list). */
+    malloc_trim(0);
     return 0;
 }
 

@@ -141,7 +141,8 @@ void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum list
                 pause_accepting(p);
             return;
         }
-        if (p->n_free == 0 || (c = calloc(1, sizeof(*c))) == NULL) {
+        if ((p->n_free == 0 && p->n_slots_used == p->cfg->max_connections) ||
+            (c = calloc(1, sizeof(*c))) == NULL) {
             p->stats.decisions[kind == LISTENER_HTTP  ? CONN_HTTP
                                : kind == LISTENER_TLS ? CONN_TLS
                                                       : CONN_VIRTUAL][PROXY_DENIED]++;
@@ -149,7 +150,9 @@ void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum list
             close(fd);
             continue;
         }
-        slot = p->free_slots[--p->n_free];
+        /* Freed slots first, the lowest never-used one otherwise: a quiet proxy keeps
+         * reusing the same few, and the tables' pages past them are never touched. */
+        slot = p->n_free > 0 ? p->free_slots[--p->n_free] : (uint32_t)p->n_slots_used++;
         p->conns[slot] = c;
         p->n_conns++;
         c->proxy = p;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "pages.h"
 #include "proxy.h"
 
 /* Everything after setup beyond the base list: accepting (accept4), relaying (recvfrom and
@@ -54,12 +55,12 @@ static void proxy_free(struct proxy *p)
         close(p->epoll_fd);
     if (p->resolver != NULL)
         dj_resolver_free(p->resolver);
-    free(p->conns);
-    free(p->again);
-    free(p->free_slots);
-    free(p->slot_generation);
+    dj_pages_free(p->conns, p->cfg->max_connections, sizeof(*p->conns));
+    dj_pages_free(p->again, p->cfg->max_connections, sizeof(*p->again));
+    dj_pages_free(p->free_slots, p->cfg->max_connections, sizeof(*p->free_slots));
+    dj_pages_free(p->slot_generation, p->cfg->max_connections, sizeof(*p->slot_generation));
     proxy_metrics_free(p->metrics);
-    free(p);
+    dj_pages_free(p, 1, sizeof(*p));
 }
 
 static uint16_t local_port(int fd)
@@ -96,27 +97,25 @@ static void log_lowered_cap(struct proxy *p)
 
 struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
 {
-    struct proxy *p = calloc(1, sizeof(*p));
+    /* The state and the slot tables come from pages.h: an idle proxy leaves nearly all of
+     * them untouched (the scratch buffer, 2 048 slots by default). */
+    struct proxy *p = dj_pages_calloc(1, sizeof(*p));
 
     if (p == NULL) {
         dj_error_make(err, ENOMEM, "allocating the proxy");
         return NULL;
     }
     p->cfg = cfg;
-    p->conns = calloc(cfg->max_connections, sizeof(*p->conns));
-    p->again = calloc(cfg->max_connections, sizeof(*p->again));
-    p->free_slots = calloc(cfg->max_connections, sizeof(*p->free_slots));
-    p->slot_generation = calloc(cfg->max_connections, sizeof(*p->slot_generation));
+    p->conns = dj_pages_calloc(cfg->max_connections, sizeof(*p->conns));
+    p->again = dj_pages_calloc(cfg->max_connections, sizeof(*p->again));
+    p->free_slots = dj_pages_calloc(cfg->max_connections, sizeof(*p->free_slots));
+    p->slot_generation = dj_pages_calloc(cfg->max_connections, sizeof(*p->slot_generation));
     p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (p->conns == NULL || p->again == NULL || p->free_slots == NULL ||
         p->slot_generation == NULL || p->epoll_fd < 0) {
         dj_error_make(err, p->epoll_fd < 0 ? errno : ENOMEM, "setting up the event loop");
         goto fail;
     }
-    /* Slot 0 on top, so a quiet proxy keeps reusing the same few. */
-    for (size_t i = 0; i < cfg->max_connections; i++)
-        p->free_slots[i] = (uint32_t)(cfg->max_connections - 1 - i);
-    p->n_free = cfg->max_connections;
     dj_ctlserve_init(&p->ctl, p->epoll_fd, proxy_tag(TAG_CONTROL_CONN, 0, 0),
                      proxy_tag(TAG_WATCH, 0, 0));
     p->now_ns = dj_monotonic_ns();
@@ -194,7 +193,7 @@ static void housekeeping(struct proxy *p)
     uint64_t control_idle_ns = (uint64_t)PROXY_CONTROL_IDLE_MS * NS_PER_MS;
 
     p->last_housekeeping_ns = p->now_ns;
-    for (size_t i = 0; i < p->cfg->max_connections && p->n_conns > 0; i++)
+    for (size_t i = 0; i < p->n_slots_used && p->n_conns > 0; i++)
         if (p->conns[i] != NULL)
             conn_timeouts(p, p->conns[i]);
     dj_ctlserve_expire(&p->ctl, p->now_ns, control_idle_ns);

@@ -270,8 +270,9 @@ struct proxy {
     struct conn **conns; /* max_connections slots */
     uint32_t *again;     /* slots of connections the pump left with work to do */
     size_t n_again;
-    uint32_t *free_slots;
+    uint32_t *free_slots; /* freed slots, below n_slots_used */
     size_t n_free;
+    size_t n_slots_used; /* slots from here on have never held a connection */
     size_t n_conns;
     uint32_t *slot_generation; /* survives the conn it tagged */
 

@@ -104,7 +104,7 @@ void proxy_metrics_write(struct proxy *p)
     dj_error_t err = NULL;
 
     /* Open connections count with what they have moved so far, not only once they close. */
-    for (size_t i = 0; i < p->cfg->max_connections && p->n_conns > 0; i++) {
+    for (size_t i = 0; i < p->n_slots_used && p->n_conns > 0; i++) {
         if (p->conns[i] != NULL) {
             up += p->conns[i]->up.forwarded;
             down += p->conns[i]->down.forwarded;
