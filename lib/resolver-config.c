@@ -34,31 +34,6 @@ void dj_resolver_config_init(struct dj_resolver_config *cfg)
     cfg->max_inflight = DEFAULT_MAX_INFLIGHT;
 }
 
-/* Reads "ADDR" (v4 or v6) with PORT into *SS. */
-static bool parse_address(const char *text, size_t len, uint16_t port, struct sockaddr_storage *ss)
-{
-    char host[INET6_ADDRSTRLEN];
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-    if (len == 0 || len >= sizeof(host))
-        return false;
-    memcpy(host, text, len);
-    host[len] = '\0';
-    memset(ss, 0, sizeof(*ss));
-    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        return true;
-    }
-    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        return true;
-    }
-    return false;
-}
-
 int dj_resolver_config_add_server(struct dj_resolver_config *cfg, const char *text, dj_error_t *err)
 {
     struct dj_upstream up;
@@ -118,7 +93,7 @@ int dj_resolver_config_from_resolv_conf(struct dj_resolver_config *cfg, const ch
             scoped++;
             continue;
         }
-        if (!parse_address(word, (size_t)(end - word), 53, &ss)) {
+        if (!dj_upstream_parse_address(word, (size_t)(end - word), AF_UNSPEC, 53, &ss)) {
             invalid++; /* glibc skips these too */
             continue;
         }

@@ -29,8 +29,8 @@ static bool parse_port(const char *text, size_t len, uint16_t *port)
     return true;
 }
 
-static bool parse_address(const char *text, size_t len, int family, uint16_t port,
-                          struct sockaddr_storage *ss)
+bool dj_upstream_parse_address(const char *text, size_t len, int family, uint16_t port,
+                               struct sockaddr_storage *ss)
 {
     char host[INET6_ADDRSTRLEN];
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;
@@ -41,12 +41,12 @@ static bool parse_address(const char *text, size_t len, int family, uint16_t por
     memcpy(host, text, len);
     host[len] = '\0';
     memset(ss, 0, sizeof(*ss));
-    if (family == AF_INET && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+    if (family != AF_INET6 && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
         sin->sin_port = htons(port);
         return true;
     }
-    if (family == AF_INET6 && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+    if (family != AF_INET && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons(port);
         return true;
@@ -71,18 +71,18 @@ static const char *parse_host(const char *text, size_t len, uint16_t port,
         after = len - (size_t)(close + 1 - text);
         if (after > 0 && (close[1] != ':' || !parse_port(close + 2, after - 1, &port)))
             return "expected [IPV6] or [IPV6]:PORT with a port in 1..65535";
-        if (!parse_address(text + 1, (size_t)(close - text - 1), AF_INET6, port, ss))
+        if (!dj_upstream_parse_address(text + 1, (size_t)(close - text - 1), AF_INET6, port, ss))
             return "not an IPv6 address in brackets";
         return NULL;
     }
     if (colon != NULL && memchr(colon + 1, ':', len - (size_t)(colon + 1 - text)) == NULL) {
         if (!parse_port(colon + 1, len - (size_t)(colon + 1 - text), &port))
             return "port not in 1..65535";
-        if (!parse_address(text, (size_t)(colon - text), AF_INET, port, ss))
+        if (!dj_upstream_parse_address(text, (size_t)(colon - text), AF_INET, port, ss))
             return "expected IPV4:PORT";
         return NULL;
     }
-    if (parse_address(text, len, AF_INET, port, ss) || parse_address(text, len, AF_INET6, port, ss))
+    if (dj_upstream_parse_address(text, len, AF_UNSPEC, port, ss))
         return NULL;
     return "expected an IP address: ADDR, IPV4:PORT or [IPV6]:PORT (no host names)";
 }

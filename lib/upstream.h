@@ -23,6 +23,7 @@
 #define DNSJAIL_UPSTREAM_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -53,6 +54,12 @@ struct dj_upstream {
 
 /* Reads TEXT into *OUT (fully overwritten). Returns NULL, or what is wrong (static text). */
 const char *dj_upstream_parse(const char *text, struct dj_upstream *out);
+
+/* Reads the literal address TEXT[0..LEN) (no brackets, no port) of FAMILY (AF_INET, AF_INET6,
+ * or AF_UNSPEC for either) into *SS with PORT; false if it is not one. Shared with the
+ * resolv.conf reader (lib/resolver-config.c). */
+bool dj_upstream_parse_address(const char *text, size_t len, int family, uint16_t port,
+                               struct sockaddr_storage *ss);
 
 /* "udp", "tcp", "tls" */
 const char *dj_upstream_transport_text(enum dj_upstream_transport transport);
