@@ -4,12 +4,13 @@
 # Usage: scripts/install-deps.sh [build|test|demo|bench]
 set -euo pipefail
 
-build=(build-essential autoconf automake libtool pkg-config libseccomp-dev libyajl-dev
+build=(build-essential autoconf automake libtool pkg-config libseccomp-dev libyajl-dev libcmocka-dev
        libnftnl-dev libmnl-dev libssl-dev)
 runtime=(runc nftables iproute2 util-linux procps psmisc dnsmasq-base bind9-dnsutils python3 curl)
-testing=(libcmocka-dev clang libclang-rt-14-dev crun podman dnsperf busybox-static openssl unbound
+testing=(clang libclang-rt-14-dev crun podman dnsperf busybox-static openssl unbound
          knot-dnsutils debhelper dpkg-dev uidmap
-         iodine net-tools)  # iodine sets up its tun device with ifconfig
+         iodine net-tools  # iodine sets up its tun device with ifconfig
+         valgrind python3-prometheus-client)  # nftables.sh's leak checks, metrics.sh's parser
 # The peers the benchmarks under bench/ measure against.
 benchmarking=(dnsperf dnsmasq-base unbound nginx libnginx-mod-stream haproxy hyperfine
               valgrind strace gnuplot-nox linux-perf crun)

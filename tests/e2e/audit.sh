@@ -169,5 +169,5 @@ tap_check "mixed pod: ... it never ran" eval '! grep -q ran-unjailed "$RUN_OUT"'
 tap_check "mixed pod: ... and the error names the conflict" grep -q conflict "$RUN_ERR" ||
     tap_diag_file "$RUN_ERR" 5
 runc_cmd delete -f "$MID" >/dev/null 2>&1
-tap_check "mixed pod: the audit member's jail is gone with it" wait_until 5 no_stub_for "$MID"
+tap_check "mixed pod: the audit member's jail is gone with it" wait_until 5 no_daemon_for "$MID"
 tap_done

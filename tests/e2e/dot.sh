@@ -257,7 +257,7 @@ done
 if command -v kdig >/dev/null; then
     tap_check "same as kdig (DoT): two.example.test A" same_as kdig two.example.test A
 else
-    tap_skip "same as kdig (DoT)" "kdig is not installed (knot-dnsutils)"
+    tap_not_ok "same as kdig (DoT): kdig is not installed (scripts/install-deps.sh test)"
 fi
 
 # ---- the proxy, under its sandbox, resolves through DoT ---------------------------------------

@@ -206,7 +206,7 @@ tap_check "af-packet jailed with allow-cap-net-raw: the documented bypass shows 
 # CAP_NET_ADMIN (the hook refuses it otherwise), which is the strongest case: the tunnel
 # must fail on the network alone.
 if ! command -v iodine >/dev/null || ! command -v iodined >/dev/null; then
-    tap_skip "iodine tunnel tests" "iodine is not installed (scripts/install-deps.sh test)"
+    tap_not_ok "iodine tunnel tests: iodine is not installed (scripts/install-deps.sh test)"
 else
     world_servers_ns iodine 198.51.100.128/26 || tap_bail "cannot make the iodine namespace"
     IODINE_NS=$W_SRV_NS

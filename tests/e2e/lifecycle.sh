@@ -129,6 +129,6 @@ tap_check "shared: with B left, B still resolves through the jail" exec_resolves
 _run_capture "$b2-delete" runc_cmd delete -f "$b2"
 tap_check "shared: B deleted" test "$RUN_RC" -eq 0
 assert_gone "shared, last one out" "$b2" "$SHARED"
-tap_check "shared: no dnsjail-dnsstub of this run left" wait_until 5 no_stubs_at_all
+tap_check "shared: no dnsjail daemon of this run left" wait_until 5 no_daemons_at_all
 
 tap_done

@@ -26,7 +26,7 @@ JAIL=djt-nft-$$
 NET=djt-nft-net-$$
 DNS_PORT=15353
 HTTP_PORT=15380
-WORK=$(mktemp -d /tmp/djt-nft.XXXXXX) || tap_skip_all "cannot create a temporary directory"
+WORK=$(mktemp -d /tmp/djt-nft.XXXXXX) || tap_bail "cannot create a temporary directory"
 PIDS=()
 
 cleanup() {
@@ -406,7 +406,7 @@ tap_check "remove, then dig @192.0.2.1 reaches the canary again" \
     bash -c "ip netns exec $JAIL $tool remove &&
         test \"\$(ip netns exec $JAIL dig +short +tries=1 +time=2 @192.0.2.1 after.test A)\" = 192.0.2.53"
 
-# ---- valgrind (optional) ---------------------------------------------------------------------
+# ---- valgrind (scripts/install-deps.sh test installs it) ----------------------------------------
 if command -v valgrind >/dev/null 2>&1; then
     vg() {
         in_jail valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
@@ -420,7 +420,7 @@ if command -v valgrind >/dev/null 2>&1; then
     tap_check "valgrind: exists is clean" vg exists
     tap_check "valgrind: remove is clean" vg remove
 else
-    tap_skip "valgrind checks" "valgrind is not installed"
+    tap_not_ok "valgrind checks: valgrind is not installed (scripts/install-deps.sh test)"
 fi
 
 tap_done

@@ -88,6 +88,6 @@ tap_check "podman, unknown mode: the container did not run" eval '! grep -q prob
 tap_check "podman, unknown mode: podman's stderr has 'dnsjail:' and 'learn'" \
     eval 'grep -q "dnsjail: " "$RUN_ERR" && grep -q learn "$RUN_ERR"' || tap_diag_file "$RUN_ERR" 5
 assert_gone "podman, unknown mode" "$RUN_CID" "$W_NS"
-tap_check "podman: no dnsjail-dnsstub of this run left" no_stubs_at_all
+tap_check "podman: no dnsjail daemon of this run left" no_daemons_at_all
 
 tap_done

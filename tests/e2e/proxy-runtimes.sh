@@ -117,15 +117,6 @@ dns_asked() { # NAME [FROM]
     grep -qE "query\[[A-Z0-9]+\] ${1//./\\.} from ${2:-[0-9a-f.:]+}\$" "$W_CANARY_DNS_LOG"
 }
 daemons_for() { pgrep -f "dnsjail-(dnsstub|proxy).*--container-id $1( |\$)"; }
-no_daemons_for() { ! daemons_for "$1" >/dev/null; }
-# This run's proxies, found by their executable (world_dnsjail_conf's copy).
-run_proxies() {
-    local p
-    for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/exe" 2>/dev/null)" = "$W_TMP/libexec/dnsjail-proxy" ] && echo "${p#/proc/}"
-    done
-}
-no_daemons_at_all() { no_stubs_at_all && [ -z "$(run_proxies)" ]; }
 ctr_addr() { nsenter --net="$1" ip -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1] }'; }
 
 # pe2e_run RUNTIME ID NSPATH ALLOW SUITE: the client container, jailed, with ALLOW.
@@ -160,7 +151,7 @@ ran_ok() { # WHAT
 # After the container: nothing of the jail is left.
 pe2e_gone() { # WHAT ID NSPATH
     tap_check "$1: no dnsjail-dnsstub or dnsjail-proxy left for the container" \
-        wait_until 5 no_daemons_for "$2" || tap_diag "$(daemons_for "$2")"
+        wait_until 5 no_daemon_for "$2" || tap_diag "$(daemons_for "$2")"
     tap_check "$1: no stub or proxy of this run left at all" wait_until 5 no_daemons_at_all
     tap_check "$1: no state left" eval 'state_clean_for "$2" && state_empty'
     tap_check "$1: no namespace reference mounted under the state dir" no_mounts_under_state
@@ -422,6 +413,6 @@ for rt in crun podman; do
     pe2e_gone "$rt" "$CID" "$NS"
 done
 
-tap_check "no dnsjail-dnsstub of this run left at all" no_stubs_at_all
-tap_check "no dnsjail-proxy of this run left at all" eval '[ -z "$(run_proxies)" ]'
+tap_check "no dnsjail-dnsstub of this run left at all" eval '[ -z "$(world_stubs)" ]'
+tap_check "no dnsjail-proxy of this run left at all" no_daemons_at_all
 tap_done

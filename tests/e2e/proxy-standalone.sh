@@ -29,14 +29,14 @@ if [ -z "${DJ_PROXY_TEST_NETNS:-}" ]; then
     export DJ_PROXY_TEST_NETNS=1
     exec unshare --net -- "$0" "$@"
 fi
-ip link set lo up || tap_skip_all "cannot bring up loopback in a new network namespace"
+ip link set lo up || tap_bail "cannot bring up loopback in a new network namespace"
 # 10.0.0.1 is routed into a veth pair whose both ends are in this namespace, so a connection
 # attempt to it is counted (nft, below) and cannot leave; nothing answers it.
 { ip link add djv0 type veth peer name djv1 && ip addr add 10.0.0.2/24 dev djv0 &&
     ip link set djv0 up && ip link set djv1 up &&
     ip neigh add 10.0.0.1 lladdr 02:00:00:00:00:01 dev djv0; } ||
-    tap_skip_all "cannot create a veth pair"
-nft -f - <<'EOF' || tap_skip_all "cannot load an nftables table"
+    tap_bail "cannot create a veth pair"
+nft -f - <<'EOF' || tap_bail "cannot load an nftables table"
 table inet djtest {
     counter to_private { }
     chain out {
@@ -46,7 +46,7 @@ table inet djtest {
 }
 EOF
 
-WORK=$(mktemp -d /tmp/djt-proxy.XXXXXX) || tap_skip_all "cannot create a temporary directory"
+WORK=$(mktemp -d /tmp/djt-proxy.XXXXXX) || tap_bail "cannot create a temporary directory"
 chmod 755 "$WORK"
 PIDS=()
 

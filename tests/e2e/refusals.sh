@@ -111,6 +111,6 @@ tap_check "pid gone: the hook exits non-zero" test "$RUN_RC" -ne 0
 tap_check "pid gone: stderr is one line starting 'dnsjail: '" one_dnsjail_line || tap_diag_file "$RUN_ERR" 5
 tap_check "pid gone: the message is about the process" grep -qiE 'pid|process' "$RUN_ERR"
 assert_gone "pid gone" "$id" "$NS"
-tap_check "nothing of this run's dnsjail-dnsstub is left" no_stubs_at_all
+tap_check "nothing of this run's dnsjail daemons is left" no_daemons_at_all
 
 tap_done

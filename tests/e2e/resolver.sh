@@ -18,7 +18,7 @@ for cmd in dnsmasq dig python3 timeout; do
 done
 [ -x "$tool" ] || tap_skip_all "$tool is not built"
 
-WORK=$(mktemp -d /tmp/djt-resolver.XXXXXX) || tap_skip_all "cannot create a temporary directory"
+WORK=$(mktemp -d /tmp/djt-resolver.XXXXXX) || tap_bail "cannot create a temporary directory"
 chmod 755 "$WORK"
 PIDS=()
 

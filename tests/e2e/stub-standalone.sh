@@ -22,7 +22,7 @@ done
 [ -x "$stub" ] || tap_skip_all "$stub is not built"
 id nobody >/dev/null 2>&1 || tap_skip_all "there is no user nobody"
 
-WORK=$(mktemp -d /tmp/djt-stub.XXXXXX) || tap_skip_all "cannot create a temporary directory"
+WORK=$(mktemp -d /tmp/djt-stub.XXXXXX) || tap_bail "cannot create a temporary directory"
 chmod 755 "$WORK"
 PIDS=()
 

@@ -78,8 +78,8 @@ world_cleanup() {
         runtime_delete_force $entry >/dev/null 2>&1
     done
     W_CONTAINERS=()
-    for pid in $(world_stubs); do
-        echo "# cleanup: killing leftover dnsjail-dnsstub pid $pid" >&2
+    for pid in $(world_daemons); do
+        echo "# cleanup: killing leftover dnsjail daemon pid $pid" >&2
         kill -9 "$pid" 2>/dev/null
     done
     for ((i = ${#W_CLEANUP[@]} - 1; i >= 0; i--)); do
@@ -424,17 +424,25 @@ run_container() {
 
 # ---- what dnsjail left behind -------------------------------------------------------------
 # Pids of this run's dnsjail-dnsstub processes (found by their executable).
-world_stubs() {
+world_stubs() { world_processes_of "$W_STUB_EXE"; }
+# Pids of this run's daemons, both kinds: the proxy is installed beside the stub everywhere.
+world_daemons() {
     [ -n "$W_STUB_EXE" ] || return 0
-    local p
+    world_processes_of "$W_STUB_EXE" "$(dirname "$W_STUB_EXE")/dnsjail-proxy"
+}
+world_processes_of() { # EXE...
+    [ -n "$1" ] || return 0
+    local p exe want
     for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/exe" 2>/dev/null)" = "$W_STUB_EXE" ] && echo "${p#/proc/}"
+        exe=$(readlink "$p/exe" 2>/dev/null) || continue
+        for want in "$@"; do [ "$exe" = "$want" ] && echo "${p#/proc/}"; done
     done
 }
 stub_for() { pgrep -f "dnsjail-dnsstub.*--container-id $1( |\$)"; }
 has_stub_for() { stub_for "$1" >/dev/null; }
-no_stub_for() { ! has_stub_for "$1"; }
-no_stubs_at_all() { [ -z "$(world_stubs)" ]; }
+# "No daemon left" always means neither the stub nor the proxy: a leaked proxy is a leak too.
+no_daemon_for() { ! pgrep -f "dnsjail-(dnsstub|proxy).*--container-id $1( |\$)" >/dev/null; }
+no_daemons_at_all() { [ -z "$(world_daemons)" ]; }
 # No per-container record and no namespace state left (for a namespace no one else uses).
 state_clean_for() { [ ! -e "$W_STATE/containers/$1" ]; }
 state_empty() {
@@ -480,7 +488,7 @@ sys.exit(1)' "$W_LOG" "$1" "$2" 2>/dev/null
 # After a container went: no stub for it, no state for it, no table in NSPATH (if given).
 assert_gone() { # DESCRIPTION ID [NSPATH]
     # By its arguments, and by its executable: this run has no other jailed container alive.
-    tap_check "$1: no dnsjail-dnsstub left" wait_until 5 eval 'no_stub_for "$2" && no_stubs_at_all'
+    tap_check "$1: no dnsjail daemon left" wait_until 5 eval 'no_daemon_for "$2" && no_daemons_at_all'
     tap_check "$1: no state left for the container" state_clean_for "$2"
     tap_check "$1: no namespace reference mounted under the state dir" no_mounts_under_state
     if [ -n "${3:-}" ]; then

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Runs every libFuzzer target briefly: first over its committed corpus (regressions), then
 # for DNSJAIL_FUZZ_SECONDS (default 15) of new inputs in a scratch copy of the corpus.
+# DNSJAIL_FUZZ_SECONDS=0 only replays the corpora (the sanitizer tree and distcheck: the fuzzing
+# time is spent once per CI run, in the main tree).
 # TAP output; a crash, leak, sanitizer report or timeout is a failure.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +19,9 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 set -- $targets
-echo "1..$(($# * 2))"
+per_target=2
+[ "$seconds" -gt 0 ] || per_target=1
+echo "1..$(($# * per_target))"
 n=0
 for t in $targets; do
 	bin=$top_builddir/tests/fuzz/fuzz-$t
@@ -26,8 +30,10 @@ for t in $targets; do
 	n=$((n + 1))
 	if [ ! -x "$bin" ]; then
 		echo "not ok $n - fuzz-$t was not built"
-		n=$((n + 1))
-		echo "not ok $n - fuzz-$t: $seconds s of new inputs # SKIP not built"
+		if [ "$per_target" -eq 2 ]; then
+			n=$((n + 1))
+			echo "not ok $n - fuzz-$t: $seconds s of new inputs: not built"
+		fi
 		continue
 	fi
 	if [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
@@ -38,6 +44,7 @@ for t in $targets; do
 		echo "not ok $n - fuzz-$t: corpus input fails"
 		sed 's/^/# /' "$log" | tail -30
 	fi
+	[ "$per_target" -eq 2 ] || continue
 	n=$((n + 1))
 	mkdir -p "$scratch/$t"
 	cp -r "$corpus/." "$scratch/$t/" 2>/dev/null
