@@ -2,10 +2,11 @@
 # The whole test suite, from a fresh Debian 12 machine (run as root: the end-to-end tests start
 # real containers in network namespaces they create):
 #   1. installs what is missing (apt-get),
-#   2. builds with -Werror and runs `make check`: unit tests, fuzzers on their corpora, and the
-#      end-to-end tests with runc, crun and podman,
+#   2. builds with -Werror and runs `make check` in two halves: unit tests, fuzzers, CLI and doc
+#      tests in parallel (check-fast), then the end-to-end tests with runc, crun and podman one
+#      at a time (check-e2e),
 #   3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer and runs the unit and
-#      fuzz tests there,
+#      fuzz tests there (the fuzzers only replay their corpora there and in distcheck),
 #   4. runs `make distcheck` (unit and fuzz tests only),
 #   5. builds the Debian package and checks that replacing it keeps a running container jailed,
 # and ends with one line "N passed, N failed, N skipped", after the list of what skipped. A skip
@@ -37,8 +38,17 @@ count_suite() { # adds the totals of a test-suite.log
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-0}))
 	skipped=$((skipped + ${k:-0}))
-	# What skipped, and why: the TAP driver writes "SKIP: SUITE [N - CASE] # SKIP REASON" into
-	# each suite's own log.
+	# Show what failed, so a CI log is enough to start from.
+	if [ "${f:-0}" -gt 0 ]; then
+		grep -E '^(FAIL|ERROR|XPASS):' "$log" >&2 || true
+		for t in $(sed -n 's/^\(FAIL\|ERROR\): \([^ ]*\).*/\2/p' "$log" | sort -u); do
+			[ -f "$dir/$t.log" ] && { echo "---- $t.log"; tail -40 "$dir/$t.log"; } >&2
+		done
+	fi
+}
+skips_of_tree() { # lists what skipped in a build tree; in CI, whole e2e suites that skipped fail
+	local dir=$1 t
+	# The TAP driver writes "SKIP: SUITE [N - CASE] # SKIP REASON" into each suite's own log.
 	while IFS= read -r t; do
 		skips+=("$t")
 	done < <(find "$dir/tests" -name '*.log' -exec grep -h '^SKIP: ' {} + 2>/dev/null | sed 's/^SKIP: //' | sort)
@@ -50,13 +60,6 @@ count_suite() { # adds the totals of a test-suite.log
 				echo "test.sh: ${t#"$dir"/} skipped whole in CI: $(grep -m1 '^1\.\.0' "$t")" >&2
 				failed=$((failed + 1))
 			fi
-		done
-	fi
-	# Show what failed, so a CI log is enough to start from.
-	if [ "${f:-0}" -gt 0 ]; then
-		grep -E '^(FAIL|ERROR|XPASS):' "$log" >&2 || true
-		for t in $(sed -n 's/^\(FAIL\|ERROR\): \([^ ]*\).*/\2/p' "$log" | sort -u); do
-			[ -f "$dir/$t.log" ] && { echo "---- $t.log"; tail -40 "$dir/$t.log"; } >&2
 		done
 	fi
 }
@@ -77,10 +80,13 @@ rm -rf _build && mkdir _build
 if step "configure" sh -c "cd _build && ../configure --enable-werror --prefix=/usr \
 	--sysconfdir=/etc --localstatedir=/var --runstatedir=/run >/dev/null" &&
 	step "build" make -C _build -j$jobs >/dev/null; then
-	echo "== make check"
-	# One test at a time: the end-to-end tests measure how fast things fail.
-	make -C _build -j1 check >/dev/null 2>&1
-	count_suite _build/test-suite.log
+	echo "== make check-fast (unit, fuzz, CLI and doc tests, in parallel)"
+	make -C _build -j$jobs check-fast >/dev/null 2>&1
+	count_suite _build/test-suite-fast.log
+	echo "== make check-e2e (one suite at a time: they measure how fast things fail)"
+	make -C _build check-e2e >/dev/null 2>&1
+	count_suite _build/test-suite-e2e.log
+	skips_of_tree _build
 fi
 
 # 2. sanitizers on the unit and fuzz tests
@@ -93,6 +99,7 @@ if step "configure (asan+ubsan)" sh -c "cd _build-asan && ../configure DNSJAIL_S
 	# The fuzzers had their time in the main tree (built with ASan and UBSan there too): replay.
 	DNSJAIL_FUZZ_SECONDS=0 ASAN_OPTIONS=detect_leaks=1 make -C _build-asan -j$jobs check >/dev/null 2>&1
 	count_suite _build-asan/test-suite.log
+	skips_of_tree _build-asan
 fi
 
 # 3. the release tarball builds and passes its tests
