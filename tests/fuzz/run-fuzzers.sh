@@ -21,38 +21,61 @@ trap 'rm -rf "$scratch"' EXIT
 set -- $targets
 per_target=2
 [ "$seconds" -gt 0 ] || per_target=1
-echo "1..$(($# * per_target))"
-n=0
-for t in $targets; do
+# Targets run DNSJAIL_FUZZ_JOBS at a time (default: one per CPU); each writes its TAP lines,
+# without numbers, to a file of its own, and they are printed in order at the end.
+jobs=${DNSJAIL_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+
+fuzz_one() { # TARGET: prints "ok|not ok - DESCRIPTION" lines, and diagnostics
+	local t=$1 bin corpus log
 	bin=$top_builddir/tests/fuzz/fuzz-$t
 	corpus=$top_srcdir/tests/fuzz/corpus/$t
 	log=$scratch/$t.log
-	n=$((n + 1))
 	if [ ! -x "$bin" ]; then
-		echo "not ok $n - fuzz-$t was not built"
-		if [ "$per_target" -eq 2 ]; then
-			n=$((n + 1))
-			echo "not ok $n - fuzz-$t: $seconds s of new inputs: not built"
-		fi
-		continue
+		echo "not ok - fuzz-$t was not built"
+		[ "$per_target" -eq 1 ] || echo "not ok - fuzz-$t: $seconds s of new inputs: not built"
+		return
 	fi
 	if [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
-		echo "not ok $n - fuzz-$t: its corpus $corpus is empty"
+		echo "not ok - fuzz-$t: its corpus $corpus is empty"
 	elif "$bin" -runs=0 "$corpus" >"$log" 2>&1; then
-		echo "ok $n - fuzz-$t: $(ls "$corpus" | wc -l) corpus inputs"
+		echo "ok - fuzz-$t: $(ls "$corpus" | wc -l) corpus inputs"
 	else
-		echo "not ok $n - fuzz-$t: corpus input fails"
+		echo "not ok - fuzz-$t: corpus input fails"
 		sed 's/^/# /' "$log" | tail -30
 	fi
-	[ "$per_target" -eq 2 ] || continue
-	n=$((n + 1))
+	[ "$per_target" -eq 2 ] || return
 	mkdir -p "$scratch/$t"
 	cp -r "$corpus/." "$scratch/$t/" 2>/dev/null
 	if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		"$scratch/$t" >"$log" 2>&1; then
-		echo "ok $n - fuzz-$t: $seconds s of new inputs, $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs"
+		echo "ok - fuzz-$t: $seconds s of new inputs, $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs"
 	else
-		echo "not ok $n - fuzz-$t: found a failing input in $seconds s"
+		echo "not ok - fuzz-$t: found a failing input in $seconds s"
 		sed 's/^/# /' "$log" | grep -v '^# #[0-9]' | tail -40
 	fi
+}
+
+running=0
+for t in $targets; do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	fuzz_one "$t" >"$scratch/$t.tap" 2>&1 &
+	running=$((running + 1))
+done
+wait
+
+echo "1..$(($# * per_target))"
+n=0
+for t in $targets; do
+	while IFS= read -r line; do
+		case $line in
+		"ok - "* | "not ok - "*)
+			n=$((n + 1))
+			echo "${line%% - *} $n - ${line#* - }"
+			;;
+		*) echo "$line" ;;
+		esac
+	done <"$scratch/$t.tap"
 done
