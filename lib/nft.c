@@ -290,6 +290,21 @@ static bool put_dport_is(struct nftnl_rule *rule, uint16_t port)
     return put_cmp(rule, NFT_CMP_EQ, &port_be, sizeof(port_be));
 }
 
+/* LEN bytes at OFFSET from header BASE, compared with OP */
+static bool put_header_cmp(struct nftnl_rule *rule, uint32_t base, uint32_t offset,
+                           enum nft_cmp_ops op, const void *data, uint32_t len)
+{
+    struct nftnl_expr *e = append_expr(rule, "payload");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+    return put_cmp(rule, op, data, len);
+}
+
 /* ct KEY & BITS != 0 (KEY is the 32-bit ct state or ct status) */
 static bool put_ct_has_any(struct nftnl_rule *rule, uint32_t key, uint32_t bits)
 {
@@ -524,6 +539,38 @@ static int put_network_rules(struct nft_batch *b, const struct dj_nft_spec *spec
     return 0;
 }
 
+/* FILTER_CHAIN: IPv6 neighbour discovery (router and neighbour solicitations and
+ * advertisements, hop limit 255) to link-scope destinations only. Conntrack does not track it,
+ * so without this IPv6 never resolves the next hop of an address rule; link scope keeps a
+ * hand-made one (CAP_NET_RAW) from being routed on with data in it. */
+static int put_nd_accept_rules(struct nft_batch *b, dj_error_t *err)
+{
+    static const struct dj_nft_network link_scope[] = {
+        {.family = AF_INET6, .addr = {0xfe, 0x80}, .prefix = 10},
+        {.family = AF_INET6, .addr = {0xff, 0x02}, .prefix = 16},
+    };
+    static const uint8_t first_type = 133, last_type = 136, hop_limit = 255;
+
+    for (size_t i = 0; i < sizeof(link_scope) / sizeof(link_scope[0]); i++) {
+        struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+        bool built = rule != NULL && put_daddr_in(rule, &link_scope[i]) &&
+                     put_l4proto_is(rule, IPPROTO_ICMPV6) &&
+                     put_header_cmp(rule, NFT_PAYLOAD_NETWORK_HEADER, 7, NFT_CMP_EQ, &hop_limit,
+                                    1) &&
+                     put_header_cmp(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, NFT_CMP_GTE,
+                                    &first_type, 1) &&
+                     put_header_cmp(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, NFT_CMP_LTE,
+                                    &last_type, 1) &&
+                     put_accept(rule);
+
+        if (nft_batch_put_rule(b, rule, built,
+                               FILTER_CHAIN ": IPv6 neighbour discovery on the link accept",
+                               err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int put_tcp_reset_rule(struct nft_batch *b, const char *what, dj_error_t *err)
 {
     struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
@@ -696,15 +743,7 @@ static bool put_meta_is(struct nftnl_rule *rule, uint32_t key, uint32_t value)
 static bool put_frame_cmp(struct nftnl_rule *rule, uint32_t offset, enum nft_cmp_ops op,
                           const void *data, uint32_t len)
 {
-    struct nftnl_expr *e = append_expr(rule, "payload");
-
-    if (e == NULL)
-        return false;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_LL_HEADER);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-    return put_cmp(rule, op, data, len);
+    return put_header_cmp(rule, NFT_PAYLOAD_LL_HEADER, offset, op, data, len);
 }
 
 static bool put_frame_u16_is(struct nftnl_rule *rule, uint32_t offset, uint16_t value)
@@ -909,6 +948,7 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
                            err) < 0 ||
         put_oif_accept_rule(b, FILTER_CHAIN, loopback_ifindex, FILTER_CHAIN ": oif lo accept",
                             err) < 0 ||
+        put_nd_accept_rules(b, err) < 0 ||
         put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0)
         return -1;
     /* Audit mode lets the rest out (UDP other than 53, ICMP, ...) with a counter only: the
