@@ -994,9 +994,8 @@ static void ch_af_xdp(const struct probe *p, struct result *r)
         set_detail(r, DJ_LEAK_NOT_TESTABLE, "AF_XDP ring mmap: %s", strerror(errno));
         return;
     }
-    struct sockaddr_xdp sxdp = {.sxdp_family = AF_XDP,
-                                .sxdp_ifindex = f.ifindex,
-                                .sxdp_flags = XDP_COPY};
+    struct sockaddr_xdp sxdp = {
+        .sxdp_family = AF_XDP, .sxdp_ifindex = f.ifindex, .sxdp_flags = XDP_COPY};
     if (bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0) {
         set_detail(r, DJ_LEAK_NOT_TESTABLE, "AF_XDP bind to %s: %s", f.ifname, strerror(errno));
         munmap(tx, tx_len);

@@ -44,8 +44,8 @@
 
 #define NAT_CHAIN "nat_out"
 #define FILTER_CHAIN "filter_out"
-#define RAW_MARK_CHAIN "raw_mark"  /* inet: writes the secret */
-#define RAW_EGRESS_CHAIN "egress"  /* netdev: checks it */
+#define RAW_MARK_CHAIN "raw_mark" /* inet: writes the secret */
+#define RAW_EGRESS_CHAIN "egress" /* netdev: checks it */
 
 /* Begin + three table messages + two chains + at most four nat and five filter rules + end is
  * sixteen; each address rule adds up to two nat and two filter rules; raw-frame policing adds
@@ -184,8 +184,8 @@ static int nft_batch_put_family_table(struct nft_batch *b, uint32_t family, uint
 
     if (t == NULL)
         return dj_error_make(err, ENOMEM, "nftables: %s", what);
-    nlh = nftnl_table_nlmsg_build_hdr(nft_batch_slot(b), type, (uint16_t)family,
-                                      flags | NLM_F_ACK, nft_batch_seq(b));
+    nlh = nftnl_table_nlmsg_build_hdr(nft_batch_slot(b), type, (uint16_t)family, flags | NLM_F_ACK,
+                                      nft_batch_seq(b));
     nftnl_table_nlmsg_build_payload(nlh, t);
     nftnl_table_free(t);
     return nft_batch_next_message(b, what, err);
@@ -553,15 +553,13 @@ static int put_nd_accept_rules(struct nft_batch *b, dj_error_t *err)
 
     for (size_t i = 0; i < sizeof(link_scope) / sizeof(link_scope[0]); i++) {
         struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
-        bool built = rule != NULL && put_daddr_in(rule, &link_scope[i]) &&
-                     put_l4proto_is(rule, IPPROTO_ICMPV6) &&
-                     put_header_cmp(rule, NFT_PAYLOAD_NETWORK_HEADER, 7, NFT_CMP_EQ, &hop_limit,
-                                    1) &&
-                     put_header_cmp(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, NFT_CMP_GTE,
-                                    &first_type, 1) &&
-                     put_header_cmp(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, NFT_CMP_LTE,
-                                    &last_type, 1) &&
-                     put_accept(rule);
+        bool built =
+            rule != NULL && put_daddr_in(rule, &link_scope[i]) &&
+            put_l4proto_is(rule, IPPROTO_ICMPV6) &&
+            put_header_cmp(rule, NFT_PAYLOAD_NETWORK_HEADER, 7, NFT_CMP_EQ, &hop_limit, 1) &&
+            put_header_cmp(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, NFT_CMP_GTE, &first_type, 1) &&
+            put_header_cmp(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, NFT_CMP_LTE, &last_type, 1) &&
+            put_accept(rule);
 
         if (nft_batch_put_rule(b, rule, built,
                                FILTER_CHAIN ": IPv6 neighbour discovery on the link accept",
@@ -780,8 +778,8 @@ static int put_raw_unmarked_rules(struct nft_batch *b, uint32_t loopback_ifindex
     struct nftnl_rule *rule;
     bool built;
 
-    if (put_oif_accept_rule(b, RAW_MARK_CHAIN, loopback_ifindex,
-                            RAW_MARK_CHAIN ": oif lo accept", err) < 0)
+    if (put_oif_accept_rule(b, RAW_MARK_CHAIN, loopback_ifindex, RAW_MARK_CHAIN ": oif lo accept",
+                            err) < 0)
         return -1;
     rule = dnsjail_rule_new(RAW_MARK_CHAIN);
     built = rule != NULL && put_ct_has_any(rule, NFT_CT_STATUS, IPS_DST_NAT) && put_accept(rule);
@@ -790,13 +788,14 @@ static int put_raw_unmarked_rules(struct nft_batch *b, uint32_t loopback_ifindex
     for (size_t i = 0; i < sizeof(looped) / sizeof(looped[0]); i++) {
         rule = dnsjail_rule_new(RAW_MARK_CHAIN);
         built = rule != NULL && put_daddr_in(rule, &looped[i]) && put_accept(rule);
-        if (nft_batch_put_rule(b, rule, built, RAW_MARK_CHAIN ": multicast or broadcast accept", err) <
-            0)
+        if (nft_batch_put_rule(b, rule, built, RAW_MARK_CHAIN ": multicast or broadcast accept",
+                               err) < 0)
             return -1;
     }
     rule = dnsjail_rule_new(RAW_MARK_CHAIN);
     built = rule != NULL && put_fib_daddr_type_is(rule, RTN_BROADCAST) && put_accept(rule);
-    return nft_batch_put_rule(b, rule, built, RAW_MARK_CHAIN ": fib daddr type broadcast accept", err);
+    return nft_batch_put_rule(b, rule, built, RAW_MARK_CHAIN ": fib daddr type broadcast accept",
+                              err);
 }
 
 static int put_raw_mark_chain(struct nft_batch *b, const struct dj_nft_raw *raw,
@@ -806,16 +805,16 @@ static int put_raw_mark_chain(struct nft_batch *b, const struct dj_nft_raw *raw,
     bool built;
 
     /* Last on the output hook: a packet that gets here was accepted by every other chain. */
-    if (nft_batch_put_hooked_chain(b, NFPROTO_INET, RAW_MARK_CHAIN, "filter", NF_INET_LOCAL_OUT,
-                                   DJ_NFT_RAW_MARK_PRIORITY, NF_ACCEPT, NULL,
-                                   "add chain " RAW_MARK_CHAIN " (filter, output, last)", err) < 0 ||
+    if (nft_batch_put_hooked_chain(
+            b, NFPROTO_INET, RAW_MARK_CHAIN, "filter", NF_INET_LOCAL_OUT, DJ_NFT_RAW_MARK_PRIORITY,
+            NF_ACCEPT, NULL, "add chain " RAW_MARK_CHAIN " (filter, output, last)", err) < 0 ||
         put_raw_unmarked_rules(b, loopback_ifindex, err) < 0)
         return -1;
     rule = dnsjail_rule_new(RAW_MARK_CHAIN);
     built = rule != NULL && put_imm_u32(rule, raw->mark) && put_meta_set(rule, NFT_META_MARK) &&
             put_imm_u32(rule, raw->priority) && put_meta_set(rule, NFT_META_PRIORITY);
-    return nft_batch_put_rule(b, rule, built, RAW_MARK_CHAIN ": meta mark and priority set the secret",
-                        err);
+    return nft_batch_put_rule(b, rule, built,
+                              RAW_MARK_CHAIN ": meta mark and priority set the secret", err);
 }
 
 /* Table netdev dnsjail; with REPLACE a leftover one goes in the same batch, as for the inet
@@ -839,8 +838,8 @@ static int put_raw_egress_table(struct nft_batch *b, const struct dj_nft_raw *ra
         return -1;
     if (nft_batch_put_family_table(b, NFPROTO_NETDEV, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL,
                                    "create table netdev " DJ_NFT_TABLE, err) < 0 ||
-        nft_batch_put_hooked_chain(b, NFPROTO_NETDEV, RAW_EGRESS_CHAIN, "filter",
-                                   NF_NETDEV_EGRESS, 0, audit ? NF_ACCEPT : NF_DROP, devices,
+        nft_batch_put_hooked_chain(b, NFPROTO_NETDEV, RAW_EGRESS_CHAIN, "filter", NF_NETDEV_EGRESS,
+                                   0, audit ? NF_ACCEPT : NF_DROP, devices,
                                    "add chain netdev " DJ_NFT_TABLE " " RAW_EGRESS_CHAIN
                                    " (filter, egress: needs Linux 5.17 with netfilter egress)",
                                    err) < 0)
@@ -852,7 +851,8 @@ static int put_raw_egress_table(struct nft_batch *b, const struct dj_nft_raw *ra
             put_meta_is(rule, NFT_META_PRIORITY, raw->priority) && put_imm_u32(rule, 0) &&
             put_meta_set(rule, NFT_META_MARK) && put_meta_set(rule, NFT_META_PRIORITY) &&
             put_accept(rule);
-    if (nft_batch_put_rule(b, rule, built, RAW_EGRESS_CHAIN ": the secret: clear it, accept", err) < 0)
+    if (nft_batch_put_rule(b, rule, built, RAW_EGRESS_CHAIN ": the secret: clear it, accept", err) <
+        0)
         return -1;
     /* The kernel's ARP passes no inet hook. */
     rule = family_rule_new(NFPROTO_NETDEV, RAW_EGRESS_CHAIN);
@@ -867,8 +867,8 @@ static int put_raw_egress_table(struct nft_batch *b, const struct dj_nft_raw *ra
             put_frame_u16_is(rule, 38, 0xff02) &&
             put_frame_cmp(rule, 54, NFT_CMP_GTE, &nd_types_min, 1) &&
             put_frame_cmp(rule, 54, NFT_CMP_LTE, &nd_types_max, 1) && put_accept(rule);
-    if (nft_batch_put_rule(b, rule, built, RAW_EGRESS_CHAIN ": IPv6 neighbour discovery accept", err) <
-        0)
+    if (nft_batch_put_rule(b, rule, built, RAW_EGRESS_CHAIN ": IPv6 neighbour discovery accept",
+                           err) < 0)
         return -1;
     /* Counted either way: audit mode lets it go, the policy drops it. */
     rule = family_rule_new(NFPROTO_NETDEV, RAW_EGRESS_CHAIN);
@@ -948,8 +948,7 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
                            err) < 0 ||
         put_oif_accept_rule(b, FILTER_CHAIN, loopback_ifindex, FILTER_CHAIN ": oif lo accept",
                             err) < 0 ||
-        put_nd_accept_rules(b, err) < 0 ||
-        put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0)
+        put_nd_accept_rules(b, err) < 0 || put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0)
         return -1;
     /* Audit mode lets the rest out (UDP other than 53, ICMP, ...) with a counter only: the
      * limit of what it records (docs/DESIGN.md). */

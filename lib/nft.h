@@ -73,7 +73,7 @@ struct dj_nft_spec {
 #define DJ_NFT_RAW_MARK_PRIORITY 2147483647 /* after every other output chain */
 
 struct dj_nft_raw {
-    uint32_t mark;     /* the secret, 64 bits in all: a sender must guess both */
+    uint32_t mark; /* the secret, 64 bits in all: a sender must guess both */
     uint32_t priority;
     char devices[DJ_NFT_RAW_MAX_DEVICES][16]; /* IFNAMSIZ */
     size_t n_devices;                         /* 0: no netdev table (only loopback here) */
