@@ -118,8 +118,9 @@ static void check_hooks_file(struct report *r, const char *dir, const char *name
         add(r, "hooks", CHECK_OK, file, "runs %s", hook);
 }
 
-/* Installs the real ruleset in a new network namespace, in a child that then exits. */
-static int probe_nftables(char *why, size_t size)
+/* Installs the real ruleset in a new network namespace, in a child that then exits; with RAW
+ * the raw-frame policing too, its egress chain on the namespace's loopback. */
+static int probe_nftables(bool raw, char *why, size_t size)
 {
     int pipefd[2];
     pid_t pid;
@@ -136,9 +137,12 @@ static int probe_nftables(char *why, size_t size)
     }
     if (pid == 0) {
         struct dj_nft_spec spec = {.dns_port = 15353, .http_port = 15380, .tls_port = 15443};
+        struct dj_nft_raw policing = {.mark = 1, .priority = 1, .devices = {"lo"}, .n_devices = 1};
         dj_error_t err = NULL;
         const char *msg = "ok";
 
+        if (raw)
+            spec.raw = &policing;
         close(pipefd[0]);
         if (unshare(CLONE_NEWNET) < 0)
             msg = strerror(errno);
@@ -171,7 +175,7 @@ static void check_kernel(struct report *r)
     if (geteuid() != 0) {
         add(r, "kernel", CHECK_WARN, "nftables inet nat, redirect, reject",
             "not probed: needs root");
-    } else if (probe_nftables(why, sizeof(why)) == 0) {
+    } else if (probe_nftables(false, why, sizeof(why)) == 0) {
         add(r, "kernel", CHECK_OK, "nftables inet nat, redirect, reject",
             "the jail's ruleset installs (probed in a throw-away network namespace)");
     } else {
@@ -186,6 +190,32 @@ static void check_kernel(struct report *r)
         else
             add(r, "kernel", CHECK_WARN, "user namespaces", "not available: no rootless podman");
     }
+}
+
+/* allow-cap-net-raw needs the netdev egress hook, and AF_XDP sends below it. */
+static void check_raw_policing(struct report *r, const struct dj_config *cfg)
+{
+    static const char feature[] = "nftables netdev egress (allow-cap-net-raw)";
+    enum state missing = cfg->allow_cap_net_raw ? CHECK_FAIL : CHECK_WARN;
+    char why[512];
+
+    if (geteuid() != 0)
+        add(r, "kernel", CHECK_WARN, feature, "not probed: needs root");
+    else if (probe_nftables(true, why, sizeof(why)) == 0)
+        add(r, "kernel", CHECK_OK, feature,
+            "raw-frame policing installs (probed in a throw-away network namespace)");
+    else
+        add(r, "kernel", missing, feature,
+            "%s; the hook refuses containers while allow-cap-net-raw is set", why);
+    if (!dj_nft_af_xdp_available())
+        add(r, "kernel", CHECK_OK, "AF_XDP sockets", "not in this kernel");
+    else if (cfg->allow_cap_net_raw)
+        add(r, "kernel", CHECK_WARN, "AF_XDP sockets",
+            "available: containers with CAP_NET_RAW can send frames past the raw-frame "
+            "policing; set allow-cap-net-raw = false to refuse them");
+    else
+        add(r, "kernel", CHECK_OK, "AF_XDP sockets",
+            "available, harmless while allow-cap-net-raw is false");
 }
 
 static const char *state_text(enum state s)
@@ -331,6 +361,7 @@ int dj_cli_status(const struct dj_cli *cli, int argc, char **argv)
     if (!any_runtime)
         add(&r, "runtimes", CHECK_FAIL, "a container runtime", "none found");
     check_kernel(&r);
+    check_raw_policing(&r, cfg);
     {
         /* "Seccomp:" appears in /proc/self/status when the kernel filters syscalls. */
         cleanup_fclose FILE *f = fopen("/proc/self/status", "re");

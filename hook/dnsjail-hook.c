@@ -414,14 +414,38 @@ static struct dj_nft_spec nft_spec(const struct hook *h)
     return spec;
 }
 
+/* In the container's namespace: where the admin allows CAP_NET_RAW, every jail polices raw
+ * frames (so a pod whose first member lacks the capability is covered for the next one). */
+static int raw_policing(const struct hook *h, struct dj_nft_spec *spec, struct dj_nft_raw *raw,
+                        dj_error_t *err)
+{
+    if (!h->cfg.allow_cap_net_raw)
+        return 0;
+    if (dj_nft_raw_prepare(raw, err) < 0)
+        return -1;
+    spec->raw = raw;
+    return 0;
+}
+
+/* One line in the admin's log for what the netdev table cannot stop (docs/DESIGN.md). */
+static void note_raw_limits(struct hook *h)
+{
+    if (!(h->bundle.caps_any & (1ULL << CAP_NET_RAW)) || !dj_nft_af_xdp_available())
+        return;
+    log_event(h, "raw_frames_limit",
+              "the container holds CAP_NET_RAW and this kernel has AF_XDP sockets, whose frames "
+              "leave below the jail's egress policing; drop NET_RAW to close that");
+}
+
 /* In the container's namespace: loopback up, every daemon's sockets, then the ruleset (last,
  * so nothing is redirected to a port nobody holds). */
 static int setup_in_container(struct hook *h, void *data, dj_error_t *err)
 {
     struct listeners *all = data;
     struct dj_nft_spec spec = nft_spec(h);
+    struct dj_nft_raw raw;
 
-    if (dj_netns_loopback_up(err) < 0)
+    if (dj_netns_loopback_up(err) < 0 || raw_policing(h, &spec, &raw, err) < 0)
         return -1;
     for (size_t i = 0; i < N_DAEMONS; i++) {
         if (bind_listeners(h, (enum daemon_id)i, &all[i], err) < 0)
@@ -441,12 +465,15 @@ fail:
 static int ensure_table(struct hook *h, void *data, dj_error_t *err)
 {
     struct dj_nft_spec spec = nft_spec(h);
+    struct dj_nft_raw raw;
     bool exists = false;
 
     (void)data;
     if (dj_nft_table_exists(&exists, err) < 0)
         return -1;
-    return exists ? 0 : dj_nft_install(&spec, err);
+    if (exists)
+        return 0;
+    return raw_policing(h, &spec, &raw, err) < 0 ? -1 : dj_nft_install(&spec, err);
 }
 
 static int remove_table(struct hook *h, void *data, dj_error_t *err)
@@ -1156,6 +1183,7 @@ static int jail_start(struct hook *h, dj_error_t *err)
     }
     if (check_capabilities(h, err) < 0)
         return -1;
+    note_raw_limits(h);
     if (resolve_forward_upstreams(h, err) < 0 || resolve_audit_upstreams(h, err) < 0)
         return logged_refusal(h, err);
     if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 || dj_netns_open_self(&host, err) < 0)

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <linux/if_packet.h>
+#include <linux/if_xdp.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -850,48 +852,53 @@ static void ch_icmp6(const struct probe *p, struct result *r)
     icmp_channel(p, r, p->canary6, true);
 }
 
-/* ---- AF_PACKET -------------------------------------------------------------------------- */
+/* ---- AF_PACKET and AF_XDP ---------------------------------------------------------------- */
 
-/* A hand-made Ethernet/IPv4/UDP frame to the canary, sent below the IP stack (and so below
- * any netfilter hook of the IP layer). Broadcast destination MAC: the probe knows no
+/* A hand-made Ethernet/IPv4/UDP frame to the canary, to be sent below the IP stack (and so
+ * below any netfilter hook of the IP layer). Broadcast destination MAC: the probe knows no
  * neighbour, and the receiving stack still delivers a unicast IP packet in it. */
-static void ch_af_packet(const struct probe *p, struct result *r)
+struct raw_frame {
+    uint8_t bytes[128];
+    size_t len;
+    unsigned ifindex;
+    char ifname[IFNAMSIZ];
+};
+
+static bool raw_frame_build(const struct probe *p, struct result *r, struct raw_frame *f)
 {
     struct in_addr dst;
     if (inet_pton(AF_INET, p->canary4, &dst) != 1) {
         set_detail(r, DJ_LEAK_NOT_TESTABLE, "needs an IPv4 --canary-addr");
-        return;
+        return false;
     }
-    cleanup_close int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_IP));
-    if (fd < 0) {
-        set_detail(r, DJ_LEAK_NOT_TESTABLE, "no CAP_NET_RAW: %s", strerror(errno));
-        return;
-    }
+    /* Any socket answers the interface ioctls; an AF_XDP one does not. */
+    cleanup_close int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct if_nameindex *ifs = if_nameindex();
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
-    unsigned ifindex = 0;
-    for (struct if_nameindex *i = ifs; i != NULL && i->if_index != 0; i++) {
+    memset(f, 0, sizeof(*f));
+    for (struct if_nameindex *i = ifs; fd >= 0 && i != NULL && i->if_index != 0; i++) {
         if (strcmp(i->if_name, "lo") == 0 || strlen(i->if_name) >= IFNAMSIZ)
             continue;
         strcpy(ifr.ifr_name, i->if_name);
         if (ioctl(fd, SIOCGIFADDR, &ifr) == 0) {
-            ifindex = i->if_index;
+            f->ifindex = i->if_index;
             break;
         }
     }
     if (ifs != NULL)
         if_freenameindex(ifs);
-    if (ifindex == 0) {
+    if (f->ifindex == 0) {
         set_detail(r, DJ_LEAK_NOT_TESTABLE, "no interface with an IPv4 address");
-        return;
+        return false;
     }
     struct in_addr src = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr;
     if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
         set_detail(r, DJ_LEAK_NOT_TESTABLE, "no hardware address: %s", strerror(errno));
-        return;
+        return false;
     }
-    uint8_t frame[128];
+    memcpy(f->ifname, ifr.ifr_name, sizeof(f->ifname));
+    uint8_t *frame = f->bytes;
     size_t tlen = strlen(r->token), udp_len = 8 + tlen, ip_len = 20 + udp_len;
     memset(frame, 0xff, 6);
     memcpy(frame + 6, ifr.ifr_hwaddr.sa_data, 6);
@@ -911,15 +918,101 @@ static void ch_af_packet(const struct probe *p, struct result *r)
     put16(udp, 4, (uint16_t)udp_len);
     put16(udp, 6, 0); /* no checksum: allowed for IPv4 */
     memcpy(udp + 8, r->token, tlen);
+    f->len = 14 + ip_len;
+    return true;
+}
+
+/* BYPASS: PACKET_QDISC_BYPASS, which skips the qdisc layer (and tc's egress hook with it). */
+static void af_packet_send(const struct probe *p, struct result *r, bool bypass)
+{
+    cleanup_close int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_IP));
+    if (fd < 0) {
+        set_detail(r, DJ_LEAK_NOT_TESTABLE, "no CAP_NET_RAW: %s", strerror(errno));
+        return;
+    }
+    int one = 1;
+    if (bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) < 0) {
+        set_detail(r, DJ_LEAK_NOT_TESTABLE, "PACKET_QDISC_BYPASS: %s", strerror(errno));
+        return;
+    }
+    struct raw_frame f;
+    if (!raw_frame_build(p, r, &f))
+        return;
     struct sockaddr_ll ll = {.sll_family = AF_PACKET,
                              .sll_protocol = htons(ETH_P_IP),
-                             .sll_ifindex = (int)ifindex,
+                             .sll_ifindex = (int)f.ifindex,
                              .sll_halen = 6};
     memset(ll.sll_addr, 0xff, 6);
-    if (sendto(fd, frame, 14 + ip_len, 0, (struct sockaddr *)&ll, sizeof(ll)) < 0)
+    if (sendto(fd, f.bytes, f.len, 0, (struct sockaddr *)&ll, sizeof(ll)) < 0)
         set_detail(r, DJ_LEAK_PENDING, "frame not sent: %s", strerror(errno));
     else
-        set_detail(r, DJ_LEAK_PENDING, "frame sent on %s", ifr.ifr_name);
+        set_detail(r, DJ_LEAK_PENDING, "frame sent on %s", f.ifname);
+}
+
+static void ch_af_packet(const struct probe *p, struct result *r)
+{
+    af_packet_send(p, r, false);
+}
+
+static void ch_af_packet_bypass(const struct probe *p, struct result *r)
+{
+    af_packet_send(p, r, true);
+}
+
+/* The same frame through an AF_XDP socket in copy mode (needs CAP_NET_RAW only, no XDP
+ * program): its transmit path calls the driver directly, below every netfilter hook. */
+static void ch_af_xdp(const struct probe *p, struct result *r)
+{
+#ifdef AF_XDP
+    enum { CHUNK = 4096, CHUNKS = 4, RING = 4 };
+    cleanup_close int fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        set_detail(r, DJ_LEAK_NOT_TESTABLE, "no AF_XDP socket (CAP_NET_RAW, kernel): %s",
+                   strerror(errno));
+        return;
+    }
+    struct raw_frame f;
+    if (!raw_frame_build(p, r, &f))
+        return;
+    static uint8_t umem[CHUNK * CHUNKS] __attribute__((aligned(4096)));
+    struct xdp_umem_reg reg = {.addr = (uintptr_t)umem, .len = sizeof(umem), .chunk_size = CHUNK};
+    int ring = RING;
+    struct xdp_mmap_offsets off;
+    socklen_t off_len = sizeof(off);
+    if (setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof(reg)) < 0 ||
+        setsockopt(fd, SOL_XDP, XDP_UMEM_FILL_RING, &ring, sizeof(ring)) < 0 ||
+        setsockopt(fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &ring, sizeof(ring)) < 0 ||
+        setsockopt(fd, SOL_XDP, XDP_TX_RING, &ring, sizeof(ring)) < 0 ||
+        getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &off_len) < 0) {
+        set_detail(r, DJ_LEAK_NOT_TESTABLE, "AF_XDP rings: %s", strerror(errno));
+        return;
+    }
+    size_t tx_len = off.tx.desc + RING * sizeof(struct xdp_desc);
+    uint8_t *tx = mmap(NULL, tx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                       XDP_PGOFF_TX_RING);
+    if (tx == MAP_FAILED) {
+        set_detail(r, DJ_LEAK_NOT_TESTABLE, "AF_XDP ring mmap: %s", strerror(errno));
+        return;
+    }
+    struct sockaddr_xdp sxdp = {
+        .sxdp_family = AF_XDP, .sxdp_ifindex = f.ifindex, .sxdp_flags = XDP_COPY};
+    if (bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0) {
+        set_detail(r, DJ_LEAK_NOT_TESTABLE, "AF_XDP bind to %s: %s", f.ifname, strerror(errno));
+        munmap(tx, tx_len);
+        return;
+    }
+    memcpy(umem, f.bytes, f.len);
+    struct xdp_desc *desc = (struct xdp_desc *)(tx + off.tx.desc);
+    desc[0] = (struct xdp_desc){.addr = 0, .len = (uint32_t)f.len};
+    __atomic_store_n((uint32_t *)(tx + off.tx.producer), 1U, __ATOMIC_RELEASE);
+    if (sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0)
+        set_detail(r, DJ_LEAK_PENDING, "AF_XDP frame not sent: %s", strerror(errno));
+    else
+        set_detail(r, DJ_LEAK_PENDING, "AF_XDP frame sent on %s", f.ifname);
+    munmap(tx, tx_len);
+#else
+    set_detail(r, DJ_LEAK_NOT_TESTABLE, "built without AF_XDP");
+#endif
 }
 
 /* ---- the run ---------------------------------------------------------------------------- */
@@ -961,6 +1054,8 @@ static const struct {
     {"icmp-echo", ch_icmp},
     {"icmp6-echo", ch_icmp6},
     {"af-packet", ch_af_packet},
+    {"af-packet-bypass", ch_af_packet_bypass},
+    {"af-xdp", ch_af_xdp},
     {"limit-sni-host", ch_limit_sni_host},
 };
 #define N_CHANNELS (sizeof(channels) / sizeof(channels[0]))

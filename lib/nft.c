@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -30,7 +31,9 @@
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/if_ether.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -41,10 +44,13 @@
 
 #define NAT_CHAIN "nat_out"
 #define FILTER_CHAIN "filter_out"
+#define RAW_MARK_CHAIN "raw_mark" /* inet: writes the secret */
+#define RAW_EGRESS_CHAIN "egress" /* netdev: checks it */
 
 /* Begin + three table messages + two chains + at most four nat and five filter rules + end is
- * sixteen; each address rule adds up to two nat and two filter rules. */
-#define MAX_BATCH_MESSAGES (32 + 4 * DJ_NFT_MAX_NETWORKS)
+ * sixteen; each address rule adds up to two nat and two filter rules; raw-frame policing adds
+ * under twenty. */
+#define MAX_BATCH_MESSAGES (52 + 4 * DJ_NFT_MAX_NETWORKS)
 
 /* Room for the whole batch: a rule message is under 300 bytes. Netlink takes a datagram up to
  * the socket's send buffer (212992 bytes by default), which this stays below. */
@@ -155,13 +161,13 @@ static int nft_batch_end(struct nft_batch *b, dj_error_t *err)
     return nft_batch_next_message(b, "end batch", err);
 }
 
-static struct nftnl_table *dnsjail_table_new(void)
+static struct nftnl_table *dnsjail_table_new(uint32_t family)
 {
     struct nftnl_table *t = nftnl_table_alloc();
 
     if (t == NULL)
         return NULL;
-    nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+    nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, family);
     if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, DJ_NFT_TABLE) < 0) {
         nftnl_table_free(t);
         return NULL;
@@ -169,18 +175,54 @@ static struct nftnl_table *dnsjail_table_new(void)
     return t;
 }
 
-static int nft_batch_put_table(struct nft_batch *b, uint16_t type, uint16_t flags, const char *what,
-                               dj_error_t *err)
+/* Table dnsjail of FAMILY (inet, or netdev for the raw-frame policing). */
+static int nft_batch_put_family_table(struct nft_batch *b, uint32_t family, uint16_t type,
+                                      uint16_t flags, const char *what, dj_error_t *err)
 {
-    struct nftnl_table *t = dnsjail_table_new();
+    struct nftnl_table *t = dnsjail_table_new(family);
     struct nlmsghdr *nlh;
 
     if (t == NULL)
         return dj_error_make(err, ENOMEM, "nftables: %s", what);
-    nlh = nftnl_table_nlmsg_build_hdr(nft_batch_slot(b), type, NFPROTO_INET, flags | NLM_F_ACK,
+    nlh = nftnl_table_nlmsg_build_hdr(nft_batch_slot(b), type, (uint16_t)family, flags | NLM_F_ACK,
                                       nft_batch_seq(b));
     nftnl_table_nlmsg_build_payload(nlh, t);
     nftnl_table_free(t);
+    return nft_batch_next_message(b, what, err);
+}
+
+static int nft_batch_put_table(struct nft_batch *b, uint16_t type, uint16_t flags, const char *what,
+                               dj_error_t *err)
+{
+    return nft_batch_put_family_table(b, NFPROTO_INET, type, flags, what, err);
+}
+
+/* A base chain of table dnsjail in FAMILY on HOOKNUM; DEVICES (NULL-terminated) only for
+ * netdev chains. */
+static int nft_batch_put_hooked_chain(struct nft_batch *b, uint32_t family, const char *name,
+                                      const char *type, uint32_t hooknum, int32_t priority,
+                                      uint32_t policy, const char **devices, const char *what,
+                                      dj_error_t *err)
+{
+    struct nftnl_chain *c = nftnl_chain_alloc();
+    struct nlmsghdr *nlh;
+
+    if (c == NULL || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, DJ_NFT_TABLE) < 0 ||
+        nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
+        nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type) < 0 ||
+        (devices != NULL && nftnl_chain_set_array(c, NFTNL_CHAIN_DEVICES, devices) < 0)) {
+        if (c != NULL)
+            nftnl_chain_free(c);
+        return dj_error_make(err, ENOMEM, "nftables: %s", what);
+    }
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, family);
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hooknum);
+    nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, priority);
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, policy);
+    nlh = nftnl_chain_nlmsg_build_hdr(nft_batch_slot(b), NFT_MSG_NEWCHAIN, (uint16_t)family,
+                                      NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, nft_batch_seq(b));
+    nftnl_chain_nlmsg_build_payload(nlh, c);
+    nftnl_chain_free(c);
     return nft_batch_next_message(b, what, err);
 }
 
@@ -188,25 +230,8 @@ static int nft_batch_put_base_chain(struct nft_batch *b, const char *name, const
                                     int32_t priority, uint32_t policy, const char *what,
                                     dj_error_t *err)
 {
-    struct nftnl_chain *c = nftnl_chain_alloc();
-    struct nlmsghdr *nlh;
-
-    if (c == NULL || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, DJ_NFT_TABLE) < 0 ||
-        nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
-        nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type) < 0) {
-        if (c != NULL)
-            nftnl_chain_free(c);
-        return dj_error_make(err, ENOMEM, "nftables: %s", what);
-    }
-    nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-    nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_LOCAL_OUT);
-    nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, priority);
-    nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, policy);
-    nlh = nftnl_chain_nlmsg_build_hdr(nft_batch_slot(b), NFT_MSG_NEWCHAIN, NFPROTO_INET,
-                                      NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, nft_batch_seq(b));
-    nftnl_chain_nlmsg_build_payload(nlh, c);
-    nftnl_chain_free(c);
-    return nft_batch_next_message(b, what, err);
+    return nft_batch_put_hooked_chain(b, NFPROTO_INET, name, type, NF_INET_LOCAL_OUT, priority,
+                                      policy, NULL, what, err);
 }
 
 /* ---- rule expressions -------------------------------------------------------------------
@@ -263,6 +288,21 @@ static bool put_dport_is(struct nftnl_rule *rule, uint16_t port)
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, 2);
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, sizeof(port_be));
     return put_cmp(rule, NFT_CMP_EQ, &port_be, sizeof(port_be));
+}
+
+/* LEN bytes at OFFSET from header BASE, compared with OP */
+static bool put_header_cmp(struct nftnl_rule *rule, uint32_t base, uint32_t offset,
+                           enum nft_cmp_ops op, const void *data, uint32_t len)
+{
+    struct nftnl_expr *e = append_expr(rule, "payload");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+    return put_cmp(rule, op, data, len);
 }
 
 /* ct KEY & BITS != 0 (KEY is the 32-bit ct state or ct status) */
@@ -364,19 +404,24 @@ static bool put_reject(struct nftnl_rule *rule, uint32_t type, uint8_t code)
     return true;
 }
 
-static struct nftnl_rule *dnsjail_rule_new(const char *chain)
+static struct nftnl_rule *family_rule_new(uint32_t family, const char *chain)
 {
     struct nftnl_rule *rule = nftnl_rule_alloc();
 
     if (rule == NULL)
         return NULL;
-    nftnl_rule_set_u32(rule, NFTNL_RULE_FAMILY, NFPROTO_INET);
+    nftnl_rule_set_u32(rule, NFTNL_RULE_FAMILY, family);
     if (nftnl_rule_set_str(rule, NFTNL_RULE_TABLE, DJ_NFT_TABLE) < 0 ||
         nftnl_rule_set_str(rule, NFTNL_RULE_CHAIN, chain) < 0) {
         nftnl_rule_free(rule);
         return NULL;
     }
     return rule;
+}
+
+static struct nftnl_rule *dnsjail_rule_new(const char *chain)
+{
+    return family_rule_new(NFPROTO_INET, chain);
 }
 
 /* Appends RULE (built == false: its expressions could not all be allocated) and frees it. */
@@ -390,7 +435,8 @@ static int nft_batch_put_rule(struct nft_batch *b, struct nftnl_rule *rule, bool
             nftnl_rule_free(rule);
         return dj_error_make(err, ENOMEM, "nftables: %s", what);
     }
-    nlh = nftnl_rule_nlmsg_build_hdr(nft_batch_slot(b), NFT_MSG_NEWRULE, NFPROTO_INET,
+    nlh = nftnl_rule_nlmsg_build_hdr(nft_batch_slot(b), NFT_MSG_NEWRULE,
+                                     (uint16_t)nftnl_rule_get_u32(rule, NFTNL_RULE_FAMILY),
                                      NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, nft_batch_seq(b));
     nftnl_rule_nlmsg_build_payload(nlh, rule);
     nftnl_rule_free(rule);
@@ -489,6 +535,36 @@ static int put_network_rules(struct nft_batch *b, const struct dj_nft_spec *spec
                                         err) < 0)
                 return -1;
         }
+    }
+    return 0;
+}
+
+/* FILTER_CHAIN: IPv6 neighbour discovery (router and neighbour solicitations and
+ * advertisements, hop limit 255) to link-scope destinations only. Conntrack does not track it,
+ * so without this IPv6 never resolves the next hop of an address rule; link scope keeps a
+ * hand-made one (CAP_NET_RAW) from being routed on with data in it. */
+static int put_nd_accept_rules(struct nft_batch *b, dj_error_t *err)
+{
+    static const struct dj_nft_network link_scope[] = {
+        {.family = AF_INET6, .addr = {0xfe, 0x80}, .prefix = 10},
+        {.family = AF_INET6, .addr = {0xff, 0x02}, .prefix = 16},
+    };
+    static const uint8_t first_type = 133, last_type = 136, hop_limit = 255;
+
+    for (size_t i = 0; i < sizeof(link_scope) / sizeof(link_scope[0]); i++) {
+        struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+        bool built =
+            rule != NULL && put_daddr_in(rule, &link_scope[i]) &&
+            put_l4proto_is(rule, IPPROTO_ICMPV6) &&
+            put_header_cmp(rule, NFT_PAYLOAD_NETWORK_HEADER, 7, NFT_CMP_EQ, &hop_limit, 1) &&
+            put_header_cmp(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, NFT_CMP_GTE, &first_type, 1) &&
+            put_header_cmp(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, NFT_CMP_LTE, &last_type, 1) &&
+            put_accept(rule);
+
+        if (nft_batch_put_rule(b, rule, built,
+                               FILTER_CHAIN ": IPv6 neighbour discovery on the link accept",
+                               err) < 0)
+            return -1;
     }
     return 0;
 }
@@ -625,6 +701,197 @@ static int nft_batch_send(struct mnl_socket *nl, struct nft_batch *b, int *faile
     return 0;
 }
 
+/* ---- raw-frame policing (docs/DESIGN.md "Raw frames") --------------------------------------
+ * Frames from packet sockets pass no inet hook; the only per-packet state they cannot choose
+ * freely is a secret they do not know. Nothing in the netdev family can read conntrack or the
+ * route (the kernel refuses `ct` and `rt` there), and SO_MARK and SO_PRIORITY take any value
+ * with CAP_NET_RAW alone: hence 64 random bits over both fields. */
+
+/* reg1 = VALUE */
+static bool put_imm_u32(struct nftnl_rule *rule, uint32_t value)
+{
+    struct nftnl_expr *e = append_expr(rule, "immediate");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+    return nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &value, sizeof(value)) == 0;
+}
+
+/* meta KEY set reg1 */
+static bool put_meta_set(struct nftnl_rule *rule, uint32_t key)
+{
+    struct nftnl_expr *e = append_expr(rule, "meta");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+    return true;
+}
+
+/* meta KEY == VALUE */
+static bool put_meta_is(struct nftnl_rule *rule, uint32_t key, uint32_t value)
+{
+    return put_meta_load(rule, key) && put_cmp(rule, NFT_CMP_EQ, &value, sizeof(value));
+}
+
+/* The frame's bytes at OFFSET from the start of the Ethernet header, as sent: a packet
+ * socket's frame says what it likes in skb->protocol, so only the bytes count. */
+static bool put_frame_cmp(struct nftnl_rule *rule, uint32_t offset, enum nft_cmp_ops op,
+                          const void *data, uint32_t len)
+{
+    return put_header_cmp(rule, NFT_PAYLOAD_LL_HEADER, offset, op, data, len);
+}
+
+static bool put_frame_u16_is(struct nftnl_rule *rule, uint32_t offset, uint16_t value)
+{
+    uint16_t be = htons(value);
+
+    return put_frame_cmp(rule, offset, NFT_CMP_EQ, &be, sizeof(be));
+}
+
+/* fib daddr type TYPE */
+static bool put_fib_daddr_type_is(struct nftnl_rule *rule, uint32_t type)
+{
+    struct nftnl_expr *e = append_expr(rule, "fib");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+    return put_cmp(rule, NFT_CMP_EQ, &type, sizeof(type));
+}
+
+/* RAW_MARK_CHAIN: what is not marked. Loopback stays in the namespace, and redirected flows go
+ * to our listeners over loopback (their oif is still the original interface here). Multicast
+ * and broadcast are looped back to local sockets and packet taps, where SO_RCVMARK or a socket
+ * filter would read the secret. */
+static int put_raw_unmarked_rules(struct nft_batch *b, uint32_t loopback_ifindex, dj_error_t *err)
+{
+    static const struct dj_nft_network looped[] = {
+        {.family = AF_INET, .addr = {224}, .prefix = 4},
+        {.family = AF_INET, .addr = {255, 255, 255, 255}, .prefix = 32},
+        {.family = AF_INET6, .addr = {0xff}, .prefix = 8},
+    };
+    struct nftnl_rule *rule;
+    bool built;
+
+    if (put_oif_accept_rule(b, RAW_MARK_CHAIN, loopback_ifindex, RAW_MARK_CHAIN ": oif lo accept",
+                            err) < 0)
+        return -1;
+    rule = dnsjail_rule_new(RAW_MARK_CHAIN);
+    built = rule != NULL && put_ct_has_any(rule, NFT_CT_STATUS, IPS_DST_NAT) && put_accept(rule);
+    if (nft_batch_put_rule(b, rule, built, RAW_MARK_CHAIN ": ct status dnat accept", err) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(looped) / sizeof(looped[0]); i++) {
+        rule = dnsjail_rule_new(RAW_MARK_CHAIN);
+        built = rule != NULL && put_daddr_in(rule, &looped[i]) && put_accept(rule);
+        if (nft_batch_put_rule(b, rule, built, RAW_MARK_CHAIN ": multicast or broadcast accept",
+                               err) < 0)
+            return -1;
+    }
+    rule = dnsjail_rule_new(RAW_MARK_CHAIN);
+    built = rule != NULL && put_fib_daddr_type_is(rule, RTN_BROADCAST) && put_accept(rule);
+    return nft_batch_put_rule(b, rule, built, RAW_MARK_CHAIN ": fib daddr type broadcast accept",
+                              err);
+}
+
+static int put_raw_mark_chain(struct nft_batch *b, const struct dj_nft_raw *raw,
+                              uint32_t loopback_ifindex, dj_error_t *err)
+{
+    struct nftnl_rule *rule;
+    bool built;
+
+    /* Last on the output hook: a packet that gets here was accepted by every other chain. */
+    if (nft_batch_put_hooked_chain(
+            b, NFPROTO_INET, RAW_MARK_CHAIN, "filter", NF_INET_LOCAL_OUT, DJ_NFT_RAW_MARK_PRIORITY,
+            NF_ACCEPT, NULL, "add chain " RAW_MARK_CHAIN " (filter, output, last)", err) < 0 ||
+        put_raw_unmarked_rules(b, loopback_ifindex, err) < 0)
+        return -1;
+    rule = dnsjail_rule_new(RAW_MARK_CHAIN);
+    built = rule != NULL && put_imm_u32(rule, raw->mark) && put_meta_set(rule, NFT_META_MARK) &&
+            put_imm_u32(rule, raw->priority) && put_meta_set(rule, NFT_META_PRIORITY);
+    return nft_batch_put_rule(b, rule, built,
+                              RAW_MARK_CHAIN ": meta mark and priority set the secret", err);
+}
+
+/* Table netdev dnsjail; with REPLACE a leftover one goes in the same batch, as for the inet
+ * table. */
+static int put_raw_egress_table(struct nft_batch *b, const struct dj_nft_raw *raw, bool audit,
+                                bool replace, dj_error_t *err)
+{
+    /* IPv6 header at 14: next header 58 (ICMPv6) and hop limit 255 at 20, destination at 38,
+     * the ICMPv6 type at 54 (no extension headers: the kernel's own ND has none). */
+    static const uint8_t nd_types_min = 133, nd_types_max = 136;
+    const char *devices[DJ_NFT_RAW_MAX_DEVICES + 1] = {NULL};
+    struct nftnl_rule *rule;
+    bool built;
+
+    for (size_t i = 0; i < raw->n_devices && i < DJ_NFT_RAW_MAX_DEVICES; i++)
+        devices[i] = raw->devices[i];
+    if (replace && (nft_batch_put_family_table(b, NFPROTO_NETDEV, NFT_MSG_NEWTABLE, NLM_F_CREATE,
+                                               "add table netdev " DJ_NFT_TABLE, err) < 0 ||
+                    nft_batch_put_family_table(b, NFPROTO_NETDEV, NFT_MSG_DELTABLE, 0,
+                                               "delete table netdev " DJ_NFT_TABLE, err) < 0))
+        return -1;
+    if (nft_batch_put_family_table(b, NFPROTO_NETDEV, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL,
+                                   "create table netdev " DJ_NFT_TABLE, err) < 0 ||
+        nft_batch_put_hooked_chain(b, NFPROTO_NETDEV, RAW_EGRESS_CHAIN, "filter", NF_NETDEV_EGRESS,
+                                   0, audit ? NF_ACCEPT : NF_DROP, devices,
+                                   "add chain netdev " DJ_NFT_TABLE " " RAW_EGRESS_CHAIN
+                                   " (filter, egress: needs Linux 5.17 with netfilter egress)",
+                                   err) < 0)
+        return -1;
+
+    /* Cleared before the frame reaches the packet taps, which could read it with a filter. */
+    rule = family_rule_new(NFPROTO_NETDEV, RAW_EGRESS_CHAIN);
+    built = rule != NULL && put_meta_is(rule, NFT_META_MARK, raw->mark) &&
+            put_meta_is(rule, NFT_META_PRIORITY, raw->priority) && put_imm_u32(rule, 0) &&
+            put_meta_set(rule, NFT_META_MARK) && put_meta_set(rule, NFT_META_PRIORITY) &&
+            put_accept(rule);
+    if (nft_batch_put_rule(b, rule, built, RAW_EGRESS_CHAIN ": the secret: clear it, accept", err) <
+        0)
+        return -1;
+    /* The kernel's ARP passes no inet hook. */
+    rule = family_rule_new(NFPROTO_NETDEV, RAW_EGRESS_CHAIN);
+    built = rule != NULL && put_frame_u16_is(rule, 12, ETH_P_ARP) && put_accept(rule);
+    if (nft_batch_put_rule(b, rule, built, RAW_EGRESS_CHAIN ": ether type arp accept", err) < 0)
+        return -1;
+    /* Neighbour discovery to link-scope multicast (left unmarked, see put_raw_unmarked_rules):
+     * hop limit 255 and ff02::/16 keep it on the link; a router forwards neither. */
+    rule = family_rule_new(NFPROTO_NETDEV, RAW_EGRESS_CHAIN);
+    built = rule != NULL && put_frame_u16_is(rule, 12, ETH_P_IPV6) &&
+            put_frame_u16_is(rule, 20, (IPPROTO_ICMPV6 << 8) | 255) &&
+            put_frame_u16_is(rule, 38, 0xff02) &&
+            put_frame_cmp(rule, 54, NFT_CMP_GTE, &nd_types_min, 1) &&
+            put_frame_cmp(rule, 54, NFT_CMP_LTE, &nd_types_max, 1) && put_accept(rule);
+    if (nft_batch_put_rule(b, rule, built, RAW_EGRESS_CHAIN ": IPv6 neighbour discovery accept",
+                           err) < 0)
+        return -1;
+    /* Counted either way: audit mode lets it go, the policy drops it. */
+    rule = family_rule_new(NFPROTO_NETDEV, RAW_EGRESS_CHAIN);
+    built = rule != NULL && append_expr(rule, "counter") != NULL;
+    return nft_batch_put_rule(b, rule, built, RAW_EGRESS_CHAIN ": counter", err);
+}
+
+static int put_raw_policing(struct nft_batch *b, const struct dj_nft_spec *spec,
+                            uint32_t loopback_ifindex, bool replace, dj_error_t *err)
+{
+    if (spec->raw == NULL)
+        return 0;
+    if (spec->raw->n_devices > DJ_NFT_RAW_MAX_DEVICES)
+        return dj_error_make(err, EINVAL, "nftables: more than %d interfaces to police",
+                             DJ_NFT_RAW_MAX_DEVICES);
+    if (put_raw_mark_chain(b, spec->raw, loopback_ifindex, err) < 0)
+        return -1;
+    /* Only loopback: no frame can leave, and a netdev chain needs a device. */
+    if (spec->raw->n_devices == 0)
+        return 0;
+    return put_raw_egress_table(b, spec->raw, spec->audit, replace, err);
+}
+
 /* ---- the public functions ---------------------------------------------------------------- */
 
 static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *spec,
@@ -644,7 +911,8 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
          nft_batch_put_table(b, NFT_MSG_DELTABLE, 0, "delete table inet " DJ_NFT_TABLE, err) < 0))
         return -1;
     if (nft_batch_put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL,
-                            "create table inet " DJ_NFT_TABLE, err) < 0)
+                            "create table inet " DJ_NFT_TABLE, err) < 0 ||
+        put_raw_policing(b, spec, loopback_ifindex, replace, err) < 0)
         return -1;
 
     if (nft_batch_put_base_chain(b, NAT_CHAIN, "nat", -100, NF_ACCEPT,
@@ -680,7 +948,7 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
                            err) < 0 ||
         put_oif_accept_rule(b, FILTER_CHAIN, loopback_ifindex, FILTER_CHAIN ": oif lo accept",
                             err) < 0 ||
-        put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0)
+        put_nd_accept_rules(b, err) < 0 || put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0)
         return -1;
     /* Audit mode lets the rest out (UDP other than 53, ICMP, ...) with a counter only: the
      * limit of what it records (docs/DESIGN.md). */
@@ -777,6 +1045,74 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
     return 0;
 }
 
+/* "add, delete": removes table netdev dnsjail whether or not it exists, in any batch. */
+static int put_raw_table_removal(struct nft_batch *b, dj_error_t *err)
+{
+    if (nft_batch_put_family_table(b, NFPROTO_NETDEV, NFT_MSG_NEWTABLE, NLM_F_CREATE,
+                                   "add table netdev " DJ_NFT_TABLE, err) < 0)
+        return -1;
+    return nft_batch_put_family_table(b, NFPROTO_NETDEV, NFT_MSG_DELTABLE, 0,
+                                      "delete table netdev " DJ_NFT_TABLE, err);
+}
+
+static int remove_raw_table(struct mnl_socket *nl, dj_error_t *err)
+{
+    struct nft_batch batch;
+    int failed_errno = 0;
+    int r;
+
+    if (nft_batch_begin(&batch, err) < 0)
+        return -1;
+    r = put_raw_table_removal(&batch, err);
+    if (r == 0)
+        r = nft_batch_end(&batch, err);
+    if (r == 0)
+        r = nft_batch_send(nl, &batch, &failed_errno, err);
+    nft_batch_free(&batch);
+    if (r < 0)
+        return dj_error_wrap(err, "cannot remove table netdev %s", DJ_NFT_TABLE);
+    return 0;
+}
+
+int dj_nft_raw_prepare(struct dj_nft_raw *raw, dj_error_t *err)
+{
+    struct if_nameindex *ifs;
+
+    memset(raw, 0, sizeof(*raw));
+    if (getrandom(&raw->mark, sizeof(raw->mark), 0) != sizeof(raw->mark) ||
+        getrandom(&raw->priority, sizeof(raw->priority), 0) != sizeof(raw->priority))
+        return dj_error_make(err, errno, "raw-frame policing: no random secret");
+    /* Through a socket of the calling thread, so the namespace it is in. */
+    ifs = if_nameindex();
+    if (ifs == NULL)
+        return dj_error_make(err, errno, "raw-frame policing: cannot list the interfaces");
+    for (struct if_nameindex *i = ifs; i->if_index != 0; i++) {
+        if (strcmp(i->if_name, "lo") == 0)
+            continue;
+        if (raw->n_devices == DJ_NFT_RAW_MAX_DEVICES || strlen(i->if_name) >= IFNAMSIZ) {
+            if_freenameindex(ifs);
+            return dj_error_make(err, 0,
+                                 "raw-frame policing takes at most %d interfaces with names "
+                                 "under %d bytes; this namespace has more",
+                                 DJ_NFT_RAW_MAX_DEVICES, IFNAMSIZ);
+        }
+        memcpy(raw->devices[raw->n_devices++], i->if_name, strlen(i->if_name) + 1);
+    }
+    if_freenameindex(ifs);
+    return 0;
+}
+
+bool dj_nft_af_xdp_available(void)
+{
+    int fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+
+    if (fd >= 0) {
+        close(fd);
+        return true;
+    }
+    return errno != EAFNOSUPPORT;
+}
+
 int dj_nft_remove(dj_error_t *err)
 {
     return dj_nft_remove_keep(NULL, err);
@@ -796,16 +1132,20 @@ int dj_nft_remove_keep(int *held, dj_error_t *err)
         return -1;
     if (nft_batch_begin(&batch, err) < 0)
         return -1;
-    r = nft_batch_put_table(&batch, NFT_MSG_DELTABLE, 0, "delete table inet " DJ_NFT_TABLE, err);
+    r = put_raw_table_removal(&batch, err);
+    if (r == 0)
+        r = nft_batch_put_table(&batch, NFT_MSG_DELTABLE, 0, "delete table inet " DJ_NFT_TABLE,
+                                err);
     if (r == 0)
         r = nft_batch_end(&batch, err);
     if (r == 0)
         r = nft_batch_send(nl, &batch, &failed_errno, err);
     nft_batch_free(&batch);
     if (r < 0 && failed_errno == ENOENT) {
-        /* Already gone: that is the state the caller asked for. */
+        /* Already gone: that is the state the caller asked for (the netdev table, which never
+         * stays without it, once more on its own). */
         dj_error_release(err);
-        return 0;
+        return remove_raw_table(nl, err);
     }
     if (r < 0)
         return dj_error_wrap(err, "cannot remove table inet %s", DJ_NFT_TABLE);
@@ -883,7 +1223,7 @@ int dj_nft_table_exists(bool *exists, dj_error_t *err)
         return -1;
     portid = mnl_socket_get_portid(nl);
     buf = calloc(1, MNL_SOCKET_BUFFER_SIZE); /* zeroed: see nft_batch_begin */
-    t = dnsjail_table_new();
+    t = dnsjail_table_new(NFPROTO_INET);
     if (buf == NULL || t == NULL) {
         if (t != NULL)
             nftnl_table_free(t);

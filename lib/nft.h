@@ -50,7 +50,43 @@ struct dj_nft_spec {
     /* Audit mode: every other TCP connection goes to virtual_port (required then), and what
      * is left (UDP other than 53, ICMP) is accepted and counted instead of rejected. */
     bool audit;
+    /* Raw-frame policing (allow-cap-net-raw), or NULL for none: see struct dj_nft_raw. */
+    const struct dj_nft_raw *raw;
 };
+
+/* Raw-frame policing. Frames a process with CAP_NET_RAW sends through a packet socket never
+ * pass the inet hooks, and everything the inet table sees can be forged into them (SO_MARK and
+ * SO_PRIORITY need only CAP_NET_RAW). So the inet table's last output chain (`raw_mark`,
+ * priority DJ_NFT_RAW_MARK_PRIORITY) writes a per-jail secret into the mark and the priority of
+ * every packet it lets leave through an interface, and the table `netdev dnsjail` checks it on
+ * egress of each DEVICE and clears it again before anything in the namespace could read it:
+ *   chain raw_mark (filter, output, last):  oif lo accept; ct status dnat accept;
+ *        ip daddr {224.0.0.0/4, 255.255.255.255}, fib daddr type broadcast, ip6 daddr ff00::/8
+ *        accept (their loopback copies would show the secret); meta mark set MARK meta
+ *        priority set PRIORITY
+ *   table netdev dnsjail, chain egress (filter, egress, devices DEVICES, policy drop):
+ *        meta mark MARK meta priority PRIORITY meta mark set 0 meta priority set 0 accept;
+ *        ether type arp accept; IPv6 neighbour discovery (ICMPv6 133-136, hop limit 255) to
+ *        ff02::/16 accept; counter drop   (audit: counter accept)
+ * docs/DESIGN.md says what this leaves open (AF_XDP, ARP and ND on the link). */
+#define DJ_NFT_RAW_MAX_DEVICES 32
+#define DJ_NFT_RAW_MARK_PRIORITY 2147483647 /* after every other output chain */
+
+struct dj_nft_raw {
+    uint32_t mark; /* the secret, 64 bits in all: a sender must guess both */
+    uint32_t priority;
+    char devices[DJ_NFT_RAW_MAX_DEVICES][16]; /* IFNAMSIZ */
+    size_t n_devices;                         /* 0: no netdev table (only loopback here) */
+};
+
+/* Fills RAW for the network namespace the calling thread is in: every interface but lo, and
+ * a fresh secret from getrandom. More interfaces than DJ_NFT_RAW_MAX_DEVICES is an error. */
+int dj_nft_raw_prepare(struct dj_nft_raw *raw, dj_error_t *err);
+
+/* Whether this kernel lets a process with CAP_NET_RAW open AF_XDP sockets, whose frames leave
+ * below the netdev egress hook (tested on Linux 6.18): false when socket(AF_XDP) says the
+ * family does not exist. */
+bool dj_nft_af_xdp_available(void);
 
 /* Collects the address (CIDR) rules of an allow list into a malloc'd array for the spec;
  * more than DJ_NFT_MAX_NETWORKS is an error that says so. */
@@ -64,7 +100,7 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err);
 /* Sets *exists to whether table inet dnsjail exists. */
 int dj_nft_table_exists(bool *exists, dj_error_t *err);
 
-/* Deletes the table; a missing table is not an error. */
+/* Deletes the table (and table netdev dnsjail with it); a missing table is not an error. */
 int dj_nft_remove(dj_error_t *err);
 
 /* dj_nft_remove, and when the table was deleted, *HELD gets a second descriptor of the netlink

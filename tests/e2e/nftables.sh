@@ -295,6 +295,8 @@ filter_rules=(
     'ct state established,related accept'
     'ct status dnat accept'
     'oif "?lo"? accept'
+    'ip6 daddr fe80::/10 ip6 hoplimit 255 icmpv6 type 133-136 accept'
+    'ip6 daddr ff02::/16 ip6 hoplimit 255 icmpv6 type 133-136 accept'
     'meta l4proto tcp reject with tcp reset'
     'reject with icmpx (type )?admin-prohibited'
 )
@@ -306,7 +308,7 @@ if out=$(in_jail "$tool" install "$DNS_PORT" 2>&1); then tap_ok "install $DNS_PO
 fi
 tap_check "nat_out holds the two DNS redirects" body_matches nat_out "$nat_head" \
     "udp dport 53 redirect to :$DNS_PORT" "tcp dport 53 redirect to :$DNS_PORT"
-tap_check "filter_out holds the five filter rules" body_matches filter_out "$filter_head" \
+tap_check "filter_out holds the seven filter rules" body_matches filter_out "$filter_head" \
     "${filter_rules[@]}"
 
 tap_check "install again (replace) succeeds" in_jail "$tool" install "$DNS_PORT"
