@@ -380,6 +380,8 @@ static int add_forwarder(struct stub *s, const char *zone, const char *upstreams
     if (f->resolver == NULL)
         return dj_error_wrap(err, "forward zone %s", zone);
     f->upstreams = upstreams;
+    /* A DoT server failing its pin or verification gets its own line, not only SERVFAIL. */
+    dj_resolver_set_log(f->resolver, &s->log);
     s->n_forwarders++;
     return epoll_add(s, dj_resolver_fd(f->resolver), EPOLLIN,
                      make_tag(TAG_RESOLVER, s->n_forwarders - 1, 0), err);
@@ -637,8 +639,11 @@ static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
             p->tcp_slot = (size_t)(from->conn - s->tcp);
             p->tcp_generation = from->conn->generation;
         }
-        if (dj_resolver_query(f->resolver, q->qname, q->qname_len, q->qtype, q->qclass,
-                              forward_done, p, &err) != NULL)
+        uint8_t lowered[DJ_DNS_MAX_NAME];
+
+        dj_fwd_lower_name(q->qname, q->qname_len, lowered);
+        if (dj_resolver_query(f->resolver, lowered, q->qname_len, q->qtype, q->qclass, forward_done,
+                              p, &err) != NULL)
             return 0;
         free(p);
     }

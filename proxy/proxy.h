@@ -107,12 +107,14 @@ struct proxy_config {
 /* What the proxy counts since it started, for the metrics file (stats.c). Indexes: enum
  * conn_kind, then enum proxy_verdict. */
 enum conn_kind { CONN_HTTP, CONN_TLS, CONN_VIRTUAL, N_CONN_KINDS };
-enum proxy_verdict { PROXY_ALLOWED, PROXY_DENIED };
+/* FAILED: allowed, but the destination could not be resolved or reached (decision "error"). */
+enum proxy_verdict { PROXY_ALLOWED, PROXY_DENIED, PROXY_FAILED, N_VERDICTS };
 struct proxy_stats {
-    uint64_t connections[N_CONN_KINDS];  /* accepted, by protocol */
-    uint64_t decisions[N_CONN_KINDS][2]; /* per HTTP request and per TLS connection, refusals at
-                                 accept (too many connections) among the denied */
-    uint64_t bytes_up_closed;            /* bytes forwarded by connections already closed */
+    uint64_t connections[N_CONN_KINDS]; /* accepted, by protocol */
+    /* Per HTTP request and per TLS connection, refusals at accept (too many connections)
+     * among the denied. */
+    uint64_t decisions[N_CONN_KINDS][N_VERDICTS];
+    uint64_t bytes_up_closed; /* bytes forwarded by connections already closed */
     uint64_t bytes_down_closed;
 };
 
