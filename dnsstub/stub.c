@@ -686,21 +686,23 @@ static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
     size_t n;
 
     dj_dns_parse_query(query, len, &q);
-    if (q.result == DJ_DNS_PARSE_OK && s->zones.n > 0) {
+    /* A name:port rule wins over a forward zone: the name gets its virtual address, and the
+     * proxy resolves it through the zone's upstreams when the container connects. The zone's
+     * real answer would lead to an address that no rule lets the container reach. */
+    if (s->virt != NULL && stub_virtual_lookup(s->virt, &q, &s->policy, &virtual_policy, &va)) {
+        policy = &virtual_policy;
+        virtual_answer = &va;
+        s->stats.virtual_recycled += va.recycled;
+    } else if (q.result == DJ_DNS_PARSE_OK && s->zones.n > 0) {
         /* Only names inside a forward zone ever leave the stub. */
         ssize_t zone = dj_fwd_zones_match(&s->zones, q.qname, q.qname_len);
 
         if (zone >= 0)
             return forward_query(s, &q, peer, from, (size_t)zone, out);
     }
-    /* Audit mode: every other well-formed query is resolved for real too. */
-    if (q.result == DJ_DNS_PARSE_OK && s->audit)
+    /* Audit mode (no virtual addresses): every other well-formed query is resolved too. */
+    if (q.result == DJ_DNS_PARSE_OK && s->audit && virtual_answer == NULL)
         return forward_query(s, &q, peer, from, s->zones.n, out);
-    if (s->virt != NULL && stub_virtual_lookup(s->virt, &q, &s->policy, &virtual_policy, &va)) {
-        policy = &virtual_policy;
-        virtual_answer = &va;
-        s->stats.virtual_recycled += va.recycled;
-    }
     n = dj_dns_build_response(&q, policy, dj_dns_response_limit(&q, tcp), out, DJ_DNS_MAX_RESPONSE,
                               &outcome);
     if (q.result == DJ_DNS_PARSE_OK && virtual_answer != NULL)

@@ -36,6 +36,7 @@
 #include "ctlserve.h"
 #include "daemon.h"
 #include "error.h"
+#include "fwdzone.h"
 #include "httphead.h"
 #include "jsonlog.h"
 #include "policy.h"
@@ -95,6 +96,9 @@ struct proxy_config {
     struct proxy_cidr upstream_allow[PROXY_MAX_UPSTREAM_ALLOW];
     size_t n_upstream_allow;
     struct dj_resolver_config resolver;
+    /* The admin's forward zones, each with its upstreams: names inside one are resolved there
+     * (zones.c), as the stub answers them. */
+    struct dj_fwd_zones forward;
 
     uint16_t default_port_http; /* when the original destination is unknown */
     uint16_t default_port_tls;
@@ -263,6 +267,12 @@ struct proxy {
     const struct proxy_config *cfg;
     int epoll_fd;
     struct dj_resolver *resolver;
+    /* Forward zones (zones.c): one resolver per distinct upstream set; zone i uses
+     * zone_resolvers[zone_resolver[i]], whose set is that of zone zone_first[k]. */
+    struct dj_resolver *zone_resolvers[DJ_FWD_MAX_ZONES];
+    size_t zone_resolver[DJ_FWD_MAX_ZONES];
+    size_t zone_first[DJ_FWD_MAX_ZONES];
+    size_t n_zone_resolvers;
 
     struct dj_ctlserve ctl; /* the control connections and the watched pidfds */
 
@@ -314,6 +324,18 @@ uint64_t proxy_tag(enum tag_kind kind, size_t index, uint32_t generation);
 /* ---- loop.c ---- */
 extern const char *const proxy_syscalls[];
 struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err);
+
+/* ---- forward zones' resolvers (zones.c) -------------------------------------------------- */
+
+/* Creates them and adds their fds to the epoll set (tag TAG_RESOLVER, index k + 1). */
+int proxy_zones_setup(struct proxy *p, dj_error_t *err);
+void proxy_zones_free(struct proxy *p);
+/* The resolver for HOST (normalized): its forward zone's, else p->resolver. */
+struct dj_resolver *proxy_resolver_for(struct proxy *p, const char *host);
+/* The soonest timer of all resolvers (-1: none). */
+int proxy_resolvers_timeout_ms(struct proxy *p);
+/* READY[0]: p->resolver's fd fired; READY[k + 1]: zone resolver k's. */
+void proxy_resolvers_process(struct proxy *p, const bool *ready);
 int proxy_run(struct proxy *p, dj_error_t *err);
 
 /* ---- stats.c: the metrics file ---- */
