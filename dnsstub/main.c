@@ -207,11 +207,8 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             cfg->policy.ttl = (uint32_t)value;
             break;
         case OPT_FORWARD:
-            /* Here every zone names its upstreams: the hook has resolved the default. */
-            if (strchr(optarg, '=') == NULL)
-                return dj_error_make(err, 0, "--forward: '%s' is not ZONE=UPSTREAM[|...]", optarg);
-            if (dj_fwd_zones_parse(&cfg->forward, optarg, true, err) < 0)
-                return dj_error_wrap(err, "--forward");
+            if (dj_fwd_zones_parse_option(&cfg->forward, optarg, err) < 0)
+                return -1;
             break;
         case OPT_FORWARD_CACHE:
         case OPT_FORWARD_FLOOR:

@@ -380,6 +380,8 @@ static int add_forwarder(struct stub *s, const char *zone, const char *upstreams
     if (f->resolver == NULL)
         return dj_error_wrap(err, "forward zone %s", zone);
     f->upstreams = upstreams;
+    /* A DoT server failing its pin or verification gets its own line, not only SERVFAIL. */
+    dj_resolver_set_log(f->resolver, &s->log);
     s->n_forwarders++;
     return epoll_add(s, dj_resolver_fd(f->resolver), EPOLLIN,
                      make_tag(TAG_RESOLVER, s->n_forwarders - 1, 0), err);
@@ -637,8 +639,11 @@ static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
             p->tcp_slot = (size_t)(from->conn - s->tcp);
             p->tcp_generation = from->conn->generation;
         }
-        if (dj_resolver_query(f->resolver, q->qname, q->qname_len, q->qtype, q->qclass,
-                              forward_done, p, &err) != NULL)
+        uint8_t lowered[DJ_DNS_MAX_NAME];
+
+        dj_fwd_lower_name(q->qname, q->qname_len, lowered);
+        if (dj_resolver_query(f->resolver, lowered, q->qname_len, q->qtype, q->qclass, forward_done,
+                              p, &err) != NULL)
             return 0;
         free(p);
     }
@@ -681,21 +686,23 @@ static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
     size_t n;
 
     dj_dns_parse_query(query, len, &q);
-    if (q.result == DJ_DNS_PARSE_OK && s->zones.n > 0) {
+    /* A name:port rule wins over a forward zone: the name gets its virtual address, and the
+     * proxy resolves it through the zone's upstreams when the container connects. The zone's
+     * real answer would lead to an address that no rule lets the container reach. */
+    if (s->virt != NULL && stub_virtual_lookup(s->virt, &q, &s->policy, &virtual_policy, &va)) {
+        policy = &virtual_policy;
+        virtual_answer = &va;
+        s->stats.virtual_recycled += va.recycled;
+    } else if (q.result == DJ_DNS_PARSE_OK && s->zones.n > 0) {
         /* Only names inside a forward zone ever leave the stub. */
         ssize_t zone = dj_fwd_zones_match(&s->zones, q.qname, q.qname_len);
 
         if (zone >= 0)
             return forward_query(s, &q, peer, from, (size_t)zone, out);
     }
-    /* Audit mode: every other well-formed query is resolved for real too. */
-    if (q.result == DJ_DNS_PARSE_OK && s->audit)
+    /* Audit mode (no virtual addresses): every other well-formed query is resolved too. */
+    if (q.result == DJ_DNS_PARSE_OK && s->audit && virtual_answer == NULL)
         return forward_query(s, &q, peer, from, s->zones.n, out);
-    if (s->virt != NULL && stub_virtual_lookup(s->virt, &q, &s->policy, &virtual_policy, &va)) {
-        policy = &virtual_policy;
-        virtual_answer = &va;
-        s->stats.virtual_recycled += va.recycled;
-    }
     n = dj_dns_build_response(&q, policy, dj_dns_response_limit(&q, tcp), out, DJ_DNS_MAX_RESPONSE,
                               &outcome);
     if (q.result == DJ_DNS_PARSE_OK && virtual_answer != NULL)

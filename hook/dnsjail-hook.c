@@ -494,45 +494,56 @@ static int remove_table_keep(struct hook *h, void *data, dj_error_t *err)
 
 #define RESOLV_CONF_MAX_BYTES (64 * 1024)
 
-/* Opens the container's /etc/resolv.conf as the container will see it: the source of a bind
- * mount onto it (podman, CRI-O), else the file in the root filesystem, resolved inside the
- * root so that a symlink planted there (etc/resolv.conf -> /etc/shadow) cannot lead the hook,
- * which runs as root, out of it. */
-static int open_container_resolv_conf(const struct hook *h, char **shown, dj_error_t *err)
+/* The root filesystem's path as the host sees it (root.path is relative to the bundle). */
+static char *root_fs_path(const struct hook *h)
 {
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK};
-    cleanup_free char *root = NULL;
-    cleanup_close int root_fd = -1;
-    int fd;
+    char *root = NULL;
 
-    if (h->bundle.resolv_conf_source != NULL) {
-        *shown = strdup(h->bundle.resolv_conf_source);
-        if (h->bundle.resolv_conf_source[0] != '/')
-            return dj_error_make(err, 0, "the mount onto /etc/resolv.conf has a relative source");
-        how.resolve = RESOLVE_NO_MAGICLINKS;
-        fd = (int)syscall(SYS_openat2, AT_FDCWD, h->bundle.resolv_conf_source, &how, sizeof(how));
-        if (fd < 0)
-            return dj_error_make(err, errno, "open %s", h->bundle.resolv_conf_source);
-        return fd;
-    }
     if (h->bundle.root_path == NULL)
-        return dj_error_make(err, 0, "config.json has no root.path");
+        return NULL;
     if (h->bundle.root_path[0] == '/')
-        root = strdup(h->bundle.root_path);
-    else if (asprintf(&root, "%s/%s", h->state.bundle, h->bundle.root_path) < 0)
-        root = NULL;
-    if (root == NULL)
-        return dj_error_make(err, ENOMEM, "resolv.conf path");
-    if (asprintf(shown, "%s/etc/resolv.conf", root) < 0)
-        *shown = NULL;
-    root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd < 0)
-        return dj_error_make(err, errno, "open the root filesystem %s", root);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    fd = (int)syscall(SYS_openat2, root_fd, "etc/resolv.conf", &how, sizeof(how));
+        return strdup(h->bundle.root_path);
+    if (asprintf(&root, "%s/%s", h->state.bundle, h->bundle.root_path) < 0)
+        return NULL;
+    return root;
+}
+
+/* Opens the host file that the runtime bind-mounts onto the container's /etc/resolv.conf
+ * (podman, CRI-O, kubelet): a file the host chose. The file inside the root filesystem is
+ * never read: whoever built the image wrote it, and the admin's zones must not go where an
+ * image says. A mount whose source lies inside the root filesystem is the image's file too. */
+static int open_mounted_resolv_conf(const struct hook *h, dj_error_t *err)
+{
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                           .resolve = RESOLVE_NO_MAGICLINKS};
+    const char *source = h->bundle.resolv_conf_source;
+    cleanup_free char *root = root_fs_path(h);
+    cleanup_free char *real_root = NULL;
+    char fd_path[64], opened[PATH_MAX];
+    cleanup_close int fd = -1;
+    ssize_t len;
+    size_t root_len;
+
+    if (source[0] != '/')
+        return dj_error_make(err, 0, "the mount onto /etc/resolv.conf has a relative source");
+    fd = (int)syscall(SYS_openat2, AT_FDCWD, source, &how, sizeof(how));
     if (fd < 0)
-        return dj_error_make(err, errno, "open %s/etc/resolv.conf (inside the root)", root);
-    return fd;
+        return dj_error_make(err, errno, "open %s", source);
+    /* Where the file really is, after any symlink on the way: the open file's own path. */
+    snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+    len = readlink(fd_path, opened, sizeof(opened) - 1);
+    if (len < 0 || (size_t)len >= sizeof(opened) - 1)
+        return dj_error_make(err, len < 0 ? errno : ENAMETOOLONG, "where %s leads", source);
+    opened[len] = '\0';
+    real_root = root != NULL ? realpath(root, NULL) : NULL;
+    root_len = real_root != NULL ? strlen(real_root) : 0;
+    if (real_root != NULL && strncmp(opened, real_root, root_len) == 0 &&
+        (opened[root_len] == '/' || root_len == 1))
+        return dj_error_make(err, 0,
+                             "the mount onto /etc/resolv.conf comes from inside the container's "
+                             "root filesystem (%s), which the image controls",
+                             opened);
+    return steal_fd(&fd);
 }
 
 static bool is_loopback(const struct sockaddr_storage *ss)
@@ -543,14 +554,15 @@ static bool is_loopback(const struct sockaddr_storage *ss)
            IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
-/* "ADDR:PORT|[V6]:PORT" of the container's resolv.conf nameservers that the stub can reach
- * from the host's namespace. A loopback nameserver (systemd-resolved's 127.0.0.53, a local
- * dnsmasq) is the container's own loopback, which the host side cannot reach: refused. */
-static int default_upstreams(const struct hook *h, char **out, dj_error_t *err)
+/* "ADDR:PORT|[V6]:PORT" of the nameservers of the resolv.conf the runtime mounts from the
+ * host that the stub can reach from the host's namespace. A loopback nameserver
+ * (systemd-resolved's 127.0.0.53, a local dnsmasq) is the container's own loopback, which the
+ * host side cannot reach: refused. */
+static int mounted_resolv_conf_upstreams(const struct hook *h, char **out, dj_error_t *err)
 {
-    cleanup_free char *shown = NULL;
+    const char *shown = h->bundle.resolv_conf_source;
     cleanup_free char *text = NULL;
-    cleanup_close int fd = open_container_resolv_conf(h, &shown, err);
+    cleanup_close int fd = open_mounted_resolv_conf(h, err);
     cleanup_close int copy = -1;
     struct dj_resolver_config rc;
     char proc_path[64], list[DJ_RESOLVER_MAX_SERVERS * (INET6_ADDRSTRLEN + 10)] = "";
@@ -559,9 +571,9 @@ static int default_upstreams(const struct hook *h, char **out, dj_error_t *err)
     size_t len;
 
     if (fd < 0)
-        return dj_error_wrap(err, "the container's resolv.conf (the default forward upstream)");
+        return dj_error_wrap(err, "the container's mounted resolv.conf (the default upstream)");
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return dj_error_make(err, 0, "%s is not a regular file", shown != NULL ? shown : "?");
+        return dj_error_make(err, 0, "%s is not a regular file", shown);
     if (read_all(fd, RESOLV_CONF_MAX_BYTES, &text, &len, "resolv.conf", err) < 0)
         return -1;
     /* The resolver reads a path: give it a private copy of what was read, not the file. */
@@ -571,7 +583,7 @@ static int default_upstreams(const struct hook *h, char **out, dj_error_t *err)
     snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", copy);
     dj_resolver_config_init(&rc);
     if (dj_resolver_config_from_resolv_conf(&rc, proc_path, err) < 0)
-        return dj_error_wrap(err, "the container's resolv.conf %s", shown != NULL ? shown : "");
+        return dj_error_wrap(err, "the container's resolv.conf %s", shown);
     for (size_t i = 0; i < rc.n_servers; i++) {
         const struct sockaddr_storage *ss = &rc.servers[i];
         char addr[INET6_ADDRSTRLEN];
@@ -597,9 +609,45 @@ static int default_upstreams(const struct hook *h, char **out, dj_error_t *err)
                              "the container's resolv.conf %s has only loopback nameservers (%u), "
                              "which dnsjail cannot reach from the host: name the zone's upstream "
                              "in forward-zones (ZONE=ADDR)",
-                             shown != NULL ? shown : "", loopback);
+                             shown, loopback);
     *out = strdup(list);
     return *out != NULL ? 0 : dj_error_make(err, ENOMEM, "upstreams");
+}
+
+/* "UP|UP" of the admin's upstream-resolvers, the first DJ_FWD_MAX_UPSTREAMS of them. */
+static int admin_upstreams(const struct hook *h, char **out, dj_error_t *err)
+{
+    cleanup_free char *copy = strdup(h->cfg.upstream_resolvers);
+    char *save = NULL;
+    size_t used = 0;
+    int n = 0;
+
+    *out = malloc(strlen(h->cfg.upstream_resolvers) + 1);
+    if (copy == NULL || *out == NULL)
+        return dj_error_make(err, ENOMEM, "upstreams");
+    for (char *item = strtok_r(copy, ", \t", &save); item != NULL && n < DJ_FWD_MAX_UPSTREAMS;
+         item = strtok_r(NULL, ", \t", &save), n++)
+        used += (size_t)sprintf(*out + used, "%s%s", n > 0 ? "|" : "", item);
+    (*out)[used] = '\0';
+    return 0;
+}
+
+/* Where names go that no zone list sends anywhere: always somewhere the admin or the host
+ * chose, never the image. ADMIN_FIRST: upstream-resolvers before the mounted resolv.conf
+ * (audit mode, which resolves every name like the proxy); else the mounted resolv.conf first
+ * (a zone like cluster.local belongs to the resolver the orchestrator mounts). */
+static int default_upstreams(const struct hook *h, bool admin_first, char **out, dj_error_t *err)
+{
+    bool have_admin = h->cfg.upstream_resolvers != NULL;
+
+    if (have_admin && (admin_first || h->bundle.resolv_conf_source == NULL))
+        return admin_upstreams(h, out, err);
+    if (h->bundle.resolv_conf_source != NULL)
+        return mounted_resolv_conf_upstreams(h, out, err);
+    return dj_error_make(err, 0,
+                         "no upstream: the container's /etc/resolv.conf is the image's own file, "
+                         "which may not choose where names go; name the zone's upstream in "
+                         "forward-zones (ZONE=ADDR) or set upstream-resolvers");
 }
 
 /* Fills in the default upstream of every zone that has none, and checks every upstream with
@@ -616,7 +664,7 @@ static int resolve_forward_upstreams(struct hook *h, dj_error_t *err)
         int n;
 
         if (z->upstreams == NULL) {
-            if (defaults == NULL && default_upstreams(h, &defaults, err) < 0)
+            if (defaults == NULL && default_upstreams(h, false, &defaults, err) < 0)
                 return dj_error_wrap(err, "forward zone %s", z->name);
             z->upstreams = strdup(defaults);
             if (z->upstreams == NULL)
@@ -634,8 +682,8 @@ static int resolve_forward_upstreams(struct hook *h, dj_error_t *err)
 }
 
 /* Audit mode resolves every name for real: through the admin's upstream-resolvers (the first
- * DJ_FWD_MAX_UPSTREAMS of them) when set, else the container's own nameservers, as a forward
- * zone's default. Checked with the resolver's parser like a zone's upstreams. */
+ * DJ_FWD_MAX_UPSTREAMS of them) when set, else the resolv.conf the runtime mounts from the
+ * host; never the image's own file. Checked with the resolver's parser like a zone's. */
 static int resolve_audit_upstreams(struct hook *h, dj_error_t *err)
 {
     const char *servers[DJ_FWD_MAX_UPSTREAMS];
@@ -645,24 +693,8 @@ static int resolve_audit_upstreams(struct hook *h, dj_error_t *err)
 
     if (h->policy.mode != DJ_MODE_AUDIT)
         return 0;
-    if (h->cfg.upstream_resolvers != NULL) {
-        cleanup_free char *copy = strdup(h->cfg.upstream_resolvers);
-        char *save = NULL, *p;
-        size_t used = 0;
-
-        h->audit_upstreams = malloc(strlen(h->cfg.upstream_resolvers) + 1);
-        if (copy == NULL || h->audit_upstreams == NULL)
-            return dj_error_make(err, ENOMEM, "audit upstreams");
-        n = 0;
-        for (char *item = strtok_r(copy, ", \t", &save); item != NULL && n < DJ_FWD_MAX_UPSTREAMS;
-             item = strtok_r(NULL, ", \t", &save), n++) {
-            p = h->audit_upstreams + used;
-            used += (size_t)sprintf(p, "%s%s", n > 0 ? "|" : "", item);
-        }
-        h->audit_upstreams[used] = '\0';
-    } else if (default_upstreams(h, &h->audit_upstreams, err) < 0) {
+    if (default_upstreams(h, true, &h->audit_upstreams, err) < 0)
         return dj_error_wrap(err, "audit mode's upstream");
-    }
     n = dj_fwd_split_upstreams(h->audit_upstreams, buf, sizeof(buf), servers);
     if (n <= 0)
         return dj_error_make(err, 0, "audit mode: bad upstream list");
@@ -932,6 +964,12 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
         if (h->cfg.upstream_allow != NULL &&
             arg_list(&a, "--upstream-allow", h->cfg.upstream_allow, &networks, err) < 0)
             return -1;
+        /* A name inside a forward zone is the zone's: the proxy resolves it there too, so that
+         * a name:port rule inside a zone reaches what the zone says the name is. */
+        if (forward_arg(h, &forward, err) < 0)
+            return -1;
+        if (forward != NULL)
+            arg(&a, "--forward", forward);
         arg_number(&a, "--max-connections", h->cfg.proxy_max_connections);
         if (h->virt.on)
             arg_virtual(h, &a, h->virt.map_ro_fd);

@@ -339,3 +339,10 @@ size_t dj_fwd_build_error(const struct dj_dns_query *q, uint16_t rcode, uint8_t 
     }
     return pos;
 }
+
+void dj_fwd_lower_name(const uint8_t *name, size_t len, uint8_t *out)
+{
+    /* Length bytes (0..63) are below 'A': lowering every byte leaves them alone. */
+    for (size_t i = 0; i < len; i++)
+        out[i] = lower(name[i]);
+}

@@ -67,4 +67,10 @@ size_t dj_fwd_build_reply(const uint8_t *msg, size_t len, const struct dj_dns_qu
 size_t dj_fwd_build_error(const struct dj_dns_query *q, uint16_t rcode, uint8_t *out,
                           size_t out_size);
 
+/* Copies the wire name NAME (LEN bytes) into OUT (LEN bytes) with ASCII letters in lower
+ * case: the form the stub asks upstream, so that the letter case a client chose carries no
+ * bits to the zone's resolver. The client still gets its own case back (dj_fwd_build_reply
+ * writes the client's question; dj_fwd_scan compares without case). */
+void dj_fwd_lower_name(const uint8_t *name, size_t len, uint8_t *out);
+
 #endif

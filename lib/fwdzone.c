@@ -206,6 +206,15 @@ fail:
     return -1;
 }
 
+int dj_fwd_zones_parse_option(struct dj_fwd_zones *zones, const char *text, dj_error_t *err)
+{
+    if (strchr(text, '=') == NULL)
+        return dj_error_make(err, 0, "--forward: '%s' is not ZONE=UPSTREAM[|...]", text);
+    if (dj_fwd_zones_parse(zones, text, true, err) < 0)
+        return dj_error_wrap(err, "--forward");
+    return 0;
+}
+
 static uint8_t lower(uint8_t c)
 {
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;

@@ -48,6 +48,10 @@ struct dj_fwd_zones {
 int dj_fwd_zones_parse(struct dj_fwd_zones *zones, const char *text, bool allow_upstreams,
                        dj_error_t *err);
 
+/* The daemons' --forward option: like dj_fwd_zones_parse with upstreams, but every entry must
+ * name its upstreams (the hook has filled in the defaults). Errors start with "--forward". */
+int dj_fwd_zones_parse_option(struct dj_fwd_zones *zones, const char *text, dj_error_t *err);
+
 /* Appends one zone (NAME must already be valid: from another dj_fwd_zones). */
 int dj_fwd_zones_add(struct dj_fwd_zones *zones, const char *name, const char *upstreams,
                      dj_error_t *err);

@@ -28,7 +28,7 @@ struct dj_log_record {
     char *host;   /* http_request (Host), tls_connection (SNI), virtual connections (the name) */
     char *method; /* http_request */
     char *path;
-    char *decision; /* "allow" or "deny" */
+    char *decision; /* "allow", "deny", or "error" (allowed, but the destination failed) */
     char *reason;
     char *outcome;   /* the stub's outcome (sinkholed, forwarded, ...) when it says one */
     char *dest;      /* a destination address when a connection has no name */

@@ -143,18 +143,18 @@ int http_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failure 
                  c->upstream_host, detail);
         return send_answer(p, c, 403, body);
     case UPSTREAM_RESOLVE:
-        conn_set_reason(c, "allow", "could not resolve %s: %s", c->upstream_host, detail);
+        conn_set_reason(c, "error", "could not resolve %s: %s", c->upstream_host, detail);
         snprintf(body, sizeof(body), "dnsjail: could not resolve %s (%s).\n", c->upstream_host,
                  detail);
         return send_answer(p, c, 502, body);
     case UPSTREAM_CONNECT:
-        conn_set_reason(c, "allow", "could not connect to %s: %s", c->upstream_host, detail);
+        conn_set_reason(c, "error", "could not connect to %s: %s", c->upstream_host, detail);
         snprintf(body, sizeof(body), "dnsjail: could not connect to %s port %u (%s).\n",
                  c->upstream_host, c->dest_port, detail);
         return send_answer(p, c, 502, body);
     case UPSTREAM_TIMEOUT:
     default:
-        conn_set_reason(c, "allow", "timed out reaching %s: %s", c->upstream_host, detail);
+        conn_set_reason(c, "error", "timed out reaching %s: %s", c->upstream_host, detail);
         snprintf(body, sizeof(body), "dnsjail: timed out reaching %s (%s).\n", c->upstream_host,
                  detail);
         return send_answer(p, c, 504, body);

@@ -55,6 +55,7 @@ static void proxy_free(struct proxy *p)
         close(p->epoll_fd);
     if (p->resolver != NULL)
         dj_resolver_free(p->resolver);
+    proxy_zones_free(p);
     dj_pages_free(p->conns, p->cfg->max_connections, sizeof(*p->conns));
     dj_pages_free(p->again, p->cfg->max_connections, sizeof(*p->again));
     dj_pages_free(p->free_slots, p->cfg->max_connections, sizeof(*p->free_slots));
@@ -131,7 +132,8 @@ struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err)
     dj_resolver_set_log(p->resolver, &p->log);
     if (epoll_add(p, dj_resolver_fd(p->resolver), EPOLLIN, proxy_tag(TAG_RESOLVER, 0, 0), err) <
             0 ||
-        epoll_add(p, cfg->common.signal_fd, EPOLLIN, proxy_tag(TAG_SIGNAL, 0, 0), err) < 0)
+        epoll_add(p, cfg->common.signal_fd, EPOLLIN, proxy_tag(TAG_SIGNAL, 0, 0), err) < 0 ||
+        proxy_zones_setup(p, err) < 0)
         goto fail;
     for (size_t i = 0; i < cfg->n_http; i++) {
         p->http_ports[i] = local_port(cfg->http_fds[i]);
@@ -243,7 +245,8 @@ static void dispatch(struct proxy *p, const struct epoll_event *ev, bool *resolv
             p->quit = true;
         break;
     case TAG_RESOLVER:
-        *resolver_ready = true;
+        if (index <= p->n_zone_resolvers)
+            resolver_ready[index] = true;
         break;
     case TAG_CLIENT:
     case TAG_UPSTREAM:
@@ -268,9 +271,9 @@ int proxy_run(struct proxy *p, dj_error_t *err)
         p->last_metrics_ns = p->now_ns;
     }
     while (!p->quit) {
-        int resolver_ms = dj_resolver_timeout_ms(p->resolver);
+        int resolver_ms = proxy_resolvers_timeout_ms(p);
         int timeout = -1;
-        bool resolver_ready = false;
+        bool resolver_ready[1 + DJ_FWD_MAX_ZONES] = {false};
         int n;
 
         if (p->n_conns > 0 || p->ctl.n_conns > 0 || p->accept_paused ||
@@ -287,9 +290,8 @@ int proxy_run(struct proxy *p, dj_error_t *err)
             return dj_error_make(err, errno, "epoll_wait");
         p->now_ns = dj_monotonic_ns();
         for (int i = 0; i < n && !p->quit; i++)
-            dispatch(p, &events[i], &resolver_ready);
-        if (resolver_ready || dj_resolver_timeout_ms(p->resolver) == 0)
-            dj_resolver_process(p->resolver);
+            dispatch(p, &events[i], resolver_ready);
+        proxy_resolvers_process(p, resolver_ready);
         if (p->n_again > 0 && !p->quit)
             conn_pump_again(p);
         if (p->now_ns - p->last_housekeeping_ns >= HOUSEKEEPING_NS)

@@ -68,6 +68,7 @@ static void usage(FILE *out)
         "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
         "           [--log-fd FD | --log-file PATH|-] [--log-rate N] [--log-burst N]\n"
         "           [--resolver SERVER]... [--resolv-conf PATH]\n"
+        "           [--forward ZONE=UPSTREAM[|UPSTREAM...]]...\n"
         "           [--upstream-allow CIDR]... [--max-connections N] [--user NAME]\n"
         "           [--handshake-timeout SECONDS] [--idle-timeout SECONDS]\n"
         "           [--listen-http ADDR:PORT]... [--listen-tls ADDR:PORT]...\n"
@@ -113,6 +114,8 @@ static void usage(FILE *out)
         "                           at most %d; docs/CONFIG.md)\n"
         "  --resolv-conf PATH       ... or the nameservers of PATH (default " DEFAULT_RESOLV_CONF
         ")\n"
+        "  --forward ZONE=UP[|UP...]  resolve names in ZONE (and below) through these servers\n"
+        "                           instead (the stub's forward zones; repeatable)\n"
         "  --upstream-allow CIDR    let names resolve into this internal range (repeatable)\n"
         "  --max-connections N      client connections at once (default %d)\n"
         "  --handshake-timeout S    for a ClientHello or request head (default %d)\n"
@@ -171,6 +174,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         OPT_AUDIT,
         OPT_RESOLVER,
         OPT_RESOLV_CONF,
+        OPT_FORWARD,
         OPT_UPSTREAM_ALLOW,
         OPT_MAX_CONNECTIONS,
         OPT_HANDSHAKE_TIMEOUT,
@@ -195,6 +199,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
         {"audit", no_argument, NULL, OPT_AUDIT},
         {"resolver", required_argument, NULL, OPT_RESOLVER},
         {"resolv-conf", required_argument, NULL, OPT_RESOLV_CONF},
+        {"forward", required_argument, NULL, OPT_FORWARD},
         {"upstream-allow", required_argument, NULL, OPT_UPSTREAM_ALLOW},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
@@ -277,6 +282,10 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             break;
         case OPT_RESOLV_CONF:
             o->resolv_conf = optarg;
+            break;
+        case OPT_FORWARD:
+            if (dj_fwd_zones_parse_option(&cfg->forward, optarg, err) < 0)
+                return -1;
             break;
         case OPT_UPSTREAM_ALLOW:
             if (cfg->n_upstream_allow == PROXY_MAX_UPSTREAM_ALLOW)

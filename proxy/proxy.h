@@ -36,6 +36,7 @@
 #include "ctlserve.h"
 #include "daemon.h"
 #include "error.h"
+#include "fwdzone.h"
 #include "httphead.h"
 #include "jsonlog.h"
 #include "policy.h"
@@ -95,6 +96,9 @@ struct proxy_config {
     struct proxy_cidr upstream_allow[PROXY_MAX_UPSTREAM_ALLOW];
     size_t n_upstream_allow;
     struct dj_resolver_config resolver;
+    /* The admin's forward zones, each with its upstreams: names inside one are resolved there
+     * (zones.c), as the stub answers them. */
+    struct dj_fwd_zones forward;
 
     uint16_t default_port_http; /* when the original destination is unknown */
     uint16_t default_port_tls;
@@ -107,12 +111,14 @@ struct proxy_config {
 /* What the proxy counts since it started, for the metrics file (stats.c). Indexes: enum
  * conn_kind, then enum proxy_verdict. */
 enum conn_kind { CONN_HTTP, CONN_TLS, CONN_VIRTUAL, N_CONN_KINDS };
-enum proxy_verdict { PROXY_ALLOWED, PROXY_DENIED };
+/* FAILED: allowed, but the destination could not be resolved or reached (decision "error"). */
+enum proxy_verdict { PROXY_ALLOWED, PROXY_DENIED, PROXY_FAILED, N_VERDICTS };
 struct proxy_stats {
-    uint64_t connections[N_CONN_KINDS];  /* accepted, by protocol */
-    uint64_t decisions[N_CONN_KINDS][2]; /* per HTTP request and per TLS connection, refusals at
-                                 accept (too many connections) among the denied */
-    uint64_t bytes_up_closed;            /* bytes forwarded by connections already closed */
+    uint64_t connections[N_CONN_KINDS]; /* accepted, by protocol */
+    /* Per HTTP request and per TLS connection, refusals at accept (too many connections)
+     * among the denied. */
+    uint64_t decisions[N_CONN_KINDS][N_VERDICTS];
+    uint64_t bytes_up_closed; /* bytes forwarded by connections already closed */
     uint64_t bytes_down_closed;
 };
 
@@ -261,6 +267,12 @@ struct proxy {
     const struct proxy_config *cfg;
     int epoll_fd;
     struct dj_resolver *resolver;
+    /* Forward zones (zones.c): one resolver per distinct upstream set; zone i uses
+     * zone_resolvers[zone_resolver[i]], whose set is that of zone zone_first[k]. */
+    struct dj_resolver *zone_resolvers[DJ_FWD_MAX_ZONES];
+    size_t zone_resolver[DJ_FWD_MAX_ZONES];
+    size_t zone_first[DJ_FWD_MAX_ZONES];
+    size_t n_zone_resolvers;
 
     struct dj_ctlserve ctl; /* the control connections and the watched pidfds */
 
@@ -312,6 +324,18 @@ uint64_t proxy_tag(enum tag_kind kind, size_t index, uint32_t generation);
 /* ---- loop.c ---- */
 extern const char *const proxy_syscalls[];
 struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err);
+
+/* ---- forward zones' resolvers (zones.c) -------------------------------------------------- */
+
+/* Creates them and adds their fds to the epoll set (tag TAG_RESOLVER, index k + 1). */
+int proxy_zones_setup(struct proxy *p, dj_error_t *err);
+void proxy_zones_free(struct proxy *p);
+/* The resolver for HOST (normalized): its forward zone's, else p->resolver. */
+struct dj_resolver *proxy_resolver_for(struct proxy *p, const char *host);
+/* The soonest timer of all resolvers (-1: none). */
+int proxy_resolvers_timeout_ms(struct proxy *p);
+/* READY[0]: p->resolver's fd fired; READY[k + 1]: zone resolver k's. */
+void proxy_resolvers_process(struct proxy *p, const bool *ready);
 int proxy_run(struct proxy *p, dj_error_t *err);
 
 /* ---- stats.c: the metrics file ---- */

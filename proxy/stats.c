@@ -13,13 +13,13 @@
 #include "resolverstats.h"
 
 static const char *const protocol_label[N_CONN_KINDS] = {"http", "tls", "virtual"};
-static const char *const verdict_label[2] = {"allowed", "denied"};
+static const char *const verdict_label[N_VERDICTS] = {"allowed", "denied", "failed"};
 
 struct proxy_metrics {
     struct dj_metrics *registry;
     int dir_fd;
     struct dj_metric *connections[N_CONN_KINDS];
-    struct dj_metric *decisions[N_CONN_KINDS][2];
+    struct dj_metric *decisions[N_CONN_KINDS][N_VERDICTS];
     struct dj_metric *bytes_up, *bytes_down;
     struct dj_metric *active;
     struct dj_resolver_metrics *resolver;
@@ -61,7 +61,7 @@ struct proxy_metrics *proxy_metrics_new(const struct proxy_config *cfg, dj_error
             goto fail;
     }
     for (int k = 0; k < N_CONN_KINDS; k++) {
-        for (int v = 0; v < 2; v++) {
+        for (int v = 0; v < N_VERDICTS; v++) {
             pm->decisions[k][v] = labelled(
                 m, DJ_METRIC_COUNTER, "dnsjail_proxy_decisions_total",
                 "Decisions on HTTP requests and TLS connections, by protocol and decision.",
@@ -112,7 +112,7 @@ void proxy_metrics_write(struct proxy *p)
     }
     for (int k = 0; k < N_CONN_KINDS; k++) {
         dj_metric_set(pm->connections[k], st->connections[k]);
-        for (int v = 0; v < 2; v++)
+        for (int v = 0; v < N_VERDICTS; v++)
             dj_metric_set(pm->decisions[k][v], st->decisions[k][v]);
     }
     dj_metric_set(pm->bytes_up, up);
@@ -142,5 +142,7 @@ void proxy_count_decision(struct proxy *p, const struct conn *c)
 
     if (decision == NULL)
         return;
-    p->stats.decisions[c->kind][strcmp(decision, "allow") == 0 ? PROXY_ALLOWED : PROXY_DENIED]++;
+    p->stats.decisions[c->kind][strcmp(decision, "allow") == 0   ? PROXY_ALLOWED
+                                : strcmp(decision, "error") == 0 ? PROXY_FAILED
+                                                                 : PROXY_DENIED]++;
 }

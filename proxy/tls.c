@@ -136,13 +136,13 @@ int tls_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failure w
         conn_set_reason(c, "deny", "%s resolves to internal address %s", c->upstream_host, detail);
         return send_alert(p, c);
     case UPSTREAM_RESOLVE:
-        conn_set_reason(c, "allow", "could not resolve %s: %s", c->upstream_host, detail);
+        conn_set_reason(c, "error", "could not resolve %s: %s", c->upstream_host, detail);
         break;
     case UPSTREAM_CONNECT:
-        conn_set_reason(c, "allow", "could not connect to %s: %s", c->upstream_host, detail);
+        conn_set_reason(c, "error", "could not connect to %s: %s", c->upstream_host, detail);
         break;
     case UPSTREAM_TIMEOUT:
-        conn_set_reason(c, "allow", "timed out reaching %s: %s", c->upstream_host, detail);
+        conn_set_reason(c, "error", "timed out reaching %s: %s", c->upstream_host, detail);
         break;
     }
     /* No TLS alert: the client would read it as a refusal by the server it asked for. */

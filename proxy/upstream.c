@@ -385,7 +385,8 @@ int upstream_begin(struct proxy *p, struct conn *c, const char *host, uint16_t p
     snprintf(c->upstream_host, sizeof(c->upstream_host), "%s", host);
     c->upstream_port = port;
     c->upstream_reusable = false;
-    c->lookup = dj_resolver_lookup(p->resolver, host, AF_UNSPEC, on_resolved, c, &err);
+    c->lookup =
+        dj_resolver_lookup(proxy_resolver_for(p, host), host, AF_UNSPEC, on_resolved, c, &err);
     if (c->lookup != NULL)
         return 0;
     snprintf(detail, sizeof(detail), "%s", dj_error_msg(&err));

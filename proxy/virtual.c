@@ -169,13 +169,13 @@ int virtual_upstream_failed(struct proxy *p, struct conn *c, enum upstream_failu
                             detail);
         break;
     case UPSTREAM_RESOLVE:
-        conn_set_reason(c, "allow", "could not resolve %s: %s", c->upstream_host, detail);
+        conn_set_reason(c, "error", "could not resolve %s: %s", c->upstream_host, detail);
         break;
     case UPSTREAM_CONNECT:
-        conn_set_reason(c, "allow", "could not connect to %s: %s", c->upstream_host, detail);
+        conn_set_reason(c, "error", "could not connect to %s: %s", c->upstream_host, detail);
         break;
     case UPSTREAM_TIMEOUT:
-        conn_set_reason(c, "allow", "timed out reaching %s: %s", c->upstream_host, detail);
+        conn_set_reason(c, "error", "timed out reaching %s: %s", c->upstream_host, detail);
         break;
     }
     return reset_close(p, c);

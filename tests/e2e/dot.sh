@@ -15,10 +15,12 @@
 
 tool=$top_builddir/tests/tools/dj-resolve
 proxy=$(cd "$top_builddir" 2>/dev/null && pwd)/proxy/dnsjail-proxy
+stub=$(cd "$top_builddir" 2>/dev/null && pwd)/dnsstub/dnsjail-dnsstub
 [ "$(id -u)" = 0 ] || tap_skip_all "needs root (network namespaces)"
 world_require ip nft unbound dig openssl python3 curl nsenter timeout
 [ -x "$tool" ] || tap_skip_all "not built: $tool"
 [ -x "$proxy" ] || tap_skip_all "not built: $proxy"
+[ -x "$stub" ] || tap_skip_all "not built: $stub"
 
 world_init
 world_internet || tap_bail "cannot build the internet namespace"
@@ -139,7 +141,7 @@ check_has() { # DESCRIPTION OUTPUT REGEX
 log_has() { grep -q "\"event\":\"resolver_tls_failure\".*\"failure\":\"$1\"" "$D/log"; }
 stat_of() { grep -o " $2=[0-9]*" <<<"$1" | head -n1 | cut -d= -f2; }
 
-tap_plan 45
+tap_plan 50
 
 # ---- authentication: pin, name, chain -------------------------------------------------------
 out=$(resolve --server "tls://$DOT#dns.test;pin-sha256=$PIN" --raw www.example.test)
@@ -304,5 +306,39 @@ tap_check "proxy, pin wrong: the proxy's log has the resolver's line" \
     grep -q '"event":"resolver_tls_failure".*"failure":"pin"' "$D/proxy2.log"
 kill "$PROXY_PID"
 wait "$PROXY_PID" 2>/dev/null
+
+# ---- the stub's forward zones over DoT: a failed pin is logged there too ------------------
+run_stub() { # UPSTREAM LOG PORT: a stub forwarding example.test on the host namespace's PORT
+    nsenter --net="$W_HOSTNS_PATH" "$stub" --user nobody --container-id e2e-dot-stub \
+        --listen "127.0.0.1:$3" --forward "example.test=$1" --log-file "$2" --log-rate 0 \
+        2>"$2.err" &
+    STUB_PID=$!
+    W_PIDS+=("$STUB_PID")
+    wait_until 10 nsenter --net="$W_HOSTNS_PATH" dig +time=1 +tries=1 -p "$3" @127.0.0.1 \
+        +short ready.invalid >/dev/null
+}
+via_stub() { # PORT NAME
+    nsenter --net="$W_HOSTNS_PATH" dig +time=5 +tries=1 -p "$1" @127.0.0.1 "$2" A 2>&1
+}
+stub_log_has() { # LOG FAILURE
+    grep -q "\"event\":\"resolver_tls_failure\",\"container\":\"e2e-dot-stub\".*\"failure\":\"$2\"" "$1"
+}
+run_stub "tls://$DOT#dns.test;pin-sha256=$PIN" "$D/stub.log" 15390
+out=$(via_stub 15390 www.example.test)
+check_has "stub, pin right: a forward zone's name resolves over DoT under the sandbox" "$out" \
+    'www.example.test.*IN.*A.*203.0.113.80'
+tap_check "stub, pin right: no failure logged" bash -c "! grep -q resolver_tls_failure '$D/stub.log'"
+kill "$STUB_PID"
+wait "$STUB_PID" 2>/dev/null
+run_stub "tls://$DOT#dns.test;pin-sha256=$OTHER_PIN" "$D/stub2.log" 15391
+out=$(via_stub 15391 stubpin.example.test)
+check_has "stub, pin wrong: SERVFAIL" "$out" 'status: SERVFAIL'
+tap_check "stub, pin wrong: the stub's log says why, as the proxy's does (resolver_tls_failure, pin)" \
+    eval 'stub_log_has "$D/stub2.log" pin && grep -qF "$PIN" "$D/stub2.log"' ||
+    tap_diag_file "$D/stub2.log" 5
+tap_check "stub, pin wrong: ... next to the query's own line (outcome failed)" \
+    grep -q '"qname":"stubpin.example.test".*"outcome":"failed"' "$D/stub2.log"
+kill "$STUB_PID"
+wait "$STUB_PID" 2>/dev/null
 
 tap_done

@@ -7,10 +7,15 @@
 # reaching the upstream or the canary, send secret.attacker.test.cluster.local to the zone's
 # upstream only, cache positive and negative answers until their TTL runs out, refuse beyond
 # the rate limit, answer SERVFAIL when the upstream is unreachable, send TC with the question
-# only to a UDP client whose size is too small and the whole answer over TCP. Then the hook
-# under runc: a container resolves a forward-zone name for real, and a zone without an
-# upstream goes to the container's own resolv.conf server; an io.dnsjail.forward annotation
-# without the admin's annotation-forward-within refuses the container.
+# only to a UDP client whose size is too small and the whole answer over TCP, ask upstream in
+# lower case whatever case the client used (and give the client its own case back). Then the
+# hook under runc: a container resolves a forward-zone name for real; a zone without an
+# upstream goes to the admin's upstream-resolvers or to a resolv.conf the runtime mounts from
+# the host, never to the image's own file (a planted one is not used; with nothing else the
+# container is refused, in enforce and audit mode); a name:port rule inside a zone wins: a
+# virtual address, relayed by the proxy to the zone's answer (an echo in the server
+# namespace; control: the same echo reached without the jail); an io.dnsjail.forward
+# annotation without annotation-forward-within refuses the container.
 # shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
 world_require dnsmasq dig python3 runc
@@ -19,6 +24,7 @@ world_up
 world_servers_ns fwd 198.51.100.0/25 || tap_bail "cannot build the server namespace"
 SRV_NS=$W_SRV_NS
 UPSTREAM=198.51.100.53
+ECHO_IP=198.51.100.60 # db.cluster.local in the zone; the world's resolver says otherwise
 STUB=$top_builddir/dnsstub/dnsjail-dnsstub
 TAG=$(world_random)
 UP_LOG=$W_TMP/upstream.log
@@ -37,6 +43,8 @@ nsenter --net="$SRV_NS" dnsmasq -k --conf-file=/dev/null --user=root --no-resolv
     --auth-soa=1,hostmaster.cluster.local,1200,120,1200 \
     --host-record=www.cluster.local,10.96.0.10,fd00::10 \
     --host-record=ttl.cluster.local,10.96.0.11 \
+    --host-record=case.cluster.local,10.96.0.12 \
+    --host-record=db.cluster.local,$ECHO_IP \
     --txt-record="big.cluster.local,$big,$big,$big" \
     --log-queries --log-facility="$UP_LOG" >"$W_TMP/upstream.out" 2>&1 &
 W_PIDS+=($!)
@@ -88,9 +96,11 @@ seen = [e for e in seen if str(e.get("qname", "")).lower() == qname]
 print(seen[n - 1].get("outcome", "-") if len(seen) >= n else "none")
 EOF
 }
+# Did the upstream see NAME (lower case) in any other letter case?
+upstream_saw_other_case() { grep -iF "] $1 from" "$UP_LOG" | grep -qvF "] $1 from"; }
 answers() { grep -v '^;' | awk 'NF >= 5 { $2 = "TTL"; print }' | sort; }
 
-tap_plan 35
+tap_plan 51
 
 # ---- answers as the upstream gives them ----------------------------------------------------
 for qtype in A AAAA; do
@@ -102,6 +112,17 @@ done
 out=$(sdig +noall +answer WwW.CLUSTER.local A)
 tap_check "the answer carries the client's question case" grep -q '^WwW\.CLUSTER\.local\.' <<<"$out" ||
     tap_diag "$out"
+# Letter case is no channel: the upstream sees the name in lower case only.
+udig +short MiXeD-Control.CLUSTER.local A >/dev/null
+tap_check "control: the upstream's log keeps the case a client used (asked directly)" \
+    grep -qF "] MiXeD-Control.CLUSTER.local from" "$UP_LOG" || tap_diag_file "$UP_LOG" 5
+out=$(sdig +noall +answer +question CaSe.CLUSTER.local A)
+tap_check "a mixed-case question gets the answer with its own case (question and answer)" \
+    eval 'grep -q "^;CaSe\.CLUSTER\.local\..*IN" <<<"$out" && grep -q "^CaSe\.CLUSTER\.local\..*10\.96\.0\.12" <<<"$out"' ||
+    tap_diag "$out"
+tap_check "... and the upstream was asked case.cluster.local, in lower case only" \
+    eval 'grep -qF "] case.cluster.local from" "$UP_LOG" && ! upstream_saw_other_case case.cluster.local' ||
+    tap_diag_file "$UP_LOG" 10
 want=$(udig +tcp +noall +answer big.cluster.local TXT | answers)
 got=$(sdig +tcp +noall +answer big.cluster.local TXT | answers)
 tap_check "a TXT answer of over 600 bytes comes whole over TCP" \
@@ -198,6 +219,7 @@ tap_check "metrics: the forwarders' raw queries and upstream latency histogram" 
           grep -q "dnsjail_forward_upstream_latency_seconds_bucket{.*le=\"+Inf\"}" "$W_TMP/metrics/dnsstub.prom"'
 
 # ---- under runc with the hook --------------------------------------------------------------
+# world.sh's configuration sets upstream-resolvers = 192.0.2.1 (the canary resolver).
 world_dnsjail_conf "forward-zones = cluster.local=$UPSTREAM canary.test" ||
     tap_bail "cannot write the dnsjail configuration"
 world_ctns fwdrunc || tap_bail "cannot make a namespace"
@@ -206,7 +228,7 @@ run_container runc "$W_ID-fwd" "$W_NS" yes "" -- /usr/bin/python3 /probe.py \
     "dns|outside|o-$TAG.example.test|A|-|udp"
 tap_check "runc: a container resolves a forward-zone name for real (10.96.0.10)" \
     probe_is "$RUN_OUT" fwd answers "A:10.96.0.10" || _show_run
-tap_check "runc: a zone without upstream goes to the container's resolv.conf server (the canary)" \
+tap_check "runc: a zone without upstream goes to the admin's upstream-resolvers (the canary)" \
     eval 'probe_is "$RUN_OUT" fwd_default answers "A:203.0.113.7" && canary_saw_dns "d-$TAG.canary.test"' ||
     _show_run
 tap_check "runc: a name outside the zones gets the sinkhole and the canary never sees it" \
@@ -217,23 +239,111 @@ run_container runc "$W_ID-fwdann" "$W_NS" yes "io.dnsjail.forward=cluster.local"
 tap_check "runc: io.dnsjail.forward without annotation-forward-within refuses the container" \
     eval '[ "$RUN_RC" -ne 0 ] && grep -q "has not allowed" "$W_LOG"' || _show_run
 
-# The default upstream comes from the container's own files: a loopback nameserver there is
-# useless from the host, and a symlink must not lead the hook (root) out of the root.
-run_with_resolv_conf() { # ID ACTION: ACTION runs in the bundle's rootfs/etc before the run
-    local b
-    world_ctns "$1" || tap_bail "cannot make a namespace"
-    b=$(world_bundle "$W_ID-$1" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
-        -- /bin/true) || tap_bail "cannot make a bundle"
-    (cd "$b/rootfs/etc" && eval "$2")
-    run_runc "$W_ID-$1" "$b"
+# The image's own /etc/resolv.conf never decides where a zone goes: whoever built the image
+# wrote it. Only the admin's lists, or a file the runtime mounts from the host, count.
+run_fwd_bundle() { # ID ETC-ACTION [bundle.py options] -- ARGS: ETC-ACTION runs in rootfs/etc
+    local id=$1 action=$2 b
+    shift 2
+    world_ctns "$id" || tap_bail "cannot make a namespace"
+    b=$(world_bundle "$W_ID-$id" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" "$@") ||
+        tap_bail "cannot make a bundle"
+    (cd "$b/rootfs/etc" && eval "$action")
+    run_runc "$W_ID-$id" "$b"
 }
-run_with_resolv_conf fwdlo 'echo "nameserver 127.0.0.53" >resolv.conf'
-tap_check "runc: a zone without upstream and only a loopback nameserver refuses, saying why" \
-    eval '[ "$RUN_RC" -ne 0 ] && grep -q "only loopback nameservers" "$W_LOG"' || _show_run
-echo "nameserver 192.0.2.77" >"$W_TMP/host-resolv.conf"
-chmod 644 "$W_TMP/host-resolv.conf"
-run_with_resolv_conf fwdlink "rm -f resolv.conf && ln -s '$W_TMP/host-resolv.conf' resolv.conf"
-tap_check "runc: a resolv.conf symlink to a host file is resolved inside the root (not found)" \
-    eval '[ "$RUN_RC" -ne 0 ] && grep -q "inside the root" "$W_LOG" && ! canary_saw 192.0.2.77' ||
+refused_saying() { # RAN-MARKER PATTERN: the container did not run and the log says PATTERN
+    [ "$RUN_RC" -ne 0 ] && ! grep -q "$1" "$RUN_OUT" && grep -q "$2" "$W_LOG"
+}
+run_fwd_bundle fwdplant "echo 'nameserver $UPSTREAM' >resolv.conf" \
+    -- /usr/bin/python3 /probe.py "dns|planted|p-$TAG.canary.test|A|-|udp"
+tap_check "runc: an image's resolv.conf naming another server is not used: upstream-resolvers is (the canary)" \
+    eval 'probe_is "$RUN_OUT" planted answers "A:203.0.113.7" && canary_saw_dns "p-$TAG.canary.test"' ||
     _show_run
+tap_check "runc: ... the server the image named never saw the name" \
+    eval '! grep -qF "p-$TAG" "$UP_LOG"' || tap_diag_file "$UP_LOG" 5
+
+# Without upstream-resolvers only a mounted host file is left.
+world_dnsjail_conf "forward-zones = cluster.local=$UPSTREAM canary.test" ||
+    tap_bail "cannot write the dnsjail configuration"
+sed -i '/^upstream-resolvers/d' "$W_CONF"
+run_fwd_bundle fwdimage : -- /bin/echo "ran-$TAG-image"
+tap_check "runc: no upstream-resolvers, only the image's resolv.conf: refused, saying to name an upstream" \
+    refused_saying "ran-$TAG-image" "canary.test.*no upstream.*name the zone.s upstream" ||
+    { _show_run; tap_diag_file "$W_LOG" 3; }
+echo "nameserver 192.0.2.1" >"$W_TMP/host-resolv.conf"
+chmod 644 "$W_TMP/host-resolv.conf"
+run_fwd_bundle fwdmount "echo 'nameserver $UPSTREAM' >resolv.conf" \
+    --bind "$W_TMP/host-resolv.conf:/etc/resolv.conf" \
+    -- /usr/bin/python3 /probe.py "dns|mounted|m-$TAG.canary.test|A|-|udp"
+tap_check "runc: control: a resolv.conf mounted from the host is the zone's upstream (the canary)" \
+    eval 'probe_is "$RUN_OUT" mounted answers "A:203.0.113.7" && canary_saw_dns "m-$TAG.canary.test" && ! grep -qF "m-$TAG" "$UP_LOG"' ||
+    _show_run
+echo "nameserver 127.0.0.53" >"$W_TMP/host-resolv-lo.conf"
+chmod 644 "$W_TMP/host-resolv-lo.conf"
+run_fwd_bundle fwdlo : --bind "$W_TMP/host-resolv-lo.conf:/etc/resolv.conf" -- /bin/echo "ran-$TAG-lo"
+tap_check "runc: a mounted resolv.conf with only a loopback nameserver refuses, saying why" \
+    refused_saying "ran-$TAG-lo" "only loopback nameservers" || _show_run
+# A mount whose source is the image's own file is the image's file.
+run_fwd_bundle fwdself : --bind "$W_TMP/bundles/$W_ID-fwdself/rootfs/etc/resolv.conf:/etc/resolv.conf" \
+    -- /bin/echo "ran-$TAG-self"
+tap_check "runc: a mount onto /etc/resolv.conf from inside the root filesystem is refused" \
+    refused_saying "ran-$TAG-self" "inside the container.s root filesystem" ||
+    { _show_run; tap_diag_file "$W_LOG" 3; }
+
+# Audit mode resolves every name: through upstream-resolvers, else the mounted file, never the
+# image's (here no zone lacks an upstream, so only audit mode's own default is at stake).
+world_dnsjail_conf "forward-zones = cluster.local=$UPSTREAM" ||
+    tap_bail "cannot write the dnsjail configuration"
+sed -i '/^upstream-resolvers/d' "$W_CONF"
+run_fwd_bundle fwdaudit : --annotation io.dnsjail.mode=audit -- /bin/echo "ran-$TAG-audit"
+tap_check "runc: audit mode, no upstream-resolvers, only the image's resolv.conf: refused, saying to set upstream-resolvers" \
+    refused_saying "ran-$TAG-audit" "audit mode.s upstream.*upstream-resolvers" ||
+    { _show_run; tap_diag_file "$W_LOG" 3; }
+run_fwd_bundle fwdauditmount : --annotation io.dnsjail.mode=audit \
+    --bind "$W_TMP/host-resolv.conf:/etc/resolv.conf" \
+    -- /usr/bin/python3 /probe.py "dns|audited|a-$TAG.example.test|A|-|udp"
+tap_check "runc: control: audit mode with a mounted resolv.conf resolves through it (the canary)" \
+    eval 'probe_is "$RUN_OUT" audited answers "A:203.0.113.7" && canary_saw_dns "a-$TAG.example.test"' ||
+    _show_run
+
+# ---- a name:port rule inside a forward zone: the rule wins ---------------------------------
+# db.cluster.local is $ECHO_IP in the zone, 203.0.113.7 at the world's resolver (the proxy's
+# upstream-resolvers): only the zone's answer leads to the echo.
+world_dnsjail_conf "forward-zones = cluster.local=$UPSTREAM" ||
+    tap_bail "cannot write the dnsjail configuration"
+ip -n "${SRV_NS##*/}" addr add "$ECHO_IP/32" dev lo || tap_bail "cannot add $ECHO_IP"
+ECHO_LOG=$W_TMP/echo.log
+: >"$ECHO_LOG"
+nsenter --net="$SRV_NS" python3 "$W_E2E_DIR/virtual-client.py" serve "$ECHO_LOG" "$ECHO_IP" \
+    >"$W_TMP/echo.out" 2>&1 &
+W_PIDS+=($!)
+wait_until 10 grep -qs '^ready' "$W_TMP/echo.out" || tap_bail "the echo server did not start"
+echoed() { probe_is "$RUN_OUT" "$1" reply "b'echo-5432" && grep -qF "$2" "$ECHO_LOG"; }
+world_ctns fwdvctl || tap_bail "cannot make a namespace"
+run_container runc "$W_ID-fwdvctl" "$W_NS" yes "io.dnsjail.enable=false" -- /usr/bin/python3 \
+    /probe.py "tcp|ctl|$ECHO_IP|5432|ctl-$TAG"
+tap_check "runc: control: with io.dnsjail.enable=false the container reaches the echo at $ECHO_IP:5432" \
+    echoed ctl "ctl-$TAG" || _show_run
+world_ctns fwdvirt || tap_bail "cannot make a namespace"
+run_container runc "$W_ID-fwdvirt" "$W_NS" yes \
+    "io.dnsjail.allow=db.cluster.local:5432,nx-$TAG.cluster.local:5432" -- \
+    /usr/bin/python3 /probe.py "dns|vdns|db.cluster.local|A|-|udp" \
+    "tcp|vecho|db.cluster.local|5432|virt-$TAG" "tcp|vdirect|$ECHO_IP|5432|direct-$TAG" \
+    "tcp|vnx|nx-$TAG.cluster.local|5432|nx-$TAG"
+VADDR=$(probe_field "$RUN_OUT" vdns answers)
+tap_check "runc: db.cluster.local:5432 allowed inside the zone: a virtual address ($VADDR)" \
+    eval 'case "$VADDR" in A:198.1[89].*) true ;; *) false ;; esac' || _show_run
+tap_check "runc: ... TCP to it reaches the echo on the zone's answer, through the proxy" \
+    echoed vecho "virt-$TAG" || { _show_run; tap_diag_file "$W_LOG" 5; }
+tap_check "runc: ... the proxy logged it allowed, relayed to $ECHO_IP:5432" \
+    grep -q "\"event\":\"virtual_connection\".*\"host\":\"db.cluster.local\".*\"decision\":\"allow\".*\"upstream\":\"$ECHO_IP:5432\"" "$W_LOG" ||
+    tap_diag_file "$W_LOG" 5
+tap_check "runc: ... while the echo's address itself stays closed (no address rule)" \
+    eval '! probe_is "$RUN_OUT" vdirect status connected && ! grep -qF "direct-$TAG" "$ECHO_LOG"' ||
+    _show_run
+# An allowed name the zone says does not exist: reset, and logged as what it was.
+tap_check "runc: an allowed name that the zone does not know: the connection is reset" \
+    eval 'probe_isnt "$RUN_OUT" vnx status connected' || _show_run
+tap_check "runc: ... logged as decision error, could not resolve (never allow)" \
+    grep -q "\"event\":\"virtual_connection\".*\"host\":\"nx-$TAG.cluster.local\".*\"decision\":\"error\",\"reason\":\"could not resolve nx-$TAG.cluster.local: no such name\"" "$W_LOG" ||
+    tap_diag_file "$W_LOG" 5
 tap_done

@@ -469,7 +469,7 @@ def check_log(path, container):
             if event in ("http_request", "tls_connection") and "bytes_up" in line:
                 want = common + (["method", "path"] if event == "http_request" else [])
                 missing = [k for k in want if k not in line]
-                if missing or line["container"] != container or line["decision"] not in ("allow", "deny"):
+                if missing or line["container"] != container or line["decision"] not in ("allow", "deny", "error"):
                     print("line %d: bad fields %s: %s" % (number, missing, raw_line))
                     return 1
                 if not line["time"].endswith("Z") or len(line["time"]) != 24:
@@ -568,7 +568,8 @@ for i in $(seq 300); do
 done
 grep -q ready "$WORK/servers.out" || tap_bail "the upstream servers did not start: $(cat "$WORK/servers.out")"
 
-RULES="allowed.test *.example.test private.test fallback.test echo.test v6.test"
+# gone.test is allowed but does not resolve (dnsmasq's --local=/test/ says NXDOMAIN).
+RULES="allowed.test *.example.test private.test fallback.test echo.test v6.test gone.test"
 
 # ---- start the proxy -----------------------------------------------------------------------
 sleep 300 &
@@ -751,6 +752,13 @@ tap_check_out "TLS: 1000 concurrent connections, all answered while all are open
     "answered-while-open=1000 right=1000" "$out"
 tap_check "the proxy is still alive (no SIGSYS on any path so far)" alive "$PROXY_PID"
 
+# ---- an allowed name that does not resolve: an error, never "allow" ----------------------------
+out=$(via_http -s -o /dev/null -w '%{http_code}' http://gone.test/gone)
+tap_check_out "HTTP: an allowed name that does not resolve gets 502" 502 "$out"
+via_tls -s -o /dev/null https://gone.test/gone 2>/dev/null
+tap_check "TLS: an allowed name that does not resolve: the connection is closed (curl fails)" \
+    test $? -ne 0
+
 # ---- the log -------------------------------------------------------------------------------
 out=$(tool check-log "$LOG" e2e-proxy)
 tap_check "every log line is JSON with the documented fields" test $? = 0
@@ -761,6 +769,12 @@ tap_check "log: an allowed request with method, path and status" \
     tool find-line "$LOG" event='"http_request"' host='"allowed.test"' method='"GET"' path='"/hello"' decision='"allow"' status=200
 tap_check "log: the refused private address" \
     tool find-line "$LOG" host='"private.test"' decision='"deny"' reason='"private.test resolves to internal address 10.0.0.1"'
+tap_check "log: HTTP to an allowed name that did not resolve: decision error, with the reason" \
+    tool find-line "$LOG" event='"http_request"' host='"gone.test"' decision='"error"' reason='"could not resolve gone.test: no such name"' status=502
+tap_check "log: TLS to an allowed name that did not resolve: decision error, with the reason" \
+    tool find-line "$LOG" event='"tls_connection"' host='"gone.test"' decision='"error"' reason='"could not resolve gone.test: no such name"'
+tap_check "log: no line about gone.test says allow" \
+    bash -c '! grep "\"host\":\"gone.test\"" "$1" | grep -q "\"decision\":\"allow\""' _ "$LOG"
 tap_check "log: a TLS connection with its bytes each way" tool echo-bytes "$LOG"
 tap_check "log: a TLS connection without SNI" \
     tool find-line "$LOG" event='"tls_connection"' host=null reason='"no server name (SNI) in the ClientHello"'

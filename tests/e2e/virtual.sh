@@ -145,8 +145,9 @@ for l in open(sys.argv[1]):
         eval 'srvlog_none "r.get(\"path\") == \"/mismatch-$TAG\"" && plog "r[\"event\"] == \"http_request\" and r[\"decision\"] == \"deny\" and \"belongs to db.example.test\" in r[\"reason\"]"'
     expect "$w: control: web.example.test itself is allowed over HTTP (through the sinkhole address)" \
         http_web "r['code'] == 200 and 'host=web.example.test path=/web-$TAG' in r['data']"
-    tap_check "$w: TLS to the virtual address with SNI db.example.test is allowed by the proxy" \
-        plog "r['event'] == 'tls_connection' and r['host'] == 'db.example.test' and r['decision'] == 'allow'"
+    # Nothing serves TLS there: allowed, the proxy tried to connect, and says it failed.
+    tap_check "$w: TLS to the virtual address with SNI db.example.test is allowed by the proxy (tried: error, could not connect)" \
+        plog "r['event'] == 'tls_connection' and r['host'] == 'db.example.test' and r['decision'] == 'error' and r['reason'].startswith('could not connect to db.example.test')"
     tap_check "$w: ... with SNI web.example.test it is refused, the address being db.example.test's" \
         plog "r['event'] == 'tls_connection' and r['host'] == 'web.example.test' and r['decision'] == 'deny' and 'belongs to db.example.test' in r['reason']"
     expect "$w: ... and the client got no handshake" tls_mismatch "'error' in r"

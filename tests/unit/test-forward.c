@@ -321,6 +321,40 @@ static void test_fwdmsg_positive(void **unused)
     assert_non_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
 }
 
+/* The client asked "WwW.cluster.LOCAL": upstream sees only lower case, and the answer to
+ * the lower-case question goes back with the client's own case. */
+static void test_fwdmsg_case(void **unused)
+{
+    struct dj_dns_query q = client(false);
+    uint8_t lowered[QNAME_LEN + 1], out[1024];
+    /* Every byte value a wire name may hold: only 'A'..'Z' change. */
+    uint8_t all[256], all_lowered[256];
+    struct dj_fwd_info info;
+    struct msg m;
+    bool truncated;
+    size_t n;
+
+    (void)unused;
+    memset(lowered, 0xEE, sizeof(lowered));
+    dj_fwd_lower_name(q.qname, q.qname_len, lowered);
+    assert_memory_equal(lowered, QNAME, QNAME_LEN);
+    assert_int_equal(lowered[QNAME_LEN], 0xEE); /* nothing written past the name */
+    assert_memory_not_equal(q.qname, QNAME, QNAME_LEN);
+
+    for (size_t i = 0; i < sizeof(all); i++)
+        all[i] = (uint8_t)i;
+    dj_fwd_lower_name(all, sizeof(all), all_lowered);
+    for (size_t i = 0; i < sizeof(all); i++)
+        assert_int_equal(all_lowered[i], i >= 'A' && i <= 'Z' ? i + 32 : i);
+
+    response(&m, 0x8180, 1, 0, 0); /* the upstream's question: lower case */
+    a_record(&m, 300, 1);
+    assert_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
+    n = dj_fwd_build_reply(m.b, m.len, &q, 0, 3600, 512, out, sizeof(out), &truncated);
+    assert_int_equal(n, m.len);
+    assert_memory_equal(out + 12, "\3WwW\7cluster\5LOCAL", QNAME_LEN);
+}
+
 static void test_fwdmsg_negative(void **unused)
 {
     struct dj_dns_query q = client(false);
@@ -443,9 +477,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zone_parse),      cmocka_unit_test(test_zone_match),
         cmocka_unit_test(test_config_keys),     cmocka_unit_test(test_annotation),
-        cmocka_unit_test(test_fwdmsg_positive), cmocka_unit_test(test_fwdmsg_negative),
-        cmocka_unit_test(test_cache_ttl),       cmocka_unit_test(test_cache_lru),
-        cmocka_unit_test(test_token_bucket),
+        cmocka_unit_test(test_fwdmsg_positive), cmocka_unit_test(test_fwdmsg_case),
+        cmocka_unit_test(test_fwdmsg_negative), cmocka_unit_test(test_cache_ttl),
+        cmocka_unit_test(test_cache_lru),       cmocka_unit_test(test_token_bucket),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,6 +52,28 @@ static void test_logline_fields(void **state)
     assert_int_equal(rec.port, -1);
     assert_int_equal(rec.would_block, -1);
     dj_log_record_free(&rec);
+
+    /* The proxy's line for an allowed name that did not resolve (virtual.c). */
+    assert_int_equal(
+        parse("{\"event\":\"virtual_connection\",\"host\":\"nx.example.test\",\"port\":5432,"
+              "\"decision\":\"error\",\"reason\":\"could not resolve nx.example.test: no "
+              "such name\",\"virtual_address\":\"198.18.0.1\",\"bytes_up\":0}",
+              &rec),
+        0);
+    assert_string_equal(rec.decision, "error");
+    assert_string_equal(rec.reason, "could not resolve nx.example.test: no such name");
+    assert_int_equal(rec.port, 5432);
+    dj_log_record_free(&rec);
+
+    /* The stub's DoT failure line. */
+    assert_int_equal(parse("{\"event\":\"resolver_tls_failure\",\"container\":\"abc\","
+                           "\"server\":\"192.0.2.53:853\",\"auth_name\":\"dns.test\","
+                           "\"failure\":\"pin\",\"reason\":\"no pin matches\"}",
+                           &rec),
+                     0);
+    assert_string_equal(rec.event, "resolver_tls_failure");
+    assert_string_equal(rec.reason, "no pin matches");
+    dj_log_record_free(&rec);
 }
 
 static void test_logline_round_trip(void **state)
