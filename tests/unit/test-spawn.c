@@ -268,6 +268,71 @@ static void test_runtime_streams_released(void **state)
     assert_int_equal(WTERMSIG(status), SIGKILL);
 }
 
+/* A hook started with its standard streams closed: the descriptors lib/spawn opens then land
+ * on 0-2, where the daemon's /dev/null must not overwrite them. */
+static void test_hook_without_stdio(void **state)
+{
+    int out[2], result[2];
+    char buf[512], target[64];
+    pid_t hook, daemon = -1;
+    int status;
+
+    (void)state;
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(result, O_CLOEXEC), 0);
+    assert_true(out[1] > 2 && result[1] > 2);
+    hook = fork();
+    assert_true(hook >= 0);
+    if (hook == 0) {
+        char out_text[16];
+        char *argv[] = {(char *)"sh",
+                        (char *)"-c",
+                        (char *)"for i in 0 1 2; do echo std$i=$(readlink /proc/$$/fd/$i)"
+                                " >/proc/self/fd/$2; done; printf R >/proc/self/fd/$1",
+                        (char *)"sh",
+                        (char *)"{READY_FD}",
+                        out_text,
+                        NULL};
+        struct dj_spawn spec = {.path = SH,
+                                .argv = argv,
+                                .pass_fds = &out[1],
+                                .n_pass_fds = 1,
+                                .ready_timeout_ms = 5000};
+        dj_error_t err = NULL;
+        pid_t pid = -1;
+
+        snprintf(out_text, sizeof(out_text), "%d", out[1]);
+        close(0);
+        close(1);
+        close(2);
+        if (dj_spawn_daemon(&spec, &pid, &err) < 0)
+            pid = -1;
+        if (write(result[1], &pid, sizeof(pid)) != sizeof(pid) ||
+            (pid < 0 && write(result[1], dj_error_msg(&err), strlen(dj_error_msg(&err))) < 0))
+            _exit(1);
+        _exit(0);
+    }
+    close(out[1]);
+    close(result[1]);
+    assert_int_equal(read(result[0], &daemon, sizeof(daemon)), sizeof(daemon));
+    read_to_eof(result[0], buf, sizeof(buf));
+    close(result[0]);
+    reap(hook, &status);
+    assert_string_equal(buf, ""); /* dj_spawn_daemon's error */
+    read_to_eof(out[0], buf, sizeof(buf));
+    close(out[0]);
+    assert_true(daemon > 0);
+    reap(daemon, &status);
+    assert_true(WIFEXITED(status));
+    for (int i = 0; i < 3; i++) {
+        char key[8];
+
+        snprintf(key, sizeof(key), "std%d=", i);
+        assert_true(line_value(buf, key, target, sizeof(target)));
+        assert_string_equal(target, "/dev/null");
+    }
+}
+
 /* A fixed environment (nothing of the hook's), / as working directory, umask 077, its own
  * session without being its leader, no_new_privs, and as root no capability left. */
 static void test_process_context(void **state)
@@ -532,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_ready),
         cmocka_unit_test(test_descriptors),
         cmocka_unit_test(test_runtime_streams_released),
+        cmocka_unit_test(test_hook_without_stdio),
         cmocka_unit_test(test_process_context),
         cmocka_unit_test(test_nofile),
         cmocka_unit_test(test_exit_before_ready),
