@@ -272,6 +272,32 @@ static void test_detect(void **state)
     assert_string_equal(out, "error: uid 65534 has no mapping in /proc/self/uid_map");
 }
 
+/* Runs BODY in a forked child (its own process: securebits, uids and namespaces it changes
+ * stay there) and returns what it reported. */
+static void in_child(void (*body)(int report), char *out, size_t size)
+{
+    int p[2], status;
+    size_t got = 0;
+    pid_t pid;
+    ssize_t n;
+
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        body(p[1]);
+        _exit(0);
+    }
+    close(p[1]);
+    while ((n = read(p[0], out + got, size - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(p[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void report_means_root(int report)
 {
     bool before = dj_uid_means_root();
@@ -280,13 +306,17 @@ static void report_means_root(int report)
     child_report(report, "before=%d set=%d after=%d", before, set, dj_uid_means_root());
 }
 
+static void report_as_nobody(int report)
+{
+    if (setresuid(NOBODY_UID, NOBODY_UID, NOBODY_UID) < 0)
+        _exit(1);
+    child_report(report, "means_root=%d", dj_uid_means_root());
+}
+
 /* Uid 0 means root unless it is a user namespace's root with NOROOT set. */
 static void test_uid_means_root(void **state)
 {
     char out[256];
-    int p[2], status;
-    pid_t pid;
-    ssize_t n;
 
     (void)state;
     if (geteuid() != 0) {
@@ -296,19 +326,7 @@ static void test_uid_means_root(void **state)
     assert_true(dj_uid_means_root());
 
     /* In the initial namespace NOROOT does not make uid 0 harmless: it owns the host's files. */
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        report_means_root(p[1]);
-        _exit(0);
-    }
-    close(p[1]);
-    n = read(p[0], out, sizeof(out) - 1);
-    assert_true(n > 0);
-    out[n] = '\0';
-    close(p[0]);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    in_child(report_means_root, out, sizeof(out));
     assert_string_equal(out, "before=1 set=0 after=1");
 
     /* A user namespace's root: root until NOROOT, nobody after. */
@@ -316,21 +334,7 @@ static void test_uid_means_root(void **state)
     assert_string_equal(out, "before=1 set=0 after=0");
 
     /* Not uid 0 at all. */
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (setresuid(NOBODY_UID, NOBODY_UID, NOBODY_UID) < 0)
-            _exit(1);
-        child_report(p[1], "means_root=%d", dj_uid_means_root());
-        _exit(0);
-    }
-    close(p[1]);
-    n = read(p[0], out, sizeof(out) - 1);
-    assert_true(n > 0);
-    out[n] = '\0';
-    close(p[0]);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    in_child(report_as_nobody, out, sizeof(out));
     assert_string_equal(out, "means_root=0");
 }
 
@@ -381,27 +385,11 @@ static void report_runtime_choice(int report)
 static void test_runtime_dir(void **state)
 {
     char out[1024];
-    int p[2], status;
-    pid_t pid;
-    size_t got = 0;
-    ssize_t n;
 
     (void)state;
     if (geteuid() != 0)
         skip();
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        report_runtime_choice(p[1]);
-        _exit(0);
-    }
-    close(p[1]);
-    while ((n = read(p[0], out + got, sizeof(out) - 1 - got)) > 0)
-        got += (size_t)n;
-    out[got] = '\0';
-    close(p[0]);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    in_child(report_runtime_choice, out, sizeof(out));
     if (strncmp(out, "skip:", 5) == 0) {
         print_message("no private mount namespace: %s\n", out);
         skip();
