@@ -36,7 +36,7 @@ int dj_control_listen(const char *path, dj_error_t *err)
     if (fd < 0)
         return dj_error_make(err, errno, "control socket");
     unlink(path);
-    old_mask = umask(077);
+    old_mask = umask(0177); /* 0600: only the owner (the hook, the CLI as root) connects */
     r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
     umask(old_mask);
     if (r < 0)

@@ -80,6 +80,13 @@ static void raise_nofile(unsigned long wanted)
     }
 }
 
+/* A hook started with closed standard streams got them back as its own descriptors (the
+ * program, the pipe): moves such a descriptor out of the way of the daemon's /dev/null. */
+static int above_stdio(int fd)
+{
+    return fd > 2 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
 /* Runs in the grandchild: never returns. Anything that fails is reported on the pipe. */
 static void exec_daemon(const struct dj_spawn *spec, int exe_fd, int ready_fd)
 {
@@ -101,8 +108,14 @@ static void exec_daemon(const struct dj_spawn *spec, int exe_fd, int ready_fd)
     for (int sig = 1; sig < NSIG; sig++)
         signal(sig, SIG_DFL);
 
+    ready_fd = above_stdio(ready_fd);
+    exe_fd = above_stdio(exe_fd);
+    if (ready_fd < 0 || exe_fd < 0)
+        _exit(127);
+    /* F_SETFD: /dev/null itself may have opened as 0-2, where dup2 leaves O_CLOEXEC on. */
     devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0) {
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0 ||
+        fcntl(0, F_SETFD, 0) < 0 || fcntl(1, F_SETFD, 0) < 0 || fcntl(2, F_SETFD, 0) < 0) {
         dj_report_failure(ready_fd, "cannot redirect standard streams to /dev/null");
         _exit(127);
     }
