@@ -316,20 +316,22 @@ static bool pid_is_ours(pid_t pid, const pid_t *ours, size_t n_ours)
     return false;
 }
 
-/* Marks the sockets of INDEX that process PID (its /proc directory PID_DIR) holds. */
-static void scan_process(int pid_dir, pid_t pid, bool inside, const struct inode_index *index,
-                         size_t n_index, struct dj_sockdiag_list *list)
+/* Marks the sockets of INDEX that process PID (its /proc directory PID_DIR) holds; returns how
+ * many of them it was the first inside holder of. */
+static size_t scan_process(int pid_dir, pid_t pid, bool inside, const struct inode_index *index,
+                           size_t n_index, struct dj_sockdiag_list *list)
 {
+    size_t newly_inside = 0;
     int fd_dir_fd = openat(pid_dir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *fds;
     struct dirent *de;
 
     if (fd_dir_fd < 0)
-        return; /* gone, or not ours to read: it holds nothing we can see */
+        return 0; /* gone, or not ours to read: it holds nothing we can see */
     fds = fdopendir(fd_dir_fd);
     if (fds == NULL) {
         close(fd_dir_fd);
-        return;
+        return 0;
     }
     while ((de = readdir(fds)) != NULL) {
         char link[64];
@@ -346,6 +348,7 @@ static void scan_process(int pid_dir, pid_t pid, bool inside, const struct inode
         if (hit == NULL)
             continue;
         if (inside) {
+            newly_inside += !list->v[hit->at].held_inside;
             list->v[hit->at].held_inside = true;
         } else if (list->v[hit->at].outside_pid == 0) {
             list->v[hit->at].outside_pid = pid;
@@ -353,13 +356,14 @@ static void scan_process(int pid_dir, pid_t pid, bool inside, const struct inode
         }
     }
     closedir(fds);
+    return newly_inside;
 }
 
 int dj_sockdiag_find_holders(struct dj_sockdiag_list *list, const char *proc, dev_t ns_dev,
                              ino_t ns_ino, const pid_t *ours, size_t n_ours, dj_error_t *err)
 {
     cleanup_free struct inode_index *index = NULL;
-    size_t n_index = 0;
+    size_t n_index = 0, unsettled;
     DIR *dir;
     struct dirent *de;
 
@@ -381,7 +385,21 @@ int dj_sockdiag_find_holders(struct dj_sockdiag_list *list, const char *proc, de
     dir = opendir(proc);
     if (dir == NULL)
         return dj_error_make(err, errno, "cannot read %s to find who holds the sockets", proc);
-    while ((de = readdir(dir)) != NULL) {
+    /* Ours first: when they hold every socket (a pod member joins a jail whose daemons hold the
+     * only sockets), the scan of every process is skipped. */
+    unsettled = n_index;
+    for (size_t i = 0; i < n_ours && unsettled > 0; i++) {
+        char name[24];
+        cleanup_close int pid_dir = -1;
+
+        snprintf(name, sizeof(name), "%d", (int)ours[i]);
+        pid_dir = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pid_dir >= 0)
+            unsettled -= scan_process(pid_dir, ours[i], true, index, n_index, list);
+    }
+    /* Every socket needs its outside holder named too, so only a scan that has found an
+     * inside holder for each may stop early. */
+    while (unsettled > 0 && (de = readdir(dir)) != NULL) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
         cleanup_close int pid_dir = -1;
@@ -398,7 +416,7 @@ int dj_sockdiag_find_holders(struct dj_sockdiag_list *list, const char *proc, de
         inside = (fstatat(pid_dir, "ns/net", &st, 0) == 0 && st.st_dev == ns_dev &&
                   st.st_ino == ns_ino) ||
                  pid_is_ours((pid_t)pid, ours, n_ours);
-        scan_process(pid_dir, (pid_t)pid, inside, index, n_index, list);
+        unsettled -= scan_process(pid_dir, (pid_t)pid, inside, index, n_index, list);
     }
     closedir(dir);
     return 0;

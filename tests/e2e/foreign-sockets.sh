@@ -27,11 +27,12 @@ SERVER_SPECS=(udp/127.0.0.11/40000 tcp/127.0.0.11/40000 udp/0.0.0.0/40001 tcp/::
 FOREIGN_LABELS=(f_udp f_tcp f_any4 f_any6 f_any6v4)
 
 # Starts the relaying server for namespace NSPATH from the fake internet's namespace, where it
-# stays; sets SERVER_PID and SERVER_LOG.
-start_server() { # NSPATH LABEL
+# stays; it relays to the canary's catch-all port 9999, or to PORT; sets SERVER_PID and
+# SERVER_LOG.
+start_server() { # NSPATH LABEL [PORT]
     SERVER_LOG=$W_TMP/server-$2.log
     : >"$SERVER_LOG"
-    nsenter --net="/run/netns/$W_INET" python3 "$SERVER" "$1" "$SERVER_LOG" 127.0.0.1 9999 \
+    nsenter --net="/run/netns/$W_INET" python3 "$SERVER" "$1" "$SERVER_LOG" 127.0.0.1 "${3:-9999}" \
         "${SERVER_SPECS[@]}" >"$W_TMP/server-$2.out" 2>&1 &
     SERVER_PID=$!
     W_PIDS+=("$SERVER_PID")
@@ -185,4 +186,36 @@ tap_check "pod: the log names the new server's holder" \
     log_names foreign_socket_blocked "127.0.0.11:40000/udp held by pid $SERVER_PID (python3)"
 tap_check "pod: the jail's own listeners are not named" \
     eval '! grep -F foreign_socket "$W_LOG" | grep -qE ":(15353|15380|15443|15400)/"'
+# ---- dnsjail-leaktest's foreign-server-dns channel ------------------------------------------
+# The probe finds the servers no process of the container holds and asks each for a name with
+# its token; here the foreign server forwards DNS to the canary resolver, which logs the name.
+LT_BIN=$top_builddir/leaktest/dnsjail-leaktest
+SERVER_SPECS=(udp/127.0.0.11/40053)
+world_ctns fleak || tap_bail "cannot make a namespace"
+NS=$W_NS
+# The forwarder relays to the canary resolver instead of the catch-all listener.
+start_server "$NS" leak 53 || tap_bail "cannot start the foreign server"
+run_leaktest() { # ID JAIL(yes|no)
+    local opts=(--netns "$NS" --bind "$LT_BIN:/dnsjail-leaktest") b
+    [ "$2" = yes ] && opts+=(--hook "$W_HOOK" --hook-config "$W_CONF" --annotation io.dnsjail.enable=true)
+    b=$(world_bundle "$1" "${opts[@]}" -- /dnsjail-leaktest probe --canary-zone canary.test \
+        --canary-addr 203.0.113.80 --only foreign-server-dns --timeout-ms 800) || return 1
+    run_runc "$1" "$b"
+}
+lt_token() { mawk '$1 == "foreign-server-dns" { sub("token=", "", $3); print $3 }' "$RUN_OUT"; }
+run_leaktest "$W_ID-lt-ctl" no
+TOKEN=$(lt_token)
+tap_check "leaktest control: the probe found the foreign server and asked it" \
+    grep -q '^foreign-server-dns .*udp 127.0.0.11:40053' "$RUN_OUT" || _show_run
+tap_check "leaktest control: without the jail the canary resolver saw the channel's token" \
+    eval '[ -n "$TOKEN" ] && canary_saw_dns "$TOKEN"' || _show_run
+run_leaktest "$W_ID-lt-jail" yes
+TOKEN=$(lt_token)
+tap_check "leaktest jailed: the probe ran and asked the foreign server" \
+    grep -q '^foreign-server-dns .*udp 127.0.0.11:40053' "$RUN_OUT" || _show_run
+tap_check "leaktest jailed: the probe saw no answer of the canary's (not leaked)" \
+    eval '! grep -q "^foreign-server-dns *leaked" "$RUN_OUT"' || _show_run
+tap_check "leaktest jailed: the canary resolver never saw the token" \
+    eval '[ -n "$TOKEN" ] && ! canary_saw_dns "$TOKEN"' || _show_run
+tap_check "leaktest jailed: the forwarder got nothing" eval '! grep -qF "$TOKEN" "$SERVER_LOG"'
 tap_done
