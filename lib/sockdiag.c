@@ -317,11 +317,12 @@ static bool pid_is_ours(pid_t pid, const pid_t *ours, size_t n_ours)
 }
 
 /* Marks the sockets of INDEX that process PID (its /proc directory PID_DIR) holds; returns how
- * many of them it was the first inside holder of. */
+ * many it settled: those it is the first inside holder of, or, outside, the first holder of
+ * that has none inside. */
 static size_t scan_process(int pid_dir, pid_t pid, bool inside, const struct inode_index *index,
                            size_t n_index, struct dj_sockdiag_list *list)
 {
-    size_t newly_inside = 0;
+    size_t settled = 0;
     int fd_dir_fd = openat(pid_dir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *fds;
     struct dirent *de;
@@ -348,15 +349,16 @@ static size_t scan_process(int pid_dir, pid_t pid, bool inside, const struct ino
         if (hit == NULL)
             continue;
         if (inside) {
-            newly_inside += !list->v[hit->at].held_inside;
+            settled += !list->v[hit->at].held_inside;
             list->v[hit->at].held_inside = true;
         } else if (list->v[hit->at].outside_pid == 0) {
+            settled += !list->v[hit->at].held_inside;
             list->v[hit->at].outside_pid = pid;
             read_comm(pid_dir, list->v[hit->at].outside_comm);
         }
     }
     closedir(fds);
-    return newly_inside;
+    return settled;
 }
 
 int dj_sockdiag_find_holders(struct dj_sockdiag_list *list, const char *proc, dev_t ns_dev,
@@ -385,8 +387,10 @@ int dj_sockdiag_find_holders(struct dj_sockdiag_list *list, const char *proc, de
     dir = opendir(proc);
     if (dir == NULL)
         return dj_error_make(err, errno, "cannot read %s to find who holds the sockets", proc);
-    /* Ours first: when they hold every socket (a pod member joins a jail whose daemons hold the
-     * only sockets), the scan of every process is skipped. */
+    /* Ours first, then the namespace's own processes (one fstatat each tells them): most
+     * starts end there, a pod member's join with sockets the jail's daemons and the pod hold.
+     * Only what no inside holder took costs the walk through every other process's
+     * descriptors, to name a holder. */
     unsettled = n_index;
     for (size_t i = 0; i < n_ours && unsettled > 0; i++) {
         char name[24];
@@ -397,26 +401,28 @@ int dj_sockdiag_find_holders(struct dj_sockdiag_list *list, const char *proc, de
         if (pid_dir >= 0)
             unsettled -= scan_process(pid_dir, ours[i], true, index, n_index, list);
     }
-    /* Every socket needs its outside holder named too, so only a scan that has found an
-     * inside holder for each may stop early. */
-    while (unsettled > 0 && (de = readdir(dir)) != NULL) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        cleanup_close int pid_dir = -1;
-        struct stat st;
-        bool inside;
+    for (int inside_pass = 1; inside_pass >= 0 && unsettled > 0; inside_pass--) {
+        rewinddir(dir);
+        while (unsettled > 0 && (de = readdir(dir)) != NULL) {
+            char *end;
+            long pid = strtol(de->d_name, &end, 10);
+            cleanup_close int pid_dir = -1;
+            struct stat st;
+            bool inside;
 
-        if (de->d_name[0] < '1' || de->d_name[0] > '9' || *end != '\0' || pid <= 0)
-            continue;
-        pid_dir = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (pid_dir < 0)
-            continue;
-        /* The process's namespace is its main thread's: a daemon with one thread parked in the
-         * container's namespace (as dockerd does to create its socket) is still outside. */
-        inside = (fstatat(pid_dir, "ns/net", &st, 0) == 0 && st.st_dev == ns_dev &&
-                  st.st_ino == ns_ino) ||
-                 pid_is_ours((pid_t)pid, ours, n_ours);
-        unsettled -= scan_process(pid_dir, (pid_t)pid, inside, index, n_index, list);
+            if (de->d_name[0] < '1' || de->d_name[0] > '9' || *end != '\0' || pid <= 0)
+                continue;
+            pid_dir = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (pid_dir < 0)
+                continue;
+            /* The process's namespace is its main thread's: a daemon with one thread parked in
+             * the container's namespace (as dockerd does to create its socket) is outside. */
+            inside = (fstatat(pid_dir, "ns/net", &st, 0) == 0 && st.st_dev == ns_dev &&
+                      st.st_ino == ns_ino) ||
+                     pid_is_ours((pid_t)pid, ours, n_ours);
+            if (inside == (inside_pass == 1))
+                unsettled -= scan_process(pid_dir, (pid_t)pid, inside, index, n_index, list);
+        }
     }
     closedir(dir);
     return 0;
