@@ -219,7 +219,11 @@ static void test_holders(void **unused)
         snprintf(path, sizeof(path), "%s/%d/comm", dir, pid);
         f = fopen(path, "w");
         assert_non_null(f);
-        fprintf(f, pid == 20 ? "docker\x01" "d\n" : "proc%d\n", pid);
+        fprintf(f,
+                pid == 20 ? "docker\x01"
+                            "d\n"
+                          : "proc%d\n",
+                pid);
         fclose(f);
     }
     snprintf(path, sizeof(path), "%s/10/ns", dir);
