@@ -41,6 +41,7 @@
 #include "resolver.h"
 #include "rootless.h"
 #include "sandbox.h"
+#include "sockdiag.h"
 #include "spawn.h"
 #include "vaddr.h"
 
@@ -73,6 +74,10 @@ struct hook {
     struct dj_rootless rootless; /* under rootless podman: per-user paths, keep our uid */
     struct hook_virtual virt;
     char *audit_upstreams; /* audit mode: "UP|UP" the stub resolves every other name with */
+    struct dj_nft_endpoint *blocked; /* servers held from outside the namespace, closed off */
+    size_t n_blocked;
+    pid_t jail_daemons[4]; /* joining: the running jail's daemons, whose listeners are ours */
+    size_t n_jail_daemons;
 };
 
 static void usage(FILE *out)
@@ -437,6 +442,119 @@ static void note_raw_limits(struct hook *h)
               "leave below the jail's egress policing; drop NET_RAW to close that");
 }
 
+/* Whether the socket with INODE is one of the listeners we bound for the daemons. */
+static bool is_our_listener(const struct listeners *ours, uint64_t inode)
+{
+    for (size_t d = 0; ours != NULL && d < N_DAEMONS; d++) {
+        for (size_t i = 0; i < ours[d].n; i++) {
+            struct stat st;
+
+            if (fstat(ours[d].fds[i], &st) == 0 && (uint64_t)st.st_ino == inode)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* What the ruleset rejects for server S. */
+static struct dj_nft_endpoint blocked_endpoint(const struct dj_sockdiag_socket *s)
+{
+    struct dj_nft_endpoint e = {.family = s->family, .l4proto = s->protocol, .port = s->port};
+
+    e.any_local = dj_sockdiag_any_address(s);
+    memcpy(e.addr, s->addr, sizeof(e.addr));
+    /* An IPv6 wildcard without IPV6_V6ONLY takes IPv4 as well. */
+    if (e.any_local && s->family == AF_INET6 && !s->v6only)
+        e.family = AF_UNSPEC;
+    return e;
+}
+
+/* Servers in the container's namespace that only processes outside it hold (Docker's embedded
+ * DNS, any helper that binds there and serves from outside) would answer the container from
+ * outside the jail. Each is closed off in SPEC (foreign-sockets = block), left open when
+ * allow-foreign-socket names it, or refuses the container (refuse); each is logged. Runs in
+ * the container's namespace. OURS: the listeners just bound for the daemons; on a join the
+ * running jail's daemons (h->jail_daemons) hold theirs. What a process adds later is not
+ * seen (docs/DESIGN.md, threat model). */
+static int close_off_foreign_sockets(struct hook *h, const struct listeners *ours,
+                                     struct dj_nft_spec *spec, dj_error_t *err)
+{
+    struct dj_sockdiag_list list;
+    struct stat ns;
+    size_t kept = 0;
+    int r = -1;
+
+    free(h->blocked);
+    h->blocked = NULL;
+    h->n_blocked = 0;
+    if (dj_sockdiag_list_servers(&list, err) < 0)
+        return dj_error_wrap(err, "listing the sockets in the network namespace of container %s",
+                             h->state.id);
+    /* Ours are dropped first: with none left (a new namespace), /proc is not scanned. */
+    for (size_t i = 0; i < list.n; i++)
+        if (!is_our_listener(ours, list.v[i].inode))
+            list.v[kept++] = list.v[i];
+    list.n = kept;
+    if (list.n == 0) {
+        r = 0;
+        goto out;
+    }
+    if (stat("/proc/thread-self/ns/net", &ns) < 0) {
+        dj_error_make(err, errno, "cannot identify the container's network namespace");
+        goto out;
+    }
+    if (dj_sockdiag_find_holders(&list, "/proc", ns.st_dev, ns.st_ino, h->jail_daemons,
+                                 h->n_jail_daemons, err) < 0)
+        goto out;
+    h->blocked = calloc(list.n, sizeof(*h->blocked));
+    if (h->blocked == NULL) {
+        dj_error_make(err, ENOMEM, "foreign sockets");
+        goto out;
+    }
+    for (size_t i = 0; i < list.n; i++) {
+        const struct dj_sockdiag_socket *s = &list.v[i];
+        char where[DJ_SOCKDIAG_ENDPOINT_TEXT], detail[DJ_SOCKDIAG_ENDPOINT_TEXT + 96];
+
+        if (s->held_inside)
+            continue;
+        dj_sockdiag_format(s, where);
+        if (s->outside_pid != 0)
+            snprintf(detail, sizeof(detail), "%s held by pid %d (%s) outside the container", where,
+                     (int)s->outside_pid, s->outside_comm);
+        else
+            snprintf(detail, sizeof(detail), "%s held by no process in the container", where);
+        if (dj_sockdiag_listed(h->cfg.allow_foreign_sockets, s)) {
+            log_event(h, "foreign_socket_allowed", detail);
+            continue;
+        }
+        if (h->cfg.foreign_sockets == DJ_FOREIGN_SOCKETS_REFUSE) {
+            dj_error_make(err, 0,
+                          "container %s: %s could answer it from outside the jail; stop that "
+                          "server, name it in allow-foreign-socket, or set foreign-sockets = "
+                          "block",
+                          h->state.id, detail);
+            logged_refusal(h, err);
+            goto out;
+        }
+        if (h->n_blocked == DJ_NFT_MAX_BLOCKED) {
+            dj_error_make(err, 0,
+                          "container %s: more than %d servers in its network namespace are held "
+                          "from outside it, more than the jail closes off; stop them",
+                          h->state.id, DJ_NFT_MAX_BLOCKED);
+            logged_refusal(h, err);
+            goto out;
+        }
+        h->blocked[h->n_blocked++] = blocked_endpoint(s);
+        log_event(h, "foreign_socket_blocked", detail);
+    }
+    spec->blocked = h->blocked;
+    spec->n_blocked = h->n_blocked;
+    r = 0;
+out:
+    dj_sockdiag_list_free(&list);
+    return r;
+}
+
 /* In the container's namespace: loopback up, every daemon's sockets, then the ruleset (last,
  * so nothing is redirected to a port nobody holds). */
 static int setup_in_container(struct hook *h, void *data, dj_error_t *err)
@@ -451,6 +569,8 @@ static int setup_in_container(struct hook *h, void *data, dj_error_t *err)
         if (bind_listeners(h, (enum daemon_id)i, &all[i], err) < 0)
             goto fail;
     }
+    if (close_off_foreign_sockets(h, all, &spec, err) < 0)
+        goto fail;
     if (dj_nft_install(&spec, err) < 0) {
         dj_error_wrap(err, "installing nftables table inet " DJ_NFT_TABLE);
         goto fail;
@@ -469,9 +589,11 @@ static int ensure_table(struct hook *h, void *data, dj_error_t *err)
     bool exists = false;
 
     (void)data;
-    if (dj_nft_table_exists(&exists, err) < 0)
+    if (close_off_foreign_sockets(h, NULL, &spec, err) < 0 || dj_nft_table_exists(&exists, err) < 0)
         return -1;
-    if (exists)
+    /* A server held from outside since the last member came: the table is replaced with one
+     * that closes it off too (atomically; established flows keep their conntrack state). */
+    if (exists && spec.n_blocked == 0)
         return 0;
     return raw_policing(h, &spec, &raw, err) < 0 ? -1 : dj_nft_install(&spec, err);
 }
@@ -1067,6 +1189,19 @@ static void gc_namespace(struct dj_state *st, const char *key, void *data)
     dj_state_ns_remove(st, key);
 }
 
+/* The running jail's daemons: their listeners in the namespace are ours, not foreign. The
+ * pid files are current: the daemons just answered on their control sockets. */
+static void note_jail_daemons(struct hook *h, struct dj_state *st, const char *key)
+{
+    h->n_jail_daemons = 0;
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        pid_t pid = dj_state_ns_read_pid(st, key, daemon_kinds[i].name);
+
+        if (pid > 0 && h->n_jail_daemons < sizeof(h->jail_daemons) / sizeof(h->jail_daemons[0]))
+            h->jail_daemons[h->n_jail_daemons++] = pid;
+    }
+}
+
 static int join_existing(struct hook *h, struct dj_state *st, const char *key,
                          const struct dj_netns *ns, const struct dj_netns *host, int pidfd,
                          dj_error_t *err)
@@ -1081,6 +1216,7 @@ static int join_existing(struct hook *h, struct dj_state *st, const char *key,
         if (dj_control_watch(control, pidfd, CONTROL_TIMEOUT_MS, err) < 0)
             return dj_error_wrap(err, "joining the jail of this network namespace");
     }
+    note_jail_daemons(h, st, key);
     /* Someone may have flushed the table; the policy says it must be there. */
     if (in_namespace(ns, host, ensure_table, h, NULL, err) < 0)
         return -1;
@@ -1412,6 +1548,7 @@ out:
     virtual_close(&h);
     free(h.networks);
     free(h.audit_upstreams);
+    free(h.blocked);
     dj_policy_free(&h.policy);
     oci_bundle_free(&h.bundle);
     oci_state_free(&h.state);

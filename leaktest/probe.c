@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -350,6 +351,7 @@ static void describe_dns_reply(const uint8_t *reply, size_t len, uint16_t id, ui
 
 struct dns_attempt {
     const char *server; /* literal address, NULL: the resolv.conf server */
+    uint16_t port;      /* 0: 53 */
     bool tcp;
     uint16_t qtype;
     bool edns;
@@ -401,7 +403,7 @@ static void dns_channel(const struct probe *p, struct result *r, const struct dn
     }
     struct sockaddr_storage to;
     socklen_t to_len;
-    if (!make_addr(server, 53, &to, &to_len)) {
+    if (!make_addr(server, at->port != 0 ? at->port : 53, &to, &to_len)) {
         set_detail(r, DJ_LEAK_NOT_TESTABLE, "not an address: %s", server);
         return;
     }
@@ -437,8 +439,9 @@ static void dns_channel(const struct probe *p, struct result *r, const struct dn
         ex = udp_exchange(p, &to, to_len, query + 2, qlen, reply, &reply_len, &err);
         msg_len = reply_len;
     }
-    char what[64];
-    snprintf(what, sizeof(what), "%s to %s", at->tcp ? "tcp" : "udp", server);
+    char what[80];
+    snprintf(what, sizeof(what), "%s to %s port %u", at->tcp ? "tcp" : "udp", server,
+             at->port != 0 ? at->port : 53);
     if (ex == EX_REPLY && !has_marker(reply, reply_len)) {
         char said[96];
         describe_dns_reply(msg, msg_len, id, at->qtype, name, name_len, said, sizeof(said));
@@ -698,6 +701,152 @@ static void ch_limit_sni_host(const struct probe *p, struct result *r)
         return;
     }
     stream_channel(p, r, p->canary4, 443, msg, len + (size_t)n, "allowed sni, other host inside");
+}
+
+/* ---- servers held from outside the container --------------------------------------------- */
+
+/* A process outside the container can bind a socket in its namespace and serve it from outside
+ * (Docker's embedded DNS on 127.0.0.11 is one). The probe finds the namespace's servers in
+ * /proc/net and keeps those that no process it can see holds, then asks each for a name with
+ * the channel's token: a server that resolves it from outside reaches the canary. */
+#define MAX_FOREIGN_SERVERS 8
+
+struct foreign_server {
+    char addr[INET6_ADDRSTRLEN];
+    uint16_t port;
+    bool tcp;
+};
+
+/* Whether any process the probe can see (itself included) holds socket INODE. */
+static bool socket_held_here(unsigned long inode)
+{
+    char want[40];
+    snprintf(want, sizeof(want), "socket:[%lu]", inode);
+    DIR *proc = opendir("/proc");
+    if (proc == NULL)
+        return true; /* cannot tell: do not call it foreign */
+    bool held = false;
+    struct dirent *pe;
+    while (!held && (pe = readdir(proc)) != NULL) {
+        if (pe->d_name[0] < '1' || pe->d_name[0] > '9')
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%.20s/fd", pe->d_name);
+        DIR *fds = opendir(path);
+        if (fds == NULL)
+            continue;
+        struct dirent *fe;
+        while (!held && (fe = readdir(fds)) != NULL) {
+            char link[48];
+            ssize_t n = readlinkat(dirfd(fds), fe->d_name, link, sizeof(link) - 1);
+            if (n <= 0)
+                continue;
+            link[n] = '\0';
+            held = strcmp(link, want) == 0;
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    return held;
+}
+
+/* The address column of /proc/net/{tcp,udp}[6]: the kernel prints each 32-bit word of the
+ * address in network order as a host integer, so the words are copied back as such. */
+static bool proc_net_addr(const char *hex, int family, char *out)
+{
+    uint8_t addr[16];
+    size_t words = family == AF_INET6 ? 4 : 1;
+    if (strlen(hex) != words * 8)
+        return false;
+    for (size_t w = 0; w < words; w++) {
+        char word[9];
+        memcpy(word, hex + 8 * w, 8);
+        word[8] = '\0';
+        char *end;
+        uint32_t v = (uint32_t)strtoul(word, &end, 16);
+        if (*end != '\0')
+            return false;
+        memcpy(addr + 4 * w, &v, 4);
+    }
+    static const uint8_t zero[16];
+    /* A wildcard server is reached on loopback. */
+    if (memcmp(addr, zero, 4 * words) == 0) {
+        strcpy(out, family == AF_INET6 ? "::1" : "127.0.0.1");
+        return true;
+    }
+    return inet_ntop(family, addr, out, INET6_ADDRSTRLEN) != NULL;
+}
+
+static size_t find_foreign_servers(struct foreign_server *out, size_t max)
+{
+    static const struct {
+        const char *path;
+        int family;
+        bool tcp;
+        unsigned state; /* TCP_LISTEN for TCP, TCP_CLOSE (unconnected) for UDP */
+    } tables[] = {
+        {"/proc/net/udp", AF_INET, false, 0x07},
+        {"/proc/net/tcp", AF_INET, true, 0x0A},
+        {"/proc/net/udp6", AF_INET6, false, 0x07},
+        {"/proc/net/tcp6", AF_INET6, true, 0x0A},
+    };
+    size_t n = 0;
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]) && n < max; t++) {
+        cleanup_fclose FILE *f = fopen(tables[t].path, "re");
+        char line[512];
+        if (f == NULL || fgets(line, sizeof(line), f) == NULL) /* the header */
+            continue;
+        while (n < max && fgets(line, sizeof(line), f) != NULL) {
+            char hex[33];
+            unsigned port, state;
+            unsigned long inode;
+            if (sscanf(
+                    line,
+                    " %*u: %32[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
+                    hex, &port, &state, &inode) != 4)
+                continue;
+            if (state != tables[t].state || port == 0 || port > 65535 || inode == 0 ||
+                socket_held_here(inode))
+                continue;
+            if (!proc_net_addr(hex, tables[t].family, out[n].addr))
+                continue;
+            out[n].port = (uint16_t)port;
+            out[n].tcp = tables[t].tcp;
+            n++;
+        }
+    }
+    return n;
+}
+
+static void ch_foreign_server(const struct probe *p, struct result *r)
+{
+    struct foreign_server servers[MAX_FOREIGN_SERVERS];
+    size_t n = find_foreign_servers(servers, MAX_FOREIGN_SERVERS);
+    if (n == 0) {
+        set_detail(r, DJ_LEAK_NOT_TESTABLE, "no server here that only an outside process holds");
+        return;
+    }
+    char tried[DJ_LEAK_MAX_DETAIL / 2] = "";
+    for (size_t i = 0; i < n; i++) {
+        struct result one = *r;
+        const struct dns_attempt at = {.server = servers[i].addr,
+                                       .port = servers[i].port,
+                                       .tcp = servers[i].tcp,
+                                       .qtype = DJ_DNS_TYPE_A};
+        dns_channel(p, &one, &at);
+        if (one.verdict == DJ_LEAK_LEAKED) {
+            *r = one;
+            return;
+        }
+        char one_text[INET6_ADDRSTRLEN + 16];
+        int len = snprintf(one_text, sizeof(one_text), " %s %s:%u", servers[i].tcp ? "tcp" : "udp",
+                           servers[i].addr, servers[i].port);
+        size_t used = strlen(tried);
+        if (len > 0 && used + (size_t)len < sizeof(tried))
+            memcpy(tried + used, one_text, (size_t)len + 1);
+    }
+    set_detail(r, DJ_LEAK_PENDING, "asked %zu server%s held from outside:%s", n, n > 1 ? "s" : "",
+               tried);
 }
 
 /* ---- plain TCP and UDP ------------------------------------------------------------------ */
@@ -1056,6 +1205,7 @@ static const struct {
     {"af-packet", ch_af_packet},
     {"af-packet-bypass", ch_af_packet_bypass},
     {"af-xdp", ch_af_xdp},
+    {"foreign-server-dns", ch_foreign_server},
     {"limit-sni-host", ch_limit_sni_host},
 };
 #define N_CHANNELS (sizeof(channels) / sizeof(channels[0]))

@@ -22,6 +22,7 @@
 #include "cleanup.h"
 #include "fwdzone.h"
 #include "policy.h"
+#include "sockdiag.h"
 #include "upstream.h"
 #include "vaddr.h"
 
@@ -51,6 +52,8 @@ enum value_type {
     VALUE_ZONES,      /* forward zones with optional upstreams, lib/fwdzone.h syntax */
     VALUE_VNET4,      /* an IPv4 ADDR/PREFIX with room for virtual addresses */
     VALUE_VNET6,      /* the same, IPv6 */
+    VALUE_FOREIGN,    /* block or refuse (enum dj_foreign_sockets) */
+    VALUE_ENDPOINTS,  /* ADDR:PORT or [V6]:PORT, separated by commas or blanks */
 };
 
 struct key_def {
@@ -97,6 +100,8 @@ static const struct key_def keys[] = {
     {"virtual-ipv4", VALUE_VNET4, FIELD(virtual_ipv4), 0, 0},
     {"virtual-ipv6", VALUE_VNET6, FIELD(virtual_ipv6), 0, 0},
     {"virtual-max-names", VALUE_UNSIGNED, FIELD(virtual_max_names), 1, DJ_VADDR_MAX_NAMES},
+    {"foreign-sockets", VALUE_FOREIGN, FIELD(foreign_sockets), 0, 0},
+    {"allow-foreign-socket", VALUE_ENDPOINTS, FIELD(allow_foreign_sockets), 1, 64},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -129,6 +134,7 @@ int dj_config_init(struct dj_config *cfg, dj_error_t *err)
     cfg->allow_cap_net_admin = false;
     cfg->allow_cap_net_raw = false;
     cfg->allow_wildcard_all = false;
+    cfg->foreign_sockets = DJ_FOREIGN_SOCKETS_BLOCK;
     cfg->run_as_user = strdup("nobody");
     cfg->log_file = strdup(DJ_LOCALSTATEDIR "/log/dnsjail/dnsjail.log");
     cfg->state_dir = strdup(DJ_RUNSTATEDIR "/dnsjail");
@@ -165,6 +171,8 @@ void dj_config_free(struct dj_config *cfg)
     cfg->forward_ceiling = NULL;
     free(cfg->virtual_ipv4);
     free(cfg->virtual_ipv6);
+    free(cfg->allow_foreign_sockets);
+    cfg->allow_foreign_sockets = NULL;
     cfg->virtual_ipv4 = NULL;
     cfg->virtual_ipv6 = NULL;
     cfg->upstream_resolvers = NULL;
@@ -269,6 +277,15 @@ static bool network_ok(const char *item)
     if (slash != NULL && !parse_decimal(slash + 1, family == AF_INET ? 32 : 128, &prefix))
         return false;
     return true;
+}
+
+static bool endpoint_ok(const char *item)
+{
+    uint8_t addr[16];
+    uint16_t port;
+    int family;
+
+    return dj_sockdiag_parse_endpoint(item, &family, addr, &port);
 }
 
 /* Checks every item of a list separated by commas and/or blanks; at least MIN, at most MAX. */
@@ -432,6 +449,20 @@ static int set_value(struct dj_config *cfg, const struct key_def *key, const cha
         if (check_list(value, network_ok, "a network (ADDR or ADDR/PREFIX)", key, pos, err) < 0)
             return -1;
         break;
+    case VALUE_ENDPOINTS:
+        if (check_list(value, endpoint_ok, "a socket address (ADDR:PORT or [V6ADDR]:PORT)", key,
+                       pos, err) < 0)
+            return -1;
+        break;
+    case VALUE_FOREIGN:
+        if (strcmp(value, "block") == 0)
+            *(enum dj_foreign_sockets *)field = DJ_FOREIGN_SOCKETS_BLOCK;
+        else if (strcmp(value, "refuse") == 0)
+            *(enum dj_foreign_sockets *)field = DJ_FOREIGN_SOCKETS_REFUSE;
+        else
+            return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not block or refuse",
+                                 pos->file, pos->line, pos->key, value);
+        return 0;
     case VALUE_RULES: {
         struct dj_allow_rule *rules = NULL;
         size_t n_rules = 0;
@@ -642,7 +673,7 @@ static bool is_string_key(const struct key_def *key)
     return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_UPSTREAMS ||
            key->type == VALUE_NETWORKS || key->type == VALUE_RULES ||
            key->type == VALUE_SYSTEM_LOG || key->type == VALUE_ZONES || key->type == VALUE_VNET4 ||
-           key->type == VALUE_VNET6;
+           key->type == VALUE_VNET6 || key->type == VALUE_ENDPOINTS;
 }
 
 int dj_config_parse(struct dj_config *cfg, const char *name, const char *buf, size_t len,

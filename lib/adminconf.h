@@ -17,6 +17,13 @@
 #define DJ_CONFIG_MAX_BYTES (64 * 1024) /* a larger file is refused */
 #define DJ_CONFIG_MAX_LINE 4096         /* bytes in one line, without the newline */
 
+/* What the hook does with a server in the container's namespace that only processes outside
+ * it hold (lib/sockdiag.h): foreign-sockets. */
+enum dj_foreign_sockets {
+    DJ_FOREIGN_SOCKETS_BLOCK = 0, /* close it off with a reject rule, log it, start */
+    DJ_FOREIGN_SOCKETS_REFUSE,    /* refuse the container */
+};
+
 struct dj_config {
     /* DNS answers */
     struct in_addr sinkhole4;  /* sinkhole-ipv4, default 6.6.6.6 */
@@ -74,6 +81,9 @@ struct dj_config {
     bool allow_cap_net_admin; /* allow-cap-net-admin, default false (see docs/DESIGN.md) */
     bool allow_cap_net_raw;   /* allow-cap-net-raw, default false */
     bool allow_wildcard_all;  /* allow-wildcard-all: accept a bare `*` allow rule, false */
+    enum dj_foreign_sockets foreign_sockets; /* foreign-sockets = block|refuse, default block */
+    char *allow_foreign_sockets; /* allow-foreign-socket: "ADDR:PORT [V6]:PORT ..." left open;
+                                    NULL: none */
 };
 
 /* Fills *cfg with the built-in defaults. */

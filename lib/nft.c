@@ -48,9 +48,9 @@
 #define RAW_EGRESS_CHAIN "egress" /* netdev: checks it */
 
 /* Begin + three table messages + two chains + at most four nat and five filter rules + end is
- * sixteen; each address rule adds up to two nat and two filter rules; raw-frame policing adds
- * under twenty. */
-#define MAX_BATCH_MESSAGES (52 + 4 * DJ_NFT_MAX_NETWORKS)
+ * sixteen; each address rule adds up to two nat and two filter rules, each blocked server one
+ * filter rule; raw-frame policing adds under twenty. */
+#define MAX_BATCH_MESSAGES (52 + 4 * DJ_NFT_MAX_NETWORKS + DJ_NFT_MAX_BLOCKED)
 
 /* Room for the whole batch: a rule message is under 300 bytes. Netlink takes a datagram up to
  * the socket's send buffer (212992 bytes by default), which this stays below. */
@@ -618,6 +618,58 @@ static int put_reject_rule(struct nft_batch *b, const char *what, dj_error_t *er
     return nft_batch_put_rule(b, rule, built, what, err);
 }
 
+/* fib daddr type local: the destination is an address of this namespace. */
+static bool put_daddr_is_local(struct nftnl_rule *rule)
+{
+    struct nftnl_expr *e = append_expr(rule, "fib");
+    uint32_t local = RTN_LOCAL;
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+    return put_cmp(rule, NFT_CMP_EQ, &local, sizeof(local));
+}
+
+/* FILTER_CHAIN, first: [meta nfproto F] ip[6] daddr ADDR | fib daddr type local, meta l4proto P
+ * th dport PORT, reject (a TCP reset, or ICMP administratively prohibited). First, because
+ * nothing accepted later (established flows, DNAT, loopback) may reach a server that something
+ * outside the container serves from inside its namespace. */
+static int put_blocked_rules(struct nft_batch *b, const struct dj_nft_spec *spec, dj_error_t *err)
+{
+    if (spec->n_blocked > DJ_NFT_MAX_BLOCKED)
+        return dj_error_make(err, EINVAL, "nftables: more than %d blocked servers",
+                             DJ_NFT_MAX_BLOCKED);
+    for (size_t i = 0; i < spec->n_blocked; i++) {
+        const struct dj_nft_endpoint *e = &spec->blocked[i];
+        struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+        bool built = rule != NULL;
+
+        if (built && e->any_local) {
+            uint8_t nfproto = e->family == AF_INET6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+
+            if (e->family != AF_UNSPEC)
+                built =
+                    put_meta_load(rule, NFT_META_NFPROTO) && put_cmp(rule, NFT_CMP_EQ, &nfproto, 1);
+            built = built && put_daddr_is_local(rule);
+        } else if (built) {
+            struct dj_nft_network host = {.family = e->family,
+                                          .prefix = e->family == AF_INET6 ? 128 : 32};
+
+            memcpy(host.addr, e->addr, sizeof(host.addr));
+            built = put_daddr_in(rule, &host);
+        }
+        built = built && put_l4proto_is(rule, e->l4proto) && put_dport_is(rule, e->port) &&
+                (e->l4proto == IPPROTO_TCP ? put_reject(rule, NFT_REJECT_TCP_RST, 0)
+                                           : put_reject(rule, NFT_REJECT_ICMPX_UNREACH,
+                                                        NFT_REJECT_ICMPX_ADMIN_PROHIBITED));
+        if (nft_batch_put_rule(b, rule, built, FILTER_CHAIN ": reject a foreign server", err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* ---- sending a batch and reading every acknowledgement ----------------------------------- */
 
 struct batch_replies {
@@ -942,6 +994,7 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
     if (nft_batch_put_base_chain(b, FILTER_CHAIN, "filter", 0, NF_DROP,
                                  "add chain " FILTER_CHAIN " (filter, output, 0, policy drop)",
                                  err) < 0 ||
+        put_blocked_rules(b, spec, err) < 0 ||
         put_ct_accept_rule(b, NFT_CT_STATE, established_or_related,
                            FILTER_CHAIN ": ct state established,related accept", err) < 0 ||
         put_ct_accept_rule(b, NFT_CT_STATUS, IPS_DST_NAT, FILTER_CHAIN ": ct status dnat accept",

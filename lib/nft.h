@@ -8,7 +8,8 @@
  *                                          ip[6] daddr POOL meta l4proto tcp redirect to
  *                                              :virtual_port (each virtual pool, if set)
  *   chain filter_out (filter, output, 0, policy drop):
- *        ct state established,related accept; ct status dnat accept; oif lo accept;
+ *        [foreign servers: reject;] ct state established,related accept; ct status dnat accept;
+ *        oif lo accept;
  *        tcp -> reject with tcp reset; everything else -> reject with icmpx admin-prohibited
  * Address rules (io.dnsjail.allow CIDRs) bypass the proxy: for each, `ip[6] daddr NET tcp
  * dport PORT accept` goes first in nat_out (so 80/443 are not redirected) and before the
@@ -30,12 +31,22 @@
  * Users with more should allow wider networks. */
 #define DJ_NFT_MAX_NETWORKS 64
 #define DJ_NFT_MAX_VIRTUAL_POOLS 2 /* one IPv4, one IPv6 */
+#define DJ_NFT_MAX_BLOCKED 32      /* foreign servers closed off; more refuse the container */
 
 struct dj_nft_network {
     int family;       /* AF_INET or AF_INET6 */
     uint8_t addr[16]; /* network address, host bits zero */
     uint8_t prefix;   /* prefix length */
     uint16_t port;    /* 0: ports 80 and 443 */
+};
+
+/* A server in the namespace that the jail closes off (a socket held from outside it). */
+struct dj_nft_endpoint {
+    int family;       /* AF_INET or AF_INET6; AF_UNSPEC (with any_local): both */
+    uint8_t addr[16]; /* the bound address, unless any_local */
+    bool any_local;   /* bound to the wildcard: every local address of the family */
+    uint8_t l4proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+    uint16_t port;
 };
 
 struct dj_nft_spec {
@@ -52,6 +63,10 @@ struct dj_nft_spec {
     bool audit;
     /* Raw-frame policing (allow-cap-net-raw), or NULL for none: see struct dj_nft_raw. */
     const struct dj_nft_raw *raw;
+    /* Rejected first in filter_out, before anything is accepted: traffic to these servers,
+     * after any DNAT (the filter sees the rewritten destination). */
+    const struct dj_nft_endpoint *blocked;
+    size_t n_blocked; /* at most DJ_NFT_MAX_BLOCKED */
 };
 
 /* Raw-frame policing. Frames a process with CAP_NET_RAW sends through a packet socket never

@@ -80,6 +80,8 @@ static void test_defaults(void **unused)
     assert_false(cfg.allow_cap_net_admin);
     assert_false(cfg.allow_cap_net_raw);
     assert_false(cfg.allow_wildcard_all);
+    assert_int_equal(cfg.foreign_sockets, DJ_FOREIGN_SOCKETS_BLOCK);
+    assert_null(cfg.allow_foreign_sockets);
     dj_config_free(&cfg);
     assert_null(cfg.run_as_user);
     dj_config_free(&cfg); /* twice is harmless */
@@ -378,6 +380,51 @@ static void test_virtual_keys(void **unused)
                 "t.conf:1: key 'proxy-virtual-port': port 15353 is also used by dns-port");
     parse_fails("proxy-virtual-port = 1000\nproxy-tls-port = 1000\n",
                 "t.conf:2: key 'proxy-tls-port': port 1000 is also used by proxy-virtual-port");
+}
+
+static void test_foreign_socket_keys(void **unused)
+{
+    struct dj_config cfg = defaults();
+
+    (void)unused;
+    parse_ok(&cfg, "foreign-sockets = refuse\n"
+                   "allow-foreign-socket = 127.0.0.11:40000, [::1]:5353 0.0.0.0:9\n");
+    assert_int_equal(cfg.foreign_sockets, DJ_FOREIGN_SOCKETS_REFUSE);
+    assert_string_equal(cfg.allow_foreign_sockets, "127.0.0.11:40000, [::1]:5353 0.0.0.0:9");
+    parse_ok(&cfg, "foreign-sockets = block\n");
+    assert_int_equal(cfg.foreign_sockets, DJ_FOREIGN_SOCKETS_BLOCK);
+    assert_string_equal(cfg.allow_foreign_sockets, "127.0.0.11:40000, [::1]:5353 0.0.0.0:9");
+    dj_config_free(&cfg);
+
+    parse_fails("foreign-sockets = allow\n",
+                "t.conf:1: key 'foreign-sockets': \"allow\" is not block or refuse");
+    parse_fails("foreign-sockets = Block\n",
+                "t.conf:1: key 'foreign-sockets': \"Block\" is not block or refuse");
+    static const char *const bad[] = {
+        "127.0.0.11",       /* no port */
+        "127.0.0.11:",      /* empty port */
+        "127.0.0.11:0",     /* port 0 */
+        "127.0.0.11:65536", /* too large */
+        "127.0.0.11:+80",   /* not digits */
+        "::1:53",           /* IPv6 without brackets */
+        "[::1]53",          /* no colon after the bracket */
+        "[127.0.0.1]:53",   /* IPv4 in brackets */
+        "[::1:53",          /* no closing bracket */
+        "dockerd:53",       /* a name, not an address */
+        ":53",              /* no address */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *text = NULL, *want = NULL;
+
+        assert_true(asprintf(&text, "allow-foreign-socket = %s\n", bad[i]) > 0);
+        assert_true(asprintf(&want,
+                             "t.conf:1: key 'allow-foreign-socket': \"%s\" is not a socket "
+                             "address (ADDR:PORT or [V6ADDR]:PORT)",
+                             bad[i]) > 0);
+        parse_fails(text, want);
+        free(text);
+        free(want);
+    }
 }
 
 static void test_unchanged_on_error(void **unused)
@@ -716,6 +763,8 @@ static void test_example_file(void **unused)
     assert_int_equal(cfg.allow_cap_net_admin, want.allow_cap_net_admin);
     assert_int_equal(cfg.allow_cap_net_raw, want.allow_cap_net_raw);
     assert_int_equal(cfg.allow_wildcard_all, want.allow_wildcard_all);
+    assert_int_equal(cfg.foreign_sockets, want.foreign_sockets);
+    assert_string_equal(cfg.allow_foreign_sockets, "192.0.2.10:5000");
     dj_config_free(&cfg);
     dj_config_free(&want);
     free(text);
@@ -737,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_load_refuses),
         cmocka_unit_test(test_upstream_keys),
         cmocka_unit_test(test_virtual_keys),
+        cmocka_unit_test(test_foreign_socket_keys),
         cmocka_unit_test(test_example_file),
     };
 
