@@ -74,6 +74,9 @@ struct dj_config {
     bool allow_cap_net_admin; /* allow-cap-net-admin, default false (see docs/DESIGN.md) */
     bool allow_cap_net_raw;   /* allow-cap-net-raw, default false */
     bool allow_wildcard_all;  /* allow-wildcard-all: accept a bare `*` allow rule, false */
+    char *allow_socket_mounts; /* allow-socket-mounts: host paths of engine or resolver sockets
+                                  (or directories holding them) that a jailed container may
+                                  bind-mount (lib/sockmount.h); NULL: none */
 };
 
 /* Fills *cfg with the built-in defaults. */
