@@ -5,9 +5,11 @@
  * undo the jail are the ones that start containers (no jail there) or resolve names (the
  * answer and the query cross the host's resolver): those are refused, found by name, and by
  * inode for the usual places (so a hard link or a bind mount under another name is found
- * too). A mounted directory is walked to a bounded depth and entry count without following
- * symlinks: inside the container a symlink resolves against the container's root, not the
- * host's, so following it here would check the wrong file. */
+ * too). For a mounted directory, the usual places below it are checked first; then it is
+ * walked to a bounded depth and number of entries (a bind-mounted /usr has far more, and every
+ * container start pays for the walk), without following symlinks: inside the container a
+ * symlink resolves against the container's root, not the host's, so following it here would
+ * check the wrong file. */
 #include "config.h"
 
 #include "sockmount.h"
@@ -70,6 +72,7 @@ struct known_inode {
     dev_t dev;
     ino_t ino;
     const char *path;
+    char *real; /* the path with symlinks resolved (/var/run/docker.sock: /run/docker.sock) */
 };
 
 struct walk {
@@ -121,12 +124,18 @@ static void known_inodes_load(struct walk *w)
     for (size_t i = 0; i < N_KNOWN_PATHS; i++) {
         struct stat st;
 
-        if (stat(known_paths[i], &st) == 0 && S_ISSOCK(st.st_mode)) {
-            w->inodes[w->n_inodes].dev = st.st_dev;
-            w->inodes[w->n_inodes].ino = st.st_ino;
-            w->inodes[w->n_inodes].path = known_paths[i];
-            w->n_inodes++;
-        }
+        char *real;
+
+        if (stat(known_paths[i], &st) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        real = realpath(known_paths[i], NULL);
+        if (real == NULL)
+            continue;
+        w->inodes[w->n_inodes].dev = st.st_dev;
+        w->inodes[w->n_inodes].ino = st.st_ino;
+        w->inodes[w->n_inodes].path = known_paths[i];
+        w->inodes[w->n_inodes].real = real;
+        w->n_inodes++;
     }
 }
 
@@ -249,16 +258,10 @@ static int walk_dir(struct walk *w, int fd, unsigned depth, dj_error_t *err)
             break;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (++w->entries > DJ_SOCKMOUNT_MAX_ENTRIES) {
-            char source[OCI_PRINTABLE_SIZE];
-
-            return dj_error_make(
-                err, 0,
-                "the bind mount of %s holds more than %d entries to look through for engine and "
-                "resolver sockets; mount a narrower directory, or list it in allow-socket-mounts "
-                "in dnsjail.conf",
-                oci_printable(source, sizeof(source), w->mount->source), DJ_SOCKMOUNT_MAX_ENTRIES);
-        }
+        /* A big tree (a bind-mounted /usr) is not looked through to the end: the places
+         * where the sockets usually live were checked before (check_known_places). */
+        if (++w->entries > DJ_SOCKMOUNT_MAX_ENTRIES)
+            return 0;
         type = de->d_type;
         if (type == DT_UNKNOWN || type == DT_SOCK) {
             if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -292,10 +295,34 @@ static int walk_dir(struct walk *w, int fd, unsigned depth, dj_error_t *err)
             if (walk_dir(w, sub, depth + 1, err) < 0)
                 return -1;
             path_pop(w, old_len);
+            if (w->entries > DJ_SOCKMOUNT_MAX_ENTRIES)
+                return 0;
         }
     }
     if (errno != 0)
         return dj_error_make(err, errno, "reading %s", w->path);
+    return 0;
+}
+
+/* The usual places of the sockets below the directory at w->path, however big the tree. */
+static int check_known_places(struct walk *w, dj_error_t *err)
+{
+    size_t len = w->path_len;
+
+    for (size_t i = 0; i < w->n_inodes; i++) {
+        const char *real = w->inodes[i].real;
+        const char *what;
+        char parent[NAME_MAX + 1];
+
+        if (!(strcmp(w->path, "/") == 0 || (strncmp(real, w->path, len) == 0 && real[len] == '/')))
+            continue;
+        if (dj_sockmount_path_allowed(w->allowed, real) ||
+            dj_sockmount_path_allowed(w->allowed, w->inodes[i].path))
+            continue;
+        what = dj_sockmount_known_name(parent_name(real, parent, sizeof(parent)),
+                                       strrchr(real, '/') + 1);
+        return refuse(w, real, what != NULL ? what : "an engine or resolver socket", err);
+    }
     return 0;
 }
 
@@ -330,6 +357,8 @@ static int check_mount(struct walk *w, const char *bundle_dir, dj_error_t *err)
         return check_socket(w, &st, source, err);
     if (!S_ISDIR(st.st_mode))
         return 0;
+    if (check_known_places(w, err) < 0)
+        return -1;
     close(fd);
     fd = open(w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -341,6 +370,7 @@ int dj_sockmount_check(const struct oci_bundle *b, const char *bundle_dir, const
                        dj_error_t *err)
 {
     cleanup_free struct walk *w = NULL;
+    int r = 0;
 
     if (b->n_bind_mounts == 0)
         return 0;
@@ -349,10 +379,12 @@ int dj_sockmount_check(const struct oci_bundle *b, const char *bundle_dir, const
         return dj_error_make(err, ENOMEM, "checking mounts");
     w->allowed = allowed;
     known_inodes_load(w);
-    for (size_t i = 0; i < b->n_bind_mounts; i++) {
+    for (size_t i = 0; i < b->n_bind_mounts && r == 0; i++) {
         w->mount = &b->bind_mounts[i];
-        if (check_mount(w, bundle_dir, err) < 0)
-            return -1;
+        w->entries = 0;
+        r = check_mount(w, bundle_dir, err);
     }
-    return 0;
+    for (size_t i = 0; i < w->n_inodes; i++)
+        free(w->inodes[i].real);
+    return r;
 }

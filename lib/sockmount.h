@@ -12,9 +12,10 @@
 #include "error.h"
 #include "oci.h"
 
-/* A mounted directory is looked through this many levels below its top, */
+/* A mounted directory is looked through this many levels below its top, and through at most
+ * this many entries (depth first); what lies beyond is not seen, except the usual places of
+ * the sockets, which are always checked. */
 #define DJ_SOCKMOUNT_MAX_DEPTH 8
-/* and at most this many entries in all the container's mounts (beyond: refused). */
 #define DJ_SOCKMOUNT_MAX_ENTRIES 20000
 
 /* What a socket called NAME in a directory called PARENT (may be NULL) is, when it is one of
