@@ -299,7 +299,8 @@ static int walk_dir(struct walk *w, int fd, unsigned depth, dj_error_t *err)
                 return 0;
         }
     }
-    if (errno != 0)
+    /* /proc/PID/map_files opens but may not be read: as with opening, skip it. */
+    if (errno != 0 && errno != EACCES && errno != EPERM && errno != ENOENT)
         return dj_error_make(err, errno, "reading %s", w->path);
     return 0;
 }

@@ -15,8 +15,8 @@
 /* A mounted directory is looked through this many levels below its top, and through at most
  * this many entries (depth first); what lies beyond is not seen, except the usual places of
  * the sockets, which are always checked. */
-#define DJ_SOCKMOUNT_MAX_DEPTH 8
-#define DJ_SOCKMOUNT_MAX_ENTRIES 20000
+#define DJ_SOCKMOUNT_MAX_DEPTH 6
+#define DJ_SOCKMOUNT_MAX_ENTRIES 4096
 
 /* What a socket called NAME in a directory called PARENT (may be NULL) is, when it is one of
  * the engine or resolver sockets we know by name ("a container engine's API socket"...);
