@@ -42,6 +42,7 @@
 #include "rootless.h"
 #include "sandbox.h"
 #include "sockdiag.h"
+#include "sockmount.h"
 #include "spawn.h"
 #include "vaddr.h"
 
@@ -1358,6 +1359,10 @@ static int jail_start(struct hook *h, dj_error_t *err)
     if (check_capabilities(h, err) < 0)
         return -1;
     note_raw_limits(h);
+    if (dj_sockmount_check(&h->bundle, h->state.bundle, h->cfg.allow_socket_mounts, err) < 0) {
+        dj_error_wrap(err, "container %s", h->state.id);
+        return logged_refusal(h, err);
+    }
     if (resolve_forward_upstreams(h, err) < 0 || resolve_audit_upstreams(h, err) < 0)
         return logged_refusal(h, err);
     if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 || dj_netns_open_self(&host, err) < 0)

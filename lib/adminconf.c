@@ -47,6 +47,7 @@ enum value_type {
     VALUE_PATH,
     VALUE_UPSTREAMS,  /* upstream DNS servers (lib/upstream.h), separated by commas or blanks */
     VALUE_NETWORKS,   /* IPv4 or IPv6 networks (ADDR or ADDR/PREFIX), same separators */
+    VALUE_PATHS,      /* absolute paths without "." or ".." components, same separators */
     VALUE_RULES,      /* allow rules, io.dnsjail.allow syntax */
     VALUE_SYSTEM_LOG, /* auto, off, journal:PATH or syslog:PATH */
     VALUE_ZONES,      /* forward zones with optional upstreams, lib/fwdzone.h syntax */
@@ -84,6 +85,7 @@ static const struct key_def keys[] = {
     {"allow-cap-net-admin", VALUE_BOOL, FIELD(allow_cap_net_admin), 0, 0},
     {"allow-cap-net-raw", VALUE_BOOL, FIELD(allow_cap_net_raw), 0, 0},
     {"allow-wildcard-all", VALUE_BOOL, FIELD(allow_wildcard_all), 0, 0},
+    {"allow-socket-mounts", VALUE_PATHS, FIELD(allow_socket_mounts), 1, 64},
     {"upstream-resolvers", VALUE_UPSTREAMS, FIELD(upstream_resolvers), 1, DJ_UPSTREAM_MAX_SERVERS},
     {"upstream-allow", VALUE_NETWORKS, FIELD(upstream_allow), 1, 64},
     {"proxy-max-connections", VALUE_UNSIGNED, FIELD(proxy_max_connections), 1, 65536},
@@ -165,6 +167,8 @@ void dj_config_free(struct dj_config *cfg)
     free(cfg->upstream_allow);
     free(cfg->admin_allow);
     free(cfg->allow_ceiling);
+    free(cfg->allow_socket_mounts);
+    cfg->allow_socket_mounts = NULL;
     free(cfg->forward_zones);
     free(cfg->forward_ceiling);
     cfg->forward_zones = NULL;
@@ -288,11 +292,30 @@ static bool endpoint_ok(const char *item)
     return dj_sockdiag_parse_endpoint(item, &family, addr, &port);
 }
 
+/* "/run/podman/podman.sock": compared as text with mount sources, so only one spelling of a
+ * path is accepted (no "." or "..", no empty component). */
+static bool path_ok(const char *item)
+{
+    if (item[0] != '/')
+        return false;
+    for (const char *p = item + 1; *p != '\0';) {
+        size_t len = strcspn(p, "/");
+
+        if ((len == 0 && p[len] != '\0') || (len == 1 && p[0] == '.') ||
+            (len == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    return true;
+}
+
 /* Checks every item of a list separated by commas and/or blanks; at least MIN, at most MAX. */
 static int check_list(const char *value, bool (*item_ok)(const char *), const char *what,
                       const struct key_def *key, const struct position *pos, dj_error_t *err)
 {
-    char item[128];
+    char item[DJ_CONFIG_MAX_LINE + 1];
     unsigned long count = 0;
     const char *p = value;
 
@@ -463,6 +486,11 @@ static int set_value(struct dj_config *cfg, const struct key_def *key, const cha
             return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not block or refuse",
                                  pos->file, pos->line, pos->key, value);
         return 0;
+    case VALUE_PATHS:
+        if (check_list(value, path_ok, "an absolute path without \".\" or \"..\"", key, pos, err) <
+            0)
+            return -1;
+        break;
     case VALUE_RULES: {
         struct dj_allow_rule *rules = NULL;
         size_t n_rules = 0;

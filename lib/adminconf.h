@@ -84,6 +84,9 @@ struct dj_config {
     enum dj_foreign_sockets foreign_sockets; /* foreign-sockets = block|refuse, default block */
     char *allow_foreign_sockets; /* allow-foreign-socket: "ADDR:PORT [V6]:PORT ..." left open;
                                     NULL: none */
+    char *allow_socket_mounts; /* allow-socket-mounts: host paths of engine or resolver sockets
+                                  (or directories holding them) that a jailed container may
+                                  bind-mount (lib/sockmount.h); NULL: none */
 };
 
 /* Fills *cfg with the built-in defaults. */

@@ -594,6 +594,67 @@ static int parse_root_and_resolv_conf(yajl_val root, struct oci_bundle *b, dj_er
     return 0;
 }
 
+/* Is mount ENTRY a bind mount? runc and crun both bind when the type is "bind" or an option
+ * is "bind" or "rbind", whatever else the entry says. */
+static int mount_is_bind(yajl_val entry, size_t i, const char *type, bool *out, dj_error_t *err)
+{
+    yajl_val options;
+
+    *out = type != NULL && strcmp(type, "bind") == 0;
+    if (get_array(entry, "mounts[]", "options", &options, err) < 0)
+        return -1;
+    for (size_t k = 0; options != NULL && k < options->u.array.len; k++) {
+        yajl_val o = options->u.array.values[k];
+
+        if (!YAJL_IS_STRING(o))
+            return dj_error_make(err, 0, "mounts[%zu].options[%zu] must be a string", i, k);
+        if (strcmp(o->u.string, "bind") == 0 || strcmp(o->u.string, "rbind") == 0)
+            *out = true;
+    }
+    return 0;
+}
+
+/* Every bind mount's source and destination: a host socket (or a directory holding one) that
+ * the container sees is a way around the jail (lib/sockmount.c decides which). */
+static int parse_bind_mounts(yajl_val root, struct oci_bundle *b, dj_error_t *err)
+{
+    yajl_val mounts;
+
+    if (get_array(root, "", "mounts", &mounts, err) < 0)
+        return -1;
+    if (mounts == NULL)
+        return 0;
+    b->bind_mounts = calloc(mounts->u.array.len + 1, sizeof(*b->bind_mounts));
+    if (b->bind_mounts == NULL)
+        return dj_error_make(err, ENOMEM, "mounts");
+    for (size_t i = 0; i < mounts->u.array.len; i++) {
+        yajl_val entry = mounts->u.array.values[i];
+        cleanup_free char *type = NULL;
+        cleanup_free char *source = NULL;
+        cleanup_free char *destination = NULL;
+        bool bind;
+
+        if (!YAJL_IS_OBJECT(entry))
+            return dj_error_make(err, 0, "mounts[%zu] must be an object", i);
+        if (get_string(entry, "mounts[]", "type", false, &type, err) < 0 ||
+            get_string(entry, "mounts[]", "source", false, &source, err) < 0 ||
+            get_string(entry, "mounts[]", "destination", false, &destination, err) < 0 ||
+            mount_is_bind(entry, i, type, &bind, err) < 0)
+            return -1;
+        if (!bind)
+            continue;
+        if (source == NULL || source[0] == '\0')
+            return dj_error_make(err, 0, "mounts[%zu] is a bind mount without a source", i);
+        if (strlen(source) >= PATH_MAX)
+            return dj_error_make(err, 0, "mounts[%zu]: the source is longer than %d bytes", i,
+                                 PATH_MAX - 1);
+        b->bind_mounts[b->n_bind_mounts].source = steal_ptr(&source);
+        b->bind_mounts[b->n_bind_mounts].destination = steal_ptr(&destination);
+        b->n_bind_mounts++;
+    }
+    return 0;
+}
+
 int oci_bundle_parse(const char *buf, size_t len, struct oci_bundle *b, dj_error_t *err)
 {
     cleanup_tree yajl_val root = NULL;
@@ -603,7 +664,7 @@ int oci_bundle_parse(const char *buf, size_t len, struct oci_bundle *b, dj_error
         return -1;
     if (parse_annotations(root, &b->annotations, &b->n_annotations, NULL, err) < 0 ||
         parse_namespaces(root, b, err) < 0 || parse_capabilities(root, b, err) < 0 ||
-        parse_root_and_resolv_conf(root, b, err) < 0) {
+        parse_root_and_resolv_conf(root, b, err) < 0 || parse_bind_mounts(root, b, err) < 0) {
         oci_bundle_free(b);
         return -1;
     }
@@ -618,6 +679,11 @@ void oci_bundle_free(struct oci_bundle *b)
     free(b->netns_path);
     free(b->root_path);
     free(b->resolv_conf_source);
+    for (size_t i = 0; i < b->n_bind_mounts; i++) {
+        free(b->bind_mounts[i].source);
+        free(b->bind_mounts[i].destination);
+    }
+    free(b->bind_mounts);
     memset(b, 0, sizeof(*b));
 }
 

@@ -30,6 +30,12 @@ struct oci_state {
     size_t n_annotations;
 };
 
+/* A bind mount from config.json's mounts: what of the host the container will see. */
+struct oci_bind_mount {
+    char *source;      /* as written: absolute, or relative to the bundle directory */
+    char *destination; /* may be NULL */
+};
+
 struct oci_bundle {
     struct oci_annotation *annotations;
     size_t n_annotations;
@@ -38,6 +44,8 @@ struct oci_bundle {
     uint64_t caps_any; /* bit N set: CAP number N appears in any set of process.capabilities */
     char *root_path;   /* root.path as written (relative to the bundle unless absolute); NULL */
     char *resolv_conf_source; /* source of the last mount onto /etc/resolv.conf, or NULL */
+    struct oci_bind_mount *bind_mounts; /* mounts of type "bind" or with option bind/rbind */
+    size_t n_bind_mounts;
 };
 
 /* Parses the state JSON (at most OCI_STATE_MAX_BYTES). Missing id/bundle, wrong types,

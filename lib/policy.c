@@ -505,6 +505,42 @@ static int add_forward_zones(struct dj_policy *policy, const char *annotation,
     return r;
 }
 
+/* The daemons are handed the canonical list (each rule without a port as two, for 80 and 443,
+ * every rule once; see policy_memfd in hook/dnsjail-hook.c) and parse it with
+ * dj_allow_parse()'s limits. Checked here, on that list, so that a container the hook accepts
+ * is one whose daemons start. */
+static int check_daemon_limits(const struct dj_policy *policy, dj_error_t *err)
+{
+    cleanup_free char *canonical = dj_policy_canonical(policy);
+    const char *rules;
+    size_t n = 0, len;
+
+    if (canonical == NULL)
+        return dj_error_make(err, ENOMEM, "policy");
+    rules = strstr(canonical, " allow=");
+    rules = rules != NULL ? rules + strlen(" allow=") : "";
+    len = strlen(rules);
+    if (len > 0)
+        n = 1;
+    for (const char *p = rules; (p = strchr(p, ',')) != NULL; p++)
+        n++;
+    if (n > DJ_ALLOW_MAX_RULES)
+        return dj_error_make(err, 0,
+                             DJ_ANNOTATION_ALLOW
+                             " and the config's allow come to %zu rules, "
+                             "counting a rule without a port twice (ports 80 and 443); the "
+                             "limit is %d rules per jail (docs/POLICY.md, Limits)",
+                             n, DJ_ALLOW_MAX_RULES);
+    if (len > DJ_ALLOW_MAX_BYTES)
+        return dj_error_make(err, 0,
+                             DJ_ANNOTATION_ALLOW
+                             " and the config's allow come to %zu bytes, "
+                             "counting a rule without a port twice (ports 80 and 443); the "
+                             "limit is %d bytes per jail (docs/POLICY.md, Limits)",
+                             len, DJ_ALLOW_MAX_BYTES);
+    return 0;
+}
+
 int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
                                const struct dj_config *cfg, struct dj_policy *policy,
                                dj_error_t *err)
@@ -570,7 +606,7 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
         dj_allow_parse(allow, cfg->allow_wildcard_all, &policy->rules, &policy->n_rules, err) < 0)
         return dj_error_wrap(err, "annotation " DJ_ANNOTATION_ALLOW);
     if (check_ceiling(policy, cfg, err) < 0 || add_admin_rules(policy, cfg, err) < 0 ||
-        add_forward_zones(policy, forward, cfg, err) < 0) {
+        add_forward_zones(policy, forward, cfg, err) < 0 || check_daemon_limits(policy, err) < 0) {
         dj_policy_free(policy);
         return -1;
     }

@@ -2,7 +2,8 @@
 # refusals.sh: containers the hook cannot jail must not start, the runtime must show our one-line
 # reason, and nothing of ours may stay behind (no stub, no state, no nftables table).
 # Cases: malformed or unknown io.dnsjail.* annotations, no network namespace of its own,
-# CAP_NET_RAW / CAP_NET_ADMIN in any capability set, and a container init that is already gone.
+# CAP_NET_RAW / CAP_NET_ADMIN in any capability set, an allow list past the limit the daemons
+# hold, and a container init that is already gone.
 # Runs through runc; the podman refusal case is in podman.sh (it needs the installed hooks.d).
 # shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
@@ -75,6 +76,36 @@ run_runc "$id" "$b"
 tap_check "annotation within the ceiling: the container runs" test "$RUN_RC" -eq 0 ||
     tap_diag_file "$RUN_ERR" 5
 assert_gone "within the ceiling" "$id" "$NS"
+W_CONF=$CONF_DEFAULT
+
+# One limit, checked once (issue 10, item 7). The daemons hold each rule without a port twice
+# (ports 80 and 443), the admin's allow included: 2047 names and the admin's one make 4096, the
+# documented maximum. That container starts, and the admin's host works through the proxy (its
+# token reaches the canary); one name more is refused by the hook, the limit named.
+many_names() { # N: N distinct names without a port
+    local i out=""
+    for ((i = 0; i < $1; i++)); do out+="h$i.limit.example.test,"; done
+    echo "${out%,}"
+}
+world_dnsjail_conf --file "$W_TMP/limit.conf" "allow = admin-allowed.example.test"
+token=limit-$(world_random)
+id=$W_ID-r-at-limit
+b=$(world_bundle "$id" --netns "$NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
+    --annotation "io.dnsjail.allow=$(many_names 2047)" -- \
+    /usr/bin/curl -sS --max-time 10 -o /dev/null -w 'limit-http=%{http_code}\n' \
+    "http://admin-allowed.example.test/$token") || tap_bail "cannot make bundle"
+run_runc "$id" "$b"
+tap_check "at the limit (2047 names + the admin's 1 = 4096 rules): the container runs" \
+    test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
+tap_check "at the limit: the proxy started (jail_started in the log)" log_has_event jail_started "$id"
+tap_check "at the limit: the admin's allowed host answered through the proxy" \
+    grep -q '^limit-http=200' "$RUN_OUT" || tap_diag_file "$RUN_OUT" 5
+tap_check "at the limit: its token reached the site (the canary)" wait_until 10 canary_saw_net "$token"
+assert_gone "at the limit" "$id" "$NS"
+refusal_case over-limit "the limit is 4096 rules per jail" \
+    --annotation "io.dnsjail.allow=$(many_names 2048)"
+tap_check "over the limit: the message counts what the daemons would hold (4098)" \
+    grep -qF "come to 4098 rules, counting a rule without a port twice" "$RUN_ERR"
 W_CONF=$CONF_DEFAULT
 
 # The hook called directly, as a runtime would: exactly one line on stderr, "dnsjail: ...".

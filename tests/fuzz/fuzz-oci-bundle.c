@@ -28,6 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((b.caps_any >> 41) != 0 ||
         (b.netns_path != NULL && (!b.have_netns || b.netns_path[0] != '/')))
         abort();
+    /* Every bind mount kept has a source (what lib/sockmount.c checks on the host). */
+    for (size_t i = 0; i < b.n_bind_mounts; i++)
+        if (b.bind_mounts[i].source == NULL || b.bind_mounts[i].source[0] == '\0')
+            abort();
     if (dj_config_init(&cfg, &err) == 0) {
         if (dj_policy_from_annotations(b.annotations, b.n_annotations, &cfg, &policy, &err) == 0)
             dj_policy_free(&policy);

@@ -681,6 +681,18 @@ static void test_upstream_keys(void **unused)
     parse_fails("annotation-allow-within = 203.0.113.1/24\n",
                 "t.conf:1: key 'annotation-allow-within': entry \"203.0.113.1/24\": host bits "
                 "set; did you mean 203.0.113.0/24?");
+    parse_ok(&cfg, "allow-socket-mounts = /run/podman/podman.sock, /srv/run/ /\n");
+    assert_string_equal(cfg.allow_socket_mounts, "/run/podman/podman.sock, /srv/run/ /");
+    dj_config_free(&cfg);
+    parse_fails("allow-socket-mounts = run/docker.sock\n",
+                "t.conf:1: key 'allow-socket-mounts': \"run/docker.sock\" is not an absolute "
+                "path without \".\" or \"..\"");
+    parse_fails("allow-socket-mounts = /var/run/../run/docker.sock\n",
+                "t.conf:1: key 'allow-socket-mounts': \"/var/run/../run/docker.sock\" is not an "
+                "absolute path without \".\" or \"..\"");
+    parse_fails("allow-socket-mounts = /run//docker.sock\n",
+                "t.conf:1: key 'allow-socket-mounts': \"/run//docker.sock\" is not an absolute "
+                "path without \".\" or \"..\"");
     parse_fails("proxy-max-connections = 0\n",
                 "t.conf:1: key 'proxy-max-connections': \"0\" is not a number in 1..65536");
 }

@@ -436,6 +436,43 @@ static void test_bundle_resolv_conf(void **unused)
     dj_error_release(&err);
 }
 
+/* Bind mounts, as runc and crun decide them: type "bind", or an option bind/rbind. */
+static void test_bundle_bind_mounts(void **unused)
+{
+    struct oci_bundle b;
+
+    (void)unused;
+    parse_bundle_ok("{\"mounts\":["
+                    "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+                    "{\"destination\":\"/a\",\"type\":\"bind\",\"source\":\"/run/a.sock\"},"
+                    "{\"destination\":\"/b\",\"source\":\"/var/run\",\"options\":[\"rbind\","
+                    "\"ro\"]},"
+                    "{\"destination\":\"/c\",\"type\":\"none\",\"source\":\"rel/dir\","
+                    "\"options\":[\"nosuid\",\"bind\"]},"
+                    "{\"destination\":\"/d\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
+                    "\"options\":[\"nosuid\"]}]}",
+                    &b);
+    assert_int_equal(b.n_bind_mounts, 3);
+    assert_string_equal(b.bind_mounts[0].source, "/run/a.sock");
+    assert_string_equal(b.bind_mounts[0].destination, "/a");
+    assert_string_equal(b.bind_mounts[1].source, "/var/run");
+    assert_string_equal(b.bind_mounts[2].source, "rel/dir");
+    oci_bundle_free(&b);
+    assert_null(b.bind_mounts);
+    parse_bundle_ok("{\"mounts\":[]}", &b);
+    assert_int_equal(b.n_bind_mounts, 0);
+    oci_bundle_free(&b);
+
+    bundle_fails("{\"mounts\":[{\"type\":\"bind\",\"destination\":\"/x\"}]}",
+                 "bind mount without a source");
+    bundle_fails("{\"mounts\":[{\"source\":\"/x\",\"options\":[\"bind\",7]}]}",
+                 "mounts[0].options[1] must be a string");
+    bundle_fails("{\"mounts\":[{\"source\":\"/x\",\"options\":\"bind\"}]}", "must be an array");
+    bundle_fails("{\"mounts\":[{\"Type\":\"bind\",\"source\":\"/x\"}]}", "only in case");
+    bundle_fails("{\"mounts\":[{\"type\":\"bind\",\"source\":\"/x\",\"Options\":[]}]}",
+                 "only in case");
+}
+
 static void test_bundle_namespaces(void **unused)
 {
     struct oci_bundle b;
@@ -691,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_bundle_realistic),
         cmocka_unit_test(test_bundle_namespaces),
         cmocka_unit_test(test_bundle_resolv_conf),
+        cmocka_unit_test(test_bundle_bind_mounts),
         cmocka_unit_test(test_bundle_capabilities),
         cmocka_unit_test(test_bundle_annotations),
         cmocka_unit_test(test_bundle_size_limit),

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -388,6 +390,119 @@ static void policy_fails(const struct oci_annotation *ann, size_t n, const char 
     {                                                                                              \
         (char *)(k), (char *)(v)                                                                   \
     }
+
+/* An io.dnsjail.allow value of N distinct names without a port, each NAME_LEN bytes long
+ * ("h00001.aaaaa.aaaaaaaaa.aa.test"). Returns a malloc'd string. */
+static char *portless_names(size_t n, size_t name_len)
+{
+    char *value = malloc(n * (name_len + 1) + 1);
+    size_t len = 0;
+
+    assert_non_null(value);
+    assert_true(name_len >= 12);
+    for (size_t i = 0; i < n; i++) {
+        len += (size_t)sprintf(value + len, "h%05zu.", i);
+        /* labels of at most 63 bytes */
+        for (size_t k = 0; k < name_len - 12; k++)
+            value[len++] = k % 10 == 5 && k + 1 < name_len - 12 ? '.' : 'a';
+        len += (size_t)sprintf(value + len, ".test,");
+    }
+    value[len > 0 ? len - 1 : 0] = '\0';
+    return value;
+}
+
+/* What the daemons do with the hook's policy memfd (proxy/main.c, load_rules; the stub the
+ * same): read it with dj_allow_read_fd and parse it. Returns the number of rules. */
+static size_t daemons_load(const struct dj_policy *policy)
+{
+    char *canonical = dj_policy_canonical(policy);
+    char *text = NULL;
+    const char *rules;
+    struct parsed p;
+    size_t n;
+    dj_error_t err = NULL;
+    int fd = memfd_create("test-policy", MFD_CLOEXEC);
+
+    assert_non_null(canonical);
+    assert_true(fd >= 0);
+    rules = strstr(canonical, " allow=") + strlen(" allow=");
+    assert_int_equal(write(fd, rules, strlen(rules)), (ssize_t)strlen(rules));
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    if (dj_allow_read_fd(fd, &text, &err) < 0) {
+        print_error("the daemons cannot read the policy: %s\n", dj_error_msg(&err));
+        fail();
+    }
+    close(fd);
+    p = parse_ok(text, true);
+    n = p.n;
+    parsed_free(&p);
+    free(text);
+    free(canonical);
+    return n;
+}
+
+/* Issue 10, item 7: the limit is checked once, on what the daemons hold (a rule without a port
+ * counts twice, the admin's allow included), so a container at the limit starts its daemons
+ * and one past it is refused by the hook with the limit named. */
+static void test_policy_daemon_limit(void **unused)
+{
+    char *value = portless_names(DJ_ALLOW_MAX_RULES / 2 - 1, 20);
+    struct oci_annotation ann[] = {ANN("io.dnsjail.allow", value)};
+    struct dj_config cfg = config(true, false);
+    struct dj_policy policy;
+    dj_error_t err = NULL;
+
+    (void)unused;
+    /* 2047 names and the admin's one: 4096 rules as held. */
+    cfg.admin_allow = strdup("admin.example.test");
+    assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), 0);
+    assert_int_equal(daemons_load(&policy), DJ_ALLOW_MAX_RULES);
+    dj_policy_free(&policy);
+
+    /* A duplicate of a held rule adds nothing. */
+    free(cfg.admin_allow);
+    cfg.admin_allow = strdup("admin.example.test, admin.example.test:443 h00000.aaaaa.aa.test:80");
+    assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), 0);
+    assert_int_equal(daemons_load(&policy), DJ_ALLOW_MAX_RULES);
+    dj_policy_free(&policy);
+
+    /* One more, from the admin's allow: refused, the limit named. */
+    free(cfg.admin_allow);
+    cfg.admin_allow = strdup("admin.example.test, other.example.test:8080");
+    assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), -1);
+    assert_string_equal(dj_error_msg(&err),
+                        "io.dnsjail.allow and the config's allow come to 4097 rules, counting a "
+                        "rule without a port twice (ports 80 and 443); the limit is 4096 rules "
+                        "per jail (docs/POLICY.md, Limits)");
+    dj_error_release(&err);
+
+    /* 2049 names alone (the annotation's own parser takes up to 4096 entries). */
+    free(value);
+    value = portless_names(DJ_ALLOW_MAX_RULES / 2 + 1, 20);
+    ann[0].value = value;
+    free(cfg.admin_allow);
+    cfg.admin_allow = NULL;
+    assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), -1);
+    assert_non_null(strstr(dj_error_msg(&err), "come to 4098 rules"));
+    dj_error_release(&err);
+
+    /* Bytes: 1000 long names fit one value (about 190 KB) but not twice over. */
+    free(value);
+    value = portless_names(1000, 190);
+    ann[0].value = value;
+    assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), -1);
+    if (strstr(dj_error_msg(&err), "the limit is 262144 bytes per jail") == NULL)
+        fail_msg("%s", dj_error_msg(&err));
+    dj_error_release(&err);
+    free(value);
+    value = portless_names(600, 190);
+    ann[0].value = value;
+    assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), 0);
+    assert_int_equal(daemons_load(&policy), 1200);
+    dj_policy_free(&policy);
+    free(value);
+    dj_config_free(&cfg);
+}
 
 static void test_policy_defaults(void **unused)
 {
@@ -786,11 +901,12 @@ int main(void)
         cmocka_unit_test(test_allow_separators),  cmocka_unit_test(test_allow_host_errors),
         cmocka_unit_test(test_allow_wildcards),   cmocka_unit_test(test_allow_port_errors),
         cmocka_unit_test(test_allow_cidr_errors), cmocka_unit_test(test_allow_limits),
-        cmocka_unit_test(test_policy_defaults),   cmocka_unit_test(test_policy_values),
-        cmocka_unit_test(test_policy_errors),     cmocka_unit_test(test_canonical),
-        cmocka_unit_test(test_canonical_mode),    cmocka_unit_test(test_policy_audit),
-        cmocka_unit_test(test_match_host),        cmocka_unit_test(test_match_addr),
-        cmocka_unit_test(test_rule_within),       cmocka_unit_test(test_admin_rules),
+        cmocka_unit_test(test_policy_defaults),   cmocka_unit_test(test_policy_daemon_limit),
+        cmocka_unit_test(test_policy_values),     cmocka_unit_test(test_policy_errors),
+        cmocka_unit_test(test_canonical),         cmocka_unit_test(test_canonical_mode),
+        cmocka_unit_test(test_policy_audit),      cmocka_unit_test(test_match_host),
+        cmocka_unit_test(test_match_addr),        cmocka_unit_test(test_rule_within),
+        cmocka_unit_test(test_admin_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
