@@ -74,6 +74,7 @@ struct dj_config {
     bool allow_cap_net_admin; /* allow-cap-net-admin, default false (see docs/DESIGN.md) */
     bool allow_cap_net_raw;   /* allow-cap-net-raw, default false */
     bool allow_wildcard_all;  /* allow-wildcard-all: accept a bare `*` allow rule, false */
+    bool allow_inbound_udp;   /* allow-inbound-udp: answer UDP opened from outside, false */
 };
 
 /* Fills *cfg with the built-in defaults. */
