@@ -43,15 +43,16 @@
 #define NAT_CHAIN "nat_out"
 #define FILTER_CHAIN "filter_out"
 #define INBOUND_CHAIN "mark_in"
+#define ADMIT_CHAIN "admit"
 
 /* Our redirects must bind a flow's destination before anyone else's: the nat core runs the
  * nat chains of a hook in priority order and stops at the first that sets a destination, and
  * the usual destination NAT (iptables' nat OUTPUT, Docker's 127.0.0.11) sits at -100. */
 #define NAT_PRIORITY (-150)
 
-/* Begin + three table messages + three chains + at most four nat, two inbound and nineteen
- * filter rules (four for inbound replies, ten for our listeners) + end is 33; each address rule
- * adds up to two nat and two filter rules. */
+/* Begin + three table messages + four chains + at most four nat, two admit, two inbound and
+ * nineteen filter rules (four for inbound replies, ten for our listeners) + end is 36; each
+ * address rule adds up to two nat and two filter rules. */
 #define MAX_BATCH_MESSAGES (48 + 4 * DJ_NFT_MAX_NETWORKS)
 
 /* Room for the whole batch: a rule message is under 300 bytes. Netlink takes a datagram up to
@@ -399,11 +400,18 @@ static bool put_ct_mark_set_bits(struct nftnl_rule *rule, uint32_t bits)
     return true;
 }
 
-/* An accept in filter_out admits the flow: the mark is what lets its later packets and its
- * replies through (docs/DESIGN.md, "The ruleset"). */
+/* An accept in filter_out admits the flow: `goto admit`, whose chain marks it (the mark is
+ * what lets its later packets and its replies through, docs/DESIGN.md "The ruleset") and
+ * accepts. */
 static bool put_admit(struct nftnl_rule *rule)
 {
-    return put_ct_mark_set_bits(rule, DJ_NFT_CT_MARK_EGRESS) && put_accept(rule);
+    struct nftnl_expr *e = append_expr(rule, "immediate");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_GOTO);
+    return nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, ADMIT_CHAIN) == 0;
 }
 
 static bool put_accept_in(struct nftnl_rule *rule, const char *chain)
@@ -615,6 +623,41 @@ static int put_reject_rule(struct nft_batch *b, const char *what, dj_error_t *er
  * conntrack marks: EGRESS, set by the rule that admitted its first packet, or INBOUND, set in
  * mark_in when someone outside opened it. Flows that predate the table carry neither (the
  * conntrack flush after the install sees to that), so they meet the rejects. */
+
+/* ADMIT_CHAIN (regular): ct state new ct mark set ct mark | EGRESS; accept. Only a flow's
+ * first packets mark it: the RST and the ICMP error our own rejects send back to a local
+ * socket leave through loopback as reply or related packets of the refused flow, and
+ * must not admit it on their way. */
+static int put_admit_chain(struct nft_batch *b, dj_error_t *err)
+{
+    struct nftnl_chain *c = nftnl_chain_alloc();
+    struct nftnl_rule *rule;
+    struct nlmsghdr *nlh;
+    bool built;
+
+    if (c == NULL || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, DJ_NFT_TABLE) < 0 ||
+        nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, ADMIT_CHAIN) < 0) {
+        if (c != NULL)
+            nftnl_chain_free(c);
+        return dj_error_make(err, ENOMEM, "nftables: add chain " ADMIT_CHAIN);
+    }
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+    nlh = nftnl_chain_nlmsg_build_hdr(nft_batch_slot(b), NFT_MSG_NEWCHAIN, NFPROTO_INET,
+                                      NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, nft_batch_seq(b));
+    nftnl_chain_nlmsg_build_payload(nlh, c);
+    nftnl_chain_free(c);
+    if (nft_batch_next_message(b, "add chain " ADMIT_CHAIN, err) < 0)
+        return -1;
+    rule = dnsjail_rule_new(ADMIT_CHAIN);
+    built = rule != NULL && put_ct_has_any(rule, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW)) &&
+            put_ct_mark_set_bits(rule, DJ_NFT_CT_MARK_EGRESS);
+    if (nft_batch_put_rule(b, rule, built, ADMIT_CHAIN ": ct state new ct mark set egress", err) <
+        0)
+        return -1;
+    rule = dnsjail_rule_new(ADMIT_CHAIN);
+    built = rule != NULL && put_accept(rule);
+    return nft_batch_put_rule(b, rule, built, ADMIT_CHAIN ": accept", err);
+}
 
 /* FILTER_CHAIN: ct state established,related ct mark & EGRESS != 0 accept */
 static int put_admitted_rule(struct nft_batch *b, dj_error_t *err)
@@ -871,7 +914,8 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
     /* Order matters: redirected flows leave with the original output interface (the nat
      * chain reroutes them only after that was chosen), so they are admitted by their new
      * destination, our listeners, and the rejects come last. */
-    if (nft_batch_put_base_chain(b, FILTER_CHAIN, "filter", 0, NF_DROP,
+    if (put_admit_chain(b, err) < 0 ||
+        nft_batch_put_base_chain(b, FILTER_CHAIN, "filter", 0, NF_DROP,
                                  "add chain " FILTER_CHAIN " (filter, output, 0, policy drop)",
                                  err) < 0 ||
         put_admitted_rule(b, err) < 0 || put_inbound_reply_rules(b, spec, err) < 0 ||

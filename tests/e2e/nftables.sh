@@ -292,7 +292,7 @@ body_matches() { # body_matches CHAIN REGEX... : one line per regex, in order, n
 # -150 is printed by the name nft gives it for filter chains
 nat_head='type nat hook output priority (-150|mangle); policy accept;'
 filter_head='type filter hook output priority (0|filter); policy drop;'
-admit='ct mark set ct mark \| 0x00400000 accept'
+admit='goto admit'
 inbound='ct direction reply ct mark & 0x00800000 != 0x00000000'
 filter_rules() { # DNS_PORT [OTHER TCP PORT...]: the expected filter_out, one regex a line
     local dns=$1 lo port
@@ -322,6 +322,8 @@ tap_check "nat_out holds the two DNS redirects" body_matches nat_out "$nat_head"
     "udp dport 53 redirect to :$DNS_PORT" "tcp dport 53 redirect to :$DNS_PORT"
 tap_check "filter_out admits by mark, inbound replies and our listeners, then rejects" \
     body_matches filter_out "$filter_head" "${filter_dns_only[@]}"
+tap_check "admit marks a flow on its first packets only, and accepts" body_matches admit \
+    'ct state new ct mark set ct mark \| 0x00400000' accept
 tap_check "mark_in marks inbound TCP SYNs (no UDP without allow-inbound-udp)" \
     body_matches mark_in 'type filter hook input priority (0|filter); policy accept;' \
     'ct state new tcp flags syn / fin,syn,rst,ack ct mark set ct mark \| 0x00800000'
@@ -405,7 +407,7 @@ tap_check "loopback: TCP to 127.0.0.1:$HTTP_PORT works" \
 tap_check "install with address rules 192.0.2.0/24:22 and [2001:db8::1]" \
     in_jail "$tool" install "$DNS_PORT" "$HTTP_PORT" 0 --allow "192.0.2.0/24:22, [2001:db8::1]"
 tap_check "filter_out accepts ip daddr 192.0.2.0/24 tcp dport 22" \
-    bash -c "ip netns exec $JAIL nft list chain inet dnsjail filter_out | grep -q 'ip daddr 192.0.2.0/24 tcp dport 22 ct mark set ct mark | 0x00400000 accept'"
+    bash -c "ip netns exec $JAIL nft list chain inet dnsjail filter_out | grep -q 'ip daddr 192.0.2.0/24 tcp dport 22 goto admit'"
 tap_check "nat_out exempts [2001:db8::1]:80 from the proxy redirect" \
     bash -c "ip netns exec $JAIL nft list chain inet dnsjail nat_out | grep -q 'ip6 daddr 2001:db8::1 tcp dport 80 accept'"
 tap_check "address rule: TCP to 192.0.2.1:22 connects" \
