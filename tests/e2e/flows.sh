@@ -14,8 +14,10 @@ world_require runc nft dnsmasq dig
 world_require_build
 world_up
 UDP_CONF=$W_TMP/dnsjail-udp.conf
-world_dnsjail_conf --file "$UDP_CONF" "allow-inbound-udp = true" &&
-    world_dnsjail_conf || tap_bail "cannot write the dnsjail configuration" # W_CONF: the last
+# W_CONF is the file written last: the default one.
+if ! world_dnsjail_conf --file "$UDP_CONF" "allow-inbound-udp = true" || ! world_dnsjail_conf; then
+    tap_bail "cannot write the dnsjail configuration"
+fi
 grep -q "allow-inbound-udp" "$W_CONF" && tap_bail "W_CONF is not the default configuration"
 
 FLOWS_PY=$W_E2E_DIR/flows.py
