@@ -406,6 +406,7 @@ static struct dj_nft_spec nft_spec(const struct hook *h)
         .tls_port = h->cfg.proxy_tls_port,
         .networks = h->networks,
         .n_networks = h->n_networks,
+        .inbound_udp = h->cfg.allow_inbound_udp,
     };
 
     if (h->virt.on) {

@@ -86,6 +86,7 @@ static const struct key_def keys[] = {
     {"allow-cap-net-raw", VALUE_BOOL, FIELD(allow_cap_net_raw), 0, 0},
     {"allow-wildcard-all", VALUE_BOOL, FIELD(allow_wildcard_all), 0, 0},
     {"allow-socket-mounts", VALUE_PATHS, FIELD(allow_socket_mounts), 1, 64},
+    {"allow-inbound-udp", VALUE_BOOL, FIELD(allow_inbound_udp), 0, 0},
     {"upstream-resolvers", VALUE_UPSTREAMS, FIELD(upstream_resolvers), 1, DJ_UPSTREAM_MAX_SERVERS},
     {"upstream-allow", VALUE_NETWORKS, FIELD(upstream_allow), 1, 64},
     {"proxy-max-connections", VALUE_UNSIGNED, FIELD(proxy_max_connections), 1, 65536},
@@ -137,6 +138,7 @@ int dj_config_init(struct dj_config *cfg, dj_error_t *err)
     cfg->allow_cap_net_raw = false;
     cfg->allow_wildcard_all = false;
     cfg->foreign_sockets = DJ_FOREIGN_SOCKETS_BLOCK;
+    cfg->allow_inbound_udp = false;
     cfg->run_as_user = strdup("nobody");
     cfg->log_file = strdup(DJ_LOCALSTATEDIR "/log/dnsjail/dnsjail.log");
     cfg->state_dir = strdup(DJ_RUNSTATEDIR "/dnsjail");

@@ -87,6 +87,7 @@ struct dj_config {
     char *allow_socket_mounts; /* allow-socket-mounts: host paths of engine or resolver sockets
                                   (or directories holding them) that a jailed container may
                                   bind-mount (lib/sockmount.h); NULL: none */
+    bool allow_inbound_udp;   /* allow-inbound-udp: answer UDP opened from outside, false */
 };
 
 /* Fills *cfg with the built-in defaults. */

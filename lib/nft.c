@@ -28,6 +28,7 @@
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -46,11 +47,19 @@
 #define FILTER_CHAIN "filter_out"
 #define RAW_MARK_CHAIN "raw_mark" /* inet: writes the secret */
 #define RAW_EGRESS_CHAIN "egress" /* netdev: checks it */
+#define INBOUND_CHAIN "mark_in"
+#define ADMIT_CHAIN "admit"
 
-/* Begin + three table messages + two chains + at most four nat and five filter rules + end is
- * sixteen; each address rule adds up to two nat and two filter rules, each blocked server one
- * filter rule; raw-frame policing adds under twenty. */
-#define MAX_BATCH_MESSAGES (52 + 4 * DJ_NFT_MAX_NETWORKS + DJ_NFT_MAX_BLOCKED)
+/* Our redirects must bind a flow's destination before anyone else's: the nat core runs the
+ * nat chains of a hook in priority order and stops at the first that sets a destination, and
+ * the usual destination NAT (iptables' nat OUTPUT, Docker's 127.0.0.11) sits at -100. */
+#define NAT_PRIORITY (-150)
+
+/* Begin + three table messages + four chains + at most four nat, two admit, two inbound and
+ * twenty-one filter rules (four for inbound replies, ten for our listeners, two for neighbour
+ * discovery) + end is 38; raw-frame policing adds under twenty; each address rule adds up to
+ * two nat and two filter rules, each blocked server one filter rule. */
+#define MAX_BATCH_MESSAGES (64 + 4 * DJ_NFT_MAX_NETWORKS + DJ_NFT_MAX_BLOCKED)
 
 /* Room for the whole batch: a rule message is under 300 bytes. Netlink takes a datagram up to
  * the socket's send buffer (212992 bytes by default), which this stays below. */
@@ -226,12 +235,20 @@ static int nft_batch_put_hooked_chain(struct nft_batch *b, uint32_t family, cons
     return nft_batch_next_message(b, what, err);
 }
 
+static int nft_batch_put_base_chain_at(struct nft_batch *b, const char *name, const char *type,
+                                       uint32_t hooknum, int32_t priority, uint32_t policy,
+                                       const char *what, dj_error_t *err)
+{
+    return nft_batch_put_hooked_chain(b, NFPROTO_INET, name, type, hooknum, priority, policy,
+                                      NULL, what, err);
+}
+
 static int nft_batch_put_base_chain(struct nft_batch *b, const char *name, const char *type,
                                     int32_t priority, uint32_t policy, const char *what,
                                     dj_error_t *err)
 {
-    return nft_batch_put_hooked_chain(b, NFPROTO_INET, name, type, NF_INET_LOCAL_OUT, priority,
-                                      policy, NULL, what, err);
+    return nft_batch_put_base_chain_at(b, name, type, NF_INET_LOCAL_OUT, priority, policy, what,
+                                       err);
 }
 
 /* ---- rule expressions -------------------------------------------------------------------
@@ -305,27 +322,39 @@ static bool put_header_cmp(struct nftnl_rule *rule, uint32_t base, uint32_t offs
     return put_cmp(rule, op, data, len);
 }
 
-/* ct KEY & BITS != 0 (KEY is the 32-bit ct state or ct status) */
-static bool put_ct_has_any(struct nftnl_rule *rule, uint32_t key, uint32_t bits)
+/* register 1 = (register 1 & MASK) ^ XOR, LEN bytes */
+static bool put_bitwise(struct nftnl_rule *rule, const void *mask, const void * xor, uint32_t len)
+{
+    struct nftnl_expr *bitwise = append_expr(rule, "bitwise");
+
+    if (bitwise == NULL)
+        return false;
+    nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_LEN, len);
+    return nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_MASK, mask, len) == 0 &&
+           nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_XOR, xor, len) == 0;
+}
+
+/* register 1 = (ct KEY & MASK) ^ XOR, KEY being one of the 32-bit ct keys */
+static bool put_ct_load_masked(struct nftnl_rule *rule, uint32_t key, uint32_t mask, uint32_t xor)
 {
     struct nftnl_expr *ct = append_expr(rule, "ct");
-    struct nftnl_expr *bitwise;
-    uint32_t zero = 0;
 
     if (ct == NULL)
         return false;
     nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, key);
     nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-    bitwise = append_expr(rule, "bitwise");
-    if (bitwise == NULL)
-        return false;
-    nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-    nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-    nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_LEN, sizeof(bits));
-    if (nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_MASK, &bits, sizeof(bits)) < 0 ||
-        nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero)) < 0)
-        return false;
-    return put_cmp(rule, NFT_CMP_NEQ, &zero, sizeof(zero));
+    return put_bitwise(rule, &mask, &xor, sizeof(mask));
+}
+
+/* ct KEY & BITS != 0 (KEY is the 32-bit ct state, status or mark) */
+static bool put_ct_has_any(struct nftnl_rule *rule, uint32_t key, uint32_t bits)
+{
+    uint32_t zero = 0;
+
+    return put_ct_load_masked(rule, key, bits, 0) &&
+           put_cmp(rule, NFT_CMP_NEQ, &zero, sizeof(zero));
 }
 
 /* meta nfproto ipv4|ipv6; ip[6] daddr & mask == network */
@@ -335,7 +364,7 @@ static bool put_daddr_in(struct nftnl_rule *rule, const struct dj_nft_network *n
     uint32_t len = net->family == AF_INET6 ? 16 : 4;
     uint32_t offset = net->family == AF_INET6 ? 24 : 16; /* daddr in the IPv6 / IPv4 header */
     uint8_t mask[16] = {0}, zero[16] = {0};
-    struct nftnl_expr *payload, *bitwise;
+    struct nftnl_expr *payload;
 
     for (uint32_t bit = 0; bit < net->prefix && bit < len * 8; bit++)
         mask[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
@@ -348,17 +377,8 @@ static bool put_daddr_in(struct nftnl_rule *rule, const struct dj_nft_network *n
     nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
     nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
     nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_LEN, len);
-    if (net->prefix < len * 8) {
-        bitwise = append_expr(rule, "bitwise");
-        if (bitwise == NULL)
-            return false;
-        nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-        nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-        nftnl_expr_set_u32(bitwise, NFTNL_EXPR_BITWISE_LEN, len);
-        if (nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_MASK, mask, len) < 0 ||
-            nftnl_expr_set(bitwise, NFTNL_EXPR_BITWISE_XOR, zero, len) < 0)
-            return false;
-    }
+    if (net->prefix < len * 8 && !put_bitwise(rule, mask, zero, len))
+        return false;
     return put_cmp(rule, NFT_CMP_EQ, net->addr, len);
 }
 
@@ -402,6 +422,71 @@ static bool put_reject(struct nftnl_rule *rule, uint32_t type, uint8_t code)
     nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
     nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
     return true;
+}
+
+/* ct mark set ct mark | BITS: the other bits of the mark are someone else's and survive. */
+static bool put_ct_mark_set_bits(struct nftnl_rule *rule, uint32_t bits)
+{
+    struct nftnl_expr *store;
+
+    /* (mark & ~BITS) ^ BITS == mark | BITS */
+    if (!put_ct_load_masked(rule, NFT_CT_MARK, ~bits, bits))
+        return false;
+    store = append_expr(rule, "ct");
+    if (store == NULL)
+        return false;
+    nftnl_expr_set_u32(store, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+    nftnl_expr_set_u32(store, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+    return true;
+}
+
+/* An accept in filter_out admits the flow: `goto admit`, whose chain marks it (the mark is
+ * what lets its later packets and its replies through, docs/DESIGN.md "The ruleset") and
+ * accepts. */
+static bool put_admit(struct nftnl_rule *rule)
+{
+    struct nftnl_expr *e = append_expr(rule, "immediate");
+
+    if (e == NULL)
+        return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_GOTO);
+    return nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, ADMIT_CHAIN) == 0;
+}
+
+static bool put_accept_in(struct nftnl_rule *rule, const char *chain)
+{
+    return strcmp(chain, FILTER_CHAIN) == 0 ? put_admit(rule) : put_accept(rule);
+}
+
+/* ct direction original|reply */
+static bool put_ct_direction_is(struct nftnl_rule *rule, uint8_t dir)
+{
+    struct nftnl_expr *ct = append_expr(rule, "ct");
+
+    if (ct == NULL)
+        return false;
+    nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, NFT_CT_DIRECTION);
+    nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+    return put_cmp(rule, NFT_CMP_EQ, &dir, sizeof(dir));
+}
+
+/* meta l4proto tcp tcp flags & MASK == VALUE (the flags byte sits at offset 13) */
+static bool put_tcp_flags_are(struct nftnl_rule *rule, uint8_t mask, uint8_t value)
+{
+    struct nftnl_expr *payload;
+    uint8_t zero = 0;
+
+    if (!put_l4proto_is(rule, IPPROTO_TCP))
+        return false;
+    payload = append_expr(rule, "payload");
+    if (payload == NULL)
+        return false;
+    nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+    nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_OFFSET, 13);
+    nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_LEN, 1);
+    return put_bitwise(rule, &mask, &zero, 1) && put_cmp(rule, NFT_CMP_EQ, &value, 1);
 }
 
 static struct nftnl_rule *family_rule_new(uint32_t family, const char *chain)
@@ -453,21 +538,12 @@ static int put_redirect_rule(struct nft_batch *b, uint8_t l4proto, uint16_t dpor
     return nft_batch_put_rule(b, rule, built, what, err);
 }
 
-static int put_ct_accept_rule(struct nft_batch *b, uint32_t key, uint32_t bits, const char *what,
-                              dj_error_t *err)
-{
-    struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
-    bool built = rule != NULL && put_ct_has_any(rule, key, bits) && put_accept(rule);
-
-    return nft_batch_put_rule(b, rule, built, what, err);
-}
-
 static int put_oif_accept_rule(struct nft_batch *b, const char *chain, uint32_t ifindex,
                                const char *what, dj_error_t *err)
 {
     struct nftnl_rule *rule = dnsjail_rule_new(chain);
     bool built = rule != NULL && put_meta_load(rule, NFT_META_OIF) &&
-                 put_cmp(rule, NFT_CMP_EQ, &ifindex, sizeof(ifindex)) && put_accept(rule);
+                 put_cmp(rule, NFT_CMP_EQ, &ifindex, sizeof(ifindex)) && put_accept_in(rule, chain);
 
     return nft_batch_put_rule(b, rule, built, what, err);
 }
@@ -479,7 +555,7 @@ static int put_network_accept_rule(struct nft_batch *b, const char *chain,
 {
     struct nftnl_rule *rule = dnsjail_rule_new(chain);
     bool built = rule != NULL && put_daddr_in(rule, net) && put_l4proto_is(rule, IPPROTO_TCP) &&
-                 put_dport_is(rule, port) && put_accept(rule);
+                 put_dport_is(rule, port) && put_accept_in(rule, chain);
 
     return nft_batch_put_rule(b, rule, built, what, err);
 }
@@ -582,7 +658,7 @@ static int put_tcp_reset_rule(struct nft_batch *b, const char *what, dj_error_t 
 static int put_counted_accept_rule(struct nft_batch *b, const char *what, dj_error_t *err)
 {
     struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
-    bool built = rule != NULL && append_expr(rule, "counter") != NULL && put_accept(rule);
+    bool built = rule != NULL && append_expr(rule, "counter") != NULL && put_admit(rule);
 
     return nft_batch_put_rule(b, rule, built, what, err);
 }
@@ -666,6 +742,176 @@ static int put_blocked_rules(struct nft_batch *b, const struct dj_nft_spec *spec
                                                         NFT_REJECT_ICMPX_ADMIN_PROHIBITED));
         if (nft_batch_put_rule(b, rule, built, FILTER_CHAIN ": reject a foreign server", err) < 0)
             return -1;
+    }
+    return 0;
+}
+
+/* ---- admitted flows ----------------------------------------------------------------------
+ * filter_out passes a packet of an established flow only when the flow carries one of our
+ * conntrack marks: EGRESS, set by the rule that admitted its first packet, or INBOUND, set in
+ * mark_in when someone outside opened it. Flows that predate the table carry neither (the
+ * conntrack flush after the install sees to that), so they meet the rejects. */
+
+/* ADMIT_CHAIN (regular): ct state new ct mark set ct mark | EGRESS; accept. Only a flow's
+ * first packets mark it: the RST and the ICMP error our own rejects send back to a local
+ * socket leave through loopback as reply or related packets of the refused flow, and
+ * must not admit it on their way. */
+static int put_admit_chain(struct nft_batch *b, dj_error_t *err)
+{
+    struct nftnl_chain *c = nftnl_chain_alloc();
+    struct nftnl_rule *rule;
+    struct nlmsghdr *nlh;
+    bool built;
+
+    if (c == NULL || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, DJ_NFT_TABLE) < 0 ||
+        nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, ADMIT_CHAIN) < 0) {
+        if (c != NULL)
+            nftnl_chain_free(c);
+        return dj_error_make(err, ENOMEM, "nftables: add chain " ADMIT_CHAIN);
+    }
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+    nlh = nftnl_chain_nlmsg_build_hdr(nft_batch_slot(b), NFT_MSG_NEWCHAIN, NFPROTO_INET,
+                                      NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, nft_batch_seq(b));
+    nftnl_chain_nlmsg_build_payload(nlh, c);
+    nftnl_chain_free(c);
+    if (nft_batch_next_message(b, "add chain " ADMIT_CHAIN, err) < 0)
+        return -1;
+    rule = dnsjail_rule_new(ADMIT_CHAIN);
+    built = rule != NULL && put_ct_has_any(rule, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW)) &&
+            put_ct_mark_set_bits(rule, DJ_NFT_CT_MARK_EGRESS);
+    if (nft_batch_put_rule(b, rule, built, ADMIT_CHAIN ": ct state new ct mark set egress", err) <
+        0)
+        return -1;
+    rule = dnsjail_rule_new(ADMIT_CHAIN);
+    built = rule != NULL && put_accept(rule);
+    return nft_batch_put_rule(b, rule, built, ADMIT_CHAIN ": accept", err);
+}
+
+/* FILTER_CHAIN: ct state established,related ct mark & EGRESS != 0 accept */
+static int put_admitted_rule(struct nft_batch *b, dj_error_t *err)
+{
+    const uint32_t established_or_related =
+        NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
+    struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+    bool built = rule != NULL && put_ct_has_any(rule, NFT_CT_STATE, established_or_related) &&
+                 put_ct_has_any(rule, NFT_CT_MARK, DJ_NFT_CT_MARK_EGRESS) && put_accept(rule);
+
+    return nft_batch_put_rule(
+        b, rule, built, FILTER_CHAIN ": ct state established,related ct mark admitted accept", err);
+}
+
+enum inbound_reply { REPLY_ASSURED_TCP, REPLY_SYNACK, REPLY_RST, REPLY_UDP };
+
+/* FILTER_CHAIN: ct direction reply ct mark & INBOUND != 0 ... accept. A TCP reply passes only
+ * from a socket that answered the SYN with a SYN-ACK (a listener) and after the handshake
+ * completed (conntrack's "assured"): a socket that predates the jail, reached by a SYN from
+ * outside on its own addresses, answers with an ACK that conntrack ignores, never assures. */
+static int put_inbound_reply_rule(struct nft_batch *b, enum inbound_reply kind, dj_error_t *err)
+{
+    static const char *const what[] = {
+        [REPLY_ASSURED_TCP] = FILTER_CHAIN ": inbound tcp ct status assured accept",
+        [REPLY_SYNACK] = FILTER_CHAIN ": inbound tcp syn-ack accept",
+        [REPLY_RST] = FILTER_CHAIN ": inbound tcp rst accept",
+        [REPLY_UDP] = FILTER_CHAIN ": inbound udp accept (allow-inbound-udp)",
+    };
+    const uint8_t fin_syn_rst_ack = 0x01 | 0x02 | 0x04 | 0x10;
+    struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+    bool built = rule != NULL && put_ct_direction_is(rule, IP_CT_DIR_REPLY) &&
+                 put_ct_has_any(rule, NFT_CT_MARK, DJ_NFT_CT_MARK_INBOUND);
+
+    switch (kind) {
+    case REPLY_ASSURED_TCP:
+        built = built && put_l4proto_is(rule, IPPROTO_TCP) &&
+                put_ct_has_any(rule, NFT_CT_STATUS, IPS_ASSURED);
+        break;
+    case REPLY_SYNACK:
+        built = built && put_tcp_flags_are(rule, fin_syn_rst_ack, 0x02 | 0x10);
+        break;
+    case REPLY_RST:
+        built = built && put_tcp_flags_are(rule, 0x04, 0x04);
+        break;
+    case REPLY_UDP:
+        built = built && put_l4proto_is(rule, IPPROTO_UDP);
+        break;
+    }
+    built = built && put_accept(rule);
+    return nft_batch_put_rule(b, rule, built, what[kind], err);
+}
+
+static int put_inbound_reply_rules(struct nft_batch *b, const struct dj_nft_spec *spec,
+                                   dj_error_t *err)
+{
+    if (put_inbound_reply_rule(b, REPLY_ASSURED_TCP, err) < 0 ||
+        put_inbound_reply_rule(b, REPLY_SYNACK, err) < 0 ||
+        put_inbound_reply_rule(b, REPLY_RST, err) < 0)
+        return -1;
+    return spec->inbound_udp ? put_inbound_reply_rule(b, REPLY_UDP, err) : 0;
+}
+
+/* INBOUND_CHAIN (filter, input, policy accept): it only marks. A flow opened from outside
+ * gets INBOUND on its first packet: a bare SYN (a packet picked up mid-stream never does), or
+ * any UDP datagram when the admin allows UDP replies. */
+static int put_inbound_chain(struct nft_batch *b, const struct dj_nft_spec *spec, dj_error_t *err)
+{
+    const uint8_t fin_syn_rst_ack = 0x01 | 0x02 | 0x04 | 0x10;
+    struct nftnl_rule *rule;
+    bool built;
+
+    if (nft_batch_put_base_chain_at(b, INBOUND_CHAIN, "filter", NF_INET_LOCAL_IN, 0, NF_ACCEPT,
+                                    "add chain " INBOUND_CHAIN " (filter, input, 0)", err) < 0)
+        return -1;
+    rule = dnsjail_rule_new(INBOUND_CHAIN);
+    built = rule != NULL && put_ct_has_any(rule, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW)) &&
+            put_tcp_flags_are(rule, fin_syn_rst_ack, 0x02) &&
+            put_ct_mark_set_bits(rule, DJ_NFT_CT_MARK_INBOUND);
+    if (nft_batch_put_rule(b, rule, built,
+                           INBOUND_CHAIN ": ct state new tcp flags syn ct mark set inbound",
+                           err) < 0)
+        return -1;
+    if (!spec->inbound_udp)
+        return 0;
+    rule = dnsjail_rule_new(INBOUND_CHAIN);
+    built = rule != NULL && put_ct_has_any(rule, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW)) &&
+            put_l4proto_is(rule, IPPROTO_UDP) && put_ct_mark_set_bits(rule, DJ_NFT_CT_MARK_INBOUND);
+    return nft_batch_put_rule(b, rule, built,
+                              INBOUND_CHAIN ": ct state new udp ct mark set inbound", err);
+}
+
+/* FILTER_CHAIN: ip daddr 127.0.0.1 PROTO dport PORT admit, and the same for ::1. This is how
+ * our redirected flows pass: the nat chain has rewritten the destination by now (though not
+ * the output interface), and a destination NAT of anyone else's does not lead here. */
+static int put_listener_rules(struct nft_batch *b, const struct dj_nft_spec *spec, dj_error_t *err)
+{
+    struct dj_nft_network loopback[2] = {{.family = AF_INET, .prefix = 32},
+                                         {.family = AF_INET6, .prefix = 128}};
+    const struct {
+        uint8_t l4proto;
+        uint16_t port;
+    } listeners[] = {
+        {IPPROTO_UDP, spec->dns_port},     {IPPROTO_TCP, spec->dns_port},
+        {IPPROTO_TCP, spec->http_port},    {IPPROTO_TCP, spec->tls_port},
+        {IPPROTO_TCP, spec->virtual_port},
+    };
+
+    loopback[0].addr[0] = 127;
+    loopback[0].addr[3] = 1;
+    loopback[1].addr[15] = 1;
+    for (size_t f = 0; f < 2; f++) {
+        for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
+            struct nftnl_rule *rule;
+            bool built;
+
+            if (listeners[i].port == 0)
+                continue;
+            rule = dnsjail_rule_new(FILTER_CHAIN);
+            built = rule != NULL && put_daddr_in(rule, &loopback[f]) &&
+                    put_l4proto_is(rule, listeners[i].l4proto) &&
+                    put_dport_is(rule, listeners[i].port) && put_admit(rule);
+            if (nft_batch_put_rule(b, rule, built,
+                                   FILTER_CHAIN ": daddr our listener dport our port accept",
+                                   err) < 0)
+                return -1;
+        }
     }
     return 0;
 }
@@ -949,9 +1195,6 @@ static int put_raw_policing(struct nft_batch *b, const struct dj_nft_spec *spec,
 static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *spec,
                                uint32_t loopback_ifindex, bool replace, dj_error_t *err)
 {
-    const uint32_t established_or_related =
-        NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
-
     /* REPLACE, for a table left behind: "add, delete, add", the first add making the delete
      * valid whether or not the table still exists, all applied as one transaction. Otherwise
      * only "create": a delete in the batch costs an RCU grace period when the socket closes
@@ -967,8 +1210,8 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
         put_raw_policing(b, spec, loopback_ifindex, replace, err) < 0)
         return -1;
 
-    if (nft_batch_put_base_chain(b, NAT_CHAIN, "nat", -100, NF_ACCEPT,
-                                 "add chain " NAT_CHAIN " (nat, output, -100)", err) < 0 ||
+    if (nft_batch_put_base_chain(b, NAT_CHAIN, "nat", NAT_PRIORITY, NF_ACCEPT,
+                                 "add chain " NAT_CHAIN " (nat, output, -150)", err) < 0 ||
         put_network_rules(b, spec, NAT_CHAIN, true, err) < 0 ||
         put_redirect_rule(b, IPPROTO_UDP, 53, spec->dns_port,
                           NAT_CHAIN ": udp dport 53 redirect to the DNS port", err) < 0 ||
@@ -989,19 +1232,18 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
         return -1;
 
     /* Order matters: redirected flows leave with the original output interface (the nat
-     * chain reroutes them only after that was chosen), so `ct status dnat` must let them
-     * through before the loopback test, and the rejects come last. */
-    if (nft_batch_put_base_chain(b, FILTER_CHAIN, "filter", 0, NF_DROP,
+     * chain reroutes them only after that was chosen), so they are admitted by their new
+     * destination, our listeners, and the rejects come last. */
+    if (put_admit_chain(b, err) < 0 ||
+        nft_batch_put_base_chain(b, FILTER_CHAIN, "filter", 0, NF_DROP,
                                  "add chain " FILTER_CHAIN " (filter, output, 0, policy drop)",
                                  err) < 0 ||
-        put_blocked_rules(b, spec, err) < 0 ||
-        put_ct_accept_rule(b, NFT_CT_STATE, established_or_related,
-                           FILTER_CHAIN ": ct state established,related accept", err) < 0 ||
-        put_ct_accept_rule(b, NFT_CT_STATUS, IPS_DST_NAT, FILTER_CHAIN ": ct status dnat accept",
-                           err) < 0 ||
+        put_blocked_rules(b, spec, err) < 0 || put_admitted_rule(b, err) < 0 ||
+        put_inbound_reply_rules(b, spec, err) < 0 || put_listener_rules(b, spec, err) < 0 ||
         put_oif_accept_rule(b, FILTER_CHAIN, loopback_ifindex, FILTER_CHAIN ": oif lo accept",
                             err) < 0 ||
-        put_nd_accept_rules(b, err) < 0 || put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0)
+        put_nd_accept_rules(b, err) < 0 || put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0 ||
+        put_inbound_chain(b, spec, err) < 0)
         return -1;
     /* Audit mode lets the rest out (UDP other than 53, ICMP, ...) with a counter only: the
      * limit of what it records (docs/DESIGN.md). */
@@ -1010,6 +1252,71 @@ static int build_install_batch(struct nft_batch *b, const struct dj_nft_spec *sp
     if (put_tcp_reset_rule(b, FILTER_CHAIN ": meta l4proto tcp reject with tcp reset", err) < 0 ||
         put_reject_rule(b, FILTER_CHAIN ": reject with icmpx admin-prohibited", err) < 0)
         return -1;
+    return 0;
+}
+
+/* ---- the conntrack flush ------------------------------------------------------------------ */
+
+/* Whether nf_conntrack is loaded (built in, it is always). Asked before the table goes in,
+ * whose ct expressions load it: if it was not, no conntrack entry can predate the table.
+ * Known only when sysfs answers: /sys/module lists every loaded module and every built-in
+ * one with parameters, as nf_conntrack has. */
+static bool conntrack_surely_absent(void)
+{
+    return access("/sys/module", F_OK) == 0 && access("/sys/module/nf_conntrack", F_OK) < 0 &&
+           errno == ENOENT;
+}
+
+/* IPCTNL_MSG_CT_DELETE without a tuple: ctnetlink deletes every entry of FAMILY in the
+ * namespace of the socket. */
+static int flush_conntrack_family(struct mnl_socket *nl, uint8_t family, dj_error_t *err)
+{
+    cleanup_free char *buf = calloc(1, MNL_SOCKET_BUFFER_SIZE); /* zeroed: see nft_batch_begin */
+    uint32_t seq = (uint32_t)time(NULL) + family;
+    uint32_t portid = mnl_socket_get_portid(nl);
+    struct nlmsghdr *nlh;
+    struct nfgenmsg *nfh;
+    int r;
+
+    if (buf == NULL)
+        return dj_error_make(err, ENOMEM, "conntrack: cannot allocate the flush");
+    nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    nlh->nlmsg_seq = seq;
+    nfh = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfh));
+    nfh->nfgen_family = family;
+    nfh->version = NFNETLINK_V0;
+    nfh->res_id = 0;
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+        return dj_error_make(err, errno, "conntrack: cannot send the flush to the kernel");
+    do {
+        ssize_t n = mnl_socket_recvfrom(nl, buf, MNL_SOCKET_BUFFER_SIZE);
+
+        if (n < 0)
+            return dj_error_make(err, errno == EAGAIN ? ETIMEDOUT : errno,
+                                 "conntrack: no answer to the flush");
+        r = mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL);
+    } while (r > MNL_CB_STOP);
+    if (r < 0)
+        return dj_error_make(err, errno,
+                             "conntrack: the kernel refused to flush the %s connection tracking "
+                             "table (is nf_conntrack_netlink available?)",
+                             family == AF_INET ? "IPv4" : "IPv6");
+    return 0;
+}
+
+static int flush_conntrack(bool surely_empty, dj_error_t *err)
+{
+    __attribute__((cleanup(close_mnl_socket))) struct mnl_socket *nl = open_nft_socket(err);
+
+    if (nl == NULL || flush_conntrack_family(nl, AF_INET, err) < 0 ||
+        flush_conntrack_family(nl, AF_INET6, err) < 0) {
+        if (!surely_empty)
+            return dj_error_wrap(err, "cannot drop the flows that predate table inet %s",
+                                 DJ_NFT_TABLE);
+        dj_error_release(err);
+    }
     return 0;
 }
 
@@ -1055,6 +1362,7 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
     struct nft_batch batch;
     unsigned int loopback_ifindex;
     bool replace = false;
+    bool no_conntrack_before = conntrack_surely_absent();
     int failed_errno = 0;
     int r = -1;
 
@@ -1095,7 +1403,8 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
     }
     if (r < 0)
         return dj_error_wrap(err, "cannot install table inet %s", DJ_NFT_TABLE);
-    return 0;
+    /* After the table, not before: whatever is tracked from now on met our rules. */
+    return flush_conntrack(no_conntrack_before, err);
 }
 
 /* "add, delete": removes table netdev dnsjail whether or not it exists, in any batch. */

@@ -2,18 +2,22 @@
  * netlink batch, in the network namespace the calling thread is in.
  *
  * Shape (IPv4 and IPv6; docs/DESIGN.md has it as nft text):
- *   chain nat_out    (nat, output, -100):  udp/tcp dport 53 redirect to :dns_port
+ *   chain nat_out    (nat, output, -150):  udp/tcp dport 53 redirect to :dns_port
  *                                          tcp dport 80  redirect to :http_port  (if set)
  *                                          tcp dport 443 redirect to :tls_port   (if set)
  *                                          ip[6] daddr POOL meta l4proto tcp redirect to
  *                                              :virtual_port (each virtual pool, if set)
  *   chain filter_out (filter, output, 0, policy drop):
- *        [foreign servers: reject;] ct state established,related accept; ct status dnat accept;
- *        oif lo accept;
+ *        [foreign servers: reject;]
+ *        ct state established,related with our EGRESS mark accept;
+ *        replies of flows with our INBOUND mark: TCP syn-ack, rst, assured (+ UDP if allowed);
+ *        daddr 127.0.0.1/::1 with one of our listener ports, oif lo: mark EGRESS, accept;
+ *        IPv6 neighbour discovery on the link accept;
  *        tcp -> reject with tcp reset; everything else -> reject with icmpx admin-prohibited
+ *   chain mark_in    (filter, input, 0): new inbound TCP SYN (and UDP if allowed): mark INBOUND
  * Address rules (io.dnsjail.allow CIDRs) bypass the proxy: for each, `ip[6] daddr NET tcp
  * dport PORT accept` goes first in nat_out (so 80/443 are not redirected) and before the
- * rejects in filter_out.
+ * rejects in filter_out (marking EGRESS there).
  * Owns: building, replacing, probing and deleting that table. */
 #ifndef DNSJAIL_NFT_H
 #define DNSJAIL_NFT_H
@@ -26,6 +30,15 @@
 #include "policy.h"
 
 #define DJ_NFT_TABLE "dnsjail"
+
+/* Conntrack mark bits the table sets, each with a bitwise OR so that the other bits of the
+ * mark (which other software may use) survive; only these bits are ever tested.
+ * EGRESS: the flow was admitted leaving the container (to our listeners, on loopback, to an
+ * address rule); its later packets and its replies pass.
+ * INBOUND: the flow was opened from outside with a TCP SYN (or, with allow-inbound-udp, by a
+ * UDP datagram); the container's replies on it pass (docs/POLICY.md says which). */
+#define DJ_NFT_CT_MARK_EGRESS 0x00400000U
+#define DJ_NFT_CT_MARK_INBOUND 0x00800000U
 
 /* Address rules cost two kernel rules per port; more than this many fit no single batch.
  * Users with more should allow wider networks. */
@@ -67,6 +80,8 @@ struct dj_nft_spec {
      * after any DNAT (the filter sees the rewritten destination). */
     const struct dj_nft_endpoint *blocked;
     size_t n_blocked; /* at most DJ_NFT_MAX_BLOCKED */
+    /* allow-inbound-udp: the container may answer UDP conversations opened from outside. */
+    bool inbound_udp;
 };
 
 /* Raw-frame policing. Frames a process with CAP_NET_RAW sends through a packet socket never
@@ -109,7 +124,10 @@ int dj_nft_networks_from_rules(const struct dj_allow_rule *rules, size_t n_rules
                                struct dj_nft_network **networks, size_t *n_networks,
                                dj_error_t *err);
 
-/* Creates the table, or atomically replaces one that exists, in a single batch. */
+/* Creates the table, or atomically replaces one that exists, in a single batch; then flushes
+ * the namespace's conntrack table (IPv4 and IPv6), so that no flow that predates the table
+ * keeps a mark it did not get from us. A flush that fails is an error (the table stays,
+ * closed), unless nf_conntrack was not loaded before the table: then no entry can predate it. */
 int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err);
 
 /* Sets *exists to whether table inet dnsjail exists. */

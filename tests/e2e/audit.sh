@@ -160,7 +160,7 @@ tap_check "mixed pod: the audit member starts" test "$RUN_RC" -eq 0 || tap_diag_
 nsenter --net="$W_NS" nft list table inet dnsjail >"$W_TMP/audit-table.out" 2>&1
 tap_check "audit ruleset: other TCP goes to the virtual listener, the rest is counted and accepted" \
     eval 'grep -q "meta l4proto tcp redirect to :" "$W_TMP/audit-table.out" &&
-          grep -q "counter packets .* accept" "$W_TMP/audit-table.out" &&
+          grep -q "counter packets .* goto admit" "$W_TMP/audit-table.out" &&
           ! grep -q reject "$W_TMP/audit-table.out"' || tap_diag_file "$W_TMP/audit-table.out" 30
 EID=$W_ID-mixed-enforce
 b=$(world_bundle "$EID" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \

@@ -289,17 +289,31 @@ body_matches() { # body_matches CHAIN REGEX... : one line per regex, in order, n
         i=$((i + 1))
     done
 }
-nat_head='type nat hook output priority (-100|dstnat - 0); policy accept;'
+# -150 is printed by the name nft gives it for filter chains
+nat_head='type nat hook output priority (-150|mangle); policy accept;'
 filter_head='type filter hook output priority (0|filter); policy drop;'
-filter_rules=(
-    'ct state established,related accept'
-    'ct status dnat accept'
-    'oif "?lo"? accept'
-    'ip6 daddr fe80::/10 ip6 hoplimit 255 icmpv6 type 133-136 accept'
-    'ip6 daddr ff02::/16 ip6 hoplimit 255 icmpv6 type 133-136 accept'
-    'meta l4proto tcp reject with tcp reset'
-    'reject with icmpx (type )?admin-prohibited'
-)
+admit='goto admit'
+inbound='ct direction reply ct mark & 0x00800000 != 0x00000000'
+filter_rules() { # DNS_PORT [OTHER TCP PORT...]: the expected filter_out, one regex a line
+    local dns=$1 lo port
+    shift
+    echo 'ct state established,related ct mark & 0x00400000 != 0x00000000 accept'
+    echo "$inbound meta l4proto tcp ct status assured accept"
+    echo "$inbound tcp flags syn,ack / fin,syn,rst,ack accept"
+    echo "$inbound tcp flags & rst == rst accept"
+    for lo in 'ip daddr 127\.0\.0\.1' 'ip6 daddr ::1'; do
+        echo "$lo udp dport $dns $admit"
+        echo "$lo tcp dport $dns $admit"
+        for port in "$@"; do echo "$lo tcp dport $port $admit"; done
+    done
+    echo "oif \"?lo\"? $admit"
+    echo 'ip6 daddr fe80::/10 ip6 hoplimit 255 icmpv6 type 133-136 accept'
+    echo 'ip6 daddr ff02::/16 ip6 hoplimit 255 icmpv6 type 133-136 accept'
+    echo 'meta l4proto tcp reject with tcp reset'
+    echo 'reject with icmpx (type )?admin-prohibited'
+}
+mapfile -t filter_dns_only < <(filter_rules "$DNS_PORT")
+mapfile -t filter_proxies < <(filter_rules 25353 25380 25443)
 
 echo "# install, listing, replace"
 if out=$(in_jail "$tool" install "$DNS_PORT" 2>&1); then tap_ok "install $DNS_PORT"; else
@@ -308,8 +322,13 @@ if out=$(in_jail "$tool" install "$DNS_PORT" 2>&1); then tap_ok "install $DNS_PO
 fi
 tap_check "nat_out holds the two DNS redirects" body_matches nat_out "$nat_head" \
     "udp dport 53 redirect to :$DNS_PORT" "tcp dport 53 redirect to :$DNS_PORT"
-tap_check "filter_out holds the seven filter rules" body_matches filter_out "$filter_head" \
-    "${filter_rules[@]}"
+tap_check "filter_out admits by mark, inbound replies and our listeners, then rejects" \
+    body_matches filter_out "$filter_head" "${filter_dns_only[@]}"
+tap_check "admit marks a flow on its first packets only, and accepts" body_matches admit \
+    'ct state new ct mark set ct mark \| 0x00400000' accept
+tap_check "mark_in marks inbound TCP SYNs (no UDP without allow-inbound-udp)" \
+    body_matches mark_in 'type filter hook input priority (0|filter); policy accept;' \
+    'ct state new tcp flags syn / fin,syn,rst,ack ct mark set ct mark \| 0x00800000'
 
 tap_check "install again (replace) succeeds" in_jail "$tool" install "$DNS_PORT"
 tap_check "replace leaves exactly one table inet dnsjail" \
@@ -322,8 +341,8 @@ tap_check "install 25353 25380 25443 (other ports, proxies on)" \
 tap_check "nat_out now redirects to the new ports only" body_matches nat_out "$nat_head" \
     "udp dport 53 redirect to :25353" "tcp dport 53 redirect to :25353" \
     "tcp dport 80 redirect to :25380" "tcp dport 443 redirect to :25443"
-tap_check "filter_out unchanged after the replace" body_matches filter_out "$filter_head" \
-    "${filter_rules[@]}"
+tap_check "filter_out admits the new listener ports after the replace" \
+    body_matches filter_out "$filter_head" "${filter_proxies[@]}"
 tap_check "install 25353 0 25443 leaves the HTTP redirect out" \
     in_jail "$tool" install 25353 0 25443
 tap_check "nat_out has no port 80 rule" body_matches nat_out "$nat_head" \
@@ -390,7 +409,7 @@ tap_check "loopback: TCP to 127.0.0.1:$HTTP_PORT works" \
 tap_check "install with address rules 192.0.2.0/24:22 and [2001:db8::1]" \
     in_jail "$tool" install "$DNS_PORT" "$HTTP_PORT" 0 --allow "192.0.2.0/24:22, [2001:db8::1]"
 tap_check "filter_out accepts ip daddr 192.0.2.0/24 tcp dport 22" \
-    bash -c "ip netns exec $JAIL nft list chain inet dnsjail filter_out | grep -q 'ip daddr 192.0.2.0/24 tcp dport 22 accept'"
+    bash -c "ip netns exec $JAIL nft list chain inet dnsjail filter_out | grep -q 'ip daddr 192.0.2.0/24 tcp dport 22 goto admit'"
 tap_check "nat_out exempts [2001:db8::1]:80 from the proxy redirect" \
     bash -c "ip netns exec $JAIL nft list chain inet dnsjail nat_out | grep -q 'ip6 daddr 2001:db8::1 tcp dport 80 accept'"
 tap_check "address rule: TCP to 192.0.2.1:22 connects" \

@@ -82,6 +82,7 @@ static void test_defaults(void **unused)
     assert_false(cfg.allow_wildcard_all);
     assert_int_equal(cfg.foreign_sockets, DJ_FOREIGN_SOCKETS_BLOCK);
     assert_null(cfg.allow_foreign_sockets);
+    assert_false(cfg.allow_inbound_udp);
     dj_config_free(&cfg);
     assert_null(cfg.run_as_user);
     dj_config_free(&cfg); /* twice is harmless */
@@ -111,7 +112,8 @@ static void test_every_key(void **unused)
                    "default-enable = false\n"
                    "allow-cap-net-admin = yes\n"
                    "allow-cap-net-raw = 1\n"
-                   "allow-wildcard-all = true\n");
+                   "allow-wildcard-all = true\n"
+                   "allow-inbound-udp = yes\n");
     assert_string_equal(inet_ntop(AF_INET, &cfg.sinkhole4, addr, sizeof(addr)), "192.0.2.66");
     assert_true(cfg.have_sinkhole6);
     assert_string_equal(inet_ntop(AF_INET6, &cfg.sinkhole6, addr, sizeof(addr)), "2001:db8::66");
@@ -130,6 +132,7 @@ static void test_every_key(void **unused)
     assert_true(cfg.allow_cap_net_admin);
     assert_true(cfg.allow_cap_net_raw);
     assert_true(cfg.allow_wildcard_all);
+    assert_true(cfg.allow_inbound_udp);
 
     /* A second file on top: only what it names changes. */
     parse_ok(&cfg, "sinkhole-ipv6 = none\ndefault-enable = 1\nallow-cap-net-raw = no\n"
@@ -777,6 +780,7 @@ static void test_example_file(void **unused)
     assert_int_equal(cfg.allow_wildcard_all, want.allow_wildcard_all);
     assert_int_equal(cfg.foreign_sockets, want.foreign_sockets);
     assert_string_equal(cfg.allow_foreign_sockets, "192.0.2.10:5000");
+    assert_int_equal(cfg.allow_inbound_udp, want.allow_inbound_udp);
     dj_config_free(&cfg);
     dj_config_free(&want);
     free(text);
