@@ -86,15 +86,20 @@ bool dj_proc_in(const struct dj_proc_id *id, const struct dj_proc_id *list, size
     return false;
 }
 
-static bool in_netns(const char *path, dev_t dev, ino_t ino)
+/* 1 in the namespace, 0 in another, -1 when there is none to read (an exited task). */
+static int in_netns(const char *path, dev_t dev, ino_t ino)
 {
     struct stat sb;
 
-    return stat(path, &sb) == 0 && sb.st_dev == dev && sb.st_ino == ino;
+    if (stat(path, &sb) < 0)
+        return -1;
+    return sb.st_dev == dev && sb.st_ino == ino;
 }
 
-/* A thread may be in another namespace than its process's leader (setns is per thread), and
- * a leader that exited before its threads has no namespace left to read. */
+/* A leader that exited before its other threads has no namespace left to read: its threads
+ * tell. (A thread that moved to another namespace than its leader's did so with setns, which a
+ * jailed container cannot: it holds no CAP_SYS_ADMIN. Only a leader's namespace is read
+ * otherwise, which keeps the scan to one stat per process.) */
 static bool any_thread_in_netns(long pid, dev_t dev, ino_t ino)
 {
     char path[64];
@@ -114,7 +119,7 @@ static bool any_thread_in_netns(long pid, dev_t dev, ino_t ino)
         if (de->d_name[0] < '0' || de->d_name[0] > '9' || *endp != '\0')
             continue;
         snprintf(ns, sizeof(ns), "/proc/%ld/task/%ld/ns/net", pid, tid);
-        found = in_netns(ns, dev, ino);
+        found = in_netns(ns, dev, ino) == 1;
     }
     closedir(dir);
     return found;
@@ -140,8 +145,15 @@ int dj_netns_processes(dev_t dev, ino_t ino, struct dj_proc_id **list, size_t *n
         if (de->d_name[0] < '0' || de->d_name[0] > '9' || *endp != '\0' || pid <= 0)
             continue;
         snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
-        if (!in_netns(path, dev, ino) && !any_thread_in_netns(pid, dev, ino))
+        switch (in_netns(path, dev, ino)) {
+        case 1:
+            break;
+        case 0:
             continue;
+        default:
+            if (!any_thread_in_netns(pid, dev, ino))
+                continue;
+        }
         if (dj_proc_identify((pid_t)pid, &id) < 0)
             continue; /* gone since */
         if (*n == cap) {
