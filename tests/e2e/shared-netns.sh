@@ -112,6 +112,10 @@ probe_exec "$e"
 tap_check "crash: E is served by the jail" served_by_jail
 stub=$(daemons_of "$W_STUB_EXE")
 tap_check "crash: one stub" test "$(echo "$stub" | wc -w)" -eq 1
+# The namespace scan that decides whether the table may go counts no daemon of ours: they run
+# in the hook's namespace, never in the container's.
+tap_check "crash: the stub runs outside the container's namespace" \
+    test "$(stat -L -c %d-%i "/proc/$stub/ns/net")" != "$(stat -L -c %d-%i "$ns")"
 kill -9 $stub
 tap_check "crash: E's stub is dead" wait_until 5 all_gone $stub
 probe_exec "$e"
