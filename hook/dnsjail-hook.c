@@ -31,11 +31,13 @@
 #include "adminconf.h"
 #include "cleanup.h"
 #include "control.h"
+#include "ctlserve.h"
 #include "error.h"
 #include "jailstate.h"
 #include "jsonlog.h"
 #include "netns.h"
 #include "nft.h"
+#include "nsprocs.h"
 #include "oci.h"
 #include "policy.h"
 #include "resolver.h"
@@ -584,14 +586,17 @@ fail:
     return -1;
 }
 
+/* In the container's namespace: the jail's table is there and closes off every server held from
+ * outside. DATA: the listeners just bound for new daemons (a repair), or NULL when the running
+ * daemons hold them (h->jail_daemons). */
 static int ensure_table(struct hook *h, void *data, dj_error_t *err)
 {
+    const struct listeners *ours = data;
     struct dj_nft_spec spec = nft_spec(h);
     struct dj_nft_raw raw;
     bool exists = false;
 
-    (void)data;
-    if (close_off_foreign_sockets(h, NULL, &spec, err) < 0 || dj_nft_table_exists(&exists, err) < 0)
+    if (close_off_foreign_sockets(h, ours, &spec, err) < 0 || dj_nft_table_exists(&exists, err) < 0)
         return -1;
     /* A server held from outside since the last member came: the table is replaced with one
      * that closes it off too (atomically; established flows keep their conntrack state). */
@@ -1147,10 +1152,43 @@ static void stop_daemons(struct dj_state *st, const char *key)
     }
 }
 
-/* A jail whose daemons do not all answer has no container left to serve (they exit when the
- * last container they watch exits) or is broken: forget it, and every container record that
- * points to it. Its table stays: removing rules from a namespace that may still hold a live
- * container would open its egress. */
+/* Whether the namespace KEY still holds a process the jail must keep closed: anything in it
+ * but its bystanders (there before the jail) and EXCLUDE (a newcomer's init, or 0). Asked of
+ * the namespace itself, not of the records, which a crash or a lost poststop can leave
+ * wrong. The daemons are not counted: they run in the hook's namespace, never in this one.
+ * When the namespace cannot be read, the answer is yes: the table stays. *FIRST gets one such
+ * pid, for the log. */
+static bool ns_holds_jailed(struct dj_state *st, const char *key, pid_t exclude, pid_t *first)
+{
+    cleanup_free struct dj_proc_id *procs = NULL;
+    cleanup_free struct dj_proc_id *bystanders = NULL;
+    size_t n_procs = 0, n_bystanders = 0;
+    dev_t dev;
+    ino_t ino;
+
+    if (first != NULL)
+        *first = 0;
+    if (dj_state_netns_key_parse(key, &dev, &ino) < 0 ||
+        dj_netns_processes(dev, ino, &procs, &n_procs, NULL) < 0)
+        return true;
+    dj_state_ns_read_bystanders(st, key, &bystanders, &n_bystanders);
+    for (size_t i = 0; i < n_procs; i++) {
+        if (procs[i].pid == exclude || dj_proc_in(&procs[i], bystanders, n_bystanders))
+            continue;
+        if (first != NULL)
+            *first = procs[i].pid;
+        return true;
+    }
+    return false;
+}
+
+/* A jail whose daemons do not all answer either has no process left to jail (the daemons exit
+ * when the last container they watch exits) or lost a daemon while its members run (killed,
+ * out of memory, a bug). The first kind is forgotten, with every container record that
+ * points to it; its table stays (a namespace without processes sends nothing). The second is
+ * kept as it is: its table still sends DNS and web traffic to ports nobody serves, so its
+ * members stay closed, and the next container that joins the namespace repairs it
+ * (repair_jail). DATA points to the pid of the container being started, not a member yet. */
 struct gc_data {
     const char *dead_key;
 };
@@ -1179,13 +1217,10 @@ static bool jail_alive(struct dj_state *st, const char *key)
     return true;
 }
 
-static void gc_namespace(struct dj_state *st, const char *key, void *data)
+static void forget_jail(struct dj_state *st, const char *key)
 {
     struct gc_data gc = {key};
 
-    (void)data;
-    if (jail_alive(st, key))
-        return;
     stop_daemons(st, key);
     dj_state_container_foreach(st, gc_container, &gc);
     dj_state_ns_remove(st, key);
@@ -1204,12 +1239,25 @@ static void note_jail_daemons(struct hook *h, struct dj_state *st, const char *k
     }
 }
 
+static void gc_namespace(struct dj_state *st, const char *key, void *data)
+{
+    if (!jail_alive(st, key) && !ns_holds_jailed(st, key, *(const pid_t *)data, NULL))
+        forget_jail(st, key);
+}
+
+static int repair_jail(struct hook *h, struct dj_state *st, const char *key,
+                       const struct dj_netns *ns, const struct dj_netns *host, int pidfd,
+                       const struct dj_proc_id *init, dj_error_t *err);
+
 static int join_existing(struct hook *h, struct dj_state *st, const char *key,
                          const struct dj_netns *ns, const struct dj_netns *host, int pidfd,
-                         dj_error_t *err)
+                         const struct dj_proc_id *init, dj_error_t *err)
 {
     struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
 
+    /* gc_namespace kept this jail although a daemon is gone: members still run in it. */
+    if (!jail_alive(st, key))
+        return repair_jail(h, st, key, ns, host, pidfd, init, err);
     for (size_t i = 0; i < N_DAEMONS; i++) {
         cleanup_free char *control = dj_state_ns_control_path(st, key, daemon_kinds[i].name);
 
@@ -1222,7 +1270,7 @@ static int join_existing(struct hook *h, struct dj_state *st, const char *key,
     /* Someone may have flushed the table; the policy says it must be there. */
     if (in_namespace(ns, host, ensure_table, h, NULL, err) < 0)
         return -1;
-    if (dj_state_ns_add_member(st, key, h->state.id, err) < 0 ||
+    if (dj_state_ns_add_member(st, key, h->state.id, init, err) < 0 ||
         dj_state_write_container(st, h->state.id, &rec, err) < 0)
         return -1;
     log_event(h, "jail_joined", key);
@@ -1259,27 +1307,20 @@ static void close_metrics_dir(struct hook *h)
     h->netns_key = NULL;
 }
 
-static int create_jail(struct hook *h, struct dj_state *st, const char *key,
-                       const char *policy_text, const struct dj_netns *ns,
-                       const struct dj_netns *host, int pidfd, dj_error_t *err)
+/* Starts every daemon of the jail KEY on its LISTENERS (closed here, the daemons have their
+ * own copies), watching PIDFD, and records their pids. Every daemon is started before any is
+ * waited for: they set up at the same time, and the container waits for the slowest, not for
+ * the sum. On failure the caller stops what started (stop_daemons). */
+static int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
+                          struct listeners *listeners, int pidfd, dj_error_t *err)
 {
-    struct listeners listeners[N_DAEMONS];
     struct dj_spawning spawning[N_DAEMONS];
-    struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
     size_t started = 0;
+    int r = -1;
 
-    memset(listeners, 0, sizeof(listeners));
     for (size_t i = 0; i < N_DAEMONS; i++)
         spawning[i] = (struct dj_spawning){.ready_fd = -1, .pid = -1};
-    if (h->virt.on && virtual_map_create(h, err) < 0)
-        return -1;
-    if (in_namespace(ns, host, setup_in_container, h, listeners, err) < 0)
-        return -1;
-    if (dj_state_ns_create(st, key, policy_text, err) < 0)
-        goto fail;
     open_metrics_dir(h, st, key);
-    /* Every daemon is started before any is waited for: they set up at the same time, and
-     * the container waits for the slowest, not for the sum. */
     for (; started < N_DAEMONS; started++) {
         const char *name = daemon_kinds[started].name;
         cleanup_free char *control_path = dj_state_ns_control_path(st, key, name);
@@ -1287,13 +1328,12 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
 
         if (control_path == NULL) {
             dj_error_make(err, ENOMEM, "control path");
-            goto fail;
+            goto out;
         }
         control_fd = dj_control_listen(control_path, err);
         if (control_fd < 0 || start_daemon(h, (enum daemon_id)started, &listeners[started], pidfd,
                                            control_fd, &spawning[started], err) < 0)
-            goto fail;
-        /* The daemon has its own copies now. */
+            goto out;
         listeners_close(&listeners[started]);
     }
     for (size_t i = 0; i < N_DAEMONS; i++) {
@@ -1301,10 +1341,54 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
 
         if (dj_spawn_wait(&spawning[i], &pid, err) < 0 ||
             dj_state_ns_write_pid(st, key, daemon_kinds[i].name, pid, err) < 0)
-            goto fail;
+            goto out;
     }
+    r = 0;
+out:
     close_metrics_dir(h);
-    if (dj_state_ns_add_member(st, key, h->state.id, err) < 0 ||
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        dj_spawn_abandon(&spawning[i]);
+        listeners_close(&listeners[i]);
+    }
+    return r;
+}
+
+/* Records what already runs in the namespace before its jail exists, but the newcomer: a
+ * pod's infra container, which no hook jails. The table covers it too while it stands; when
+ * the last member leaves, these are the only processes that may be left behind for the table
+ * to go (ns_holds_jailed). */
+static int record_bystanders(struct dj_state *st, const char *key, const struct dj_netns *ns,
+                             pid_t newcomer, dj_error_t *err)
+{
+    cleanup_free struct dj_proc_id *procs = NULL;
+    size_t n = 0, kept = 0;
+
+    if (dj_netns_processes(ns->dev, ns->ino, &procs, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (procs[i].pid != newcomer)
+            procs[kept++] = procs[i];
+    return dj_state_ns_write_bystanders(st, key, procs, kept, err);
+}
+
+static int create_jail(struct hook *h, struct dj_state *st, const char *key,
+                       const char *policy_text, const struct dj_netns *ns,
+                       const struct dj_netns *host, int pidfd, const struct dj_proc_id *init,
+                       dj_error_t *err)
+{
+    struct listeners listeners[N_DAEMONS];
+    struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
+
+    memset(listeners, 0, sizeof(listeners));
+    if (h->virt.on && virtual_map_create(h, err) < 0)
+        return -1;
+    if (in_namespace(ns, host, setup_in_container, h, listeners, err) < 0)
+        return -1;
+    if (dj_state_ns_create(st, key, policy_text, err) < 0 ||
+        record_bystanders(st, key, ns, init->pid, err) < 0 ||
+        launch_daemons(h, st, key, listeners, pidfd, err) < 0)
+        goto fail;
+    if (dj_state_ns_add_member(st, key, h->state.id, init, err) < 0 ||
         dj_state_write_container(st, h->state.id, &rec, err) < 0)
         goto fail;
     virtual_close(h); /* the daemons have their own */
@@ -1312,16 +1396,182 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
     return 0;
 
 fail:
-    close_metrics_dir(h);
-    for (size_t i = 0; i < N_DAEMONS; i++) {
-        dj_spawn_abandon(&spawning[i]);
+    for (size_t i = 0; i < N_DAEMONS; i++)
         listeners_close(&listeners[i]);
-    }
     stop_daemons(st, key); /* harmless for those that never started */
     /* The container will not start; leave its namespace as we found it. */
     in_namespace(ns, host, remove_table, h, NULL, NULL);
     dj_state_ns_remove(st, key);
     return -1;
+}
+
+/* A repair binds the daemons' sockets again where the dead daemon's were: its sockets closed
+ * with it, so the ports are free, unless a process of the namespace took one meanwhile (then
+ * the repair fails and the namespace stays closed). The table is only checked: it is the one
+ * the members have lived under. */
+static int rebind_in_container(struct hook *h, void *data, dj_error_t *err)
+{
+    struct listeners *all = data;
+
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        if (bind_listeners(h, (enum daemon_id)i, &all[i], err) < 0)
+            goto fail;
+    }
+    /* The sockets just bound are ours, not servers held from outside. */
+    if (ensure_table(h, all, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    for (size_t i = 0; i < N_DAEMONS; i++)
+        listeners_close(&all[i]);
+    return -1;
+}
+
+/* The living members of a jail being repaired, as pidfds for the new daemons to watch. */
+struct living_members {
+    const struct dj_netns *ns;
+    int pidfds[DJ_CTLSERVE_MAX_WATCHED];
+    size_t n;
+};
+
+static void collect_member(struct dj_state *st, const char *key, const char *id,
+                           const struct dj_proc_id *init, void *data)
+{
+    struct living_members *lm = data;
+    char path[64];
+    struct stat sb;
+    int fd;
+
+    if (init->pid <= 0 || lm->n == DJ_CTLSERVE_MAX_WATCHED)
+        return;
+    fd = (int)syscall(SYS_pidfd_open, init->pid, 0);
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)init->pid);
+    /* Checked after the pidfd is open: the pid cannot be reused while the pidfd holds it. */
+    if (fd >= 0 && dj_proc_same(init) && stat(path, &sb) == 0 && sb.st_dev == lm->ns->dev &&
+        sb.st_ino == lm->ns->ino) {
+        lm->pidfds[lm->n++] = fd;
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+    dj_state_ns_remove_member(st, key, id); /* gone; its poststop finds nothing to do */
+}
+
+static int repair_jail(struct hook *h, struct dj_state *st, const char *key,
+                       const struct dj_netns *ns, const struct dj_netns *host, int pidfd,
+                       const struct dj_proc_id *init, dj_error_t *err)
+{
+    struct listeners listeners[N_DAEMONS];
+    struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
+    struct living_members lm = {.ns = ns, .n = 0};
+    char detail[128];
+    int r = -1;
+
+    memset(listeners, 0, sizeof(listeners));
+    /* Both daemons start again: the survivor shares the virtual name map with the dead one,
+     * and only a new pair can share a new map. */
+    stop_daemons(st, key);
+    dj_state_ns_member_foreach(st, key, collect_member, &lm);
+    if ((h->virt.on && virtual_map_create(h, err) < 0) ||
+        in_namespace(ns, host, rebind_in_container, h, listeners, err) < 0 ||
+        launch_daemons(h, st, key, listeners, pidfd, err) < 0)
+        goto fail;
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        cleanup_free char *control = dj_state_ns_control_path(st, key, daemon_kinds[i].name);
+
+        for (size_t m = 0; m < lm.n; m++)
+            if (control == NULL ||
+                dj_control_watch(control, lm.pidfds[m], CONTROL_TIMEOUT_MS, err) < 0)
+                goto fail;
+    }
+    if (dj_state_ns_add_member(st, key, h->state.id, init, err) < 0 ||
+        dj_state_write_container(st, h->state.id, &rec, err) < 0)
+        goto fail;
+    virtual_close(h);
+    snprintf(detail, sizeof(detail), "%s: daemons restarted for %zu living member(s)", key, lm.n);
+    log_event(h, "jail_repaired", detail);
+    r = 0;
+    goto out;
+fail:
+    for (size_t i = 0; i < N_DAEMONS; i++)
+        listeners_close(&listeners[i]);
+    stop_daemons(st, key);
+    /* The state and the table stay: the members still run, closed, and the next container to
+     * join tries again. */
+    dj_error_wrap(err,
+                  "the jail of this network namespace lost a daemon and could not be repaired; "
+                  "its members stay closed");
+out:
+    for (size_t m = 0; m < lm.n; m++)
+        close(lm.pidfds[m]);
+    return r;
+}
+
+static int table_exists(struct hook *h, void *data, dj_error_t *err)
+{
+    (void)h;
+    return dj_nft_table_exists(data, err);
+}
+
+/* A container that is not to be jailed must not share a namespace that is: the table covers
+ * the whole namespace, so it would run jailed against its annotations, and the jail's last
+ * member leaving would open the namespace under a container that keeps running. It is
+ * refused; the jail and its members are not touched. Asked of the state and of the namespace
+ * itself (a jail held for processes that outlived its members has no member to show). */
+static int refuse_unjailed_joiner(struct hook *h, dj_error_t *err)
+{
+    struct dj_netns ns = {-1, 0, 0}, host = {-1, 0, 0};
+    struct dj_state st = {NULL, -1};
+    cleanup_close int pidfd = -1;
+    cleanup_free char *key = NULL;
+    cleanup_free char *policy = NULL;
+    bool table = false;
+    int r = -1;
+
+    if (!h->bundle.have_netns)
+        return 0; /* the host's namespace, which no jail can hold */
+    if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 || dj_netns_open_self(&host, err) < 0)
+        goto out;
+    r = 0;
+    if (dj_netns_same(&ns, &host))
+        goto out;
+    r = -1;
+    key = dj_state_netns_key(&ns);
+    if (key == NULL) {
+        dj_error_make(err, ENOMEM, "namespace key");
+        goto out;
+    }
+    if (dj_state_open(&st, h->cfg.state_dir, err) < 0 ||
+        dj_state_ns_read_policy(&st, key, &policy, err) < 0 ||
+        (policy == NULL && in_namespace(&ns, &host, table_exists, h, &table, err) < 0))
+        goto out;
+    r = 0;
+    if ((policy != NULL || table) && !(policy != NULL && jail_alive(&st, key)) &&
+        !ns_holds_jailed(&st, key, h->state.pid, NULL)) {
+        /* What is left of a jail with nothing left to jail (held for processes that have
+         * exited since, or a table without state): cleared, as the next jailed container
+         * would. */
+        forget_jail(&st, key);
+        r = in_namespace(&ns, &host, remove_table, h, NULL, err);
+        if (r == 0)
+            log_event(h, "jail_cleared", key);
+        goto out;
+    }
+    if (policy != NULL || table) {
+        dj_error_make(err, 0,
+                      "container %s is not to be jailed (io.dnsjail.enable=false, or the "
+                      "config's default-enable) but its network namespace is jailed (conflict); "
+                      "give it the io.dnsjail.* annotations of that namespace's containers or a "
+                      "network namespace of its own",
+                      h->state.id);
+        r = logged_refusal(h, err);
+    }
+out:
+    if (st.dir != NULL)
+        dj_state_close(&st);
+    dj_netns_close(&ns);
+    dj_netns_close(&host);
+    return r;
 }
 
 static int jail_start(struct hook *h, dj_error_t *err)
@@ -1332,6 +1582,7 @@ static int jail_start(struct hook *h, dj_error_t *err)
     cleanup_free char *key = NULL;
     cleanup_free char *policy_text = NULL;
     cleanup_free char *existing_policy = NULL;
+    struct dj_proc_id init;
     const struct oci_annotation *ann;
     size_t n_ann;
     int r = -1;
@@ -1345,7 +1596,7 @@ static int jail_start(struct hook *h, dj_error_t *err)
         return -1;
     }
     if (!h->policy.enable)
-        return 0;
+        return refuse_unjailed_joiner(h, err);
     if (dj_nft_networks_from_rules(h->policy.rules, h->policy.n_rules, &h->networks, &h->n_networks,
                                    err) < 0 ||
         virtual_prepare(h, err) < 0)
@@ -1383,7 +1634,11 @@ static int jail_start(struct hook *h, dj_error_t *err)
     }
     if (dj_state_open(&st, h->cfg.state_dir, err) < 0)
         goto out;
-    dj_state_ns_foreach(&st, gc_namespace, NULL);
+    if (dj_proc_identify(h->state.pid, &init) < 0) {
+        dj_error_make(err, 0, "container process %d is gone", (int)h->state.pid);
+        goto out;
+    }
+    dj_state_ns_foreach(&st, gc_namespace, &init.pid);
     if (dj_state_ns_read_policy(&st, key, &existing_policy, err) < 0)
         goto out;
     if (existing_policy != NULL && strcmp(existing_policy, policy_text) != 0) {
@@ -1396,15 +1651,33 @@ static int jail_start(struct hook *h, dj_error_t *err)
         goto out;
     }
     if (existing_policy != NULL)
-        r = join_existing(h, &st, key, &ns, &host, pidfd, err);
+        r = join_existing(h, &st, key, &ns, &host, pidfd, &init, err);
     else
-        r = create_jail(h, &st, key, policy_text, &ns, &host, pidfd, err);
+        r = create_jail(h, &st, key, policy_text, &ns, &host, pidfd, &init, err);
 out:
     if (st.dir != NULL)
         dj_state_close(&st);
     dj_netns_close(&ns);
     dj_netns_close(&host);
     return r;
+}
+
+/* The last member left, but the namespace still holds a process that is neither a bystander
+ * nor gone (a member's child that outlived it in a shared pid namespace, a member whose record
+ * was lost): the table stays, and so does the state, so that a newcomer repairs this jail and
+ * an unjailed one is refused. The daemons go: what they watched has exited. */
+static bool jail_held(struct hook *h, struct dj_state *st, const char *key)
+{
+    char detail[160];
+    pid_t pid;
+
+    if (!ns_holds_jailed(st, key, 0, &pid))
+        return false;
+    stop_daemons(st, key);
+    snprintf(detail, sizeof(detail), "%s: pid %d still runs in the namespace; the table stays", key,
+             (int)pid);
+    log_event(h, "jail_held", detail);
+    return true;
 }
 
 /* poststop: best effort, always succeeds; problems are reported but never block teardown. */
@@ -1419,7 +1692,8 @@ static void jail_stop(struct hook *h)
         goto out;
     if (dj_state_read_container(&st, h->state.id, &rec, &found, &err) < 0 || !found)
         goto out;
-    if (dj_state_ns_remove_member(&st, rec.netns_key, h->state.id) == 0) {
+    if (dj_state_ns_remove_member(&st, rec.netns_key, h->state.id) == 0 &&
+        !jail_held(h, &st, rec.netns_key)) {
         stop_daemons(&st, rec.netns_key);
         /* A namespace with a path outlives the container: take our table out of it. */
         if (rec.netns_path != NULL) {

@@ -174,6 +174,18 @@ char *dj_state_netns_key(const struct dj_netns *ns)
     return key;
 }
 
+int dj_state_netns_key_parse(const char *key, dev_t *dev, ino_t *ino)
+{
+    uint64_t d, i;
+    int used = 0;
+
+    if (sscanf(key, "%" SCNu64 "-%" SCNu64 "%n", &d, &i, &used) != 2 || key[used] != '\0')
+        return -1;
+    *dev = (dev_t)d;
+    *ino = (ino_t)i;
+    return 0;
+}
+
 static char *container_path(struct dj_state *st, const char *id)
 {
     char *path = NULL;
@@ -273,14 +285,112 @@ int dj_state_ns_read_policy(struct dj_state *st, const char *key, char **policy,
     return read_file(path, policy, err);
 }
 
-int dj_state_ns_add_member(struct dj_state *st, const char *key, const char *id, dj_error_t *err)
+int dj_state_ns_add_member(struct dj_state *st, const char *key, const char *id,
+                           const struct dj_proc_id *init, dj_error_t *err)
 {
     cleanup_free char *members = ns_path(st, key, "members");
     cleanup_free char *path = NULL;
+    char text[64] = "";
 
     if (members == NULL || (path = path_join(members, id, NULL)) == NULL)
         return dj_error_make(err, ENOMEM, "namespace state");
-    return write_file(path, "", err);
+    if (init != NULL)
+        snprintf(text, sizeof(text), "%d %llu\n", (int)init->pid, init->start);
+    return write_file(path, text, err);
+}
+
+/* One "PID START" from the start of TEXT; -1 when there is none. */
+static int parse_proc_id(const char *text, struct dj_proc_id *id)
+{
+    int pid;
+    unsigned long long start;
+
+    if (sscanf(text, "%d %llu", &pid, &start) != 2 || pid <= 0)
+        return -1;
+    id->pid = (pid_t)pid;
+    id->start = start;
+    return 0;
+}
+
+void dj_state_ns_member_foreach(struct dj_state *st, const char *key,
+                                void (*fn)(struct dj_state *, const char *key, const char *id,
+                                           const struct dj_proc_id *init, void *),
+                                void *data)
+{
+    cleanup_free char *members = ns_path(st, key, "members");
+    DIR *dir = members != NULL ? opendir(members) : NULL;
+    struct dirent *de;
+
+    if (dir == NULL)
+        return;
+    while ((de = readdir(dir)) != NULL) {
+        cleanup_free char *path = NULL;
+        cleanup_free char *text = NULL;
+        struct dj_proc_id init = {0, 0};
+
+        if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp") != NULL)
+            continue;
+        path = path_join(members, de->d_name, NULL);
+        if (path != NULL && read_file(path, &text, NULL) == 0 && text != NULL &&
+            parse_proc_id(text, &init) < 0)
+            init = (struct dj_proc_id){0, 0};
+        fn(st, key, de->d_name, &init, data);
+    }
+    closedir(dir);
+}
+
+int dj_state_ns_write_bystanders(struct dj_state *st, const char *key,
+                                 const struct dj_proc_id *list, size_t n, dj_error_t *err)
+{
+    cleanup_free char *path = ns_path(st, key, "bystanders");
+    cleanup_free char *text = NULL;
+    size_t size = n * 32 + 1, used = 0;
+
+    /* The record's reader stops at RECORD_MAX_BYTES: beyond that, the rest count as members
+     * (the table stays for them), which errs on the closed side. */
+    if (size > RECORD_MAX_BYTES)
+        size = RECORD_MAX_BYTES;
+    text = malloc(size);
+    if (path == NULL || text == NULL)
+        return dj_error_make(err, ENOMEM, "namespace state");
+    text[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(text + used, size - used, "%d %llu\n", (int)list[i].pid, list[i].start);
+
+        if (w < 0 || (size_t)w >= size - used) {
+            text[used] = '\0';
+            break;
+        }
+        used += (size_t)w;
+    }
+    return write_file(path, text, err);
+}
+
+void dj_state_ns_read_bystanders(struct dj_state *st, const char *key, struct dj_proc_id **list,
+                                 size_t *n)
+{
+    cleanup_free char *path = ns_path(st, key, "bystanders");
+    cleanup_free char *text = NULL;
+    size_t lines = 0;
+
+    *list = NULL;
+    *n = 0;
+    if (path == NULL || read_file(path, &text, NULL) < 0 || text == NULL)
+        return;
+    for (const char *p = text; *p != '\0'; p++)
+        lines += *p == '\n';
+    *list = calloc(lines + 1, sizeof(**list));
+    if (*list == NULL)
+        return;
+    for (const char *p = text; *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+
+        if (parse_proc_id(p, &(*list)[*n]) == 0)
+            (*n)++;
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
 }
 
 static size_t count_entries(const char *dir_path)

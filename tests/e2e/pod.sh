@@ -15,12 +15,6 @@ world_dnsjail_conf || tap_bail "cannot write the dnsjail configuration"
 POD_ANNOTATIONS=(--annotation io.dnsjail.enable=true --annotation io.dnsjail.allow=example.com)
 PROXY_EXE=$(dirname "$W_STUB_EXE")/dnsjail-proxy
 
-daemons_of() { # EXE: pids running it
-    local p
-    for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/exe" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
-    done
-}
 one_jail() { # one stub, one proxy, and the table in NS
     [ "$(daemons_of "$W_STUB_EXE" | wc -l)" -eq 1 ] &&
         [ "$(daemons_of "$PROXY_EXE" | wc -l)" -eq 1 ] && nft_table_in "$1"

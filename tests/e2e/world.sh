@@ -423,6 +423,13 @@ run_container() {
 }
 
 # ---- what dnsjail left behind -------------------------------------------------------------
+# Pids of processes running EXE (by their executable, not their arguments).
+daemons_of() { # EXE
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/exe" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
+    done
+}
 # Pids of this run's dnsjail-dnsstub processes (found by their executable).
 world_stubs() { world_processes_of "$W_STUB_EXE"; }
 # Pids of this run's daemons, both kinds: the proxy is installed beside the stub everywhere.
