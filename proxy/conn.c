@@ -235,12 +235,18 @@ static int closing_step(struct proxy *p, struct conn *c)
         conn_close(p, c);
         return -1;
     }
+    /* The linger bounds a client that stops reading, not a slow one: while what is left of the
+     * answer still moves, and again from our FIN, it has PROXY_LINGER_MS more (a client that
+     * half-closed after a large request's head reads the rest of the response here). */
+    if (progress > 0)
+        c->deadline_ns = p->now_ns + (uint64_t)PROXY_LINGER_MS * NS_PER_MS;
     if (!flow_flushed(&c->down))
         return progress;
     if (!c->down.dst_shut) {
         shutdown(c->client.fd, SHUT_WR);
         c->down.dst_shut = true;
         progress++;
+        c->deadline_ns = p->now_ns + (uint64_t)PROXY_LINGER_MS * NS_PER_MS;
     }
     for (int reads = 0; reads < 4 && c->client.readable; reads++) {
         ssize_t n = recv(c->client.fd, p->scratch, sizeof(p->scratch), MSG_DONTWAIT);
