@@ -883,13 +883,6 @@ struct engine_socket {
  * user named (GIVEN) that is not known by name is taken for a Docker-compatible API. */
 static void engine_socket_add(const char *path, bool given, struct engine_socket *out, size_t *n)
 {
-    struct stat st;
-    if (*n == MAX_ENGINE_SOCKETS || strlen(path) >= sizeof(out->path) || stat(path, &st) < 0 ||
-        !S_ISSOCK(st.st_mode))
-        return;
-    for (size_t i = 0; i < *n; i++)
-        if (out[i].dev == st.st_dev && out[i].ino == st.st_ino)
-            return;
     const char *slash = strrchr(path, '/');
     const char *name = slash != NULL ? slash + 1 : path;
     enum sock_speech speech = SPEAK_NOTHING;
@@ -899,9 +892,16 @@ static void engine_socket_add(const char *path, bool given, struct engine_socket
         speech = SPEAK_VARLINK_RESOLVE;
     else if (dj_sockmount_known_path(path) == NULL) {
         if (!given)
-            return;
+            return; /* not stat'ed: a mount point may hang (a dead network file system) */
         speech = SPEAK_DOCKER_API;
     }
+    struct stat st;
+    if (*n == MAX_ENGINE_SOCKETS || strlen(path) >= sizeof(out->path) || stat(path, &st) < 0 ||
+        !S_ISSOCK(st.st_mode))
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (out[i].dev == st.st_dev && out[i].ino == st.st_ino)
+            return;
     struct engine_socket *s = &out[(*n)++];
     strcpy(s->path, path);
     s->dev = st.st_dev;
@@ -1056,7 +1056,9 @@ static void ch_engine_socket(const struct probe *p, struct result *r)
         return;
     }
     enum sock_sent most = SOCK_NOT_SENT;
-    char tried[DJ_LEAK_MAX_DETAIL] = "";
+    /* Room for a "; +N more" at the end: the line's detail is bounded. */
+    char tried[DJ_LEAK_MAX_DETAIL - 12] = "";
+    size_t more = 0;
     for (size_t i = 0; i < n; i++) {
         char said[80];
         int err = 0;
@@ -1073,15 +1075,20 @@ static void ch_engine_socket(const struct probe *p, struct result *r)
         char one[sizeof(said) + sizeof(socks[i].path) + 8];
         int len = snprintf(one, sizeof(one), "%s%s: %s", i ? "; " : "", socks[i].path, said);
         size_t used = strlen(tried);
-        if (len > 0 && used + (size_t)len < sizeof(tried))
+        if (len > 0 && used + (size_t)len < sizeof(tried) && more == 0)
             memcpy(tried + used, one, (size_t)len + 1);
+        else
+            more++;
     }
     static const enum dj_leak_verdict verdicts[] = {
         [SOCK_NOT_SENT] = DJ_LEAK_NOT_TESTABLE,
         [SOCK_SENT] = DJ_LEAK_PENDING,
         [SOCK_CANARY_ANSWERED] = DJ_LEAK_LEAKED,
     };
-    set_detail(r, verdicts[most], "%s", tried);
+    if (more > 0)
+        set_detail(r, verdicts[most], "%s; +%zu more", tried, more);
+    else
+        set_detail(r, verdicts[most], "%s", tried);
 }
 
 /* ---- plain TCP and UDP ------------------------------------------------------------------ */
