@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -30,6 +31,8 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +42,8 @@
 #include "dnswire.h"
 #include "leakreport.h"
 #include "leaktest.h"
+#include "resphead.h"
+#include "socknames.h"
 
 #define REPLY_SIZE 4096
 #define DNS_TYPE_TXT 16
@@ -46,6 +51,7 @@
 #define DNS_TYPE_MX 15
 #define DNS_TYPE_SRV 33
 #define DNS_TYPE_ANY 255
+#define MAX_SOCKET_OPTS 8
 
 struct probe {
     uint8_t zone[DJ_DNS_MAX_NAME]; /* wire form */
@@ -60,6 +66,8 @@ struct probe {
     int timeout_ms;
     bool json;
     char run_id[9];
+    const char *sockets[MAX_SOCKET_OPTS]; /* --socket: more engine or resolver sockets */
+    size_t n_sockets;
 };
 
 struct result {
@@ -849,6 +857,240 @@ static void ch_foreign_server(const struct probe *p, struct result *r)
                tried);
 }
 
+/* ---- engine and resolver sockets mounted into the container ------------------------------ */
+
+/* A host's container engine or resolver socket bind-mounted into the container is a door past
+ * the network: the host does what the container asks, outside the jail (the hook refuses such
+ * mounts unless the admin lists them in allow-socket-mounts). The probe looks at the usual
+ * places and the mount points with a known name (socknames.h, the hook's own list) and at
+ * --socket paths, and makes the host carry the token as an attacker would: an engine is asked
+ * to pull an image from a registry called TOKEN.ZONE (its resolver then asks the canary),
+ * systemd-resolved to resolve TOKEN.ZONE. Protocols the probe does not speak (containerd's
+ * and CRI-O's gRPC, D-Bus, nscd) are only connected to. Nothing it sends starts a container. */
+#define MAX_ENGINE_SOCKETS 16
+
+enum sock_speech { SPEAK_DOCKER_API, SPEAK_VARLINK_RESOLVE, SPEAK_NOTHING };
+enum sock_sent { SOCK_NOT_SENT, SOCK_SENT, SOCK_CANARY_ANSWERED };
+
+struct engine_socket {
+    char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+    dev_t dev;
+    ino_t ino;
+    enum sock_speech speech;
+};
+
+/* Adds PATH when it is a socket not yet seen (by inode: /var/run is often /run). A socket the
+ * user named (GIVEN) that is not known by name is taken for a Docker-compatible API. */
+static void engine_socket_add(const char *path, bool given, struct engine_socket *out, size_t *n)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash != NULL ? slash + 1 : path;
+    enum sock_speech speech = SPEAK_NOTHING;
+    if (strcmp(name, "docker.sock") == 0 || strcmp(name, "podman.sock") == 0)
+        speech = SPEAK_DOCKER_API;
+    else if (strcmp(name, "io.systemd.Resolve") == 0)
+        speech = SPEAK_VARLINK_RESOLVE;
+    else if (dj_sockmount_known_path(path) == NULL) {
+        if (!given)
+            return; /* not stat'ed: a mount point may hang (a dead network file system) */
+        speech = SPEAK_DOCKER_API;
+    }
+    struct stat st;
+    if (*n == MAX_ENGINE_SOCKETS || strlen(path) >= sizeof(out->path) || stat(path, &st) < 0 ||
+        !S_ISSOCK(st.st_mode))
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (out[i].dev == st.st_dev && out[i].ino == st.st_ino)
+            return;
+    struct engine_socket *s = &out[(*n)++];
+    strcpy(s->path, path);
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->speech = speech;
+}
+
+/* mountinfo escapes blanks, newlines and backslashes in paths as \ooo. */
+static void unescape_mountinfo(char *s)
+{
+    char *o = s;
+    for (const char *i = s; *i != '\0'; i++) {
+        if (i[0] == '\\' && i[1] >= '0' && i[1] <= '3' && i[2] >= '0' && i[2] <= '7' &&
+            i[3] >= '0' && i[3] <= '7') {
+            *o++ = (char)((i[1] - '0') * 64 + (i[2] - '0') * 8 + (i[3] - '0'));
+            i += 3;
+        } else {
+            *o++ = *i;
+        }
+    }
+    *o = '\0';
+}
+
+/* Sockets bind-mounted anywhere: the mount points of /proc/self/mountinfo with a known name. */
+static void engine_sockets_mounted(struct engine_socket *out, size_t *n)
+{
+    cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
+    char line[4096];
+    bool whole = true;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        /* The tail of a line longer than the buffer is no line of its own. */
+        bool was_whole = whole;
+        whole = strchr(line, '\n') != NULL;
+        char point[4096];
+        if (!was_whole || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
+            continue;
+        unescape_mountinfo(point);
+        engine_socket_add(point, false, out, n);
+    }
+}
+
+static int unix_connect(const char *path, int *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = strlen(path);
+    if (len >= sizeof(sa.sun_path)) {
+        *err = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sa.sun_path, path, len + 1);
+    cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    /* A Unix stream connect either completes or fails at once (EAGAIN: backlog full). */
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        *err = errno;
+        return -1;
+    }
+    return steal_fd(&fd);
+}
+
+/* What the socket is asked: an engine to pull TOKEN.ZONE/leaktest (to find the registry it
+ * resolves TOKEN.ZONE through the host's resolver; a pull starts nothing, and there is no
+ * such registry to pull from), systemd-resolved to resolve TOKEN.ZONE (a varlink call is one
+ * JSON object ended by a NUL). The zone passed dj_dns_name_from_text: no quote, blank or
+ * backslash can break out of the request. Returns its length, 0 when it does not fit. */
+static size_t engine_request(const struct probe *p, const struct result *r, enum sock_speech speech,
+                             char *req, size_t size)
+{
+    char host[300];
+    token_host(p, r, "", host, sizeof(host));
+    int n = speech == SPEAK_DOCKER_API
+                ? snprintf(req, size,
+                           "POST /images/create?fromImage=%s/leaktest&tag=latest HTTP/1.1\r\n"
+                           "Host: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                           host, host)
+                : snprintf(req, size,
+                           "{\"method\":\"io.systemd.Resolve.ResolveHostname\","
+                           "\"parameters\":{\"name\":\"%s\"}}",
+                           host);
+    if (n < 0 || (size_t)n >= size)
+        return 0;
+    return speech == SPEAK_VARLINK_RESOLVE ? (size_t)n + 1 : (size_t)n;
+}
+
+/* The host's engine or resolver answered: untrusted bytes, only looked at for an HTTP status
+ * (the proxy's fuzzed parser) or a varlink error name (a bounded span of name characters). */
+static void describe_engine_reply(enum sock_speech speech, const uint8_t *reply, size_t len,
+                                  char *said, size_t said_size)
+{
+    if (speech == SPEAK_DOCKER_API) {
+        struct resphead_scan scan;
+        struct resphead head;
+        resphead_scan_init(&scan);
+        if (resphead_parse(&scan, (const char *)reply, len, false, &head) == RESPHEAD_OK)
+            snprintf(said, said_size, "HTTP %u", head.status);
+        else
+            snprintf(said, said_size, "%zu bytes back, no HTTP head", len);
+        return;
+    }
+    static const char key[] = "\"error\":\"";
+    const uint8_t *end = memchr(reply, '\0', len);
+    const uint8_t *e = end != NULL ? memmem(reply, (size_t)(end - reply), key, strlen(key)) : NULL;
+    if (e != NULL) {
+        e += strlen(key);
+        size_t k = 0;
+        while (e + k < end && k < 60 &&
+               (isalnum(e[k]) || e[k] == '.' || e[k] == '_' || e[k] == '-'))
+            k++;
+        snprintf(said, said_size, "varlink error %.*s", (int)k, (const char *)e);
+    } else if (end != NULL) {
+        snprintf(said, said_size, "varlink reply");
+    } else {
+        snprintf(said, said_size, "%zu bytes back, no varlink reply", len);
+    }
+}
+
+static enum sock_sent engine_exchange(const struct probe *p, const struct result *r, int fd,
+                                      enum sock_speech speech, uint8_t *reply, char *said,
+                                      size_t said_size)
+{
+    char req[1024];
+    size_t n = engine_request(p, r, speech, req, sizeof(req));
+    if (n == 0 || !send_all(fd, req, n)) {
+        snprintf(said, said_size, "request not sent");
+        return SOCK_NOT_SENT;
+    }
+    size_t len = read_reply(p, fd, reply);
+    if (has_marker(reply, len)) {
+        snprintf(said, said_size, "the canary answered");
+        return SOCK_CANARY_ANSWERED;
+    }
+    describe_engine_reply(speech, reply, len, said, said_size);
+    return SOCK_SENT;
+}
+
+static void ch_engine_socket(const struct probe *p, struct result *r)
+{
+    struct engine_socket socks[MAX_ENGINE_SOCKETS];
+    size_t n = 0;
+    const char *path;
+    for (size_t i = 0; (path = dj_sockmount_usual_path(i)) != NULL; i++)
+        engine_socket_add(path, false, socks, &n);
+    engine_sockets_mounted(socks, &n);
+    for (size_t i = 0; i < p->n_sockets; i++)
+        engine_socket_add(p->sockets[i], true, socks, &n);
+    if (n == 0) {
+        set_detail(r, DJ_LEAK_NOT_TESTABLE, "no engine or resolver socket here");
+        return;
+    }
+    cleanup_free uint8_t *reply = malloc(REPLY_SIZE);
+    if (reply == NULL) {
+        set_detail(r, DJ_LEAK_NOT_TESTABLE, "out of memory");
+        return;
+    }
+    enum sock_sent most = SOCK_NOT_SENT;
+    /* Room for a "; +N more" at the end: the line's detail is bounded. */
+    char tried[DJ_LEAK_MAX_DETAIL - 12] = "";
+    size_t more = 0;
+    for (size_t i = 0; i < n; i++) {
+        char said[80];
+        int err = 0;
+        enum sock_sent sent = SOCK_NOT_SENT;
+        cleanup_close int fd = unix_connect(socks[i].path, &err);
+        if (fd < 0)
+            snprintf(said, sizeof(said), "connect: %s", strerror(err));
+        else if (socks[i].speech != SPEAK_NOTHING)
+            sent = engine_exchange(p, r, fd, socks[i].speech, reply, said, sizeof(said));
+        else
+            snprintf(said, sizeof(said), "accepts: a door whose protocol the probe does not speak");
+        if (sent > most)
+            most = sent;
+        char one[sizeof(said) + sizeof(socks[i].path) + 8];
+        int len = snprintf(one, sizeof(one), "%s%s: %s", i ? "; " : "", socks[i].path, said);
+        size_t used = strlen(tried);
+        if (len > 0 && used + (size_t)len < sizeof(tried) && more == 0)
+            memcpy(tried + used, one, (size_t)len + 1);
+        else
+            more++;
+    }
+    static const enum dj_leak_verdict verdicts[] = {
+        [SOCK_NOT_SENT] = DJ_LEAK_NOT_TESTABLE,
+        [SOCK_SENT] = DJ_LEAK_PENDING,
+        [SOCK_CANARY_ANSWERED] = DJ_LEAK_LEAKED,
+    };
+    if (more > 0)
+        set_detail(r, verdicts[most], "%s; +%zu more", tried, more);
+    else
+        set_detail(r, verdicts[most], "%s", tried);
+}
+
 /* ---- plain TCP and UDP ------------------------------------------------------------------ */
 
 static uint16_t high_port(const struct result *r)
@@ -1206,6 +1448,7 @@ static const struct {
     {"af-packet-bypass", ch_af_packet_bypass},
     {"af-xdp", ch_af_xdp},
     {"foreign-server-dns", ch_foreign_server},
+    {"engine-socket", ch_engine_socket},
     {"limit-sni-host", ch_limit_sni_host},
 };
 #define N_CHANNELS (sizeof(channels) / sizeof(channels[0]))
@@ -1276,6 +1519,7 @@ static void probe_usage(FILE *out)
           "  --other-addr ADDR     another literal DNS server address to try\n"
           "  --allowed-host HOST   a host the policy allows (keep-alive and SNI-limit channels)\n"
           "  --only CHANNEL        run one channel (repeatable)\n"
+          "  --socket PATH         an engine's or resolver's socket at another path (repeatable)\n"
           "  --resolv-conf FILE    default /etc/resolv.conf\n"
           "  --timeout-ms N        wait for each answer (default 1500)\n"
           "  --json                print JSON instead of lines\n"
@@ -1294,6 +1538,7 @@ int lt_probe_main(int argc, char **argv)
         {"resolv-conf", required_argument, NULL, 'r'},
         {"timeout-ms", required_argument, NULL, 't'},
         {"only", required_argument, NULL, 'O'},
+        {"socket", required_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1336,6 +1581,13 @@ int lt_probe_main(int argc, char **argv)
             if (n_only == N_CHANNELS)
                 return LT_EXIT_USAGE;
             only[n_only++] = optarg;
+            break;
+        case 'S':
+            if (p.n_sockets == MAX_SOCKET_OPTS) {
+                fprintf(stderr, "probe: at most %d --socket\n", MAX_SOCKET_OPTS);
+                return LT_EXIT_USAGE;
+            }
+            p.sockets[p.n_sockets++] = optarg;
             break;
         case 'j':
             p.json = true;

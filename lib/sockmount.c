@@ -26,48 +26,6 @@
 
 #include "cleanup.h"
 
-#define ENGINE "a container engine's API, through which the container could start an unjailed one"
-
-struct known_name {
-    const char *parent; /* NULL: any directory */
-    const char *name;
-    const char *what;
-};
-
-static const struct known_name known_names[] = {
-    {NULL, "docker.sock", ENGINE},
-    {NULL, "podman.sock", ENGINE},
-    {NULL, "containerd.sock", ENGINE},
-    {NULL, "containerd.sock.ttrpc", ENGINE},
-    {NULL, "crio.sock", ENGINE},
-    {NULL, "cri-dockerd.sock", ENGINE},
-    {NULL, "buildkitd.sock", ENGINE},
-    {NULL, "io.systemd.Resolve", "systemd-resolved's varlink interface, which resolves any name"},
-    {NULL, "system_bus_socket",
-     "the D-Bus system bus, through which systemd-resolved resolves any name"},
-    {"systemd", "private", "systemd's private bus, which can start services outside the container"},
-    {"nscd", "socket", "nscd's socket, which resolves any name"},
-    {"avahi-daemon", "socket", "avahi's socket, which resolves names over multicast DNS"},
-};
-
-/* Where the sockets above usually live; a socket with the same inode is the same door,
- * whatever its name. */
-static const char *const known_paths[] = {
-    "/run/docker.sock",
-    "/run/podman/podman.sock",
-    "/run/containerd/containerd.sock",
-    "/run/crio/crio.sock",
-    "/run/systemd/resolve/io.systemd.Resolve",
-    "/run/dbus/system_bus_socket",
-    "/run/systemd/private",
-    "/run/nscd/socket",
-    "/run/avahi-daemon/socket",
-    "/var/run/docker.sock",
-    "/var/run/dbus/system_bus_socket",
-    "/var/run/nscd/socket",
-};
-#define N_KNOWN_PATHS (sizeof(known_paths) / sizeof(known_paths[0]))
-
 struct known_inode {
     dev_t dev;
     ino_t ino;
@@ -78,24 +36,12 @@ struct known_inode {
 struct walk {
     const struct oci_bind_mount *mount;
     const char *allowed;
-    struct known_inode inodes[N_KNOWN_PATHS];
+    struct known_inode inodes[DJ_SOCKMOUNT_MAX_USUAL_PATHS];
     size_t n_inodes;
     size_t entries;
     char path[PATH_MAX]; /* the host path being looked at */
     size_t path_len;
 };
-
-const char *dj_sockmount_known_name(const char *parent, const char *name)
-{
-    for (size_t i = 0; i < sizeof(known_names) / sizeof(known_names[0]); i++) {
-        const struct known_name *k = &known_names[i];
-
-        if (strcmp(name, k->name) == 0 &&
-            (k->parent == NULL || (parent != NULL && strcmp(parent, k->parent) == 0)))
-            return k->what;
-    }
-    return NULL;
-}
 
 bool dj_sockmount_path_allowed(const char *allowed, const char *path)
 {
@@ -119,46 +65,27 @@ bool dj_sockmount_path_allowed(const char *allowed, const char *path)
     return false;
 }
 
+/* A socket with the inode of one in its usual place is the same door, whatever its name. */
 static void known_inodes_load(struct walk *w)
 {
-    for (size_t i = 0; i < N_KNOWN_PATHS; i++) {
+    const char *path;
+
+    for (size_t i = 0; (path = dj_sockmount_usual_path(i)) != NULL; i++) {
         struct stat st;
 
         char *real;
 
-        if (stat(known_paths[i], &st) < 0 || !S_ISSOCK(st.st_mode))
+        if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
             continue;
-        real = realpath(known_paths[i], NULL);
+        real = realpath(path, NULL);
         if (real == NULL)
             continue;
         w->inodes[w->n_inodes].dev = st.st_dev;
         w->inodes[w->n_inodes].ino = st.st_ino;
-        w->inodes[w->n_inodes].path = known_paths[i];
+        w->inodes[w->n_inodes].path = path;
         w->inodes[w->n_inodes].real = real;
         w->n_inodes++;
     }
-}
-
-/* The last component of the directory part of PATH ("resolve" for
- * "/run/systemd/resolve/io.systemd.Resolve"), copied into OUT; "" at the top. */
-static const char *parent_name(const char *path, char *out, size_t out_size)
-{
-    const char *end = strrchr(path, '/');
-    const char *start;
-    size_t len;
-
-    out[0] = '\0';
-    if (end == NULL || end == path)
-        return out;
-    start = end;
-    while (start > path && start[-1] != '/')
-        start--;
-    len = (size_t)(end - start);
-    if (len < out_size) {
-        memcpy(out, start, len);
-        out[len] = '\0';
-    }
-    return out;
 }
 
 static int refuse(const struct walk *w, const char *socket_path, const char *what, dj_error_t *err)
@@ -185,16 +112,9 @@ static int check_socket(const struct walk *w, const struct stat *st, const char 
     const char *what = NULL;
     char same[64];
 
-    for (size_t i = 0; i < 2 && what == NULL; i++) {
-        char parent[NAME_MAX + 1];
-        const char *slash;
-
-        if (names[i] == NULL)
-            continue;
-        slash = strrchr(names[i], '/');
-        what = dj_sockmount_known_name(parent_name(names[i], parent, sizeof(parent)),
-                                       slash != NULL ? slash + 1 : names[i]);
-    }
+    for (size_t i = 0; i < 2 && what == NULL; i++)
+        if (names[i] != NULL)
+            what = dj_sockmount_known_path(names[i]);
     if (what == NULL) {
         for (size_t i = 0; i < w->n_inodes; i++)
             if (w->inodes[i].dev == st->st_dev && w->inodes[i].ino == st->st_ino) {
@@ -313,15 +233,13 @@ static int check_known_places(struct walk *w, dj_error_t *err)
     for (size_t i = 0; i < w->n_inodes; i++) {
         const char *real = w->inodes[i].real;
         const char *what;
-        char parent[NAME_MAX + 1];
 
         if (!(strcmp(w->path, "/") == 0 || (strncmp(real, w->path, len) == 0 && real[len] == '/')))
             continue;
         if (dj_sockmount_path_allowed(w->allowed, real) ||
             dj_sockmount_path_allowed(w->allowed, w->inodes[i].path))
             continue;
-        what = dj_sockmount_known_name(parent_name(real, parent, sizeof(parent)),
-                                       strrchr(real, '/') + 1);
+        what = dj_sockmount_known_path(real);
         return refuse(w, real, what != NULL ? what : "an engine or resolver socket", err);
     }
     return 0;

@@ -2,8 +2,7 @@
  * could get around the jail: a container engine's API (start an unjailed container) or a
  * resolver (resolve any name on the host). docs/DESIGN.md (threat model) says why these and
  * not every socket.
- * Owns: the lists of known socket names and places, and the bounded walk of a mounted
- * directory. */
+ * Owns: the bounded walk of a mounted directory (the known sockets are socknames.h's). */
 #ifndef DNSJAIL_SOCKMOUNT_H
 #define DNSJAIL_SOCKMOUNT_H
 
@@ -11,17 +10,13 @@
 
 #include "error.h"
 #include "oci.h"
+#include "socknames.h"
 
 /* A mounted directory is looked through this many levels below its top, and through at most
  * this many entries (depth first); what lies beyond is not seen, except the usual places of
  * the sockets, which are always checked. */
 #define DJ_SOCKMOUNT_MAX_DEPTH 6
 #define DJ_SOCKMOUNT_MAX_ENTRIES 4096
-
-/* What a socket called NAME in a directory called PARENT (may be NULL) is, when it is one of
- * the engine or resolver sockets we know by name ("a container engine's API socket"...);
- * NULL otherwise. */
-const char *dj_sockmount_known_name(const char *parent, const char *name);
 
 /* Is PATH one of the paths in ALLOWED (allow-socket-mounts: absolute paths separated by
  * commas and/or blanks; a trailing '/' does not count)? */

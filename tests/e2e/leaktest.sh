@@ -200,6 +200,94 @@ world_dnsjail_conf # W_CONF back to the default config
 tap_check "af-packet jailed with allow-cap-net-raw: the egress policing blocks the frame" \
     verdict_is af-packet blocked || show_report
 
+# ---- engine and resolver sockets mounted into the container (issue 10, item 6) ------------
+# Served from the internet namespace like an engine and a resolver on the host: a fake
+# docker.sock (sock-relay.py) relays what it is asked to the canary's catch-all port, as a real
+# engine's registry lookup would carry TOKEN.ZONE out, and a fake systemd-resolved varlink
+# socket (sock-varlink.py) resolves the name it is asked through the canary's DNS. Jailed, the
+# hook refuses the mounts (run first: the fakes number their connections, so the control's
+# being the first proves nothing came in before); the control (enable=false) must leak through
+# both, and so must a jailed container whose admin allowed them (allow-socket-mounts), while
+# its network stays jailed.
+ENGINE_SOCK=$W_TMP/engine/docker.sock
+RESOLVE_SOCK=$W_TMP/engine/resolve/io.systemd.Resolve
+ENGINE_LOG=$W_TMP/engine-relay.log
+RESOLVE_LOG=$W_TMP/engine-varlink.log
+mkdir -p "$W_TMP/engine/resolve" && chmod 755 "$W_TMP/engine" "$W_TMP/engine/resolve" &&
+    : >"$ENGINE_LOG" && : >"$RESOLVE_LOG" || tap_bail "cannot make the engine directory"
+nsenter --net="$INET" python3 "$W_E2E_DIR/sock-relay.py" "$ENGINE_SOCK" "$ENGINE_LOG" \
+    127.0.0.1 10080 >"$W_TMP/engine-relay.out" 2>&1 &
+W_PIDS+=($!)
+nsenter --net="$INET" python3 "$W_E2E_DIR/sock-varlink.py" "$RESOLVE_SOCK" "$RESOLVE_LOG" \
+    127.0.0.1 10053 >"$W_TMP/engine-varlink.out" 2>&1 &
+W_PIDS+=($!)
+wait_until 10 grep -qs '^ready' "$W_TMP/engine-relay.out" || tap_bail "the fake docker.sock does not listen"
+wait_until 10 grep -qs '^ready' "$W_TMP/engine-varlink.out" ||
+    tap_bail "the fake io.systemd.Resolve does not listen"
+engine_run() { # LABEL CONF ENABLE
+    local id=$W_ID-lt-engine-$1 b
+    world_ctns "lteng$1" || tap_bail "cannot make a namespace"
+    b=$(world_bundle "$id" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$2" \
+        --annotation "io.dnsjail.enable=$3" --bind "$ENGINE_SOCK:/var/run/docker.sock" \
+        --bind "$RESOLVE_SOCK:/run/systemd/resolve/io.systemd.Resolve" -- \
+        "${PROBE_ARGS[@]}" --only engine-socket --only dns-udp-a) || tap_bail "cannot make a bundle"
+    run_runc "$id" "$b"
+}
+conns() { grep -c '^conn [0-9]* data=' "$1"; }
+probe_ran() { grep -q '^# dnsjail-leaktest probe run' "$RUN_OUT"; }
+# Both doors carried the channel's token: the engine's pull to the canary's catch-all port,
+# the resolver's lookup to its DNS.
+both_doors() {
+    local t
+    t=$(probe_field "$RUN_OUT" engine-socket token)
+    [ -n "$t" ] && grep -q "^[0-9.]* tcp [0-9]* [^ ]* POST\\\\x20/images/create?fromImage=$t\\." "$LT_STATE" &&
+        grep -q "^[0-9.]* dns-udp [0-9]* [^ ]* $t\\.$ZONE" "$LT_STATE"
+}
+engine_checks() { # LABEL
+    tap_check "$1: the engine and the resolver carried the token to the canary" both_doors ||
+        { show_report; tap_diag_file "$ENGINE_LOG" 3; tap_diag_file "$RESOLVE_LOG" 3; }
+    tap_check "$1: report says engine-socket leaked" verdict_is engine-socket leaked || show_report
+}
+
+engine_run refused "$W_CONF" true
+tap_check "engine-socket jailed: runc refuses the container" test "$RUN_RC" -ne 0
+tap_check "engine-socket jailed: the probe never ran" eval '! probe_ran' || tap_diag_file "$RUN_OUT" 5
+tap_check "engine-socket jailed: the error names the mount and the engine's socket" \
+    grep -qF "the bind mount of $ENGINE_SOCK onto /var/run/docker.sock gives the container the socket $ENGINE_SOCK" "$RUN_ERR" ||
+    tap_diag_file "$RUN_ERR" 5
+tap_check "engine-socket jailed: the refusal is logged (jail_refused)" log_has_event jail_refused "$RUN_CID"
+tap_check "engine-socket jailed: neither socket got a connection" \
+    eval '[ "$(conns "$ENGINE_LOG")" -eq 0 ] && [ "$(conns "$RESOLVE_LOG")" -eq 0 ]'
+
+engine_run control "$W_CONF" false
+report
+tap_check "engine-socket control (enable=false): the probe ran" probe_ran || show_report
+engine_checks "engine-socket control"
+tap_check "engine-socket control: and plain DNS got out too (no jail)" verdict_is dns-udp-a leaked ||
+    show_report
+first_conns_are() { # TOKEN
+    grep -qF "conn 1 data=b'POST /images/create?fromImage=$1.$ZONE/leaktest&" "$ENGINE_LOG" &&
+        grep -qF "conn 1 data=b'{\"method\":\"io.systemd.Resolve.ResolveHostname\",\"parameters\":{\"name\":\"$1.$ZONE\"}}" "$RESOLVE_LOG"
+}
+tap_check "engine-socket control: the first connection each socket ever got is the control's" \
+    first_conns_are "$(probe_field "$RUN_OUT" engine-socket token)" ||
+    { tap_diag_file "$ENGINE_LOG" 3; tap_diag_file "$RESOLVE_LOG" 3; }
+
+world_dnsjail_conf --file "$W_TMP/dnsjail-sock.conf" "allow-socket-mounts = $ENGINE_SOCK, $RESOLVE_SOCK"
+SOCK_CONF=$W_CONF
+world_dnsjail_conf # W_CONF back to the default config
+engine_run allowed "$SOCK_CONF" true
+report
+tap_check "engine-socket with allow-socket-mounts: the jailed probe ran" probe_ran || show_report
+tap_check "engine-socket with allow-socket-mounts: it was jailed (jail_started)" \
+    log_has_event jail_started "$RUN_CID"
+engine_checks "engine-socket with allow-socket-mounts (the doors the admin opened)"
+tap_check "engine-socket with allow-socket-mounts: report exit 1" test "$REPORT_RC" -eq 1 || show_report
+tap_check "engine-socket with allow-socket-mounts: the network itself stays jailed" \
+    verdict_is dns-udp-a blocked || show_report
+tap_check "engine-socket: without a socket the channel is not-testable" \
+    eval 'grep -q "^engine-socket *not-testable (no engine or resolver socket here)" "$W_TMP/out/$W_ID-lt-runc-norules.report"'
+
 # ---- iodine -----------------------------------------------------------------------------
 # iodined is the tunnel's server, in a namespace behind the internet (198.51.100.128/26 is
 # routed there, so the canary's redirect never sees it); the client asks it directly. The

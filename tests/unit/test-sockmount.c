@@ -181,6 +181,18 @@ static void test_known_names(void **unused)
     assert_null(dj_sockmount_known_name("x", "private"));
     assert_null(dj_sockmount_known_name(NULL, "socket"));
     assert_null(dj_sockmount_known_name("x", "log"));
+    /* By path: the parent is the last directory's name. */
+    assert_non_null(dj_sockmount_known_path("/run/nscd/socket"));
+    assert_non_null(dj_sockmount_known_path("docker.sock"));
+    assert_non_null(dj_sockmount_known_path("/docker.sock"));
+    assert_null(dj_sockmount_known_path("/run/other/socket"));
+    assert_null(dj_sockmount_known_path("/socket"));
+    /* Every usual place is a known name (the leaktest probe and the hook share the list). */
+    for (size_t i = 0; dj_sockmount_usual_path(i) != NULL; i++) {
+        assert_true(i < DJ_SOCKMOUNT_MAX_USUAL_PATHS);
+        assert_true(dj_sockmount_usual_path(i)[0] == '/');
+        assert_non_null(dj_sockmount_known_path(dj_sockmount_usual_path(i)));
+    }
 }
 
 /* Past the depth bound nothing is looked at, nor past the entry bound. */
