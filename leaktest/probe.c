@@ -1379,8 +1379,9 @@ static void ch_af_xdp(const struct probe *p, struct result *r)
         return;
     }
     size_t tx_len = off.tx.desc + RING * sizeof(struct xdp_desc);
-    uint8_t *tx = mmap(NULL, tx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
-                       XDP_PGOFF_TX_RING);
+    /* void *: the kernel places the ring's fields at aligned offsets of this page. */
+    void *tx = mmap(NULL, tx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                    XDP_PGOFF_TX_RING);
     if (tx == MAP_FAILED) {
         set_detail(r, DJ_LEAK_NOT_TESTABLE, "AF_XDP ring mmap: %s", strerror(errno));
         return;
@@ -1393,9 +1394,10 @@ static void ch_af_xdp(const struct probe *p, struct result *r)
         return;
     }
     memcpy(umem, f.bytes, f.len);
-    struct xdp_desc *desc = (struct xdp_desc *)(tx + off.tx.desc);
+    struct xdp_desc *desc = (void *)((char *)tx + off.tx.desc);
+    uint32_t *producer = (void *)((char *)tx + off.tx.producer);
     desc[0] = (struct xdp_desc){.addr = 0, .len = (uint32_t)f.len};
-    __atomic_store_n((uint32_t *)(tx + off.tx.producer), 1U, __ATOMIC_RELEASE);
+    __atomic_store_n(producer, 1U, __ATOMIC_RELEASE);
     if (sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0)
         set_detail(r, DJ_LEAK_PENDING, "AF_XDP frame not sent: %s", strerror(errno));
     else
