@@ -192,7 +192,8 @@ static void check_kernel(struct report *r)
     }
 }
 
-/* allow-cap-net-raw needs the netdev egress hook, and AF_XDP sends below it. */
+/* allow-cap-net-raw needs the netdev egress hook, and AF_XDP sends below it: the hook refuses
+ * CAP_NET_RAW there unless allow-af-xdp accepts that. */
 static void check_raw_policing(struct report *r, const struct dj_config *cfg)
 {
     static const char feature[] = "nftables netdev egress (allow-cap-net-raw)";
@@ -209,10 +210,15 @@ static void check_raw_policing(struct report *r, const struct dj_config *cfg)
             "%s; the hook refuses containers while allow-cap-net-raw is set", why);
     if (!dj_nft_af_xdp_available())
         add(r, "kernel", CHECK_OK, "AF_XDP sockets", "not in this kernel");
-    else if (cfg->allow_cap_net_raw)
+    else if (cfg->allow_cap_net_raw && cfg->allow_af_xdp)
         add(r, "kernel", CHECK_WARN, "AF_XDP sockets",
             "available: containers with CAP_NET_RAW can send frames past the raw-frame "
-            "policing; set allow-cap-net-raw = false to refuse them");
+            "policing (allow-af-xdp accepts that); set allow-af-xdp = false to refuse them");
+    else if (cfg->allow_cap_net_raw)
+        add(r, "kernel", CHECK_WARN, "AF_XDP sockets",
+            "available: the hook refuses containers with CAP_NET_RAW despite "
+            "allow-cap-net-raw, since their AF_XDP frames would pass the raw-frame policing; "
+            "drop NET_RAW, or set allow-af-xdp = true to accept that");
     else
         add(r, "kernel", CHECK_OK, "AF_XDP sockets",
             "available, harmless while allow-cap-net-raw is false");

@@ -244,7 +244,8 @@ static int logged_refusal(struct hook *h, dj_error_t *err)
 }
 
 /* Refuses what could undo the jail from inside: CAP_NET_ADMIN can delete our table,
- * CAP_NET_RAW can send frames that netfilter's output hooks never see. */
+ * CAP_NET_RAW can send frames that netfilter's output hooks never see. allow-cap-net-raw
+ * polices AF_PACKET frames, not AF_XDP ones: those stay refused until the admin accepts them. */
 static int check_capabilities(struct hook *h, dj_error_t *err)
 {
     if ((h->bundle.caps_any & (1ULL << CAP_NET_ADMIN)) && !h->cfg.allow_cap_net_admin) {
@@ -258,6 +259,15 @@ static int check_capabilities(struct hook *h, dj_error_t *err)
         dj_error_make(err, 0,
                       "container %s holds CAP_NET_RAW, whose raw packets bypass the jail; drop "
                       "it (e.g. --cap-drop NET_RAW) or set allow-cap-net-raw in the config",
+                      h->state.id);
+        return logged_refusal(h, err);
+    }
+    if ((h->bundle.caps_any & (1ULL << CAP_NET_RAW)) && !h->cfg.allow_af_xdp &&
+        dj_nft_af_xdp_available()) {
+        dj_error_make(err, 0,
+                      "container %s holds CAP_NET_RAW and this kernel has AF_XDP sockets, whose "
+                      "frames leave below the jail even with allow-cap-net-raw; drop it (e.g. "
+                      "--cap-drop NET_RAW) or also set allow-af-xdp in the config to accept that",
                       h->state.id);
         return logged_refusal(h, err);
     }
@@ -436,14 +446,16 @@ static int raw_policing(const struct hook *h, struct dj_nft_spec *spec, struct d
     return 0;
 }
 
-/* One line in the admin's log for what the netdev table cannot stop (docs/DESIGN.md). */
+/* One line in the admin's log for what the netdev table cannot stop and allow-af-xdp accepted
+ * (docs/DESIGN.md): each jail that runs with that open says so. */
 static void note_raw_limits(struct hook *h)
 {
     if (!(h->bundle.caps_any & (1ULL << CAP_NET_RAW)) || !dj_nft_af_xdp_available())
         return;
     log_event(h, "raw_frames_limit",
               "the container holds CAP_NET_RAW and this kernel has AF_XDP sockets, whose frames "
-              "leave below the jail's egress policing; drop NET_RAW to close that");
+              "leave below the jail's egress policing (allow-af-xdp accepts that); drop NET_RAW "
+              "to close it");
 }
 
 /* Whether the socket with INODE is one of the listeners we bound for the daemons. */

@@ -84,6 +84,7 @@ static const struct key_def keys[] = {
     {"default-enable", VALUE_BOOL, FIELD(default_enable), 0, 0},
     {"allow-cap-net-admin", VALUE_BOOL, FIELD(allow_cap_net_admin), 0, 0},
     {"allow-cap-net-raw", VALUE_BOOL, FIELD(allow_cap_net_raw), 0, 0},
+    {"allow-af-xdp", VALUE_BOOL, FIELD(allow_af_xdp), 0, 0},
     {"allow-wildcard-all", VALUE_BOOL, FIELD(allow_wildcard_all), 0, 0},
     {"allow-socket-mounts", VALUE_PATHS, FIELD(allow_socket_mounts), 1, 64},
     {"allow-inbound-udp", VALUE_BOOL, FIELD(allow_inbound_udp), 0, 0},
@@ -136,6 +137,7 @@ int dj_config_init(struct dj_config *cfg, dj_error_t *err)
     cfg->default_enable = true;
     cfg->allow_cap_net_admin = false;
     cfg->allow_cap_net_raw = false;
+    cfg->allow_af_xdp = false;
     cfg->allow_wildcard_all = false;
     cfg->foreign_sockets = DJ_FOREIGN_SOCKETS_BLOCK;
     cfg->allow_inbound_udp = false;

@@ -80,6 +80,8 @@ struct dj_config {
     bool default_enable;      /* default-enable: jail when io.dnsjail.enable is absent, true */
     bool allow_cap_net_admin; /* allow-cap-net-admin, default false (see docs/DESIGN.md) */
     bool allow_cap_net_raw;   /* allow-cap-net-raw, default false */
+    bool allow_af_xdp;        /* allow-af-xdp: with allow-cap-net-raw, accept that AF_XDP frames
+                                 leave unpoliced (docs/DESIGN.md "Raw frames"), default false */
     bool allow_wildcard_all;  /* allow-wildcard-all: accept a bare `*` allow rule, false */
     enum dj_foreign_sockets foreign_sockets; /* foreign-sockets = block|refuse, default block */
     char *allow_foreign_sockets; /* allow-foreign-socket: "ADDR:PORT [V6]:PORT ..." left open;

@@ -34,13 +34,23 @@ tap_check "ready host: runc found" grep -q '^ok .*runtimes *runc' "$W_TMP/good.o
 tap_check "ready host: the raw-frame policing probe installed the netdev egress chain" \
     grep -q '^ok .*nftables netdev egress (allow-cap-net-raw) *raw-frame policing installs' \
     "$W_TMP/good.out" || tap_diag_file "$W_TMP/good.out" 30
-# This kernel has AF_XDP (CONFIG_XDP_SOCKETS): harmless while the key is false, a warning with it.
+# This kernel has AF_XDP (CONFIG_XDP_SOCKETS): harmless while allow-cap-net-raw is false; with
+# it alone the hook refuses CAP_NET_RAW; with allow-af-xdp too such containers run, unpoliced.
 world_dnsjail_conf --file "$W_TMP/raw.conf" "allow-cap-net-raw = true" || tap_bail "config"
 "$CLI" --config "$W_TMP/raw.conf" status --hooks-dir "$good" >"$W_TMP/raw.out" 2>&1
-tap_check "allow-cap-net-raw: AF_XDP is a warning that says why" \
-    eval 'grep -q "^warn .*AF_XDP sockets *available: containers with CAP_NET_RAW can send frames past" "$W_TMP/raw.out" &&
-        grep -q "^ok .*AF_XDP sockets *available, harmless" "$W_TMP/good.out"' ||
-    tap_diag_file "$W_TMP/raw.out" 30
+world_dnsjail_conf --file "$W_TMP/xdp.conf" "allow-cap-net-raw = true" "allow-af-xdp = true" ||
+    tap_bail "config"
+"$CLI" --config "$W_TMP/xdp.conf" status --hooks-dir "$good" >"$W_TMP/xdp.out" 2>&1
+world_dnsjail_conf # W_CONF back to the default config
+tap_check "AF_XDP, allow-cap-net-raw false: harmless" \
+    grep -q "^ok .*AF_XDP sockets *available, harmless while allow-cap-net-raw is false" \
+    "$W_TMP/good.out" || tap_diag_file "$W_TMP/good.out" 30
+tap_check "AF_XDP, allow-cap-net-raw alone: the hook refuses CAP_NET_RAW unless allow-af-xdp" \
+    grep -q "^warn .*AF_XDP sockets *available: the hook refuses containers with CAP_NET_RAW despite allow-cap-net-raw, .*set allow-af-xdp = true to accept that" \
+    "$W_TMP/raw.out" || tap_diag_file "$W_TMP/raw.out" 30
+tap_check "AF_XDP, allow-af-xdp too: a warning that such frames pass the policing" \
+    grep -q "^warn .*AF_XDP sockets *available: containers with CAP_NET_RAW can send frames past the raw-frame policing (allow-af-xdp accepts that)" \
+    "$W_TMP/xdp.out" || tap_diag_file "$W_TMP/xdp.out" 30
 "$CLI" --config "$W_CONF" status --json --hooks-dir "$good" >"$W_TMP/good.json" 2>&1
 tap_check "--json: one object with ready true and every check" \
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["ready"] is True and len(d["checks"]) >= 8 and all(c["state"] in ("ok","warn","fail") for c in d["checks"]) else 1)' "$W_TMP/good.json"

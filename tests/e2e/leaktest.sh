@@ -178,8 +178,9 @@ tap_check "empty rootfs: every channel blocked" all_blocked || show_report
 # ---- AF_PACKET ---------------------------------------------------------------------------
 # Raw frames pass below the jail's IP hooks, which is why the hook refuses CAP_NET_RAW. With
 # the capability the probe's frame must reach the canary (the control); an admin who sets
-# allow-cap-net-raw gets the jail's egress policing (table netdev dnsjail), which drops it.
-# tests/e2e/netraw.sh has the rest (PACKET_QDISC_BYPASS, AF_XDP, crun).
+# allow-cap-net-raw gets the jail's egress policing (table netdev dnsjail), which drops it; on
+# this kernel, which has AF_XDP sockets, the container runs only with allow-af-xdp as well.
+# tests/e2e/netraw.sh has the rest (PACKET_QDISC_BYPASS, AF_XDP, the refusal, crun).
 raw_run() { # LABEL [bundle.py options]
     local label=$1 id=$W_ID-lt-raw-$1 b
     shift
@@ -193,10 +194,13 @@ raw_run() { # LABEL [bundle.py options]
 raw_run control
 tap_check "af-packet control: with CAP_NET_RAW the frame reaches the canary" \
     verdict_is af-packet leaked || show_report
-world_dnsjail_conf --file "$W_TMP/dnsjail-netraw.conf" "allow-cap-net-raw = true"
+world_dnsjail_conf --file "$W_TMP/dnsjail-netraw.conf" "allow-cap-net-raw = true" \
+    "allow-af-xdp = true"
 raw_run jailed --hook "$W_HOOK" --hook-config "$W_TMP/dnsjail-netraw.conf" \
     --annotation io.dnsjail.enable=true
 world_dnsjail_conf # W_CONF back to the default config
+tap_check "af-packet jailed with allow-cap-net-raw: the probe ran under the hook" \
+    grep -q '^# dnsjail-leaktest probe run' "$RUN_OUT" || show_report
 tap_check "af-packet jailed with allow-cap-net-raw: the egress policing blocks the frame" \
     verdict_is af-packet blocked || show_report
 

@@ -50,9 +50,10 @@ refusal_case cap-net-admin-all "CAP_NET_ADMIN" --add-cap CAP_NET_ADMIN:bounding 
 refusal_case host-netns "namespace" --no-netns
 tap_check "host-netns: no table in the runtime's namespace" no_nft_table_in "$W_HOSTNS_PATH"
 
-# The admin may allow CAP_NET_RAW: then the same container is jailed and runs.
+# The admin may allow CAP_NET_RAW: then the same container is jailed and runs. This kernel has
+# AF_XDP sockets, so that takes allow-af-xdp too (without it: tests/e2e/netraw.sh).
 CONF_DEFAULT=$W_CONF
-world_dnsjail_conf --file "$W_TMP/allow-raw.conf" "allow-cap-net-raw = true"
+world_dnsjail_conf --file "$W_TMP/allow-raw.conf" "allow-cap-net-raw = true" "allow-af-xdp = true"
 id=$W_ID-r-allowed-raw
 b=$(world_bundle "$id" --netns "$NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
     --add-cap CAP_NET_RAW:bounding -- \

@@ -79,6 +79,7 @@ static void test_defaults(void **unused)
     assert_true(cfg.default_enable);
     assert_false(cfg.allow_cap_net_admin);
     assert_false(cfg.allow_cap_net_raw);
+    assert_false(cfg.allow_af_xdp);
     assert_false(cfg.allow_wildcard_all);
     assert_int_equal(cfg.foreign_sockets, DJ_FOREIGN_SOCKETS_BLOCK);
     assert_null(cfg.allow_foreign_sockets);
@@ -112,6 +113,7 @@ static void test_every_key(void **unused)
                    "default-enable = false\n"
                    "allow-cap-net-admin = yes\n"
                    "allow-cap-net-raw = 1\n"
+                   "allow-af-xdp = yes\n"
                    "allow-wildcard-all = true\n"
                    "allow-inbound-udp = yes\n");
     assert_string_equal(inet_ntop(AF_INET, &cfg.sinkhole4, addr, sizeof(addr)), "192.0.2.66");
@@ -131,16 +133,18 @@ static void test_every_key(void **unused)
     assert_false(cfg.default_enable);
     assert_true(cfg.allow_cap_net_admin);
     assert_true(cfg.allow_cap_net_raw);
+    assert_true(cfg.allow_af_xdp);
     assert_true(cfg.allow_wildcard_all);
     assert_true(cfg.allow_inbound_udp);
 
     /* A second file on top: only what it names changes. */
     parse_ok(&cfg, "sinkhole-ipv6 = none\ndefault-enable = 1\nallow-cap-net-raw = no\n"
-                   "allow-cap-net-admin = 0\n");
+                   "allow-cap-net-admin = 0\nallow-af-xdp = false\n");
     assert_false(cfg.have_sinkhole6);
     assert_true(cfg.default_enable);
     assert_false(cfg.allow_cap_net_raw);
     assert_false(cfg.allow_cap_net_admin);
+    assert_false(cfg.allow_af_xdp);
     assert_true(cfg.allow_wildcard_all);
     assert_string_equal(cfg.run_as_user, "dnsjail");
     dj_config_free(&cfg);
@@ -777,6 +781,7 @@ static void test_example_file(void **unused)
     assert_int_equal(cfg.default_enable, want.default_enable);
     assert_int_equal(cfg.allow_cap_net_admin, want.allow_cap_net_admin);
     assert_int_equal(cfg.allow_cap_net_raw, want.allow_cap_net_raw);
+    assert_int_equal(cfg.allow_af_xdp, want.allow_af_xdp);
     assert_int_equal(cfg.allow_wildcard_all, want.allow_wildcard_all);
     assert_int_equal(cfg.foreign_sockets, want.foreign_sockets);
     assert_string_equal(cfg.allow_foreign_sockets, "192.0.2.10:5000");
