@@ -10,10 +10,11 @@ usage: sock-varlink.py SOCKET_PATH LOG DNS_HOST DNS_PORT     (run in the interne
 Writes "ready" to stdout once the socket listens.
 """
 import json
-import os
 import socket
 import struct
 import sys
+
+from fake_socket import serve
 
 
 def query(name, host, port):
@@ -25,31 +26,8 @@ def query(name, host, port):
         return len(s.recv(4096))
 
 
-def main():
-    path, log_path, host, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    log = open(log_path, "a", buffering=1)
-    if os.path.exists(path):
-        os.unlink(path)
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    os.chmod(path, 0o666)
-    srv.listen(8)
-    print("ready", flush=True)
-    n = 0
-    while True:
-        conn, _ = srv.accept()
-        n += 1
-        conn.settimeout(5)
-        data = b""
-        try:
-            while b"\0" not in data and len(data) < 4096:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError:
-            pass
-        log.write("conn %d data=%r\n" % (n, data))
+def resolver(host, port):
+    def answer(n, data, log):
         try:
             call = json.loads(data.split(b"\0")[0])
             got = query(call["parameters"]["name"], host, port)
@@ -57,11 +35,12 @@ def main():
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.write("conn %d failed: %s\n" % (n, e))
             reply = {"error": "io.systemd.Resolve.NoNameServers", "parameters": {}}
-        try:
-            conn.sendall(json.dumps(reply).encode() + b"\0")
-        except OSError:
-            pass
-        conn.close()
+        return json.dumps(reply).encode() + b"\0"
+    return answer
+
+
+def main():
+    serve(sys.argv[1], sys.argv[2], b"\0", resolver(sys.argv[3], int(sys.argv[4])))
 
 
 if __name__ == "__main__":
