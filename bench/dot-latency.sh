@@ -5,7 +5,7 @@
 # runs on the loopback of a network namespace made for this run.
 #
 #   floor    dnsperf -q 1 -> auth, plain UDP: a query without TLS and without a forwarder
-#   dnsjail  tests/tools/dj-resolve --raw --no-cache: lib/resolver over TLS -> auth, one query
+#   dnsjail  tests/tools/dj-resolve --raw --no-cache: lib/dns/resolver over TLS -> auth, one query
 #            at a time (the resolver never caches raw queries); per query = (T(N) - T(1)) / (N-1),
 #            so process start and the handshake are left out
 #   unbound  dnsperf -q 1 -> unbound forwarder (UDP) -> forward-tls-upstream -> auth, a new
@@ -126,5 +126,5 @@ ours=$(awk -v a="$all" -v o="$one" -v n="$N" 'BEGIN { printf "%.3f", (a - o) / (
 
 echo "queries per path: $N, one at a time, loopback"
 echo "floor   (plain UDP to the DoT server itself):      $floor ms"
-echo "dnsjail (lib/resolver, DoT to the server):        $ours ms   added: $(awk -v a="$ours" -v b="$floor" 'BEGIN{printf "%.3f", a-b}') ms"
+echo "dnsjail (lib/dns/resolver, DoT to the server):        $ours ms   added: $(awk -v a="$ours" -v b="$floor" 'BEGIN{printf "%.3f", a-b}') ms"
 echo "unbound (forwarder, UDP in, DoT to the server):   $fwd ms   added: $(awk -v a="$fwd" -v b="$floor" 'BEGIN{printf "%.3f", a-b}') ms"

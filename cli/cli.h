@@ -6,13 +6,13 @@
 
 #include <stdio.h>
 
-#include "adminconf.h"
+#include "jail/adminconf.h"
 
 #define DJ_CLI_PROGRAM "dnsjail"
 
 /* What the global options decided. */
 struct dj_cli {
-    const struct dj_config *cfg; /* loaded, or the defaults when config_error is set */
+    const struct dj_adminconf *cfg; /* loaded, or the defaults when config_error is set */
     const char *config_path;
     const char *config_error; /* only `status` runs with a config that does not load */
 };

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adminconf.h"
+#include "jail/adminconf.h"
 #include "cli.h"
-#include "error.h"
+#include "base/error.h"
 
 #define DEFAULT_CONFIG DJ_SYSCONFDIR "/dnsjail.conf"
 
@@ -59,7 +59,7 @@ int main(int argc, char **argv)
     };
     const char *config_path = DEFAULT_CONFIG;
     bool config_given = false;
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     struct dj_cli cli = {NULL, NULL, NULL};
     dj_error_t err = NULL;
     const char *command;
@@ -94,18 +94,18 @@ int main(int argc, char **argv)
         if (strcmp(command, subcommands[i].name) != 0)
             continue;
         /* The same file and rules as the hook: the state directory is where it says. */
-        if (dj_config_init(&cfg, &err) < 0) {
+        if (dj_adminconf_init(&cfg, &err) < 0) {
             fprintf(stderr, DJ_CLI_PROGRAM ": %s\n", dj_error_msg(&err));
             dj_error_release(&err);
             return 1;
         }
-        if (dj_config_load(&cfg, config_path, !config_given, &err) < 0) {
-            /* A file with an error changes nothing (lib/adminconf): cfg holds the defaults.
+        if (dj_adminconf_load(&cfg, config_path, !config_given, &err) < 0) {
+            /* A file with an error changes nothing (lib/jail/adminconf): cfg holds the defaults.
              * status reports the error among the rest; the others cannot go on. */
             if (subcommands[i].run != dj_cli_status) {
                 fprintf(stderr, DJ_CLI_PROGRAM ": %s\n", dj_error_msg(&err));
                 dj_error_release(&err);
-                dj_config_free(&cfg);
+                dj_adminconf_free(&cfg);
                 return 1;
             }
             cli.config_error = dj_error_msg(&err);
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
         cli.cfg = &cfg;
         cli.config_path = config_path;
         status = subcommands[i].run(&cli, argc - optind, argv + optind);
-        dj_config_free(&cfg);
+        dj_adminconf_free(&cfg);
         dj_error_release(&err);
         return status;
     }

@@ -11,10 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "jailstate.h"
-#include "policy.h"
-#include "promtext.h"
+#include "base/file.h"
+#include "base/cleanup.h"
+#include "jail/state.h"
+#include "jail/policy.h"
+#include "report/promtext.h"
 
 #define MAX_SMALL_FILE 4096
 #define MAX_POLICY_FILE (DJ_ALLOW_MAX_BYTES + 64)
@@ -26,52 +27,7 @@ const char *const dj_cli_daemon_names[DJ_CLI_DAEMONS] = {"dnsstub", "proxy"};
 /* /proc/PID/comm holds at most 15 characters of the program's name. */
 static const char *const daemon_comm[DJ_CLI_DAEMONS] = {"dnsjail-dnsstub", "dnsjail-proxy"};
 
-/* Reads DIR_FD/NAME whole (at most MAX bytes) into a NUL-terminated *OUT. Returns 0, or -1
- * with errno (ENOENT: not there, EFBIG: too long, EINVAL: not a regular file). */
-static int read_file_at(int dir_fd, const char *name, size_t max, char **out, size_t *out_len)
-{
-    cleanup_close int fd = -1;
-    cleanup_free char *buf = NULL;
-    struct stat st;
-    size_t len = 0;
-
-    *out = NULL;
-    /* O_NONBLOCK: a FIFO planted in place of a file must not hang us. */
-    fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return -1;
-    if (fstat(fd, &st) < 0)
-        return -1;
-    if (!S_ISREG(st.st_mode)) {
-        errno = EINVAL;
-        return -1;
-    }
-    buf = malloc(max + 1);
-    if (buf == NULL)
-        return -1;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, max + 1 - len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len > max) {
-            errno = EFBIG;
-            return -1;
-        }
-    }
-    buf[len] = '\0';
-    if (out_len != NULL)
-        *out_len = len;
-    *out = steal_ptr(&buf);
-    return 0;
-}
-
-/* read_file_at()'s errors in words that say what is wrong with the file. */
+/* dj_file_read_at()'s errors in words that say what is wrong with the file. */
 static const char *read_problem(int errno_value)
 {
     switch (errno_value) {
@@ -146,7 +102,7 @@ static void read_policy(int key_fd, struct dj_jail_info *jail)
 
     if (fstatat(key_fd, "policy", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
         jail->created = st.st_mtime;
-    if (read_file_at(key_fd, "policy", MAX_POLICY_FILE, &text, NULL) < 0) {
+    if (dj_file_read_at(key_fd, "policy", MAX_POLICY_FILE, &text, NULL) < 0) {
         if (errno != ENOENT)
             add_problem(jail, "policy: %s", read_problem(errno));
         return;
@@ -246,7 +202,7 @@ static void read_pid(int key_fd, size_t daemon, struct dj_jail_info *jail)
     long pid;
 
     snprintf(name, sizeof(name), "%s.pid", dj_cli_daemon_names[daemon]);
-    if (read_file_at(key_fd, name, 64, &text, NULL) < 0) {
+    if (dj_file_read_at(key_fd, name, 64, &text, NULL) < 0) {
         if (errno != ENOENT)
             add_problem(jail, "%s: %s", name, read_problem(errno));
         return;
@@ -267,7 +223,7 @@ struct metric_reader {
 };
 
 /* The jail's own labels (netns, container) are the same on every line: leave them out. */
-static bool keep_sample(const struct dj_prom_sample *s, void *data)
+static bool keep_sample(const struct dj_promtext_sample *s, void *data)
 {
     struct metric_reader *r = data;
     struct dj_jail_info *jail = r->jail;
@@ -281,7 +237,7 @@ static bool keep_sample(const struct dj_prom_sample *s, void *data)
     }
     labels[0] = '\0';
     for (size_t i = 0; i < s->n_labels; i++) {
-        const struct dj_prom_label *l = &s->labels[i];
+        const struct dj_promtext_label *l = &s->labels[i];
         int n;
 
         if (strcmp(l->name, "netns") == 0 || strcmp(l->name, "container") == 0)
@@ -322,7 +278,7 @@ static void read_metrics(int key_fd, size_t daemon, struct dj_jail_info *jail)
     if (dir_fd < 0)
         return; /* a jail from before metrics, or the hook could not make the directory */
     snprintf(name, sizeof(name), "%s.prom", dj_cli_daemon_names[daemon]);
-    if (read_file_at(dir_fd, name, DJ_PROMTEXT_MAX_BYTES, &text, &len) < 0) {
+    if (dj_file_read_at(dir_fd, name, DJ_PROMTEXT_MAX_BYTES, &text, &len) < 0) {
         if (errno != ENOENT)
             add_problem(jail, "metrics/%s: %s", name, read_problem(errno));
         return;

@@ -1,5 +1,5 @@
 /* jails.h: what the `dnsjail` command reads about the jails on this host, from the hook's
- * state directory (lib/jailstate.h describes the layout) and the daemons' metrics files.
+ * state directory (lib/jail/state.h describes the layout) and the daemons' metrics files.
  *
  * Read-only and lock-free: it takes no lock (that needs write access, and a hook run must
  * never wait for a person's command), so a jail can appear or vanish while it reads; what
@@ -17,7 +17,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define DJ_CLI_DAEMONS 2 /* dnsstub, proxy */
 

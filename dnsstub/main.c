@@ -18,11 +18,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "daemon.h"
-#include "error.h"
-#include "fwdzone.h"
-#include "jsonlog.h"
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "daemon/daemon.h"
+#include "daemon/jsonlog.h"
+#include "dns/fwdzone.h"
 #include "stub.h"
 
 #define PROGRAM "dnsjail-dnsstub"
@@ -49,63 +49,64 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "Usage: " PROGRAM " [--listen ADDR:PORT]... [--inherit-udp FD]... [--inherit-tcp FD]...\n"
-        "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
-        "           [--log-fd FD | --log-file PATH|-] [--container-id ID]\n"
-        "           [--sinkhole-ipv4 ADDR] [--sinkhole-ipv6 ADDR] [--ttl SECONDS]\n"
-        "           [--log-rate N] [--log-burst N] [--user NAME]\n"
-        "           [--metrics-fd FD | --metrics-dir PATH] [--netns-key KEY] [--help]\n"
-        "           [--forward ZONE=UPSTREAM[|UPSTREAM...]]... [--forward-cache-entries N]\n"
-        "           [--forward-ttl-floor S] [--forward-ttl-ceiling S] [--forward-rate N]\n"
-        "           [--forward-burst N] [--forward-timeout-ms MS]\n"
-        "           [--policy-fd FD | --allow RULES] [--virtual-map-fd FD]\n"
-        "           [--virtual-ipv4 NET] [--virtual-ipv6 NET] [--virtual-max-names N]\n"
-        "           [--audit --audit-upstream UP[|UP...]]\n"
-        "\n"
-        "Answers every DNS query itself: A gets the IPv4 sinkhole (default " DEFAULT_SINKHOLE4
-        "),\n"
-        "AAAA the IPv6 sinkhole when one is given, everything else an empty NOERROR.\n"
-        "\n"
-        "  --listen ADDR:PORT   bind UDP and TCP there itself (127.0.0.1:5300, [::1]:5300)\n"
-        "  --inherit-udp FD     serve this bound UDP socket\n"
-        "  --inherit-tcp FD     serve this listening TCP socket\n"
-        "  --ready-fd FD        report readiness (or the startup error) on this pipe\n"
-        "  --watch-pidfd FD     exit when this process (and every other watched one) exits\n"
-        "  --control-fd FD      listening AF_UNIX SOCK_SEQPACKET control socket\n"
-        "  --log-fd FD          append one JSON line per query to FD\n"
-        "  --system-log-fd FD  also send each line to this journald/syslog socket\n"
-        "  --system-log-format journal|syslog  how (journald's native protocol or RFC 3164)\n"
-        "  --log-file PATH      ... to PATH (opened O_APPEND), '-' for standard output\n"
-        "  --container-id ID    put ID into the log lines\n"
-        "  --ttl SECONDS        TTL of the answers (default %d)\n"
-        "  --log-rate N         log at most N lines per second, 0 = no limit (default %d)\n"
-        "  --log-burst N        ... with bursts of up to N lines (default %d)\n"
-        "  --user NAME          when started as root, serve as NAME\n"
-        "  --metrics-fd FD      write " STUB_METRICS_FILE " into this directory every %d s\n"
-        "  --metrics-dir PATH   ... into PATH\n"
-        "  --netns-key KEY      label the metrics with the jail's namespace key\n"
-        "  --forward ZONE=UP[|UP...]  forward names in ZONE (and below) to these upstreams\n"
-        "                       (lib/resolver syntax; at most %d), the real answer goes back\n"
-        "  --forward-cache-entries N  forwarded answers cached (default %d, 0 = none)\n"
-        "  --forward-ttl-floor S, --forward-ttl-ceiling S  cache lifetime bounds (%d, %d)\n"
-        "  --forward-rate N, --forward-burst N  upstream queries per second and burst,\n"
-        "                       beyond it REFUSED (default %d, %d; rate 0 = no limit)\n"
-        "  --forward-timeout-ms MS  per upstream attempt (default: the resolver's)\n"
-        "  --policy-fd FD       read the io.dnsjail.allow rules from FD: a name that a host\n"
-        "                       rule with a port allows gets a virtual address\n"
-        "  --allow RULES        ... or take the rules from here\n"
-        "  --virtual-map-fd FD  the name map shared with the proxy (read-write)\n"
-        "  --virtual-ipv4 NET   the IPv4 pool (default " DJ_VADDR_DEFAULT_IPV4 ")\n"
-        "  --virtual-ipv6 NET   the IPv6 pool (default " DJ_VADDR_DEFAULT_IPV6 ")\n"
-        "  --virtual-max-names N  names with an address at once (default %d)\n"
-        "  --audit              audit mode: resolve every name for real (names outside the\n"
-        "                       forward zones through --audit-upstream), log would_block\n"
-        "  --audit-upstream UP[|UP...]  the upstreams for those names\n",
-        DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, STUB_METRICS_INTERVAL_MS / 1000,
-        DJ_FWD_MAX_UPSTREAMS, DEFAULT_FORWARD_CACHE, DEFAULT_FORWARD_FLOOR, DEFAULT_FORWARD_CEILING,
-        DEFAULT_FORWARD_RATE, DEFAULT_FORWARD_BURST, DJ_VADDR_DEFAULT_MAX_NAMES);
+    fprintf(out,
+            "Usage: " PROGRAM
+            " [--listen ADDR:PORT]... [--inherit-udp FD]... [--inherit-tcp FD]...\n"
+            "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
+            "           [--log-fd FD | --log-file PATH|-] [--container-id ID]\n"
+            "           [--sinkhole-ipv4 ADDR] [--sinkhole-ipv6 ADDR] [--ttl SECONDS]\n"
+            "           [--log-rate N] [--log-burst N] [--user NAME]\n"
+            "           [--metrics-fd FD | --metrics-dir PATH] [--netns-key KEY] [--help]\n"
+            "           [--forward ZONE=UPSTREAM[|UPSTREAM...]]... [--forward-cache-entries N]\n"
+            "           [--forward-ttl-floor S] [--forward-ttl-ceiling S] [--forward-rate N]\n"
+            "           [--forward-burst N] [--forward-timeout-ms MS]\n"
+            "           [--policy-fd FD | --allow RULES] [--virtual-map-fd FD]\n"
+            "           [--virtual-ipv4 NET] [--virtual-ipv6 NET] [--virtual-max-names N]\n"
+            "           [--audit --audit-upstream UP[|UP...]]\n"
+            "\n"
+            "Answers every DNS query itself: A gets the IPv4 sinkhole (default " DEFAULT_SINKHOLE4
+            "),\n"
+            "AAAA the IPv6 sinkhole when one is given, everything else an empty NOERROR.\n"
+            "\n"
+            "  --listen ADDR:PORT   bind UDP and TCP there itself (127.0.0.1:5300, [::1]:5300)\n"
+            "  --inherit-udp FD     serve this bound UDP socket\n"
+            "  --inherit-tcp FD     serve this listening TCP socket\n"
+            "  --ready-fd FD        report readiness (or the startup error) on this pipe\n"
+            "  --watch-pidfd FD     exit when this process (and every other watched one) exits\n"
+            "  --control-fd FD      listening AF_UNIX SOCK_SEQPACKET control socket\n"
+            "  --log-fd FD          append one JSON line per query to FD\n"
+            "  --system-log-fd FD  also send each line to this journald/syslog socket\n"
+            "  --system-log-format journal|syslog  how (journald's native protocol or RFC 3164)\n"
+            "  --log-file PATH      ... to PATH (opened O_APPEND), '-' for standard output\n"
+            "  --container-id ID    put ID into the log lines\n"
+            "  --ttl SECONDS        TTL of the answers (default %d)\n"
+            "  --log-rate N         log at most N lines per second, 0 = no limit (default %d)\n"
+            "  --log-burst N        ... with bursts of up to N lines (default %d)\n"
+            "  --user NAME          when started as root, serve as NAME\n"
+            "  --metrics-fd FD      write " STUB_METRICS_FILE " into this directory every %d s\n"
+            "  --metrics-dir PATH   ... into PATH\n"
+            "  --netns-key KEY      label the metrics with the jail's namespace key\n"
+            "  --forward ZONE=UP[|UP...]  forward names in ZONE (and below) to these upstreams\n"
+            "                       (lib/dns/resolver syntax; at most %d), the real answer goes back\n"
+            "  --forward-cache-entries N  forwarded answers cached (default %d, 0 = none)\n"
+            "  --forward-ttl-floor S, --forward-ttl-ceiling S  cache lifetime bounds (%d, %d)\n"
+            "  --forward-rate N, --forward-burst N  upstream queries per second and burst,\n"
+            "                       beyond it REFUSED (default %d, %d; rate 0 = no limit)\n"
+            "  --forward-timeout-ms MS  per upstream attempt (default: the resolver's)\n"
+            "  --policy-fd FD       read the io.dnsjail.allow rules from FD: a name that a host\n"
+            "                       rule with a port allows gets a virtual address\n"
+            "  --allow RULES        ... or take the rules from here\n"
+            "  --virtual-map-fd FD  the name map shared with the proxy (read-write)\n"
+            "  --virtual-ipv4 NET   the IPv4 pool (default " DJ_VADDR_DEFAULT_IPV4 ")\n"
+            "  --virtual-ipv6 NET   the IPv6 pool (default " DJ_VADDR_DEFAULT_IPV6 ")\n"
+            "  --virtual-max-names N  names with an address at once (default %d)\n"
+            "  --audit              audit mode: resolve every name for real (names outside the\n"
+            "                       forward zones through --audit-upstream), log would_block\n"
+            "  --audit-upstream UP[|UP...]  the upstreams for those names\n",
+            DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, STUB_METRICS_INTERVAL_MS / 1000,
+            DJ_FWDZONE_MAX_UPSTREAMS, DEFAULT_FORWARD_CACHE, DEFAULT_FORWARD_FLOOR,
+            DEFAULT_FORWARD_CEILING, DEFAULT_FORWARD_RATE, DEFAULT_FORWARD_BURST,
+            DJ_VADDR_DEFAULT_MAX_NAMES);
 }
 
 static const char *option_name(const struct option *longopts, int opt)
@@ -118,7 +119,7 @@ static const char *option_name(const struct option *longopts, int opt)
 
 static int parse_options(int argc, char **argv, struct options *o, dj_error_t *err)
 {
-    /* The stub's own options; lib/daemon.h has those both daemons take. */
+    /* The stub's own options; lib/daemon/daemon.h has those both daemons take. */
     enum {
         OPT_LISTEN = 256,
         OPT_INHERIT_UDP,
@@ -207,7 +208,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             cfg->policy.ttl = (uint32_t)value;
             break;
         case OPT_FORWARD:
-            if (dj_fwd_zones_parse_option(&cfg->forward, optarg, err) < 0)
+            if (dj_fwdzone_parse_option(&cfg->forward, optarg, err) < 0)
                 return -1;
             break;
         case OPT_FORWARD_CACHE:

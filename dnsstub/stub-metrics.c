@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "metrics.h"
-#include "resolverstats.h"
+#include "daemon/metrics.h"
+#include "dns/resolverstats.h"
 #include "stub.h"
 
 struct outcome {

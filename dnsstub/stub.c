@@ -16,19 +16,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctlserve.h"
-#include "fwdcache.h"
-#include "fwdmsg.h"
-#include "jsonlog.h"
-#include "metrics.h"
-#include "pages.h"
-#include "resolver.h"
-#include "resolverstats.h"
+#include "daemon/ctlserve.h"
+#include "dns/fwdcache.h"
+#include "dns/fwdmsg.h"
+#include "daemon/jsonlog.h"
+#include "daemon/metrics.h"
+#include "base/pages.h"
+#include "dns/resolver.h"
+#include "dns/resolverstats.h"
 
 /* Everything after setup beyond the base list: UDP batches (recvmmsg, sendmmsg), TCP and
  * control replies (send and recv are sendto and recvfrom underneath), control requests with
  * their fds (recvmsg), and new clients (accept4). The forward zones' resolvers add what
- * lib/resolver.c lists: a socket per upstream attempt (socket, connect, getsockopt for a TCP
+ * lib/dns/resolver.c lists: a socket per upstream attempt (socket, connect, getsockopt for a TCP
  * connect's result) and query ids (getrandom); its eventfd and epoll calls are in the base. */
 const char *const stub_syscalls[] = {
     "recvmmsg",  "recvmmsg_time64",   "sendmmsg", "recvfrom", "sendto",
@@ -138,7 +138,7 @@ struct stub {
     struct dj_log log;
     char line[DJ_JSON_LINE_MAX];
 
-    struct dj_fwd_zones zones;
+    struct dj_fwdzone_list zones;
     /* per zone: index into forwarders; in audit mode one more, zones.n, for every other name */
     size_t *zone_forwarder;
     bool audit;
@@ -361,9 +361,9 @@ static int add_forwarder(struct stub *s, const char *zone, const char *upstreams
 {
     struct forwarder *f = &s->forwarders[s->n_forwarders];
     struct dj_resolver_config rc;
-    const char *servers[DJ_FWD_MAX_UPSTREAMS];
-    char buf[DJ_FWD_MAX_UPSTREAMS * DJ_FWD_MAX_ENTRY];
-    int n = dj_fwd_split_upstreams(upstreams, buf, sizeof(buf), servers);
+    const char *servers[DJ_FWDZONE_MAX_UPSTREAMS];
+    char buf[DJ_FWDZONE_MAX_UPSTREAMS * DJ_FWDZONE_MAX_ENTRY];
+    int n = dj_fwdzone_split_upstreams(upstreams, buf, sizeof(buf), servers);
 
     if (n < 0)
         return dj_error_make(err, 0, "forward zone %s: bad upstream list", zone);
@@ -371,7 +371,7 @@ static int add_forwarder(struct stub *s, const char *zone, const char *upstreams
     for (int i = 0; i < n; i++)
         if (dj_resolver_config_add_server(&rc, servers[i], err) < 0)
             return dj_error_wrap(err, "forward zone %s: upstream", zone);
-    /* The stub caches whole answers itself (lib/fwdcache). */
+    /* The stub caches whole answers itself (lib/dns/fwdcache). */
     rc.cache_entries = 0;
     rc.max_inflight = FORWARD_MAX_INFLIGHT;
     if (cfg->forward_timeout_ms > 0)
@@ -410,7 +410,7 @@ static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_er
     if (s->zone_forwarder == NULL || s->forwarders == NULL || s->forward_out == NULL)
         return dj_error_make(err, ENOMEM, "forward zones");
     for (size_t i = 0; i < s->zones.n; i++) {
-        const struct dj_fwd_zone *z = &s->zones.zones[i];
+        const struct dj_fwdzone *z = &s->zones.zones[i];
         size_t k = 0;
 
         if (z->upstreams == NULL)
@@ -535,7 +535,7 @@ static void forward_done(void *ctx, enum dj_resolve_status status, const uint8_t
 {
     struct pending *p = ctx;
     struct stub *s = p->stub;
-    struct dj_fwd_info info;
+    struct dj_fwdmsg_info info;
     struct origin from = {p->udp_fd, p->peer_len, NULL};
     const char *reason = NULL;
     const char *outcome = "forwarded";
@@ -544,9 +544,10 @@ static void forward_done(void *ctx, enum dj_resolve_status status, const uint8_t
 
     s->now_ns = dj_monotonic_ns();
     if (msg == NULL) {
-        reason = dj_resolve_status_text(status);
+        reason = dj_resolver_status_text(status);
     } else {
-        reason = dj_fwd_scan(msg, len, p->q.qname, p->q.qname_len, p->q.qtype, p->q.qclass, &info);
+        reason =
+            dj_fwdmsg_scan(msg, len, p->q.qname, p->q.qname_len, p->q.qtype, p->q.qclass, &info);
         if (reason == NULL) {
             /* TTLs no longer than we keep the answer ourselves; 0 when we do not keep it. */
             uint32_t cap = info.cacheable ? dj_fwdcache_clamp(s->cache, info.lifetime) : 0;
@@ -556,14 +557,14 @@ static void forward_done(void *ctx, enum dj_resolve_status status, const uint8_t
                 dj_fwdcache_put(s->cache, p->q.qname, p->q.qname_len, p->q.qtype, p->q.qclass, msg,
                                 len, info.lifetime, s->now_ns, &err) < 0)
                 dj_error_release(&err);
-            n = dj_fwd_build_reply(msg, len, &p->q, 0, cap, dj_dns_response_limit(&p->q, p->tcp),
-                                   s->forward_out, FORWARD_OUT_SIZE, &truncated);
+            n = dj_fwdmsg_build_reply(msg, len, &p->q, 0, cap, dj_dns_response_limit(&p->q, p->tcp),
+                                      s->forward_out, FORWARD_OUT_SIZE, &truncated);
             if (n == 0)
                 reason = "answer does not fit";
         }
     }
     if (n == 0) {
-        n = dj_fwd_build_error(&p->q, DJ_DNS_RCODE_SERVFAIL, s->forward_out, FORWARD_OUT_SIZE);
+        n = dj_fwdmsg_build_error(&p->q, DJ_DNS_RCODE_SERVFAIL, s->forward_out, FORWARD_OUT_SIZE);
         outcome = "failed";
         s->stats.queries_failed++;
     } else {
@@ -603,9 +604,9 @@ static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
     size_t n;
 
     if (dj_fwdcache_get(s->cache, q->qname, q->qname_len, q->qtype, q->qclass, s->now_ns, &hit)) {
-        n = dj_fwd_build_reply(hit.msg, hit.len, q, hit.elapsed, hit.remaining,
-                               dj_dns_response_limit(q, from->conn != NULL), s->forward_out,
-                               FORWARD_OUT_SIZE, &truncated);
+        n = dj_fwdmsg_build_reply(hit.msg, hit.len, q, hit.elapsed, hit.remaining,
+                                  dj_dns_response_limit(q, from->conn != NULL), s->forward_out,
+                                  FORWARD_OUT_SIZE, &truncated);
         if (n > 0) {
             s->stats.queries_cached++;
             log_forward(s, peer, from->conn != NULL, q, zone, "cached", s->forward_out, n, NULL);
@@ -618,7 +619,7 @@ static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
         }
     }
     if (!dj_ratelimit_allow(&s->upstream_limit, s->now_ns)) {
-        n = dj_fwd_build_error(q, DJ_DNS_RCODE_REFUSED, s->forward_out, FORWARD_OUT_SIZE);
+        n = dj_fwdmsg_build_error(q, DJ_DNS_RCODE_REFUSED, s->forward_out, FORWARD_OUT_SIZE);
         s->stats.queries_refused++;
         if (n > 0)
             deliver(s, from, peer, s->forward_out, n);
@@ -641,14 +642,14 @@ static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
         }
         uint8_t lowered[DJ_DNS_MAX_NAME];
 
-        dj_fwd_lower_name(q->qname, q->qname_len, lowered);
+        dj_fwdmsg_lower_name(q->qname, q->qname_len, lowered);
         if (dj_resolver_query(f->resolver, lowered, q->qname_len, q->qtype, q->qclass, forward_done,
                               p, &err) != NULL)
             return 0;
         free(p);
     }
     /* Too many in flight, or out of memory. */
-    n = dj_fwd_build_error(q, DJ_DNS_RCODE_SERVFAIL, s->forward_out, FORWARD_OUT_SIZE);
+    n = dj_fwdmsg_build_error(q, DJ_DNS_RCODE_SERVFAIL, s->forward_out, FORWARD_OUT_SIZE);
     s->stats.queries_failed++;
     if (n > 0)
         deliver(s, from, peer, s->forward_out, n);
@@ -695,7 +696,7 @@ static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
         s->stats.virtual_recycled += va.recycled;
     } else if (q.result == DJ_DNS_PARSE_OK && s->zones.n > 0) {
         /* Only names inside a forward zone ever leave the stub. */
-        ssize_t zone = dj_fwd_zones_match(&s->zones, q.qname, q.qname_len);
+        ssize_t zone = dj_fwdzone_match(&s->zones, q.qname, q.qname_len);
 
         if (zone >= 0)
             return forward_query(s, &q, peer, from, (size_t)zone, out);

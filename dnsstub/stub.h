@@ -2,10 +2,10 @@
  *
  * One thread, one epoll set: UDP sockets served in recvmmsg/sendmmsg batches, TCP listeners
  * and their connections (length-prefixed, pipelined, bounded buffers, idle timeout), the
- * control socket (see lib/control.h for the protocol), the watched container pidfds, a
+ * control socket (see lib/jail/control.h for the protocol), the watched container pidfds, a
  * signalfd for SIGTERM/SIGINT, the rate-limited query log, and the forward zones: queries for
- * names inside one go through a lib/resolver (one per distinct upstream set, on this loop),
- * with the answer cache of lib/fwdcache and a token bucket on what reaches an upstream.
+ * names inside one go through a lib/dns/resolver (one per distinct upstream set, on this loop),
+ * with the answer cache of lib/dns/fwdcache and a token bucket on what reaches an upstream.
  * stub_prepare() does everything that needs more than the seccomp allowlist STUB_SYSCALLS
  * (allocation included); stub_run() then only reads, writes, accepts and closes.
  * Owns: the serving state and the syscalls it needs after setup. */
@@ -15,12 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon.h"
-#include "dnswire.h"
-#include "error.h"
-#include "fwdzone.h"
-#include "resolver.h"
-#include "virtual.h"
+#include "daemon/daemon.h"
+#include "dns/dnswire.h"
+#include "base/error.h"
+#include "dns/fwdzone.h"
+#include "dns/resolver.h"
+#include "stub-virtual.h"
 
 #define STUB_MAX_SOCKETS 16                      /* UDP and TCP listeners together */
 #define STUB_MAX_WATCHED DJ_CTLSERVE_MAX_WATCHED /* pidfds watched at once */
@@ -39,7 +39,7 @@ struct stub_config {
     struct dj_dns_policy policy;
 
     /* Forward zones: every zone has its upstreams (none left to a default here). */
-    struct dj_fwd_zones forward;
+    struct dj_fwdzone_list forward;
     size_t forward_cache_entries;
     uint32_t forward_ttl_floor;
     uint32_t forward_ttl_ceiling;
@@ -47,7 +47,7 @@ struct stub_config {
     unsigned forward_burst;
     unsigned forward_timeout_ms; /* per upstream attempt; 0: the resolver's default */
 
-    struct stub_virtual *virt; /* virtual addresses (dnsstub/virtual.h), or NULL */
+    struct stub_virtual *virt; /* virtual addresses (dnsstub/stub-virtual.h), or NULL */
 
     /* Audit mode: a name no forward zone covers is forwarded too, to audit_upstreams ("UP|UP"),
      * and each query's line says whether enforce mode would have sinkholed it (the name is in
@@ -77,7 +77,7 @@ struct stub_stats {
 
 struct stub;
 
-/* The syscalls stub_run() makes beyond dj_seccomp_base_syscalls (NULL-terminated). */
+/* The syscalls stub_run() makes beyond dj_sandbox_seccomp_base_syscalls (NULL-terminated). */
 extern const char *const stub_syscalls[];
 
 /* Builds the serving state and registers every fd (the stub takes them over, all of them

@@ -28,32 +28,32 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "adminconf.h"
-#include "cleanup.h"
-#include "control.h"
-#include "ctlserve.h"
-#include "error.h"
-#include "jailstate.h"
-#include "jsonlog.h"
-#include "netns.h"
-#include "nft.h"
-#include "nsprocs.h"
-#include "oci.h"
-#include "policy.h"
-#include "resolver.h"
-#include "rootless.h"
-#include "sandbox.h"
-#include "sockdiag.h"
-#include "sockmount.h"
-#include "spawn.h"
-#include "vaddr.h"
+#include "jail/adminconf.h"
+#include "base/cleanup.h"
+#include "jail/control.h"
+#include "daemon/ctlserve.h"
+#include "base/error.h"
+#include "jail/state.h"
+#include "daemon/jsonlog.h"
+#include "jail/netns.h"
+#include "jail/nft.h"
+#include "jail/proc.h"
+#include "jail/oci.h"
+#include "jail/policy.h"
+#include "dns/resolver.h"
+#include "jail/rootless.h"
+#include "daemon/sandbox.h"
+#include "jail/sockdiag.h"
+#include "jail/sockmount.h"
+#include "daemon/spawn.h"
+#include "jail/vaddr.h"
 
 #define DEFAULT_CONFIG DJ_SYSCONFDIR "/dnsjail.conf"
 #define CONTROL_TIMEOUT_MS 2000
 
 enum stage { STAGE_START, STAGE_STOP };
 
-/* Virtual addresses (lib/vaddr.h), on when a host rule of the policy names a port. */
+/* Virtual addresses (lib/jail/vaddr.h), on when a host rule of the policy names a port. */
 struct hook_virtual {
     bool on;
     struct dj_vaddr_pool pool;
@@ -63,7 +63,7 @@ struct hook_virtual {
 };
 
 struct hook {
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     struct oci_state state;
     struct oci_bundle bundle;
     struct dj_policy policy;
@@ -316,7 +316,7 @@ static int bind_pair(struct listeners *l, int type, uint16_t port, const char *o
 
     for (size_t f = 0; f < 2; f++) {
         dj_error_t sub = NULL;
-        int fd = dj_bind_loopback(families[f], type, port, &sub);
+        int fd = dj_netns_bind_loopback(families[f], type, port, &sub);
 
         if (fd < 0) {
             if (families[f] == AF_INET6 &&
@@ -755,7 +755,7 @@ static int mounted_resolv_conf_upstreams(const struct hook *h, char **out, dj_er
     return *out != NULL ? 0 : dj_error_make(err, ENOMEM, "upstreams");
 }
 
-/* "UP|UP" of the admin's upstream-resolvers, the first DJ_FWD_MAX_UPSTREAMS of them. */
+/* "UP|UP" of the admin's upstream-resolvers, the first DJ_FWDZONE_MAX_UPSTREAMS of them. */
 static int admin_upstreams(const struct hook *h, char **out, dj_error_t *err)
 {
     cleanup_free char *copy = strdup(h->cfg.upstream_resolvers);
@@ -766,7 +766,7 @@ static int admin_upstreams(const struct hook *h, char **out, dj_error_t *err)
     *out = malloc(strlen(h->cfg.upstream_resolvers) + 1);
     if (copy == NULL || *out == NULL)
         return dj_error_make(err, ENOMEM, "upstreams");
-    for (char *item = strtok_r(copy, ", \t", &save); item != NULL && n < DJ_FWD_MAX_UPSTREAMS;
+    for (char *item = strtok_r(copy, ", \t", &save); item != NULL && n < DJ_FWDZONE_MAX_UPSTREAMS;
          item = strtok_r(NULL, ", \t", &save), n++)
         used += (size_t)sprintf(*out + used, "%s%s", n > 0 ? "|" : "", item);
     (*out)[used] = '\0';
@@ -798,10 +798,10 @@ static int resolve_forward_upstreams(struct hook *h, dj_error_t *err)
     cleanup_free char *defaults = NULL;
 
     for (size_t i = 0; i < h->policy.forward.n; i++) {
-        struct dj_fwd_zone *z = &h->policy.forward.zones[i];
+        struct dj_fwdzone *z = &h->policy.forward.zones[i];
         struct dj_resolver_config rc;
-        const char *servers[DJ_FWD_MAX_UPSTREAMS];
-        char buf[DJ_FWD_MAX_UPSTREAMS * DJ_FWD_MAX_ENTRY];
+        const char *servers[DJ_FWDZONE_MAX_UPSTREAMS];
+        char buf[DJ_FWDZONE_MAX_UPSTREAMS * DJ_FWDZONE_MAX_ENTRY];
         int n;
 
         if (z->upstreams == NULL) {
@@ -811,7 +811,7 @@ static int resolve_forward_upstreams(struct hook *h, dj_error_t *err)
             if (z->upstreams == NULL)
                 return dj_error_make(err, ENOMEM, "upstreams");
         }
-        n = dj_fwd_split_upstreams(z->upstreams, buf, sizeof(buf), servers);
+        n = dj_fwdzone_split_upstreams(z->upstreams, buf, sizeof(buf), servers);
         if (n < 0)
             return dj_error_make(err, 0, "forward zone %s: bad upstream list", z->name);
         dj_resolver_config_init(&rc);
@@ -823,12 +823,12 @@ static int resolve_forward_upstreams(struct hook *h, dj_error_t *err)
 }
 
 /* Audit mode resolves every name for real: through the admin's upstream-resolvers (the first
- * DJ_FWD_MAX_UPSTREAMS of them) when set, else the resolv.conf the runtime mounts from the
+ * DJ_FWDZONE_MAX_UPSTREAMS of them) when set, else the resolv.conf the runtime mounts from the
  * host; never the image's own file. Checked with the resolver's parser like a zone's. */
 static int resolve_audit_upstreams(struct hook *h, dj_error_t *err)
 {
-    const char *servers[DJ_FWD_MAX_UPSTREAMS];
-    char buf[DJ_FWD_MAX_UPSTREAMS * DJ_FWD_MAX_ENTRY];
+    const char *servers[DJ_FWDZONE_MAX_UPSTREAMS];
+    char buf[DJ_FWDZONE_MAX_UPSTREAMS * DJ_FWDZONE_MAX_ENTRY];
     struct dj_resolver_config rc;
     int n;
 
@@ -836,7 +836,7 @@ static int resolve_audit_upstreams(struct hook *h, dj_error_t *err)
         return 0;
     if (default_upstreams(h, true, &h->audit_upstreams, err) < 0)
         return dj_error_wrap(err, "audit mode's upstream");
-    n = dj_fwd_split_upstreams(h->audit_upstreams, buf, sizeof(buf), servers);
+    n = dj_fwdzone_split_upstreams(h->audit_upstreams, buf, sizeof(buf), servers);
     if (n <= 0)
         return dj_error_make(err, 0, "audit mode: bad upstream list");
     dj_resolver_config_init(&rc);
@@ -1124,7 +1124,8 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     spec.pass_fds = a.pass;
     spec.n_pass_fds = a.n_pass;
     /* Rootless: the namespace's other uids are the user's subordinate ids, not users the admin
-     * chose; the daemons keep the rootless user's uid and lose every capability (lib/spawn.c). */
+     * chose; the daemons keep the rootless user's uid and lose every capability
+     * (lib/daemon/spawn.c). */
     spec.user = h->rootless.active ? NULL : h->cfg.run_as_user;
     spec.ready_timeout_ms = h->cfg.ready_timeout_ms;
     /* The proxy holds up to six descriptors per connection (two sockets, two pipes) and a
@@ -1181,7 +1182,7 @@ static bool ns_holds_jailed(struct dj_state *st, const char *key, pid_t exclude,
     if (first != NULL)
         *first = 0;
     if (dj_state_netns_key_parse(key, &dev, &ino) < 0 ||
-        dj_netns_processes(dev, ino, &procs, &n_procs, NULL) < 0)
+        dj_proc_netns_list(dev, ino, &procs, &n_procs, NULL) < 0)
         return true;
     dj_state_ns_read_bystanders(st, key, &bystanders, &n_bystanders);
     for (size_t i = 0; i < n_procs; i++) {
@@ -1301,7 +1302,7 @@ static void open_metrics_dir(struct hook *h, struct dj_state *st, const char *ke
     uid = geteuid();
     gid = getegid();
     if ((geteuid() == 0 && !h->rootless.active &&
-         dj_lookup_user(h->cfg.run_as_user, &uid, &gid, &err) < 0) ||
+         dj_sandbox_lookup_user(h->cfg.run_as_user, &uid, &gid, &err) < 0) ||
         (h->metrics_fd = dj_state_ns_metrics_dir(st, key, uid, gid, &err)) < 0) {
         h->metrics_fd = -1;
         log_event(h, "metrics_unavailable", dj_error_msg(&err));
@@ -1375,7 +1376,7 @@ static int record_bystanders(struct dj_state *st, const char *key, const struct 
     cleanup_free struct dj_proc_id *procs = NULL;
     size_t n = 0, kept = 0;
 
-    if (dj_netns_processes(ns->dev, ns->ino, &procs, &n, err) < 0)
+    if (dj_proc_netns_list(ns->dev, ns->ino, &procs, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
         if (procs[i].pid != newcomer)
@@ -1793,7 +1794,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    if (dj_rootless_detect(&h.rootless, &err) < 0 || dj_config_init(&h.cfg, &err) < 0)
+    if (dj_rootless_detect(&h.rootless, &err) < 0 || dj_adminconf_init(&h.cfg, &err) < 0)
         goto out;
     if (h.rootless.active) {
         if (!config_given && (rootless_config = dj_rootless_config_path(&h.rootless)) == NULL) {
@@ -1805,7 +1806,7 @@ int main(int argc, char **argv)
         if (dj_rootless_apply_defaults(&h.rootless, &h.cfg, &err) < 0)
             goto out;
     }
-    if (dj_config_load(&h.cfg, config_path, !config_given, &err) < 0)
+    if (dj_adminconf_load(&h.cfg, config_path, !config_given, &err) < 0)
         goto out;
     if (read_all(STDIN_FILENO, OCI_STATE_MAX_BYTES, &input, &input_len, "the OCI state on stdin",
                  &err) < 0)
@@ -1844,7 +1845,7 @@ out:
     dj_policy_free(&h.policy);
     oci_bundle_free(&h.bundle);
     oci_state_free(&h.state);
-    dj_config_free(&h.cfg);
+    dj_adminconf_free(&h.cfg);
     dj_rootless_free(&h.rootless);
     /* Poststop never fails the runtime's teardown, even on bad input. */
     return r < 0 && stage != STAGE_STOP ? 1 : 0;

@@ -32,11 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "dnsanswer.h"
-#include "dnswire.h"
-#include "error.h"
-#include "leakreport.h"
+#include "base/bytes.h"
+#include "base/cleanup.h"
+#include "dns/dnsanswer.h"
+#include "dns/dnswire.h"
+#include "base/error.h"
+#include "report/leak.h"
 #include "leaktest.h"
 
 #define MAX_LISTENERS 64
@@ -128,13 +129,6 @@ static bool in_zone(const struct canary *c, const uint8_t *name, size_t len)
     return false;
 }
 
-static size_t put16(uint8_t *b, size_t o, uint16_t v)
-{
-    b[o] = (uint8_t)(v >> 8);
-    b[o + 1] = (uint8_t)v;
-    return o + 2;
-}
-
 /* The rdata of our answer to QTYPE; 0 when we have none (NODATA). */
 static size_t answer_rdata(uint16_t qtype, uint16_t *type, uint8_t *out)
 {
@@ -164,13 +158,13 @@ static size_t answer_rdata(uint16_t qtype, uint16_t *type, uint8_t *out)
         memcpy(out, target, sizeof(target));
         return sizeof(target);
     case 15: /* MX */
-        put16(out, 0, 10);
+        dj_put16_at(out, 0, 10);
         memcpy(out + 2, target, sizeof(target));
         return 2 + sizeof(target);
     case 33: /* SRV */
-        put16(out, 0, 0);
-        put16(out, 2, 0);
-        put16(out, 4, 443);
+        dj_put16_at(out, 0, 0);
+        dj_put16_at(out, 2, 0);
+        dj_put16_at(out, 4, 443);
         memcpy(out + 6, target, sizeof(target));
         return 6 + sizeof(target);
     default:
@@ -209,35 +203,35 @@ static size_t dns_response(const struct canary *c, const struct dj_dns_query *q,
         rdlen = 0;
         opt = false;
     }
-    size_t o = put16(out, 0, q->id);
-    o = put16(out, o, (uint16_t)(flags | rcode));
-    o = put16(out, o, question ? 1 : 0);
-    o = put16(out, o, rdlen ? 1 : 0);
-    o = put16(out, o, 0);
-    o = put16(out, o, opt ? 1 : 0);
+    size_t o = dj_put16_at(out, 0, q->id);
+    o = dj_put16_at(out, o, (uint16_t)(flags | rcode));
+    o = dj_put16_at(out, o, question ? 1 : 0);
+    o = dj_put16_at(out, o, rdlen ? 1 : 0);
+    o = dj_put16_at(out, o, 0);
+    o = dj_put16_at(out, o, opt ? 1 : 0);
     if (question) {
         memcpy(out + o, q->qname, q->qname_len);
         o += q->qname_len;
-        o = put16(out, o, q->qtype);
-        o = put16(out, o, q->qclass);
+        o = dj_put16_at(out, o, q->qtype);
+        o = dj_put16_at(out, o, q->qclass);
     }
     if (rdlen) {
-        o = put16(out, o, 0xc00c);
-        o = put16(out, o, atype);
-        o = put16(out, o, DJ_DNS_CLASS_IN);
-        o = put16(out, o, 0);
-        o = put16(out, o, 0); /* TTL 0: every probe's query must come back to us */
-        o = put16(out, o, (uint16_t)rdlen);
+        o = dj_put16_at(out, o, 0xc00c);
+        o = dj_put16_at(out, o, atype);
+        o = dj_put16_at(out, o, DJ_DNS_CLASS_IN);
+        o = dj_put16_at(out, o, 0);
+        o = dj_put16_at(out, o, 0); /* TTL 0: every probe's query must come back to us */
+        o = dj_put16_at(out, o, (uint16_t)rdlen);
         memcpy(out + o, rdata, rdlen);
         o += rdlen;
     }
     if (opt) {
         out[o++] = 0;
-        o = put16(out, o, DJ_DNS_TYPE_OPT);
-        o = put16(out, o, DJ_DNS_EDNS_UDP_SIZE);
-        o = put16(out, o, 0);
-        o = put16(out, o, 0);
-        o = put16(out, o, 0);
+        o = dj_put16_at(out, o, DJ_DNS_TYPE_OPT);
+        o = dj_put16_at(out, o, DJ_DNS_EDNS_UDP_SIZE);
+        o = dj_put16_at(out, o, 0);
+        o = dj_put16_at(out, o, 0);
+        o = dj_put16_at(out, o, 0);
     }
     return o;
 }
@@ -383,7 +377,7 @@ static void serve_conn(struct canary *c, size_t i)
         size_t out_len = dns_message(c, conn->buf + 2, msg_len, true, conn->port, conn->peer,
                                      out + 2, sizeof(out) - 2);
         if (out_len > 0) {
-            put16(out, 0, (uint16_t)out_len);
+            dj_put16_at(out, 0, (uint16_t)out_len);
             if (send(conn->fd, out, out_len + 2, MSG_NOSIGNAL) < 0) {
                 close_conn(c, i);
                 return;

@@ -1,7 +1,7 @@
 /* probe.c: `dnsjail-leaktest probe`, run inside the jailed container.
  *
  * Tries every egress channel once, each with a fresh token, and prints one line per channel
- * (leakreport.h's grammar). It is linked statically and uses no resolver library and no NSS:
+ * (lib/report/leak.h's grammar). It is linked statically and uses no resolver library and no NSS:
  * it reads /etc/resolv.conf itself and writes its own DNS, TLS and HTTP bytes, so it runs in
  * a rootfs that holds nothing else. Locally it can only prove a leak (the canary's marker came
  * back); an attempt that got no such answer is "pending" until the canary's records say
@@ -37,13 +37,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "dnsanswer.h"
-#include "dnswire.h"
-#include "leakreport.h"
+#include "base/bytes.h"
+#include "base/cleanup.h"
+#include "dns/dnsanswer.h"
+#include "dns/dnswire.h"
+#include "report/leak.h"
 #include "leaktest.h"
-#include "resphead.h"
-#include "socknames.h"
+#include "http/resphead.h"
+#include "jail/socknames.h"
 
 #define REPLY_SIZE 4096
 #define DNS_TYPE_TXT 16
@@ -299,36 +300,29 @@ static size_t build_name(const struct probe *p, const uint8_t *const *labels, co
     return o + p->zone_len;
 }
 
-static size_t put16(uint8_t *b, size_t o, uint16_t v)
-{
-    b[o] = (uint8_t)(v >> 8);
-    b[o + 1] = (uint8_t)v;
-    return o + 2;
-}
-
 /* A query for NAME/QTYPE, RD set, with an EDNS(0) OPT of UDP_SIZE when EDNS. */
 static size_t build_dns_query(uint16_t id, const uint8_t *name, size_t name_len, uint16_t qtype,
                               bool edns, uint16_t udp_size, uint8_t *out, size_t out_size)
 {
     if (out_size < DJ_DNS_HEADER_SIZE + name_len + 4 + 11)
         return 0;
-    size_t o = put16(out, 0, id);
-    o = put16(out, o, 0x0100);
-    o = put16(out, o, 1);
-    o = put16(out, o, 0);
-    o = put16(out, o, 0);
-    o = put16(out, o, edns ? 1 : 0);
+    size_t o = dj_put16_at(out, 0, id);
+    o = dj_put16_at(out, o, 0x0100);
+    o = dj_put16_at(out, o, 1);
+    o = dj_put16_at(out, o, 0);
+    o = dj_put16_at(out, o, 0);
+    o = dj_put16_at(out, o, edns ? 1 : 0);
     memcpy(out + o, name, name_len);
     o += name_len;
-    o = put16(out, o, qtype);
-    o = put16(out, o, DJ_DNS_CLASS_IN);
+    o = dj_put16_at(out, o, qtype);
+    o = dj_put16_at(out, o, DJ_DNS_CLASS_IN);
     if (edns) {
         out[o++] = 0;
-        o = put16(out, o, DJ_DNS_TYPE_OPT);
-        o = put16(out, o, udp_size);
-        o = put16(out, o, 0);
-        o = put16(out, o, 0x8000); /* DO */
-        o = put16(out, o, 0);
+        o = dj_put16_at(out, o, DJ_DNS_TYPE_OPT);
+        o = dj_put16_at(out, o, udp_size);
+        o = dj_put16_at(out, o, 0);
+        o = dj_put16_at(out, o, 0x8000); /* DO */
+        o = dj_put16_at(out, o, 0);
     }
     return o;
 }
@@ -425,7 +419,7 @@ static void dns_channel(const struct probe *p, struct result *r, const struct dn
     uint8_t query[2 + DJ_DNS_MAX_QUERY];
     size_t qlen = build_dns_query(id, name, name_len, at->qtype, at->edns, 4096, query + 2,
                                   sizeof(query) - 2);
-    put16(query, 0, (uint16_t)qlen);
+    dj_put16_at(query, 0, (uint16_t)qlen);
 
     cleanup_free uint8_t *reply = malloc(REPLY_SIZE);
     if (reply == NULL) {
@@ -528,38 +522,38 @@ static size_t build_client_hello(const char *host, uint8_t *out, size_t out_size
         return 0;
     size_t o = 0;
     out[o++] = 22;
-    o = put16(out, o, 0x0301);
-    o = put16(out, o, (uint16_t)(4 + body));
+    o = dj_put16_at(out, o, 0x0301);
+    o = dj_put16_at(out, o, (uint16_t)(4 + body));
     out[o++] = 1;
     out[o++] = 0;
-    o = put16(out, o, (uint16_t)body);
-    o = put16(out, o, 0x0303);
+    o = dj_put16_at(out, o, (uint16_t)body);
+    o = dj_put16_at(out, o, 0x0303);
     if (!fill_random(out + o, 32))
         memset(out + o, 0x5a, 32);
     o += 32;
     out[o++] = 0;
-    o = put16(out, o, 6);
-    o = put16(out, o, 0x1301);
-    o = put16(out, o, 0x1302);
-    o = put16(out, o, 0xc02f);
+    o = dj_put16_at(out, o, 6);
+    o = dj_put16_at(out, o, 0x1301);
+    o = dj_put16_at(out, o, 0x1302);
+    o = dj_put16_at(out, o, 0xc02f);
     out[o++] = 1;
     out[o++] = 0;
-    o = put16(out, o, (uint16_t)ext_len);
-    o = put16(out, o, 0x0000);
-    o = put16(out, o, (uint16_t)(2 + 1 + 2 + host_len));
-    o = put16(out, o, (uint16_t)(1 + 2 + host_len));
+    o = dj_put16_at(out, o, (uint16_t)ext_len);
+    o = dj_put16_at(out, o, 0x0000);
+    o = dj_put16_at(out, o, (uint16_t)(2 + 1 + 2 + host_len));
+    o = dj_put16_at(out, o, (uint16_t)(1 + 2 + host_len));
     out[o++] = 0;
-    o = put16(out, o, (uint16_t)host_len);
+    o = dj_put16_at(out, o, (uint16_t)host_len);
     memcpy(out + o, host, host_len);
     o += host_len;
-    o = put16(out, o, 0x002b);
-    o = put16(out, o, 3);
+    o = dj_put16_at(out, o, 0x002b);
+    o = dj_put16_at(out, o, 3);
     out[o++] = 2;
-    o = put16(out, o, 0x0304);
-    o = put16(out, o, 0x000a);
-    o = put16(out, o, 4);
-    o = put16(out, o, 2);
-    o = put16(out, o, 0x001d);
+    o = dj_put16_at(out, o, 0x0304);
+    o = dj_put16_at(out, o, 0x000a);
+    o = dj_put16_at(out, o, 4);
+    o = dj_put16_at(out, o, 2);
+    o = dj_put16_at(out, o, 0x001d);
     return o;
 }
 
@@ -890,7 +884,7 @@ static void engine_socket_add(const char *path, bool given, struct engine_socket
         speech = SPEAK_DOCKER_API;
     else if (strcmp(name, "io.systemd.Resolve") == 0)
         speech = SPEAK_VARLINK_RESOLVE;
-    else if (dj_sockmount_known_path(path) == NULL) {
+    else if (dj_socknames_known_path(path) == NULL) {
         if (!given)
             return; /* not stat'ed: a mount point may hang (a dead network file system) */
         speech = SPEAK_DOCKER_API;
@@ -1041,7 +1035,7 @@ static void ch_engine_socket(const struct probe *p, struct result *r)
     struct engine_socket socks[MAX_ENGINE_SOCKETS];
     size_t n = 0;
     const char *path;
-    for (size_t i = 0; (path = dj_sockmount_usual_path(i)) != NULL; i++)
+    for (size_t i = 0; (path = dj_socknames_usual_path(i)) != NULL; i++)
         engine_socket_add(path, false, socks, &n);
     engine_sockets_mounted(socks, &n);
     for (size_t i = 0; i < p->n_sockets; i++)
@@ -1216,7 +1210,7 @@ static void icmp_channel(const struct probe *p, struct result *r, const char *ad
     size_t len = 8 + strlen(r->token);
     memcpy(pkt + 8, r->token, strlen(r->token));
     uint16_t sum = inet_checksum(pkt, len); /* the kernel redoes it for ping and ICMPv6 */
-    put16(pkt, 2, sum);
+    dj_put16_at(pkt, 2, sum);
     if (sendto(fd, pkt, len, 0, (struct sockaddr *)&to, to_len) < 0) {
         set_detail(r, DJ_LEAK_PENDING, "echo via %s: %s", how, strerror(errno));
         return;
@@ -1293,21 +1287,21 @@ static bool raw_frame_build(const struct probe *p, struct result *r, struct raw_
     size_t tlen = strlen(r->token), udp_len = 8 + tlen, ip_len = 20 + udp_len;
     memset(frame, 0xff, 6);
     memcpy(frame + 6, ifr.ifr_hwaddr.sa_data, 6);
-    put16(frame, 12, ETH_P_IP);
+    dj_put16_at(frame, 12, ETH_P_IP);
     uint8_t *ip = frame + 14;
     memset(ip, 0, 20);
     ip[0] = 0x45;
-    put16(ip, 2, (uint16_t)ip_len);
+    dj_put16_at(ip, 2, (uint16_t)ip_len);
     ip[8] = 64;
     ip[9] = IPPROTO_UDP;
     memcpy(ip + 12, &src, 4);
     memcpy(ip + 16, &dst, 4);
-    put16(ip, 10, inet_checksum(ip, 20));
+    dj_put16_at(ip, 10, inet_checksum(ip, 20));
     uint8_t *udp = ip + 20;
-    put16(udp, 0, 40000);
-    put16(udp, 2, high_port(r));
-    put16(udp, 4, (uint16_t)udp_len);
-    put16(udp, 6, 0); /* no checksum: allowed for IPv4 */
+    dj_put16_at(udp, 0, 40000);
+    dj_put16_at(udp, 2, high_port(r));
+    dj_put16_at(udp, 4, (uint16_t)udp_len);
+    dj_put16_at(udp, 6, 0); /* no checksum: allowed for IPv4 */
     memcpy(udp + 8, r->token, tlen);
     f->len = 14 + ip_len;
     return true;

@@ -7,46 +7,22 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cleanup.h"
-#include "leakreport.h"
+#include "base/file.h"
+#include "base/cleanup.h"
+#include "report/leak.h"
 #include "leaktest.h"
 
 #define MAX_STATE (256u << 20)
 #define MAX_LINE 4096
 
 static const char limit_text[] = "documented limit: TLS hides the Host inside an allowed SNI";
-
-static char *read_all(FILE *f, size_t *len)
-{
-    size_t cap = 1 << 16;
-    char *buf = malloc(cap);
-    *len = 0;
-    while (buf != NULL) {
-        size_t n = fread(buf + *len, 1, cap - *len, f);
-        *len += n;
-        if (n == 0)
-            return ferror(f) ? (free(buf), NULL) : buf;
-        if (*len == cap) {
-            if (cap >= MAX_STATE) {
-                free(buf);
-                errno = EFBIG;
-                return NULL;
-            }
-            char *bigger = realloc(buf, cap * 2);
-            if (bigger == NULL)
-                free(buf);
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    return NULL;
-}
 
 static void json_string(FILE *out, const char *s)
 {
@@ -105,10 +81,10 @@ int lt_report_main(int argc, char **argv)
         report_usage(stderr);
         return LT_EXIT_USAGE;
     }
-    cleanup_fclose FILE *sf = fopen(state_path, "re");
     size_t state_len = 0;
-    cleanup_free char *state = sf != NULL ? read_all(sf, &state_len) : NULL;
-    if (state == NULL) {
+    cleanup_free char *state = NULL;
+    cleanup_close int state_fd = open(state_path, O_RDONLY | O_CLOEXEC);
+    if (state_fd < 0 || dj_file_read_fd(state_fd, MAX_STATE, &state, &state_len) < 0) {
         fprintf(stderr, "report: %s: %s\n", state_path, strerror(errno));
         return LT_EXIT_ERROR;
     }

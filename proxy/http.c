@@ -1,6 +1,6 @@
 #include "config.h"
 
-/* http.c: the HTTP listener's connections. Every request head is parsed (lib/httphead) and
+/* http.c: the HTTP listener's connections. Every request head is parsed (lib/http/httphead) and
  * decided on its own, keep-alive and pipelining included; the bytes forwarded are exactly the
  * bytes received. One request is outstanding at a time: the next head is read only once the
  * response to the previous one is complete (resphead.c finds where it ends), so the proxy

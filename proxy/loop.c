@@ -1,8 +1,8 @@
 #include "config.h"
 
-/* loop.c: the proxy's event loop: listeners, the control socket and watched pidfds (lib/ctlserve.h,
- * shared with the DNS stub), signals, the resolver, and
- * the once-a-second sweep for timeouts. Connections themselves are conn.c's. */
+/* loop.c: the proxy's event loop: listeners, the control socket and watched pidfds
+ * (lib/daemon/ctlserve.h, shared with the DNS stub), signals, the resolver, and the once-a-second
+ * sweep for timeouts. Connections themselves are conn.c's. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,15 +16,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "metrics.h"
-#include "pages.h"
+#include "daemon/metrics.h"
+#include "base/pages.h"
 #include "proxy.h"
 
 /* Everything after setup beyond the base list: accepting (accept4), relaying (recvfrom and
  * sendto under recv/send, splice, pipe2 for new pipes, fcntl to resize them, shutdown), the
  * original destination (getsockopt), connecting upstream (socket, connect, getsockopt for
  * SO_ERROR, setsockopt for TCP_NODELAY), and control requests with their fds (recvmsg). The
- * resolver's queries need nothing more (see lib/resolver.c). */
+ * resolver's queries need nothing more (see lib/dns/resolver.c). */
 const char *const proxy_syscalls[] = {
     "accept4",           "recvfrom", "sendto",  "recvmsg",    "splice",     "pipe2",
     "shutdown",          "socket",   "connect", "getsockopt", "setsockopt", "fcntl",
@@ -273,7 +273,7 @@ int proxy_run(struct proxy *p, dj_error_t *err)
     while (!p->quit) {
         int resolver_ms = proxy_resolvers_timeout_ms(p);
         int timeout = -1;
-        bool resolver_ready[1 + DJ_FWD_MAX_ZONES] = {false};
+        bool resolver_ready[1 + DJ_FWDZONE_MAX_ZONES] = {false};
         int n;
 
         if (p->n_conns > 0 || p->ctl.n_conns > 0 || p->accept_paused ||

@@ -6,7 +6,7 @@
  * only to the names io.dnsjail.allow allows. This file turns the command line into open,
  * checked, non-blocking fds, the rules and the resolver's configuration, then drops privileges
  * and hands over to the event loop in loop.c. Startup behaves like dnsjail-dnsstub's: what they
- * share is lib/daemon.c. */
+ * share is lib/daemon/daemon.c. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,11 +23,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "daemon.h"
-#include "error.h"
-#include "jsonlog.h"
-#include "policy.h"
+#include "base/cleanup.h"
+#include "daemon/daemon.h"
+#include "base/error.h"
+#include "daemon/jsonlog.h"
+#include "jail/policy.h"
 #include "proxy.h"
 
 #define PROGRAM "dnsjail-proxy"
@@ -162,7 +162,7 @@ static int append_allow(struct options *o, const char *text, dj_error_t *err)
 
 static int parse_options(int argc, char **argv, struct options *o, dj_error_t *err)
 {
-    /* The proxy's own options; lib/daemon.h has those both daemons take. */
+    /* The proxy's own options; lib/daemon/daemon.h has those both daemons take. */
     enum {
         OPT_INHERIT_HTTP = 256,
         OPT_INHERIT_TLS,
@@ -284,7 +284,7 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
             o->resolv_conf = optarg;
             break;
         case OPT_FORWARD:
-            if (dj_fwd_zones_parse_option(&cfg->forward, optarg, err) < 0)
+            if (dj_fwdzone_parse_option(&cfg->forward, optarg, err) < 0)
                 return -1;
             break;
         case OPT_UPSTREAM_ALLOW:

@@ -33,17 +33,17 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "ctlserve.h"
-#include "daemon.h"
-#include "error.h"
-#include "fwdzone.h"
-#include "httphead.h"
-#include "jsonlog.h"
-#include "policy.h"
-#include "resolver.h"
-#include "resphead.h"
-#include "tlshello.h"
-#include "vaddr.h"
+#include "daemon/ctlserve.h"
+#include "daemon/daemon.h"
+#include "base/error.h"
+#include "dns/fwdzone.h"
+#include "http/httphead.h"
+#include "daemon/jsonlog.h"
+#include "jail/policy.h"
+#include "dns/resolver.h"
+#include "http/resphead.h"
+#include "http/tlshello.h"
+#include "jail/vaddr.h"
 
 #define PROXY_MAX_LISTENERS 8                         /* of each kind */
 #define PROXY_MAX_WATCHED DJ_CTLSERVE_MAX_WATCHED     /* pidfds watched at once, like the stub */
@@ -98,7 +98,7 @@ struct proxy_config {
     struct dj_resolver_config resolver;
     /* The admin's forward zones, each with its upstreams: names inside one are resolved there
      * (zones.c), as the stub answers them. */
-    struct dj_fwd_zones forward;
+    struct dj_fwdzone_list forward;
 
     uint16_t default_port_http; /* when the original destination is unknown */
     uint16_t default_port_tls;
@@ -269,9 +269,9 @@ struct proxy {
     struct dj_resolver *resolver;
     /* Forward zones (zones.c): one resolver per distinct upstream set; zone i uses
      * zone_resolvers[zone_resolver[i]], whose set is that of zone zone_first[k]. */
-    struct dj_resolver *zone_resolvers[DJ_FWD_MAX_ZONES];
-    size_t zone_resolver[DJ_FWD_MAX_ZONES];
-    size_t zone_first[DJ_FWD_MAX_ZONES];
+    struct dj_resolver *zone_resolvers[DJ_FWDZONE_MAX_ZONES];
+    size_t zone_resolver[DJ_FWDZONE_MAX_ZONES];
+    size_t zone_first[DJ_FWDZONE_MAX_ZONES];
     size_t n_zone_resolvers;
 
     struct dj_ctlserve ctl; /* the control connections and the watched pidfds */

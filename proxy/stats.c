@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "daemon/metrics.h"
 #include "proxy.h"
-#include "resolverstats.h"
+#include "dns/resolverstats.h"
 
 static const char *const protocol_label[N_CONN_KINDS] = {"http", "tls", "virtual"};
 static const char *const verdict_label[N_VERDICTS] = {"allowed", "denied", "failed"};

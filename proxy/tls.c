@@ -1,7 +1,7 @@
 #include "config.h"
 
 /* tls.c: the TLS listener's connections. The ClientHello is read (however it is split over
- * TCP segments and TLS records) until lib/tlshello has an answer; its server name decides.
+ * TCP segments and TLS records) until lib/http/tlshello has an answer; its server name decides.
  * Refused: a fatal access_denied alert and close. Allowed: resolve, check, connect, replay the
  * bytes already read, then splice both ways until both sides have closed. Nothing is
  * decrypted; what SNI cannot show (ECH, the Host inside TLS) is in docs/DESIGN.md. */

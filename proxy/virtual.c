@@ -1,6 +1,6 @@
 #include "config.h"
 
-/* virtual.c: connections to virtual addresses (lib/vaddr.h). The ruleset sends TCP to the
+/* virtual.c: connections to virtual addresses (lib/jail/vaddr.h). The ruleset sends TCP to the
  * virtual pools to the virtual listener, whatever the port (80 and 443 excepted: those reach
  * the HTTP and TLS listeners first, which check Host/SNI and that it is the address's name).
  * Here the original destination gives the slot, the stub's map the name, and the rules say

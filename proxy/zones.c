@@ -18,9 +18,9 @@ int proxy_zones_setup(struct proxy *p, dj_error_t *err)
     const struct proxy_config *cfg = p->cfg;
 
     for (size_t i = 0; i < cfg->forward.n; i++) {
-        const struct dj_fwd_zone *z = &cfg->forward.zones[i];
-        const char *servers[DJ_FWD_MAX_UPSTREAMS];
-        char buf[DJ_FWD_MAX_UPSTREAMS * DJ_FWD_MAX_ENTRY];
+        const struct dj_fwdzone *z = &cfg->forward.zones[i];
+        const char *servers[DJ_FWDZONE_MAX_UPSTREAMS];
+        char buf[DJ_FWDZONE_MAX_UPSTREAMS * DJ_FWDZONE_MAX_ENTRY];
         struct dj_resolver_config rc;
         struct epoll_event ev = {.events = EPOLLIN};
         size_t k = 0;
@@ -32,7 +32,7 @@ int proxy_zones_setup(struct proxy *p, dj_error_t *err)
         p->zone_resolver[i] = k;
         if (k < p->n_zone_resolvers)
             continue;
-        n = dj_fwd_split_upstreams(z->upstreams, buf, sizeof(buf), servers);
+        n = dj_fwdzone_split_upstreams(z->upstreams, buf, sizeof(buf), servers);
         if (n <= 0)
             return dj_error_make(err, 0, "--forward: zone %s: bad upstream list", z->name);
         rc = cfg->resolver;
@@ -65,7 +65,7 @@ void proxy_zones_free(struct proxy *p)
 
 struct dj_resolver *proxy_resolver_for(struct proxy *p, const char *host)
 {
-    ssize_t zone = p->cfg->forward.n > 0 ? dj_fwd_zones_match_text(&p->cfg->forward, host) : -1;
+    ssize_t zone = p->cfg->forward.n > 0 ? dj_fwdzone_match_text(&p->cfg->forward, host) : -1;
 
     return zone >= 0 ? p->zone_resolvers[p->zone_resolver[zone]] : p->resolver;
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # man-pages.sh: the man pages format without a groff warning, and they keep up with the code:
-# every key of the admin configuration's table (lib/adminconf.c) is in dnsjail.conf(5), every
-# io.dnsjail.* annotation the policy parser knows (lib/policy.h) is in dnsjail-annotations(7).
+# every key of the admin configuration's table (lib/jail/adminconf.c) is in dnsjail.conf(5), every
+# io.dnsjail.* annotation the policy parser knows (lib/jail/policy.h) is in dnsjail-annotations(7).
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 man=$top_builddir/docs/man
@@ -14,8 +14,8 @@ result() { # RC DESCRIPTION
 }
 command -v groff >/dev/null || { echo "1..0 # SKIP groff is missing"; exit 0; }
 
-keys=$(sed -n 's/^ *{"\([a-z0-9-]*\)", VALUE_.*/\1/p' "$top_srcdir/lib/adminconf.c")
-annotations=$(sed -n 's/^#define DJ_ANNOTATION_[A-Z_]* "\(io\.dnsjail\.[a-z-]*\)".*/\1/p' "$top_srcdir/lib/policy.h" | sort -u)
+keys=$(sed -n 's/^ *{"\([a-z0-9-]*\)", VALUE_.*/\1/p' "$top_srcdir/lib/jail/adminconf.c")
+annotations=$(sed -n 's/^#define DJ_ANNOTATION_[A-Z_]* "\(io\.dnsjail\.[a-z-]*\)".*/\1/p' "$top_srcdir/lib/jail/policy.h" | sort -u)
 commands=$(sed -n 's/^ *{"\([a-z-]*\)", dj_cli_.*/\1/p' "$top_srcdir/cli/dnsjail.c")
 echo "1..$((${#pages[@]} + $(wc -w <<<"$keys") + $(wc -w <<<"$annotations") + $(wc -w <<<"$commands") + 3))"
 for page in "${pages[@]}"; do
@@ -26,8 +26,8 @@ for page in "${pages[@]}"; do
     [ -z "$warnings" ] || echo "$warnings" | sed 's/^/# /'
 done
 # At least the keys we know exist must have been found, or the checks below prove nothing.
-result $([ "$(wc -w <<<"$keys")" -ge 20 ]; echo $?) "found the configuration keys in lib/adminconf.c"
-result $([ "$(wc -w <<<"$annotations")" -ge 3 ]; echo $?) "found the annotations in lib/policy.h"
+result $([ "$(wc -w <<<"$keys")" -ge 20 ]; echo $?) "found the configuration keys in lib/jail/adminconf.c"
+result $([ "$(wc -w <<<"$annotations")" -ge 3 ]; echo $?) "found the annotations in lib/jail/policy.h"
 result $([ "$(wc -w <<<"$commands")" -ge 1 ]; echo $?) "found the commands in cli/dnsjail.c"
 text8=$(groff -man -Tutf8 -rLL=400n -rHY=0 "$man/dnsjail.8" 2>/dev/null | col -b)
 for c in $commands; do

@@ -1,5 +1,5 @@
 #!/bin/bash
-# dot.sh: the resolver's DNS over TLS (lib/dot.c through tests/tools/dj-resolve, and the proxy
+# dot.sh: the resolver's DNS over TLS (lib/dns/dot.c through tests/tools/dj-resolve, and the proxy
 # under its sandbox) against a real DoT server: Debian's unbound in a server namespace of the
 # test world (tests/e2e/world.sh), on 203.0.113.53 port 853 (TLS) and 53 (plain), with a CA
 # and a server certificate for dns.test that this script makes with openssl, serving a test

@@ -1,5 +1,5 @@
 #!/bin/bash
-# nftables.sh: drives lib/nft.c (through tests/tools/dj-nft-tool) in a throw-away network
+# nftables.sh: drives lib/jail/nft.c (through tests/tools/dj-nft-tool) in a throw-away network
 # namespace and checks both the installed ruleset and what it does to traffic.
 #
 # Two namespaces, nothing on the host's interfaces: "jail" (where the table goes) and "net" (a

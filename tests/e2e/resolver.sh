@@ -1,5 +1,5 @@
 #!/bin/bash
-# resolver.sh: lib/resolver.c (through tests/tools/dj-resolve) against a real server: a
+# resolver.sh: lib/dns/resolver.c (through tests/tools/dj-resolve) against a real server: a
 # dnsmasq that this script starts on 127.0.0.1 with local answers only (no upstream, so no
 # query leaves the machine). Compares the addresses with dig's, and checks CNAME chains,
 # NXDOMAIN, TC=1 retried over TCP, failover from a dead server, the cache (dnsmasq's query

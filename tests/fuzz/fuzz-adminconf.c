@@ -6,18 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adminconf.h"
+#include "jail/adminconf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     dj_error_t err = NULL;
 
-    if (dj_config_init(&cfg, &err) < 0)
+    if (dj_adminconf_init(&cfg, &err) < 0)
         return 0;
-    if (dj_config_parse(&cfg, "fuzz.conf", (const char *)data, size, &err) < 0) {
+    if (dj_adminconf_parse(&cfg, "fuzz.conf", (const char *)data, size, &err) < 0) {
         if (strchr(dj_error_msg(&err), '\n') != NULL)
             abort();
         dj_error_release(&err);
@@ -31,6 +31,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cfg.run_as_user[0] == '\0')
             abort();
     }
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
     return 0;
 }

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dnsanswer.h"
-#include "dnswire.h"
+#include "dns/dnsanswer.h"
+#include "dns/dnswire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

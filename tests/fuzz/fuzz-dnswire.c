@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dnswire.h"
-#include "jsonlog.h"
+#include "dns/dnswire.h"
+#include "daemon/jsonlog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

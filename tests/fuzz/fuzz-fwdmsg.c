@@ -1,5 +1,5 @@
 /* Reads any bytes as an upstream's answer to a forwarded query and checks what the stub
- * relies on: dj_fwd_scan never reads outside the message, and a message it accepts turns
+ * relies on: dj_fwdmsg_scan never reads outside the message, and a message it accepts turns
  * into a client copy that fits the client's limit, carries the client's id and question, and
  * is itself a valid answer to that question with every TTL at most the cap.
  *
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fwdmsg.h"
+#include "dns/fwdmsg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -55,7 +55,7 @@ static size_t first_name(const uint8_t *msg, size_t len, uint8_t *name)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct dj_dns_query q;
-    struct dj_fwd_info info, again;
+    struct dj_fwdmsg_info info, again;
     const uint8_t *msg;
     uint8_t selector;
     size_t len, limit, n, pos;
@@ -89,20 +89,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     elapsed = (uint32_t)(selector >> 3) * 7;
     limit = (selector & 2) ? (q.has_edns ? 1232 : 512) : 65535;
 
-    n = dj_fwd_build_error(&q, DJ_DNS_RCODE_SERVFAIL, out, sizeof(out));
+    n = dj_fwdmsg_build_error(&q, DJ_DNS_RCODE_SERVFAIL, out, sizeof(out));
     check(n >= DJ_DNS_HEADER_SIZE + q.qname_len + 4);
 
-    if (dj_fwd_scan(msg, len, q.qname, q.qname_len, q.qtype, q.qclass, &info) != NULL)
+    if (dj_fwdmsg_scan(msg, len, q.qname, q.qname_len, q.qtype, q.qclass, &info) != NULL)
         return 0;
     check(info.length <= len);
     check(!info.cacheable || info.lifetime <= 0x7fffffffu);
-    n = dj_fwd_build_reply(msg, len, &q, elapsed, cap, limit, out, sizeof(out), &truncated);
+    n = dj_fwdmsg_build_reply(msg, len, &q, elapsed, cap, limit, out, sizeof(out), &truncated);
     if (n == 0)
         return 0;
     check(n <= limit);
     check(out[0] == 0xbe && out[1] == 0xef);
     check(memcmp(out + DJ_DNS_HEADER_SIZE, q.qname, q.qname_len) == 0);
-    check(dj_fwd_scan(out, n, q.qname, q.qname_len, q.qtype, q.qclass, &again) == NULL);
+    check(dj_fwdmsg_scan(out, n, q.qname, q.qname_len, q.qtype, q.qclass, &again) == NULL);
     check(again.length == n);
     check(!again.cacheable || again.lifetime <= cap);
     return 0;

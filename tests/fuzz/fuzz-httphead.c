@@ -7,7 +7,7 @@
  * on: results and offsets stay inside what was read, NEED_MORE only below the limits, an
  * accepted head ends with CRLF CRLF and its spans hold what the header promises. */
 #include "config.h"
-#include "httphead.h"
+#include "http/httphead.h"
 
 #include <stdio.h>
 #include <stdlib.h>

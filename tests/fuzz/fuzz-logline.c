@@ -1,4 +1,4 @@
-/* fuzz-logline: bytes as log lines (split at newlines) read back by lib/logline and fed to
+/* fuzz-logline: bytes as log lines (split at newlines) read back by lib/report/logline and fed to
  * lib/suggest. Checks that the suggested value parses as an allow list and allows every
  * destination that was accepted. */
 #include "config.h"
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logline.h"
-#include "policy.h"
-#include "suggest.h"
+#include "report/logline.h"
+#include "jail/policy.h"
+#include "report/suggest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-        struct dj_log_record rec;
+        struct dj_logline_record rec;
 
         if (dj_logline_parse(p, len, &rec, NULL) == 0) {
             if (dj_suggest_add_record(s, &rec, NULL) == 1 && rec.host != NULL && n_hosts < 16 &&
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (hosts[n_hosts] != NULL)
                     n_hosts++;
             }
-            dj_log_record_free(&rec);
+            dj_logline_record_free(&rec);
         }
         p += len + 1;
     }

@@ -6,15 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oci.h"
-#include "policy.h"
+#include "jail/oci.h"
+#include "jail/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct oci_bundle b;
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     struct dj_policy policy;
     dj_error_t err = NULL;
 
@@ -28,14 +28,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((b.caps_any >> 41) != 0 ||
         (b.netns_path != NULL && (!b.have_netns || b.netns_path[0] != '/')))
         abort();
-    /* Every bind mount kept has a source (what lib/sockmount.c checks on the host). */
+    /* Every bind mount kept has a source (what lib/jail/sockmount.c checks on the host). */
     for (size_t i = 0; i < b.n_bind_mounts; i++)
         if (b.bind_mounts[i].source == NULL || b.bind_mounts[i].source[0] == '\0')
             abort();
-    if (dj_config_init(&cfg, &err) == 0) {
+    if (dj_adminconf_init(&cfg, &err) == 0) {
         if (dj_policy_from_annotations(b.annotations, b.n_annotations, &cfg, &policy, &err) == 0)
             dj_policy_free(&policy);
-        dj_config_free(&cfg);
+        dj_adminconf_free(&cfg);
     }
     dj_error_release(&err);
     oci_bundle_free(&b);

@@ -7,15 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oci.h"
-#include "policy.h"
+#include "jail/oci.h"
+#include "jail/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct oci_state st;
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     struct dj_policy policy;
     dj_error_t err = NULL;
 
@@ -30,13 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (st.n_annotations > 0 && !st.have_annotations))
         abort();
     (void)oci_id_is_safe(st.id);
-    if (dj_config_init(&cfg, &err) == 0) {
+    if (dj_adminconf_init(&cfg, &err) == 0) {
         if (dj_policy_from_annotations(st.annotations, st.n_annotations, &cfg, &policy, &err) ==
             0) {
             free(dj_policy_canonical(&policy));
             dj_policy_free(&policy);
         }
-        dj_config_free(&cfg);
+        dj_adminconf_free(&cfg);
     }
     dj_error_release(&err);
     oci_state_free(&st);

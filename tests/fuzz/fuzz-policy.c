@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "policy.h"
+#include "jail/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -89,7 +89,7 @@ static void fuzz_annotations(char *text)
 {
     struct oci_annotation ann[16];
     size_t n = 0;
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     struct dj_policy policy;
     dj_error_t err = NULL;
 
@@ -108,7 +108,7 @@ static void fuzz_annotations(char *text)
         }
         line = next;
     }
-    if (dj_config_init(&cfg, &err) < 0)
+    if (dj_adminconf_init(&cfg, &err) < 0)
         return;
     cfg.allow_wildcard_all = (n % 2) == 1;
     /* io.dnsjail.forward is refused without a ceiling: give one half of the time. */
@@ -124,7 +124,7 @@ static void fuzz_annotations(char *text)
         abort();
     }
     dj_error_release(&err);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

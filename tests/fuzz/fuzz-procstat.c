@@ -3,7 +3,7 @@
  * parser must never read past the input, and a start time it returns must be the 20th field
  * after the last ')', which the check recomputes in a plainer way. */
 #include "config.h"
-#include "nsprocs.h"
+#include "jail/proc.h"
 
 #include <stdint.h>
 #include <stdio.h>

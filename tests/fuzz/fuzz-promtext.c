@@ -1,4 +1,4 @@
-/* fuzz-promtext: the exposition-text reader (lib/promtext) on what a metrics file might hold
+/* fuzz-promtext: the exposition-text reader (lib/report/promtext) on what a metrics file might hold
  * after an unprivileged daemon was taken over. Besides "no crash", it checks what the
  * `dnsjail` command relies on: names and label values are NUL-terminated within their
  * bounds, and the label count is within its array. */
@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "promtext.h"
+#include "report/promtext.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static bool check(const struct dj_prom_sample *s, void *data)
+static bool check(const struct dj_promtext_sample *s, void *data)
 {
     size_t *count = data;
 
@@ -25,7 +25,7 @@ static bool check(const struct dj_prom_sample *s, void *data)
         if (strlen(s->labels[i].name) > DJ_PROMTEXT_MAX_NAME ||
             strlen(s->labels[i].value) > DJ_PROMTEXT_MAX_VALUE)
             abort();
-    (void)dj_prom_label_value(s, "outcome");
+    (void)dj_promtext_label_value(s, "outcome");
     (*count)++;
     return true;
 }

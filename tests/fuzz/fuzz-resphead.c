@@ -1,4 +1,4 @@
-/* fuzz-resphead: the response-head parser (lib/resphead) on upstream bytes, the way the proxy
+/* fuzz-resphead: the response-head parser (lib/http/resphead) on upstream bytes, the way the proxy
  * feeds it: a growing buffer, re-parsed with the same scan state. The first byte chooses
  * whether the request was a HEAD and where the bytes are split in two arrivals. Besides
  * "no crash", it checks what the proxy relies on: an OK head ends inside the input, and the
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "resphead.h"
+#include "http/resphead.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* Reads any bytes as a buffer of a sock_diag dump reply (lib/sockdiag) and checks what the hook
+/* Reads any bytes as a buffer of a sock_diag dump reply (lib/jail/sockdiag) and checks what the hook
  * relies on: no read outside the buffer, every socket listed is a server of the asked protocol
  * with a port and a known family, never more than the cap; the allow-foreign-socket matcher
  * takes any text. The first byte picks the protocol (even: TCP, odd: UDP); the dump's sequence
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "sockdiag.h"
+#include "jail/sockdiag.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

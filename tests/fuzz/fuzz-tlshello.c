@@ -4,7 +4,7 @@
  * answers NEED_MORE or exactly what the whole answers, NEED_MORE only below the input cap, and
  * an accepted name is what the header promises. */
 #include "config.h"
-#include "tlshello.h"
+#include "http/tlshello.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Reads any bytes as an upstream server's text (lib/upstream) and checks what the resolver
+/* Reads any bytes as an upstream server's text (lib/dns/upstream) and checks what the resolver
  * relies on: an accepted server has an address with a port, only tls:// carries a name, pins
  * or a CA file, a tls:// one is authenticated by something, the name is a lower-case host
  * name and the CA path absolute; parsing is deterministic.
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "upstream.h"
+#include "dns/upstream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* fuzz-vaddr: what lib/vaddr reads that others wrote. The proxy's reader of the shared name
+/* fuzz-vaddr: what lib/jail/vaddr reads that others wrote. The proxy's reader of the shared name
  * map (the writer is the stub, which the container talks to) gets the input as slots; the
  * pool parser (the admin config and the daemons' options) gets it as text. Besides "no
  * crash", it checks what the proxy relies on: a name read is a short run of host-name
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "vaddr.h"
+#include "jail/vaddr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,11 +1,11 @@
-/* dj-nft-tool: runs one lib/nft.c function in the current network namespace, so the shell
+/* dj-nft-tool: runs one lib/jail/nft.c function in the current network namespace, so the shell
  * tests can drive it with `ip netns exec`. Exit status 0 on success, 1 on failure, 2 on
  * misuse; `exists` prints yes or no. */
 #include "config.h"
 
-#include "error.h"
-#include "nft.h"
-#include "policy.h"
+#include "base/error.h"
+#include "jail/nft.h"
+#include "jail/policy.h"
 
 #include <errno.h>
 #include <stdbool.h>

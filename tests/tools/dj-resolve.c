@@ -1,4 +1,4 @@
-/* dj-resolve: looks names up with lib/resolver.c on a small epoll loop, as the proxy will,
+/* dj-resolve: looks names up with lib/dns/resolver.c on a small epoll loop, as the proxy will,
  * and prints one line per lookup: NAME STATUS ttl=SECONDS cache=yes|no ADDRESS...
  * With --raw, asks each name with dj_resolver_query() (the stub's forwarding path) for
  * --type/--class and prints: NAME STATUS rcode=RCODE answers=N RDATA... (A, AAAA and TXT
@@ -18,12 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "dnsanswer.h"
-#include "dnswire.h"
-#include "error.h"
-#include "jsonlog.h"
-#include "resolver.h"
+#include "base/cleanup.h"
+#include "dns/dnsanswer.h"
+#include "dns/dnswire.h"
+#include "base/error.h"
+#include "daemon/jsonlog.h"
+#include "dns/resolver.h"
 
 #define MAX_NAMES 256
 #define MAX_RDATA_TEXT 64
@@ -82,11 +82,11 @@ static void print_result(const struct pending *p, bool raw)
     char text[INET6_ADDRSTRLEN];
 
     if (raw) {
-        printf("%s %s%s%s\n", p->name, dj_resolve_status_text(p->result.status),
+        printf("%s %s%s%s\n", p->name, dj_resolver_status_text(p->result.status),
                p->raw[0] != '\0' ? " " : "", p->raw);
         return;
     }
-    printf("%s %s ttl=%u cache=%s", p->name, dj_resolve_status_text(p->result.status),
+    printf("%s %s ttl=%u cache=%s", p->name, dj_resolver_status_text(p->result.status),
            (unsigned)p->result.ttl, p->result.from_cache ? "yes" : "no");
     for (size_t i = 0; i < p->result.n_addrs; i++) {
         const struct dj_resolved_addr *a = &p->result.addrs[i];

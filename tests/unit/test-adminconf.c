@@ -15,22 +15,22 @@
 
 #include <cmocka.h>
 
-#include "adminconf.h"
+#include "jail/adminconf.h"
 
-static struct dj_config defaults(void)
+static struct dj_adminconf defaults(void)
 {
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     dj_error_t err = NULL;
 
-    assert_int_equal(dj_config_init(&cfg, &err), 0);
+    assert_int_equal(dj_adminconf_init(&cfg, &err), 0);
     return cfg;
 }
 
-static void parse_ok(struct dj_config *cfg, const char *text)
+static void parse_ok(struct dj_adminconf *cfg, const char *text)
 {
     dj_error_t err = NULL;
 
-    if (dj_config_parse(cfg, "t.conf", text, strlen(text), &err) < 0) {
+    if (dj_adminconf_parse(cfg, "t.conf", text, strlen(text), &err) < 0) {
         print_error("refused: %s\n", dj_error_msg(&err));
         fail();
     }
@@ -39,10 +39,10 @@ static void parse_ok(struct dj_config *cfg, const char *text)
 /* Expects TEXT to be refused with exactly the message WANT, and the defaults untouched. */
 static void parse_fails(const char *text, const char *want)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
     dj_error_t err = NULL;
 
-    if (dj_config_parse(&cfg, "t.conf", text, strlen(text), &err) == 0) {
+    if (dj_adminconf_parse(&cfg, "t.conf", text, strlen(text), &err) == 0) {
         print_error("accepted: %s\n", text);
         fail();
     }
@@ -54,12 +54,12 @@ static void parse_fails(const char *text, const char *want)
     assert_string_equal(cfg.run_as_user, "nobody");
     assert_int_equal(cfg.dns_ttl, 5);
     assert_int_equal(cfg.dns_port, 15353);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_defaults(void **unused)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
     char addr[INET_ADDRSTRLEN];
 
     (void)unused;
@@ -84,14 +84,14 @@ static void test_defaults(void **unused)
     assert_int_equal(cfg.foreign_sockets, DJ_FOREIGN_SOCKETS_BLOCK);
     assert_null(cfg.allow_foreign_sockets);
     assert_false(cfg.allow_inbound_udp);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
     assert_null(cfg.run_as_user);
-    dj_config_free(&cfg); /* twice is harmless */
+    dj_adminconf_free(&cfg); /* twice is harmless */
 }
 
 static void test_every_key(void **unused)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
     char addr[INET6_ADDRSTRLEN];
 
     (void)unused;
@@ -147,12 +147,12 @@ static void test_every_key(void **unused)
     assert_false(cfg.allow_af_xdp);
     assert_true(cfg.allow_wildcard_all);
     assert_string_equal(cfg.run_as_user, "dnsjail");
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_syntax(void **unused)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
 
     (void)unused;
     parse_ok(&cfg, "");
@@ -162,7 +162,7 @@ static void test_syntax(void **unused)
     assert_int_equal(cfg.dns_ttl, 7);
     assert_string_equal(cfg.run_as_user, "daemon");
     assert_int_equal(cfg.log_rate, 9);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     cfg = defaults();
     /* Trailing comments need white space before '#'; quotes keep everything. */
@@ -175,14 +175,14 @@ static void test_syntax(void **unused)
     assert_string_equal(cfg.log_file, "/var/log/a b#c.log");
     assert_string_equal(cfg.state_dir, "/run/x");
     assert_false(cfg.have_sinkhole6);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     cfg = defaults();
     parse_ok(&cfg, "sinkhole-ipv6 = 2001:db8::1\nsinkhole-ipv4=198.51.100.1\n");
     assert_true(cfg.have_sinkhole6);
     parse_ok(&cfg, "sinkhole-ipv6 =\n");
     assert_false(cfg.have_sinkhole6);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     parse_fails("just text\n", "t.conf:1: expected 'key = value'");
     parse_fails("\n\n= 5\n", "t.conf:3: expected 'key = value'");
@@ -209,12 +209,12 @@ static void test_syntax(void **unused)
 static void test_bad_bytes(void **unused)
 {
     static const char with_nul[] = "dns-ttl = 5\nuser = a\0b\n";
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
     dj_error_t err = NULL;
     char *big;
 
     (void)unused;
-    assert_int_equal(dj_config_parse(&cfg, "t.conf", with_nul, sizeof(with_nul) - 1, &err), -1);
+    assert_int_equal(dj_adminconf_parse(&cfg, "t.conf", with_nul, sizeof(with_nul) - 1, &err), -1);
     assert_string_equal(dj_error_msg(&err), "t.conf:2: NUL byte");
     dj_error_release(&err);
     parse_fails("dns-ttl = 5\x1b[2J\n", "t.conf:1: control character 0x1b");
@@ -222,34 +222,34 @@ static void test_bad_bytes(void **unused)
     parse_fails("dns-ttl = 5\rx\n", "t.conf:1: control character 0x0d");
 
     /* 4096 bytes in a line are fine, 4097 are not (the newline does not count). */
-    big = malloc(DJ_CONFIG_MAX_BYTES + 2);
+    big = malloc(DJ_ADMINCONF_MAX_BYTES + 2);
     assert_non_null(big);
-    memset(big, ' ', DJ_CONFIG_MAX_LINE);
+    memset(big, ' ', DJ_ADMINCONF_MAX_LINE);
     big[0] = '#';
-    strcpy(big + DJ_CONFIG_MAX_LINE, "\ndns-ttl = 6\n");
+    strcpy(big + DJ_ADMINCONF_MAX_LINE, "\ndns-ttl = 6\n");
     parse_ok(&cfg, big);
     assert_int_equal(cfg.dns_ttl, 6);
-    memset(big, ' ', DJ_CONFIG_MAX_LINE + 1);
+    memset(big, ' ', DJ_ADMINCONF_MAX_LINE + 1);
     big[0] = '#';
-    strcpy(big + DJ_CONFIG_MAX_LINE + 1, "\n");
+    strcpy(big + DJ_ADMINCONF_MAX_LINE + 1, "\n");
     parse_fails(big, "t.conf:1: line longer than 4096 bytes");
 
     /* 64 KiB in all. */
-    memset(big, '\n', DJ_CONFIG_MAX_BYTES + 1);
-    big[DJ_CONFIG_MAX_BYTES + 1] = '\0';
+    memset(big, '\n', DJ_ADMINCONF_MAX_BYTES + 1);
+    big[DJ_ADMINCONF_MAX_BYTES + 1] = '\0';
     parse_fails(big, "t.conf: larger than 65536 bytes");
-    big[DJ_CONFIG_MAX_BYTES] = '\0';
+    big[DJ_ADMINCONF_MAX_BYTES] = '\0';
     parse_ok(&cfg, big);
     free(big);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     /* No name, no buffer. */
     cfg = defaults();
-    assert_int_equal(dj_config_parse(&cfg, NULL, NULL, 0, &err), 0);
-    assert_int_equal(dj_config_parse(&cfg, NULL, "x = 1", 5, &err), -1);
+    assert_int_equal(dj_adminconf_parse(&cfg, NULL, NULL, 0, &err), 0);
+    assert_int_equal(dj_adminconf_parse(&cfg, NULL, "x = 1", 5, &err), -1);
     assert_string_equal(dj_error_msg(&err), "(config):1: unknown key 'x'");
     dj_error_release(&err);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_values(void **unused)
@@ -323,7 +323,7 @@ static void test_values(void **unused)
 
 static void test_ports(void **unused)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
 
     (void)unused;
     parse_fails("dns-port = 0\n", "t.conf:1: key 'dns-port': \"0\" is not a number in 1..65535");
@@ -346,12 +346,12 @@ static void test_ports(void **unused)
     assert_int_equal(cfg.proxy_tls_port, 15380);
     parse_ok(&cfg, "dns-port = 65535\nproxy-http-port = 1\n");
     assert_int_equal(cfg.dns_port, 65535);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_virtual_keys(void **unused)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
 
     (void)unused;
     assert_string_equal(cfg.virtual_ipv4, "198.18.0.0/15");
@@ -364,7 +364,7 @@ static void test_virtual_keys(void **unused)
     assert_string_equal(cfg.virtual_ipv6, "fd00:1::/120");
     assert_int_equal(cfg.virtual_max_names, 10);
     assert_int_equal(cfg.proxy_virtual_port, 2000);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     parse_fails("virtual-ipv4 = 198.18.0.0\n",
                 "t.conf:1: key 'virtual-ipv4': '198.18.0.0' is not ADDRESS/PREFIX");
@@ -391,7 +391,7 @@ static void test_virtual_keys(void **unused)
 
 static void test_foreign_socket_keys(void **unused)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
 
     (void)unused;
     parse_ok(&cfg, "foreign-sockets = refuse\n"
@@ -401,7 +401,7 @@ static void test_foreign_socket_keys(void **unused)
     parse_ok(&cfg, "foreign-sockets = block\n");
     assert_int_equal(cfg.foreign_sockets, DJ_FOREIGN_SOCKETS_BLOCK);
     assert_string_equal(cfg.allow_foreign_sockets, "127.0.0.11:40000, [::1]:5353 0.0.0.0:9");
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     parse_fails("foreign-sockets = allow\n",
                 "t.conf:1: key 'foreign-sockets': \"allow\" is not block or refuse");
@@ -436,20 +436,20 @@ static void test_foreign_socket_keys(void **unused)
 
 static void test_unchanged_on_error(void **unused)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
     const char *text = "user = someone\nlog-file = /x\nsinkhole-ipv6 = 2001:db8::1\n"
                        "default-enable = false\nbogus = 1\n";
     dj_error_t err = NULL;
 
     (void)unused;
-    assert_int_equal(dj_config_parse(&cfg, "t.conf", text, strlen(text), &err), -1);
+    assert_int_equal(dj_adminconf_parse(&cfg, "t.conf", text, strlen(text), &err), -1);
     assert_string_equal(dj_error_msg(&err), "t.conf:5: unknown key 'bogus'");
     dj_error_release(&err);
     assert_string_equal(cfg.run_as_user, "nobody");
     assert_string_equal(cfg.log_file, DJ_LOCALSTATEDIR "/log/dnsjail/dnsjail.log");
     assert_false(cfg.have_sinkhole6);
     assert_true(cfg.default_enable);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 /* ---- files ----------------------------------------------------------------------------- */
@@ -495,10 +495,10 @@ static char *write_file(const char *name, const char *text, mode_t mode)
 /* Loads PATH and expects a message that starts with PATH and contains WANT. */
 static void load_fails(const char *path, bool missing_ok, const char *want)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
     dj_error_t err = NULL;
 
-    assert_int_equal(dj_config_load(&cfg, path, missing_ok, &err), -1);
+    assert_int_equal(dj_adminconf_load(&cfg, path, missing_ok, &err), -1);
     assert_memory_equal(dj_error_msg(&err), path, strlen(path));
     if (strstr(dj_error_msg(&err), want) == NULL) {
         print_error("message \"%s\" lacks \"%s\"\n", dj_error_msg(&err), want);
@@ -506,12 +506,12 @@ static void load_fails(const char *path, bool missing_ok, const char *want)
     }
     dj_error_release(&err);
     assert_string_equal(cfg.run_as_user, "nobody");
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_load(void **unused)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
     dj_error_t err = NULL;
     char *good = write_file("good.conf", "user = daemon\ndns-ttl = 30\n", 0644);
     char *bad = write_file("bad.conf", "\nuser = daemon\nttl = 30\n", 0644);
@@ -519,21 +519,21 @@ static void test_load(void **unused)
     char *link = tmp_path("link.conf");
 
     (void)unused;
-    assert_int_equal(dj_config_load(&cfg, missing, true, &err), 0);
+    assert_int_equal(dj_adminconf_load(&cfg, missing, true, &err), 0);
     assert_string_equal(cfg.run_as_user, "nobody");
     load_fails(missing, false, ": cannot open: No such file or directory");
 
-    assert_int_equal(dj_config_load(&cfg, good, false, &err), 0);
+    assert_int_equal(dj_adminconf_load(&cfg, good, false, &err), 0);
     assert_string_equal(cfg.run_as_user, "daemon");
     assert_int_equal(cfg.dns_ttl, 30);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     /* A symbolic link to a regular file is followed. */
     assert_int_equal(symlink(good, link), 0);
     cfg = defaults();
-    assert_int_equal(dj_config_load(&cfg, link, false, &err), 0);
+    assert_int_equal(dj_adminconf_load(&cfg, link, false, &err), 0);
     assert_int_equal(cfg.dns_ttl, 30);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     load_fails(bad, false, ":3: unknown key 'ttl'");
     load_fails(bad, true, ":3: unknown key 'ttl'");
@@ -551,8 +551,8 @@ static void test_load_refuses(void **unused)
     char *group = write_file("group.conf", "user = x\n", 0664);
     char *big_path = tmp_path("big.conf");
     char *not_dir = tmp_path("world.conf/x");
-    char *big = malloc(DJ_CONFIG_MAX_BYTES + 2);
-    struct dj_config cfg = defaults();
+    char *big = malloc(DJ_ADMINCONF_MAX_BYTES + 2);
+    struct dj_adminconf cfg = defaults();
     dj_error_t err = NULL;
 
     (void)unused;
@@ -564,7 +564,7 @@ static void test_load_refuses(void **unused)
     load_fails(world, false, ": writable by others than root (mode 0646)");
     /* Group-writable is refused unless the group is root. */
     if (chown(group, 0, 0) == 0) {
-        assert_int_equal(dj_config_load(&cfg, group, false, &err), 0);
+        assert_int_equal(dj_adminconf_load(&cfg, group, false, &err), 0);
         assert_int_equal(chown(group, 0, 12345), 0);
         load_fails(group, false, ": writable by others than root (mode 0664)");
     }
@@ -576,15 +576,15 @@ static void test_load_refuses(void **unused)
     load_fails(not_dir, true, ": cannot open: Not a directory");
 
     assert_non_null(big);
-    memset(big, '\n', DJ_CONFIG_MAX_BYTES + 1);
-    big[DJ_CONFIG_MAX_BYTES + 1] = '\0';
+    memset(big, '\n', DJ_ADMINCONF_MAX_BYTES + 1);
+    big[DJ_ADMINCONF_MAX_BYTES + 1] = '\0';
     free(write_file("big.conf", big, 0644));
     load_fails(big_path, false, ": larger than 65536 bytes");
-    big[DJ_CONFIG_MAX_BYTES] = '\0';
+    big[DJ_ADMINCONF_MAX_BYTES] = '\0';
     free(write_file("big.conf", big, 0644));
-    assert_int_equal(dj_config_load(&cfg, big_path, false, &err), 0);
+    assert_int_equal(dj_adminconf_load(&cfg, big_path, false, &err), 0);
 
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
     free(big);
     free(dir);
     free(fifo);
@@ -636,7 +636,7 @@ static void append_substituted(char **out, size_t *out_len, const char *text, si
 /* The proxy's upstream keys: lists checked item by item, NULL by default. */
 static void test_upstream_keys(void **unused)
 {
-    struct dj_config cfg = defaults();
+    struct dj_adminconf cfg = defaults();
 
     (void)unused;
     assert_null(cfg.upstream_resolvers);
@@ -648,13 +648,13 @@ static void test_upstream_keys(void **unused)
     assert_string_equal(cfg.upstream_resolvers, "192.0.2.1, [2001:db8::1]:5353 198.51.100.1:53");
     assert_string_equal(cfg.upstream_allow, "10.0.0.0/8, ::1 fd00::/8");
     assert_int_equal(cfg.proxy_max_connections, 100);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     parse_ok(&cfg,
              "upstream-resolvers = \"tls://192.0.2.53#dns.example;pin-sha256="
              "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU= tcp://[2001:db8::1] "
              "udp://192.0.2.1:5353,[2001:db8::1] 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5\"\n");
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
     parse_fails("upstream-resolvers = 192.0.2.1:99999\n",
                 "t.conf:1: key 'upstream-resolvers': \"192.0.2.1:99999\" is not an upstream "
                 "server: port not in 1..65535 (see docs/CONFIG.md)");
@@ -690,7 +690,7 @@ static void test_upstream_keys(void **unused)
                 "set; did you mean 203.0.113.0/24?");
     parse_ok(&cfg, "allow-socket-mounts = /run/podman/podman.sock, /srv/run/ /\n");
     assert_string_equal(cfg.allow_socket_mounts, "/run/podman/podman.sock, /srv/run/ /");
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
     parse_fails("allow-socket-mounts = run/docker.sock\n",
                 "t.conf:1: key 'allow-socket-mounts': \"run/docker.sock\" is not an absolute "
                 "path without \".\" or \"..\"");
@@ -709,7 +709,7 @@ static void test_example_file(void **unused)
     const char *srcdir = getenv("top_srcdir");
     char *path = NULL, *text = NULL, *line = NULL, *uncommented = NULL;
     size_t cap = 0, text_len = 0, uncommented_len = 0, keys_seen = 0;
-    struct dj_config cfg = defaults(), want = defaults();
+    struct dj_adminconf cfg = defaults(), want = defaults();
     dj_error_t err = NULL;
     FILE *f;
 
@@ -729,21 +729,21 @@ static void test_example_file(void **unused)
     fclose(f);
     free(line);
     /* Every key of the configuration appears once, with its default, in the example. */
-    for (size_t i = 0; dj_config_key_name(i) != NULL; i++) {
+    for (size_t i = 0; dj_adminconf_key_name(i) != NULL; i++) {
         char *entry = NULL;
 
-        assert_true(asprintf(&entry, "\n%s = ", dj_config_key_name(i)) > 0);
+        assert_true(asprintf(&entry, "\n%s = ", dj_adminconf_key_name(i)) > 0);
         if (strstr(uncommented, entry) == NULL &&
             strncmp(uncommented, entry + 1, strlen(entry + 1)) != 0)
-            fail_msg("key %s is not in oci-config/dnsjail.conf.in", dj_config_key_name(i));
+            fail_msg("key %s is not in oci-config/dnsjail.conf.in", dj_adminconf_key_name(i));
         free(entry);
         keys_seen--;
     }
     assert_int_equal(keys_seen, 0);
 
     /* As installed (everything commented out) and with every key set to the default shown. */
-    assert_int_equal(dj_config_parse(&cfg, path, text, text_len, &err), 0);
-    if (dj_config_parse(&cfg, path, uncommented, uncommented_len, &err) < 0) {
+    assert_int_equal(dj_adminconf_parse(&cfg, path, text, text_len, &err), 0);
+    if (dj_adminconf_parse(&cfg, path, uncommented, uncommented_len, &err) < 0) {
         print_error("%s\n", dj_error_msg(&err));
         fail();
     }
@@ -786,8 +786,8 @@ static void test_example_file(void **unused)
     assert_int_equal(cfg.foreign_sockets, want.foreign_sockets);
     assert_string_equal(cfg.allow_foreign_sockets, "192.0.2.10:5000");
     assert_int_equal(cfg.allow_inbound_udp, want.allow_inbound_udp);
-    dj_config_free(&cfg);
-    dj_config_free(&want);
+    dj_adminconf_free(&cfg);
+    dj_adminconf_free(&want);
     free(text);
     free(uncommented);
     free(path);

@@ -1,5 +1,5 @@
-/* test-control: the control socket between the hook (lib/control) and the daemons
- * (lib/ctlserve), on a real AF_UNIX socket in a temporary directory. The daemon's side is
+/* test-control: the control socket between the hook (lib/jail/control) and the daemons
+ * (lib/daemon/ctlserve), on a real AF_UNIX socket in a temporary directory. The daemon's side is
  * driven by hand from the test (accept, serve, expire with made-up clocks), so what a request
  * did is known when the call returns; the hook's blocking calls run against a thread that
  * serves the way the daemons' event loops do. */
@@ -27,8 +27,8 @@
 
 #include <cmocka.h>
 
-#include "control.h"
-#include "ctlserve.h"
+#include "jail/control.h"
+#include "daemon/ctlserve.h"
 
 #define CONN_TAG (UINT64_C(1) << 32)
 #define WATCH_TAG (UINT64_C(2) << 32)

@@ -9,7 +9,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
-#include "dnswire.h"
+#include "dns/dnswire.h"
 
 #define RD 0x0100
 #define CD 0x0010

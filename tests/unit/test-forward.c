@@ -1,6 +1,6 @@
-/* Tests the forward-zone pieces without a network: zone lists (lib/fwdzone), the forwarded
- * answer reader and rewriter (lib/fwdmsg), the answer cache (lib/fwdcache), the config keys
- * and the token bucket the stub puts on upstream queries (lib/jsonlog's limiter). */
+/* Tests the forward-zone pieces without a network: zone lists (lib/dns/fwdzone), the forwarded
+ * answer reader and rewriter (lib/dns/fwdmsg), the answer cache (lib/dns/fwdcache), the config keys
+ * and the token bucket the stub puts on upstream queries (lib/daemon/jsonlog's limiter). */
 #include "config.h"
 
 #include <stdarg.h>
@@ -13,34 +13,34 @@
 
 #include <cmocka.h>
 
-#include "adminconf.h"
-#include "dnswire.h"
-#include "fwdcache.h"
-#include "fwdmsg.h"
-#include "fwdzone.h"
-#include "jsonlog.h"
-#include "policy.h"
+#include "jail/adminconf.h"
+#include "dns/dnswire.h"
+#include "dns/fwdcache.h"
+#include "dns/fwdmsg.h"
+#include "dns/fwdzone.h"
+#include "daemon/jsonlog.h"
+#include "jail/policy.h"
 
 #define S 1000000000ull
 
 /* ---- zones ----------------------------------------------------------------------------- */
 
-static ssize_t match(const struct dj_fwd_zones *z, const char *wire, size_t len)
+static ssize_t match(const struct dj_fwdzone_list *z, const char *wire, size_t len)
 {
-    return dj_fwd_zones_match(z, (const uint8_t *)wire, len);
+    return dj_fwdzone_match(z, (const uint8_t *)wire, len);
 }
 
 static void test_zone_parse(void **unused)
 {
-    struct dj_fwd_zones z = {0};
+    struct dj_fwdzone_list z = {0};
     dj_error_t err = NULL;
 
     (void)unused;
-    assert_int_equal(dj_fwd_zones_parse(&z,
-                                        " cluster.local svc,Corp.Example.=192.0.2.53 "
-                                        "internal.test=tls://192.0.2.53#dns.test;pin-sha256=AB+c/="
-                                        "|192.0.2.54:5353",
-                                        true, &err),
+    assert_int_equal(dj_fwdzone_parse(&z,
+                                      " cluster.local svc,Corp.Example.=192.0.2.53 "
+                                      "internal.test=tls://192.0.2.53#dns.test;pin-sha256=AB+c/="
+                                      "|192.0.2.54:5353",
+                                      true, &err),
                      0);
     assert_int_equal(z.n, 4);
     assert_string_equal(z.zones[0].name, "cluster.local");
@@ -51,42 +51,42 @@ static void test_zone_parse(void **unused)
                         "tls://192.0.2.53#dns.test;pin-sha256=AB+c/=|192.0.2.54:5353");
     {
         char buf[256];
-        const char *ups[DJ_FWD_MAX_UPSTREAMS];
+        const char *ups[DJ_FWDZONE_MAX_UPSTREAMS];
 
-        assert_int_equal(dj_fwd_split_upstreams(z.zones[3].upstreams, buf, sizeof(buf), ups), 2);
+        assert_int_equal(dj_fwdzone_split_upstreams(z.zones[3].upstreams, buf, sizeof(buf), ups),
+                         2);
         assert_string_equal(ups[1], "192.0.2.54:5353");
     }
 
     /* Refusals leave the list as it was. */
-    assert_int_equal(dj_fwd_zones_parse(&z, "ok.test svc", true, &err), -1);
+    assert_int_equal(dj_fwdzone_parse(&z, "ok.test svc", true, &err), -1);
     assert_non_null(strstr(dj_error_msg(&err), "twice"));
     dj_error_release(&err);
     assert_int_equal(z.n, 4);
     const char *bad[] = {".",  "a..b", "bad_é.test", "x.test=", "x.test=a||b", "x.test=a|b|c|d|e",
                          "-=1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int r = dj_fwd_zones_parse(&z, bad[i], true, &err);
+        int r = dj_fwdzone_parse(&z, bad[i], true, &err);
 
         if (r == 0)
             fail_msg("accepted \"%s\"", bad[i]);
         dj_error_release(&err);
         assert_int_equal(z.n, 4);
     }
-    assert_int_equal(dj_fwd_zones_parse(&z, "x.test", true, &err), 0);
+    assert_int_equal(dj_fwdzone_parse(&z, "x.test", true, &err), 0);
     /* The annotation form takes zones only. */
-    assert_int_equal(dj_fwd_zones_parse(&z, "y.test=192.0.2.1", false, &err), -1);
+    assert_int_equal(dj_fwdzone_parse(&z, "y.test=192.0.2.1", false, &err), -1);
     dj_error_release(&err);
-    dj_fwd_zones_free(&z);
+    dj_fwdzone_free(&z);
 }
 
 static void test_zone_match(void **unused)
 {
-    struct dj_fwd_zones z = {0};
+    struct dj_fwdzone_list z = {0};
     dj_error_t err = NULL;
 
     (void)unused;
-    assert_int_equal(dj_fwd_zones_parse(&z, "cluster.local svc.cluster.local local9", true, &err),
-                     0);
+    assert_int_equal(dj_fwdzone_parse(&z, "cluster.local svc.cluster.local local9", true, &err), 0);
     assert_int_equal(match(&z, "\7cluster\5local", 15), 0);         /* the zone itself */
     assert_int_equal(match(&z, "\1a\7CLUSTER\5Local", 17), 0);      /* below, any case */
     assert_int_equal(match(&z, "\1a\3svc\7cluster\5local", 21), 1); /* the longest wins */
@@ -97,15 +97,15 @@ static void test_zone_match(void **unused)
     /* A label whose bytes look like the zone's wire form is not a boundary. */
     assert_int_equal(match(&z, "\7x\6local9", 10), -1);
     assert_int_equal(match(&z, "\6local9", 8), 2);
-    assert_int_equal(dj_fwd_zones_match_text(&z, "a.svc.cluster.local"), 1);
-    dj_fwd_zones_free(&z);
+    assert_int_equal(dj_fwdzone_match_text(&z, "a.svc.cluster.local"), 1);
+    dj_fwdzone_free(&z);
 }
 
 /* ---- config and annotation ------------------------------------------------------------- */
 
 static void test_config_keys(void **unused)
 {
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     dj_error_t err = NULL;
     const char good[] = "forward-zones = cluster.local svc=192.0.2.53|[2001:db8::53]:53\n"
                         "annotation-forward-within = corp.example=192.0.2.54\n"
@@ -113,11 +113,11 @@ static void test_config_keys(void **unused)
                         "forward-ttl-ceiling = 60\nforward-rate = 5\nforward-burst = 7\n";
 
     (void)unused;
-    assert_int_equal(dj_config_init(&cfg, &err), 0);
+    assert_int_equal(dj_adminconf_init(&cfg, &err), 0);
     assert_null(cfg.forward_zones);
     assert_int_equal(cfg.forward_cache_entries, 1024);
     assert_int_equal(cfg.forward_rate, 100);
-    assert_int_equal(dj_config_parse(&cfg, "t", good, sizeof(good) - 1, &err), 0);
+    assert_int_equal(dj_adminconf_parse(&cfg, "t", good, sizeof(good) - 1, &err), 0);
     assert_string_equal(cfg.forward_zones, "cluster.local svc=192.0.2.53|[2001:db8::53]:53");
     assert_string_equal(cfg.forward_ceiling, "corp.example=192.0.2.54");
     assert_int_equal(cfg.forward_cache_entries, 10);
@@ -125,19 +125,19 @@ static void test_config_keys(void **unused)
     assert_int_equal(cfg.forward_ttl_ceiling, 60);
     assert_int_equal(cfg.forward_rate, 5);
     assert_int_equal(cfg.forward_burst, 7);
-    assert_int_equal(dj_config_parse(&cfg, "t", "forward-zones = .\n", 18, &err), -1);
+    assert_int_equal(dj_adminconf_parse(&cfg, "t", "forward-zones = .\n", 18, &err), -1);
     assert_non_null(strstr(dj_error_msg(&err), "t:1: key 'forward-zones'"));
     dj_error_release(&err);
-    assert_int_equal(
-        dj_config_parse(&cfg, "t", "forward-ttl-floor = 90\nforward-ttl-ceiling = 60\n", 47, &err),
-        -1);
+    assert_int_equal(dj_adminconf_parse(
+                         &cfg, "t", "forward-ttl-floor = 90\nforward-ttl-ceiling = 60\n", 47, &err),
+                     -1);
     dj_error_release(&err);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_annotation(void **unused)
 {
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     struct dj_policy policy;
     dj_error_t err = NULL;
     struct oci_annotation ann[] = {{"io.dnsjail.forward", "a.corp.example, other.corp.example"}};
@@ -145,7 +145,7 @@ static void test_annotation(void **unused)
     char *canonical;
 
     (void)unused;
-    assert_int_equal(dj_config_init(&cfg, &err), 0);
+    assert_int_equal(dj_adminconf_init(&cfg, &err), 0);
     /* No ceiling: the annotation is refused, and says why. */
     assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), -1);
     assert_non_null(strstr(dj_error_msg(&err), "annotation-forward-within"));
@@ -168,7 +168,7 @@ static void test_annotation(void **unused)
     assert_int_equal(dj_policy_from_annotations(wide, 1, &cfg, &policy, &err), -1);
     assert_non_null(strstr(dj_error_msg(&err), "\"example\""));
     dj_error_release(&err);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 /* ---- forwarded answers ----------------------------------------------------------------- */
@@ -273,7 +273,7 @@ static struct dj_dns_query client(bool edns)
 static void test_fwdmsg_positive(void **unused)
 {
     struct dj_dns_query q = client(false);
-    struct dj_fwd_info info;
+    struct dj_fwdmsg_info info;
     struct msg m;
     uint8_t out[1024];
     bool truncated;
@@ -284,13 +284,13 @@ static void test_fwdmsg_positive(void **unused)
     a_record(&m, 300, 1);
     a_record(&m, 60, 2);
     opt_record(&m);
-    assert_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
+    assert_null(dj_fwdmsg_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
     assert_true(info.cacheable);
     assert_false(info.negative);
     assert_int_equal(info.lifetime, 60);
 
     /* Aged by 10 s, capped at 100: 290 -> 100, 50. No EDNS from the client: no OPT. */
-    n = dj_fwd_build_reply(m.b, m.len, &q, 10, 100, 512, out, sizeof(out), &truncated);
+    n = dj_fwdmsg_build_reply(m.b, m.len, &q, 10, 100, 512, out, sizeof(out), &truncated);
     assert_int_equal(n, m.len - 11);
     assert_false(truncated);
     assert_int_equal(out[0], 0xab);
@@ -302,23 +302,23 @@ static void test_fwdmsg_positive(void **unused)
 
     /* With EDNS the OPT stays; a limit below the size leaves the question and TC. */
     q = client(true);
-    n = dj_fwd_build_reply(m.b, m.len, &q, 0, 3600, 65535, out, sizeof(out), &truncated);
+    n = dj_fwdmsg_build_reply(m.b, m.len, &q, 0, 3600, 65535, out, sizeof(out), &truncated);
     assert_int_equal(n, m.len);
     assert_int_equal(out[11], 1);
-    n = dj_fwd_build_reply(m.b, m.len, &q, 0, 3600, 40, out, sizeof(out), &truncated);
+    n = dj_fwdmsg_build_reply(m.b, m.len, &q, 0, 3600, 40, out, sizeof(out), &truncated);
     assert_true(truncated);
     assert_int_equal(n, 12 + QNAME_LEN + 4);
     assert_true(out[2] & 0x02);
 
     /* Another question, or a query instead of a response: refused. */
     q.qtype = 28;
-    assert_non_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 28, 1, &info));
+    assert_non_null(dj_fwdmsg_scan(m.b, m.len, q.qname, q.qname_len, 28, 1, &info));
     m.b[2] &= 0x7f;
-    assert_non_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
+    assert_non_null(dj_fwdmsg_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
     /* A record that runs out of the message. */
     response(&m, 0x8180, 2, 0, 0);
     a_record(&m, 300, 1);
-    assert_non_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
+    assert_non_null(dj_fwdmsg_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
 }
 
 /* The client asked "WwW.cluster.LOCAL": upstream sees only lower case, and the answer to
@@ -329,28 +329,28 @@ static void test_fwdmsg_case(void **unused)
     uint8_t lowered[QNAME_LEN + 1], out[1024];
     /* Every byte value a wire name may hold: only 'A'..'Z' change. */
     uint8_t all[256], all_lowered[256];
-    struct dj_fwd_info info;
+    struct dj_fwdmsg_info info;
     struct msg m;
     bool truncated;
     size_t n;
 
     (void)unused;
     memset(lowered, 0xEE, sizeof(lowered));
-    dj_fwd_lower_name(q.qname, q.qname_len, lowered);
+    dj_fwdmsg_lower_name(q.qname, q.qname_len, lowered);
     assert_memory_equal(lowered, QNAME, QNAME_LEN);
     assert_int_equal(lowered[QNAME_LEN], 0xEE); /* nothing written past the name */
     assert_memory_not_equal(q.qname, QNAME, QNAME_LEN);
 
     for (size_t i = 0; i < sizeof(all); i++)
         all[i] = (uint8_t)i;
-    dj_fwd_lower_name(all, sizeof(all), all_lowered);
+    dj_fwdmsg_lower_name(all, sizeof(all), all_lowered);
     for (size_t i = 0; i < sizeof(all); i++)
         assert_int_equal(all_lowered[i], i >= 'A' && i <= 'Z' ? i + 32 : i);
 
     response(&m, 0x8180, 1, 0, 0); /* the upstream's question: lower case */
     a_record(&m, 300, 1);
-    assert_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
-    n = dj_fwd_build_reply(m.b, m.len, &q, 0, 3600, 512, out, sizeof(out), &truncated);
+    assert_null(dj_fwdmsg_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
+    n = dj_fwdmsg_build_reply(m.b, m.len, &q, 0, 3600, 512, out, sizeof(out), &truncated);
     assert_int_equal(n, m.len);
     assert_memory_equal(out + 12, "\3WwW\7cluster\5LOCAL", QNAME_LEN);
 }
@@ -358,30 +358,30 @@ static void test_fwdmsg_case(void **unused)
 static void test_fwdmsg_negative(void **unused)
 {
     struct dj_dns_query q = client(false);
-    struct dj_fwd_info info;
+    struct dj_fwdmsg_info info;
     struct msg m;
     uint8_t out[64];
 
     (void)unused;
     response(&m, 0x8183, 0, 1, 0); /* NXDOMAIN */
     soa_record(&m, 600, 30);
-    assert_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
+    assert_null(dj_fwdmsg_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
     assert_true(info.cacheable);
     assert_true(info.negative);
     assert_int_equal(info.lifetime, 30);
     response(&m, 0x8180, 0, 1, 0); /* NODATA, SOA TTL below MINIMUM */
     soa_record(&m, 20, 900);
-    assert_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
+    assert_null(dj_fwdmsg_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
     assert_true(info.cacheable);
     assert_int_equal(info.lifetime, 20);
     response(&m, 0x8183, 0, 0, 0); /* no SOA: RFC 2308 says do not cache */
-    assert_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
+    assert_null(dj_fwdmsg_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
     assert_false(info.cacheable);
     response(&m, 0x8182, 0, 0, 0); /* SERVFAIL */
-    assert_null(dj_fwd_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
+    assert_null(dj_fwdmsg_scan(m.b, m.len, q.qname, q.qname_len, 1, 1, &info));
     assert_false(info.cacheable);
 
-    assert_int_equal(dj_fwd_build_error(&q, DJ_DNS_RCODE_REFUSED, out, sizeof(out)),
+    assert_int_equal(dj_fwdmsg_build_error(&q, DJ_DNS_RCODE_REFUSED, out, sizeof(out)),
                      12 + QNAME_LEN + 4);
     assert_int_equal(out[3] & 0xf, DJ_DNS_RCODE_REFUSED);
     assert_true(out[2] & 0x80);

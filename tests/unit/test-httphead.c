@@ -1,5 +1,5 @@
 #include "config.h"
-#include "httphead.h"
+#include "http/httphead.h"
 
 #include <stdarg.h>
 #include <stddef.h>

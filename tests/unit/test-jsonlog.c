@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <yajl/yajl_tree.h>
 
-#include "jsonlog.h"
+#include "daemon/jsonlog.h"
 
 #define SECOND 1000000000ull
 #define MS 1000000ull

@@ -16,9 +16,9 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
-#include "promtext.h"
-#include "sandbox.h"
+#include "daemon/metrics.h"
+#include "report/promtext.h"
+#include "daemon/sandbox.h"
 
 static const char *render(struct dj_metrics *m)
 {
@@ -256,7 +256,7 @@ static int run_sandboxed(int dir_fd, enum sandboxed_action action)
             dj_metrics_register(m, DJ_METRIC_COUNTER, "c_total", "C.", NULL, 0, NULL);
 
         if (c == NULL || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-            dj_seccomp_allow_only_dirfd(extra, dir_fd, DJ_METRICS_OPEN_FLAGS, NULL) < 0)
+            dj_sandbox_seccomp_allow_only_dirfd(extra, dir_fd, DJ_METRICS_OPEN_FLAGS, NULL) < 0)
             _exit(2);
         dj_metric_set(c, 7);
         switch (action) {
@@ -315,11 +315,11 @@ static void test_sandboxed_write(void **state)
 }
 
 struct collected {
-    struct dj_prom_sample samples[16];
+    struct dj_promtext_sample samples[16];
     size_t n;
 };
 
-static bool collect(const struct dj_prom_sample *sample, void *data)
+static bool collect(const struct dj_promtext_sample *sample, void *data)
 {
     struct collected *c = data;
 
@@ -348,12 +348,12 @@ static void test_promtext_reads_what_metrics_writes(void **state)
     assert_int_equal(got.n, 5); /* q_total, 2 buckets, sum, count */
     assert_string_equal(got.samples[0].name, "q_total");
     assert_int_equal(got.samples[0].n_labels, 2);
-    assert_string_equal(dj_prom_label_value(&got.samples[0], "netns"), "1-2");
-    assert_string_equal(dj_prom_label_value(&got.samples[0], "outcome"), "odd \"value\"\\\n");
-    assert_null(dj_prom_label_value(&got.samples[0], "missing"));
+    assert_string_equal(dj_promtext_label_value(&got.samples[0], "netns"), "1-2");
+    assert_string_equal(dj_promtext_label_value(&got.samples[0], "outcome"), "odd \"value\"\\\n");
+    assert_null(dj_promtext_label_value(&got.samples[0], "missing"));
     assert_true(got.samples[0].value == 42);
     assert_string_equal(got.samples[2].name, "h_bucket");
-    assert_string_equal(dj_prom_label_value(&got.samples[2], "le"), "+Inf");
+    assert_string_equal(dj_promtext_label_value(&got.samples[2], "le"), "+Inf");
     assert_true(got.samples[3].value == 0.25);
     dj_metrics_free(m);
 }

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <linux/capability.h>
 
-#include "oci.h"
+#include "jail/oci.h"
 
 /* Parses S as a state and expects an error whose message contains WANT (and no newline). */
 static void state_fails(const char *s, const char *want)

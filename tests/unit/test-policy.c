@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "policy.h"
+#include "jail/policy.h"
 
 struct parsed {
     struct dj_allow_rule *rules;
@@ -356,12 +356,12 @@ static void test_allow_limits(void **unused)
 
 /* ---- annotations ----------------------------------------------------------------------- */
 
-static struct dj_config config(bool default_enable, bool allow_wildcard_all)
+static struct dj_adminconf config(bool default_enable, bool allow_wildcard_all)
 {
-    struct dj_config cfg;
+    struct dj_adminconf cfg;
     dj_error_t err = NULL;
 
-    assert_int_equal(dj_config_init(&cfg, &err), 0);
+    assert_int_equal(dj_adminconf_init(&cfg, &err), 0);
     cfg.default_enable = default_enable;
     cfg.allow_wildcard_all = allow_wildcard_all;
     return cfg;
@@ -369,7 +369,7 @@ static struct dj_config config(bool default_enable, bool allow_wildcard_all)
 
 static void policy_fails(const struct oci_annotation *ann, size_t n, const char *want)
 {
-    struct dj_config cfg = config(true, false);
+    struct dj_adminconf cfg = config(true, false);
     struct dj_policy policy;
     dj_error_t err = NULL;
 
@@ -383,7 +383,7 @@ static void policy_fails(const struct oci_annotation *ann, size_t n, const char 
         fail();
     }
     dj_error_release(&err);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 #define ANN(k, v)                                                                                  \
@@ -448,7 +448,7 @@ static void test_policy_daemon_limit(void **unused)
 {
     char *value = portless_names(DJ_ALLOW_MAX_RULES / 2 - 1, 20);
     struct oci_annotation ann[] = {ANN("io.dnsjail.allow", value)};
-    struct dj_config cfg = config(true, false);
+    struct dj_adminconf cfg = config(true, false);
     struct dj_policy policy;
     dj_error_t err = NULL;
 
@@ -501,13 +501,13 @@ static void test_policy_daemon_limit(void **unused)
     assert_int_equal(daemons_load(&policy), 1200);
     dj_policy_free(&policy);
     free(value);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_policy_defaults(void **unused)
 {
     struct oci_annotation other[] = {ANN("org.example.x", "1"), ANN("io.dnsjailx.enable", "no")};
-    struct dj_config cfg = config(true, false);
+    struct dj_adminconf cfg = config(true, false);
     struct dj_policy policy;
     dj_error_t err = NULL;
 
@@ -522,7 +522,7 @@ static void test_policy_defaults(void **unused)
     assert_int_equal(dj_policy_from_annotations(other, 2, &cfg, &policy, &err), 0);
     assert_false(policy.enable);
     dj_policy_free(&policy);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_policy_values(void **unused)
@@ -533,7 +533,7 @@ static void test_policy_values(void **unused)
         ANN("io.dnsjail.allow", "Example.com, *.example.org:8443 203.0.113.0/24"),
         ANN("org.opencontainers.image.title", "x"),
     };
-    struct dj_config cfg = config(false, false);
+    struct dj_adminconf cfg = config(false, false);
     struct dj_policy policy;
     dj_error_t err = NULL;
 
@@ -564,7 +564,7 @@ static void test_policy_values(void **unused)
     assert_int_equal(dj_policy_from_annotations(&ann[2], 1, &cfg, &policy, &err), 0);
     assert_int_equal(policy.rules[0].kind, DJ_RULE_ANY_HOST);
     dj_policy_free(&policy);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_policy_errors(void **unused)
@@ -681,7 +681,7 @@ static void test_policy_audit(void **unused)
         ANN("io.dnsjail.mode", "audit"),
         ANN("io.dnsjail.allow", "a.example"),
     };
-    struct dj_config cfg = config(true, false);
+    struct dj_adminconf cfg = config(true, false);
     struct dj_policy audit, enforce;
     char *audit_text, *enforce_text;
     dj_error_t err = NULL;
@@ -701,7 +701,7 @@ static void test_policy_audit(void **unused)
     free(enforce_text);
     dj_policy_free(&audit);
     dj_policy_free(&enforce);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 }
 
 static void test_canonical_mode(void **unused)
@@ -760,7 +760,7 @@ static void test_rule_within(void **unused)
 
 static void test_admin_rules(void **unused)
 {
-    struct dj_config cfg = config(true, false);
+    struct dj_adminconf cfg = config(true, false);
     struct oci_annotation ann[] = {ANN(DJ_ANNOTATION_ALLOW, "api.example.com, 203.0.113.0/25")};
     struct dj_policy policy;
     dj_error_t err = NULL;
@@ -781,12 +781,12 @@ static void test_admin_rules(void **unused)
     cfg.allow_ceiling = strdup("*.example.com, 203.0.113.0/24");
     assert_int_equal(dj_policy_from_annotations(ann, 1, &cfg, &policy, &err), 0);
     dj_policy_free(&policy);
-    dj_config_free(&cfg);
+    dj_adminconf_free(&cfg);
 
     {
         struct oci_annotation wide[] = {ANN(DJ_ANNOTATION_ALLOW, "api.example.com, attacker.test")};
         struct oci_annotation net[] = {ANN(DJ_ANNOTATION_ALLOW, "203.0.112.0/23")};
-        struct dj_config c2 = config(true, false);
+        struct dj_adminconf c2 = config(true, false);
 
         c2.allow_ceiling = strdup("*.example.com, 203.0.113.0/24");
         assert_int_equal(dj_policy_from_annotations(wide, 1, &c2, &policy, &err), -1);
@@ -796,7 +796,7 @@ static void test_admin_rules(void **unused)
         dj_error_release(&err);
         assert_int_equal(dj_policy_from_annotations(net, 1, &c2, &policy, &err), -1);
         dj_error_release(&err);
-        dj_config_free(&c2);
+        dj_adminconf_free(&c2);
     }
 }
 

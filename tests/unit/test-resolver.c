@@ -1,4 +1,4 @@
-/* Tests lib/dnsanswer on hand-built responses, then lib/resolver end to end against fake DNS
+/* Tests lib/dns/dnsanswer on hand-built responses, then lib/dns/resolver end to end against fake DNS
  * servers that this process runs itself on 127.0.0.1 (UDP and TCP, driven from the same
  * poll loop as the resolver, so every scenario is deterministic). Loopback only. */
 #include "config.h"
@@ -29,11 +29,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "dnsanswer.h"
-#include "dnswire.h"
-#include "dot.h"
-#include "jsonlog.h"
-#include "resolver.h"
+#include "dns/dnsanswer.h"
+#include "dns/dnswire.h"
+#include "dns/dot.h"
+#include "daemon/jsonlog.h"
+#include "dns/resolver.h"
 
 #define QR 0x8000
 #define AA 0x0400
@@ -1804,7 +1804,7 @@ static void test_resolve_cancel(void **state)
 
     /* Cancelled while waiting: no callback, and its query is gone with it. */
     l = lookup(&w, "cancel.example.test", AF_UNSPEC, &o1);
-    dj_lookup_cancel(l);
+    dj_resolver_cancel(l);
     dj_resolver_get_stats(w.res, &st);
     assert_int_equal(st.lookups_in_flight, 0);
     assert_int_equal(st.queries_in_flight, 0);
@@ -1814,7 +1814,7 @@ static void test_resolve_cancel(void **state)
     /* One of two coalesced lookups cancelled: the other still completes. */
     l = lookup(&w, "half.example.test", AF_INET, &o1);
     lookup(&w, "half.example.test", AF_INET, &o2);
-    dj_lookup_cancel(l);
+    dj_resolver_cancel(l);
     run(&w, &o2, 2000);
     assert_int_equal(o2.calls, 1);
     assert_int_equal(o2.result.status, DJ_RESOLVE_OK);
@@ -1823,7 +1823,7 @@ static void test_resolve_cancel(void **state)
 
     /* Cancelled after completing but before its callback (a cache hit). */
     l = lookup(&w, "half.example.test", AF_INET, &o3);
-    dj_lookup_cancel(l);
+    dj_resolver_cancel(l);
     run(&w, NULL, 50);
     assert_int_equal(o3.calls, 0);
     dj_resolver_get_stats(w.res, &st);
@@ -1942,7 +1942,7 @@ static void chained_cb(void *ctx, const struct dj_resolve_result *result)
 
     c->first.calls++;
     c->first.result = *result;
-    dj_lookup_cancel(c->victim_lookup);
+    dj_resolver_cancel(c->victim_lookup);
     assert_non_null(
         dj_resolver_lookup(c->w->res, "re.example.test", AF_INET, record, &c->second, &err));
     assert_int_equal(c->second.calls, 0);
@@ -2175,7 +2175,7 @@ static void test_query_raw_not_cached_coalesced_cancelled(void **state)
     world_start(&w);
     raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[0]);
     raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[1]);
-    dj_lookup_cancel(raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[2]));
+    dj_resolver_cancel(raw_query(&w, DJ_DNS_TYPE_A, DJ_DNS_CLASS_IN, &o[2]));
     /* A lookup of the same name never shares the raw query. */
     lookup(&w, "raw.example.test", AF_INET, &lo);
     dj_resolver_get_stats(w.res, &st);

@@ -1,4 +1,4 @@
-/* test-rootless: lib/rootless, the hook under rootless podman. The per-user paths come from
+/* test-rootless: lib/jail/rootless, the hook under rootless podman. The per-user paths come from
  * the password database and the uid map, never from the environment (a rootless user sets
  * HOME and XDG_* at will); detection and "does uid 0 mean root" are checked in user
  * namespaces this test creates, with uid maps it writes (needs root: skipped otherwise). */
@@ -26,8 +26,8 @@
 
 #include <cmocka.h>
 
-#include "adminconf.h"
-#include "rootless.h"
+#include "jail/adminconf.h"
+#include "jail/rootless.h"
 
 /* A uid no password database names and no /run/user directory belongs to. */
 #define NOBODY_UID 4000000123u
@@ -68,7 +68,7 @@ static void test_defaults_below_home(void **state)
     char home[] = "/tmp/dj-rootless-XXXXXX";
     char want[PATH_MAX], dir[PATH_MAX], runtime[64];
     struct dj_rootless rl = {.active = true, .outer_uid = NOBODY_UID};
-    struct dj_config cfg, defaults;
+    struct dj_adminconf cfg, defaults;
     dj_error_t err = NULL;
     struct stat st;
 
@@ -78,8 +78,8 @@ static void test_defaults_below_home(void **state)
     assert_non_null(mkdtemp(home));
     rl.home = home;
     set_hostile_environment();
-    assert_int_equal(dj_config_init(&cfg, &err), 0);
-    assert_int_equal(dj_config_init(&defaults, &err), 0);
+    assert_int_equal(dj_adminconf_init(&cfg, &err), 0);
+    assert_int_equal(dj_adminconf_init(&defaults, &err), 0);
     assert_int_equal(dj_rootless_apply_defaults(&rl, &cfg, &err), 0);
     assert_null(err);
     snprintf(want, sizeof(want), "%s/.local/state/dnsjail/run", home);
@@ -102,8 +102,8 @@ static void test_defaults_below_home(void **state)
     snprintf(want, sizeof(want), "%s/.local/state/dnsjail/dnsjail.log", home);
     assert_string_equal(cfg.log_file, want);
 
-    dj_config_free(&cfg);
-    dj_config_free(&defaults);
+    dj_adminconf_free(&cfg);
+    dj_adminconf_free(&defaults);
     rmdir(dir);
     snprintf(dir, sizeof(dir), "%s/.local/state", home);
     rmdir(dir);
@@ -118,7 +118,7 @@ static void test_defaults_refused(void **state)
     char home[] = "/tmp/dj-rootless-XXXXXX";
     char file[PATH_MAX], want[PATH_MAX + 64];
     struct dj_rootless rl = {.active = true, .outer_uid = NOBODY_UID};
-    struct dj_config cfg, defaults;
+    struct dj_adminconf cfg, defaults;
     dj_error_t err = NULL;
     int fd;
 
@@ -129,16 +129,16 @@ static void test_defaults_refused(void **state)
     fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
     close(fd);
-    assert_int_equal(dj_config_init(&cfg, &err), 0);
-    assert_int_equal(dj_config_init(&defaults, &err), 0);
+    assert_int_equal(dj_adminconf_init(&cfg, &err), 0);
+    assert_int_equal(dj_adminconf_init(&defaults, &err), 0);
     assert_int_equal(dj_rootless_apply_defaults(&rl, &cfg, &err), -1);
     snprintf(want, sizeof(want), "mkdir %s/.local/state: Not a directory", home);
     assert_string_equal(dj_error_msg(&err), want);
     dj_error_release(&err);
     /* The system's log file is not kept as if it were usable. */
     assert_string_equal(cfg.log_file, defaults.log_file);
-    dj_config_free(&cfg);
-    dj_config_free(&defaults);
+    dj_adminconf_free(&cfg);
+    dj_adminconf_free(&defaults);
     unlink(file);
     rmdir(home);
 }
@@ -307,17 +307,17 @@ static void in_child(void (*body)(int report), char *out, size_t size)
 
 static void report_means_root(int report)
 {
-    bool before = dj_uid_means_root();
+    bool before = dj_rootless_uid_means_root();
     int set = prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0);
 
-    child_report(report, "before=%d set=%d after=%d", before, set, dj_uid_means_root());
+    child_report(report, "before=%d set=%d after=%d", before, set, dj_rootless_uid_means_root());
 }
 
 static void report_as_nobody(int report)
 {
     if (setresuid(NOBODY_UID, NOBODY_UID, NOBODY_UID) < 0)
         _exit(1);
-    child_report(report, "means_root=%d", dj_uid_means_root());
+    child_report(report, "means_root=%d", dj_rootless_uid_means_root());
 }
 
 /* Uid 0 means root unless it is a user namespace's root with NOROOT set. */
@@ -334,10 +334,10 @@ static void test_uid_means_root(void **state)
     assert_string_equal(out, "before=1 set=0 after=0");
 
     if (geteuid() != 0) {
-        assert_false(dj_uid_means_root());
+        assert_false(dj_rootless_uid_means_root());
         skip();
     }
-    assert_true(dj_uid_means_root());
+    assert_true(dj_rootless_uid_means_root());
 
     /* In the initial namespace NOROOT does not make uid 0 harmless: it owns the host's files. */
     in_child(report_means_root, out, sizeof(out));
@@ -366,12 +366,12 @@ static void report_runtime_choice(int report)
     }
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         struct dj_rootless rl = {.active = true, .outer_uid = NOBODY_UID, .home = home};
-        struct dj_config cfg;
+        struct dj_adminconf cfg;
         dj_error_t err = NULL;
 
         rmdir(runtime);
         if (mkdir(runtime, dirs[i].mode) < 0 || chmod(runtime, dirs[i].mode) < 0 ||
-            chown(runtime, dirs[i].owner, 0) < 0 || dj_config_init(&cfg, &err) < 0 ||
+            chown(runtime, dirs[i].owner, 0) < 0 || dj_adminconf_init(&cfg, &err) < 0 ||
             dj_rootless_apply_defaults(&rl, &cfg, &err) < 0) {
             child_report(report, "error: %s %s|", strerror(errno), dj_error_msg(&err));
             dj_error_release(&err);
@@ -380,7 +380,7 @@ static void report_runtime_choice(int report)
         child_report(report, "%s|",
                      strncmp(cfg.state_dir, home, strlen(home)) == 0 ? cfg.state_dir + strlen(home)
                                                                      : cfg.state_dir);
-        dj_config_free(&cfg);
+        dj_adminconf_free(&cfg);
     }
     for (size_t i = 0; i < 4; i++) {
         static const char *const below[] = {"/.local/state/dnsjail", "/.local/state", "/.local",

@@ -1,4 +1,4 @@
-/* test-siphash: lib/siphash against the published SipHash-2-4 vectors and against a second,
+/* test-siphash: lib/base/siphash against the published SipHash-2-4 vectors and against a second,
  * deliberately different implementation written here from the paper's description (pad the
  * whole message first, then compress block by block), so that a shared misreading of the
  * specification would have to be made twice, differently, to go unnoticed. */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "siphash.h"
+#include "base/siphash.h"
 
 #define MAX_MESSAGE 256
 

@@ -1,4 +1,4 @@
-/* Unit tests for lib/sockdiag: the sock_diag reply parser on hand-built replies (servers kept,
+/* Unit tests for lib/jail/sockdiag: the sock_diag reply parser on hand-built replies (servers kept,
  * connected and unbound sockets dropped, IPv4-mapped addresses, IPV6_V6ONLY, malformed
  * lengths, the kernel's error), the holder scan on a fake /proc, and the ADDR:PORT syntax of
  * allow-foreign-socket. */
@@ -24,7 +24,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
-#include "sockdiag.h"
+#include "jail/sockdiag.h"
 
 #define SEQ 77
 

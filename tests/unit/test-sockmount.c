@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "sockmount.h"
+#include "jail/sockmount.h"
 
 static char top[] = "/tmp/dj-sockmount-XXXXXX";
 
@@ -175,23 +175,23 @@ static void test_known_names(void **unused)
 
     (void)unused;
     for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++)
-        assert_non_null(strstr(dj_sockmount_known_name("x", engines[i]), "unjailed"));
-    assert_non_null(dj_sockmount_known_name("dbus", "system_bus_socket"));
-    assert_non_null(dj_sockmount_known_name("systemd", "private"));
-    assert_null(dj_sockmount_known_name("x", "private"));
-    assert_null(dj_sockmount_known_name(NULL, "socket"));
-    assert_null(dj_sockmount_known_name("x", "log"));
+        assert_non_null(strstr(dj_socknames_known_name("x", engines[i]), "unjailed"));
+    assert_non_null(dj_socknames_known_name("dbus", "system_bus_socket"));
+    assert_non_null(dj_socknames_known_name("systemd", "private"));
+    assert_null(dj_socknames_known_name("x", "private"));
+    assert_null(dj_socknames_known_name(NULL, "socket"));
+    assert_null(dj_socknames_known_name("x", "log"));
     /* By path: the parent is the last directory's name. */
-    assert_non_null(dj_sockmount_known_path("/run/nscd/socket"));
-    assert_non_null(dj_sockmount_known_path("docker.sock"));
-    assert_non_null(dj_sockmount_known_path("/docker.sock"));
-    assert_null(dj_sockmount_known_path("/run/other/socket"));
-    assert_null(dj_sockmount_known_path("/socket"));
+    assert_non_null(dj_socknames_known_path("/run/nscd/socket"));
+    assert_non_null(dj_socknames_known_path("docker.sock"));
+    assert_non_null(dj_socknames_known_path("/docker.sock"));
+    assert_null(dj_socknames_known_path("/run/other/socket"));
+    assert_null(dj_socknames_known_path("/socket"));
     /* Every usual place is a known name (the leaktest probe and the hook share the list). */
-    for (size_t i = 0; dj_sockmount_usual_path(i) != NULL; i++) {
-        assert_true(i < DJ_SOCKMOUNT_MAX_USUAL_PATHS);
-        assert_true(dj_sockmount_usual_path(i)[0] == '/');
-        assert_non_null(dj_sockmount_known_path(dj_sockmount_usual_path(i)));
+    for (size_t i = 0; dj_socknames_usual_path(i) != NULL; i++) {
+        assert_true(i < DJ_SOCKNAMES_MAX_USUAL_PATHS);
+        assert_true(dj_socknames_usual_path(i)[0] == '/');
+        assert_non_null(dj_socknames_known_path(dj_socknames_usual_path(i)));
     }
 }
 

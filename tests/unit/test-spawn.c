@@ -1,4 +1,4 @@
-/* test-spawn: lib/spawn's promises to the hook, with /bin/sh as the daemon: the readiness
+/* test-spawn: lib/daemon/spawn's promises to the hook, with /bin/sh as the daemon: the readiness
  * handshake (ready, exited, failed with a reason, silent past the deadline, abandoned), and
  * what the daemon inherits (only the descriptors it is handed, /dev/null as its standard
  * streams, its own session, a clean environment, no privileges). The test process is a child
@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "spawn.h"
+#include "daemon/spawn.h"
 
 #define SH "/bin/sh"
 #define EOF_GUARD_MS 5000 /* only reached when a test fails: something kept a pipe open */
@@ -268,7 +268,7 @@ static void test_runtime_streams_released(void **state)
     assert_int_equal(WTERMSIG(status), SIGKILL);
 }
 
-/* A hook started with its standard streams closed: the descriptors lib/spawn opens then land
+/* A hook started with its standard streams closed: the descriptors lib/daemon/spawn opens then land
  * on 0-2, where the daemon's /dev/null must not overwrite them. */
 static void test_hook_without_stdio(void **state)
 {
@@ -564,13 +564,13 @@ static void test_report_functions(void **state)
 
     (void)state;
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    assert_int_equal(dj_report_ready(p[1], &err), 0);
+    assert_int_equal(dj_spawn_report_ready(p[1], &err), 0);
     read_to_eof(p[0], buf, sizeof(buf));
     assert_string_equal(buf, "R");
     close(p[0]);
 
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    dj_report_failure(p[1], "cannot bind 127.0.0.1:53");
+    dj_spawn_report_failure(p[1], "cannot bind 127.0.0.1:53");
     read_to_eof(p[0], buf, sizeof(buf));
     assert_string_equal(buf, "Ecannot bind 127.0.0.1:53");
     close(p[0]);
@@ -578,7 +578,7 @@ static void test_report_functions(void **state)
     memset(long_reason, 'a', sizeof(long_reason) - 1);
     long_reason[sizeof(long_reason) - 1] = '\0';
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    dj_report_failure(p[1], long_reason);
+    dj_spawn_report_failure(p[1], long_reason);
     read_to_eof(p[0], buf, sizeof(buf));
     assert_int_equal(strlen(buf), 1 + 512);
     assert_int_equal(buf[0], 'E');
@@ -586,7 +586,7 @@ static void test_report_functions(void **state)
     close(p[0]);
 
     /* A descriptor that is not open: an error, not a crash. */
-    assert_int_equal(dj_report_ready(1000000, &err), -1);
+    assert_int_equal(dj_spawn_report_ready(1000000, &err), -1);
     assert_string_equal(dj_error_msg(&err), "report ready: Bad file descriptor");
     dj_error_release(&err);
 }

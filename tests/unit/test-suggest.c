@@ -1,5 +1,5 @@
-/* test-suggest: reading log lines back (lib/logline) and turning them into an allow list
- * (lib/suggest). */
+/* test-suggest: reading log lines back (lib/report/logline) and turning them into an allow list
+ * (lib/report/suggest). */
 #include "config.h"
 
 #include <stdarg.h>
@@ -11,12 +11,12 @@
 
 #include <cmocka.h>
 
-#include "jsonlog.h"
-#include "logline.h"
-#include "policy.h"
-#include "suggest.h"
+#include "daemon/jsonlog.h"
+#include "report/logline.h"
+#include "jail/policy.h"
+#include "report/suggest.h"
 
-static int parse(const char *line, struct dj_log_record *rec)
+static int parse(const char *line, struct dj_logline_record *rec)
 {
     dj_error_t err = NULL;
     int r = dj_logline_parse(line, strlen(line), rec, &err);
@@ -27,7 +27,7 @@ static int parse(const char *line, struct dj_log_record *rec)
 
 static void test_logline_fields(void **state)
 {
-    struct dj_log_record rec;
+    struct dj_logline_record rec;
 
     (void)state;
     assert_int_equal(
@@ -44,14 +44,14 @@ static void test_logline_fields(void **state)
     assert_string_equal(rec.decision, "deny");
     assert_int_equal(rec.would_block, 1);
     assert_null(rec.qname);
-    dj_log_record_free(&rec);
+    dj_logline_record_free(&rec);
 
     /* null is absent; would_block absent is -1 */
     assert_int_equal(parse("{\"event\":\"http_request\",\"host\":null}", &rec), 0);
     assert_null(rec.host);
     assert_int_equal(rec.port, -1);
     assert_int_equal(rec.would_block, -1);
-    dj_log_record_free(&rec);
+    dj_logline_record_free(&rec);
 
     /* The proxy's line for an allowed name that did not resolve (virtual.c). */
     assert_int_equal(
@@ -63,7 +63,7 @@ static void test_logline_fields(void **state)
     assert_string_equal(rec.decision, "error");
     assert_string_equal(rec.reason, "could not resolve nx.example.test: no such name");
     assert_int_equal(rec.port, 5432);
-    dj_log_record_free(&rec);
+    dj_logline_record_free(&rec);
 
     /* The stub's DoT failure line. */
     assert_int_equal(parse("{\"event\":\"resolver_tls_failure\",\"container\":\"abc\","
@@ -73,15 +73,15 @@ static void test_logline_fields(void **state)
                      0);
     assert_string_equal(rec.event, "resolver_tls_failure");
     assert_string_equal(rec.reason, "no pin matches");
-    dj_log_record_free(&rec);
+    dj_logline_record_free(&rec);
 }
 
 static void test_logline_round_trip(void **state)
 {
-    /* What lib/jsonlog writes, lib/logline reads: escapes and odd bytes included. */
+    /* What lib/daemon/jsonlog writes, lib/report/logline reads: escapes and odd bytes included. */
     char buf[DJ_JSON_LINE_MAX];
     struct dj_json j;
-    struct dj_log_record rec;
+    struct dj_logline_record rec;
     size_t len;
 
     (void)state;
@@ -94,7 +94,7 @@ static void test_logline_round_trip(void **state)
     assert_string_equal(rec.event, "dns_query");
     assert_non_null(strstr(rec.qname, "a\"b\\c"));
     assert_int_equal(rec.port, 53);
-    dj_log_record_free(&rec);
+    dj_logline_record_free(&rec);
 }
 
 static void test_logline_refuses(void **state)
@@ -114,7 +114,7 @@ static void test_logline_refuses(void **state)
         "{\"host\":\"no-event\"}",
         "{\"event\":\"x\"",
     };
-    struct dj_log_record rec;
+    struct dj_logline_record rec;
 
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -236,22 +236,22 @@ static void test_suggest_refuses(void **state)
 static void test_suggest_records(void **state)
 {
     struct dj_suggest *s = dj_suggest_new();
-    struct dj_log_record rec;
+    struct dj_logline_record rec;
     struct dj_suggestion *list;
     size_t n;
 
     (void)state;
     assert_int_equal(parse("{\"event\":\"dns_query\",\"qname\":\"x.example.com\"}", &rec), 0);
     assert_int_equal(dj_suggest_add_record(s, &rec, NULL), 0); /* not a connection */
-    dj_log_record_free(&rec);
+    dj_logline_record_free(&rec);
     assert_int_equal(parse("{\"event\":\"tls_connection\",\"host\":null,\"port\":443}", &rec), 0);
     assert_int_equal(dj_suggest_add_record(s, &rec, NULL), 0); /* no destination known */
-    dj_log_record_free(&rec);
+    dj_logline_record_free(&rec);
     assert_int_equal(
         parse("{\"event\":\"http_request\",\"host\":\"Example.COM\",\"port\":80}", &rec), 0);
     assert_int_equal(dj_suggest_add_record(s, &rec, NULL), 1);
     assert_int_equal(dj_suggest_add_record(s, &rec, NULL), 1);
-    dj_log_record_free(&rec);
+    dj_logline_record_free(&rec);
     assert_int_equal(dj_suggest_compute(s, 0, &list, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].rule, "example.com");
@@ -279,7 +279,7 @@ static void test_suggest_audit_lines(void **state)
     };
     struct dj_suggest *s = dj_suggest_new();
     struct dj_suggestion *list;
-    struct dj_log_record rec;
+    struct dj_logline_record rec;
     size_t n;
 
     (void)state;
@@ -287,7 +287,7 @@ static void test_suggest_audit_lines(void **state)
         assert_int_equal(parse(lines[i], &rec), 0);
         assert_int_equal(rec.would_block, 1);
         assert_int_equal(dj_suggest_add_record(s, &rec, NULL), i == 0 ? 0 : 1);
-        dj_log_record_free(&rec);
+        dj_logline_record_free(&rec);
     }
     assert_int_equal(dj_suggest_compute(s, 0, &list, &n, NULL), 0);
     assert_int_equal(n, 2);

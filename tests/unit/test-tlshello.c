@@ -1,5 +1,5 @@
 #include "config.h"
-#include "tlshello.h"
+#include "http/tlshello.h"
 
 #include <stdarg.h>
 #include <stddef.h>

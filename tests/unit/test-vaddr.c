@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "policy.h"
-#include "vaddr.h"
+#include "jail/policy.h"
+#include "jail/vaddr.h"
 
 static struct dj_vaddr_pool pool_of(const char *net4, const char *net6, uint32_t max)
 {
