@@ -1,8 +1,8 @@
 #include "config.h"
 
 /* `dnsjail suggest LOG...`: the smallest io.dnsjail.allow value that would have allowed every
- * connection the logs show (lib/report/suggest), with counts for review. Lines that are not dnsjail's
- * are skipped and counted, never guessed at. */
+ * connection the logs show (lib/report/suggest), with counts for review. Lines that are not
+ * dnsjail's are skipped and counted, never guessed at. */
 
 #include <errno.h>
 #include <getopt.h>

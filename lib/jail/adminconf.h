@@ -43,8 +43,9 @@ struct dj_adminconf {
     uint16_t proxy_tls_port;     /* proxy-tls-port, 15443 (used by the proxy) */
     uint16_t proxy_virtual_port; /* proxy-virtual-port, 15400: TCP to virtual addresses */
     unsigned ready_timeout_ms;   /* ready-timeout-ms, how long the hook waits for a daemon, 5000 */
-    char *system_log;            /* system-log: "auto" (journald, else /dev/log, else none), "off",
-                                    "journal:PATH" or "syslog:PATH"; lib/daemon/jsonlog sends every line there */
+    char *
+        system_log; /* system-log: "auto" (journald, else /dev/log, else none), "off",
+                       "journal:PATH" or "syslog:PATH"; lib/daemon/jsonlog sends every line there */
 
     /* The proxy's upstream side (in the host's network namespace) */
     char *upstream_resolvers; /* upstream-resolvers: "ADDR[:PORT] [V6]:PORT ..." that the proxy

@@ -1,5 +1,5 @@
-/* logline.h: reading back the JSON lines that the hook and the daemons write (lib/daemon/jsonlog), for
- * the `dnsjail` command (logs, suggest). The log holds names a container chose, so a line is
+/* logline.h: reading back the JSON lines that the hook and the daemons write (lib/daemon/jsonlog),
+ * for the `dnsjail` command (logs, suggest). The log holds names a container chose, so a line is
  * untrusted input: bounded, flat objects only, every field checked for its type; a line that
  * is not one of ours is refused, never half-read.
  * Owns: one line → one dj_logline_record. Pure (no I/O); fuzzed by tests/fuzz/fuzz-logline.c. */

@@ -1,5 +1,5 @@
-/* Reads any bytes as a buffer of a sock_diag dump reply (lib/jail/sockdiag) and checks what the hook
- * relies on: no read outside the buffer, every socket listed is a server of the asked protocol
+/* Reads any bytes as a buffer of a sock_diag dump reply (lib/jail/sockdiag) and checks what the
+ * hook relies on: no read outside the buffer, every socket listed is a server of the asked protocol
  * with a port and a known family, never more than the cap; the allow-foreign-socket matcher
  * takes any text. The first byte picks the protocol (even: TCP, odd: UDP); the dump's sequence
  * number is 1. Seeds (tests/fuzz/corpus/sockdiag): real dumps of this machine's namespaces

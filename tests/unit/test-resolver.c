@@ -1,6 +1,6 @@
-/* Tests lib/dns/dnsanswer on hand-built responses, then lib/dns/resolver end to end against fake DNS
- * servers that this process runs itself on 127.0.0.1 (UDP and TCP, driven from the same
- * poll loop as the resolver, so every scenario is deterministic). Loopback only. */
+/* Tests lib/dns/dnsanswer on hand-built responses, then lib/dns/resolver end to end against fake
+ * DNS servers that this process runs itself on 127.0.0.1 (UDP and TCP, driven from the same poll
+ * loop as the resolver, so every scenario is deterministic). Loopback only. */
 #include "config.h"
 
 #include <stdarg.h>
