@@ -100,14 +100,14 @@ static void log_refused_connection(struct proxy *p, const struct sockaddr_storag
     dj_log_write(&p->log, p->line, dj_json_end(&j));
 }
 
-static void pause_accepting(struct proxy *p)
+void conn_set_accepting(struct proxy *p, bool on)
 {
     const struct proxy_config *cfg = p->cfg;
-    struct epoll_event ev = {.events = 0};
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0};
 
-    if (p->accept_paused)
+    if (p->accept_paused == !on)
         return;
-    p->accept_paused = true;
+    p->accept_paused = !on;
     for (size_t i = 0; i < cfg->n_http; i++) {
         ev.data.u64 = proxy_tag(TAG_LISTEN_HTTP, i, 0);
         epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->http_fds[i], &ev);
@@ -138,7 +138,7 @@ void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum list
             /* Out of descriptors: stop accepting until connections have closed, instead of
              * waking up for the same pending connection again and again. */
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                pause_accepting(p);
+                conn_set_accepting(p, false);
             return;
         }
         if ((p->n_free == 0 && p->n_slots_used == p->cfg->max_connections) ||

@@ -319,9 +319,7 @@ static int response_head(struct proxy *p, struct conn *c)
         /* The server switched protocols: from here on, bytes both ways, to the host that was
          * allowed, until both sides close. */
         c->tunnel = true;
-        flow_set_framing(&c->up, FRAME_RAW, 0);
-        flow_set_framing(&c->down, FRAME_RAW, 0);
-        c->up.eof_forward = c->down.eof_forward = true;
+        conn_relay_raw(c);
         c->req = REQ_DONE;
         c->resp = RESP_BODY;
         return 1;

@@ -170,26 +170,6 @@ fail:
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-static void resume_accepting(struct proxy *p)
-{
-    const struct proxy_config *cfg = p->cfg;
-    struct epoll_event ev = {.events = EPOLLIN};
-
-    p->accept_paused = false;
-    for (size_t i = 0; i < cfg->n_http; i++) {
-        ev.data.u64 = proxy_tag(TAG_LISTEN_HTTP, i, 0);
-        epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->http_fds[i], &ev);
-    }
-    for (size_t i = 0; i < cfg->n_tls; i++) {
-        ev.data.u64 = proxy_tag(TAG_LISTEN_TLS, i, 0);
-        epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->tls_fds[i], &ev);
-    }
-    for (size_t i = 0; i < cfg->n_virtual; i++) {
-        ev.data.u64 = proxy_tag(TAG_LISTEN_VIRTUAL, i, 0);
-        epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, cfg->virtual_fds[i], &ev);
-    }
-}
-
 static void housekeeping(struct proxy *p)
 {
     uint64_t control_idle_ns = (uint64_t)PROXY_CONTROL_IDLE_MS * NS_PER_MS;
@@ -200,7 +180,7 @@ static void housekeeping(struct proxy *p)
             conn_timeouts(p, p->conns[i]);
     dj_ctlserve_expire(&p->ctl, p->now_ns, control_idle_ns);
     if (p->accept_paused)
-        resume_accepting(p);
+        conn_set_accepting(p, true);
     dj_log_summarize(&p->log, p->now_ns, false);
 }
 

@@ -351,6 +351,9 @@ void proxy_metrics_free(struct proxy_metrics *metrics);
 void proxy_count_decision(struct proxy *p, const struct conn *c);
 
 /* ---- conn.c ---- */
+/* Turns the listeners off (out of descriptors: accept() would fail on every wakeup) or back on
+ * at housekeeping. */
+void conn_set_accepting(struct proxy *p, bool on);
 void conn_accept(struct proxy *p, int listen_fd, uint16_t listen_port, enum listener_kind kind);
 void conn_event(struct proxy *p, struct conn *c, bool upstream, uint32_t events);
 /* Moves what can be moved and lets the protocol act, until nothing changes (or a round
@@ -397,6 +400,9 @@ void flow_drop_pending(struct proxy *p, struct flow *f);
 /* Appends bytes to write to the destination (our own answers); false when they do not fit. */
 bool flow_queue(struct flow *f, const void *data, size_t len);
 void flow_set_framing(struct flow *f, enum framing framing, uint64_t length);
+/* From here on, bytes both ways without framing, each side's EOF passed on (a TLS relay, a
+ * virtual address's TCP, an HTTP upgrade), until both sides close. */
+void conn_relay_raw(struct conn *c);
 
 /* ---- upstream.c ---- */
 /* Resolves HOST (lower case, no trailing dot), checks its addresses and connects to PORT.

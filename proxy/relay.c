@@ -122,6 +122,13 @@ void flow_set_framing(struct flow *f, enum framing framing, uint64_t length)
     }
 }
 
+void conn_relay_raw(struct conn *c)
+{
+    flow_set_framing(&c->up, FRAME_RAW, 0);
+    flow_set_framing(&c->down, FRAME_RAW, 0);
+    c->up.eof_forward = c->down.eof_forward = true;
+}
+
 /* Moves unforwarded bytes to [sent, len) so the buffer has room at its end. */
 static void compact(struct flow *f)
 {

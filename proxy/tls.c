@@ -122,9 +122,7 @@ int tls_upstream_ready(struct proxy *p, struct conn *c)
     c->deadline_ns = 0;
     c->tls = TLS_RELAY;
     /* The hello and whatever followed it go first, then both directions are spliced. */
-    flow_set_framing(&c->up, FRAME_RAW, 0);
-    flow_set_framing(&c->down, FRAME_RAW, 0);
-    c->up.eof_forward = c->down.eof_forward = true;
+    conn_relay_raw(c);
     return 1;
 }
 

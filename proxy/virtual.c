@@ -151,9 +151,7 @@ int virtual_upstream_ready(struct proxy *p, struct conn *c)
     c->deadline_ns = 0;
     c->virtual_relaying = true;
     /* What the client sent while we connected goes first, then both ways until both close. */
-    flow_set_framing(&c->up, FRAME_RAW, 0);
-    flow_set_framing(&c->down, FRAME_RAW, 0);
-    c->up.eof_forward = c->down.eof_forward = true;
+    conn_relay_raw(c);
     return 1;
 }
 

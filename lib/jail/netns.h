@@ -1,5 +1,6 @@
 /* netns.h: entering a container's network namespace safely and binding sockets in it.
- * Owns: pidfd-guarded namespace lookup, setns in and back, loopback sockets. */
+ * Owns: pidfd-guarded namespace lookup, setns in (one way: the caller enters on a thread that
+ * ends in the namespace), loopback sockets. */
 #ifndef DNSJAIL_NETNS_H
 #define DNSJAIL_NETNS_H
 
@@ -29,7 +30,8 @@ int dj_netns_open_self(struct dj_netns *ns, dj_error_t *err);
 bool dj_netns_same(const struct dj_netns *a, const struct dj_netns *b);
 void dj_netns_close(struct dj_netns *ns);
 
-/* Moves the calling thread into NS. */
+/* Moves the calling thread into NS, for good: there is no way back (the hook calls this on a
+ * thread of its own, see in_namespace in hook/container.c). */
 int dj_netns_enter(const struct dj_netns *ns, dj_error_t *err);
 
 /* Brings the loopback interface up in the current namespace (rtnetlink). */

@@ -507,7 +507,7 @@ static int add_forward_zones(struct dj_policy *policy, const char *annotation,
 }
 
 /* The daemons are handed the canonical list (each rule without a port as two, for 80 and 443,
- * every rule once; see policy_memfd in hook/dnsjail-hook.c) and parse it with
+ * every rule once; see policy_memfd in hook/daemons.c) and parse it with
  * dj_allow_parse()'s limits. Checked here, on that list, so that a container the hook accepts
  * is one whose daemons start. */
 static int check_daemon_limits(const struct dj_policy *policy, dj_error_t *err)

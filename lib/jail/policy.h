@@ -67,7 +67,7 @@ void dj_allow_free(struct dj_allow_rule *rules, size_t n_rules);
 
 /* Reads an io.dnsjail.allow value handed over in a memfd (from its start) or a pipe, to EOF:
  * at most DJ_ALLOW_MAX_BYTES, no NUL byte. *OUT is malloc'd and NUL-terminated. (The hook
- * gives the daemons their rules this way; see policy_memfd in hook/dnsjail-hook.c.) */
+ * gives the daemons their rules this way; see policy_memfd in hook/daemons.c.) */
 int dj_allow_read_fd(int fd, char **out, dj_error_t *err);
 
 /* Builds the policy from annotations (may be NULL/0) and the admin config: the annotation's

@@ -1,0 +1,447 @@
+/* daemons.c: the jail's daemons: what each is handed (sockets, descriptors, options), starting
+ * them, stopping them, and forgetting jails whose daemons and processes are gone. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "jail/control.h"
+#include "hook.h"
+#include "daemon/sandbox.h"
+#include "daemon/spawn.h"
+
+const struct daemon_kind daemon_kinds[N_DAEMONS] = {
+    [DAEMON_STUB] = {"dnsstub", "dnsjail-dnsstub"},
+    [DAEMON_PROXY] = {"proxy", "dnsjail-proxy"},
+};
+
+/* "ZONE=UP|UP ZONE=UP" for the stub's --forward; NULL when there are no zones. */
+static int forward_arg(const struct hook *h, char **out, dj_error_t *err)
+{
+    size_t total = 1;
+    char *p;
+
+    *out = NULL;
+    if (h->policy.forward.n == 0)
+        return 0;
+    for (size_t i = 0; i < h->policy.forward.n; i++)
+        total += strlen(h->policy.forward.zones[i].name) +
+                 strlen(h->policy.forward.zones[i].upstreams) + 2;
+    p = *out = malloc(total);
+    if (p == NULL)
+        return dj_error_make(err, ENOMEM, "--forward");
+    for (size_t i = 0; i < h->policy.forward.n; i++)
+        p += sprintf(p, "%s%s=%s", i > 0 ? " " : "", h->policy.forward.zones[i].name,
+                     h->policy.forward.zones[i].upstreams);
+    return 0;
+}
+
+/* Builds a daemon's argv. Numbers are printed into NUMBERS, which must outlive ARGV. */
+struct daemon_args {
+    const char *argv[200]; /* fixed options, 8 --resolver and 64 --upstream-allow at most */
+    size_t argc;
+    char numbers[24][24];
+    size_t n_numbers;
+    int pass[24];
+    size_t n_pass;
+};
+
+static void arg(struct daemon_args *a, const char *option, const char *value)
+{
+    if (a->argc + 3 > sizeof(a->argv) / sizeof(a->argv[0]))
+        abort(); /* a programming error: the lists below are fixed */
+    a->argv[a->argc++] = option;
+    if (value != NULL)
+        a->argv[a->argc++] = value;
+    a->argv[a->argc] = NULL;
+}
+
+static void arg_number(struct daemon_args *a, const char *option, unsigned long value)
+{
+    if (a->n_numbers == sizeof(a->numbers) / sizeof(a->numbers[0]))
+        abort();
+    snprintf(a->numbers[a->n_numbers], sizeof(a->numbers[0]), "%lu", value);
+    arg(a, option, a->numbers[a->n_numbers++]);
+}
+
+static void arg_fd(struct daemon_args *a, const char *option, int fd)
+{
+    if (a->n_pass == sizeof(a->pass) / sizeof(a->pass[0]))
+        abort();
+    a->pass[a->n_pass++] = fd;
+    arg_number(a, option, (unsigned long)fd);
+}
+
+/* Adds OPTION ITEM for each item of a config list (separated by commas or blanks). The
+ * items point into *COPY, which the caller frees after the spawn. */
+static int arg_list(struct daemon_args *a, const char *option, const char *list, char **copy,
+                    dj_error_t *err)
+{
+    char *save = NULL;
+
+    *copy = strdup(list);
+    if (*copy == NULL)
+        return dj_error_make(err, ENOMEM, "%s", option);
+    for (char *item = strtok_r(*copy, ", \t", &save); item != NULL;
+         item = strtok_r(NULL, ", \t", &save))
+        arg(a, option, item);
+    return 0;
+}
+
+/* The proxy's rules travel in a sealed memfd rather than on the command line: an allow list
+ * can be longer than one argument may be, and /proc/PID/cmdline is readable by everyone. */
+static int policy_memfd(struct hook *h, dj_error_t *err)
+{
+    cleanup_free char *canonical = dj_policy_canonical(&h->policy);
+    cleanup_close int fd = -1;
+    const char *rules;
+    size_t len;
+
+    if (canonical == NULL)
+        return dj_error_make(err, ENOMEM, "policy");
+    /* "mode=M [forward=...] allow=RULES": the part after " allow=" is itself a valid allow
+     * value (no forward entry holds a blank). */
+    rules = strstr(canonical, " allow=");
+    rules = rules != NULL ? rules + strlen(" allow=") : "";
+    len = strlen(rules);
+    fd = memfd_create("dnsjail-policy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return dj_error_make(err, errno, "memfd_create");
+    if (write(fd, rules, len) != (ssize_t)len)
+        return dj_error_make(err, errno, "writing the policy");
+    if (lseek(fd, 0, SEEK_SET) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        return dj_error_make(err, errno, "sealing the policy");
+    return steal_fd(&fd);
+}
+
+/* Both daemons: the map and the pools, so each computes the same slot addresses. */
+static void arg_virtual(struct hook *h, struct daemon_args *a, int map_fd)
+{
+    arg_fd(a, "--virtual-map-fd", map_fd);
+    arg(a, "--virtual-ipv4", h->cfg.virtual_ipv4);
+    arg(a, "--virtual-ipv6", h->cfg.virtual_ipv6);
+    arg_number(a, "--virtual-max-names", h->cfg.virtual_max_names);
+}
+
+static int start_daemon(struct hook *h, enum daemon_id id, const struct listeners *l, int pidfd,
+                        int control_fd, struct dj_spawning *spawning, dj_error_t *err)
+{
+    const struct daemon_kind *kind = &daemon_kinds[id];
+    char sinkhole4[INET_ADDRSTRLEN], sinkhole6[INET6_ADDRSTRLEN];
+    cleanup_free char *path = NULL;
+    cleanup_free char *resolvers = NULL; /* arg_list's copies, which argv points into */
+    cleanup_free char *networks = NULL;
+    cleanup_free char *forward = NULL;
+    cleanup_close int policy_fd = -1;
+    struct daemon_args a;
+    struct dj_spawn spec;
+
+    memset(&a, 0, sizeof(a));
+    if (asprintf(&path, "%s/%s", h->cfg.libexec_dir, kind->program) < 0)
+        return dj_error_make(err, ENOMEM, "daemon path");
+    arg(&a, kind->program, NULL);
+    arg(&a, "--container-id", h->state.id);
+    for (size_t i = 0; i < l->n; i++)
+        arg_fd(&a, l->options[i], l->fds[i]);
+    arg_fd(&a, "--watch-pidfd", pidfd);
+    arg_fd(&a, "--control-fd", control_fd);
+    if (h->log_fd >= 0)
+        arg_fd(&a, "--log-fd", h->log_fd);
+    if (h->system_log_fd >= 0) {
+        arg_fd(&a, "--system-log-fd", h->system_log_fd);
+        arg(&a, "--system-log-format",
+            h->system_log_format == DJ_SYSTEM_LOG_JOURNAL ? "journal" : "syslog");
+    }
+    arg(&a, "--ready-fd", "{READY_FD}");
+    arg_number(&a, "--log-rate", h->cfg.log_rate);
+    arg_number(&a, "--log-burst", h->cfg.log_burst);
+    if (h->metrics_fd >= 0) {
+        arg_fd(&a, "--metrics-fd", h->metrics_fd);
+        arg(&a, "--netns-key", h->netns_key);
+    }
+    switch (id) {
+    case DAEMON_STUB:
+        inet_ntop(AF_INET, &h->cfg.sinkhole4, sinkhole4, sizeof(sinkhole4));
+        arg(&a, "--sinkhole-ipv4", sinkhole4);
+        if (h->cfg.have_sinkhole6) {
+            inet_ntop(AF_INET6, &h->cfg.sinkhole6, sinkhole6, sizeof(sinkhole6));
+            arg(&a, "--sinkhole-ipv6", sinkhole6);
+        }
+        arg_number(&a, "--ttl", h->cfg.dns_ttl);
+        if (forward_arg(h, &forward, err) < 0)
+            return -1;
+        if (forward != NULL)
+            arg(&a, "--forward", forward);
+        if (h->policy.mode == DJ_MODE_AUDIT) {
+            arg(&a, "--audit", NULL);
+            arg(&a, "--audit-upstream", h->audit_upstreams);
+        }
+        if (forward != NULL || h->policy.mode == DJ_MODE_AUDIT) {
+            arg_number(&a, "--forward-cache-entries", h->cfg.forward_cache_entries);
+            arg_number(&a, "--forward-ttl-floor", h->cfg.forward_ttl_floor);
+            arg_number(&a, "--forward-ttl-ceiling", h->cfg.forward_ttl_ceiling);
+            arg_number(&a, "--forward-rate", h->cfg.forward_rate);
+            arg_number(&a, "--forward-burst", h->cfg.forward_burst);
+        }
+        if (h->virt.on || h->policy.mode == DJ_MODE_AUDIT) {
+            policy_fd = policy_memfd(h, err);
+            if (policy_fd < 0)
+                return -1;
+            arg_fd(&a, "--policy-fd", policy_fd);
+            if (h->virt.on)
+                arg_virtual(h, &a, h->virt.map_fd);
+        }
+        break;
+    case DAEMON_PROXY:
+        policy_fd = policy_memfd(h, err);
+        if (policy_fd < 0)
+            return -1;
+        arg_fd(&a, "--policy-fd", policy_fd);
+        /* The hook has judged every rule already (a "*" can come from the admin's own
+         * allow key); the proxy only has to read them back. */
+        arg(&a, "--allow-wildcard-all", NULL);
+        if (h->policy.mode == DJ_MODE_AUDIT)
+            arg(&a, "--audit", NULL);
+        if (h->cfg.upstream_resolvers != NULL &&
+            arg_list(&a, "--resolver", h->cfg.upstream_resolvers, &resolvers, err) < 0)
+            return -1;
+        if (h->cfg.upstream_allow != NULL &&
+            arg_list(&a, "--upstream-allow", h->cfg.upstream_allow, &networks, err) < 0)
+            return -1;
+        /* A name inside a forward zone is the zone's: the proxy resolves it there too, so that
+         * a name:port rule inside a zone reaches what the zone says the name is. */
+        if (forward_arg(h, &forward, err) < 0)
+            return -1;
+        if (forward != NULL)
+            arg(&a, "--forward", forward);
+        arg_number(&a, "--max-connections", h->cfg.proxy_max_connections);
+        if (h->virt.on)
+            arg_virtual(h, &a, h->virt.map_ro_fd);
+        break;
+    case N_DAEMONS:
+        break;
+    }
+
+    spec.path = path;
+    spec.argv = (char *const *)a.argv;
+    spec.pass_fds = a.pass;
+    spec.n_pass_fds = a.n_pass;
+    /* Rootless: the namespace's other uids are the user's subordinate ids, not users the admin
+     * chose; the daemons keep the rootless user's uid and lose every capability
+     * (lib/daemon/spawn.c). */
+    spec.user = h->rootless.active ? NULL : h->cfg.run_as_user;
+    spec.ready_timeout_ms = h->cfg.ready_timeout_ms;
+    /* The proxy holds up to six descriptors per connection (two sockets, two pipes) and a
+     * fixed set besides; the stub's needs fit the default. */
+    spec.nofile = id == DAEMON_PROXY ? 6ul * h->cfg.proxy_max_connections + 2048 : 0;
+    return dj_spawn_start(&spec, spawning, err);
+}
+
+/* Kills a daemon that no longer answers on its control socket, if the pid is still one. */
+static void kill_stale_daemon(struct dj_state *st, const char *key, enum daemon_id id)
+{
+    pid_t pid = dj_state_ns_read_pid(st, key, daemon_kinds[id].name);
+    cleanup_free char *expected = NULL;
+    char path[64], exe[4096];
+    ssize_t n;
+
+    if (pid <= 0 || asprintf(&expected, "/%s", daemon_kinds[id].program) < 0)
+        return;
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    n = readlink(path, exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    if (strstr(exe, expected) != NULL)
+        kill(pid, SIGKILL);
+}
+
+/* Asks every daemon of the jail to quit and waits until each has; kills those that do not
+ * answer. */
+void stop_daemons(struct dj_state *st, const char *key)
+{
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        cleanup_free char *control = dj_state_ns_control_path(st, key, daemon_kinds[i].name);
+
+        if (control == NULL || dj_control_quit(control, CONTROL_TIMEOUT_MS, NULL) < 0)
+            kill_stale_daemon(st, key, (enum daemon_id)i);
+    }
+}
+
+/* Whether the namespace KEY still holds a process the jail must keep closed: anything in it
+ * but its bystanders (there before the jail) and EXCLUDE (a newcomer's init, or 0). Asked of
+ * the namespace itself, not of the records, which a crash or a lost poststop can leave
+ * wrong. The daemons are not counted: they run in the hook's namespace, never in this one.
+ * When the namespace cannot be read, the answer is yes: the table stays. *FIRST gets one such
+ * pid, for the log. */
+bool ns_holds_jailed(struct dj_state *st, const char *key, pid_t exclude, pid_t *first)
+{
+    cleanup_free struct dj_proc_id *procs = NULL;
+    cleanup_free struct dj_proc_id *bystanders = NULL;
+    size_t n_procs = 0, n_bystanders = 0;
+    dev_t dev;
+    ino_t ino;
+
+    if (first != NULL)
+        *first = 0;
+    if (dj_state_netns_key_parse(key, &dev, &ino) < 0 ||
+        dj_proc_netns_list(dev, ino, &procs, &n_procs, NULL) < 0)
+        return true;
+    dj_state_ns_read_bystanders(st, key, &bystanders, &n_bystanders);
+    for (size_t i = 0; i < n_procs; i++) {
+        if (procs[i].pid == exclude || dj_proc_in(&procs[i], bystanders, n_bystanders))
+            continue;
+        if (first != NULL)
+            *first = procs[i].pid;
+        return true;
+    }
+    return false;
+}
+
+/* A jail whose daemons do not all answer either has no process left to jail (the daemons exit
+ * when the last container they watch exits) or lost a daemon while its members run (killed,
+ * out of memory, a bug). The first kind is forgotten, with every container record that
+ * points to it; its table stays (a namespace without processes sends nothing). The second is
+ * kept as it is: its table still sends DNS and web traffic to ports nobody serves, so its
+ * members stay closed, and the next container that joins the namespace repairs it
+ * (repair_jail). DATA points to the pid of the container being started, not a member yet. */
+struct gc_data {
+    const char *dead_key;
+};
+
+static void gc_container(struct dj_state *st, const char *id, void *data)
+{
+    struct gc_data *gc = data;
+    struct dj_container_record rec;
+    bool found = false;
+
+    if (dj_state_read_container(st, id, &rec, &found, NULL) < 0 || !found)
+        return;
+    if (strcmp(rec.netns_key, gc->dead_key) == 0)
+        dj_state_remove_container(st, id);
+    dj_container_record_free(&rec);
+}
+
+bool jail_alive(struct dj_state *st, const char *key)
+{
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        cleanup_free char *control = dj_state_ns_control_path(st, key, daemon_kinds[i].name);
+
+        if (control == NULL || dj_control_ping(control, 500, NULL) < 0)
+            return false;
+    }
+    return true;
+}
+
+void forget_jail(struct dj_state *st, const char *key)
+{
+    struct gc_data gc = {key};
+
+    stop_daemons(st, key);
+    dj_state_container_foreach(st, gc_container, &gc);
+    dj_state_ns_remove(st, key);
+}
+
+/* The running jail's daemons: their listeners in the namespace are ours, not foreign. The
+ * pid files are current: the daemons just answered on their control sockets. */
+void note_jail_daemons(struct hook *h, struct dj_state *st, const char *key)
+{
+    h->n_jail_daemons = 0;
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        pid_t pid = dj_state_ns_read_pid(st, key, daemon_kinds[i].name);
+
+        if (pid > 0 && h->n_jail_daemons < sizeof(h->jail_daemons) / sizeof(h->jail_daemons[0]))
+            h->jail_daemons[h->n_jail_daemons++] = pid;
+    }
+}
+
+void gc_namespace(struct dj_state *st, const char *key, void *data)
+{
+    if (!jail_alive(st, key) && !ns_holds_jailed(st, key, *(const pid_t *)data, NULL))
+        forget_jail(st, key);
+}
+
+/* The daemons' metrics directory. Numbers are not worth a refused container: without the
+ * directory the daemons just write none, and the log says why. */
+static void open_metrics_dir(struct hook *h, struct dj_state *st, const char *key)
+{
+    dj_error_t err = NULL;
+    uid_t uid;
+    gid_t gid;
+
+    /* Rootless daemons keep our own uid (see start_daemon): the directory stays ours. */
+    uid = geteuid();
+    gid = getegid();
+    if ((geteuid() == 0 && !h->rootless.active &&
+         dj_sandbox_lookup_user(h->cfg.run_as_user, &uid, &gid, &err) < 0) ||
+        (h->metrics_fd = dj_state_ns_metrics_dir(st, key, uid, gid, &err)) < 0) {
+        h->metrics_fd = -1;
+        log_event(h, "metrics_unavailable", dj_error_msg(&err));
+        dj_error_release(&err);
+        return;
+    }
+    h->netns_key = key;
+}
+
+static void close_metrics_dir(struct hook *h)
+{
+    if (h->metrics_fd >= 0)
+        close(h->metrics_fd);
+    h->metrics_fd = -1;
+    h->netns_key = NULL;
+}
+
+/* Starts every daemon of the jail KEY on its LISTENERS (closed here, the daemons have their
+ * own copies), watching PIDFD, and records their pids. Every daemon is started before any is
+ * waited for: they set up at the same time, and the container waits for the slowest, not for
+ * the sum. On failure the caller stops what started (stop_daemons). */
+int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
+                   struct listeners *listeners, int pidfd, dj_error_t *err)
+{
+    struct dj_spawning spawning[N_DAEMONS];
+    size_t started = 0;
+    int r = -1;
+
+    for (size_t i = 0; i < N_DAEMONS; i++)
+        spawning[i] = (struct dj_spawning){.ready_fd = -1, .pid = -1};
+    open_metrics_dir(h, st, key);
+    for (; started < N_DAEMONS; started++) {
+        const char *name = daemon_kinds[started].name;
+        cleanup_free char *control_path = dj_state_ns_control_path(st, key, name);
+        cleanup_close int control_fd = -1;
+
+        if (control_path == NULL) {
+            dj_error_make(err, ENOMEM, "control path");
+            goto out;
+        }
+        control_fd = dj_control_listen(control_path, err);
+        if (control_fd < 0 || start_daemon(h, (enum daemon_id)started, &listeners[started], pidfd,
+                                           control_fd, &spawning[started], err) < 0)
+            goto out;
+        listeners_close(&listeners[started]);
+    }
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        pid_t pid = 0;
+
+        if (dj_spawn_wait(&spawning[i], &pid, err) < 0 ||
+            dj_state_ns_write_pid(st, key, daemon_kinds[i].name, pid, err) < 0)
+            goto out;
+    }
+    r = 0;
+out:
+    close_metrics_dir(h);
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        dj_spawn_abandon(&spawning[i]);
+        listeners_close(&listeners[i]);
+    }
+    return r;
+}
