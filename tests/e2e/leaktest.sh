@@ -69,9 +69,21 @@ PROBE_ARGS=(/dnsjail-leaktest probe --canary-zone "$ZONE" --canary-addr "$CANARY
     --canary-addr6 "$CANARY6" --other-addr "$OTHER" --allowed-host "$ALLOWED" --timeout-ms 800)
 
 # The report of the last run; leaves REPORT (file) and REPORT_RC.
+# Before the report: the canary has recorded everything the probe sent. The probe has exited;
+# what it sent is queued at the canary's sockets, which one poll loop serves a pass at a time.
+# A marker datagram sent now is read in a pass no earlier than those queues; three markers one
+# after the other leave room for a connection accepted in one pass and read in the next.
+canary_settled() {
+    local i m
+    for i in 1 2 3; do
+        m=settle-$(world_random)-$i
+        nsenter --net="$INET" bash -c 'printf %s "$1" >/dev/udp/127.0.0.1/10123' _ "$m" &&
+            wait_until 5 grep -qF -- "$m" "$LT_STATE" || return 1
+    done
+}
 report() {
     REPORT=$W_TMP/out/$RUN_CID.report
-    sleep 0.3 # the canary writes a record as the packet arrives; let the last one land
+    canary_settled || tap_bail "the canary did not record a marker"
     "$LT_BIN" report --state "$LT_STATE" --input "$RUN_OUT" >"$REPORT" 2>&1
     REPORT_RC=$?
 }
@@ -162,12 +174,7 @@ tap_check "runc norules: an SNI the policy does not allow carries nothing" \
 world_ctns ltbare || tap_bail "cannot make a namespace"
 bare=$(world_bundle "$W_ID-lt-bare" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
     --annotation io.dnsjail.enable=true -- "${PROBE_ARGS[@]}") || tap_bail "cannot make a bundle"
-python3 - "$bare/config.json" <<'EOF2' || tap_bail "cannot edit the bundle"
-import json, sys
-cfg = json.load(open(sys.argv[1]))
-cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/usr"]
-json.dump(cfg, open(sys.argv[1], "w"))
-EOF2
+/usr/bin/python3 "$W_E2E_DIR/lib/ociedit.py" drop-usr "$bare/config.json" || tap_bail "cannot edit the bundle"
 run_runc "$W_ID-lt-bare" "$bare"
 report
 tap_check "empty rootfs: the static probe ran without /usr" \
@@ -319,17 +326,7 @@ else
             --add-cap CAP_NET_ADMIN:effective --add-cap CAP_NET_ADMIN:permitted "$@" -- \
             /usr/bin/timeout 12 /usr/sbin/iodine -f -r -P leaktest-pw 198.51.100.130 tunnel.test) ||
             return 1
-        python3 - "$b/config.json" <<'EOF' || return 1
-import json, sys
-path = sys.argv[1]
-cfg = json.load(open(path))
-lin = cfg["linux"]
-lin.setdefault("devices", []).append(
-    {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 438})
-lin.setdefault("resources", {}).setdefault("devices", []).append(
-    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"})
-json.dump(cfg, open(path, "w"))
-EOF
+        /usr/bin/python3 "$W_E2E_DIR/lib/ociedit.py" add-tun "$b/config.json" || return 1
         echo "$b"
     }
     tunnel_up() { grep -q "Connection setup complete" "$RUN_OUT" "$RUN_ERR"; }

@@ -23,58 +23,7 @@ DNSJAIL=$top_builddir/cli/dnsjail
 # before it, names and labels are well-formed, values are numbers, histogram buckets are
 # cumulative and end in +Inf equal to _count. Prints what is wrong and fails.
 prom_check() { # FILE
-    python3 - "$1" <<'EOF'
-import math, re, sys
-name_re = r'[a-zA-Z_:][a-zA-Z0-9_:]*'
-label_re = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
-sample_re = re.compile(r'^(' + name_re + r')(?:\{((?:' + label_re + r')(?:,' + label_re + r')*)?\})? (\S+)(?: -?\d+)?$')
-types, helps, seen, buckets, counts, errors = {}, set(), set(), {}, {}, []
-text = open(sys.argv[1], encoding='utf-8').read()
-if text and not text.endswith('\n'):
-    errors.append('no newline at the end')
-for n, line in enumerate(text.splitlines(), 1):
-    if line.startswith('# HELP '):
-        name = line.split(' ')[2]
-        if name in helps: errors.append(f'{n}: second HELP for {name}')
-        helps.add(name)
-        continue
-    if line.startswith('# TYPE '):
-        parts = line.split(' ')
-        if len(parts) != 4 or parts[3] not in ('counter', 'gauge', 'histogram', 'summary', 'untyped'):
-            errors.append(f'{n}: bad TYPE line'); continue
-        if parts[2] in types or parts[2] in seen: errors.append(f'{n}: TYPE for {parts[2]} too late or twice')
-        types[parts[2]] = parts[3]
-        continue
-    if line.startswith('#') or not line: continue
-    m = sample_re.match(line)
-    if not m: errors.append(f'{n}: not a sample: {line!r}'); continue
-    name, labels, value = m.group(1), m.group(2) or '', m.group(3)
-    try: v = float(value.replace('Inf', 'inf'))
-    except ValueError: errors.append(f'{n}: bad value {value!r}'); continue
-    family = name
-    for suffix in ('_bucket', '_sum', '_count'):
-        if name.endswith(suffix) and types.get(name[:-len(suffix)]) == 'histogram':
-            family = name[:-len(suffix)]
-    if family not in types: errors.append(f'{n}: {name} has no TYPE before it')
-    seen.add(family)
-    if types.get(family) == 'counter' and (v < 0 or math.isnan(v)): errors.append(f'{n}: negative counter')
-    if family != name:
-        rest = re.sub(r',?le="[^"]*"', '', labels)
-        if name.endswith('_bucket'):
-            le = re.search(r'le="([^"]*)"', labels)
-            if not le: errors.append(f'{n}: bucket without le'); continue
-            b = buckets.setdefault((family, rest), [])
-            if b and v < b[-1][1]: errors.append(f'{n}: buckets not cumulative')
-            b.append((le.group(1), v))
-        elif name.endswith('_count'):
-            counts[(family, rest)] = v
-for key, b in buckets.items():
-    if b[-1][0] != '+Inf': errors.append(f'{key}: last bucket is not +Inf')
-    elif counts.get(key) != b[-1][1]: errors.append(f'{key}: +Inf bucket differs from _count')
-if not seen: errors.append('no samples')
-for e in errors: print(e)
-sys.exit(1 if errors else 0)
-EOF
+    /usr/bin/python3 "$W_E2E_DIR/lib/promcheck.py" exposition "$1"
 }
 
 # The value of the sample whose line starts with PREFIX in FILE (0 when absent).
@@ -156,12 +105,7 @@ tap_check "jail: dnsstub.prom is valid exposition text" prom_check "$jdir/metric
 tap_check "jail: proxy.prom is valid exposition text" prom_check "$jdir/metrics/proxy.prom"
 # A second, independent reader: the Prometheus client library's own parser (Debian's
 # python3-prometheus-client, installed by scripts/install-deps.sh test).
-prom_client_check() { # FILE
-    /usr/bin/python3 -c 'import sys
-from prometheus_client.parser import text_string_to_metric_families as parse
-families = list(parse(open(sys.argv[1], encoding="utf-8").read()))
-sys.exit(0 if families else "no metric family")' "$1"
-}
+prom_client_check() { /usr/bin/python3 "$W_E2E_DIR/lib/promcheck.py" client "$1"; } # FILE
 tap_check "jail: prometheus_client parses dnsstub.prom" prom_client_check "$jdir/metrics/dnsstub.prom"
 tap_check "jail: prometheus_client parses proxy.prom" prom_client_check "$jdir/metrics/proxy.prom"
 
@@ -183,24 +127,7 @@ tap_check "dnsjail ps -v: shows the policy" grep -q "allow: allowed.example:443,
 json=$W_TMP/out/ps.json
 "$DNSJAIL" --config "$W_CONF" ps --json >"$json" 2>&1
 tap_check "dnsjail ps --json: the container with pids, liveness and counters" \
-    python3 - "$json" "$id" "$key" "$stub" "$proxy" <<'EOF'
-import json, sys
-path, cid, key, stub, proxy = sys.argv[1:]
-jails = json.load(open(path))
-assert isinstance(jails, list), "not one array"
-row = [j for j in jails if j["container"] == cid]
-assert len(row) == 1, f"{cid} listed {len(row)} times"
-j = row[0]
-assert j["netns"] == key and j["mode"] == "enforce" and j["rules"] == 2, j
-assert j["members"] == [cid], j["members"]
-assert j["daemons"]["dnsstub"] == {"pid": int(stub), "alive": True, "metrics": True}, j["daemons"]
-assert j["daemons"]["proxy"]["pid"] == int(proxy) and j["daemons"]["proxy"]["alive"], j["daemons"]
-q = [m for m in j["metrics"] if m["name"] == "dnsjail_dns_queries_total" and m["labels"] == "outcome=sinkholed"]
-assert q and q[0]["value"] >= 5, q
-assert any(m["name"] == "dnsjail_resolver_lookups_total" for m in j["metrics"])
-assert j["uptime_seconds"] is not None and j["uptime_seconds"] >= 0
-assert j["problem"] is None, j["problem"]
-EOF
+    /usr/bin/python3 "$W_E2E_DIR/lib/promcheck.py" ps-json "$json" "$id" "$key" "$stub" "$proxy"
 [ "$?" -eq 0 ] || tap_diag_file "$json" 20
 
 logs=$W_TMP/out/logs.txt

@@ -48,115 +48,8 @@ in_jail() { ip netns exec "$JAIL" "$@"; }
 in_net() { ip netns exec "$NET" "$@"; }
 
 # ---- probes (python3: exact errno and timing, no guessing from tool output) ---------------
-cat >"$WORK/probe.py" <<'EOF'
-import errno, os, socket, struct, sys, time
-
-def family(host):
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-def serve_tcp(host, port, banner):
-    s = socket.socket(family(host), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, int(port)))
-    s.listen(16)
-    while True:
-        c, _ = s.accept()
-        try:
-            c.sendall(banner.encode() + b"\n")
-        except OSError:
-            pass
-        c.close()
-
-def serve_udp(host, port):
-    s = socket.socket(family(host), socket.SOCK_DGRAM)
-    s.bind((host, int(port)))
-    while True:
-        data, peer = s.recvfrom(2048)
-        s.sendto(data, peer)
-
-def name(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else type(e).__name__
-
-def tcp(host, port):
-    # Prints the outcome and the seconds it took: "banner:TEXT", "connected", "error:ENAME",
-    # "timeout".
-    s = socket.socket(family(host), socket.SOCK_STREAM)
-    s.settimeout(3)
-    start = time.monotonic()
-    try:
-        s.connect((host, int(port)))
-        data = s.recv(100).decode(errors="replace").strip()
-        outcome = "banner:" + data if data else "connected"
-    except socket.timeout:
-        outcome = "timeout"
-    except OSError as e:
-        outcome = "error:" + name(e)
-    print(outcome, "%.3f" % (time.monotonic() - start))
-
-def udp(host, port):
-    # "reply", "send-error:ENAME", "recv-error:ENAME" or "timeout".
-    s = socket.socket(family(host), socket.SOCK_DGRAM)
-    s.settimeout(2)
-    s.connect((host, int(port)))  # connected, so ICMP errors come back as recv errors
-    try:
-        s.send(b"leak?")
-    except OSError as e:
-        print("send-error:" + name(e))
-        return
-    try:
-        s.recv(100)
-        print("reply")
-    except socket.timeout:
-        print("timeout")
-    except OSError as e:
-        print("recv-error:" + name(e))
-
-def checksum(data):
-    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data) - 1, 2))
-    if len(data) % 2:
-        total += data[-1] << 8
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-def ping(host):
-    # One ICMP echo over a raw socket (root; no iputils needed): "reply", "send-error:ENAME",
-    # "recv-error:ENAME" or "timeout".
-    v6 = family(host) == socket.AF_INET6
-    s = socket.socket(family(host), socket.SOCK_RAW,
-                      socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
-    ident = os.getpid() & 0xFFFF
-    request, reply = (128, 129) if v6 else (8, 0)
-    packet = struct.pack("!BBHHH", request, 0, 0, ident, 1) + b"dnsjail-test"
-    if not v6:  # the kernel fills in the ICMPv6 checksum, not the ICMPv4 one
-        packet = packet[:2] + struct.pack("!H", checksum(packet)) + packet[4:]
-    s.connect((host, 0))
-    try:
-        s.send(packet)
-    except OSError as e:
-        print("send-error:" + name(e))
-        return
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:
-        s.settimeout(max(deadline - time.monotonic(), 0.01))
-        try:
-            data = s.recv(2048)
-        except socket.timeout:
-            break
-        except OSError as e:
-            print("recv-error:" + name(e))
-            return
-        if not v6:
-            data = data[(data[0] & 0x0F) * 4:]  # raw IPv4 sockets deliver the IP header too
-        if len(data) >= 8 and data[0] == reply and struct.unpack("!H", data[4:6])[0] == ident:
-            print("reply")
-            return
-    print("timeout")
-
-{"serve-tcp": serve_tcp, "serve-udp": serve_udp, "tcp": tcp, "udp": udp,
- "ping": ping}[sys.argv[1]](*sys.argv[2:])
-EOF
-probe() { python3 "$WORK/probe.py" "$@"; }
+NFTPROBE=$script_dir/lib/nftprobe.py
+probe() { /usr/bin/python3 "$NFTPROBE" "$@"; }
 
 start_in() { # start_in NS COMMAND... : background, remembered for cleanup
     local ns=$1
@@ -174,7 +67,7 @@ wait_until() { # wait_until COMMAND... : up to 30 s (a loaded CI host starts pyt
     return 1
 }
 world_state() { # what a bail-out needs to tell a slow start from a broken one
-    echo "last probe: $(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 80 2>&1)"
+    echo "last probe: $(in_jail /usr/bin/python3 "$NFTPROBE" tcp 192.0.2.1 80 2>&1)"
     echo "listeners in $NET:"
     in_net ss -ltnu 2>&1
     echo "links:"
@@ -209,11 +102,11 @@ start_in "$NET" dnsmasq -k --conf-file=/dev/null --user=root --no-resolv --no-ho
 start_in "$JAIL" dnsmasq -k --conf-file=/dev/null --user=root --no-resolv --no-hosts \
     --address=/#/6.6.6.6 --port="$DNS_PORT" --listen-address=127.0.0.1,::1 --bind-interfaces \
     --log-queries --log-facility="$WORK/local.log" --pid-file="$WORK/local.pid"
-start_in "$NET" python3 "$WORK/probe.py" serve-tcp 192.0.2.1 22 internet-ssh
-start_in "$NET" python3 "$WORK/probe.py" serve-tcp 2001:db8::1 22 internet-ssh
-start_in "$NET" python3 "$WORK/probe.py" serve-tcp 192.0.2.1 80 internet-http
-start_in "$NET" python3 "$WORK/probe.py" serve-udp 192.0.2.1 9999
-start_in "$JAIL" python3 "$WORK/probe.py" serve-tcp 127.0.0.1 "$HTTP_PORT" jail-proxy
+start_in "$NET" /usr/bin/python3 "$NFTPROBE" serve-tcp 192.0.2.1 22 internet-ssh
+start_in "$NET" /usr/bin/python3 "$NFTPROBE" serve-tcp 2001:db8::1 22 internet-ssh
+start_in "$NET" /usr/bin/python3 "$NFTPROBE" serve-tcp 192.0.2.1 80 internet-http
+start_in "$NET" /usr/bin/python3 "$NFTPROBE" serve-udp 192.0.2.1 9999
+start_in "$JAIL" /usr/bin/python3 "$NFTPROBE" serve-tcp 127.0.0.1 "$HTTP_PORT" jail-proxy
 
 dig_short() { # dig_short NS SERVER NAME [dig options]
     local ns=$1 server=$2 qname=$3
@@ -233,7 +126,7 @@ for listener in "$NET -lt 192.0.2.1:22" "$NET -lt [2001:db8::1]:22" "$NET -lt 19
     wait_until listening $listener ||
         tap_bail "listener $listener did not come up: $(world_state | tr '\n' ' ')"
 done
-wait_until test "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 80 | cut -d' ' -f1)" = \
+wait_until test "$(in_jail /usr/bin/python3 "$NFTPROBE" tcp 192.0.2.1 80 | cut -d' ' -f1)" = \
     banner:internet-http || tap_bail "TCP listeners did not come up: $(world_state | tr '\n' ' ')"
 
 canary_saw() { grep -q "query\[A\] $1 " "$WORK/canary.log" 2>/dev/null; }
@@ -254,15 +147,15 @@ tap_check "control: dig +tcp @192.0.2.1 reaches the canary" \
 tap_check "control: dig @2001:db8::1 reaches the canary" \
     test "$(dig_short "$JAIL" 2001:db8::1 control-v6.test)" = 192.0.2.53
 tap_check "control: TCP to 192.0.2.1:22 connects" \
-    outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 22)"
+    outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail /usr/bin/python3 "$NFTPROBE" tcp 192.0.2.1 22)"
 tap_check "control: TCP to [2001:db8::1]:22 connects" \
-    outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail python3 "$WORK/probe.py" tcp 2001:db8::1 22)"
+    outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail /usr/bin/python3 "$NFTPROBE" tcp 2001:db8::1 22)"
 tap_check "control: UDP to 192.0.2.1:9999 is echoed" \
-    outcome_is reply "$(in_jail python3 "$WORK/probe.py" udp 192.0.2.1 9999)"
+    outcome_is reply "$(in_jail /usr/bin/python3 "$NFTPROBE" udp 192.0.2.1 9999)"
 tap_check "control: ping 192.0.2.1 works" \
-    outcome_is reply "$(in_jail python3 "$WORK/probe.py" ping 192.0.2.1)"
+    outcome_is reply "$(in_jail /usr/bin/python3 "$NFTPROBE" ping 192.0.2.1)"
 tap_check "control: ping 2001:db8::1 works" \
-    outcome_is reply "$(in_jail python3 "$WORK/probe.py" ping 2001:db8::1)"
+    outcome_is reply "$(in_jail /usr/bin/python3 "$NFTPROBE" ping 2001:db8::1)"
 
 # ---- 1. install and listing ----------------------------------------------------------------
 chain_body() { # the rules and settings of CHAIN, one normalized line each
@@ -381,29 +274,29 @@ tap_check "the local listener saw leak-udp.test" grep -q "query\[A\] leak-udp.te
 
 fast_reset() { # fast_reset HOST PORT
     # "0.NNN" seconds: a reset within the ~1 s budget, not a SYN retransmission timeout
-    outcome_is "error:ECONNREFUSED 0\.[0-9]+" "$(in_jail python3 "$WORK/probe.py" tcp "$1" "$2")"
+    outcome_is "error:ECONNREFUSED 0\.[0-9]+" "$(in_jail /usr/bin/python3 "$NFTPROBE" tcp "$1" "$2")"
 }
 tap_check "TCP to 192.0.2.1:22 is refused (tcp reset) within 1 s" fast_reset 192.0.2.1 22
 tap_check "TCP to [2001:db8::1]:22 is refused (tcp reset) within 1 s" fast_reset 2001:db8::1 22
 tap_check "TCP to 192.0.2.1:443 is refused (no TLS proxy configured)" fast_reset 192.0.2.1 443
 tap_check "TCP to 192.0.2.1:80 reaches the local proxy, not the internet" \
-    outcome_is "banner:jail-proxy [0-9.]+" "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 80)"
+    outcome_is "banner:jail-proxy [0-9.]+" "$(in_jail /usr/bin/python3 "$NFTPROBE" tcp 192.0.2.1 80)"
 tap_check "UDP to 192.0.2.1:9999 fails with EPERM or an ICMP error" \
     outcome_is "(send-error|recv-error):(EPERM|EACCES|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH)" \
-    "$(in_jail python3 "$WORK/probe.py" udp 192.0.2.1 9999)"
+    "$(in_jail /usr/bin/python3 "$NFTPROBE" udp 192.0.2.1 9999)"
 tap_check "ping 192.0.2.1 fails with EPERM or an ICMP error" \
     outcome_is "(send-error|recv-error):(EPERM|EACCES|EHOSTUNREACH|ENETUNREACH)" \
-    "$(in_jail python3 "$WORK/probe.py" ping 192.0.2.1)"
+    "$(in_jail /usr/bin/python3 "$NFTPROBE" ping 192.0.2.1)"
 tap_check "ping 2001:db8::1 fails with EPERM or an ICMP error" \
     outcome_is "(send-error|recv-error):(EPERM|EACCES|EHOSTUNREACH|ENETUNREACH)" \
-    "$(in_jail python3 "$WORK/probe.py" ping 2001:db8::1)"
+    "$(in_jail /usr/bin/python3 "$NFTPROBE" ping 2001:db8::1)"
 tap_check "loopback: dig @127.0.0.1 -p $DNS_PORT works" \
     test "$(dig_short "$JAIL" 127.0.0.1 loop.test -p "$DNS_PORT")" = 6.6.6.6
 tap_check "loopback: dig @::1 -p $DNS_PORT works" \
     test "$(dig_short "$JAIL" ::1 loop6.test -p "$DNS_PORT")" = 6.6.6.6
 tap_check "loopback: TCP to 127.0.0.1:$HTTP_PORT works" \
     outcome_is "banner:jail-proxy [0-9.]+" \
-    "$(in_jail python3 "$WORK/probe.py" tcp 127.0.0.1 "$HTTP_PORT")"
+    "$(in_jail /usr/bin/python3 "$NFTPROBE" tcp 127.0.0.1 "$HTTP_PORT")"
 
 # Address rules (io.dnsjail.allow CIDRs) open exactly their network and port, and nothing else.
 tap_check "install with address rules 192.0.2.0/24:22 and [2001:db8::1]" \
@@ -413,12 +306,12 @@ tap_check "filter_out accepts ip daddr 192.0.2.0/24 tcp dport 22" \
 tap_check "nat_out exempts [2001:db8::1]:80 from the proxy redirect" \
     bash -c "ip netns exec $JAIL nft list chain inet dnsjail nat_out | grep -q 'ip6 daddr 2001:db8::1 tcp dport 80 accept'"
 tap_check "address rule: TCP to 192.0.2.1:22 connects" \
-    outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail python3 "$WORK/probe.py" tcp 192.0.2.1 22)"
+    outcome_is "banner:internet-ssh [0-9.]+" "$(in_jail /usr/bin/python3 "$NFTPROBE" tcp 192.0.2.1 22)"
 tap_check "address rule: TCP to [2001:db8::1]:22 (port not in the rule) is still refused" \
     fast_reset 2001:db8::1 22
 tap_check "address rule: UDP to 192.0.2.1:9999 is still refused" \
     outcome_is "(send-error|recv-error):(EPERM|EACCES|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH)" \
-    "$(in_jail python3 "$WORK/probe.py" udp 192.0.2.1 9999)"
+    "$(in_jail /usr/bin/python3 "$NFTPROBE" udp 192.0.2.1 9999)"
 tap_check "address rule: DNS to 192.0.2.1 is still answered locally" \
     test "$(dig_short "$JAIL" 192.0.2.1 cidr-dns.test)" = 6.6.6.6
 

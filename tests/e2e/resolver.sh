@@ -38,23 +38,7 @@ trap 'exit 130' INT TERM
 
 # A UDP and TCP port that nothing uses on 127.0.0.1 (two of them: one stays dead).
 free_ports() {
-    python3 - <<'EOF'
-import socket
-ports = []
-while len(ports) < 2:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    p = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", p))
-        ports.append(p)
-    except OSError:
-        pass
-    t.close()
-    u.close()
-print(*ports)
-EOF
+    /usr/bin/python3 "$script_dir/lib/freeports.py"
 }
 read -r PORT DEAD_PORT < <(free_ports)
 

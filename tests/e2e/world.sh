@@ -245,6 +245,23 @@ world_ctns() { # LABEL
 canary_saw() { grep -qF -- "$1" "$W_CANARY_DNS_LOG" "$W_CANARY_NET_LOG"; }
 canary_saw_dns() { grep -qF -- "$1" "$W_CANARY_DNS_LOG"; }
 canary_saw_net() { grep -qF -- "$1" "$W_CANARY_NET_LOG"; }
+# "The canary saw nothing" only after the canaries have recorded markers sent now, which
+# they read after anything sent before: canary.py serves its sockets one selector pass at a
+# time (three markers one after the other leave room for a connection accepted in one pass
+# and read in the next), dnsmasq answers its queries in order.
+canary_settled() {
+    local m i inet=(nsenter --net="/run/netns/$W_INET")
+    m=settle-$(world_random)
+    for i in 1 2 3; do
+        "${inet[@]}" bash -c 'printf %s "$1" >"/dev/udp/127.0.0.1/$2"' _ "$m-$i" "${W_UDP_PORTS%%,*}" &&
+            wait_until 5 grep -qF -- "$m-$i" "$W_CANARY_NET_LOG" || return 1
+    done
+    "${inet[@]}" dig +time=2 +tries=2 +short @127.0.0.1 "$m.settle.invalid" >/dev/null &&
+        wait_until 5 grep -qF -- "$m.settle.invalid" "$W_CANARY_DNS_LOG"
+}
+canary_none() { canary_settled && ! canary_saw "$1"; }
+canary_none_dns() { canary_settled && ! canary_saw_dns "$1"; }
+canary_none_net() { canary_settled && ! canary_saw_net "$1"; }
 
 # ---- dnsjail configuration ----------------------------------------------------------------
 # Writes the admin config FILE for the build tree's binaries (default $W_TMP/dnsjail.conf, and
@@ -437,19 +454,43 @@ world_daemons() {
     [ -n "$W_STUB_EXE" ] || return 0
     world_processes_of "$W_STUB_EXE" "$(dirname "$W_STUB_EXE")/dnsjail-proxy"
 }
+# Live processes only: a zombie has no exe link (pid 1 reaps orphans slowly here, and a
+# zombie holds nothing). A binary replaced on disk (package upgrade) still counts as itself.
 world_processes_of() { # EXE...
     [ -n "$1" ] || return 0
     local p exe want
     for p in /proc/[0-9]*; do
         exe=$(readlink "$p/exe" 2>/dev/null) || continue
+        exe=${exe% (deleted)}
         for want in "$@"; do [ "$exe" = "$want" ] && echo "${p#/proc/}"; done
     done
 }
-stub_for() { pgrep -f "dnsjail-dnsstub.*--container-id $1( |\$)"; }
-has_stub_for() { stub_for "$1" >/dev/null; }
+# Pids of this run's daemons (both kinds, or only those of KIND: dnsstub or proxy) started
+# for container ID, found by their executable and their --container-id argument.
+daemons_for() { # ID [KIND]
+    local p exes
+    [ -n "$W_STUB_EXE" ] || return 0
+    exes=("$W_STUB_EXE" "$(dirname "$W_STUB_EXE")/dnsjail-proxy")
+    case ${2:-} in
+    dnsstub) exes=("${exes[0]}") ;;
+    proxy) exes=("${exes[1]}") ;;
+    esac
+    for p in $(world_processes_of "${exes[@]}"); do
+        tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null |
+            awk -v id="$1" 'prev == "--container-id" && $0 == id { found = 1 } { prev = $0 }
+                END { exit !found }' && echo "$p"
+    done
+}
+stub_for() { daemons_for "$1" dnsstub; }
+has_stub_for() { [ -n "$(stub_for "$1")" ]; }
 # "No daemon left" always means neither the stub nor the proxy: a leaked proxy is a leak too.
-no_daemon_for() { ! pgrep -f "dnsjail-(dnsstub|proxy).*--container-id $1( |\$)" >/dev/null; }
-no_daemons_at_all() { [ -z "$(world_daemons)" ]; }
+# Every such check goes through these two; without the run's executables known (no
+# world_dnsjail_conf yet) they cannot look, and fail.
+no_daemon_for() { world_daemons_known && [ -z "$(daemons_for "$1")" ]; }
+no_daemons_at_all() { world_daemons_known && [ -z "$(world_daemons)" ]; }
+world_daemons_known() {
+    [ -n "$W_STUB_EXE" ] || { echo "no daemon executable known: world_dnsjail_conf first" >&2; return 1; }
+}
 # No per-container record and no namespace state left (for a namespace no one else uses).
 state_clean_for() { [ ! -e "$W_STATE/containers/$1" ]; }
 state_empty() {
@@ -461,37 +502,10 @@ no_mounts_under_state() { ! grep -q " $W_STATE" /proc/self/mountinfo; }
 no_nft_table_in() { ! nft_table_in "$1"; }
 # The hook's log has a dns_query line for QNAME from container ID.
 log_has_query() { # ID QNAME
-    python3 - "$W_LOG" "$1" "$2" <<'EOF'
-import json, sys
-path, cid, qname = sys.argv[1:4]
-try:
-    lines = open(path).read().splitlines()
-except OSError:
-    sys.exit(1)
-for line in lines:
-    try:
-        ev = json.loads(line)
-    except ValueError:
-        continue
-    if (ev.get("event") == "dns_query" and ev.get("container") == cid
-            and str(ev.get("qname", "")).rstrip(".").lower() == qname.lower()):
-        sys.exit(0)
-sys.exit(1)
-EOF
+    /usr/bin/python3 "$W_E2E_DIR/lib/logquery.py" query "$W_LOG" "$1" "$2"
 }
 # The hook's log has an event EVENT (e.g. jail_refused) for container ID.
-log_has_event() { # EVENT ID
-    python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        ev = json.loads(line)
-    except ValueError:
-        continue
-    if ev.get("event") == sys.argv[2] and ev.get("container") == sys.argv[3]:
-        sys.exit(0)
-sys.exit(1)' "$W_LOG" "$1" "$2" 2>/dev/null
-}
+log_has_event() { /usr/bin/python3 "$W_E2E_DIR/lib/logquery.py" event "$W_LOG" "$1" "$2" 2>/dev/null; } # EVENT ID
 # After a container went: no stub for it, no state for it, no table in NSPATH (if given).
 assert_gone() { # DESCRIPTION ID [NSPATH]
     # By its arguments, and by its executable: this run has no other jailed container alive.
@@ -605,7 +619,7 @@ world_battery_jailed() { # RUNTIME
         eval 'probe_is "$RUN_OUT" dns_txt rcode NOERROR && probe_is "$RUN_OUT" dns_txt answers -' ||
         tap_diag "$(grep "^dns_txt " "$RUN_OUT")"
     tap_check "$rt jailed: the canary resolver saw none of the names" \
-        eval '! canary_saw_dns "$tag"'
+        canary_none_dns "$tag"
     tap_check "$rt jailed: the log has a dns_query line for the secret with the container id" \
         log_has_query "$RUN_CID" "secret-$tag-r.attacker.test" || tap_diag_file "$W_LOG" 10
     for label in tcp22 tcp9999 tcp6_22; do
@@ -626,7 +640,7 @@ world_battery_jailed() { # RUNTIME
             tap_diag "$(grep "^$label " "$RUN_OUT")"
     done
     tap_check "$rt jailed: the canary listeners saw nothing of this run" \
-        eval '! canary_saw_net "$tag"' || tap_diag "$(grep -F "$tag" "$W_CANARY_NET_LOG")"
+        canary_none_net "$tag" || tap_diag "$(grep -F "$tag" "$W_CANARY_NET_LOG")"
     assert_gone "$rt jailed, after exit" "$RUN_CID" "$ns"
 }
 
