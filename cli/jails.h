@@ -6,7 +6,7 @@
  * vanished is skipped, what is half there is shown with what could be read. Everything read
  * is bounded, opened without following links and checked to be a regular file, and names
  * that will be printed are reduced to printable characters: the metrics files come from the
- * unprivileged daemons and are parsed by lib/promtext.
+ * unprivileged daemons and are parsed by lib/report/promtext.
  * Owns: struct dj_jail_info and its reading. */
 #ifndef DNSJAIL_CLI_JAILS_H
 #define DNSJAIL_CLI_JAILS_H
