@@ -441,12 +441,7 @@ run_container() {
 
 # ---- what dnsjail left behind -------------------------------------------------------------
 # Pids of processes running EXE (by their executable, not their arguments).
-daemons_of() { # EXE
-    local p
-    for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/exe" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
-    done
-}
+daemons_of() { world_processes_of "$1"; }
 # Pids of this run's dnsjail-dnsstub processes (found by their executable).
 world_stubs() { world_processes_of "$W_STUB_EXE"; }
 # Pids of this run's daemons, both kinds: the proxy is installed beside the stub everywhere.
@@ -458,12 +453,12 @@ world_daemons() {
 # zombie holds nothing). A binary replaced on disk (package upgrade) still counts as itself.
 world_processes_of() { # EXE...
     [ -n "$1" ] || return 0
-    local p exe want
-    for p in /proc/[0-9]*; do
-        exe=$(readlink "$p/exe" 2>/dev/null) || continue
-        exe=${exe% (deleted)}
-        for want in "$@"; do [ "$exe" = "$want" ] && echo "${p#/proc/}"; done
-    done
+    # One find reads every exe link: a readlink forked per process made each check take
+    # seconds on a busy machine, and the checks run in polling loops.
+    find /proc/[0-9]*/exe -maxdepth 0 -printf '%l\t%h\n' 2>/dev/null | awk -F'\t' '
+        BEGIN { for (i = 1; i < ARGC; i++) want[ARGV[i]]; ARGC = 1 }
+        { sub(/ \(deleted\)$/, "", $1) }
+        $1 in want { sub("^/proc/", "", $2); print $2 }' "$@"
 }
 # Pids of this run's daemons (both kinds, or only those of KIND: dnsstub or proxy) started
 # for container ID, found by their executable and their --container-id argument.
