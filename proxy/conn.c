@@ -220,7 +220,7 @@ int conn_refuse(struct proxy *p, struct conn *c, const void *answer, size_t len)
     }
     c->closing = true;
     c->connecting = false;
-    c->deadline_ns = p->now_ns + (uint64_t)PROXY_LINGER_MS * NS_PER_MS;
+    c->deadline_ns = p->now_ns + (uint64_t)p->cfg->idle_ms * NS_PER_MS;
     return 1;
 }
 
@@ -235,13 +235,17 @@ static int closing_step(struct proxy *p, struct conn *c)
         conn_close(p, c);
         return -1;
     }
-    /* The linger bounds a client that stops reading, not a slow one: while what is left of the
-     * answer still moves, and again from our FIN, it has PROXY_LINGER_MS more (a client that
-     * half-closed after a large request's head reads the rest of the response here). */
+    /* What is left of the answer (the rest of a response the client half-closed for, a large
+     * one still arriving) is bounded like any exchange, by the idle timeout from its last
+     * progress: a client that reads slowly under load must not lose the end of a response.
+     * The short linger starts at our FIN and only bounds the draining of its late bytes. */
+    if (!flow_flushed(&c->down)) {
+        if (progress > 0)
+            c->deadline_ns = p->now_ns + (uint64_t)p->cfg->idle_ms * NS_PER_MS;
+        return progress;
+    }
     if (progress > 0)
         c->deadline_ns = p->now_ns + (uint64_t)PROXY_LINGER_MS * NS_PER_MS;
-    if (!flow_flushed(&c->down))
-        return progress;
     if (!c->down.dst_shut) {
         shutdown(c->client.fd, SHUT_WR);
         c->down.dst_shut = true;

@@ -56,7 +56,7 @@
 #define PROXY_DEFAULT_IDLE_MS 300000     /* no byte either way */
 #define PROXY_UPSTREAM_MS 15000          /* resolving and connecting, all addresses together */
 #define PROXY_CONNECT_MS 3000            /* one address */
-#define PROXY_LINGER_MS 2000             /* idle: the rest of an answer, then the client's bytes */
+#define PROXY_LINGER_MS 2000             /* after our FIN: the client's late bytes are drained */
 #define PROXY_CONTROL_IDLE_MS 10000      /* a silent control connection is closed, like the stub */
 #define PROXY_LOG_PATH_MAX 256           /* bytes of the request path put into a log line */
 #define PROXY_BUFFER_MIN 4096

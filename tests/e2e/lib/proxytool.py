@@ -153,7 +153,7 @@ def halfclose_big(port, size):
     s.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: allowed.test\r\n\r\n" % size)
     s.shutdown(socket.SHUT_WR)
     time.sleep(0.5)
-    data = b""
+    data = bytearray()
     while True:
         d = s.recv(1 << 20)
         if not d:
