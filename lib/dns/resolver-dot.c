@@ -27,6 +27,7 @@ static void dot_log_failure(struct dj_resolver *res, const struct server *srv, c
     struct timespec now;
     struct dj_json j;
 
+    /* The log's own rate limit, shared with the daemon's other lines: on the real clock. */
     if (res->log == NULL || !dj_log_admit(res->log, dj_monotonic_ns()))
         return;
     if (ss->ss_family == AF_INET) {

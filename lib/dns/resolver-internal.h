@@ -241,6 +241,7 @@ enum attempt_end {
 /* ---- shared between the files ------------------------------------------------------- */
 
 /* resolver.c */
+uint64_t resolver_now(const struct dj_resolver *res);
 void resolver_lookup_queue(struct dj_resolver *res, struct dj_lookup *l);
 
 /* resolver-query.c */

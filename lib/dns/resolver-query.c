@@ -199,7 +199,7 @@ static void attempt_close(struct dj_resolver *res, struct query *q)
         list_del(&q->dot_link);
         srv->n_dot_queries--;
         if (srv->n_dot_queries == 0 && srv->conn_ready)
-            srv->conn_deadline_ns = dj_monotonic_ns() + (uint64_t)DOT_IDLE_MS * NS_PER_MS;
+            srv->conn_deadline_ns = resolver_now(res) + (uint64_t)DOT_IDLE_MS * NS_PER_MS;
     }
     free(at->response);
     memset(at, 0, sizeof(*at));
@@ -698,7 +698,7 @@ struct query *resolver_query_new(struct dj_resolver *res, uint64_t hash, const u
     list_init(&q->waiters);
     list_init(&q->timer_link);
     list_init(&q->dot_link);
-    query_order(res, q, dj_monotonic_ns());
+    query_order(res, q, resolver_now(res));
     q->attempt.fd = -1;
     q->hash_next = res->queries[hash & res->query_mask];
     res->queries[hash & res->query_mask] = q;

@@ -105,6 +105,12 @@
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
+/* Now on the resolver's clock: the caller's (cfg.clock_ns) or CLOCK_MONOTONIC. */
+uint64_t resolver_now(const struct dj_resolver *res)
+{
+    return res->cfg.clock_ns != NULL ? res->cfg.clock_ns(res->cfg.clock_ctx) : dj_monotonic_ns();
+}
+
 static size_t pow2_at_least(size_t n)
 {
     size_t p = 1;
@@ -406,7 +412,7 @@ int dj_resolver_timeout_ms(const struct dj_resolver *res)
     }
     if (next == UINT64_MAX)
         return -1;
-    now = dj_monotonic_ns();
+    now = resolver_now(res);
     if (next <= now)
         return 0;
     /* Rounded up, so the caller does not wake just before the deadline and spin. */
@@ -418,7 +424,7 @@ void dj_resolver_process(struct dj_resolver *res)
 {
     struct epoll_event events[EVENT_BATCH];
     struct list ready;
-    uint64_t now = dj_monotonic_ns();
+    uint64_t now = resolver_now(res);
     int n = epoll_wait(res->epfd, events, EVENT_BATCH, 0);
 
     res->now_ns = now;
@@ -543,7 +549,7 @@ struct dj_lookup *dj_resolver_lookup(struct dj_resolver *res, const char *name, 
 
     /* Every part is attached before any query starts: a query that fails at once completes
      * its waiters, and the lookup must not be queued while a part is still unattached. */
-    now = dj_monotonic_ns();
+    now = resolver_now(res);
     for (size_t i = 0; i < l->n_parts; i++) {
         struct lookup_part *part = &l->parts[i];
         uint64_t hash = key_hash(res, wire, wire_len, part->qtype, DJ_DNS_CLASS_IN, false);
@@ -652,7 +658,7 @@ struct dj_lookup *dj_resolver_query(struct dj_resolver *res, const uint8_t *qnam
     }
     part->query = q;
     list_add_tail(&q->waiters, &part->waiter_link);
-    resolver_query_continue(res, q, dj_monotonic_ns());
+    resolver_query_continue(res, q, resolver_now(res));
     return l;
 }
 
@@ -714,7 +720,7 @@ void dj_resolver_set_log(struct dj_resolver *res, struct dj_log *log)
 
 void dj_resolver_get_stats(const struct dj_resolver *res, struct dj_resolver_stats *stats)
 {
-    uint64_t now = dj_monotonic_ns();
+    uint64_t now = resolver_now(res);
 
     *stats = res->stats;
     stats->n_servers = res->cfg.n_servers;
