@@ -44,6 +44,11 @@ struct dj_resolver_config {
      * holds at most two upstream queries, each query one socket while it runs, so the
      * caller's RLIMIT_NOFILE must leave room for 2 * max_inflight descriptors. */
     size_t max_inflight;
+    /* The clock of every deadline, back-off pause, cache expiry and idle close: nanoseconds
+     * that never go back, read with CLOCK_CTX. NULL (the default) is CLOCK_MONOTONIC; tests
+     * set their own to move time without waiting for it. */
+    uint64_t (*clock_ns)(void *clock_ctx);
+    void *clock_ctx;
 };
 
 enum dj_resolve_status {
