@@ -58,7 +58,7 @@ probe_nsenter() { # NSPATH: runs the probes as a process of the namespace that i
 # The probes ran to their end (the positive event after which the canary is read).
 probes_done() { grep -q '^probe-done' "$PROBE_OUT" || { tap_diag_file "$PROBE_OUT" 5; return 1; }; }
 nothing_out() { # the canary saw neither token
-    ! canary_saw "shared-$PROBE_TAG" && ! canary_saw "tok-$PROBE_TAG" ||
+    canary_none "shared-$PROBE_TAG" && canary_none "tok-$PROBE_TAG" ||
         { tap_diag_file "$PROBE_OUT" 5; return 1; }
 }
 # Served by the jail: the stub's sinkhole answer, the proxy's HTTP refusal, nothing outside.
