@@ -450,6 +450,26 @@ has_stub_for() { stub_for "$1" >/dev/null; }
 # "No daemon left" always means neither the stub nor the proxy: a leaked proxy is a leak too.
 no_daemon_for() { ! pgrep -f "dnsjail-(dnsstub|proxy).*--container-id $1( |\$)" >/dev/null; }
 no_daemons_at_all() { [ -z "$(world_daemons)" ]; }
+# The hook hands its daemons descriptors on the command line and every setting in the
+# configuration memfd (lib/daemonconf.h), so /proc/PID/cmdline, readable by everyone, shows no
+# setting: each of the container's two daemons has --config-fd and, beside the container id,
+# only options that name a descriptor.
+daemon_argv_descriptors_only() { # ID
+    local pid word n=0
+    for pid in $(pgrep -f "dnsjail-(dnsstub|proxy).*--container-id $1( |\$)"); do
+        n=$((n + 1))
+        tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qx -- --config-fd || return 1
+        while read -r word; do
+            case $word in
+            --container-id | --inherit-udp | --inherit-tcp | --inherit-http | --inherit-tls | \
+                --inherit-virtual | --watch-pidfd | --control-fd | --log-fd | --system-log-fd | \
+                --ready-fd | --metrics-fd | --policy-fd | --virtual-map-fd | --config-fd) ;;
+            --*) return 1 ;;
+            esac
+        done < <(tr '\0' '\n' <"/proc/$pid/cmdline")
+    done
+    [ "$n" = 2 ]
+}
 # No per-container record and no namespace state left (for a namespace no one else uses).
 state_clean_for() { [ ! -e "$W_STATE/containers/$1" ]; }
 state_empty() {
