@@ -4,8 +4,9 @@
  * reaches a real resolver, except names inside the forward zones it is given (--forward),
  * which it asks of those zones' upstreams and nowhere else; a name that a host rule with a port
  * allows gets a virtual address instead (virtual.c), still without asking anyone. This file
- * turns the command line into open, checked, non-blocking fds (and the mapped name map), then
- * drops privileges and hands over to the event loop in stub.c. */
+ * turns the command line and the hook's configuration (--config-fd, lib/daemon/daemonconf.h; each
+ * setting read in apply_option, wherever it comes from) into open, checked, non-blocking fds
+ * (and the mapped name map), then drops privileges and hands over to the event loop in stub.c. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,10 +20,10 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "base/error.h"
 #include "daemon/daemon.h"
-#include "daemon/jsonlog.h"
+#include "base/error.h"
 #include "dns/fwdzone.h"
+#include "daemon/jsonlog.h"
 #include "stub.h"
 
 #define PROGRAM "dnsjail-dnsstub"
@@ -52,7 +53,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "Usage: " PROGRAM " [--listen ADDR:PORT]... [--inherit-udp FD]... [--inherit-tcp FD]...\n"
-        "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
+        "           [--config-fd FD] [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
         "           [--log-fd FD | --log-file PATH|-] [--container-id ID]\n"
         "           [--sinkhole-ipv4 ADDR] [--sinkhole-ipv6 ADDR] [--ttl SECONDS]\n"
         "           [--log-rate N] [--log-burst N] [--user NAME]\n"
@@ -71,6 +72,8 @@ static void usage(FILE *out)
         "  --listen ADDR:PORT   bind UDP and TCP there itself (127.0.0.1:5300, [::1]:5300)\n"
         "  --inherit-udp FD     serve this bound UDP socket\n"
         "  --inherit-tcp FD     serve this listening TCP socket\n"
+        "  --config-fd FD       read the hook's settings from this sealed memfd (see\n"
+        "                       lib/daemon/daemonconf.h; its keys are the options below)\n"
         "  --ready-fd FD        report readiness (or the startup error) on this pipe\n"
         "  --watch-pidfd FD     exit when this process (and every other watched one) exits\n"
         "  --control-fd FD      listening AF_UNIX SOCK_SEQPACKET control socket\n"
@@ -117,156 +120,160 @@ static const char *option_name(const struct option *longopts, int opt)
     return "?";
 }
 
+/* The stub's own options; lib/daemon/daemon.h has those both daemons take. */
+enum {
+    OPT_LISTEN = 256,
+    OPT_INHERIT_UDP,
+    OPT_INHERIT_TCP,
+    OPT_SINKHOLE4,
+    OPT_SINKHOLE6,
+    OPT_TTL,
+    OPT_FORWARD,
+    OPT_FORWARD_CACHE,
+    OPT_FORWARD_FLOOR,
+    OPT_FORWARD_CEILING,
+    OPT_FORWARD_RATE,
+    OPT_FORWARD_BURST,
+    OPT_FORWARD_TIMEOUT,
+    OPT_POLICY_FD,
+    OPT_ALLOW,
+    OPT_VIRTUAL_MAP_FD,
+    OPT_VIRTUAL4,
+    OPT_VIRTUAL6,
+    OPT_VIRTUAL_MAX,
+    OPT_AUDIT,
+    OPT_AUDIT_UPSTREAM,
+};
+static const struct option longopts[] = {
+    DJ_DAEMON_LONGOPTS,
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"inherit-udp", required_argument, NULL, OPT_INHERIT_UDP},
+    {"inherit-tcp", required_argument, NULL, OPT_INHERIT_TCP},
+    {"sinkhole-ipv4", required_argument, NULL, OPT_SINKHOLE4},
+    {"sinkhole-ipv6", required_argument, NULL, OPT_SINKHOLE6},
+    {"ttl", required_argument, NULL, OPT_TTL},
+    {"forward", required_argument, NULL, OPT_FORWARD},
+    {"forward-cache-entries", required_argument, NULL, OPT_FORWARD_CACHE},
+    {"forward-ttl-floor", required_argument, NULL, OPT_FORWARD_FLOOR},
+    {"forward-ttl-ceiling", required_argument, NULL, OPT_FORWARD_CEILING},
+    {"forward-rate", required_argument, NULL, OPT_FORWARD_RATE},
+    {"forward-burst", required_argument, NULL, OPT_FORWARD_BURST},
+    {"forward-timeout-ms", required_argument, NULL, OPT_FORWARD_TIMEOUT},
+    {"policy-fd", required_argument, NULL, OPT_POLICY_FD},
+    {"allow", required_argument, NULL, OPT_ALLOW},
+    {"virtual-map-fd", required_argument, NULL, OPT_VIRTUAL_MAP_FD},
+    {"virtual-ipv4", required_argument, NULL, OPT_VIRTUAL4},
+    {"virtual-ipv6", required_argument, NULL, OPT_VIRTUAL6},
+    {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
+    {"audit", no_argument, NULL, OPT_AUDIT},
+    {"audit-upstream", required_argument, NULL, OPT_AUDIT_UPSTREAM},
+    {NULL, 0, NULL, 0},
+};
+
+/* One of the stub's settings, from the command line or the hook's configuration. */
+static int apply_option(void *ctx, int opt, const char *value, dj_error_t *err)
+{
+    struct options *o = ctx;
+    struct stub_config *cfg = &o->stub;
+    unsigned long number;
+
+    switch (opt) {
+    case OPT_LISTEN:
+        if (o->n_listen == STUB_MAX_SOCKETS / 2)
+            return dj_error_make(err, 0, "--listen: at most %d of them", STUB_MAX_SOCKETS / 2);
+        o->listen[o->n_listen++] = value;
+        break;
+    case OPT_INHERIT_UDP:
+        if (dj_daemon_add_fd("--inherit-udp", value, cfg->udp_fds, &cfg->n_udp, STUB_MAX_SOCKETS,
+                             err) < 0)
+            return -1;
+        break;
+    case OPT_INHERIT_TCP:
+        if (dj_daemon_add_fd("--inherit-tcp", value, cfg->tcp_fds, &cfg->n_tcp, STUB_MAX_SOCKETS,
+                             err) < 0)
+            return -1;
+        break;
+    case OPT_SINKHOLE4:
+        if (inet_pton(AF_INET, value, &cfg->policy.sinkhole4) != 1)
+            return dj_error_make(err, 0, "--sinkhole-ipv4: '%s' is not an IPv4 address", value);
+        break;
+    case OPT_SINKHOLE6:
+        if (inet_pton(AF_INET6, value, &cfg->policy.sinkhole6) != 1)
+            return dj_error_make(err, 0, "--sinkhole-ipv6: '%s' is not an IPv6 address", value);
+        cfg->policy.have_sinkhole6 = true;
+        break;
+    case OPT_TTL:
+        /* RFC 2181 8: a TTL is 0 .. 2^31 - 1. */
+        if (dj_daemon_parse_uint(value, INT32_MAX, &number) < 0)
+            return dj_error_make(err, 0, "--ttl: '%s' is not a number of seconds (0-%d)", value,
+                                 INT32_MAX);
+        cfg->policy.ttl = (uint32_t)number;
+        break;
+    case OPT_FORWARD:
+        if (dj_fwdzone_parse_option(&cfg->forward, value, err) < 0)
+            return -1;
+        break;
+    case OPT_FORWARD_CACHE:
+    case OPT_FORWARD_FLOOR:
+    case OPT_FORWARD_CEILING:
+    case OPT_FORWARD_RATE:
+    case OPT_FORWARD_BURST:
+    case OPT_FORWARD_TIMEOUT:
+        if (dj_daemon_parse_uint(value, opt == OPT_FORWARD_CACHE ? 1000000 : 604800, &number) < 0 ||
+            ((opt == OPT_FORWARD_BURST || opt == OPT_FORWARD_CEILING) && number == 0))
+            return dj_error_make(err, 0, "--%s: '%s' is not a number in range",
+                                 option_name(longopts, opt), value);
+        if (opt == OPT_FORWARD_CACHE)
+            cfg->forward_cache_entries = number;
+        else if (opt == OPT_FORWARD_FLOOR)
+            cfg->forward_ttl_floor = (uint32_t)number;
+        else if (opt == OPT_FORWARD_CEILING)
+            cfg->forward_ttl_ceiling = (uint32_t)number;
+        else if (opt == OPT_FORWARD_RATE)
+            cfg->forward_rate = (unsigned)number;
+        else if (opt == OPT_FORWARD_BURST)
+            cfg->forward_burst = (unsigned)number;
+        else
+            cfg->forward_timeout_ms = (unsigned)number;
+        break;
+    case OPT_POLICY_FD:
+        if (dj_daemon_parse_fd("--policy-fd", value, &o->virt_options.policy_fd, err) < 0)
+            return -1;
+        break;
+    case OPT_ALLOW:
+        o->virt_options.allow_text = value;
+        break;
+    case OPT_VIRTUAL_MAP_FD:
+        if (dj_daemon_parse_fd("--virtual-map-fd", value, &o->virt_options.map_fd, err) < 0)
+            return -1;
+        break;
+    case OPT_VIRTUAL4:
+        o->virt_options.net4 = value;
+        break;
+    case OPT_VIRTUAL6:
+        o->virt_options.net6 = value;
+        break;
+    case OPT_VIRTUAL_MAX:
+        if (dj_daemon_parse_uint(value, DJ_VADDR_MAX_NAMES, &number) < 0 || number == 0)
+            return dj_error_make(err, 0, "--virtual-max-names: '%s' is not in 1..%d", value,
+                                 DJ_VADDR_MAX_NAMES);
+        o->virt_options.max_names = (unsigned)number;
+        break;
+    case OPT_AUDIT:
+        cfg->audit = true;
+        break;
+    case OPT_AUDIT_UPSTREAM:
+        cfg->audit_upstreams = value;
+        break;
+    }
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, struct options *o, dj_error_t *err)
 {
-    /* The stub's own options; lib/daemon/daemon.h has those both daemons take. */
-    enum {
-        OPT_LISTEN = 256,
-        OPT_INHERIT_UDP,
-        OPT_INHERIT_TCP,
-        OPT_SINKHOLE4,
-        OPT_SINKHOLE6,
-        OPT_TTL,
-        OPT_FORWARD,
-        OPT_FORWARD_CACHE,
-        OPT_FORWARD_FLOOR,
-        OPT_FORWARD_CEILING,
-        OPT_FORWARD_RATE,
-        OPT_FORWARD_BURST,
-        OPT_FORWARD_TIMEOUT,
-        OPT_POLICY_FD,
-        OPT_ALLOW,
-        OPT_VIRTUAL_MAP_FD,
-        OPT_VIRTUAL4,
-        OPT_VIRTUAL6,
-        OPT_VIRTUAL_MAX,
-        OPT_AUDIT,
-        OPT_AUDIT_UPSTREAM,
-    };
-    static const struct option longopts[] = {
-        DJ_DAEMON_LONGOPTS,
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"inherit-udp", required_argument, NULL, OPT_INHERIT_UDP},
-        {"inherit-tcp", required_argument, NULL, OPT_INHERIT_TCP},
-        {"sinkhole-ipv4", required_argument, NULL, OPT_SINKHOLE4},
-        {"sinkhole-ipv6", required_argument, NULL, OPT_SINKHOLE6},
-        {"ttl", required_argument, NULL, OPT_TTL},
-        {"forward", required_argument, NULL, OPT_FORWARD},
-        {"forward-cache-entries", required_argument, NULL, OPT_FORWARD_CACHE},
-        {"forward-ttl-floor", required_argument, NULL, OPT_FORWARD_FLOOR},
-        {"forward-ttl-ceiling", required_argument, NULL, OPT_FORWARD_CEILING},
-        {"forward-rate", required_argument, NULL, OPT_FORWARD_RATE},
-        {"forward-burst", required_argument, NULL, OPT_FORWARD_BURST},
-        {"forward-timeout-ms", required_argument, NULL, OPT_FORWARD_TIMEOUT},
-        {"policy-fd", required_argument, NULL, OPT_POLICY_FD},
-        {"allow", required_argument, NULL, OPT_ALLOW},
-        {"virtual-map-fd", required_argument, NULL, OPT_VIRTUAL_MAP_FD},
-        {"virtual-ipv4", required_argument, NULL, OPT_VIRTUAL4},
-        {"virtual-ipv6", required_argument, NULL, OPT_VIRTUAL6},
-        {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
-        {"audit", no_argument, NULL, OPT_AUDIT},
-        {"audit-upstream", required_argument, NULL, OPT_AUDIT_UPSTREAM},
-        {NULL, 0, NULL, 0},
-    };
     struct stub_config *cfg = &o->stub;
-    unsigned long value;
-    int opt;
 
-    while ((opt = dj_daemon_getopt(&o->daemon, argc, argv, longopts, usage, err)) > 0) {
-        switch (opt) {
-        case OPT_LISTEN:
-            if (o->n_listen == STUB_MAX_SOCKETS / 2)
-                return dj_error_make(err, 0, "--listen: at most %d of them", STUB_MAX_SOCKETS / 2);
-            o->listen[o->n_listen++] = optarg;
-            break;
-        case OPT_INHERIT_UDP:
-            if (dj_daemon_add_fd("--inherit-udp", optarg, cfg->udp_fds, &cfg->n_udp,
-                                 STUB_MAX_SOCKETS, err) < 0)
-                return -1;
-            break;
-        case OPT_INHERIT_TCP:
-            if (dj_daemon_add_fd("--inherit-tcp", optarg, cfg->tcp_fds, &cfg->n_tcp,
-                                 STUB_MAX_SOCKETS, err) < 0)
-                return -1;
-            break;
-        case OPT_SINKHOLE4:
-            if (inet_pton(AF_INET, optarg, &cfg->policy.sinkhole4) != 1)
-                return dj_error_make(err, 0, "--sinkhole-ipv4: '%s' is not an IPv4 address",
-                                     optarg);
-            break;
-        case OPT_SINKHOLE6:
-            if (inet_pton(AF_INET6, optarg, &cfg->policy.sinkhole6) != 1)
-                return dj_error_make(err, 0, "--sinkhole-ipv6: '%s' is not an IPv6 address",
-                                     optarg);
-            cfg->policy.have_sinkhole6 = true;
-            break;
-        case OPT_TTL:
-            /* RFC 2181 8: a TTL is 0 .. 2^31 - 1. */
-            if (dj_daemon_parse_uint(optarg, INT32_MAX, &value) < 0)
-                return dj_error_make(err, 0, "--ttl: '%s' is not a number of seconds (0-%d)",
-                                     optarg, INT32_MAX);
-            cfg->policy.ttl = (uint32_t)value;
-            break;
-        case OPT_FORWARD:
-            if (dj_fwdzone_parse_option(&cfg->forward, optarg, err) < 0)
-                return -1;
-            break;
-        case OPT_FORWARD_CACHE:
-        case OPT_FORWARD_FLOOR:
-        case OPT_FORWARD_CEILING:
-        case OPT_FORWARD_RATE:
-        case OPT_FORWARD_BURST:
-        case OPT_FORWARD_TIMEOUT:
-            if (dj_daemon_parse_uint(optarg, opt == OPT_FORWARD_CACHE ? 1000000 : 604800, &value) <
-                    0 ||
-                ((opt == OPT_FORWARD_BURST || opt == OPT_FORWARD_CEILING) && value == 0))
-                return dj_error_make(err, 0, "--%s: '%s' is not a number in range",
-                                     option_name(longopts, opt), optarg);
-            if (opt == OPT_FORWARD_CACHE)
-                cfg->forward_cache_entries = value;
-            else if (opt == OPT_FORWARD_FLOOR)
-                cfg->forward_ttl_floor = (uint32_t)value;
-            else if (opt == OPT_FORWARD_CEILING)
-                cfg->forward_ttl_ceiling = (uint32_t)value;
-            else if (opt == OPT_FORWARD_RATE)
-                cfg->forward_rate = (unsigned)value;
-            else if (opt == OPT_FORWARD_BURST)
-                cfg->forward_burst = (unsigned)value;
-            else
-                cfg->forward_timeout_ms = (unsigned)value;
-            break;
-        case OPT_POLICY_FD:
-            if (dj_daemon_parse_fd("--policy-fd", optarg, &o->virt_options.policy_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_ALLOW:
-            o->virt_options.allow_text = optarg;
-            break;
-        case OPT_VIRTUAL_MAP_FD:
-            if (dj_daemon_parse_fd("--virtual-map-fd", optarg, &o->virt_options.map_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_VIRTUAL4:
-            o->virt_options.net4 = optarg;
-            break;
-        case OPT_VIRTUAL6:
-            o->virt_options.net6 = optarg;
-            break;
-        case OPT_VIRTUAL_MAX:
-            if (dj_daemon_parse_uint(optarg, DJ_VADDR_MAX_NAMES, &value) < 0 || value == 0)
-                return dj_error_make(err, 0, "--virtual-max-names: '%s' is not in 1..%d", optarg,
-                                     DJ_VADDR_MAX_NAMES);
-            o->virt_options.max_names = (unsigned)value;
-            break;
-        case OPT_AUDIT:
-            cfg->audit = true;
-            break;
-        case OPT_AUDIT_UPSTREAM:
-            cfg->audit_upstreams = optarg;
-            break;
-        }
-    }
-    if (opt < 0)
+    if (dj_daemon_parse_options(&o->daemon, argc, argv, longopts, usage, apply_option, o, err) < 0)
         return -1;
     if (o->virt_options.policy_fd >= 0 && o->virt_options.allow_text != NULL)
         return dj_error_make(err, 0, "--policy-fd and --allow exclude each other");

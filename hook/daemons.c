@@ -1,5 +1,6 @@
-/* daemons.c: the jail's daemons: what each is handed (sockets, descriptors, options), starting
- * them, stopping them, and forgetting jails whose daemons and processes are gone. */
+/* daemons.c: the jail's daemons: what each is handed (sockets and other descriptors on the
+ * command line, every setting in one configuration memfd, lib/daemon/daemonconf.h), starting them,
+ * stopping them, and forgetting jails whose daemons and processes are gone. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -14,6 +15,7 @@
 
 #include "base/cleanup.h"
 #include "jail/control.h"
+#include "daemon/daemonconf.h"
 #include "hook.h"
 #include "daemon/sandbox.h"
 #include "daemon/spawn.h"
@@ -23,8 +25,8 @@ const struct daemon_kind daemon_kinds[N_DAEMONS] = {
     [DAEMON_PROXY] = {"proxy", "dnsjail-proxy"},
 };
 
-/* "ZONE=UP|UP ZONE=UP" for the stub's --forward; NULL when there are no zones. */
-static int forward_arg(const struct hook *h, char **out, dj_error_t *err)
+/* "ZONE=UP|UP ZONE=UP", the daemons' forward setting; NULL when there are no zones. */
+static int forward_setting(const struct hook *h, char **out, dj_error_t *err)
 {
     size_t total = 1;
     char *p;
@@ -37,62 +39,57 @@ static int forward_arg(const struct hook *h, char **out, dj_error_t *err)
                  strlen(h->policy.forward.zones[i].upstreams) + 2;
     p = *out = malloc(total);
     if (p == NULL)
-        return dj_error_make(err, ENOMEM, "--forward");
+        return dj_error_make(err, ENOMEM, "forward zones");
     for (size_t i = 0; i < h->policy.forward.n; i++)
         p += sprintf(p, "%s%s=%s", i > 0 ? " " : "", h->policy.forward.zones[i].name,
                      h->policy.forward.zones[i].upstreams);
     return 0;
 }
 
-/* Builds a daemon's argv. Numbers are printed into NUMBERS, which must outlive ARGV. */
+/* A daemon's command line: descriptors, and --container-id, which names whose daemon a process
+ * is in ps and pgrep. Every setting travels in the configuration (lib/daemon/daemonconf.h). Numbers
+ * are printed into NUMBERS, which must outlive ARGV. */
 struct daemon_args {
-    const char *argv[200]; /* fixed options, 8 --resolver and 64 --upstream-allow at most */
+    const char *argv[40]; /* the program, --container-id, --ready-fd, 16 descriptors, NULL */
     size_t argc;
-    char numbers[24][24];
+    char numbers[16][12];
     size_t n_numbers;
-    int pass[24];
+    int pass[16];
     size_t n_pass;
 };
 
 static void arg(struct daemon_args *a, const char *option, const char *value)
 {
     if (a->argc + 3 > sizeof(a->argv) / sizeof(a->argv[0]))
-        abort(); /* a programming error: the lists below are fixed */
+        abort(); /* a programming error: the descriptors below are a fixed set */
     a->argv[a->argc++] = option;
     if (value != NULL)
         a->argv[a->argc++] = value;
     a->argv[a->argc] = NULL;
 }
 
-static void arg_number(struct daemon_args *a, const char *option, unsigned long value)
+static void arg_fd(struct daemon_args *a, const char *option, int fd)
 {
-    if (a->n_numbers == sizeof(a->numbers) / sizeof(a->numbers[0]))
+    if (a->n_pass == sizeof(a->pass) / sizeof(a->pass[0]) ||
+        a->n_numbers == sizeof(a->numbers) / sizeof(a->numbers[0]))
         abort();
-    snprintf(a->numbers[a->n_numbers], sizeof(a->numbers[0]), "%lu", value);
+    a->pass[a->n_pass++] = fd;
+    snprintf(a->numbers[a->n_numbers], sizeof(a->numbers[0]), "%d", fd);
     arg(a, option, a->numbers[a->n_numbers++]);
 }
 
-static void arg_fd(struct daemon_args *a, const char *option, int fd)
+/* One KEY line for each item of a config list (separated by commas or blanks). */
+static int conf_list(struct dj_daemonconf *c, enum dj_daemonconf_key key, const char *list,
+                     dj_error_t *err)
 {
-    if (a->n_pass == sizeof(a->pass) / sizeof(a->pass[0]))
-        abort();
-    a->pass[a->n_pass++] = fd;
-    arg_number(a, option, (unsigned long)fd);
-}
-
-/* Adds OPTION ITEM for each item of a config list (separated by commas or blanks). The
- * items point into *COPY, which the caller frees after the spawn. */
-static int arg_list(struct daemon_args *a, const char *option, const char *list, char **copy,
-                    dj_error_t *err)
-{
+    cleanup_free char *copy = strdup(list);
     char *save = NULL;
 
-    *copy = strdup(list);
-    if (*copy == NULL)
-        return dj_error_make(err, ENOMEM, "%s", option);
-    for (char *item = strtok_r(*copy, ", \t", &save); item != NULL;
+    if (copy == NULL)
+        return dj_error_make(err, ENOMEM, "%s", dj_daemonconf_key_name(key));
+    for (char *item = strtok_r(copy, ", \t", &save); item != NULL;
          item = strtok_r(NULL, ", \t", &save))
-        arg(a, option, item);
+        dj_daemonconf_set(c, key, item);
     return 0;
 }
 
@@ -123,31 +120,95 @@ static int policy_memfd(struct hook *h, dj_error_t *err)
     return steal_fd(&fd);
 }
 
-/* Both daemons: the map and the pools, so each computes the same slot addresses. */
-static void arg_virtual(struct hook *h, struct daemon_args *a, int map_fd)
+/* What both daemons are told: the log's limits, the metrics' label, the system log's format. */
+static void conf_common(const struct hook *h, struct dj_daemonconf *c)
 {
-    arg_fd(a, "--virtual-map-fd", map_fd);
-    arg(a, "--virtual-ipv4", h->cfg.virtual_ipv4);
-    arg(a, "--virtual-ipv6", h->cfg.virtual_ipv6);
-    arg_number(a, "--virtual-max-names", h->cfg.virtual_max_names);
+    dj_daemonconf_set_uint(c, DJ_DC_LOG_RATE, h->cfg.log_rate);
+    dj_daemonconf_set_uint(c, DJ_DC_LOG_BURST, h->cfg.log_burst);
+    if (h->metrics_fd >= 0)
+        dj_daemonconf_set(c, DJ_DC_NETNS_KEY, h->netns_key);
+    if (h->system_log_fd >= 0)
+        dj_daemonconf_set(c, DJ_DC_SYSTEM_LOG_FORMAT,
+                          h->system_log_format == DJ_SYSTEM_LOG_JOURNAL ? "journal" : "syslog");
+}
+
+/* Both daemons: the pools, so each computes the same slot addresses (the map is a descriptor). */
+static void conf_virtual(const struct hook *h, struct dj_daemonconf *c)
+{
+    dj_daemonconf_set(c, DJ_DC_VIRTUAL_IPV4, h->cfg.virtual_ipv4);
+    dj_daemonconf_set(c, DJ_DC_VIRTUAL_IPV6, h->cfg.virtual_ipv6);
+    dj_daemonconf_set_uint(c, DJ_DC_VIRTUAL_MAX_NAMES, h->cfg.virtual_max_names);
+}
+
+static void conf_stub(const struct hook *h, struct dj_daemonconf *c, const char *forward)
+{
+    char sinkhole4[INET_ADDRSTRLEN], sinkhole6[INET6_ADDRSTRLEN];
+
+    inet_ntop(AF_INET, &h->cfg.sinkhole4, sinkhole4, sizeof(sinkhole4));
+    dj_daemonconf_set(c, DJ_DC_SINKHOLE_IPV4, sinkhole4);
+    if (h->cfg.have_sinkhole6) {
+        inet_ntop(AF_INET6, &h->cfg.sinkhole6, sinkhole6, sizeof(sinkhole6));
+        dj_daemonconf_set(c, DJ_DC_SINKHOLE_IPV6, sinkhole6);
+    }
+    dj_daemonconf_set_uint(c, DJ_DC_TTL, h->cfg.dns_ttl);
+    if (forward != NULL)
+        dj_daemonconf_set(c, DJ_DC_FORWARD, forward);
+    if (h->policy.mode == DJ_MODE_AUDIT) {
+        dj_daemonconf_flag(c, DJ_DC_AUDIT);
+        dj_daemonconf_set(c, DJ_DC_AUDIT_UPSTREAM, h->audit_upstreams);
+    }
+    if (forward != NULL || h->policy.mode == DJ_MODE_AUDIT) {
+        dj_daemonconf_set_uint(c, DJ_DC_FORWARD_CACHE_ENTRIES, h->cfg.forward_cache_entries);
+        dj_daemonconf_set_uint(c, DJ_DC_FORWARD_TTL_FLOOR, h->cfg.forward_ttl_floor);
+        dj_daemonconf_set_uint(c, DJ_DC_FORWARD_TTL_CEILING, h->cfg.forward_ttl_ceiling);
+        dj_daemonconf_set_uint(c, DJ_DC_FORWARD_RATE, h->cfg.forward_rate);
+        dj_daemonconf_set_uint(c, DJ_DC_FORWARD_BURST, h->cfg.forward_burst);
+    }
+    if (h->virt.on)
+        conf_virtual(h, c);
+}
+
+static int conf_proxy(const struct hook *h, struct dj_daemonconf *c, const char *forward,
+                      dj_error_t *err)
+{
+    /* The hook has judged every rule already (a "*" can come from the admin's own allow key);
+     * the proxy only has to read them back. */
+    dj_daemonconf_flag(c, DJ_DC_ALLOW_WILDCARD_ALL);
+    if (h->policy.mode == DJ_MODE_AUDIT)
+        dj_daemonconf_flag(c, DJ_DC_AUDIT);
+    if (h->cfg.upstream_resolvers != NULL &&
+        conf_list(c, DJ_DC_RESOLVER, h->cfg.upstream_resolvers, err) < 0)
+        return -1;
+    if (h->cfg.upstream_allow != NULL &&
+        conf_list(c, DJ_DC_UPSTREAM_ALLOW, h->cfg.upstream_allow, err) < 0)
+        return -1;
+    /* A name inside a forward zone is the zone's: the proxy resolves it there too, so that a
+     * name:port rule inside a zone reaches what the zone says the name is. */
+    if (forward != NULL)
+        dj_daemonconf_set(c, DJ_DC_FORWARD, forward);
+    dj_daemonconf_set_uint(c, DJ_DC_MAX_CONNECTIONS, h->cfg.proxy_max_connections);
+    if (h->virt.on)
+        conf_virtual(h, c);
+    return 0;
 }
 
 static int start_daemon(struct hook *h, enum daemon_id id, const struct listeners *l, int pidfd,
                         int control_fd, struct dj_spawning *spawning, dj_error_t *err)
 {
     const struct daemon_kind *kind = &daemon_kinds[id];
-    char sinkhole4[INET_ADDRSTRLEN], sinkhole6[INET6_ADDRSTRLEN];
     cleanup_free char *path = NULL;
-    cleanup_free char *resolvers = NULL; /* arg_list's copies, which argv points into */
-    cleanup_free char *networks = NULL;
     cleanup_free char *forward = NULL;
     cleanup_close int policy_fd = -1;
+    cleanup_close int config_fd = -1;
+    cleanup_daemonconf struct dj_daemonconf conf = {NULL, 0, 0, false};
     struct daemon_args a;
     struct dj_spawn spec;
 
     memset(&a, 0, sizeof(a));
     if (asprintf(&path, "%s/%s", h->cfg.libexec_dir, kind->program) < 0)
         return dj_error_make(err, ENOMEM, "daemon path");
+    if (forward_setting(h, &forward, err) < 0)
+        return -1;
     arg(&a, kind->program, NULL);
     arg(&a, "--container-id", h->state.id);
     for (size_t i = 0; i < l->n; i++)
@@ -156,80 +217,40 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     arg_fd(&a, "--control-fd", control_fd);
     if (h->log_fd >= 0)
         arg_fd(&a, "--log-fd", h->log_fd);
-    if (h->system_log_fd >= 0) {
+    if (h->system_log_fd >= 0)
         arg_fd(&a, "--system-log-fd", h->system_log_fd);
-        arg(&a, "--system-log-format",
-            h->system_log_format == DJ_SYSTEM_LOG_JOURNAL ? "journal" : "syslog");
-    }
     arg(&a, "--ready-fd", "{READY_FD}");
-    arg_number(&a, "--log-rate", h->cfg.log_rate);
-    arg_number(&a, "--log-burst", h->cfg.log_burst);
-    if (h->metrics_fd >= 0) {
+    if (h->metrics_fd >= 0)
         arg_fd(&a, "--metrics-fd", h->metrics_fd);
-        arg(&a, "--netns-key", h->netns_key);
-    }
+    dj_daemonconf_init(&conf);
+    conf_common(h, &conf);
     switch (id) {
     case DAEMON_STUB:
-        inet_ntop(AF_INET, &h->cfg.sinkhole4, sinkhole4, sizeof(sinkhole4));
-        arg(&a, "--sinkhole-ipv4", sinkhole4);
-        if (h->cfg.have_sinkhole6) {
-            inet_ntop(AF_INET6, &h->cfg.sinkhole6, sinkhole6, sizeof(sinkhole6));
-            arg(&a, "--sinkhole-ipv6", sinkhole6);
-        }
-        arg_number(&a, "--ttl", h->cfg.dns_ttl);
-        if (forward_arg(h, &forward, err) < 0)
-            return -1;
-        if (forward != NULL)
-            arg(&a, "--forward", forward);
-        if (h->policy.mode == DJ_MODE_AUDIT) {
-            arg(&a, "--audit", NULL);
-            arg(&a, "--audit-upstream", h->audit_upstreams);
-        }
-        if (forward != NULL || h->policy.mode == DJ_MODE_AUDIT) {
-            arg_number(&a, "--forward-cache-entries", h->cfg.forward_cache_entries);
-            arg_number(&a, "--forward-ttl-floor", h->cfg.forward_ttl_floor);
-            arg_number(&a, "--forward-ttl-ceiling", h->cfg.forward_ttl_ceiling);
-            arg_number(&a, "--forward-rate", h->cfg.forward_rate);
-            arg_number(&a, "--forward-burst", h->cfg.forward_burst);
-        }
+        conf_stub(h, &conf, forward);
         if (h->virt.on || h->policy.mode == DJ_MODE_AUDIT) {
             policy_fd = policy_memfd(h, err);
             if (policy_fd < 0)
                 return -1;
             arg_fd(&a, "--policy-fd", policy_fd);
             if (h->virt.on)
-                arg_virtual(h, &a, h->virt.map_fd);
+                arg_fd(&a, "--virtual-map-fd", h->virt.map_fd);
         }
         break;
     case DAEMON_PROXY:
         policy_fd = policy_memfd(h, err);
-        if (policy_fd < 0)
+        if (policy_fd < 0 || conf_proxy(h, &conf, forward, err) < 0)
             return -1;
         arg_fd(&a, "--policy-fd", policy_fd);
-        /* The hook has judged every rule already (a "*" can come from the admin's own
-         * allow key); the proxy only has to read them back. */
-        arg(&a, "--allow-wildcard-all", NULL);
-        if (h->policy.mode == DJ_MODE_AUDIT)
-            arg(&a, "--audit", NULL);
-        if (h->cfg.upstream_resolvers != NULL &&
-            arg_list(&a, "--resolver", h->cfg.upstream_resolvers, &resolvers, err) < 0)
-            return -1;
-        if (h->cfg.upstream_allow != NULL &&
-            arg_list(&a, "--upstream-allow", h->cfg.upstream_allow, &networks, err) < 0)
-            return -1;
-        /* A name inside a forward zone is the zone's: the proxy resolves it there too, so that
-         * a name:port rule inside a zone reaches what the zone says the name is. */
-        if (forward_arg(h, &forward, err) < 0)
-            return -1;
-        if (forward != NULL)
-            arg(&a, "--forward", forward);
-        arg_number(&a, "--max-connections", h->cfg.proxy_max_connections);
         if (h->virt.on)
-            arg_virtual(h, &a, h->virt.map_ro_fd);
+            arg_fd(&a, "--virtual-map-fd", h->virt.map_ro_fd);
         break;
     case N_DAEMONS:
         break;
     }
+    config_fd = dj_daemonconf_memfd(&conf, err);
+    if (config_fd < 0)
+        return -1;
+    arg_fd(&a, "--config-fd", config_fd);
 
     spec.path = path;
     spec.argv = (char *const *)a.argv;

@@ -3,10 +3,11 @@
 /* dnsjail-proxy: the container's HTTP and HTTPS egress. The hook's ruleset redirects the
  * container's TCP port 80 and 443 to listeners it binds on the container's loopback; this
  * daemon serves them from the host's namespace and lets a request or TLS connection through
- * only to the names io.dnsjail.allow allows. This file turns the command line into open,
- * checked, non-blocking fds, the rules and the resolver's configuration, then drops privileges
- * and hands over to the event loop in loop.c. Startup behaves like dnsjail-dnsstub's: what they
- * share is lib/daemon/daemon.c. */
+ * only to the names io.dnsjail.allow allows. This file turns the command line and the hook's
+ * configuration (--config-fd, lib/daemon/daemonconf.h; each setting read in apply_option, wherever
+ * it comes from) into open, checked, non-blocking fds, the rules and the resolver's configuration,
+ * then drops privileges and hands over to the event loop in loop.c. Startup behaves like
+ * dnsjail-dnsstub's: what they share is lib/daemon/daemon.c. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,7 +66,7 @@ static void usage(FILE *out)
         out,
         "Usage: " PROGRAM " [--container-id ID] [--inherit-http FD]... [--inherit-tls FD]...\n"
         "           [--policy-fd FD | --allow RULES...] [--allow-wildcard-all] [--audit]\n"
-        "           [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
+        "           [--config-fd FD] [--ready-fd FD] [--watch-pidfd FD]... [--control-fd FD]\n"
         "           [--log-fd FD | --log-file PATH|-] [--log-rate N] [--log-burst N]\n"
         "           [--resolver SERVER]... [--resolv-conf PATH]\n"
         "           [--forward ZONE=UPSTREAM[|UPSTREAM...]]...\n"
@@ -98,6 +99,8 @@ static void usage(FILE *out)
         "  --audit                  audit mode: relay what the rules do not allow (not what\n"
         "                           --upstream-allow refuses), log would_block; on the virtual\n"
         "                           listener, relay any TCP connection to its destination\n"
+        "  --config-fd FD           read the hook's settings from this sealed memfd (see\n"
+        "                           lib/daemon/daemonconf.h; its keys are the options here)\n"
         "  --ready-fd FD            report readiness (or the startup error) on this pipe\n"
         "  --watch-pidfd FD         exit when this process (and every other watched one) "
         "exits\n"
@@ -160,168 +163,173 @@ static int append_allow(struct options *o, const char *text, dj_error_t *err)
     return 0;
 }
 
+/* The proxy's own options; lib/daemon/daemon.h has those both daemons take. */
+enum {
+    OPT_INHERIT_HTTP = 256,
+    OPT_INHERIT_TLS,
+    OPT_LISTEN_HTTP,
+    OPT_LISTEN_TLS,
+    OPT_POLICY_FD,
+    OPT_ALLOW,
+    OPT_ALLOW_WILDCARD_ALL,
+    OPT_AUDIT,
+    OPT_RESOLVER,
+    OPT_RESOLV_CONF,
+    OPT_FORWARD,
+    OPT_UPSTREAM_ALLOW,
+    OPT_MAX_CONNECTIONS,
+    OPT_HANDSHAKE_TIMEOUT,
+    OPT_IDLE_TIMEOUT,
+    OPT_UPSTREAM_PORT_HTTP,
+    OPT_UPSTREAM_PORT_TLS,
+    OPT_INHERIT_VIRTUAL,
+    OPT_VIRTUAL_MAP_FD,
+    OPT_VIRTUAL4,
+    OPT_VIRTUAL6,
+    OPT_VIRTUAL_MAX,
+};
+static const struct option longopts[] = {
+    DJ_DAEMON_LONGOPTS,
+    {"inherit-http", required_argument, NULL, OPT_INHERIT_HTTP},
+    {"inherit-tls", required_argument, NULL, OPT_INHERIT_TLS},
+    {"listen-http", required_argument, NULL, OPT_LISTEN_HTTP},
+    {"listen-tls", required_argument, NULL, OPT_LISTEN_TLS},
+    {"policy-fd", required_argument, NULL, OPT_POLICY_FD},
+    {"allow", required_argument, NULL, OPT_ALLOW},
+    {"allow-wildcard-all", no_argument, NULL, OPT_ALLOW_WILDCARD_ALL},
+    {"audit", no_argument, NULL, OPT_AUDIT},
+    {"resolver", required_argument, NULL, OPT_RESOLVER},
+    {"resolv-conf", required_argument, NULL, OPT_RESOLV_CONF},
+    {"forward", required_argument, NULL, OPT_FORWARD},
+    {"upstream-allow", required_argument, NULL, OPT_UPSTREAM_ALLOW},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"upstream-port-http", required_argument, NULL, OPT_UPSTREAM_PORT_HTTP},
+    {"upstream-port-tls", required_argument, NULL, OPT_UPSTREAM_PORT_TLS},
+    {"inherit-virtual", required_argument, NULL, OPT_INHERIT_VIRTUAL},
+    {"virtual-map-fd", required_argument, NULL, OPT_VIRTUAL_MAP_FD},
+    {"virtual-ipv4", required_argument, NULL, OPT_VIRTUAL4},
+    {"virtual-ipv6", required_argument, NULL, OPT_VIRTUAL6},
+    {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
+    {NULL, 0, NULL, 0},
+};
+
+/* One of the proxy's settings, from the command line or the hook's configuration. */
+static int apply_option(void *ctx, int opt, const char *value, dj_error_t *err)
+{
+    struct options *o = ctx;
+    struct proxy_config *cfg = &o->proxy;
+    unsigned long number;
+
+    switch (opt) {
+    case OPT_INHERIT_HTTP:
+        if (dj_daemon_add_fd("--inherit-http", value, cfg->http_fds, &cfg->n_http,
+                             PROXY_MAX_LISTENERS, err) < 0)
+            return -1;
+        break;
+    case OPT_INHERIT_TLS:
+        if (dj_daemon_add_fd("--inherit-tls", value, cfg->tls_fds, &cfg->n_tls, PROXY_MAX_LISTENERS,
+                             err) < 0)
+            return -1;
+        break;
+    case OPT_INHERIT_VIRTUAL:
+        if (dj_daemon_add_fd("--inherit-virtual", value, cfg->virtual_fds, &cfg->n_virtual,
+                             PROXY_MAX_LISTENERS, err) < 0)
+            return -1;
+        break;
+    case OPT_VIRTUAL_MAP_FD:
+        if (dj_daemon_parse_fd("--virtual-map-fd", value, &o->virtual_map_fd, err) < 0)
+            return -1;
+        break;
+    case OPT_VIRTUAL4:
+        o->virtual4 = value;
+        break;
+    case OPT_VIRTUAL6:
+        o->virtual6 = value;
+        break;
+    case OPT_VIRTUAL_MAX:
+        if (dj_daemon_parse_uint(value, DJ_VADDR_MAX_NAMES, &number) < 0 || number == 0)
+            return dj_error_make(err, 0, "--virtual-max-names: '%s' is not in 1..%d", value,
+                                 DJ_VADDR_MAX_NAMES);
+        o->virtual_max_names = (unsigned)number;
+        break;
+    case OPT_LISTEN_HTTP:
+    case OPT_LISTEN_TLS: {
+        bool http = opt == OPT_LISTEN_HTTP;
+        size_t *n = http ? &o->n_listen_http : &o->n_listen_tls;
+
+        if (*n == PROXY_MAX_LISTENERS)
+            return dj_error_make(err, 0, "%s: at most %d of them",
+                                 http ? "--listen-http" : "--listen-tls", PROXY_MAX_LISTENERS);
+        (http ? o->listen_http : o->listen_tls)[(*n)++] = value;
+        break;
+    }
+    case OPT_POLICY_FD:
+        if (dj_daemon_parse_fd("--policy-fd", value, &o->policy_fd, err) < 0)
+            return -1;
+        break;
+    case OPT_ALLOW:
+        if (append_allow(o, value, err) < 0)
+            return -1;
+        break;
+    case OPT_ALLOW_WILDCARD_ALL:
+        o->allow_wildcard_all = true;
+        break;
+    case OPT_AUDIT:
+        cfg->audit = true;
+        break;
+    case OPT_RESOLVER:
+        if (dj_resolver_config_add_server(&cfg->resolver, value, err) < 0)
+            return dj_error_wrap(err, "--resolver");
+        o->have_resolvers = true;
+        break;
+    case OPT_RESOLV_CONF:
+        o->resolv_conf = value;
+        break;
+    case OPT_FORWARD:
+        if (dj_fwdzone_parse_option(&cfg->forward, value, err) < 0)
+            return -1;
+        break;
+    case OPT_UPSTREAM_ALLOW:
+        if (cfg->n_upstream_allow == PROXY_MAX_UPSTREAM_ALLOW)
+            return dj_error_make(err, 0, "--upstream-allow: at most %d of them",
+                                 PROXY_MAX_UPSTREAM_ALLOW);
+        if (cidr_parse(value, &cfg->upstream_allow[cfg->n_upstream_allow], err) < 0)
+            return dj_error_wrap(err, "--upstream-allow");
+        cfg->n_upstream_allow++;
+        break;
+    case OPT_MAX_CONNECTIONS:
+        if (dj_daemon_parse_uint(value, MAX_CONNECTIONS_LIMIT, &number) < 0 || number == 0)
+            return dj_error_make(err, 0, "--max-connections: '%s' is not a number (1-%d)", value,
+                                 MAX_CONNECTIONS_LIMIT);
+        cfg->max_connections = number;
+        break;
+    case OPT_HANDSHAKE_TIMEOUT:
+        if (parse_seconds("--handshake-timeout", value, &cfg->handshake_ms, err) < 0)
+            return -1;
+        break;
+    case OPT_IDLE_TIMEOUT:
+        if (parse_seconds("--idle-timeout", value, &cfg->idle_ms, err) < 0)
+            return -1;
+        break;
+    case OPT_UPSTREAM_PORT_HTTP:
+        if (dj_daemon_parse_port("--upstream-port-http", value, &cfg->default_port_http, err) < 0)
+            return -1;
+        break;
+    case OPT_UPSTREAM_PORT_TLS:
+        if (dj_daemon_parse_port("--upstream-port-tls", value, &cfg->default_port_tls, err) < 0)
+            return -1;
+        break;
+    }
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, struct options *o, dj_error_t *err)
 {
-    /* The proxy's own options; lib/daemon/daemon.h has those both daemons take. */
-    enum {
-        OPT_INHERIT_HTTP = 256,
-        OPT_INHERIT_TLS,
-        OPT_LISTEN_HTTP,
-        OPT_LISTEN_TLS,
-        OPT_POLICY_FD,
-        OPT_ALLOW,
-        OPT_ALLOW_WILDCARD_ALL,
-        OPT_AUDIT,
-        OPT_RESOLVER,
-        OPT_RESOLV_CONF,
-        OPT_FORWARD,
-        OPT_UPSTREAM_ALLOW,
-        OPT_MAX_CONNECTIONS,
-        OPT_HANDSHAKE_TIMEOUT,
-        OPT_IDLE_TIMEOUT,
-        OPT_UPSTREAM_PORT_HTTP,
-        OPT_UPSTREAM_PORT_TLS,
-        OPT_INHERIT_VIRTUAL,
-        OPT_VIRTUAL_MAP_FD,
-        OPT_VIRTUAL4,
-        OPT_VIRTUAL6,
-        OPT_VIRTUAL_MAX,
-    };
-    static const struct option longopts[] = {
-        DJ_DAEMON_LONGOPTS,
-        {"inherit-http", required_argument, NULL, OPT_INHERIT_HTTP},
-        {"inherit-tls", required_argument, NULL, OPT_INHERIT_TLS},
-        {"listen-http", required_argument, NULL, OPT_LISTEN_HTTP},
-        {"listen-tls", required_argument, NULL, OPT_LISTEN_TLS},
-        {"policy-fd", required_argument, NULL, OPT_POLICY_FD},
-        {"allow", required_argument, NULL, OPT_ALLOW},
-        {"allow-wildcard-all", no_argument, NULL, OPT_ALLOW_WILDCARD_ALL},
-        {"audit", no_argument, NULL, OPT_AUDIT},
-        {"resolver", required_argument, NULL, OPT_RESOLVER},
-        {"resolv-conf", required_argument, NULL, OPT_RESOLV_CONF},
-        {"forward", required_argument, NULL, OPT_FORWARD},
-        {"upstream-allow", required_argument, NULL, OPT_UPSTREAM_ALLOW},
-        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
-        {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
-        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-        {"upstream-port-http", required_argument, NULL, OPT_UPSTREAM_PORT_HTTP},
-        {"upstream-port-tls", required_argument, NULL, OPT_UPSTREAM_PORT_TLS},
-        {"inherit-virtual", required_argument, NULL, OPT_INHERIT_VIRTUAL},
-        {"virtual-map-fd", required_argument, NULL, OPT_VIRTUAL_MAP_FD},
-        {"virtual-ipv4", required_argument, NULL, OPT_VIRTUAL4},
-        {"virtual-ipv6", required_argument, NULL, OPT_VIRTUAL6},
-        {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
-        {NULL, 0, NULL, 0},
-    };
     struct proxy_config *cfg = &o->proxy;
-    unsigned long value;
-    int opt;
 
-    while ((opt = dj_daemon_getopt(&o->daemon, argc, argv, longopts, usage, err)) > 0) {
-        switch (opt) {
-        case OPT_INHERIT_HTTP:
-            if (dj_daemon_add_fd("--inherit-http", optarg, cfg->http_fds, &cfg->n_http,
-                                 PROXY_MAX_LISTENERS, err) < 0)
-                return -1;
-            break;
-        case OPT_INHERIT_TLS:
-            if (dj_daemon_add_fd("--inherit-tls", optarg, cfg->tls_fds, &cfg->n_tls,
-                                 PROXY_MAX_LISTENERS, err) < 0)
-                return -1;
-            break;
-        case OPT_INHERIT_VIRTUAL:
-            if (dj_daemon_add_fd("--inherit-virtual", optarg, cfg->virtual_fds, &cfg->n_virtual,
-                                 PROXY_MAX_LISTENERS, err) < 0)
-                return -1;
-            break;
-        case OPT_VIRTUAL_MAP_FD:
-            if (dj_daemon_parse_fd("--virtual-map-fd", optarg, &o->virtual_map_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_VIRTUAL4:
-            o->virtual4 = optarg;
-            break;
-        case OPT_VIRTUAL6:
-            o->virtual6 = optarg;
-            break;
-        case OPT_VIRTUAL_MAX:
-            if (dj_daemon_parse_uint(optarg, DJ_VADDR_MAX_NAMES, &value) < 0 || value == 0)
-                return dj_error_make(err, 0, "--virtual-max-names: '%s' is not in 1..%d", optarg,
-                                     DJ_VADDR_MAX_NAMES);
-            o->virtual_max_names = (unsigned)value;
-            break;
-        case OPT_LISTEN_HTTP:
-        case OPT_LISTEN_TLS: {
-            bool http = opt == OPT_LISTEN_HTTP;
-            size_t *n = http ? &o->n_listen_http : &o->n_listen_tls;
-
-            if (*n == PROXY_MAX_LISTENERS)
-                return dj_error_make(err, 0, "%s: at most %d of them",
-                                     http ? "--listen-http" : "--listen-tls", PROXY_MAX_LISTENERS);
-            (http ? o->listen_http : o->listen_tls)[(*n)++] = optarg;
-            break;
-        }
-        case OPT_POLICY_FD:
-            if (dj_daemon_parse_fd("--policy-fd", optarg, &o->policy_fd, err) < 0)
-                return -1;
-            break;
-        case OPT_ALLOW:
-            if (append_allow(o, optarg, err) < 0)
-                return -1;
-            break;
-        case OPT_ALLOW_WILDCARD_ALL:
-            o->allow_wildcard_all = true;
-            break;
-        case OPT_AUDIT:
-            cfg->audit = true;
-            break;
-        case OPT_RESOLVER:
-            if (dj_resolver_config_add_server(&cfg->resolver, optarg, err) < 0)
-                return dj_error_wrap(err, "--resolver");
-            o->have_resolvers = true;
-            break;
-        case OPT_RESOLV_CONF:
-            o->resolv_conf = optarg;
-            break;
-        case OPT_FORWARD:
-            if (dj_fwdzone_parse_option(&cfg->forward, optarg, err) < 0)
-                return -1;
-            break;
-        case OPT_UPSTREAM_ALLOW:
-            if (cfg->n_upstream_allow == PROXY_MAX_UPSTREAM_ALLOW)
-                return dj_error_make(err, 0, "--upstream-allow: at most %d of them",
-                                     PROXY_MAX_UPSTREAM_ALLOW);
-            if (cidr_parse(optarg, &cfg->upstream_allow[cfg->n_upstream_allow], err) < 0)
-                return dj_error_wrap(err, "--upstream-allow");
-            cfg->n_upstream_allow++;
-            break;
-        case OPT_MAX_CONNECTIONS:
-            if (dj_daemon_parse_uint(optarg, MAX_CONNECTIONS_LIMIT, &value) < 0 || value == 0)
-                return dj_error_make(err, 0, "--max-connections: '%s' is not a number (1-%d)",
-                                     optarg, MAX_CONNECTIONS_LIMIT);
-            cfg->max_connections = value;
-            break;
-        case OPT_HANDSHAKE_TIMEOUT:
-            if (parse_seconds("--handshake-timeout", optarg, &cfg->handshake_ms, err) < 0)
-                return -1;
-            break;
-        case OPT_IDLE_TIMEOUT:
-            if (parse_seconds("--idle-timeout", optarg, &cfg->idle_ms, err) < 0)
-                return -1;
-            break;
-        case OPT_UPSTREAM_PORT_HTTP:
-            if (dj_daemon_parse_port("--upstream-port-http", optarg, &cfg->default_port_http, err) <
-                0)
-                return -1;
-            break;
-        case OPT_UPSTREAM_PORT_TLS:
-            if (dj_daemon_parse_port("--upstream-port-tls", optarg, &cfg->default_port_tls, err) <
-                0)
-                return -1;
-            break;
-        }
-    }
-    if (opt < 0)
+    if (dj_daemon_parse_options(&o->daemon, argc, argv, longopts, usage, apply_option, o, err) < 0)
         return -1;
     if (dj_daemon_options_check(&o->daemon, err) < 0)
         return -1;

@@ -40,6 +40,7 @@ static inline void dj_fclosep(FILE **f)
 #define cleanup_state __attribute__((cleanup(dj_state_close)))            /* {NULL, -1} */
 #define cleanup_record __attribute__((cleanup(dj_container_record_free))) /* {NULL, NULL} */
 #define cleanup_sockdiag_list __attribute__((cleanup(dj_sockdiag_list_free))) /* {0} */
+#define cleanup_daemonconf __attribute__((cleanup(dj_daemonconf_free)))       /* {0} */
 
 /* Hands ownership out of a cleanup_* variable: `return steal_fd(&fd);`. */
 static inline int steal_fd(int *fd)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/daemonconf.h"
 #include "daemon/jsonlog.h"
 #include "daemon/metrics.h"
 #include "jail/rootless.h"
@@ -27,6 +28,7 @@ void dj_daemon_options_init(struct dj_daemon_options *o, const char *program,
     o->cfg = cfg;
     o->ready_fd = -1;
     o->system_log_fd = -1;
+    o->config_fd = -1;
     cfg->n_watch = 0;
     cfg->control_fd = -1;
     cfg->signal_fd = -1;
@@ -51,6 +53,7 @@ static int shared_option(struct dj_daemon_options *o, int opt, const char *arg, 
         {DJ_DAEMON_OPT_LOG_FD, "--log-fd", &cfg->log_fd},
         {DJ_DAEMON_OPT_SYSTEM_LOG_FD, "--system-log-fd", &o->system_log_fd},
         {DJ_DAEMON_OPT_METRICS_FD, "--metrics-fd", &cfg->metrics_dir_fd},
+        {DJ_DAEMON_OPT_CONFIG_FD, "--config-fd", &o->config_fd},
     };
     /* ... and those whose text is kept as it is (checked when used). */
     const struct {
@@ -93,10 +96,64 @@ static int shared_option(struct dj_daemon_options *o, int opt, const char *arg, 
     }
 }
 
-int dj_daemon_getopt(struct dj_daemon_options *o, int argc, char **argv,
-                     const struct option *longopts, void (*usage)(FILE *out), dj_error_t *err)
+/* One setting, from the command line or the configuration. */
+static int take_setting(struct dj_daemon_options *o, int opt, const char *value,
+                        dj_daemon_apply_fn *apply, void *ctx, dj_error_t *err)
 {
-    int opt, r;
+    int r = shared_option(o, opt, value, err);
+
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    return apply(ctx, opt, value, err);
+}
+
+struct config_reader {
+    struct dj_daemon_options *o;
+    const struct option *longopts;
+    dj_daemon_apply_fn *apply;
+    void *ctx;
+};
+
+/* A key of the configuration is the name of the daemon's option that takes it; a key this
+ * daemon has no option for is refused like an unknown one. */
+static int config_setting(void *data, enum dj_daemonconf_key key, const char *value,
+                          dj_error_t *err)
+{
+    struct config_reader *r = data;
+    const char *name = dj_daemonconf_key_name(key);
+
+    for (const struct option *opt = r->longopts; opt->name != NULL; opt++) {
+        if (strcmp(opt->name, name) != 0)
+            continue;
+        if ((opt->has_arg == no_argument) != dj_daemonconf_key_is_flag(key))
+            return dj_error_make(err, 0, "internal error: --%s and the configuration disagree",
+                                 name);
+        if (take_setting(r->o, opt->val, value, r->apply, r->ctx, err) < 0)
+            return dj_error_wrap(err, "the daemon configuration");
+        return 0;
+    }
+    return dj_error_make(err, 0, "the daemon configuration sets %s, which %s does not take", name,
+                         r->o->program);
+}
+
+static int read_config(struct dj_daemon_options *o, const struct option *longopts,
+                       dj_daemon_apply_fn *apply, void *ctx, dj_error_t *err)
+{
+    struct config_reader reader = {o, longopts, apply, ctx};
+    size_t len;
+
+    if (dj_daemonconf_read_fd(o->config_fd, &o->config_text, &len, err) < 0)
+        return -1;
+    close(o->config_fd);
+    o->config_fd = -1;
+    return dj_daemonconf_parse(o->config_text, len, config_setting, &reader, err);
+}
+
+int dj_daemon_parse_options(struct dj_daemon_options *o, int argc, char **argv,
+                            const struct option *longopts, void (*usage)(FILE *out),
+                            dj_daemon_apply_fn *apply, void *ctx, dj_error_t *err)
+{
+    int opt;
 
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -107,12 +164,13 @@ int dj_daemon_getopt(struct dj_daemon_options *o, int argc, char **argv,
         if (opt == '?' || opt == ':')
             return dj_error_make(err, 0, "unknown option or missing value: %s (see --help)",
                                  argv[optind - 1]);
-        r = shared_option(o, opt, optarg, err);
-        if (r != 1)
-            return r < 0 ? -1 : opt;
+        if (take_setting(o, opt, optarg, apply, ctx, err) < 0)
+            return -1;
     }
     if (optind < argc)
         return dj_error_make(err, 0, "unexpected argument '%s' (see --help)", argv[optind]);
+    if (o->config_fd >= 0 && read_config(o, longopts, apply, ctx, err) < 0)
+        return -1;
     return 0;
 }
 

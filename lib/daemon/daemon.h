@@ -43,6 +43,8 @@ struct dj_daemon_options {
     const char *log_file;
     const char *user;
     const char *metrics_dir;
+    int config_fd;     /* --config-fd, or -1 */
+    char *config_text; /* what it held: the values of its settings point into it */
 };
 
 /* getopt_long values of the shared options: above any daemon's own (those start at 256). */
@@ -61,6 +63,7 @@ enum {
     DJ_DAEMON_OPT_METRICS_FD,
     DJ_DAEMON_OPT_METRICS_DIR,
     DJ_DAEMON_OPT_NETNS_KEY,
+    DJ_DAEMON_OPT_CONFIG_FD,
     DJ_DAEMON_OPT_HELP,
 };
 
@@ -81,6 +84,7 @@ enum {
     {"metrics-fd", required_argument, NULL, DJ_DAEMON_OPT_METRICS_FD},                  \
     {"metrics-dir", required_argument, NULL, DJ_DAEMON_OPT_METRICS_DIR},                \
     {"netns-key", required_argument, NULL, DJ_DAEMON_OPT_NETNS_KEY},                    \
+    {"config-fd", required_argument, NULL, DJ_DAEMON_OPT_CONFIG_FD},                    \
     {"help", no_argument, NULL, DJ_DAEMON_OPT_HELP}
 /* clang-format on */
 
@@ -88,12 +92,18 @@ enum {
 void dj_daemon_options_init(struct dj_daemon_options *o, const char *program,
                             struct dj_daemon_config *cfg);
 
-/* The next of the daemon's own options in ARGV, parsed with getopt_long and LONGOPTS
- * (DJ_DAEMON_LONGOPTS and the daemon's own), its value in optarg: the shared options before it
- * are taken into O, and --help prints USAGE on stdout and exits 0. 0 at the end, -1 with *err
- * for an unknown option, a missing value, an operand or a wrong shared option's value. */
-int dj_daemon_getopt(struct dj_daemon_options *o, int argc, char **argv,
-                     const struct option *longopts, void (*usage)(FILE *out), dj_error_t *err);
+/* Takes one of the daemon's own settings: OPT is its option's getopt value, VALUE its text (NULL
+ * for a flag), which stays valid for the daemon's life. The one place each setting is read. */
+typedef int dj_daemon_apply_fn(void *ctx, int opt, const char *value, dj_error_t *err);
+
+/* Parses ARGV with getopt_long and LONGOPTS (DJ_DAEMON_LONGOPTS and the daemon's own), then the
+ * configuration --config-fd hands over (lib/daemonconf.h), whose keys are the names of the same
+ * options: each setting, from either, goes into O when it is a shared one, else to APPLY.
+ * --help prints USAGE on stdout and exits 0. -1 with *err for an unknown option or key, a
+ * missing value, an operand, or a value the option refuses. */
+int dj_daemon_parse_options(struct dj_daemon_options *o, int argc, char **argv,
+                            const struct option *longopts, void (*usage)(FILE *out),
+                            dj_daemon_apply_fn *apply, void *ctx, dj_error_t *err);
 
 /* The shared options' conflicts, once all are parsed. */
 int dj_daemon_options_check(const struct dj_daemon_options *o, dj_error_t *err);

@@ -53,6 +53,8 @@ world_ctns kill9 || tap_bail "cannot make a namespace"
 id=$W_ID-kill9
 start_detached "kill -9" "$id" "$W_NS"
 tap_check "kill -9: a stub runs for the container" has_stub_for "$id"
+tap_check "kill -9: the daemons' command lines hold descriptors only (settings: --config-fd)" \
+    daemon_argv_descriptors_only "$id"
 tap_check "kill -9: the table is in the namespace" nft_table_in "$W_NS"
 tap_check "kill -9: the jail answers 6.6.6.6 inside" exec_resolves_sinkhole "$id"
 stubs=$(world_stubs)

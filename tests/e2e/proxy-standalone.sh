@@ -422,5 +422,18 @@ tap_check "a malformed rule fails the start and quotes the entry on the ready pi
     bash -c '[ "$1" != 0 ] && [ "${2:0:1}" = E ] && grep -q "bad..test" <<<"$2"' _ "$rc" "$msg"
 "$proxy" --listen-http "127.0.0.1:$HTTP" --allow allowed.test --resolver 127.0.0.1 2>/dev/null
 tap_check "refuses to serve as root without --user" test $? != 0
+# The hook's configuration (--config-fd, lib/daemonconf.h) goes through the same checks as the
+# command line: a bad resolver in it fails the start, and so does a key only the stub takes.
+for case in 'a resolver the option refuses|resolver not-an-address|the daemon configuration: --resolver' \
+    'a key of the stub|ttl 5|sets ttl, which dnsjail-proxy does not take'; do
+    IFS='|' read -r what line reason <<<"$case"
+    printf 'dnsjail-daemon-config 1\n%s\n' "$line" >"$WORK/bad.conf"
+    "$proxy" --user nobody --listen-http "127.0.0.1:$HTTP" --allow allowed.test \
+        --resolver 127.0.0.1 --ready-fd 5 --config-fd 6 5>"$WORK/ready5" 6<"$WORK/bad.conf" \
+        2>/dev/null
+    rc=$?
+    tap_check "--config-fd: $what fails the start (exit $rc)" \
+        bash -c '[ "$1" = 1 ] && grep -q "^E.*$3" <<<"$2"' _ "$rc" "$(cat "$WORK/ready5")" "$reason"
+done
 
 tap_done

@@ -231,6 +231,40 @@ rc=$?
 tap_check "refuses to serve as root without --user (exit $rc)" \
     grep -q '^Erefusing to serve as root' "$WORK/ready5"
 tap_check "third stub ready" [ "$ready" = R ]
+# ---- --config-fd: the hook's settings ---------------------------------------------------
+# The hook hands every setting over in one configuration (lib/daemonconf.h, a sealed memfd; here
+# a file, which the stub reads the same way from its start). What it says is served; a
+# configuration the stub does not understand stops it before it serves, with the reason on the
+# ready fd, whatever the rest of the text says.
+PORT4=$(tool free-port) || tap_bail "no free port"
+printf 'dnsjail-daemon-config 1\nttl 9\nsinkhole-ipv4 192.0.2.9\n' >"$WORK/good.conf"
+"$stub" --listen "127.0.0.1:$PORT4" --user nobody --ready-fd 5 --config-fd 6 \
+    5>"$WORK/ready6" 6<"$WORK/good.conf" 2>/dev/null &
+STUB4=$!
+PIDS+=("$STUB4")
+tap_check_out "stub with --config-fd ready" R "$(wait_ready "$WORK/ready6")"
+out=$(dig @127.0.0.1 -p "$PORT4" +time=2 +tries=1 cfg.example A +noall +answer)
+tap_check "--config-fd: the sinkhole and TTL it names answer" \
+    grep -Eq '^cfg\.example\.[[:space:]]+9[[:space:]]+IN[[:space:]]+A[[:space:]]+192\.0\.2\.9$' <<<"$out"
+kill -TERM "$STUB4"
+wait_exit "$STUB4" 30
+config_refused() { # DESCRIPTION TEXT REASON: the stub exits 1 with REASON on the ready fd
+    printf "$2" >"$WORK/bad.conf"
+    "$stub" --listen "127.0.0.1:$PORT4" --user nobody --ready-fd 5 --config-fd 6 \
+        5>"$WORK/ready7" 6<"$WORK/bad.conf" 2>/dev/null
+    local rc=$?
+    if [ "$rc" = 1 ] && grep -q "^E.*$3" "$WORK/ready7"; then
+        tap_ok "--config-fd refused: $1"
+    else
+        tap_not_ok "--config-fd refused: $1 (exit $rc, ready '$(cat "$WORK/ready7")')"
+    fi
+}
+config_refused "another version" 'dnsjail-daemon-config 2\nttl 9\n' 'is version 2; this daemon reads version 1'
+config_refused "an unknown key" 'dnsjail-daemon-config 1\nttl 9\nno-such-key 1\n' 'unknown key "no-such-key"'
+config_refused "a key of the proxy" 'dnsjail-daemon-config 1\nmax-connections 5\n' 'sets max-connections, which dnsjail-dnsstub does not take'
+config_refused "a value the option refuses" 'dnsjail-daemon-config 1\nttl soon\n' "--ttl: 'soon' is not a number"
+config_refused "a truncated text" 'dnsjail-daemon-config 1\nttl 9' 'does not end with a newline'
+
 kill -TERM "$STUB3"
 wait_exit "$STUB3" 30
 tap_check "SIGTERM: clean exit 0 (status $exit_status)" [ "$exit_status" = 0 ]

@@ -486,6 +486,26 @@ no_daemons_at_all() { world_daemons_known && [ -z "$(world_daemons)" ]; }
 world_daemons_known() {
     [ -n "$W_STUB_EXE" ] || { echo "no daemon executable known: world_dnsjail_conf first" >&2; return 1; }
 }
+# The hook hands its daemons descriptors on the command line and every setting in the
+# configuration memfd (lib/daemon/daemonconf.h), so /proc/PID/cmdline, readable by everyone, shows no
+# setting: each of the container's two daemons has --config-fd and, beside the container id,
+# only options that name a descriptor.
+daemon_argv_descriptors_only() { # ID
+    local pid word n=0
+    for pid in $(daemons_for "$1"); do
+        n=$((n + 1))
+        tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qx -- --config-fd || return 1
+        while read -r word; do
+            case $word in
+            --container-id | --inherit-udp | --inherit-tcp | --inherit-http | --inherit-tls | \
+                --inherit-virtual | --watch-pidfd | --control-fd | --log-fd | --system-log-fd | \
+                --ready-fd | --metrics-fd | --policy-fd | --virtual-map-fd | --config-fd) ;;
+            --*) return 1 ;;
+            esac
+        done < <(tr '\0' '\n' <"/proc/$pid/cmdline")
+    done
+    [ "$n" = 2 ]
+}
 # No per-container record and no namespace state left (for a namespace no one else uses).
 state_clean_for() { [ ! -e "$W_STATE/containers/$1" ]; }
 state_empty() {
