@@ -4,6 +4,7 @@
 #include "base/file.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,8 @@
 
 #define READ_FIRST_CHUNK (64 * 1024)
 
-int dj_file_read_fd(int fd, size_t max, char **out, size_t *out_len)
+/* POSITIONAL: pread from offset 0 on, where the descriptor can seek. */
+static int read_whole(int fd, bool positional, size_t max, char **out, size_t *out_len)
 {
     /* Grown as it fills, so a large MAX (a 16 MiB bundle config) costs nothing for a small
      * file; one byte more than MAX is asked for, so a file of exactly MAX bytes is told from a
@@ -37,7 +39,12 @@ int dj_file_read_fd(int fd, size_t max, char **out, size_t *out_len)
             buf = grown;
             cap = bigger;
         }
-        n = read(fd, buf + len, cap - len);
+        n = positional ? pread(fd, buf + len, cap - len, (off_t)len)
+                       : read(fd, buf + len, cap - len);
+        if (n < 0 && errno == ESPIPE && positional && len == 0) {
+            positional = false; /* a pipe: it has no offset to share */
+            continue;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -55,6 +62,16 @@ int dj_file_read_fd(int fd, size_t max, char **out, size_t *out_len)
         *out_len = len;
     *out = steal_ptr(&buf);
     return 0;
+}
+
+int dj_file_read_fd(int fd, size_t max, char **out, size_t *out_len)
+{
+    return read_whole(fd, false, max, out, out_len);
+}
+
+int dj_file_pread_fd(int fd, size_t max, char **out, size_t *out_len)
+{
+    return read_whole(fd, true, max, out, out_len);
 }
 
 int dj_file_read_at(int dir_fd, const char *name, size_t max, char **out, size_t *out_len)

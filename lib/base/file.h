@@ -15,6 +15,11 @@
  * (EFBIG: more than MAX bytes, ENOMEM, or read(2)'s). */
 int dj_file_read_fd(int fd, size_t max, char **out, size_t *out_len);
 
+/* The same from offset 0 with pread(2), leaving the file offset alone: a memfd handed to two
+ * daemons is one open file, and a read(2) by one would move the other's offset under it. A pipe
+ * is read as it comes. */
+int dj_file_pread_fd(int fd, size_t max, char **out, size_t *out_len);
+
 /* The same for DIR_FD/NAME (AT_FDCWD and a path work), opened O_NOFOLLOW | O_NONBLOCK.
  * errno: ENOENT not there, EINVAL not a regular file, ELOOP a symlink, EFBIG too long. */
 int dj_file_read_at(int dir_fd, const char *name, size_t max, char **out, size_t *out_len);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/file.h"
 
 enum kind { ONE, LIST, FLAG };
 
@@ -252,27 +253,12 @@ int dj_daemonconf_parse(char *text, size_t len, dj_daemonconf_setter *set, void 
 
 int dj_daemonconf_read_fd(int fd, char **text, size_t *len, dj_error_t *err)
 {
-    cleanup_free char *buf = malloc(DJ_DAEMONCONF_MAX_BYTES + 1);
-    size_t used = 0;
-
-    if (buf == NULL)
+    if (dj_file_pread_fd(fd, DJ_DAEMONCONF_MAX_BYTES, text, len) == 0)
+        return 0;
+    if (errno == EFBIG)
+        return dj_error_make(err, 0, "--config-fd %d: more than %d bytes", fd,
+                             DJ_DAEMONCONF_MAX_BYTES);
+    if (errno == ENOMEM)
         return dj_error_make(err, ENOMEM, "--config-fd");
-    for (;;) {
-        ssize_t n = pread(fd, buf + used, DJ_DAEMONCONF_MAX_BYTES + 1 - used, (off_t)used);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return dj_error_make(err, errno, "--config-fd %d: read", fd);
-        if (n == 0)
-            break;
-        used += (size_t)n;
-        if (used > DJ_DAEMONCONF_MAX_BYTES)
-            return dj_error_make(err, 0, "--config-fd %d: more than %d bytes", fd,
-                                 DJ_DAEMONCONF_MAX_BYTES);
-    }
-    buf[used] = '\0';
-    *text = steal_ptr(&buf);
-    *len = used;
-    return 0;
+    return dj_error_make(err, errno, "--config-fd %d: read", fd);
 }

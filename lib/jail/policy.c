@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "base/cleanup.h"
+#include "base/file.h"
 
 #define HOST_MAX 253
 #define LABEL_MAX 63
@@ -885,30 +886,19 @@ bool dj_allow_rule_within(const struct dj_allow_rule *rule, const struct dj_allo
 /* The io.dnsjail.allow value, from a pipe or a memfd (read from its start), to EOF. */
 int dj_allow_read_fd(int fd, char **out, dj_error_t *err)
 {
-    cleanup_free char *buf = malloc(DJ_ALLOW_MAX_BYTES + 1);
+    cleanup_free char *buf = NULL;
     size_t len = 0;
 
-    if (buf == NULL)
-        return dj_error_make(err, ENOMEM, "--policy-fd");
-    if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
-        return dj_error_make(err, errno, "--policy-fd %d: seek", fd);
-    for (;;) {
-        ssize_t n = read(fd, buf + len, DJ_ALLOW_MAX_BYTES + 1 - len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return dj_error_make(err, errno, "--policy-fd %d: read", fd);
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len > DJ_ALLOW_MAX_BYTES)
+    if (dj_file_pread_fd(fd, DJ_ALLOW_MAX_BYTES, &buf, &len) < 0) {
+        if (errno == EFBIG)
             return dj_error_make(err, 0, "--policy-fd %d: the allow rules exceed %d bytes", fd,
                                  DJ_ALLOW_MAX_BYTES);
+        if (errno == ENOMEM)
+            return dj_error_make(err, ENOMEM, "--policy-fd");
+        return dj_error_make(err, errno, "--policy-fd %d: read", fd);
     }
     if (memchr(buf, '\0', len) != NULL)
         return dj_error_make(err, 0, "--policy-fd %d: the allow rules contain a NUL byte", fd);
-    buf[len] = '\0';
     *out = steal_ptr(&buf);
     return 0;
 }

@@ -167,6 +167,36 @@ static void test_read_fd_pipe(void **unused)
     close(p[0]);
 }
 
+/* From offset 0 whatever the offset stands at, and leaving it there (two daemons share one
+ * memfd); a pipe, which has no offset, is read as it comes. */
+static void test_pread_fd(void **unused)
+{
+    char path[] = "/tmp/test-base-pread-XXXXXX";
+    int fd = mkstemp(path), p[2];
+    cleanup_free char *text = NULL;
+    size_t len = 0;
+
+    (void)unused;
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, "0123456789", 10), 10);
+    assert_int_equal(lseek(fd, 4, SEEK_SET), 4);
+    assert_int_equal(dj_file_pread_fd(fd, 10, &text, &len), 0);
+    assert_string_equal(text, "0123456789");
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 4);
+    free(text);
+    text = NULL;
+    assert_int_equal(dj_file_pread_fd(fd, 9, &text, &len), -1);
+    assert_int_equal(errno, EFBIG);
+    close(fd);
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], "abc", 3), 3);
+    close(p[1]);
+    assert_int_equal(dj_file_pread_fd(p[0], 10, &text, &len), 0);
+    assert_string_equal(text, "abc");
+    close(p[0]);
+}
+
 static mode_t mode_of(const char *path)
 {
     struct stat st;
@@ -255,6 +285,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_at_bounds, make_tmpdir, remove_tmpdir),
         cmocka_unit_test_setup_teardown(test_read_at_refusals, make_tmpdir, remove_tmpdir),
         cmocka_unit_test(test_read_fd_pipe),
+        cmocka_unit_test(test_pread_fd),
         cmocka_unit_test_setup_teardown(test_mkdir_p, make_tmpdir, remove_tmpdir),
         cmocka_unit_test(test_hostname),
     };
