@@ -263,20 +263,8 @@ else
 fi
 
 # ---- the proxy, under its sandbox, resolves through DoT ---------------------------------------
-nsenter --net="$SRV" python3 -c '
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"served by the upstream\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-print("ready", flush=True)
-http.server.HTTPServer(("203.0.113.80", 80), H).serve_forever()
-' >"$D/http.out" 2>&1 &
+nsenter --net="$SRV" /usr/bin/python3 "$W_E2E_DIR/lib/httpserve.py" 203.0.113.80 80 \
+    "served by the upstream" >"$D/http.out" 2>&1 &
 W_PIDS+=($!)
 wait_until 10 grep -q ready "$D/http.out"
 run_proxy() { # RESOLVER LOG: a proxy on the host namespace's 127.0.0.1:15380
