@@ -76,6 +76,7 @@ static const struct key_def keys[] = {
     {"log-burst", VALUE_UNSIGNED, FIELD(log_burst), 1, 1000000},
     {"state-dir", VALUE_PATH, FIELD(state_dir), 0, 0},
     {"libexec-dir", VALUE_PATH, FIELD(libexec_dir), 0, 0},
+    {"runtime", VALUE_PATH, FIELD(runtime), 0, 0},
     {"dns-port", VALUE_PORT, FIELD(dns_port), 1, 65535},
     {"proxy-http-port", VALUE_PORT, FIELD(proxy_http_port), 1, 65535},
     {"proxy-tls-port", VALUE_PORT, FIELD(proxy_tls_port), 1, 65535},
@@ -165,6 +166,8 @@ void dj_adminconf_free(struct dj_adminconf *cfg)
     free(cfg->log_file);
     free(cfg->state_dir);
     free(cfg->libexec_dir);
+    free(cfg->runtime);
+    cfg->runtime = NULL;
     free(cfg->system_log);
     cfg->system_log = NULL;
     free(cfg->upstream_resolvers);

@@ -38,6 +38,7 @@ struct dj_adminconf {
     unsigned log_burst; /* log-burst, default 400 */
     char *state_dir;    /* state-dir, default /run/dnsjail */
     char *libexec_dir;  /* libexec-dir, where dnsjail-dnsstub lives (test knob) */
+    char *runtime;      /* runtime: the OCI runtime dnsjail-runtime runs (NULL: runc in PATH) */
     uint16_t dns_port;  /* dns-port, the stub's port on the container's loopback, 15353 */
     uint16_t proxy_http_port;    /* proxy-http-port, 15380 (used by the proxy) */
     uint16_t proxy_tls_port;     /* proxy-tls-port, 15443 (used by the proxy) */

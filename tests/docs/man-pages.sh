@@ -5,7 +5,7 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 man=$top_builddir/docs/man
-pages=(dnsjail.8 dnsjail-hook.8 dnsjail.conf.5 dnsjail-annotations.7)
+pages=(dnsjail.8 dnsjail-hook.8 dnsjail-runtime.8 dnsjail.conf.5 dnsjail-annotations.7)
 n=0
 failed=0
 result() { # RC DESCRIPTION
