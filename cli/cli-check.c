@@ -20,7 +20,8 @@
 static void check_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: " DJ_CLI_PROGRAM " [--config ADMIN-FILE] check [io.dnsjail.KEY=]VALUE...\n"
+            "Usage: " DJ_CLI_PROGRAM " [--config ADMIN-FILE] check [--profile NAME] "
+            "[io.dnsjail.KEY=]VALUE...\n"
             "       " DJ_CLI_PROGRAM " check --config FILE\n"
             "\n"
             "Validates a container's io.dnsjail.* annotations within the admin configuration\n"
@@ -28,6 +29,7 @@ static void check_usage(FILE *out)
             "as the hook would, and explains each allow rule. Exit status 0: valid, 1: not.\n"
             "\n"
             "  --config FILE  check this admin configuration file instead\n"
+            "  --profile NAME as the runtime's profile (dnsjail-runtime --profile NAME)\n"
             "  -h, --help     this text\n");
 }
 
@@ -154,13 +156,18 @@ static int check_config_file(const char *path)
 }
 
 /* The annotation rules come first in the policy, then the admin's (lib/jail/policy). */
+/* The policy's first N_FIRST rules came from FIRST_ORIGIN ("annotation", or the profile's),
+ * the rest from the admin's allow. */
 static void explain_policy(const struct dj_adminconf *cfg, const struct dj_policy *policy,
-                           size_t n_annotation_rules)
+                           const char *profile, size_t n_first, const char *first_origin)
 {
     struct dj_allow_rule *ceiling = NULL;
-    size_t n_ceiling = 0;
+    size_t n_ceiling = 0,
+           n_annotation_rules = strcmp(first_origin, "annotation") == 0 ? n_first : 0;
     dj_error_t err = NULL;
 
+    if (profile != NULL)
+        printf("profile: %s\n", profile);
     printf("jailed: %s\nmode: %s\n", policy->enable ? "yes" : "no (io.dnsjail.enable=false)",
            policy->mode == DJ_MODE_AUDIT ? "audit" : "enforce");
     if (cfg->allow_ceiling != NULL &&
@@ -171,8 +178,7 @@ static void explain_policy(const struct dj_adminconf *cfg, const struct dj_polic
     for (size_t i = 0; i < policy->n_rules; i++) {
         char origin[INET6_ADDRSTRLEN + 340];
 
-        snprintf(origin, sizeof(origin), "%s",
-                 i < n_annotation_rules ? "annotation" : "admin allow");
+        snprintf(origin, sizeof(origin), "%s", i < n_first ? first_origin : "admin allow");
         for (size_t c = 0; i < n_annotation_rules && c < n_ceiling; c++) {
             if (dj_allow_rule_within(&policy->rules[i], &ceiling[c])) {
                 char limit[INET6_ADDRSTRLEN + 320];
@@ -187,11 +193,15 @@ static void explain_policy(const struct dj_adminconf *cfg, const struct dj_polic
     dj_allow_free(ceiling, n_ceiling);
 }
 
-static int check_annotations(const struct dj_adminconf *cfg, int argc, char **argv)
+static int check_annotations(const struct dj_adminconf *cfg, const char *profile, int argc,
+                             char **argv)
 {
     struct oci_annotation ann[MAX_ANNOTATIONS];
     struct dj_allow_rule *rules = NULL;
     size_t n_ann = 0, n_annotation_rules = 0;
+    const char *first_origin = "annotation";
+    char profile_origin[DJ_PROFILE_NAME_MAX + 16];
+    bool allow_given = false;
     struct dj_policy policy;
     dj_error_t err = NULL;
     int status = 0;
@@ -232,20 +242,35 @@ static int check_annotations(const struct dj_adminconf *cfg, int argc, char **ar
         n_ann++;
     }
     memset(&policy, 0, sizeof(policy));
-    if (dj_policy_from_annotations(ann, n_ann, cfg, &policy, &err) < 0) {
+    if (dj_policy_build(n_ann > 0 ? ann : NULL, n_ann, cfg, profile, &policy, &err) < 0) {
         fprintf(stderr, DJ_CLI_PROGRAM " check: %s\n", dj_error_msg(&err));
         dj_error_release(&err);
         status = 1;
         goto out;
     }
     for (size_t k = 0; k < n_ann; k++) {
-        if (strcmp(ann[k].key, DJ_ANNOTATION_ALLOW) == 0 &&
-            dj_allow_parse(ann[k].value, cfg->allow_wildcard_all, &rules, &n_annotation_rules,
-                           &err) == 0)
-            dj_allow_free(rules, n_annotation_rules);
+        if (strcmp(ann[k].key, DJ_ANNOTATION_PROFILE) == 0)
+            profile = ann[k].value; /* the same as --profile, or the policy was refused */
+        if (strcmp(ann[k].key, DJ_ANNOTATION_ALLOW) == 0) {
+            allow_given = true;
+            if (dj_allow_parse(ann[k].value, cfg->allow_wildcard_all, &rules, &n_annotation_rules,
+                               &err) == 0)
+                dj_allow_free(rules, n_annotation_rules);
+        }
         dj_error_release(&err);
     }
-    explain_policy(cfg, &policy, n_annotation_rules);
+    /* Without an allow annotation, a profile's rules come first. */
+    if (!allow_given && profile != NULL) {
+        const struct dj_profile *p = dj_adminconf_profile(cfg, profile);
+
+        if (p != NULL && p->allow != NULL &&
+            dj_allow_parse(p->allow, true, &rules, &n_annotation_rules, &err) == 0)
+            dj_allow_free(rules, n_annotation_rules);
+        dj_error_release(&err);
+        snprintf(profile_origin, sizeof(profile_origin), "profile %s", profile);
+        first_origin = profile_origin;
+    }
+    explain_policy(cfg, &policy, profile, n_annotation_rules, first_origin);
     dj_policy_free(&policy);
     printf("valid\n");
 out:
@@ -261,19 +286,24 @@ int dj_cli_check(const struct dj_cli *cli, int argc, char **argv)
     const struct dj_adminconf *cfg = cli->cfg;
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
+        {"profile", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_file = NULL;
+    const char *profile = NULL;
     int opt;
 
     optind = 0; /* glibc: start over, the global options were parsed with another list */
     opterr = 0;
     /* "+": an allow value may start with '-'? It cannot, but '--' still ends options. */
-    while ((opt = getopt_long(argc, argv, "+c:h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+c:p:h", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
             config_file = optarg;
+            break;
+        case 'p':
+            profile = optarg;
             break;
         case 'h':
             check_usage(stdout);
@@ -293,9 +323,9 @@ int dj_cli_check(const struct dj_cli *cli, int argc, char **argv)
         }
         return check_config_file(config_file);
     }
-    if (optind >= argc) {
+    if (optind >= argc && profile == NULL) {
         check_usage(stderr);
         return 2;
     }
-    return check_annotations(cfg, argc - optind, argv + optind);
+    return check_annotations(cfg, profile, argc - optind, argv + optind);
 }

@@ -44,6 +44,7 @@ struct hook_virtual {
 
 struct hook {
     struct dj_adminconf cfg;
+    const char *profile; /* --profile: the runtime's choice of profile.NAME.*, or NULL */
     struct oci_state state;
     struct oci_bundle bundle;
     struct dj_policy policy;

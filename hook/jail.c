@@ -309,7 +309,7 @@ int jail_start(struct hook *h, dj_error_t *err)
         return -1;
     ann = h->state.have_annotations ? h->state.annotations : h->bundle.annotations;
     n_ann = h->state.have_annotations ? h->state.n_annotations : h->bundle.n_annotations;
-    if (dj_policy_from_annotations(ann, n_ann, &h->cfg, &h->policy, err) < 0) {
+    if (dj_policy_build(ann, n_ann, &h->cfg, h->profile, &h->policy, err) < 0) {
         log_event(h, "jail_refused", dj_error_msg(err));
         return -1;
     }

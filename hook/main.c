@@ -19,11 +19,13 @@ enum stage { STAGE_START, STAGE_STOP };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: dnsjail-hook [--config FILE] STAGE\n"
+    fprintf(out, "Usage: dnsjail-hook [--config FILE] [--profile NAME] STAGE\n"
                  "OCI hook that jails a container's DNS and egress. STAGE is prestart,\n"
                  "createRuntime or poststop; the runtime passes the OCI state on stdin.\n"
                  "\n"
                  "  --config FILE  admin configuration (default " DEFAULT_CONFIG ")\n"
+                 "  --profile NAME the configuration's profile.NAME.* for this container\n"
+                 "                 (dnsjail-runtime --profile puts it here)\n"
                  "  --help         this text\n"
                  "  --version      the version\n"
                  "\n"
@@ -55,6 +57,7 @@ int main(int argc, char **argv)
 {
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
+        {"profile", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -74,11 +77,21 @@ int main(int argc, char **argv)
     h.system_log_fd = -1;
     h.metrics_fd = -1;
     h.virt.map_fd = h.virt.map_ro_fd = -1;
-    while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:p:hV", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
             config_path = optarg;
             config_given = true;
+            break;
+        case 'p':
+            if (!dj_adminconf_profile_name_ok(optarg, strlen(optarg))) {
+                fprintf(stderr,
+                        "dnsjail: --profile: \"%s\" is not a profile name ([a-z0-9-], "
+                        "up to %d)\n",
+                        optarg, DJ_PROFILE_NAME_MAX);
+                return 2;
+            }
+            h.profile = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -7,6 +7,8 @@
  *
  * Its own options come first, before the runtime's (Docker's "runtimeArgs" are put there):
  *   --config FILE          the admin configuration (the hook gets the same --config)
+ *   --profile NAME         the configuration's profile.NAME.* for every container (the hook
+ *                          gets --profile NAME); one registered runtime per profile
  *   --runtime-binary PATH  the real runtime (default: the configuration's `runtime`, else runc)
  *   --hook-binary PATH     dnsjail-hook (default: the installed one; a knob for tests)
  * A create it cannot carry out (config.json unreadable or not understood, the admin
@@ -231,6 +233,14 @@ static int add_hooks(const char *bundle, const struct dj_ocihooks_spec *spec, dj
     r = dj_ocihooks_add(text, len, spec, &edited, &edited_len, err);
     if (r < 0)
         return dj_error_wrap(err, "%s", bundle);
+    /* hooks.d's hook carries no --profile: running it would jail without the profile the
+     * admin registered this runtime for. */
+    if (r == DJ_OCIHOOKS_ALREADY && spec->profile != NULL)
+        return dj_error_make(err, 0,
+                             "%s/config.json already runs a dnsjail-hook (from hooks.d?), which "
+                             "would not get --profile %s; choose the profile with the annotation "
+                             "io.dnsjail.profile there instead",
+                             bundle, spec->profile);
     if (r == DJ_OCIHOOKS_ALREADY)
         return 0;
     return replace_config(dir_fd, &st, edited, edited_len, err);
@@ -238,7 +248,7 @@ static int add_hooks(const char *bundle, const struct dj_ocihooks_spec *spec, dj
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dnsjail-runtime [--config FILE] [--runtime-binary PATH] "
+    fprintf(f, "usage: dnsjail-runtime [--config FILE] [--profile NAME] [--runtime-binary PATH] "
                "[--hook-binary PATH] [RUNTIME FLAGS] COMMAND [ARGS]\n"
                "An OCI runtime (runc's command line) that jails every container it creates with "
                "dnsjail, then runs the real runtime.\n");
@@ -250,6 +260,7 @@ int main(int argc, char **argv)
     bool config_given = false;
     const char *runtime = NULL;
     const char *hook = DJ_LIBEXECDIR "/dnsjail-hook";
+    const char *profile = NULL;
     struct runtime_call call;
     struct dj_adminconf cfg;
     cleanup_error dj_error_t err = NULL;
@@ -260,6 +271,8 @@ int main(int argc, char **argv)
         if ((v = flag_value(argv, argc, &i, "--config")) != NULL) {
             config_path = v;
             config_given = true;
+        } else if ((v = flag_value(argv, argc, &i, "--profile")) != NULL) {
+            profile = v;
         } else if ((v = flag_value(argv, argc, &i, "--runtime-binary")) != NULL) {
             runtime = v;
         } else if ((v = flag_value(argv, argc, &i, "--hook-binary")) != NULL) {
@@ -288,10 +301,15 @@ int main(int argc, char **argv)
         struct dj_ocihooks_spec spec = {
             .hook_path = hook,
             .config_path = config_given ? config_path : NULL,
+            .profile = profile,
             .start_stage = "prestart",
             .timeout_s = HOOK_TIMEOUT_S,
         };
 
+        if (profile != NULL && !dj_adminconf_profile_name_ok(profile, strlen(profile))) {
+            dj_adminconf_free(&cfg);
+            return refuse(&call, 1, "--profile \"%s\" is not a profile name ([a-z0-9-])", profile);
+        }
         if (hook[0] != '/') {
             dj_adminconf_free(&cfg);
             return refuse(&call, 1, "--hook-binary %s is not an absolute path", hook);

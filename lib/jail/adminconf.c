@@ -158,10 +158,23 @@ int dj_adminconf_init(struct dj_adminconf *cfg, dj_error_t *err)
     return 0;
 }
 
+static void profiles_free(struct dj_profile *profiles, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(profiles[i].name);
+        free(profiles[i].allow);
+        free(profiles[i].forward);
+    }
+    free(profiles);
+}
+
 void dj_adminconf_free(struct dj_adminconf *cfg)
 {
     if (cfg == NULL)
         return;
+    profiles_free(cfg->profiles, cfg->n_profiles);
+    cfg->profiles = NULL;
+    cfg->n_profiles = 0;
     free(cfg->run_as_user);
     free(cfg->log_file);
     free(cfg->state_dir);
@@ -703,6 +716,116 @@ static int check_ports(const struct dj_adminconf *cfg, const unsigned *set_on_li
     return 0;
 }
 
+/* ---- profiles -------------------------------------------------------------------------- */
+
+bool dj_adminconf_profile_name_ok(const char *name, size_t len)
+{
+    if (len == 0 || len > DJ_PROFILE_NAME_MAX || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '-'))
+            return false;
+    return true;
+}
+
+const struct dj_profile *dj_adminconf_profile(const struct dj_adminconf *cfg, const char *name)
+{
+    for (size_t i = 0; name != NULL && i < cfg->n_profiles; i++)
+        if (strcmp(cfg->profiles[i].name, name) == 0)
+            return &cfg->profiles[i];
+    return NULL;
+}
+
+struct profile_list {
+    struct dj_profile *items;
+    size_t n;
+};
+
+static struct dj_profile *profile_slot(struct profile_list *list, const char *name, size_t len,
+                                       const struct position *pos, dj_error_t *err)
+{
+    struct dj_profile *grown;
+
+    for (size_t i = 0; i < list->n; i++)
+        if (strlen(list->items[i].name) == len && memcmp(list->items[i].name, name, len) == 0)
+            return &list->items[i];
+    if (list->n >= DJ_ADMINCONF_MAX_PROFILES) {
+        dj_error_make(err, 0, "%s:%u: key '%s': more than %d profiles", pos->file, pos->line,
+                      pos->key, DJ_ADMINCONF_MAX_PROFILES);
+        return NULL;
+    }
+    grown = realloc(list->items, (list->n + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        dj_error_make(err, ENOMEM, "%s:%u: key '%s'", pos->file, pos->line, pos->key);
+        return NULL;
+    }
+    list->items = grown;
+    memset(&grown[list->n], 0, sizeof(grown[0]));
+    grown[list->n].name = strndup(name, len);
+    if (grown[list->n].name == NULL) {
+        dj_error_make(err, ENOMEM, "%s:%u: key '%s'", pos->file, pos->line, pos->key);
+        return NULL;
+    }
+    return &list->items[list->n++];
+}
+
+/* profile.NAME.allow / .forward / .mode: the values are checked as `allow`, `forward-zones`
+ * and a mode, so that a profile fails at load time, not when the first container asks for it. */
+static int set_profile_key(struct profile_list *list, const char *key_text, const char *value,
+                           struct position *pos, dj_error_t *err)
+{
+    const char *name = key_text + strlen("profile.");
+    const char *dot = strrchr(name, '.');
+    const char *field = dot != NULL ? dot + 1 : "";
+    struct dj_profile *p;
+    unsigned *line;
+
+    pos->key = key_text;
+    if (dot == NULL || !dj_adminconf_profile_name_ok(name, (size_t)(dot - name)))
+        return dj_error_make(err, 0,
+                             "%s:%u: unknown key '%s' (a profile key is profile.NAME.allow, "
+                             ".forward or .mode; NAME is [a-z0-9-], up to %d)",
+                             pos->file, pos->line, key_text, DJ_PROFILE_NAME_MAX);
+    if (strcmp(field, "allow") != 0 && strcmp(field, "forward") != 0 && strcmp(field, "mode") != 0)
+        return dj_error_make(err, 0,
+                             "%s:%u: unknown key '%s' (a profile has allow, forward and mode)",
+                             pos->file, pos->line, key_text);
+    p = profile_slot(list, name, (size_t)(dot - name), pos, err);
+    if (p == NULL)
+        return -1;
+    line = field[0] == 'a' ? &p->allow_line : field[0] == 'f' ? &p->forward_line : &p->mode_line;
+    if (*line != 0)
+        return dj_error_make(err, 0, "%s:%u: key '%s': already set on line %u", pos->file,
+                             pos->line, key_text, *line);
+    if (field[0] == 'm') {
+        if (strcmp(value, "audit") != 0 && strcmp(value, "enforce") != 0)
+            return dj_error_make(err, 0,
+                                 "%s:%u: key '%s': unknown mode \"%s\" (\"enforce\" or "
+                                 "\"audit\")",
+                                 pos->file, pos->line, key_text, value);
+        p->audit = strcmp(value, "audit") == 0;
+    } else {
+        /* The same checks as the global key of that kind, on a scratch configuration. */
+        static const struct key_def like_allow = {"allow", VALUE_RULES, FIELD(admin_allow), 0, 0};
+        static const struct key_def like_forward = {"forward-zones", VALUE_ZONES,
+                                                    FIELD(forward_zones), 0, 0};
+        const struct key_def *like = field[0] == 'a' ? &like_allow : &like_forward;
+        struct dj_adminconf scratch;
+        char **slot = (char **)field_ptr(&scratch, like);
+
+        memset(&scratch, 0, sizeof(scratch));
+        if (set_value(&scratch, like, value, pos, err) < 0)
+            return -1;
+        if (field[0] == 'a')
+            p->allow = *slot;
+        else
+            p->forward = *slot;
+    }
+    *line = pos->line;
+    return 0;
+}
+
 static bool is_string_key(const struct key_def *key)
 {
     return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_UPSTREAMS ||
@@ -718,6 +841,7 @@ int dj_adminconf_parse(struct dj_adminconf *cfg, const char *name, const char *b
     unsigned set_on_line[N_KEYS] = {0};
     cleanup_free char *line = NULL;
     struct position where = {name != NULL ? name : "(config)", 0, NULL};
+    struct profile_list profiles = {NULL, 0};
     size_t offset = 0;
     int r = -1;
 
@@ -754,6 +878,11 @@ int dj_adminconf_parse(struct dj_adminconf *cfg, const char *name, const char *b
             goto out;
         if (key_text == NULL)
             continue;
+        if (strncmp(key_text, "profile.", strlen("profile.")) == 0) {
+            if (set_profile_key(&profiles, key_text, value, &where, err) < 0)
+                goto out;
+            continue;
+        }
         key = find_key(key_text);
         if (key == NULL) {
             dj_error_make(err, 0, "%s:%u: unknown key '%s'", where.file, where.line, key_text);
@@ -788,6 +917,15 @@ out:
             free(*(char **)field_ptr(cfg, &keys[i]));
         else
             free(*(char **)field_ptr(&work, &keys[i]));
+    }
+    /* A file that names profiles replaces the ones loaded before; one that names none keeps
+     * them. */
+    if (r == 0 && profiles.n > 0) {
+        profiles_free(work.profiles, work.n_profiles);
+        work.profiles = profiles.items;
+        work.n_profiles = profiles.n;
+    } else {
+        profiles_free(profiles.items, profiles.n);
     }
     if (r == 0)
         *cfg = work;

@@ -17,6 +17,19 @@
 #define DJ_ADMINCONF_MAX_BYTES (64 * 1024) /* a larger file is refused */
 #define DJ_ADMINCONF_MAX_LINE 4096         /* bytes in one line, without the newline */
 
+/* profile.NAME.KEY: a named policy that dnsjail-runtime --profile NAME or the annotation
+ * io.dnsjail.profile chooses where a container's annotations cannot say everything (Docker,
+ * containerd without pod_annotations). lib/jail/policy.h says how annotations may narrow it. */
+#define DJ_ADMINCONF_MAX_PROFILES 64
+#define DJ_PROFILE_NAME_MAX 63 /* [a-z0-9-], not starting with a dash */
+struct dj_profile {
+    char *name;
+    char *allow;   /* profile.NAME.allow: rules as in `allow`; NULL: none */
+    char *forward; /* profile.NAME.forward: zones as in `forward-zones`; NULL: none */
+    bool audit;    /* profile.NAME.mode = audit (default enforce) */
+    unsigned allow_line, forward_line, mode_line; /* where each was set (0: not set) */
+};
+
 /* What the hook does with a server in the container's namespace that only processes outside
  * it hold (lib/jail/sockdiag.h): foreign-sockets. */
 enum dj_foreign_sockets {
@@ -92,6 +105,8 @@ struct dj_adminconf {
                                     (or directories holding them) that a jailed container may
                                     bind-mount (lib/jail/sockmount.h); NULL: none */
     bool allow_inbound_udp;      /* allow-inbound-udp: answer UDP opened from outside, false */
+    struct dj_profile *profiles; /* profile.NAME.*, in the order first named */
+    size_t n_profiles;
 };
 
 /* Fills *cfg with the built-in defaults. */
@@ -108,6 +123,12 @@ int dj_adminconf_parse(struct dj_adminconf *cfg, const char *name, const char *b
                        dj_error_t *err);
 
 void dj_adminconf_free(struct dj_adminconf *cfg);
+
+/* The profile called NAME, or NULL. */
+const struct dj_profile *dj_adminconf_profile(const struct dj_adminconf *cfg, const char *name);
+
+/* Is NAME a profile name the configuration could hold ([a-z0-9-], 1..63, no leading dash)? */
+bool dj_adminconf_profile_name_ok(const char *name, size_t len);
 
 /* The name of key I of the configuration (0, 1, ...), NULL past the last: for tests and
  * tools that check every key is documented. */

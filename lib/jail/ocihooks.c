@@ -67,7 +67,8 @@ static const char *stage_name(const struct edit *e, enum our_stage stage)
     return stage == STAGE_START ? e->spec->start_stage : "poststop";
 }
 
-/* One hook object: {"path": …, "args": ["dnsjail-hook", ["--config", FILE,] STAGE], …}. */
+/* One hook object: {"path": …, "args": ["dnsjail-hook", [--config FILE,] [--profile NAME,]
+ * STAGE], …}. */
 static bool gen_hook(struct edit *e, enum our_stage stage)
 {
     bool ok = yajl_gen_map_open(e->gen) == yajl_gen_status_ok && gen_str(e, "path") &&
@@ -76,6 +77,8 @@ static bool gen_hook(struct edit *e, enum our_stage stage)
 
     if (ok && e->spec->config_path != NULL)
         ok = gen_str(e, "--config") && gen_str(e, e->spec->config_path);
+    if (ok && e->spec->profile != NULL)
+        ok = gen_str(e, "--profile") && gen_str(e, e->spec->profile);
     ok = ok && gen_str(e, stage_name(e, stage)) &&
          yajl_gen_array_close(e->gen) == yajl_gen_status_ok && gen_str(e, "timeout") &&
          yajl_gen_integer(e->gen, e->spec->timeout_s) == yajl_gen_status_ok &&

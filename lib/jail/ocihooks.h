@@ -24,6 +24,7 @@
 struct dj_ocihooks_spec {
     const char *hook_path;   /* absolute path of dnsjail-hook */
     const char *config_path; /* the hook's --config, or NULL for its default */
+    const char *profile;     /* the hook's --profile, or NULL */
     const char *start_stage; /* "prestart" or "createRuntime" */
     unsigned timeout_s;      /* the runtime kills a hook that takes longer */
 };

@@ -395,38 +395,56 @@ int dj_allow_parse(const char *value, bool allow_wildcard_all, struct dj_allow_r
 
 static char *rule_text(const struct dj_allow_rule *r, uint16_t port);
 
-/* The admin's annotation-allow-within: an annotation may narrow it, never widen it. */
+/* The limits an annotation's allow rules must lie within: the admin's annotation-allow-within,
+ * and with a profile also the profile's own rules (an annotation may narrow a profile, and
+ * widen it only as far as annotation-allow-within lets any container). No limit at all when
+ * neither applies. */
 static int check_ceiling(const struct dj_policy *policy, const struct dj_adminconf *cfg,
-                         dj_error_t *err)
+                         const struct dj_profile *profile, dj_error_t *err)
 {
-    struct dj_allow_rule *limits = NULL;
-    size_t n_limits = 0;
+    struct dj_allow_rule *limits = NULL, *own = NULL;
+    size_t n_limits = 0, n_own = 0;
     int r = 0;
 
-    if (cfg->allow_ceiling == NULL || policy->n_rules == 0)
+    if ((cfg->allow_ceiling == NULL && profile == NULL) || policy->n_rules == 0)
         return 0;
-    if (dj_allow_parse(cfg->allow_ceiling, true, &limits, &n_limits, err) < 0)
+    if (cfg->allow_ceiling != NULL &&
+        dj_allow_parse(cfg->allow_ceiling, true, &limits, &n_limits, err) < 0)
         return dj_error_wrap(err, "config key annotation-allow-within");
+    if (profile != NULL && profile->allow != NULL &&
+        dj_allow_parse(profile->allow, true, &own, &n_own, err) < 0) {
+        dj_allow_free(limits, n_limits);
+        return dj_error_wrap(err, "config key profile.%s.allow", profile->name);
+    }
     for (size_t i = 0; i < policy->n_rules && r == 0; i++) {
         bool within = false;
 
         for (size_t j = 0; j < n_limits && !within; j++)
             within = dj_allow_rule_within(&policy->rules[i], &limits[j]);
+        for (size_t j = 0; j < n_own && !within; j++)
+            within = dj_allow_rule_within(&policy->rules[i], &own[j]);
         if (!within) {
             char *text = rule_text(&policy->rules[i], policy->rules[i].port);
 
             /* Shown as written: no port means the default pair, not port 0. */
             if (text != NULL && policy->rules[i].port == 0 && strlen(text) > 2)
                 text[strlen(text) - 2] = '\0';
-
-            r = dj_error_make(err, 0,
-                              "annotation " DJ_ANNOTATION_ALLOW ": entry \"%s\" is wider than "
-                              "the administrator allows (annotation-allow-within)",
-                              text != NULL ? text : "?");
+            if (profile != NULL)
+                r = dj_error_make(err, 0,
+                                  "annotation " DJ_ANNOTATION_ALLOW ": entry \"%s\" is wider "
+                                  "than profile %s allows (profile.%s.allow%s)",
+                                  text != NULL ? text : "?", profile->name, profile->name,
+                                  cfg->allow_ceiling != NULL ? ", annotation-allow-within" : "");
+            else
+                r = dj_error_make(err, 0,
+                                  "annotation " DJ_ANNOTATION_ALLOW ": entry \"%s\" is wider "
+                                  "than the administrator allows (annotation-allow-within)",
+                                  text != NULL ? text : "?");
             free(text);
         }
     }
     dj_allow_free(limits, n_limits);
+    dj_allow_free(own, n_own);
     return r;
 }
 
@@ -458,52 +476,77 @@ static int add_admin_rules(struct dj_policy *policy, const struct dj_adminconf *
     return 0;
 }
 
-/* The admin's forward-zones, then the annotation's zones, each of which must lie within a
- * zone of annotation-forward-within and takes that zone's upstreams. */
-static int add_forward_zones(struct dj_policy *policy, const char *annotation,
-                             const struct dj_adminconf *cfg, dj_error_t *err)
+/* Adds zone NAME to the policy's, unless it forwards it already (the admin's, for everyone). */
+static int add_zone(struct dj_policy *policy, const char *name, const char *upstreams,
+                    dj_error_t *err)
 {
-    struct dj_fwdzone_list asked = {0}, ceiling = {0};
+    for (size_t k = 0; k < policy->forward.n; k++)
+        if (strcmp(policy->forward.zones[k].name, name) == 0)
+            return 0;
+    return dj_fwdzone_add(&policy->forward, name, upstreams, err);
+}
+
+/* The admin's forward-zones, then either the annotation's zones or the profile's. Each zone
+ * the annotation names must lie within a zone of the profile or of annotation-forward-within,
+ * and takes that zone's upstreams (the profile's first). */
+static int add_forward_zones(struct dj_policy *policy, const char *annotation,
+                             const struct dj_adminconf *cfg, const struct dj_profile *profile,
+                             dj_error_t *err)
+{
+    struct dj_fwdzone_list asked = {0}, ceiling = {0}, own = {0};
     int r = 0;
 
     if (cfg->forward_zones != NULL &&
         dj_fwdzone_parse(&policy->forward, cfg->forward_zones, true, err) < 0)
         return dj_error_wrap(err, "config key forward-zones");
-    if (annotation == NULL)
-        return 0;
-    if (cfg->forward_ceiling == NULL)
+    if (profile != NULL && profile->forward != NULL &&
+        dj_fwdzone_parse(&own, profile->forward, true, err) < 0)
+        return dj_error_wrap(err, "config key profile.%s.forward", profile->name);
+    if (annotation == NULL) {
+        for (size_t i = 0; i < own.n && r == 0; i++)
+            r = add_zone(policy, own.zones[i].name, own.zones[i].upstreams, err);
+        dj_fwdzone_free(&own);
+        return r;
+    }
+    if (cfg->forward_ceiling == NULL && own.n == 0) {
+        dj_fwdzone_free(&own);
         return dj_error_make(err, 0,
                              "annotation " DJ_ANNOTATION_FORWARD ": the administrator has not "
                              "allowed containers to ask for forward zones "
-                             "(annotation-forward-within is not set)");
-    if (dj_fwdzone_parse(&ceiling, cfg->forward_ceiling, true, err) < 0)
-        return dj_error_wrap(err, "config key annotation-forward-within");
+                             "(annotation-forward-within is not set%s)",
+                             profile != NULL ? ", nor the profile's forward" : "");
+    }
+    if (cfg->forward_ceiling != NULL &&
+        dj_fwdzone_parse(&ceiling, cfg->forward_ceiling, true, err) < 0) {
+        r = dj_error_wrap(err, "config key annotation-forward-within");
+        goto out;
+    }
     if (dj_fwdzone_parse(&asked, annotation, false, err) < 0) {
-        dj_fwdzone_free(&asked);
-        dj_fwdzone_free(&ceiling);
-        return dj_error_wrap(err, "annotation " DJ_ANNOTATION_FORWARD);
+        r = dj_error_wrap(err, "annotation " DJ_ANNOTATION_FORWARD);
+        goto out;
     }
     for (size_t i = 0; i < asked.n && r == 0; i++) {
-        ssize_t limit = dj_fwdzone_match_text(&ceiling, asked.zones[i].name);
+        ssize_t in_own = dj_fwdzone_match_text(&own, asked.zones[i].name);
+        ssize_t in_ceiling =
+            in_own >= 0 ? -1 : dj_fwdzone_match_text(&ceiling, asked.zones[i].name);
 
-        if (limit < 0) {
+        if (in_own < 0 && in_ceiling < 0) {
             r = dj_error_make(err, 0,
                               "annotation " DJ_ANNOTATION_FORWARD ": zone \"%s\" is not within "
-                              "the zones the administrator allows (annotation-forward-within)",
-                              asked.zones[i].name);
+                              "the zones the administrator allows (%s)",
+                              asked.zones[i].name,
+                              profile != NULL ? "the profile's forward, annotation-forward-within"
+                                              : "annotation-forward-within");
             break;
         }
-        bool listed = false;
-
-        for (size_t k = 0; k < policy->forward.n && !listed; k++)
-            listed = strcmp(policy->forward.zones[k].name, asked.zones[i].name) == 0;
-        if (listed)
-            continue; /* the admin forwards it for everyone already */
-        r = dj_fwdzone_add(&policy->forward, asked.zones[i].name, ceiling.zones[limit].upstreams,
-                           err);
+        r = add_zone(
+            policy, asked.zones[i].name,
+            in_own >= 0 ? own.zones[in_own].upstreams : ceiling.zones[in_ceiling].upstreams, err);
     }
+out:
     dj_fwdzone_free(&asked);
     dj_fwdzone_free(&ceiling);
+    dj_fwdzone_free(&own);
     return r;
 }
 
@@ -543,12 +586,39 @@ static int check_daemon_limits(const struct dj_policy *policy, dj_error_t *err)
     return 0;
 }
 
-int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
-                               const struct dj_adminconf *cfg, struct dj_policy *policy,
-                               dj_error_t *err)
+/* The profile the container gets: the runtime's (dnsjail-runtime --profile, passed to the hook
+ * as --profile) or the annotation's; both only if they agree. NULL: none. */
+static int choose_profile(const struct dj_adminconf *cfg, const char *from_runtime,
+                          const char *from_annotation, const struct dj_profile **out,
+                          dj_error_t *err)
+{
+    char shown[OCI_PRINTABLE_SIZE];
+    const char *name = from_runtime != NULL ? from_runtime : from_annotation;
+
+    *out = NULL;
+    if (from_runtime != NULL && from_annotation != NULL &&
+        strcmp(from_runtime, from_annotation) != 0)
+        return dj_error_make(err, 0,
+                             "annotation " DJ_ANNOTATION_PROFILE ": \"%s\" is not the profile "
+                             "the runtime gives (\"%s\")",
+                             oci_printable(shown, sizeof(shown), from_annotation), from_runtime);
+    if (name == NULL)
+        return 0;
+    *out = dj_adminconf_profile(cfg, name);
+    if (*out == NULL)
+        return dj_error_make(err, 0,
+                             "%s \"%s\": no such profile in the configuration (profile.NAME.*)",
+                             from_runtime != NULL ? "profile" : "annotation " DJ_ANNOTATION_PROFILE,
+                             oci_printable(shown, sizeof(shown), name));
+    return 0;
+}
+
+int dj_policy_build(const struct oci_annotation *ann, size_t n_ann, const struct dj_adminconf *cfg,
+                    const char *profile_name, struct dj_policy *policy, dj_error_t *err)
 {
     static const char prefix[] = DJ_ANNOTATION_PREFIX;
-    const char *enable = NULL, *mode = NULL, *allow = NULL, *forward = NULL;
+    const char *enable = NULL, *mode = NULL, *allow = NULL, *forward = NULL, *named = NULL;
+    const struct dj_profile *profile = NULL;
     char shown_key[OCI_PRINTABLE_SIZE];
     char shown_value[OCI_PRINTABLE_SIZE];
 
@@ -572,11 +642,13 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
             slot = &allow;
         else if (strcmp(key, DJ_ANNOTATION_FORWARD) == 0)
             slot = &forward;
+        else if (strcmp(key, DJ_ANNOTATION_PROFILE) == 0)
+            slot = &named;
         else
             return dj_error_make(err, 0,
                                  "unknown annotation '%s' (known: " DJ_ANNOTATION_ENABLE
                                  ", " DJ_ANNOTATION_MODE ", " DJ_ANNOTATION_ALLOW
-                                 ", " DJ_ANNOTATION_FORWARD ")",
+                                 ", " DJ_ANNOTATION_FORWARD ", " DJ_ANNOTATION_PROFILE ")",
                                  oci_printable(shown_key, sizeof(shown_key), key));
         if (*slot != NULL)
             return dj_error_make(err, 0, "annotation %s is given twice", key);
@@ -585,20 +657,40 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
         *slot = ann[i].value;
     }
 
+    if (choose_profile(cfg, profile_name, named, &profile, err) < 0)
+        return -1;
+    if (profile != NULL) {
+        /* A profile jails: it is how an admin says "this runtime jails", so an annotation can
+         * narrow what it allows but not switch it off or make it audit only. */
+        policy->enable = true;
+        policy->mode = profile->audit ? DJ_MODE_AUDIT : DJ_MODE_ENFORCE;
+    }
     if (enable != NULL) {
         if (strcmp(enable, "true") == 0)
             policy->enable = true;
-        else if (strcmp(enable, "false") == 0)
+        else if (strcmp(enable, "false") == 0 && profile == NULL)
             policy->enable = false;
+        else if (strcmp(enable, "false") == 0)
+            return dj_error_make(err, 0,
+                                 "annotation " DJ_ANNOTATION_ENABLE ": profile %s jails every "
+                                 "container it is given; \"false\" cannot turn it off",
+                                 profile->name);
         else
             return dj_error_make(
                 err, 0, "annotation " DJ_ANNOTATION_ENABLE ": \"%s\" is not \"true\" or \"false\"",
                 oci_printable(shown_value, sizeof(shown_value), enable));
     }
     if (mode != NULL) {
+        if (strcmp(mode, "audit") == 0 && profile != NULL && !profile->audit)
+            return dj_error_make(err, 0,
+                                 "annotation " DJ_ANNOTATION_MODE ": profile %s enforces; "
+                                 "\"audit\" would let everything through",
+                                 profile->name);
         if (strcmp(mode, "audit") == 0)
             policy->mode = DJ_MODE_AUDIT;
-        else if (strcmp(mode, "enforce") != 0)
+        else if (strcmp(mode, "enforce") == 0)
+            policy->mode = DJ_MODE_ENFORCE;
+        else
             return dj_error_make(err, 0,
                                  "annotation " DJ_ANNOTATION_MODE
                                  ": unknown mode \"%s\" (\"enforce\" or \"audit\")",
@@ -607,12 +699,25 @@ int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
     if (allow != NULL &&
         dj_allow_parse(allow, cfg->allow_wildcard_all, &policy->rules, &policy->n_rules, err) < 0)
         return dj_error_wrap(err, "annotation " DJ_ANNOTATION_ALLOW);
-    if (check_ceiling(policy, cfg, err) < 0 || add_admin_rules(policy, cfg, err) < 0 ||
-        add_forward_zones(policy, forward, cfg, err) < 0 || check_daemon_limits(policy, err) < 0) {
+    /* Without an allow annotation the profile's rules are the container's. */
+    if (allow == NULL && profile != NULL && profile->allow != NULL &&
+        dj_allow_parse(profile->allow, true, &policy->rules, &policy->n_rules, err) < 0)
+        return dj_error_wrap(err, "config key profile.%s.allow", profile->name);
+    if ((allow != NULL && check_ceiling(policy, cfg, profile, err) < 0) ||
+        add_admin_rules(policy, cfg, err) < 0 ||
+        add_forward_zones(policy, forward, cfg, profile, err) < 0 ||
+        check_daemon_limits(policy, err) < 0) {
         dj_policy_free(policy);
         return -1;
     }
     return 0;
+}
+
+int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
+                               const struct dj_adminconf *cfg, struct dj_policy *policy,
+                               dj_error_t *err)
+{
+    return dj_policy_build(ann, n_ann, cfg, NULL, policy, err);
 }
 
 void dj_policy_free(struct dj_policy *policy)

@@ -6,6 +6,11 @@
  *   io.dnsjail.allow   allow rules, see docs/POLICY.md; enforced by dnsjail-proxy
  *   io.dnsjail.forward zones the stub forwards to a real resolver (lib/dns/fwdzone.h), each
  *                      within the admin's annotation-forward-within
+ *   io.dnsjail.profile a profile of the admin configuration (profile.NAME.*): its mode, allow
+ *                      rules and forward zones, jailed whatever default-enable says. The other
+ *                      annotations may narrow it (allow and forward then replace the profile's,
+ *                      each entry within the profile's or the admin's annotation-*-within; mode
+ *                      only from audit to enforce), never switch it off.
  *
  * Any other io.dnsjail.* key is refused, so a typo cannot silently switch a rule off.
  * Owns: struct dj_policy, struct dj_allow_rule, their parsers and the canonical form used
@@ -28,6 +33,7 @@
 #define DJ_ANNOTATION_MODE "io.dnsjail.mode"
 #define DJ_ANNOTATION_ALLOW "io.dnsjail.allow"
 #define DJ_ANNOTATION_FORWARD "io.dnsjail.forward"
+#define DJ_ANNOTATION_PROFILE "io.dnsjail.profile"
 #define DJ_ALLOW_MAX_RULES 4096
 #define DJ_ALLOW_MAX_BYTES (256 * 1024)
 
@@ -76,6 +82,12 @@ int dj_allow_read_fd(int fd, char **out, dj_error_t *err);
 int dj_policy_from_annotations(const struct oci_annotation *ann, size_t n_ann,
                                const struct dj_adminconf *cfg, struct dj_policy *policy,
                                dj_error_t *err);
+
+/* The same, with the profile the runtime names (dnsjail-runtime --profile, the hook's
+ * --profile; NULL: none). An annotation io.dnsjail.profile must then name the same one; an
+ * unknown profile is refused. */
+int dj_policy_build(const struct oci_annotation *ann, size_t n_ann, const struct dj_adminconf *cfg,
+                    const char *profile_name, struct dj_policy *policy, dj_error_t *err);
 void dj_policy_free(struct dj_policy *policy);
 
 /* A canonical text of everything that changes what the jail does (mode, forward zones and

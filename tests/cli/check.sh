@@ -69,6 +69,18 @@ ok "... and the admin's own rule listed with it" out_has "admin allow"
 run --config "$tmp/ceiling.conf" check 'evil.example.net'
 ok "beyond the ceiling: refused" eval '[ "$rc" -eq 1 ] && out_has "wider than the administrator allows"'
 
+conf "$tmp/profile.conf" 'allow = pypi.org' 'profile.web.allow = github.com' 'profile.learn.mode = audit'
+run --config "$tmp/profile.conf" check --profile web
+ok "check --profile: the profile's rules, marked as the profile's" eval '[ "$rc" -eq 0 ] && out_has "profile: web" && grep -q "github.com .*\[profile web\]" "$tmp/out" && out_has "[admin allow]"'
+run --config "$tmp/profile.conf" check io.dnsjail.profile=learn
+ok "io.dnsjail.profile: jailed in the profile's mode" eval '[ "$rc" -eq 0 ] && out_has "jailed: yes" && out_has "mode: audit"'
+run --config "$tmp/profile.conf" check --profile web 'gitlab.com'
+ok "an annotation wider than the profile: refused, the profile named" eval '[ "$rc" -eq 1 ] && out_has "wider than profile web allows"'
+run --config "$tmp/profile.conf" check --profile web io.dnsjail.enable=false
+ok "enable=false under a profile: refused" eval '[ "$rc" -eq 1 ] && out_has "cannot turn it off"'
+run --config "$tmp/profile.conf" check --profile nope
+ok "an unknown profile: refused" eval '[ "$rc" -eq 1 ] && out_has "no such profile"'
+
 run check --config "$tmp/ceiling.conf"
 ok "check --config on a valid file: exit 0" eval '[ "$rc" -eq 0 ] && out_has "ceiling.conf: valid"'
 ok "... explains the admin's allow and the ceiling" eval 'out_has "granted to every jailed container" && out_has "must lie within one of"'

@@ -4,7 +4,7 @@
 # that already has the hook (hooks.d) is left byte for byte as it was; a config.json the
 # wrapper cannot parse fails the create with one line, in the --log file in runc's format too,
 # and no container exists; every other command reaches the runtime untouched, with its output
-# and exit code. Positive control: the same wrapper with io.dnsjail.enable=false lets the
+# and exit code. --profile jails with the admin's named policy. Positive control: the same wrapper with io.dnsjail.enable=false lets the
 # name reach the canary.
 # shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
@@ -37,7 +37,7 @@ probe() { # TAG LABEL
     echo "dns|$2|secret-$1-$2.attacker.test|A|-|udp"
 }
 
-tap_plan 45
+tap_plan 58
 
 # ---- a bundle as Docker writes it: no hooks ------------------------------------------------
 tag=$(world_random)
@@ -137,6 +137,60 @@ wrap_cmd --log "$b/log.json" --log-format text create --bundle "$b" "$id" </dev/
 tap_check "with --log-format text: a logrus line with level=error" \
     grep -q '^time="[^"]*" level=error msg="not jailed, container not created: ' "$b/log.json" ||
     tap_diag_file "$b/log.json"
+
+# ---- a profile: what Docker's runtimeArgs ["--profile", "db"] give ------------------------
+# default-enable = false, so only the profile jails; its one rule lets 203.0.113.9:9999 through.
+world_dnsjail_conf --file "$W_TMP/profile.conf" "default-enable = false" \
+    "profile.db.allow = 203.0.113.9/32:9999" || tap_bail "cannot write the profile configuration"
+PROFILE_CONF=$W_CONF
+wrap_profile_cmd() { # PROFILE RUNTIME-ARGS...
+    local profile=$1
+    shift
+    timeout -k 5 90 nsenter --net="$W_HOSTNS_PATH" "$W_RUNTIME" --config "$PROFILE_CONF" \
+        --profile "$profile" --hook-binary "$W_HOOK" --runtime-binary "$RUNC" \
+        --root "$W_TMP/runc" "$@"
+}
+tag=$(world_random)
+world_ctns wrapprof || tap_bail "cannot make a namespace"
+NS=$W_NS
+id=$W_ID-w-profile
+b=$(world_bundle "$id" --netns "$NS" -- /usr/bin/python3 /probe.py \
+    "tcp|tcp9999|203.0.113.9|9999|tok-$tag-p9999" "tcp|tcp22|192.0.2.1|22|tok-$tag-p22" \
+    "$(probe "$tag" dns_resolv)") || tap_bail "cannot make bundle $id"
+W_CONTAINERS+=("runc $id")
+_run_capture "$id" wrap_profile_cmd db run --bundle "$b" "$id"
+tap_check "--profile db: the container ran (exit 0)" test "$RUN_RC" -eq 0 || _show_run
+tap_check_out "... the hooks got --profile db" \
+    "$W_HOOK dnsjail-hook --config $PROFILE_CONF --profile db prestart" "$(hooks_of "$b" prestart)"
+tap_check "... jailed although default-enable = false: its name answered by the stub" \
+    probe_is "$RUN_OUT" dns_resolv answers "A:6.6.6.6" || _show_run
+tap_check "... and port 22 refused" probe_isnt "$RUN_OUT" tcp22 status connected || _show_run
+tap_check "... the profile's rule let 203.0.113.9:9999 through to the canary" \
+    eval 'probe_is "$RUN_OUT" tcp9999 status connected && wait_until 5 canary_saw_net "tok-$tag-p9999"' ||
+    _show_run
+assert_gone "--profile db" "$id" "$NS"
+
+id=$W_ID-w-profile-off
+b=$(world_bundle "$id" --netns "$NS" --annotation io.dnsjail.enable=false -- /bin/true) ||
+    tap_bail "cannot make bundle $id"
+W_CONTAINERS+=("runc $id")
+_run_capture "$id" wrap_profile_cmd db run --bundle "$b" "$id"
+tap_check "--profile db with io.dnsjail.enable=false: refused, saying the profile cannot be switched off" \
+    eval 'test "$RUN_RC" -ne 0 && grep -q "profile db jails every container" "$RUN_ERR"' || _show_run
+id=$W_ID-w-profile-nope
+b=$(world_bundle "$id" --netns "$NS" -- /bin/true) || tap_bail "cannot make bundle $id"
+W_CONTAINERS+=("runc $id")
+_run_capture "$id" wrap_profile_cmd nope run --bundle "$b" "$id"
+tap_check "--profile nope: refused, no such profile" \
+    eval 'test "$RUN_RC" -ne 0 && grep -q "no such profile" "$RUN_ERR"' || _show_run
+id=$W_ID-w-profile-dup
+b=$(world_bundle "$id" --netns "$NS" --hook "$W_HOOK" --hook-config "$PROFILE_CONF" -- /bin/true) ||
+    tap_bail "cannot make bundle $id"
+W_CONTAINERS+=("runc $id")
+_run_capture "$id" wrap_profile_cmd db run --bundle "$b" "$id"
+tap_check "--profile on a bundle hooks.d already hooked: refused, pointing at io.dnsjail.profile" \
+    eval 'test "$RUN_RC" -ne 0 && grep -q "would not get --profile db.*io.dnsjail.profile" "$RUN_ERR"' ||
+    _show_run
 
 # ---- every other command goes through untouched --------------------------------------------
 # A stand-in runtime that prints its arguments: what the wrapper passes is exactly what the

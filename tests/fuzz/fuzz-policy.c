@@ -114,7 +114,20 @@ static void fuzz_annotations(char *text)
     /* io.dnsjail.forward is refused without a ceiling: give one half of the time. */
     if (n % 2 == 1)
         cfg.forward_ceiling = strdup("example.test=192.0.2.53 svc");
-    if (dj_policy_from_annotations(ann, n, &cfg, &policy, &err) == 0) {
+    /* Two profiles for io.dnsjail.profile to name; a third of the time the runtime names one. */
+    {
+        static const char profiles[] = "profile.web.allow = *.example.test, 203.0.113.0/24:5432\n"
+                                       "profile.web.forward = svc.test=198.51.100.53\n"
+                                       "profile.learn.mode = audit\n";
+
+        if (dj_adminconf_parse(&cfg, "fuzz", profiles, strlen(profiles), &err) < 0)
+            abort();
+    }
+    if (dj_policy_build(ann, n, &cfg,
+                        n % 3 == 1   ? "web"
+                        : n % 3 == 2 ? "learn"
+                                     : NULL,
+                        &policy, &err) == 0) {
         char *canonical = dj_policy_canonical(&policy);
 
         check_rules(policy.rules, policy.n_rules);

@@ -112,6 +112,14 @@ static void test_config_and_stage_reach_the_hook(void **state)
                 "\"createRuntime\"],\"timeout\":5}],\"poststop\":[{\"path\":\"/usr/libexec/"
                 "dnsjail/dnsjail-hook\",\"args\":[\"dnsjail-hook\",\"--config\",\"/etc/dnsjail/"
                 "web.conf\",\"poststop\"],\"timeout\":5}]}}");
+    s.config_path = NULL;
+    s.profile = "web";
+    s.start_stage = "prestart";
+    expect_edit(&s, "{}",
+                "{\"hooks\":{\"prestart\":[{\"path\":\"/usr/libexec/dnsjail/dnsjail-hook\","
+                "\"args\":[\"dnsjail-hook\",\"--profile\",\"web\",\"prestart\"],\"timeout\":5}],"
+                "\"poststop\":[{\"path\":\"/usr/libexec/dnsjail/dnsjail-hook\",\"args\":["
+                "\"dnsjail-hook\",\"--profile\",\"web\",\"poststop\"],\"timeout\":5}]}}");
 }
 
 /* hooks.d (podman, CRI-O) or a second wrapper put it there already: hooks are never added

@@ -367,13 +367,15 @@ static struct dj_adminconf config(bool default_enable, bool allow_wildcard_all)
     return cfg;
 }
 
-static void policy_fails(const struct oci_annotation *ann, size_t n, const char *want)
+/* Expects the policy of ANN (with PROFILE, or none) under CFG to be refused with exactly WANT;
+ * frees CFG. */
+static void refused_with(struct dj_adminconf cfg, const struct oci_annotation *ann, size_t n,
+                         const char *profile, const char *want)
 {
-    struct dj_adminconf cfg = config(true, false);
     struct dj_policy policy;
     dj_error_t err = NULL;
 
-    if (dj_policy_from_annotations(ann, n, &cfg, &policy, &err) == 0) {
+    if (dj_policy_build(ann, n, &cfg, profile, &policy, &err) == 0) {
         dj_policy_free(&policy);
         print_error("accepted\n");
         fail();
@@ -384,6 +386,11 @@ static void policy_fails(const struct oci_annotation *ann, size_t n, const char 
     }
     dj_error_release(&err);
     dj_adminconf_free(&cfg);
+}
+
+static void policy_fails(const struct oci_annotation *ann, size_t n, const char *want)
+{
+    refused_with(config(true, false), ann, n, NULL, want);
 }
 
 #define ANN(k, v)                                                                                  \
@@ -601,15 +608,15 @@ static void test_policy_errors(void **unused)
     a[0] = (struct oci_annotation)ANN("io.dnsjail.alow", "example.com");
     policy_fails(a, 1,
                  "unknown annotation 'io.dnsjail.alow' (known: io.dnsjail.enable, "
-                 "io.dnsjail.mode, io.dnsjail.allow, io.dnsjail.forward)");
+                 "io.dnsjail.mode, io.dnsjail.allow, io.dnsjail.forward, io.dnsjail.profile)");
     a[0].key = (char *)"IO.DNSJAIL.ENABLE";
     policy_fails(a, 1,
                  "unknown annotation 'IO.DNSJAIL.ENABLE' (known: io.dnsjail.enable, "
-                 "io.dnsjail.mode, io.dnsjail.allow, io.dnsjail.forward)");
+                 "io.dnsjail.mode, io.dnsjail.allow, io.dnsjail.forward, io.dnsjail.profile)");
     a[0].key = (char *)"io.dnsjail.";
     policy_fails(a, 1,
                  "unknown annotation 'io.dnsjail.' (known: io.dnsjail.enable, io.dnsjail.mode, "
-                 "io.dnsjail.allow, io.dnsjail.forward)");
+                 "io.dnsjail.allow, io.dnsjail.forward, io.dnsjail.profile)");
 
     /* The OCI parser refuses repeats already; a caller building its own list is checked too. */
     a[0] = (struct oci_annotation)ANN("io.dnsjail.enable", "true");
@@ -894,6 +901,128 @@ static void test_match_addr(void **unused)
     assert_false(dj_allow_match_addr(NULL, 0, AF_INET, "\xc0\x00\x02\x07", 443));
 }
 
+/* ---- profiles ---------------------------------------------------------------------------- */
+
+static struct dj_adminconf profile_config(void)
+{
+    struct dj_adminconf cfg = config(false, false);
+    static const char text[] = "allow = pypi.org\n"
+                               "annotation-allow-within = *.example.org\n"
+                               "annotation-forward-within = corp.test=192.0.2.53\n"
+                               "profile.web.allow = github.com, 203.0.113.0/24:5432\n"
+                               "profile.web.forward = svc.test=198.51.100.53\n"
+                               "profile.learn.mode = audit\n";
+    dj_error_t err = NULL;
+
+    assert_int_equal(dj_adminconf_parse(&cfg, "t.conf", text, strlen(text), &err), 0);
+    return cfg;
+}
+
+static void build_ok(const struct oci_annotation *ann, size_t n, const char *profile,
+                     const char *want_canonical, bool want_enable)
+{
+    struct dj_adminconf cfg = profile_config();
+    struct dj_policy policy;
+    dj_error_t err = NULL;
+    char *canonical;
+
+    if (dj_policy_build(ann, n, &cfg, profile, &policy, &err) < 0) {
+        print_error("refused: %s\n", dj_error_msg(&err));
+        fail();
+    }
+    canonical = dj_policy_canonical(&policy);
+    assert_non_null(canonical);
+    if (strcmp(canonical, want_canonical) != 0) {
+        print_error("got  \"%s\"\nwant \"%s\"\n", canonical, want_canonical);
+        fail();
+    }
+    assert_int_equal(policy.enable, want_enable);
+    free(canonical);
+    dj_policy_free(&policy);
+    dj_adminconf_free(&cfg);
+}
+
+static void build_fails(const struct oci_annotation *ann, size_t n, const char *profile,
+                        const char *want)
+{
+    refused_with(profile_config(), ann, n, profile, want);
+}
+
+/* Without a profile nothing changes: default-enable (false here) decides. */
+static void test_profile_none(void **unused)
+{
+    (void)unused;
+    build_ok(NULL, 0, NULL, "mode=enforce allow=pypi.org:443,pypi.org:80", false);
+}
+
+/* The runtime's profile, or the annotation's: jailed whatever default-enable says, with the
+ * profile's rules and zones and the admin's. */
+static void test_profile_gives_its_policy(void **unused)
+{
+    struct oci_annotation named[] = {ANN("io.dnsjail.profile", "web")};
+    static const char want[] = "mode=enforce forward=svc.test=198.51.100.53 "
+                               "allow=203.0.113.0/24:5432,github.com:443,github.com:80,"
+                               "pypi.org:443,pypi.org:80";
+
+    (void)unused;
+    build_ok(NULL, 0, "web", want, true);
+    build_ok(named, 1, NULL, want, true);
+    build_ok(named, 1, "web", want, true);
+    build_ok(NULL, 0, "learn", "mode=audit allow=pypi.org:443,pypi.org:80", true);
+}
+
+/* Annotations narrow a profile: allow and forward replace the profile's, each entry within
+ * the profile's or the admin's annotation-*-within; audit may become enforce. */
+static void test_profile_narrowed(void **unused)
+{
+    struct oci_annotation narrower[] = {
+        ANN("io.dnsjail.allow", "github.com, 203.0.113.7:5432, a.example.org"),
+        ANN("io.dnsjail.forward", "db.svc.test, x.corp.test"),
+        ANN("io.dnsjail.enable", "true"),
+    };
+    struct oci_annotation enforce[] = {ANN("io.dnsjail.mode", "enforce")};
+
+    (void)unused;
+    build_ok(narrower, 3, "web",
+             "mode=enforce forward=db.svc.test=198.51.100.53,x.corp.test=192.0.2.53 "
+             "allow=203.0.113.7/32:5432,a.example.org:443,a.example.org:80,github.com:443,"
+             "github.com:80,pypi.org:443,pypi.org:80",
+             true);
+    build_ok(enforce, 1, "learn", "mode=enforce allow=pypi.org:443,pypi.org:80", true);
+}
+
+static void test_profile_never_widened(void **unused)
+{
+    struct oci_annotation wider[] = {ANN("io.dnsjail.allow", "github.com:22")};
+    struct oci_annotation zone[] = {ANN("io.dnsjail.forward", "other.test")};
+    struct oci_annotation off[] = {ANN("io.dnsjail.enable", "false")};
+    struct oci_annotation audit[] = {ANN("io.dnsjail.mode", "audit")};
+    struct oci_annotation other[] = {ANN("io.dnsjail.profile", "learn")};
+    struct oci_annotation unknown[] = {ANN("io.dnsjail.profile", "nope")};
+
+    (void)unused;
+    build_fails(wider, 1, "web",
+                "annotation io.dnsjail.allow: entry \"github.com:22\" is wider than profile web "
+                "allows (profile.web.allow, annotation-allow-within)");
+    build_fails(zone, 1, "web",
+                "annotation io.dnsjail.forward: zone \"other.test\" is not within the zones the "
+                "administrator allows (the profile's forward, annotation-forward-within)");
+    build_fails(off, 1, "web",
+                "annotation io.dnsjail.enable: profile web jails every container it is given; "
+                "\"false\" cannot turn it off");
+    build_fails(audit, 1, "web",
+                "annotation io.dnsjail.mode: profile web enforces; \"audit\" would let "
+                "everything through");
+    build_fails(other, 1, "web",
+                "annotation io.dnsjail.profile: \"learn\" is not the profile the runtime gives "
+                "(\"web\")");
+    build_fails(unknown, 1, NULL,
+                "annotation io.dnsjail.profile \"nope\": no such profile in the configuration "
+                "(profile.NAME.*)");
+    build_fails(NULL, 0, "nope",
+                "profile \"nope\": no such profile in the configuration (profile.NAME.*)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -902,6 +1031,8 @@ int main(void)
         cmocka_unit_test(test_allow_wildcards),   cmocka_unit_test(test_allow_port_errors),
         cmocka_unit_test(test_allow_cidr_errors), cmocka_unit_test(test_allow_limits),
         cmocka_unit_test(test_policy_defaults),   cmocka_unit_test(test_policy_daemon_limit),
+        cmocka_unit_test(test_profile_none),      cmocka_unit_test(test_profile_gives_its_policy),
+        cmocka_unit_test(test_profile_narrowed),  cmocka_unit_test(test_profile_never_widened),
         cmocka_unit_test(test_policy_values),     cmocka_unit_test(test_policy_errors),
         cmocka_unit_test(test_canonical),         cmocka_unit_test(test_canonical_mode),
         cmocka_unit_test(test_policy_audit),      cmocka_unit_test(test_match_host),
