@@ -54,7 +54,8 @@ static int check_capabilities(struct hook *h, dj_error_t *err)
     if ((h->bundle.caps_any & (1ULL << CAP_NET_RAW)) && !h->cfg.allow_cap_net_raw) {
         dj_error_make(err, 0,
                       "container %s holds CAP_NET_RAW, whose raw packets bypass the jail; drop "
-                      "it (e.g. --cap-drop NET_RAW) or set allow-cap-net-raw in the config",
+                      "it (e.g. --cap-drop NET_RAW, or drop-cap-net-raw in the config for "
+                      "dnsjail-runtime to drop it) or set allow-cap-net-raw in the config",
                       h->state.id);
         return logged_refusal(h, err);
     }

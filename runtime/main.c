@@ -11,6 +11,8 @@
  *                          gets --profile NAME); one registered runtime per profile
  *   --runtime-binary PATH  the real runtime (default: the configuration's `runtime`, else runc)
  *   --hook-binary PATH     dnsjail-hook (default: the installed one; a knob for tests)
+ * With the admin's drop-cap-net-raw, CAP_NET_RAW also leaves the bundle's capability sets
+ * (Docker grants it to every container, and the hook refuses it otherwise).
  * A create it cannot carry out (config.json unreadable or not understood, the admin
  * configuration broken) fails with one line on stderr and in the runtime's --log file, in
  * runc's log format, since that file is where Docker looks for the reason. It never starts a
@@ -241,7 +243,7 @@ static int add_hooks(const char *bundle, const struct dj_ocihooks_spec *spec, dj
                              "would not get --profile %s; choose the profile with the annotation "
                              "io.dnsjail.profile there instead",
                              bundle, spec->profile);
-    if (r == DJ_OCIHOOKS_ALREADY)
+    if (edited == NULL)
         return 0;
     return replace_config(dir_fd, &st, edited, edited_len, err);
 }
@@ -261,6 +263,7 @@ int main(int argc, char **argv)
     const char *runtime = NULL;
     const char *hook = DJ_LIBEXECDIR "/dnsjail-hook";
     const char *profile = NULL;
+    bool creating;
     struct runtime_call call;
     struct dj_adminconf cfg;
     cleanup_error dj_error_t err = NULL;
@@ -290,20 +293,25 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    creating = call.command != NULL &&
+               (strcmp(call.command, "create") == 0 || strcmp(call.command, "run") == 0);
+    /* Read when it decides something: the runtime to run, or (create) what the bundle gets.
+     * Deleting a container needs no configuration, which may be broken by then. */
     if (dj_adminconf_init(&cfg, &err) < 0 ||
-        (runtime == NULL && dj_adminconf_load(&cfg, config_path, !config_given, &err) < 0))
+        ((runtime == NULL || creating) &&
+         dj_adminconf_load(&cfg, config_path, !config_given, &err) < 0))
         return refuse(&call, 1, "%s", dj_error_msg(&err));
     if (runtime == NULL)
         runtime = cfg.runtime != NULL ? cfg.runtime : "runc";
 
-    if (call.command != NULL &&
-        (strcmp(call.command, "create") == 0 || strcmp(call.command, "run") == 0)) {
+    if (creating) {
         struct dj_ocihooks_spec spec = {
             .hook_path = hook,
             .config_path = config_given ? config_path : NULL,
             .profile = profile,
             .start_stage = "prestart",
             .timeout_s = HOOK_TIMEOUT_S,
+            .drop_cap_net_raw = cfg.drop_cap_net_raw,
         };
 
         if (profile != NULL && !dj_adminconf_profile_name_ok(profile, strlen(profile))) {

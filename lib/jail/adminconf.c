@@ -85,6 +85,7 @@ static const struct key_def keys[] = {
     {"default-enable", VALUE_BOOL, FIELD(default_enable), 0, 0},
     {"allow-cap-net-admin", VALUE_BOOL, FIELD(allow_cap_net_admin), 0, 0},
     {"allow-cap-net-raw", VALUE_BOOL, FIELD(allow_cap_net_raw), 0, 0},
+    {"drop-cap-net-raw", VALUE_BOOL, FIELD(drop_cap_net_raw), 0, 0},
     {"allow-af-xdp", VALUE_BOOL, FIELD(allow_af_xdp), 0, 0},
     {"allow-wildcard-all", VALUE_BOOL, FIELD(allow_wildcard_all), 0, 0},
     {"allow-socket-mounts", VALUE_PATHS, FIELD(allow_socket_mounts), 1, 64},

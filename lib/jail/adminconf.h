@@ -94,6 +94,8 @@ struct dj_adminconf {
     /* Policy */
     bool default_enable;      /* default-enable: jail when io.dnsjail.enable is absent, true */
     bool allow_cap_net_admin; /* allow-cap-net-admin, default false (see docs/DESIGN.md) */
+    bool drop_cap_net_raw;    /* drop-cap-net-raw: dnsjail-runtime removes CAP_NET_RAW from
+                                 the bundles it creates (Docker grants it), default false */
     bool allow_cap_net_raw;   /* allow-cap-net-raw, default false */
     bool allow_af_xdp;        /* allow-af-xdp: with allow-cap-net-raw, accept that AF_XDP frames
                                  leave unpoliced (docs/DESIGN.md "Raw frames"), default false */

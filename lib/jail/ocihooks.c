@@ -14,10 +14,13 @@
 
 enum frame {
     FRAME_OTHER,
-    FRAME_ROOT,  /* the document's object */
-    FRAME_HOOKS, /* root."hooks" */
-    FRAME_STAGE, /* an array of root."hooks" */
-    FRAME_HOOK,  /* one hook object in such an array */
+    FRAME_ROOT,    /* the document's object */
+    FRAME_HOOKS,   /* root."hooks" */
+    FRAME_STAGE,   /* an array of root."hooks" */
+    FRAME_HOOK,    /* one hook object in such an array */
+    FRAME_PROCESS, /* root."process" */
+    FRAME_CAPS,    /* root."process"."capabilities" */
+    FRAME_CAPSET,  /* one of its arrays (bounding, effective, …) */
 };
 
 /* Which of root."hooks"'s arrays dnsjail adds to. */
@@ -30,11 +33,15 @@ struct edit {
     enum our_stage stage_of[DJ_OCIHOOKS_MAX_DEPTH]; /* for FRAME_STAGE frames */
     size_t depth;
     /* The key that the next value belongs to, where it matters (in ROOT, HOOKS, HOOK). */
-    enum { KEY_OTHER, KEY_HOOKS, KEY_STAGE, KEY_PATH } key;
+    enum { KEY_OTHER, KEY_HOOKS, KEY_STAGE, KEY_PATH, KEY_PROCESS, KEY_CAPS } key;
     enum our_stage key_stage;
     bool seen_hooks;
     bool seen_stage[N_STAGES];
     bool already;
+    bool inject;       /* add our hooks (the second pass, when none is there) */
+    bool drop_net_raw; /* leave CAP_NET_RAW out of every capability set */
+    bool seen_process;
+    size_t dropped;
     dj_error_t *err;
     bool failed; /* err is set */
 };
@@ -132,11 +139,15 @@ static int before_scalar(struct edit *e, bool is_null)
     if (top(e) == FRAME_ROOT && e->key == KEY_HOOKS) {
         if (!is_null)
             return refuse(e, "config.json: \"hooks\" is not an object");
+        if (!e->inject)
+            return 1;
         return gen_hooks_object(e) ? 2 : refuse(e, "config.json cannot be written back");
     }
     if (top(e) == FRAME_HOOKS && e->key == KEY_STAGE && e->key_stage != STAGE_NONE) {
         if (!is_null)
             return refuse(e, "config.json: a hook stage is not an array");
+        if (!e->inject)
+            return 1;
         /* The stage's key is out already; its value becomes [ours]. */
         return yajl_gen_array_open(e->gen) == yajl_gen_status_ok && gen_hook(e, e->key_stage) &&
                        yajl_gen_array_close(e->gen) == yajl_gen_status_ok
@@ -145,6 +156,10 @@ static int before_scalar(struct edit *e, bool is_null)
     }
     if (top(e) == FRAME_STAGE)
         return refuse(e, "config.json: a hook is not an object");
+    if (top(e) == FRAME_ROOT && e->key == KEY_PROCESS && !is_null)
+        return refuse(e, "config.json: \"process\" is not an object");
+    if (top(e) == FRAME_PROCESS && e->key == KEY_CAPS && !is_null)
+        return refuse(e, "config.json: \"process\".\"capabilities\" is not an object");
     return 1;
 }
 
@@ -179,6 +194,12 @@ static int on_string(void *ctx, const unsigned char *s, size_t len)
 
     if (r != 1)
         return 0;
+    /* A capability set names each capability as "CAP_X" (the runtime refuses anything else). */
+    if (top(e) == FRAME_CAPSET && e->drop_net_raw && len == strlen("CAP_NET_RAW") &&
+        memcmp(s, "CAP_NET_RAW", len) == 0) {
+        e->dropped++;
+        return 1;
+    }
     if (top(e) == FRAME_HOOK && e->key == KEY_PATH) {
         size_t ours_len, theirs_len;
         const char *ours = hook_basename(e->spec->hook_path, strlen(e->spec->hook_path), &ours_len);
@@ -216,6 +237,14 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t len)
         /* Another stage (STAGE_NONE) is left as it is; only its hooks' paths are looked at. */
     } else if (top(e) == FRAME_HOOK && len == 4 && memcmp(s, "path", 4) == 0) {
         e->key = KEY_PATH;
+    } else if (top(e) == FRAME_ROOT && len == 7 && memcmp(s, "process", 7) == 0) {
+        /* Twice, the runtime would read the last: a first one could hide its capabilities. */
+        if (e->seen_process)
+            return refuse(e, "config.json: \"process\" is there twice");
+        e->seen_process = true;
+        e->key = KEY_PROCESS;
+    } else if (top(e) == FRAME_PROCESS && len == 12 && memcmp(s, "capabilities", 12) == 0) {
+        e->key = KEY_CAPS;
     }
     return gen_result(e, yajl_gen_string(e->gen, s, len));
 }
@@ -243,6 +272,12 @@ static int on_start_map(void *ctx)
         return refuse(e, "config.json: a hook stage is not an array");
     else if (top(e) == FRAME_STAGE)
         f = FRAME_HOOK;
+    else if (top(e) == FRAME_ROOT && e->key == KEY_PROCESS)
+        f = FRAME_PROCESS;
+    else if (top(e) == FRAME_PROCESS && e->key == KEY_CAPS)
+        f = FRAME_CAPS;
+    else if (top(e) == FRAME_CAPS)
+        return refuse(e, "config.json: a capability set is not an array");
     return push(e, f, STAGE_NONE) && gen_result(e, yajl_gen_map_open(e->gen));
 }
 
@@ -251,8 +286,9 @@ static int on_end_map(void *ctx)
     struct edit *e = ctx;
     enum frame f = top(e);
 
-    if ((f == FRAME_HOOKS && !gen_missing_stages(e)) ||
-        (f == FRAME_ROOT && !e->seen_hooks && !(gen_str(e, "hooks") && gen_hooks_object(e))))
+    if (e->inject &&
+        ((f == FRAME_HOOKS && !gen_missing_stages(e)) ||
+         (f == FRAME_ROOT && !e->seen_hooks && !(gen_str(e, "hooks") && gen_hooks_object(e)))))
         return refuse(e, "config.json cannot be written back");
     e->depth--;
     e->key = KEY_OTHER;
@@ -274,6 +310,14 @@ static int on_start_array(void *ctx)
         stage = e->key_stage;
     } else if (top(e) == FRAME_STAGE) {
         return refuse(e, "config.json: a hook is not an object");
+    } else if (top(e) == FRAME_ROOT && e->key == KEY_PROCESS) {
+        return refuse(e, "config.json: \"process\" is not an object");
+    } else if (top(e) == FRAME_PROCESS && e->key == KEY_CAPS) {
+        return refuse(e, "config.json: \"process\".\"capabilities\" is not an object");
+    } else if (top(e) == FRAME_CAPS) {
+        f = FRAME_CAPSET;
+    } else if (top(e) == FRAME_CAPSET) {
+        return refuse(e, "config.json: a capability set holds something else than names");
     }
     return push(e, f, stage) && gen_result(e, yajl_gen_array_open(e->gen));
 }
@@ -283,7 +327,7 @@ static int on_end_array(void *ctx)
     struct edit *e = ctx;
     enum our_stage stage = e->stage_of[e->depth - 1];
 
-    if (top(e) == FRAME_STAGE && stage != STAGE_NONE && !gen_hook(e, stage))
+    if (e->inject && top(e) == FRAME_STAGE && stage != STAGE_NONE && !gen_hook(e, stage))
         return refuse(e, "config.json cannot be written back");
     e->depth--;
     e->key = KEY_OTHER;
@@ -314,46 +358,69 @@ static void handle_freep(yajl_handle *h)
         yajl_free(*h);
 }
 
-int dj_ocihooks_add(const char *json, size_t len, const struct dj_ocihooks_spec *spec, char **out,
-                    size_t *out_len, dj_error_t *err)
+/* One pass over the document into E's generator. */
+static int run_pass(struct edit *e, const char *json, size_t len)
 {
-    __attribute__((cleanup(gen_freep))) yajl_gen gen = yajl_gen_alloc(NULL);
-    __attribute__((cleanup(handle_freep))) yajl_handle parser = NULL;
-    struct edit e;
-    const unsigned char *buf;
-    size_t buf_len;
+    __attribute__((cleanup(handle_freep))) yajl_handle parser = yajl_alloc(&callbacks, NULL, e);
 
-    *out = NULL;
-    *out_len = 0;
-    if (gen == NULL)
-        return dj_error_make(err, ENOMEM, "config.json writer");
-    memset(&e, 0, sizeof(e));
-    e.spec = spec;
-    e.gen = gen;
-    e.err = err;
-    parser = yajl_alloc(&callbacks, NULL, &e);
     if (parser == NULL)
-        return dj_error_make(err, ENOMEM, "config.json parser");
+        return dj_error_make(e->err, ENOMEM, "config.json parser");
     if (yajl_parse(parser, (const unsigned char *)json, len) != yajl_status_ok ||
         yajl_complete_parse(parser) != yajl_status_ok) {
-        if (e.failed)
+        if (e->failed)
             return -1;
         unsigned char *msg = yajl_get_error(parser, 0, (const unsigned char *)json, len);
         size_t msg_len = msg != NULL ? strcspn((const char *)msg, "\n") : 0;
         int r;
 
         /* yajl's message ends with a newline; the error is one line. */
-        r = dj_error_make(err, EINVAL, "config.json is not valid JSON (%.*s)", (int)msg_len,
+        r = dj_error_make(e->err, EINVAL, "config.json is not valid JSON (%.*s)", (int)msg_len,
                           msg != NULL ? (const char *)msg : "");
         if (msg != NULL)
             yajl_free_error(parser, msg);
         return r;
     }
-    if (e.failed)
+    if (e->failed)
         return -1;
-    if (e.depth != 0)
-        return dj_error_make(err, EINVAL, "config.json ends inside a value");
-    if (e.already)
+    if (e->depth != 0)
+        return dj_error_make(e->err, EINVAL, "config.json ends inside a value");
+    return 0;
+}
+
+int dj_ocihooks_add(const char *json, size_t len, const struct dj_ocihooks_spec *spec, char **out,
+                    size_t *out_len, dj_error_t *err)
+{
+    __attribute__((cleanup(gen_freep))) yajl_gen scan = yajl_gen_alloc(NULL);
+    __attribute__((cleanup(gen_freep))) yajl_gen gen = yajl_gen_alloc(NULL);
+    struct edit e;
+    const unsigned char *buf;
+    size_t buf_len;
+    bool already;
+
+    *out = NULL;
+    *out_len = 0;
+    if (scan == NULL || gen == NULL)
+        return dj_error_make(err, ENOMEM, "config.json writer");
+    /* First a pass that only looks (is a dnsjail-hook there? is the document one we
+     * understand?), then the pass that writes what changes. */
+    memset(&e, 0, sizeof(e));
+    e.spec = spec;
+    e.gen = scan;
+    e.err = err;
+    if (run_pass(&e, json, len) < 0)
+        return -1;
+    already = e.already;
+    if (already && !spec->drop_cap_net_raw)
+        return DJ_OCIHOOKS_ALREADY;
+    memset(&e, 0, sizeof(e));
+    e.spec = spec;
+    e.gen = gen;
+    e.err = err;
+    e.inject = !already;
+    e.drop_net_raw = spec->drop_cap_net_raw;
+    if (run_pass(&e, json, len) < 0)
+        return -1;
+    if (already && e.dropped == 0)
         return DJ_OCIHOOKS_ALREADY;
     if (yajl_gen_get_buf(gen, &buf, &buf_len) != yajl_gen_status_ok)
         return dj_error_make(err, ENOMEM, "config.json writer");
@@ -363,5 +430,5 @@ int dj_ocihooks_add(const char *json, size_t len, const struct dj_ocihooks_spec 
     memcpy(*out, buf, buf_len);
     (*out)[buf_len] = '\0';
     *out_len = buf_len;
-    return DJ_OCIHOOKS_ADDED;
+    return already ? DJ_OCIHOOKS_ALREADY : DJ_OCIHOOKS_ADDED;
 }

@@ -12,6 +12,7 @@ world_require runc dnsmasq dig sha256sum
 world_require_build
 world_up
 world_dnsjail_conf || tap_bail "cannot write the dnsjail configuration"
+BASE_CONF=$W_CONF # world_dnsjail_conf --file below points W_CONF at its file: back to this one
 
 W_RUNTIME=$top_builddir/runtime/dnsjail-runtime
 RUNC=$(command -v runc)
@@ -37,7 +38,7 @@ probe() { # TAG LABEL
     echo "dns|$2|secret-$1-$2.attacker.test|A|-|udp"
 }
 
-tap_plan 58
+tap_plan 63
 
 # ---- a bundle as Docker writes it: no hooks ------------------------------------------------
 tag=$(world_random)
@@ -143,6 +144,7 @@ tap_check "with --log-format text: a logrus line with level=error" \
 world_dnsjail_conf --file "$W_TMP/profile.conf" "default-enable = false" \
     "profile.db.allow = 203.0.113.9/32:9999" || tap_bail "cannot write the profile configuration"
 PROFILE_CONF=$W_CONF
+W_CONF=$BASE_CONF
 wrap_profile_cmd() { # PROFILE RUNTIME-ARGS...
     local profile=$1
     shift
@@ -191,6 +193,36 @@ _run_capture "$id" wrap_profile_cmd db run --bundle "$b" "$id"
 tap_check "--profile on a bundle hooks.d already hooked: refused, pointing at io.dnsjail.profile" \
     eval 'test "$RUN_RC" -ne 0 && grep -q "would not get --profile db.*io.dnsjail.profile" "$RUN_ERR"' ||
     _show_run
+
+# ---- Docker's default CAP_NET_RAW: refused with the key named, or dropped with the key -------
+# A bundle holding CAP_NET_RAW as Docker's do; the container prints its bounding set.
+raw_bundle() { # ID
+    world_bundle "$1" --netns "$NS" --add-cap CAP_NET_RAW:bounding --add-cap CAP_NET_RAW:effective \
+        --add-cap CAP_NET_RAW:permitted -- /usr/bin/python3 -c \
+        'print("capbnd", [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapBnd")][0])'
+}
+tag=$(world_random)
+id=$W_ID-w-raw
+b=$(raw_bundle "$id") || tap_bail "cannot make bundle $id"
+W_CONTAINERS+=("runc $id")
+_run_capture "$id" wrap_cmd run --bundle "$b" "$id"
+tap_check "CAP_NET_RAW without drop-cap-net-raw: refused, the key named" \
+    eval 'test "$RUN_RC" -ne 0 && grep -q "holds CAP_NET_RAW.*drop-cap-net-raw" "$RUN_ERR"' || _show_run
+tap_check "... and it never ran" eval '! grep -q capbnd "$RUN_OUT"'
+world_dnsjail_conf --file "$W_TMP/dropraw.conf" "drop-cap-net-raw = true" ||
+    tap_bail "cannot write the drop-cap-net-raw configuration"
+W_CONF=$BASE_CONF
+id=$W_ID-w-raw2
+b=$(raw_bundle "$id") || tap_bail "cannot make bundle $id"
+W_CONTAINERS+=("runc $id")
+_run_capture "$id" timeout -k 5 90 nsenter --net="$W_HOSTNS_PATH" "$W_RUNTIME" \
+    --config "$W_TMP/dropraw.conf" --hook-binary "$W_HOOK" --runtime-binary "$RUNC" \
+    --root "$W_TMP/runc" run --bundle "$b" "$id"
+tap_check "with drop-cap-net-raw: the container runs jailed" test "$RUN_RC" -eq 0 || _show_run
+tap_check "... without CAP_NET_RAW (bit 13) in its bounding set" \
+    eval 'v=$(awk "/^capbnd/ {print \$2}" "$RUN_OUT"); [ -n "$v" ] && [ $((0x$v & 0x2000)) -eq 0 ]' ||
+    _show_run
+tap_check_out "... and none left in config.json" 0 "$(grep -c CAP_NET_RAW "$b/config.json")"
 
 # ---- every other command goes through untouched --------------------------------------------
 # A stand-in runtime that prints its arguments: what the wrapper passes is exactly what the

@@ -1,7 +1,8 @@
 /* Reads any bytes as a bundle's config.json and adds dnsjail's hooks (lib/jail/ocihooks), the
  * edit dnsjail-runtime makes before the real runtime reads the file. Checks what the runtime
  * relies on: an accepted document comes out as one valid JSON object, and editing that output
- * again finds our hook there and changes nothing (the hooks are never added twice).
+ * again finds our hook there and changes nothing (the hooks are never added twice, and no
+ * CAP_NET_RAW is left to drop).
  * Seeds (tests/fuzz/corpus/ocihooks): config.json as runc spec and Docker write it, with and
  * without hooks, and documents each refusal covers. */
 #include "config.h"
@@ -24,11 +25,13 @@ static void check(int condition)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct dj_ocihooks_spec spec = {
+    /* Half of the inputs with drop-cap-net-raw, by their first byte. */
+    const struct dj_ocihooks_spec spec = {
         .hook_path = "/usr/libexec/dnsjail/dnsjail-hook",
         .config_path = "/etc/dnsjail/dnsjail.conf",
         .start_stage = "prestart",
         .timeout_s = 10,
+        .drop_cap_net_raw = size > 0 && (data[0] & 1) != 0,
     };
     char *out = NULL, *again = NULL;
     size_t len = 0, again_len = 0;
@@ -40,11 +43,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dj_error_release(&err);
         return 0;
     }
-    if (r == DJ_OCIHOOKS_ALREADY) {
-        check(out == NULL);
+    if (r == DJ_OCIHOOKS_ALREADY && out == NULL)
         return 0;
-    }
-    check(r == DJ_OCIHOOKS_ADDED && out != NULL && strlen(out) <= len && out[len] == '\0');
+    /* Added hooks, or (already hooked) dropped CAP_NET_RAW: a new document. */
+    check(out != NULL && strlen(out) <= len && out[len] == '\0');
+    check(r == DJ_OCIHOOKS_ADDED || spec.drop_cap_net_raw);
     {
         char msg[128];
         yajl_val tree = yajl_tree_parse(out, msg, sizeof(msg));

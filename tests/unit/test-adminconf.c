@@ -113,6 +113,8 @@ static void test_every_key(void **unused)
                    "default-enable = false\n"
                    "allow-cap-net-admin = yes\n"
                    "allow-cap-net-raw = 1\n"
+                   "drop-cap-net-raw = true\n"
+                   "runtime = /usr/bin/crun\n"
                    "allow-af-xdp = yes\n"
                    "allow-wildcard-all = true\n"
                    "allow-inbound-udp = yes\n");

@@ -153,6 +153,47 @@ static void test_name_elsewhere_is_not_a_hook(void **state)
                     "prestart") "],\"poststop\":[" OURS("poststop") "]}}");
 }
 
+/* drop-cap-net-raw: Docker grants CAP_NET_RAW to every container; it leaves every set, with
+ * or without our hooks, and nothing else does. */
+static void test_drop_cap_net_raw(void **state)
+{
+    struct dj_ocihooks_spec s = spec;
+    static const char caps[] = "{\"process\":{\"args\":[\"CAP_NET_RAW\"],\"capabilities\":{"
+                               "\"bounding\":[\"CAP_CHOWN\",\"CAP_NET_RAW\"],\"effective\":["
+                               "\"CAP_NET_RAW\"],\"ambient\":null}}}";
+    static const char hooked[] = "{\"hooks\":{\"prestart\":[" OURS(
+        "prestart") "]},\"process\":{\"capabilities\":{\"permitted\":[\"CAP_NET_RAW\"]}}}";
+    static const char hooked_only[] = "{\"hooks\":{\"poststop\":[" OURS("poststop") "]}}";
+    char *out = NULL;
+    size_t len;
+    dj_error_t err = NULL;
+
+    (void)state;
+    s.drop_cap_net_raw = true;
+    expect_edit(&s, caps,
+                "{\"process\":{\"args\":[\"CAP_NET_RAW\"],\"capabilities\":{\"bounding\":["
+                "\"CAP_CHOWN\"],\"effective\":[],\"ambient\":null}},\"hooks\":{\"prestart\":[" OURS(
+                    "prestart") "],\"poststop\":[" OURS("poststop") "]}}");
+    /* Without the key the sets are as they were. */
+    expect_edit(&spec, caps,
+                "{\"process\":{\"args\":[\"CAP_NET_RAW\"],\"capabilities\":{\"bounding\":["
+                "\"CAP_CHOWN\",\"CAP_NET_RAW\"],\"effective\":[\"CAP_NET_RAW\"],\"ambient\":"
+                "null}},\"hooks\":{\"prestart\":[" OURS("prestart") "],\"poststop\":[" OURS(
+                    "poststop") "]}}");
+    /* Hooked already (hooks.d): the capability still goes, no hook is added. */
+    assert_int_equal(dj_ocihooks_add(hooked, strlen(hooked), &s, &out, &len, &err),
+                     DJ_OCIHOOKS_ALREADY);
+    assert_non_null(out);
+    assert_string_equal(out,
+                        "{\"hooks\":{\"prestart\":[" OURS(
+                            "prestart") "]},\"process\":{\"capabilities\":{\"permitted\":[]}}}");
+    free(out);
+    /* ... and with nothing to drop nothing is written. */
+    assert_int_equal(dj_ocihooks_add(hooked_only, strlen(hooked_only), &s, &out, &len, &err),
+                     DJ_OCIHOOKS_ALREADY);
+    assert_null(out);
+}
+
 static void test_refusals(void **state)
 {
     char deep[2 * DJ_OCIHOOKS_MAX_DEPTH + 8];
@@ -175,6 +216,13 @@ static void test_refusals(void **state)
     expect_refused("{\"hooks\":{\"poststop\":[],\"poststop\":[]}}", 39, "there twice");
     expect_refused("{\"hooks\":{\"poststop\":[\"x\"]}}", 28, "hook is not an object");
     expect_refused("{\"hooks\":{\"poststart\":[[]]}}", 28, "hook is not an object");
+    expect_refused("{\"process\":{},\"process\":{}}", 27, "\"process\" is there twice");
+    expect_refused("{\"process\":[]}", 14, "\"process\" is not an object");
+    expect_refused("{\"process\":{\"capabilities\":7}}", 31, "\"capabilities\" is not an object");
+    expect_refused("{\"process\":{\"capabilities\":{\"bounding\":{}}}}", 44,
+                   "capability set is not an array");
+    expect_refused("{\"process\":{\"capabilities\":{\"bounding\":[[]]}}}", 45,
+                   "holds something else than names");
     deep[n++] = '{';
     deep[n++] = '"';
     deep[n++] = 'a';
@@ -195,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_config_and_stage_reach_the_hook),
         cmocka_unit_test(test_already_jailed_left_alone),
         cmocka_unit_test(test_name_elsewhere_is_not_a_hook),
+        cmocka_unit_test(test_drop_cap_net_raw),
         cmocka_unit_test(test_refusals),
     };
 
