@@ -24,5 +24,6 @@ int dj_cli_check(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_status(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_logs(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_suggest(const struct dj_cli *cli, int argc, char **argv);
+int dj_cli_setup(const struct dj_cli *cli, int argc, char **argv);
 
 #endif

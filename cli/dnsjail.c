@@ -1,8 +1,8 @@
 #include "config.h"
 
 /* dnsjail: the command for people who run dnsjail. It reads what the hook and the daemons
- * leave in the state directory; it changes nothing and needs no privilege beyond reading
- * that directory. */
+ * leave in the state directory, needing no privilege beyond reading that directory; only
+ * `setup` changes anything (an engine's runtime registration, cli-setup.c). */
 
 #include <getopt.h>
 #include <stdbool.h>
@@ -28,6 +28,7 @@ static const struct subcommand subcommands[] = {
     {"suggest", dj_cli_suggest, "an allow list from logs: what would have allowed what was seen"},
     {"check", dj_cli_check, "validate annotations or an admin config and explain the rules"},
     {"status", dj_cli_status, "is this host ready: hooks, programs, runtimes, kernel features"},
+    {"setup", dj_cli_setup, "register dnsjail-runtime with docker, containerd, crio or podman"},
 };
 
 static void usage(FILE *out)

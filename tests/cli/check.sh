@@ -1,27 +1,8 @@
 #!/bin/bash
 # check.sh: `dnsjail check` validates annotations and admin configs as the hook would, and
 # explains each rule; `dnsjail status` reports what is there. Needs no root and no network: it runs with the unit tests.
-set -u
-top_builddir=${top_builddir:-.}
-DNSJAIL=$top_builddir/cli/dnsjail
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-ok() { # DESCRIPTION CMD...: ok when CMD succeeds
-    local desc=$1
-    shift
-    n=$((n + 1))
-    if "$@" >/dev/null 2>&1; then
-        echo "ok $n - $desc"
-    else
-        echo "not ok $n - $desc"
-        failed=$((failed + 1))
-    fi
-}
-# Runs dnsjail with ARGS; leaves its status in rc and its output in $tmp/out.
-run() { "$DNSJAIL" "$@" >"$tmp/out" 2>&1; rc=$?; }
-out_has() { grep -qF -- "$1" "$tmp/out"; }
+# shellcheck source=tests/cli/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 conf() { # FILE LINES...: an admin config owned by us, not writable by others
     local f=$1
