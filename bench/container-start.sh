@@ -189,11 +189,13 @@ if [ "$PROFILE_ONLY" != 1 ]; then
     echo "# uptime: $(uptime)"
 
     # ---- the hook alone: what one run of it costs, without a runtime --------------------------
-    if [ "$HOOK_ROUNDS" -gt 0 ]; then
+    # The disabled bundle of either namespace kind (none when VARIANTS has no disabled).
+    hook_bundle=${BUNDLE[fresh-disabled]:-${BUNDLE[persistent-disabled]:-}}
+    if [ "$HOOK_ROUNDS" -gt 0 ] && [ -n "$hook_bundle" ]; then
         # Its state names this script as the container: a live process in the namespace the
         # hook runs in, which an unjailed container's hook only checks it may leave alone.
         printf '{"ociVersion":"1.0.2","id":"hook-alone","status":"creating","pid":%d,"bundle":"%s"}' \
-            $$ "${BUNDLE[fresh-disabled]:-${BUNDLE[persistent-disabled]}}" >"$WORK/state.json"
+            $$ "$hook_bundle" >"$WORK/state.json"
         PLAN=$WORK/hook.plan
         {
             plan_line hook-alone/noop none - "$WORK/state.json" "$WORK/noop-hook" prestart

@@ -250,7 +250,7 @@ def main():
                 results[cmd["name"]].append(ms)
                 if raw:
                     raw.write("%d %s %.3f\n" % (rnd, cmd["name"], ms))
-        if rnd >= 0 and (rnd + 1) % 5 == 0:
+        if rnd >= 0 and (rnd + 1) % max(5, rounds // 5) == 0:
             print("# round %d of %d done (%.0f s)" % (rnd + 1, rounds, time.monotonic() - started))
             sys.stdout.flush()
     report(plan, results, rounds)
