@@ -417,6 +417,40 @@ static int setup_dropin(const struct setup *s, const struct dropin *d, dj_error_
     return 0;
 }
 
+/* ---- for `dnsjail status` ------------------------------------------------------------------ */
+
+bool dj_cli_setup_present(const char *engine, char *where, size_t size)
+{
+    cleanup_free char *text = NULL;
+    dj_error_t err = NULL;
+    bool missing, present = false;
+
+    if (strcmp(engine, "docker") == 0) {
+        yajl_val root, ours;
+        const char *got;
+
+        snprintf(where, size, "/etc/docker/daemon.json");
+        text = read_text(where, &missing, &err);
+        dj_error_release(&err);
+        root = text != NULL ? yajl_tree_parse(text, NULL, 0) : NULL;
+        ours = yajl_tree_get(root, (const char *[]){"runtimes", "dnsjail", "path", NULL},
+                             yajl_t_string);
+        got = YAJL_GET_STRING(ours);
+        present = got != NULL && strcmp(got, RUNTIME_PATH) == 0;
+        yajl_tree_free(root);
+        return present;
+    }
+    for (size_t i = 0; i < sizeof(dropins) / sizeof(dropins[0]); i++) {
+        if (strcmp(engine, dropins[i].engine) != 0)
+            continue;
+        snprintf(where, size, "%s", dropins[i].path);
+        text = read_text(where, &missing, &err);
+        dj_error_release(&err);
+        present = text != NULL && strcmp(text, dropins[i].text) == 0;
+    }
+    return present;
+}
+
 /* ---- the command ------------------------------------------------------------------------- */
 
 static void setup_usage(FILE *out)

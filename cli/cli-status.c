@@ -25,7 +25,7 @@
 #include "jail/netns.h"
 #include "jail/nft.h"
 
-#define MAX_CHECKS 32
+#define MAX_CHECKS 48
 
 enum state { CHECK_OK, CHECK_WARN, CHECK_FAIL };
 
@@ -224,6 +224,43 @@ static void check_raw_policing(struct report *r, const struct dj_adminconf *cfg)
             "available, harmless while allow-cap-net-raw is false");
 }
 
+/* Engines reach dnsjail through hooks.d (podman, CRI-O) or through dnsjail-runtime, which
+ * `dnsjail setup` registers; Docker and containerd only the second way. */
+static void check_engines(struct report *r, bool any_hooks)
+{
+    static const struct {
+        const char *engine, *program;
+        bool has_hooks_d;
+    } engines[] = {
+        {"docker", "dockerd", false},
+        {"containerd", "containerd", false},
+        {"crio", "crio", true},
+        {"podman", "podman", true},
+    };
+    char path[4096], where[256];
+
+    for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
+        bool present;
+
+        if (!find_in_path(engines[i].program, path, sizeof(path)))
+            continue;
+        present = dj_cli_setup_present(engines[i].engine, where, sizeof(where));
+        if (present)
+            add(r, "engines", CHECK_OK, engines[i].engine, "dnsjail-runtime registered in %s",
+                where);
+        else if (engines[i].has_hooks_d && any_hooks)
+            add(r, "engines", CHECK_OK, engines[i].engine,
+                "through hooks.d (annotated containers); `" DJ_CLI_PROGRAM
+                " setup %s` would also register dnsjail-runtime",
+                engines[i].engine);
+        else
+            add(r, "engines", CHECK_WARN, engines[i].engine,
+                "found (%s) but dnsjail-runtime is not registered%s: `" DJ_CLI_PROGRAM " setup %s`",
+                path, engines[i].has_hooks_d ? " and no hooks.d file is there" : "",
+                engines[i].engine);
+    }
+}
+
 static const char *state_text(enum state s)
 {
     return s == CHECK_OK ? "ok" : s == CHECK_WARN ? "warn" : "FAIL";
@@ -368,6 +405,7 @@ int dj_cli_status(const struct dj_cli *cli, int argc, char **argv)
         add(&r, "runtimes", CHECK_FAIL, "a container runtime", "none found");
     check_kernel(&r);
     check_raw_policing(&r, cfg);
+    check_engines(&r, any_hooks);
     {
         /* "Seccomp:" appears in /proc/self/status when the kernel filters syscalls. */
         cleanup_fclose FILE *f = fopen("/proc/self/status", "re");

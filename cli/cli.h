@@ -4,6 +4,8 @@
 #ifndef DNSJAIL_CLI_H
 #define DNSJAIL_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "jail/adminconf.h"
@@ -25,5 +27,9 @@ int dj_cli_status(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_logs(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_suggest(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_setup(const struct dj_cli *cli, int argc, char **argv);
+
+/* For `status`: has `dnsjail setup ENGINE` registered dnsjail-runtime there? WHERE gets the
+ * file that says so. */
+bool dj_cli_setup_present(const char *engine, char *where, size_t size);
 
 #endif

@@ -5,7 +5,7 @@
 # make it say NOT ready (exit 1) and name the problem. The host's own ruleset is untouched.
 # shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
-world_require nft
+world_require nft podman
 world_require_build
 CLI=$top_builddir/cli/dnsjail
 [ -x "$CLI" ] || tap_skip_all "not built: $CLI"
@@ -31,6 +31,8 @@ tap_check "ready host: the ruleset probe installed the table" \
 tap_check "ready host: pidfd and seccomp found" \
     eval 'grep -q "^ok .*pidfd_open" "$W_TMP/good.out" && grep -q "^ok .*seccomp" "$W_TMP/good.out"'
 tap_check "ready host: runc found" grep -q '^ok .*runtimes *runc' "$W_TMP/good.out"
+tap_check "ready host: podman reaches dnsjail through the hooks.d files" \
+    grep -q '^ok *engines *podman *through hooks.d' "$W_TMP/good.out"
 tap_check "ready host: the raw-frame policing probe installed the netdev egress chain" \
     grep -q '^ok .*nftables netdev egress (allow-cap-net-raw) *raw-frame policing installs' \
     "$W_TMP/good.out" || tap_diag_file "$W_TMP/good.out" 30
