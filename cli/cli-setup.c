@@ -317,9 +317,6 @@ static int setup_docker(const struct setup *s, dj_error_t *err)
 
 /* ---- drop-ins: containerd, CRI-O, podman --------------------------------------------------- */
 
-#define DROPIN_HEAD(engine)                                                                        \
-    "# Written by `dnsjail setup " engine "`; `dnsjail setup " engine " --undo` removes it.\n"
-
 /* The drop-in each engine reads, and what it holds. */
 struct dropin {
     const char *engine;
@@ -329,36 +326,46 @@ struct dropin {
 
 static const struct dropin dropins[] = {
     {"containerd", "/etc/containerd/conf.d/dnsjail.toml",
-     DROPIN_HEAD(
-         "containerd") "# A runtime handler for RuntimeClass \"dnsjail\"; pod_annotations passes a "
-                       "pod's\n"
-                       "# io.dnsjail.* annotations into the container's config.json, where the "
-                       "hook reads\n"
-                       "# them (without it the hook sees none and applies default-enable alone).\n"
-                       "version = 2\n"
-                       "\n"
-                       "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.dnsjail]\n"
-                       "  runtime_type = \"io.containerd.runc.v2\"\n"
-                       "  pod_annotations = [\"io.dnsjail.*\"]\n"
-                       "\n"
-                       "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.dnsjail.options]"
-                       "\n"
-                       "  BinaryName = \"" RUNTIME_PATH "\"\n"},
+     "# Written by `dnsjail setup containerd`; `dnsjail setup containerd --undo` removes it.\n"
+     "# A runtime handler for RuntimeClass \"dnsjail\"; pod_annotations passes a pod's\n"
+     "# io.dnsjail.* annotations into the container's config.json, where the hook reads\n"
+     "# them (without it the hook sees none and applies default-enable alone).\n"
+     "version = 2\n"
+     "\n"
+     "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.dnsjail]\n"
+     "  runtime_type = \"io.containerd.runc.v2\"\n"
+     "  pod_annotations = [\"io.dnsjail.*\"]\n"
+     "\n"
+     "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.dnsjail.options]\n"
+     "  BinaryName = \"" RUNTIME_PATH "\"\n"},
+    /* What oci-config/crio-dnsjail.conf.in shows, and the dnsjail handler. */
     {"crio", "/etc/crio/crio.conf.d/50-dnsjail.conf",
-     DROPIN_HEAD(
-         "crio") "# CRI-O runs the hooks.d file for pods with io.dnsjail.* annotations already; "
-                 "this\n"
-                 "# handler (RuntimeClass \"dnsjail\") jails the pods of that class without them.\n"
-                 "[crio.runtime.runtimes.dnsjail]\n"
-                 "runtime_path = \"" RUNTIME_PATH "\"\n"
-                 "runtime_type = \"oci\"\n"},
+     "# Written by `dnsjail setup crio`; `dnsjail setup crio --undo` removes it.\n"
+     "[crio.runtime]\n"
+     "# The hooks.d files run dnsjail-hook for pods with an io.dnsjail.* annotation.\n"
+     "hooks_dir = [\n"
+     "  \"/usr/share/containers/oci/hooks.d\",\n"
+     "  \"/etc/containers/oci/hooks.d\",\n"
+     "  \"" DJ_HOOKSDIR "\",\n"
+     "]\n"
+     "\n"
+     "# Handlers that filter annotations pass only those listed.\n"
+     "[crio.runtime.runtimes.runc]\n"
+     "allowed_annotations = [\"io.dnsjail.enable\", \"io.dnsjail.mode\", \"io.dnsjail.allow\",\n"
+     "  \"io.dnsjail.forward\", \"io.dnsjail.profile\"]\n"
+     "\n"
+     "# RuntimeClass \"dnsjail\": its pods are jailed without an annotation.\n"
+     "[crio.runtime.runtimes.dnsjail]\n"
+     "runtime_path = \"" RUNTIME_PATH "\"\n"
+     "runtime_type = \"oci\"\n"
+     "allowed_annotations = [\"io.dnsjail.enable\", \"io.dnsjail.mode\", \"io.dnsjail.allow\",\n"
+     "  \"io.dnsjail.forward\", \"io.dnsjail.profile\"]\n"},
     {"podman", "/etc/containers/containers.conf.d/50-dnsjail.conf",
-     DROPIN_HEAD(
-         "podman") "# podman runs the hooks.d file for containers with io.dnsjail.* annotations; "
-                   "this\n"
-                   "# runtime (podman run --runtime dnsjail) jails a container without them.\n"
-                   "[engine.runtimes]\n"
-                   "dnsjail = [\"" RUNTIME_PATH "\"]\n"},
+     "# Written by `dnsjail setup podman`; `dnsjail setup podman --undo` removes it.\n"
+     "# podman runs the hooks.d file for containers with io.dnsjail.* annotations; this\n"
+     "# runtime (podman run --runtime dnsjail) jails a container without them.\n"
+     "[engine.runtimes]\n"
+     "dnsjail = [\"" RUNTIME_PATH "\"]\n"},
 };
 
 /* containerd reads a drop-in only when its main configuration imports it: say so, never edit

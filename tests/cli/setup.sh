@@ -69,6 +69,7 @@ run setup containerd --root "$root" --undo
 ok "containerd --undo: the drop-in is gone" eval '[ "$rc" -eq 0 ] && [ ! -e "$dropin" ]'
 run setup crio --root "$root"
 ok "crio: a crio.conf.d drop-in with the dnsjail handler" eval '[ "$rc" -eq 0 ] && grep -q "^\[crio.runtime.runtimes.dnsjail\]" "$root/etc/crio/crio.conf.d/50-dnsjail.conf"'
+ok "... the hooks.d directories, and runc passing the io.dnsjail.* annotations" eval 'grep -q "^hooks_dir = \[" "$root/etc/crio/crio.conf.d/50-dnsjail.conf" && grep -A1 "^\[crio.runtime.runtimes.runc\]" "$root/etc/crio/crio.conf.d/50-dnsjail.conf" | grep -q "io.dnsjail.allow"'
 run setup podman --root "$root" --dry-run
 ok "podman --dry-run: writes nothing" eval '[ "$rc" -eq 0 ] && [ ! -e "$root/etc/containers/containers.conf.d/50-dnsjail.conf" ] && out_has "would create"'
 run setup podman --root "$root"
