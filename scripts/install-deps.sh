@@ -10,7 +10,8 @@ runtime=(runc nftables iproute2 util-linux procps psmisc dnsmasq-base bind9-dnsu
 testing=(clang libclang-rt-14-dev crun podman dnsperf busybox-static openssl unbound
          knot-dnsutils debhelper dpkg-dev uidmap
          iodine net-tools  # iodine sets up its tun device with ifconfig
-         valgrind python3-prometheus-client)  # nftables.sh's leak checks, metrics.sh's parser
+         valgrind python3-prometheus-client  # nftables.sh's leak checks, metrics.sh's parser
+         python3-yaml)  # k8s-installer.sh reads the Kubernetes manifests
 # The peers the benchmarks under bench/ measure against.
 benchmarking=(dnsperf dnsmasq-base unbound nginx libnginx-mod-stream haproxy hyperfine
               valgrind strace gnuplot-nox linux-perf crun)
