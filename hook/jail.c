@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -293,6 +294,31 @@ static int refuse_unjailed_joiner(struct hook *h, dj_error_t *err)
     return 0;
 }
 
+/* containerd copies a pod's annotations into config.json only for those its runtime handler
+ * lists in pod_annotations: a Kubernetes container (containerd's io.kubernetes.cri.*) that
+ * reaches us with none of ours most likely lost them there, and gets default-enable with no
+ * allow list whatever the pod says. Said once per container, in the admin's log. */
+static void note_missing_pod_annotations(struct hook *h, const struct oci_annotation *ann,
+                                         size_t n_ann)
+{
+    bool kubernetes = false;
+
+    if (h->profile != NULL)
+        return;
+    for (size_t i = 0; i < n_ann; i++) {
+        if (ann[i].key == NULL)
+            continue;
+        if (strncasecmp(ann[i].key, DJ_ANNOTATION_PREFIX, strlen(DJ_ANNOTATION_PREFIX)) == 0)
+            return;
+        kubernetes = kubernetes || strncmp(ann[i].key, "io.kubernetes.cri.", 18) == 0;
+    }
+    if (kubernetes)
+        log_event(h, "no_pod_annotations",
+                  "a Kubernetes container without any io.dnsjail.* annotation: default-enable "
+                  "applies with no allow list; if its pod is annotated, the runtime handler "
+                  "lacks pod_annotations = [\"io.dnsjail.*\"] (dnsjail setup containerd)");
+}
+
 int jail_start(struct hook *h, dj_error_t *err)
 {
     cleanup_close int pidfd = -1;
@@ -314,6 +340,7 @@ int jail_start(struct hook *h, dj_error_t *err)
         log_event(h, "jail_refused", dj_error_msg(err));
         return -1;
     }
+    note_missing_pod_annotations(h, ann, n_ann);
     if (!h->policy.enable)
         return refuse_unjailed_joiner(h, err);
     if (dj_nft_networks_from_rules(h->policy.rules, h->policy.n_rules, &h->networks, &h->n_networks,

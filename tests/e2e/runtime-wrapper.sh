@@ -38,7 +38,7 @@ probe() { # TAG LABEL
     echo "dns|$2|secret-$1-$2.attacker.test|A|-|udp"
 }
 
-tap_plan 63
+tap_plan 65
 
 # ---- a bundle as Docker writes it: no hooks ------------------------------------------------
 tag=$(world_random)
@@ -223,6 +223,24 @@ tap_check "... without CAP_NET_RAW (bit 13) in its bounding set" \
     eval 'v=$(awk "/^capbnd/ {print \$2}" "$RUN_OUT"); [ -n "$v" ] && [ $((0x$v & 0x2000)) -eq 0 ]' ||
     _show_run
 tap_check_out "... and none left in config.json" 0 "$(grep -c CAP_NET_RAW "$b/config.json")"
+
+# ---- containerd without pod_annotations: a Kubernetes container with none of ours, said ------
+id=$W_ID-w-k8s
+b=$(world_bundle "$id" --netns "$NS" --annotation io.kubernetes.cri.container-type=container \
+    -- /bin/true) || tap_bail "cannot make bundle $id"
+W_CONTAINERS+=("runc $id")
+_run_capture "$id" wrap_cmd run --bundle "$b" "$id"
+tap_check "a Kubernetes container without io.dnsjail.*: jailed by default-enable, and the log says the handler may lack pod_annotations" \
+    eval 'test "$RUN_RC" -eq 0 && log_has_event jail_started "$id" && log_has_event no_pod_annotations "$id"' ||
+    { _show_run; tap_diag_file "$W_LOG" 5; }
+id=$W_ID-w-k8s-annotated
+b=$(world_bundle "$id" --netns "$NS" --annotation io.kubernetes.cri.container-type=container \
+    --annotation io.dnsjail.enable=true -- /bin/true) || tap_bail "cannot make bundle $id"
+W_CONTAINERS+=("runc $id")
+_run_capture "$id" wrap_cmd run --bundle "$b" "$id"
+tap_check "... with an io.dnsjail.* annotation: no such line (after its jail_started)" \
+    eval 'test "$RUN_RC" -eq 0 && log_has_event jail_started "$id" && ! log_has_event no_pod_annotations "$id"' ||
+    _show_run
 
 # ---- every other command goes through untouched --------------------------------------------
 # A stand-in runtime that prints its arguments: what the wrapper passes is exactly what the
