@@ -23,7 +23,7 @@
 #                in a second run, 22000 queries (dnsperf -n 1 -Q 5000): the difference of the
 #                two runs' instruction counts over 20000 is the user-space cost of a query,
 #                startup and shutdown cancelled out. Exact whatever the machine's load. The
-#                stub runs with bench/no-seccomp.c preloaded, since valgrind cannot run seccomp.
+#                stub runs with bench/no-seccomp.c preloaded, since valgrind cannot run seccomp (the shim makes its seccomp(2) call a no-op).
 #
 # Usage: bench/dns-sinkhole.sh [ROUNDS] [SECONDS]   (defaults 3 and 5)
 # Env: STUB=path to dnsjail-dnsstub (default $top_builddir/dnsstub/dnsjail-dnsstub),

@@ -410,7 +410,7 @@ int main(int argc, char **argv)
     if (stub == NULL)
         dj_daemon_die(&o.daemon, dj_error_msg(&err));
     /* Every fd is open and every buffer allocated: from here on, only what stub_run needs. */
-    if (dj_daemon_enter_service(&o.daemon, stub_syscalls) < 0)
+    if (dj_daemon_enter_service(&o.daemon, DJ_SECCOMP_STUB) < 0)
         return 1;
     if (stub_run(stub, &err) < 0) {
         fprintf(stderr, PROGRAM ": %s\n", dj_error_msg(&err));

@@ -25,17 +25,6 @@
 #include "dns/resolver.h"
 #include "dns/resolverstats.h"
 
-/* Everything after setup beyond the base list: UDP batches (recvmmsg, sendmmsg), TCP and
- * control replies (send and recv are sendto and recvfrom underneath), control requests with
- * their fds (recvmsg), and new clients (accept4). The forward zones' resolvers add what
- * lib/dns/resolver.c lists: a socket per upstream attempt (socket, connect, getsockopt for a TCP
- * connect's result) and query ids (getrandom); its eventfd and epoll calls are in the base. */
-const char *const stub_syscalls[] = {
-    "recvmmsg",  "recvmmsg_time64",   "sendmmsg", "recvfrom", "sendto",
-    "recvmsg",   "accept4",           "socket",   "connect",  "getsockopt",
-    "getrandom", DJ_METRICS_SYSCALLS, NULL,
-};
-
 /* A forwarded answer over TCP may be as long as the 2-byte length allows. The buffer is
  * allocated with the connection slots but only touched as far as it is used. */
 #define TCP_OUT_SIZE (2 + DJ_DNS_TCP_MAX_SIZE + 2 * (2 + DJ_DNS_MAX_RESPONSE))

@@ -6,9 +6,9 @@
  * signalfd for SIGTERM/SIGINT, the rate-limited query log, and the forward zones: queries for
  * names inside one go through a lib/dns/resolver (one per distinct upstream set, on this loop),
  * with the answer cache of lib/dns/fwdcache and a token bucket on what reaches an upstream.
- * stub_prepare() does everything that needs more than the seccomp allowlist STUB_SYSCALLS
- * (allocation included); stub_run() then only reads, writes, accepts and closes.
- * Owns: the serving state and the syscalls it needs after setup. */
+ * stub_prepare() does everything that needs more than the seccomp profile DJ_SECCOMP_STUB
+ * (allocation included; its syscall list is in lib/daemon/seccompprofile.c, beside the others);
+ * stub_run() then only reads, writes, accepts and closes. Owns: the serving state. */
 #ifndef DNSJAIL_STUB_H
 #define DNSJAIL_STUB_H
 
@@ -76,9 +76,6 @@ struct stub_stats {
 };
 
 struct stub;
-
-/* The syscalls stub_run() makes beyond dj_sandbox_seccomp_base_syscalls (NULL-terminated). */
-extern const char *const stub_syscalls[];
 
 /* Builds the serving state and registers every fd (the stub takes them over, all of them
  * non-blocking already). Allocates everything stub_run() will use. */

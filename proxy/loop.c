@@ -20,17 +20,6 @@
 #include "base/pages.h"
 #include "proxy.h"
 
-/* Everything after setup beyond the base list: accepting (accept4), relaying (recvfrom and
- * sendto under recv/send, splice, pipe2 for new pipes, fcntl to resize them, shutdown), the
- * original destination (getsockopt), connecting upstream (socket, connect, getsockopt for
- * SO_ERROR, setsockopt for TCP_NODELAY), and control requests with their fds (recvmsg). The
- * resolver's queries need nothing more (see lib/dns/resolver.c). */
-const char *const proxy_syscalls[] = {
-    "accept4",           "recvfrom", "sendto",  "recvmsg",    "splice",     "pipe2",
-    "shutdown",          "socket",   "connect", "getsockopt", "setsockopt", "fcntl",
-    DJ_METRICS_SYSCALLS, NULL,
-};
-
 #define EPOLL_BATCH 128
 #define HOUSEKEEPING_NS 1000000000ull
 #define NS_PER_MS 1000000ull

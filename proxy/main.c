@@ -575,7 +575,7 @@ int main(int argc, char **argv)
     if (proxy == NULL)
         dj_daemon_die(&o.daemon, dj_error_msg(&err));
     /* Every fd is open and the tables allocated: from here on, only what proxy_run needs. */
-    if (dj_daemon_enter_service(&o.daemon, proxy_syscalls) < 0)
+    if (dj_daemon_enter_service(&o.daemon, DJ_SECCOMP_PROXY) < 0)
         return 1;
     if (proxy_run(proxy, &err) < 0) {
         fprintf(stderr, PROGRAM ": %s\n", dj_error_msg(&err));

@@ -322,7 +322,6 @@ enum tag_kind {
 uint64_t proxy_tag(enum tag_kind kind, size_t index, uint32_t generation);
 
 /* ---- loop.c ---- */
-extern const char *const proxy_syscalls[];
 struct proxy *proxy_prepare(const struct proxy_config *cfg, dj_error_t *err);
 
 /* ---- forward zones' resolvers (zones.c) -------------------------------------------------- */

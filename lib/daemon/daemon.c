@@ -228,7 +228,8 @@ static int open_log(struct dj_daemon_options *o, dj_error_t *err)
     return 0;
 }
 
-/* The directory is opened now, while paths still work; the sandbox only allows openat in it. */
+/* The directory is opened now, while paths still work, and moved to the one descriptor number
+ * the sandbox allows openat in, before anything keeps its number. */
 static int open_metrics_dir(struct dj_daemon_options *o, dj_error_t *err)
 {
     struct dj_daemon_config *cfg = o->cfg;
@@ -241,7 +242,7 @@ static int open_metrics_dir(struct dj_daemon_options *o, dj_error_t *err)
     }
     if (cfg->metrics_dir_fd >= 0 && (fstat(cfg->metrics_dir_fd, &st) < 0 || !S_ISDIR(st.st_mode)))
         return dj_error_make(err, 0, "--metrics-fd %d is not a directory", cfg->metrics_dir_fd);
-    return 0;
+    return dj_sandbox_move_dir_fd(&cfg->metrics_dir_fd, err);
 }
 
 int dj_daemon_open_files(struct dj_daemon_options *o, dj_error_t *err)
@@ -273,12 +274,11 @@ int dj_daemon_setup_signals(struct dj_daemon_options *o, dj_error_t *err)
     return 0;
 }
 
-int dj_daemon_enter_service(const struct dj_daemon_options *o, const char *const *syscalls)
+int dj_daemon_enter_service(const struct dj_daemon_options *o, enum dj_seccomp_profile profile)
 {
     dj_error_t err = NULL;
 
-    if (dj_sandbox_enter_dirfd(o->user, syscalls, o->cfg->metrics_dir_fd, DJ_METRICS_OPEN_FLAGS,
-                               &err) < 0) {
+    if (dj_sandbox_enter_dirfd(o->user, profile, o->cfg->metrics_dir_fd, &err) < 0) {
         dj_error_wrap(&err, "entering the sandbox");
         dj_daemon_die(o, dj_error_msg(&err));
     }

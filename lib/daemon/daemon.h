@@ -15,6 +15,7 @@
 
 #include "daemon/ctlserve.h"
 #include "base/error.h"
+#include "daemon/seccompprofile.h"
 
 #define DJ_DAEMON_DEFAULT_LOG_RATE 200
 #define DJ_DAEMON_DEFAULT_LOG_BURST 400
@@ -125,10 +126,10 @@ int dj_daemon_open_files(struct dj_daemon_options *o, dj_error_t *err);
 /* Routes SIGTERM and SIGINT to cfg->signal_fd and ignores SIGPIPE and SIGHUP. */
 int dj_daemon_setup_signals(struct dj_daemon_options *o, dj_error_t *err);
 
-/* Drops privileges into the seccomp sandbox (base list, SYSCALLS, and the metrics
- * directory's), dying on failure, then reports readiness. -1 (said on stderr) when nobody
- * waits for that any more; the daemon should exit 1. */
-int dj_daemon_enter_service(const struct dj_daemon_options *o, const char *const *syscalls);
+/* Drops privileges into the seccomp sandbox (PROFILE's filter, with the metrics directory's
+ * rules when there is one), dying on failure, then reports readiness. -1 (said on stderr) when
+ * nobody waits for that any more; the daemon should exit 1. */
+int dj_daemon_enter_service(const struct dj_daemon_options *o, enum dj_seccomp_profile profile);
 
 /* ---- option values ---------------------------------------------------------------------- */
 

@@ -12,7 +12,7 @@
  * before a write: the registry is a snapshot, not the place the hot paths count in.
  * Registration allocates; setting and rendering into the registry's buffer only allocate when
  * the text outgrows the buffer. dj_metrics_write_at() needs the syscalls in
- * DJ_METRICS_SYSCALLS and those of dj_sandbox_enter_dirfd (lib/daemon/sandbox.h).
+ * DJ_METRICS_SYSCALLS and the directory's rules of lib/daemon/seccompprofile.h.
  * Owns: the registry, the exposition text and the atomic file replacement. */
 #ifndef DNSJAIL_METRICS_H
 #define DNSJAIL_METRICS_H
@@ -30,8 +30,8 @@
 
 /* For a daemon's seccomp allowlist: what dj_metrics_write_at() calls beyond write and close,
  * besides openat and renameat (or renameat2, glibc may use either) in its directory, which
- * dj_sandbox_enter_dirfd() allows for that one directory. Splice into a NULL-terminated
- * list. */
+ * the profiles' directory rules allow for that one directory (lib/daemon/seccompprofile.h).
+ * Splice into a NULL-terminated list. */
 #define DJ_METRICS_SYSCALLS "fchmod"
 /* The flags dj_metrics_write_at() opens its temporary file with, for that allowlist. */
 #define DJ_METRICS_OPEN_FLAGS (O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW)

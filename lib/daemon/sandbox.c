@@ -2,7 +2,6 @@
 #include "daemon/sandbox.h"
 
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
@@ -10,7 +9,8 @@
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <pwd.h>
-#include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -19,38 +19,6 @@
 
 #include "base/cleanup.h"
 #include "jail/rootless.h"
-
-/* What any of our daemons does after setup: serve, log, keep time, and exit. */
-const char *const dj_sandbox_seccomp_base_syscalls[] = {
-    "read",
-    "write",
-    "writev",
-    "close",
-    "exit",
-    "exit_group",
-    "brk",
-    "mmap",
-    "munmap",
-    "mremap",
-    "madvise",
-    "clock_gettime",
-    "clock_nanosleep",
-    "nanosleep",
-    "gettimeofday",
-    "epoll_wait",
-    "epoll_pwait",
-    "epoll_ctl",
-    "rt_sigreturn",
-    "rt_sigprocmask",
-    "getpid",
-    "fstat",
-    "newfstatat",
-    "lseek",
-    "futex",
-    "restart_syscall",
-    "getrandom",
-    NULL,
-};
 
 int dj_sandbox_lookup_user(const char *user, uid_t *uid, gid_t *gid, dj_error_t *err)
 {
@@ -157,157 +125,52 @@ int dj_sandbox_drop_capabilities(dj_error_t *err)
     return 0;
 }
 
-/* libseccomp only builds and loads the filter, once, at start-up; linked, it would stay
- * mapped for the daemon's life (128 KiB resident in each). So it is loaded for the filter
- * and unloaded once the filter is on (dlclose unmaps it: munmap is in the base list).
- * Functions already in the process (a program that links libseccomp, a preloaded shim such
- * as bench/no-seccomp.c) take precedence, as they would if we linked it. */
-struct scmp_api {
-    void *lib; /* NULL: functions found in the process */
-    __typeof__(seccomp_init) *init;
-    __typeof__(seccomp_rule_add) *rule_add;
-    __typeof__(seccomp_syscall_resolve_name) *resolve_name;
-    __typeof__(seccomp_load) *load;
-    __typeof__(seccomp_release) *release;
-};
-
-/* Fills the functions not found yet from WHERE; 0 once all are there. */
-static int scmp_find(struct scmp_api *api, void *where)
+int dj_sandbox_move_dir_fd(int *fd, dj_error_t *err)
 {
-#define FIND(field, name)                                                                          \
-    if (api->field == NULL)                                                                        \
-        api->field = (__typeof__(api->field))dlsym(where, name);
-    FIND(init, "seccomp_init")
-    FIND(rule_add, "seccomp_rule_add")
-    FIND(resolve_name, "seccomp_syscall_resolve_name")
-    FIND(load, "seccomp_load")
-    FIND(release, "seccomp_release")
-#undef FIND
-    return api->init != NULL && api->rule_add != NULL && api->resolve_name != NULL &&
-                   api->load != NULL && api->release != NULL
-               ? 0
-               : -1;
-}
-
-static int scmp_open(struct scmp_api *api, dj_error_t *err)
-{
-    const char *problem;
-
-    memset(api, 0, sizeof(*api));
-    if (scmp_find(api, RTLD_DEFAULT) == 0)
+    if (*fd < 0 || *fd == DJ_SECCOMP_DIR_FD)
         return 0;
-    api->lib = dlopen(DJ_LIBSECCOMP_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (api->lib == NULL) {
-        problem = dlerror();
-        return dj_error_make(err, 0, "cannot load libseccomp: %s",
-                             problem != NULL ? problem : DJ_LIBSECCOMP_SONAME);
-    }
-    if (scmp_find(api, api->lib) < 0) {
-        dlclose(api->lib);
-        api->lib = NULL;
-        return dj_error_make(err, 0, "%s lacks a seccomp function", DJ_LIBSECCOMP_SONAME);
-    }
+    /* Something else there would be closed by dup3 and then reachable through the rules. */
+    if (fcntl(DJ_SECCOMP_DIR_FD, F_GETFD) >= 0)
+        return dj_error_make(err, 0, "descriptor %d, the sandbox's directory, is already in use",
+                             DJ_SECCOMP_DIR_FD);
+    if (dup3(*fd, DJ_SECCOMP_DIR_FD, O_CLOEXEC) < 0)
+        return dj_error_make(err, errno, "moving descriptor %d to %d", *fd, DJ_SECCOMP_DIR_FD);
+    close(*fd);
+    *fd = DJ_SECCOMP_DIR_FD;
     return 0;
 }
 
-static void scmp_close(struct scmp_api *api)
+int dj_sandbox_seccomp_load(enum dj_seccomp_profile profile, int dir_fd, dj_error_t *err)
 {
-    if (api->lib != NULL)
-        dlclose(api->lib);
-    api->lib = NULL;
-}
+    const struct dj_seccomp_program *program;
+    struct sock_fprog fprog;
 
-static int allow_list(const struct scmp_api *api, scmp_filter_ctx ctx, const char *const *names,
-                      dj_error_t *err)
-{
-    for (; names != NULL && *names != NULL; names++) {
-        int nr = api->resolve_name(*names);
-        int r;
-
-        if (nr == __NR_SCMP_ERROR)
-            continue; /* not a syscall on this architecture */
-        r = api->rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-        if (r < 0)
-            return dj_error_make(err, -r, "seccomp_rule_add(%s)", *names);
-    }
-    return 0;
-}
-
-/* The dirfd arguments are compared as the kernel sees them: a 32-bit int, so AT_FDCWD (-100)
- * or any other descriptor never matches. */
-static int allow_in_dir(const struct scmp_api *api, scmp_filter_ctx ctx, int dir_fd, int open_flags,
-                        dj_error_t *err)
-{
-    static const char *const renames[] = {"renameat", "renameat2"};
-    scmp_datum_t fd = (scmp_datum_t)(unsigned)dir_fd;
-    int r;
-
-    if (dir_fd < 0)
-        return 0;
-    if ((open_flags & O_ACCMODE) != O_WRONLY)
-        return dj_error_make(err, 0, "seccomp: the directory's open flags must be write-only");
-    r = api->rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd, 0),
-                      SCMP_CMP32(2, SCMP_CMP_EQ, (scmp_datum_t)(unsigned)open_flags, 0));
-    if (r < 0)
-        return dj_error_make(err, -r, "seccomp_rule_add(openat)");
-    for (size_t i = 0; i < sizeof(renames) / sizeof(renames[0]); i++) {
-        int nr = api->resolve_name(renames[i]);
-
-        if (nr == __NR_SCMP_ERROR)
-            continue;
-        r = api->rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_CMP32(0, SCMP_CMP_EQ, fd, 0),
-                          SCMP_CMP32(2, SCMP_CMP_EQ, fd, 0));
-        if (r < 0)
-            return dj_error_make(err, -r, "seccomp_rule_add(%s)", renames[i]);
-    }
-    return 0;
-}
-
-int dj_sandbox_seccomp_allow_only(const char *const *syscalls, dj_error_t *err)
-{
-    return dj_sandbox_seccomp_allow_only_dirfd(syscalls, -1, 0, err);
-}
-
-int dj_sandbox_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, int open_flags,
-                                        dj_error_t *err)
-{
-    struct scmp_api api;
-    scmp_filter_ctx ctx;
-    int r;
-
-    if (scmp_open(&api, err) < 0)
-        return -1;
-    ctx = api.init(SCMP_ACT_KILL_PROCESS);
-    if (ctx == NULL) {
-        scmp_close(&api);
-        return dj_error_make(err, 0, "seccomp_init failed");
-    }
-    if (allow_list(&api, ctx, dj_sandbox_seccomp_base_syscalls, err) < 0 ||
-        allow_list(&api, ctx, syscalls, err) < 0 ||
-        allow_in_dir(&api, ctx, dir_fd, open_flags, err) < 0) {
-        api.release(ctx);
-        scmp_close(&api);
-        return -1;
-    }
-    r = api.load(ctx);
-    api.release(ctx);
-    scmp_close(&api);
-    if (r < 0)
-        return dj_error_make(err, -r, "seccomp_load");
+    if ((unsigned)profile >= DJ_SECCOMP_PROFILE_COUNT)
+        return dj_error_make(err, 0, "seccomp: no profile %d", (int)profile);
+    if (dir_fd >= 0 && dir_fd != DJ_SECCOMP_DIR_FD)
+        return dj_error_make(err, 0, "seccomp: the directory is descriptor %d, the filter's is %d",
+                             dir_fd, DJ_SECCOMP_DIR_FD);
+    program = &dj_seccomp_programs[profile][dir_fd >= 0];
+    fprog.len = program->len;
+    fprog.filter = (struct sock_filter *)program->insns;
+    /* The flags libseccomp's seccomp_load would pass with its default attributes: none. */
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0)
+        return dj_error_make(err, errno, "seccomp(SECCOMP_SET_MODE_FILTER, %s)",
+                             dj_seccomp_profiles[profile].name);
     /* Start-up is over: give the kernel back the heap pages it freed (option and policy
-     * parsing, libseccomp's filter build), which would otherwise stay resident for the
-     * daemon's life (about 50 KiB each; madvise and brk are in the base list). */
+     * parsing), which would otherwise stay resident for the daemon's life (madvise and brk are
+     * in the base list). */
     malloc_trim(0);
     return 0;
 }
 
-int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_error_t *err)
+int dj_sandbox_enter(const char *user, enum dj_seccomp_profile profile, dj_error_t *err)
 {
-    return dj_sandbox_enter_dirfd(user, extra_syscalls, -1, 0, err);
+    return dj_sandbox_enter_dirfd(user, profile, -1, err);
 }
 
-int dj_sandbox_enter_dirfd(const char *user, const char *const *extra_syscalls, int dir_fd,
-                           int open_flags, dj_error_t *err)
+int dj_sandbox_enter_dirfd(const char *user, enum dj_seccomp_profile profile, int dir_fd,
+                           dj_error_t *err)
 {
     /* The bounding set can only be emptied while we still hold CAP_SETPCAP; a uid 0 without
      * it (rootless, see dj_sandbox_keep_uid_without_privileges) had it emptied before exec. */
@@ -317,7 +180,7 @@ int dj_sandbox_enter_dirfd(const char *user, const char *const *extra_syscalls, 
         return -1;
     if (dj_sandbox_drop_capabilities(err) < 0)
         return -1;
-    return dj_sandbox_seccomp_allow_only_dirfd(extra_syscalls, dir_fd, open_flags, err);
+    return dj_sandbox_seccomp_load(profile, dir_fd, err);
 }
 
 static int is_kept(int fd, const int *keep, size_t n)

@@ -1,7 +1,8 @@
 /* sandbox.h: how a dnsjail daemon gives up everything it does not need.
  *
  * Order matters: drop the user (needs root), set no_new_privs, drop every capability, then
- * load a seccomp allowlist whose default action kills the process. Owns: that sequence. */
+ * load a seccomp allowlist whose default action kills the process, compiled at build time
+ * (lib/daemon/seccompprofile.h). Owns: that sequence. */
 #ifndef DNSJAIL_SANDBOX_H
 #define DNSJAIL_SANDBOX_H
 
@@ -10,6 +11,7 @@
 #include <sys/types.h>
 
 #include "base/error.h"
+#include "daemon/seccompprofile.h"
 
 /* Looks USER up (name or numeric uid) in the passwd database. */
 int dj_sandbox_lookup_user(const char *user, uid_t *uid, gid_t *gid, dj_error_t *err);
@@ -33,29 +35,26 @@ int dj_sandbox_keep_uid_without_privileges(dj_error_t *err);
  * we still can). */
 int dj_sandbox_drop_capabilities(dj_error_t *err);
 
-/* Loads a seccomp filter that allows only the syscalls named in SYSCALLS (NULL-terminated
- * list of names, e.g. "epoll_wait"); anything else kills the process. Syscall names unknown
- * to this architecture are skipped. Requires no_new_privs (set by dj_sandbox_drop_capabilities). */
-int dj_sandbox_seccomp_allow_only(const char *const *syscalls, dj_error_t *err);
-/* ... and the DIR_FD-bound syscalls of dj_sandbox_enter_dirfd (none when DIR_FD < 0). */
-int dj_sandbox_seccomp_allow_only_dirfd(const char *const *syscalls, int dir_fd, int open_flags,
-                                        dj_error_t *err);
+/* Loads PROFILE's filter, compiled at build time (lib/daemon/seccompprofile.h), with the
+ * rules for the metrics directory when DIR_FD >= 0, which must then be DJ_SECCOMP_DIR_FD
+ * (dj_sandbox_move_dir_fd). Requires no_new_privs (set by dj_sandbox_drop_capabilities). A
+ * spare daemon loads its spare profile, then its daemon's profile on top once assigned: the
+ * kernel applies both, so the second one only takes away. */
+int dj_sandbox_seccomp_load(enum dj_seccomp_profile profile, int dir_fd, dj_error_t *err);
 
-/* The syscalls every daemon needs (exit, memory, time, logging writes, epoll); a daemon
- * passes its own list plus this one. */
-extern const char *const dj_sandbox_seccomp_base_syscalls[];
+/* Moves the directory descriptor *FD (if >= 0) to DJ_SECCOMP_DIR_FD, close-on-exec, and
+ * updates *FD: the number the filters allow openat and renameat in. Fails if that number is
+ * taken by another descriptor. */
+int dj_sandbox_move_dir_fd(int *fd, dj_error_t *err);
 
-/* dj_sandbox_drop_user + dj_sandbox_drop_capabilities + dj_sandbox_seccomp_allow_only(base +
- * extra). */
-int dj_sandbox_enter(const char *user, const char *const *extra_syscalls, dj_error_t *err);
+/* dj_sandbox_drop_user + dj_sandbox_drop_capabilities + dj_sandbox_seccomp_load(PROFILE). */
+int dj_sandbox_enter(const char *user, enum dj_seccomp_profile profile, dj_error_t *err);
 
-/* dj_sandbox_enter, and when DIR_FD >= 0, also openat with DIR_FD as its directory and
- * exactly OPEN_FLAGS, and renameat/renameat2 with DIR_FD as both directories: enough to
- * replace files in that one directory (lib/daemon/metrics.h). seccomp cannot see paths: an absolute
- * path makes the kernel ignore DIR_FD, so the flags are what keeps this from opening any
- * file for reading (OPEN_FLAGS must be a write-only set). */
-int dj_sandbox_enter_dirfd(const char *user, const char *const *extra_syscalls, int dir_fd,
-                           int open_flags, dj_error_t *err);
+/* ... with the metrics directory's rules when DIR_FD >= 0 (see dj_sandbox_seccomp_load):
+ * openat in it with exactly DJ_METRICS_OPEN_FLAGS, renameat/renameat2 within it; enough to
+ * replace files in that one directory (lib/daemon/metrics.h). */
+int dj_sandbox_enter_dirfd(const char *user, enum dj_seccomp_profile profile, int dir_fd,
+                           dj_error_t *err);
 
 /* Closes every fd >= 3 except those in KEEP (N of them). */
 int dj_sandbox_close_fds_except(const int *keep, size_t n, dj_error_t *err);

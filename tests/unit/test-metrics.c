@@ -228,24 +228,10 @@ static void test_write_at_replaces_atomically(void **state)
 
 enum sandboxed_action { WRITE_METRICS, OPEN_ELSEWHERE, OPEN_ABSOLUTE_FOR_READING, RENAME_OUT };
 
-/* Runs ACTION in a child under the daemons' allowlist plus the metrics' syscalls bound to
- * DIR_FD, and returns its wait status. */
-/* AddressSanitizer's runtime calls sigaltstack on its own; the daemons never run under it. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZER_SYSCALLS "sigaltstack",
-#endif
-#endif
-#if !defined(SANITIZER_SYSCALLS) && defined(__SANITIZE_ADDRESS__)
-#define SANITIZER_SYSCALLS "sigaltstack",
-#endif
-#ifndef SANITIZER_SYSCALLS
-#define SANITIZER_SYSCALLS
-#endif
-
+/* Runs ACTION in a child under the stub's shipped filter with the metrics directory's rules,
+ * DIR_FD moved where they allow it, and returns its wait status. */
 static int run_sandboxed(int dir_fd, enum sandboxed_action action)
 {
-    static const char *const extra[] = {SANITIZER_SYSCALLS DJ_METRICS_SYSCALLS, NULL};
     pid_t pid = fork();
     int status = 0;
 
@@ -256,7 +242,8 @@ static int run_sandboxed(int dir_fd, enum sandboxed_action action)
             dj_metrics_register(m, DJ_METRIC_COUNTER, "c_total", "C.", NULL, 0, NULL);
 
         if (c == NULL || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-            dj_sandbox_seccomp_allow_only_dirfd(extra, dir_fd, DJ_METRICS_OPEN_FLAGS, NULL) < 0)
+            dj_sandbox_move_dir_fd(&dir_fd, NULL) < 0 ||
+            dj_sandbox_seccomp_load(DJ_SECCOMP_STUB, dir_fd, NULL) < 0)
             _exit(2);
         dj_metric_set(c, 7);
         switch (action) {

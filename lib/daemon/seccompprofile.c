@@ -1,0 +1,90 @@
+/* The syscall lists behind lib/daemon/seccompprofile.h's profiles. Pure data: the generator
+ * (seccompgen.c) and the test (tests/unit/test-seccomp.c) link it beside the daemons. */
+#include "config.h"
+#include "daemon/seccompprofile.h"
+
+#include <fcntl.h>
+
+#include "daemon/metrics.h"
+
+/* What any of our daemons does after setup: serve, log, keep time, and exit. */
+static const char *const syscalls_base[] = {
+    "read",
+    "write",
+    "writev",
+    "close",
+    "exit",
+    "exit_group",
+    "brk",
+    "mmap",
+    "munmap",
+    "mremap",
+    "madvise",
+    "clock_gettime",
+    "clock_nanosleep",
+    "nanosleep",
+    "gettimeofday",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_ctl",
+    "rt_sigreturn",
+    "rt_sigprocmask",
+    "getpid",
+    "fstat",
+    "newfstatat",
+    "lseek",
+    "futex",
+    "restart_syscall",
+    "getrandom",
+/* A sanitizer build's runtime calls sigaltstack on its own (the unit tests run code under
+ * these filters there); release builds never allow it. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DJ_SECCOMP_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(DJ_SECCOMP_SANITIZER)
+    "sigaltstack",
+#endif
+    NULL,
+};
+
+/* dnsjail-dnsstub after stub_prepare() (dnsstub/stub.c), beyond the base list: UDP batches
+ * (recvmmsg, sendmmsg), TCP and control replies (send and recv are sendto and recvfrom
+ * underneath), control requests with their fds (recvmsg), and new clients (accept4). The
+ * forward zones' resolvers add what lib/dns/resolver.c lists: a socket per upstream attempt
+ * (socket, connect, getsockopt for a TCP connect's result) and query ids (getrandom); its
+ * eventfd and epoll calls are in the base. */
+static const char *const syscalls_stub[] = {
+    "recvmmsg",  "recvmmsg_time64",   "sendmmsg", "recvfrom", "sendto",
+    "recvmsg",   "accept4",           "socket",   "connect",  "getsockopt",
+    "getrandom", DJ_METRICS_SYSCALLS, NULL,
+};
+
+/* dnsjail-proxy's loop (proxy/loop.c), beyond the base list: accepting (accept4), relaying
+ * (recvfrom and sendto under recv/send, splice, pipe2 for new pipes, fcntl to resize them,
+ * shutdown), the original destination (getsockopt), connecting upstream (socket, connect,
+ * getsockopt for SO_ERROR, setsockopt for TCP_NODELAY), and control requests with their fds
+ * (recvmsg). The resolver's queries need nothing more (see lib/dns/resolver.c). */
+static const char *const syscalls_proxy[] = {
+    "accept4",           "recvfrom", "sendto",  "recvmsg",    "splice",     "pipe2",
+    "shutdown",          "socket",   "connect", "getsockopt", "setsockopt", "fcntl",
+    DJ_METRICS_SYSCALLS, NULL,
+};
+
+/* A spare daemon waiting for its jail: accept the hook's connection (accept4), receive the
+ * jail's descriptors (recvmsg), read the peer's credentials (getsockopt SO_PEERCRED), fork its
+ * successor (glibc's fork is clone underneath; the child registers its robust futex list),
+ * and stack its daemon's own filter once assigned (seccomp). */
+static const char *const syscalls_spare[] = {
+    "accept4", "recvmsg", "getsockopt", "fork", "clone", "set_robust_list", "seccomp", NULL,
+};
+
+_Static_assert((DJ_METRICS_OPEN_FLAGS & O_ACCMODE) == O_WRONLY,
+               "the metrics directory's open flags must be write-only (see seccompprofile.h)");
+const int dj_seccomp_dir_open_flags = DJ_METRICS_OPEN_FLAGS;
+
+#define DJ_SECCOMP_TABLE_ENTRY(id, name_, dir_, ...) [id] = {name_, dir_, {__VA_ARGS__, NULL}},
+const struct dj_seccomp_rules dj_seccomp_profiles[DJ_SECCOMP_PROFILE_COUNT] = {
+    DJ_SECCOMP_PROFILES(DJ_SECCOMP_TABLE_ENTRY)};
+#undef DJ_SECCOMP_TABLE_ENTRY
