@@ -119,6 +119,7 @@ void virtual_close(struct hook *h);
 int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
                    struct listeners *listeners, int pidfd, dj_error_t *err);
 void stop_daemons(struct dj_state *st, const char *key);
+void let_daemons_go(struct dj_state *st, const char *key);
 bool jail_alive(struct dj_state *st, const char *key);
 void note_jail_daemons(struct hook *h, struct dj_state *st, const char *key);
 bool ns_holds_jailed(struct dj_state *st, const char *key, pid_t exclude, pid_t *first);

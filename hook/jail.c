@@ -397,7 +397,13 @@ static void leave_jail(struct hook *h, dj_error_t *err)
         return;
     if (dj_state_ns_remove_member(&st, rec.netns_key, h->state.id) == 0 &&
         !jail_held(h, &st, rec.netns_key)) {
-        stop_daemons(&st, rec.netns_key);
+        /* A namespace the runtime made for the container (no path) dies with it, and the
+         * table with the namespace: nothing to delete, and the daemons exit on their own when
+         * the last pidfd they watch does (let_daemons_go only makes sure they did). */
+        if (rec.netns_path == NULL)
+            let_daemons_go(&st, rec.netns_key);
+        else
+            stop_daemons(&st, rec.netns_key);
         /* A namespace with a path outlives the container: take our table out of it. */
         if (rec.netns_path != NULL) {
             cleanup_netns struct dj_netns ns = {-1, 0, 0};
