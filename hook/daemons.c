@@ -479,6 +479,7 @@ int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
 
     for (size_t i = 0; i < N_DAEMONS; i++)
         spawning[i] = (struct dj_spawning){.ready_fd = -1, .pid = -1};
+    open_logs(h); /* the daemons log through the same descriptors */
     open_metrics_dir(h, st, key);
     for (; started < N_DAEMONS; started++) {
         const char *name = daemon_kinds[started].name;

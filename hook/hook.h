@@ -49,6 +49,7 @@ struct hook {
     struct dj_policy policy;
     struct dj_nft_network *networks; /* the policy's address rules, for the ruleset */
     size_t n_networks;
+    bool logs_opened; /* open_logs ran: log_fd and system_log_fd are final */
     int log_fd;
     int system_log_fd; /* journald or syslog socket (system-log), or -1 */
     enum dj_system_log_format system_log_format;
@@ -88,8 +89,7 @@ struct listeners {
 int read_all(int fd, size_t max, char **out, size_t *out_len, const char *what, dj_error_t *err);
 
 /* log.c */
-void open_log(struct hook *h);
-void open_system_log(struct hook *h);
+void open_logs(struct hook *h);
 void log_event(struct hook *h, const char *event, const char *detail);
 int logged_refusal(struct hook *h, dj_error_t *err);
 

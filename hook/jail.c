@@ -258,6 +258,10 @@ static int refuse_unjailed_joiner(struct hook *h, dj_error_t *err)
 
     if (!h->bundle.have_netns)
         return 0; /* the host's namespace, which no jail can hold */
+    /* A namespace the runtime has just made for this container holds nothing of anyone's:
+     * nothing to look up (the cheap path of a container that carries the hook unjailed). */
+    if (h->bundle.netns_path == NULL)
+        return 0;
     if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 || dj_netns_open_self(&host, err) < 0)
         return -1;
     if (dj_netns_same(&ns, &host))
@@ -392,6 +396,10 @@ static void leave_jail(struct hook *h, dj_error_t *err)
     cleanup_record struct dj_container_record rec = {NULL, NULL};
     bool found = false;
 
+    /* Most containers that were never jailed have no record: asked without the lock, which
+     * is safe because only this container's own prestart writes it, and that has ended. */
+    if (!dj_state_container_recorded(h->cfg.state_dir, h->state.id))
+        return;
     if (dj_state_open(&st, h->cfg.state_dir, err) < 0 ||
         dj_state_read_container(&st, h->state.id, &rec, &found, err) < 0 || !found)
         return;
