@@ -7,7 +7,10 @@
  * table (container.c), then start dnsjail-dnsstub and dnsjail-proxy (unprivileged, detached)
  * to serve those sockets from the host's namespace (daemons.c). A container that joins a
  * jailed namespace joins its jail, or repairs it when a daemon died (jail.c).
- * poststop: undo what prestart did for that container; never fails the teardown.
+ * poststop: undo what prestart did for that container, but not what the kernel undoes anyway
+ * (a namespace the runtime made dies with its table, and the daemons exit on their pidfds);
+ * never fails the teardown. A container the hook leaves alone costs it no more than reading
+ * the state, config.json and dnsjail.conf (logs open on first use).
  *
  * The other files: main.c (options, the stage, the OCI state), log.c (the admin's log and the
  * system log), upstreams.c (where forward zones and audit mode resolve), hook-virtual.c (the
