@@ -309,15 +309,16 @@ int ensure_table(struct hook *h, void *data, dj_error_t *err)
     const struct listeners *ours = data;
     struct dj_nft_spec spec = nft_spec(h);
     struct dj_nft_raw raw;
-    bool exists = false;
+    bool installed;
 
-    if (close_off_foreign_sockets(h, ours, &spec, err) < 0 || dj_nft_table_exists(&exists, err) < 0)
+    if (close_off_foreign_sockets(h, ours, &spec, err) < 0 || raw_policing(h, &spec, &raw, err) < 0)
         return -1;
     /* A server held from outside since the last member came: the table is replaced with one
-     * that closes it off too (atomically; established flows keep their conntrack state). */
-    if (exists && spec.n_blocked == 0)
-        return 0;
-    return raw_policing(h, &spec, &raw, err) < 0 ? -1 : dj_nft_install(&spec, err);
+     * that closes it off too (atomically; established flows keep their conntrack state).
+     * Otherwise a table that is there stays: no probe first, the create says whether it was. */
+    if (spec.n_blocked > 0)
+        return dj_nft_install(&spec, err);
+    return dj_nft_ensure(&spec, &installed, err);
 }
 
 int remove_table(struct hook *h, void *data, dj_error_t *err)

@@ -6,11 +6,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -267,23 +269,66 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     return dj_spawn_start(&spec, spawning, err);
 }
 
-/* Kills a daemon that no longer answers on its control socket, if the pid is still one. */
-static void kill_stale_daemon(struct dj_state *st, const char *key, enum daemon_id id)
+/* Whether PID runs daemon ID's program. */
+static bool is_daemon(pid_t pid, enum daemon_id id)
 {
-    pid_t pid = dj_state_ns_read_pid(st, key, daemon_kinds[id].name);
     cleanup_free char *expected = NULL;
     char path[64], exe[4096];
     ssize_t n;
 
-    if (pid <= 0 || asprintf(&expected, "/%s", daemon_kinds[id].program) < 0)
-        return;
+    if (asprintf(&expected, "/%s", daemon_kinds[id].program) < 0)
+        return false;
     snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
     n = readlink(path, exe, sizeof(exe) - 1);
     if (n <= 0)
-        return;
+        return false;
     exe[n] = '\0';
-    if (strstr(exe, expected) != NULL)
+    return strstr(exe, expected) != NULL;
+}
+
+/* Kills a daemon that no longer answers on its control socket, if the pid is still one. */
+static void kill_stale_daemon(struct dj_state *st, const char *key, enum daemon_id id)
+{
+    pid_t pid = dj_state_ns_read_pid(st, key, daemon_kinds[id].name);
+
+    if (pid > 0 && is_daemon(pid, id))
         kill(pid, SIGKILL);
+}
+
+/* The daemons of a jail whose last member has exited and whose namespace dies with it: they
+ * watch the members' pidfds and exit on their own (lib/daemon/ctlserve.c), so nothing is asked
+ * of them. Each one still running is waited for on its pidfd, up to DAEMON_EXIT_GRACE_MS, and
+ * killed if it is still there then (a daemon that stopped watching must not outlive its jail).
+ * Usually both have exited before poststop runs and this is one pidfd_open each. */
+#define DAEMON_EXIT_GRACE_MS 1000
+
+void let_daemons_go(struct dj_state *st, const char *key)
+{
+    struct pollfd fds[N_DAEMONS];
+    size_t n = 0;
+
+    for (size_t i = 0; i < N_DAEMONS; i++) {
+        pid_t pid = dj_state_ns_read_pid(st, key, daemon_kinds[i].name);
+        int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+
+        /* Checked after the pidfd pins the pid, so the pid cannot be another's by now. */
+        if (fd >= 0 && !is_daemon(pid, (enum daemon_id)i)) {
+            close(fd);
+            fd = -1;
+        }
+        if (fd >= 0)
+            fds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+    }
+    for (size_t i = 0; i < n; i++) {
+        int r;
+
+        do
+            r = poll(&fds[i], 1, DAEMON_EXIT_GRACE_MS);
+        while (r < 0 && errno == EINTR);
+        if (r <= 0)
+            syscall(SYS_pidfd_send_signal, fds[i].fd, SIGKILL, NULL, 0);
+        close(fds[i].fd);
+    }
 }
 
 /* Asks every daemon of the jail to quit and waits until each has; kills those that do not
@@ -434,6 +479,7 @@ int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
 
     for (size_t i = 0; i < N_DAEMONS; i++)
         spawning[i] = (struct dj_spawning){.ready_fd = -1, .pid = -1};
+    open_logs(h); /* the daemons log through the same descriptors */
     open_metrics_dir(h, st, key);
     for (; started < N_DAEMONS; started++) {
         const char *name = daemon_kinds[started].name;

@@ -7,7 +7,10 @@
  * table (container.c), then start dnsjail-dnsstub and dnsjail-proxy (unprivileged, detached)
  * to serve those sockets from the host's namespace (daemons.c). A container that joins a
  * jailed namespace joins its jail, or repairs it when a daemon died (jail.c).
- * poststop: undo what prestart did for that container; never fails the teardown.
+ * poststop: undo what prestart did for that container, but not what the kernel undoes anyway
+ * (a namespace the runtime made dies with its table, and the daemons exit on their pidfds);
+ * never fails the teardown. A container the hook leaves alone costs it no more than reading
+ * the state, config.json and dnsjail.conf (logs open on first use).
  *
  * The other files: main.c (options, the stage, the OCI state), log.c (the admin's log and the
  * system log), upstreams.c (where forward zones and audit mode resolve), hook-virtual.c (the
@@ -50,6 +53,7 @@ struct hook {
     struct dj_policy policy;
     struct dj_nft_network *networks; /* the policy's address rules, for the ruleset */
     size_t n_networks;
+    bool logs_opened; /* open_logs ran: log_fd and system_log_fd are final */
     int log_fd;
     int system_log_fd; /* journald or syslog socket (system-log), or -1 */
     enum dj_system_log_format system_log_format;
@@ -89,8 +93,7 @@ struct listeners {
 int read_all(int fd, size_t max, char **out, size_t *out_len, const char *what, dj_error_t *err);
 
 /* log.c */
-void open_log(struct hook *h);
-void open_system_log(struct hook *h);
+void open_logs(struct hook *h);
 void log_event(struct hook *h, const char *event, const char *detail);
 int logged_refusal(struct hook *h, dj_error_t *err);
 
@@ -120,6 +123,7 @@ void virtual_close(struct hook *h);
 int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
                    struct listeners *listeners, int pidfd, dj_error_t *err);
 void stop_daemons(struct dj_state *st, const char *key);
+void let_daemons_go(struct dj_state *st, const char *key);
 bool jail_alive(struct dj_state *st, const char *key);
 void note_jail_daemons(struct hook *h, struct dj_state *st, const char *key);
 bool ns_holds_jailed(struct dj_state *st, const char *key, pid_t exclude, pid_t *first);

@@ -260,6 +260,10 @@ static int refuse_unjailed_joiner(struct hook *h, dj_error_t *err)
 
     if (!h->bundle.have_netns)
         return 0; /* the host's namespace, which no jail can hold */
+    /* A namespace the runtime has just made for this container holds nothing of anyone's:
+     * nothing to look up (the cheap path of a container that carries the hook unjailed). */
+    if (h->bundle.netns_path == NULL)
+        return 0;
     if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 || dj_netns_open_self(&host, err) < 0)
         return -1;
     if (dj_netns_same(&ns, &host))
@@ -420,12 +424,22 @@ static void leave_jail(struct hook *h, dj_error_t *err)
     cleanup_record struct dj_container_record rec = {NULL, NULL};
     bool found = false;
 
+    /* Most containers that were never jailed have no record: asked without the lock, which
+     * is safe because only this container's own prestart writes it, and that has ended. */
+    if (!dj_state_container_recorded(h->cfg.state_dir, h->state.id))
+        return;
     if (dj_state_open(&st, h->cfg.state_dir, err) < 0 ||
         dj_state_read_container(&st, h->state.id, &rec, &found, err) < 0 || !found)
         return;
     if (dj_state_ns_remove_member(&st, rec.netns_key, h->state.id) == 0 &&
         !jail_held(h, &st, rec.netns_key)) {
-        stop_daemons(&st, rec.netns_key);
+        /* A namespace the runtime made for the container (no path) dies with it, and the
+         * table with the namespace: nothing to delete, and the daemons exit on their own when
+         * the last pidfd they watch does (let_daemons_go only makes sure they did). */
+        if (rec.netns_path == NULL)
+            let_daemons_go(&st, rec.netns_key);
+        else
+            stop_daemons(&st, rec.netns_key);
         /* A namespace with a path outlives the container: take our table out of it. */
         if (rec.netns_path != NULL) {
             cleanup_netns struct dj_netns ns = {-1, 0, 0};

@@ -17,7 +17,7 @@
 #include "base/cleanup.h"
 #include "hook.h"
 
-void open_log(struct hook *h)
+static void open_log(struct hook *h)
 {
     cleanup_free char *dir_copy = strdup(h->cfg.log_file);
 
@@ -38,6 +38,7 @@ void log_event(struct hook *h, const char *event, const char *detail)
     struct timespec now;
     size_t len;
 
+    open_logs(h);
     if (h->log_fd < 0)
         return;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -57,7 +58,7 @@ void log_event(struct hook *h, const char *event, const char *detail)
  * neither there is no error (the log file has everything). A socket named explicitly that
  * cannot be reached is recorded in the log file, and the container still starts: a missing
  * log must not stop a jail. */
-void open_system_log(struct hook *h)
+static void open_system_log(struct hook *h)
 {
     static const struct {
         enum dj_system_log_format format;
@@ -98,6 +99,17 @@ void open_system_log(struct hook *h)
             return;
         }
     }
+}
+
+/* Opened on first use, not at start: a container the hook leaves alone (not jailed, nothing
+ * to tear down) costs no mkdir, open or connect. */
+void open_logs(struct hook *h)
+{
+    if (h->logs_opened)
+        return;
+    h->logs_opened = true;
+    open_log(h);
+    open_system_log(h);
 }
 
 /* Records in the admin's log why a container was refused; returns -1 for the caller. */

@@ -149,8 +149,6 @@ int main(int argc, char **argv)
                       oci_printable(shown, sizeof(shown), h.state.id));
         goto out;
     }
-    open_log(&h);
-    open_system_log(&h);
     if (stage == STAGE_STOP) {
         jail_stop(&h);
         r = 0;

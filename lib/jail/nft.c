@@ -412,7 +412,14 @@ int dj_nft_networks_from_rules(const struct dj_allow_rule *rules, size_t n_rules
     return 0;
 }
 
-int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
+/* No GETTABLE probe first: the first batch only creates (NLM_F_EXCL), which is all a namespace
+ * the runtime just made needs, in one round trip. A namespace that already holds the table (a
+ * pod's next member, a repair, a table left behind) makes the kernel refuse that batch as a
+ * whole with EEXIST, nothing changed; then KEEP leaves the table as it is, otherwise a second
+ * batch replaces it ("add, delete, add", atomic). Not "add, delete, add" from the start: a
+ * delete in a batch costs an RCU grace period when the socket closes, which a fresh namespace
+ * would pay for nothing. *INSTALLED: whether a batch was committed. */
+static int install(const struct dj_nft_spec *spec, bool keep, bool *installed, dj_error_t *err)
 {
     __attribute__((cleanup(close_mnl_socket))) struct mnl_socket *nl = NULL;
     struct nft_batch batch;
@@ -422,6 +429,7 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
     int failed_errno = 0;
     int r = -1;
 
+    *installed = false;
     if (spec == NULL || spec->dns_port == 0)
         return dj_error_make(err, EINVAL, "nftables: no DNS port to redirect to");
     if (spec->n_networks > DJ_NFT_MAX_NETWORKS)
@@ -435,8 +443,6 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
     if (loopback_ifindex == 0)
         return dj_error_make(err, errno, "nftables: no loopback interface \"lo\" here");
 
-    if (dj_nft_table_exists(&replace, err) < 0)
-        return dj_error_wrap(err, "cannot install table inet %s", DJ_NFT_TABLE);
     nl = open_nft_socket(err);
     if (nl == NULL)
         return -1;
@@ -449,9 +455,10 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
         if (r == 0)
             r = nft_batch_send(nl, &batch, &failed_errno, err);
         nft_batch_free(&batch);
-        /* A table created since we looked: replace it after all. */
         if (r < 0 && !replace && failed_errno == EEXIST) {
             dj_error_release(err);
+            if (keep)
+                return 0;
             replace = true;
             continue;
         }
@@ -459,8 +466,21 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
     }
     if (r < 0)
         return dj_error_wrap(err, "cannot install table inet %s", DJ_NFT_TABLE);
+    *installed = true;
     /* After the table, not before: whatever is tracked from now on met our rules. */
     return flush_conntrack(no_conntrack_before, err);
+}
+
+int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err)
+{
+    bool installed;
+
+    return install(spec, false, &installed, err);
+}
+
+int dj_nft_ensure(const struct dj_nft_spec *spec, bool *installed, dj_error_t *err)
+{
+    return install(spec, true, installed, err);
 }
 
 /* "add, delete": removes table netdev dnsjail whether or not it exists, in any batch. */

@@ -124,11 +124,17 @@ int dj_nft_networks_from_rules(const struct dj_allow_rule *rules, size_t n_rules
                                struct dj_nft_network **networks, size_t *n_networks,
                                dj_error_t *err);
 
-/* Creates the table, or atomically replaces one that exists, in a single batch; then flushes
+/* Creates the table, or atomically replaces one that exists (without asking first: a create
+ * the kernel refuses with EEXIST changes nothing, and a second batch replaces); then flushes
  * the namespace's conntrack table (IPv4 and IPv6), so that no flow that predates the table
  * keeps a mark it did not get from us. A flush that fails is an error (the table stays,
  * closed), unless nf_conntrack was not loaded before the table: then no entry can predate it. */
 int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err);
+
+/* dj_nft_install for a namespace whose table, if it has one, stays as it is (a pod's next
+ * member): creates it when missing, and *INSTALLED says whether it did (then the conntrack
+ * flush ran too). */
+int dj_nft_ensure(const struct dj_nft_spec *spec, bool *installed, dj_error_t *err);
 
 /* Sets *exists to whether table inet dnsjail exists. */
 int dj_nft_table_exists(bool *exists, dj_error_t *err);

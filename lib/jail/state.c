@@ -220,6 +220,13 @@ int dj_state_read_container(struct dj_state *st, const char *id, struct dj_conta
     return 0;
 }
 
+bool dj_state_container_recorded(const char *dir, const char *id)
+{
+    cleanup_free char *path = path_join(dir, "containers", id);
+
+    return path == NULL || access(path, F_OK) == 0 || errno != ENOENT;
+}
+
 void dj_state_remove_container(struct dj_state *st, const char *id)
 {
     cleanup_free char *path = container_path(st, id);

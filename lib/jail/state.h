@@ -50,6 +50,9 @@ int dj_state_write_container(struct dj_state *st, const char *id,
 int dj_state_read_container(struct dj_state *st, const char *id, struct dj_container_record *rec,
                             bool *found, dj_error_t *err);
 void dj_state_remove_container(struct dj_state *st, const char *id);
+/* Whether containers/ID may exist under DIR, without opening the state (no lock, no mkdir):
+ * false only when it surely does not. */
+bool dj_state_container_recorded(const char *dir, const char *id);
 void dj_container_record_free(struct dj_container_record *rec);
 
 /* Per namespace. */

@@ -229,6 +229,13 @@ tap_check "replace leaves exactly one table inet dnsjail" \
 tap_check "replace does not duplicate the rules" body_matches nat_out "$nat_head" \
     "udp dport 53 redirect to :$DNS_PORT" "tcp dport 53 redirect to :$DNS_PORT"
 
+# A pod's next member: the create is refused with EEXIST and the table that is there stays,
+# rules and all (no probe before the create tells the two cases apart).
+tap_check "ensure on a namespace that holds the table keeps it" \
+    test "$(in_jail "$tool" ensure 35353)" = kept
+tap_check "ensure kept the rules (no redirect to 35353)" body_matches nat_out "$nat_head" \
+    "udp dport 53 redirect to :$DNS_PORT" "tcp dport 53 redirect to :$DNS_PORT"
+
 tap_check "install 25353 25380 25443 (other ports, proxies on)" \
     in_jail "$tool" install 25353 25380 25443
 tap_check "nat_out now redirects to the new ports only" body_matches nat_out "$nat_head" \
@@ -251,6 +258,10 @@ tap_check "remove succeeds" in_jail "$tool" remove
 tap_check "exists prints no after remove" test "$(in_jail "$tool" exists)" = no
 tap_check "nft agrees the table is gone" bash -c "! ip netns exec $JAIL nft list table inet dnsjail 2>/dev/null"
 tap_check "remove of a missing table succeeds" in_jail "$tool" remove
+tap_check "ensure on a namespace without the table creates it" \
+    test "$(in_jail "$tool" ensure "$DNS_PORT")" = created
+tap_check "exists prints yes after ensure" test "$(in_jail "$tool" exists)" = yes
+tap_check "remove after ensure succeeds" in_jail "$tool" remove
 tap_check "the namespace outside the jail has no table" test "$(in_net "$tool" exists)" = no
 
 # ---- 4. behaviour --------------------------------------------------------------------------

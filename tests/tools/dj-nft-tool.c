@@ -1,6 +1,6 @@
 /* dj-nft-tool: runs one lib/jail/nft.c function in the current network namespace, so the shell
  * tests can drive it with `ip netns exec`. Exit status 0 on success, 1 on failure, 2 on
- * misuse; `exists` prints yes or no. */
+ * misuse; `exists` prints yes or no, `ensure` created or kept. */
 #include "config.h"
 
 #include "base/error.h"
@@ -15,7 +15,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: dj-nft-tool install DNS_PORT [HTTP_PORT TLS_PORT] [--allow RULES]\n"
+    fprintf(out, "usage: dj-nft-tool install|ensure DNS_PORT [HTTP_PORT TLS_PORT] [--allow RULES]\n"
                  "       dj-nft-tool exists\n"
                  "       dj-nft-tool remove\n"
                  "A port of 0 leaves that proxy redirect out. The address rules in RULES\n"
@@ -38,7 +38,8 @@ static bool parse_port(const char *text, bool zero_allowed, uint16_t *port)
     return true;
 }
 
-static int run_install(int argc, char **argv, dj_error_t *err)
+/* "install" replaces a table that is there; "ensure" keeps it and prints whether it created. */
+static int run_install(int argc, char **argv, bool keep, dj_error_t *err)
 {
     struct dj_nft_spec spec = {0};
     struct dj_allow_rule *rules = NULL;
@@ -66,7 +67,15 @@ static int run_install(int argc, char **argv, dj_error_t *err)
         dj_allow_free(rules, n_rules);
         return 2;
     }
-    r = dj_nft_install(&spec, err) < 0 ? 1 : 0;
+    if (keep) {
+        bool installed = false;
+
+        r = dj_nft_ensure(&spec, &installed, err) < 0 ? 1 : 0;
+        if (r == 0)
+            puts(installed ? "created" : "kept");
+    } else {
+        r = dj_nft_install(&spec, err) < 0 ? 1 : 0;
+    }
     free(networks);
     dj_allow_free(rules, n_rules);
     return r;
@@ -91,8 +100,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "install") == 0) {
-        status = run_install(argc, argv, &err);
+    if (strcmp(argv[1], "install") == 0 || strcmp(argv[1], "ensure") == 0) {
+        status = run_install(argc, argv, strcmp(argv[1], "ensure") == 0, &err);
     } else if (strcmp(argv[1], "exists") == 0 && argc == 2) {
         status = run_exists(&err);
     } else if (strcmp(argv[1], "remove") == 0 && argc == 2) {
