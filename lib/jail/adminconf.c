@@ -827,12 +827,33 @@ static int set_profile_key(struct profile_list *list, const char *key_text, cons
     return 0;
 }
 
+/* Does the key's field hold a malloc'd string (freed with the configuration)? A switch without
+ * a default, so that a new type is a compile-time question here: a missed one leaked. */
 static bool is_string_key(const struct key_def *key)
 {
-    return key->type == VALUE_USER || key->type == VALUE_PATH || key->type == VALUE_UPSTREAMS ||
-           key->type == VALUE_NETWORKS || key->type == VALUE_RULES ||
-           key->type == VALUE_SYSTEM_LOG || key->type == VALUE_ZONES || key->type == VALUE_VNET4 ||
-           key->type == VALUE_VNET6 || key->type == VALUE_ENDPOINTS;
+    switch (key->type) {
+    case VALUE_SINKHOLE4:
+    case VALUE_SINKHOLE6:
+    case VALUE_U32:
+    case VALUE_UNSIGNED:
+    case VALUE_PORT:
+    case VALUE_BOOL:
+    case VALUE_FOREIGN:
+        return false;
+    case VALUE_USER:
+    case VALUE_PATH:
+    case VALUE_UPSTREAMS:
+    case VALUE_NETWORKS:
+    case VALUE_PATHS:
+    case VALUE_RULES:
+    case VALUE_SYSTEM_LOG:
+    case VALUE_ZONES:
+    case VALUE_VNET4:
+    case VALUE_VNET6:
+    case VALUE_ENDPOINTS:
+        return true;
+    }
+    return false;
 }
 
 int dj_adminconf_parse(struct dj_adminconf *cfg, const char *name, const char *buf, size_t len,
