@@ -25,4 +25,8 @@ int dj_cli_status(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_logs(const struct dj_cli *cli, int argc, char **argv);
 int dj_cli_suggest(const struct dj_cli *cli, int argc, char **argv);
 
+/* cli-spares.c: the idle spares of CFG's pool; with OUT, one line each there (pid, kind,
+ * "idle") under a heading. Returns how many. */
+size_t dj_cli_spares(const struct dj_adminconf *cfg, FILE *out);
+
 #endif
