@@ -205,6 +205,7 @@ void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS])
     cleanup_free char *lock_path = pool_path(h, "lock");
     cleanup_close int lock_fd = -1;
     dj_error_t err = NULL;
+    size_t started = 0;
 
     if (dir == NULL || lock_path == NULL)
         return;
@@ -235,8 +236,9 @@ void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS])
         }
         if (start_spare(h, (enum daemon_id)i, &specs[i], path, &err) < 0)
             goto out;
+        started++;
     }
-    if (err == NULL)
+    if (started > 0)
         log_event(h, "spares_started", NULL);
 out:
     if (err != NULL) {

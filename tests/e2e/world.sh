@@ -442,10 +442,14 @@ run_container() {
 }
 
 # ---- what dnsjail left behind -------------------------------------------------------------
-# Pids of processes running EXE (by their executable, not their arguments).
-daemons_of() { world_processes_of "$1"; }
-# Pids of this run's dnsjail-dnsstub processes (found by their executable).
-world_stubs() { world_processes_of "$W_STUB_EXE"; }
+# Pids of the jails' daemons running EXE (by their executable, not their arguments), idle
+# spares left out.
+daemons_of() {
+    local p
+    for p in $(world_processes_of "$1"); do is_jail_daemon "$p" && echo "$p"; done
+}
+# Pids of this run's dnsjail-dnsstub processes serving a jail (found by their executable).
+world_stubs() { daemons_of "$W_STUB_EXE"; }
 # Pids of this run's daemons serving a jail, both kinds: the proxy is installed beside the stub
 # everywhere. An idle spare (lib/daemon/spare.h: "--spare-pool DIR" on its command line) serves
 # none: world_spares has those.
@@ -453,10 +457,16 @@ world_daemons() {
     local p
     [ -n "$W_STUB_EXE" ] || return 0
     for p in $(world_processes_of "$W_STUB_EXE" "$(dirname "$W_STUB_EXE")/dnsjail-proxy"); do
-        is_spare "$p" || echo "$p"
+        is_jail_daemon "$p" && echo "$p"
     done
 }
 is_spare() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qx -- --spare-pool; }
+# A live process (its command line readable) that is not an idle spare.
+is_jail_daemon() {
+    local args
+    args=$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null) && [ -n "$args" ] &&
+        ! grep -qx -- --spare-pool <<<"$args"
+}
 # Pids of this run's idle spares (of either kind, or of PROGRAM: dnsjail-dnsstub or -proxy).
 world_spares() { # [PROGRAM]
     local p exes
