@@ -85,6 +85,12 @@ static int spare_matches(const struct hook *h, enum daemon_id id, const struct d
     return 0;
 }
 
+/* A spare that answered but is not what we would start, or speaks another version. */
+static bool is_stale(const struct dj_error_s *why)
+{
+    return why->errno_value == ESTALE || why->errno_value == EPROTO;
+}
+
 /* Tells a stale spare to exit, and removes its socket so that the next hook makes a new one. */
 static void retire(int fd, const char *path)
 {
@@ -143,7 +149,10 @@ int spare_assign(struct hook *h, enum daemon_id id, const struct dj_spawn *spec,
     if (fd < 0)
         return -1;
     if (spare_matches(h, id, spec, fd, err) < 0) {
-        retire(fd, path);
+        /* Only a spare that answered and is stale: a slow one (a burst on a busy host) stays
+         * the pool's, and this jail alone spawns. */
+        if (*err != NULL && is_stale(*err))
+            retire(fd, path);
         return -1;
     }
     if (pipe2(pipe_fds, O_CLOEXEC) < 0)
@@ -199,6 +208,25 @@ static int start_spare(struct hook *h, enum daemon_id id, const struct dj_spawn 
     return 0;
 }
 
+/* Whether the runtime that ran the hook waits for every process the hook leaves behind. crun
+ * run in the foreground is a child subreaper: it adopts the daemons the hook double-forks and
+ * waits for all of them before it exits. A jail's daemons exit with the container; a spare
+ * never would, and crun would hang. runc is a subreaper too but does not wait, so the test is
+ * the runtime's name until a supervisor outside the runtime starts the pool. */
+static bool runtime_waits_for_orphans(void)
+{
+    char path[64], comm[32] = "";
+    cleanup_close int fd = -1;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)getppid());
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || (n = read(fd, comm, sizeof(comm) - 1)) <= 0)
+        return true;
+    comm[n] = '\0';
+    return strcmp(comm, "crun\n") == 0;
+}
+
 void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS])
 {
     cleanup_free char *dir = pool_path(h, NULL);
@@ -209,6 +237,11 @@ void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS])
 
     if (dir == NULL || lock_path == NULL)
         return;
+    if (runtime_waits_for_orphans()) {
+        log_event(h, "spares_unavailable",
+                  "the runtime waits for every process the hook leaves (crun): no spare pool");
+        return;
+    }
     /* Searchable, not listable, by the spares' user: an idle spare looks whether its socket is
      * still the pool's (lib/daemon/spare.c); the sockets themselves are the hook's user's only. */
     if ((mkdir(dir, 0711) < 0 && errno != EEXIST) || chmod(dir, 0711) < 0) {
@@ -230,8 +263,15 @@ void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS])
          * hello sends it back to waiting). */
         fd = dj_spare_connect(path, HELLO_TIMEOUT_MS, NULL);
         if (fd >= 0) {
-            if (spare_matches(h, (enum daemon_id)i, &specs[i], fd, NULL) == 0)
+            dj_error_t why = NULL;
+            bool stale;
+
+            if (spare_matches(h, (enum daemon_id)i, &specs[i], fd, &why) == 0)
                 continue;
+            stale = why != NULL && is_stale(why);
+            dj_error_release(&why);
+            if (!stale)
+                continue; /* there, only slow: it stays */
             retire(fd, path);
         }
         if (start_spare(h, (enum daemon_id)i, &specs[i], path, &err) < 0)
