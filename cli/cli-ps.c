@@ -254,6 +254,7 @@ int dj_cli_ps(const struct dj_cli *cli, int argc, char **argv)
         status = print_json(jails, n_jails);
     } else {
         print_table(jails, n_jails, verbose);
+        dj_cli_spares(cfg, stdout);
         status = 0;
     }
     dj_jails_free(jails, n_jails);

@@ -394,6 +394,9 @@ int dj_cli_status(const struct dj_cli *cli, int argc, char **argv)
         add(&r, "programs", executable(path) ? CHECK_OK : CHECK_FAIL, daemons[i], "%s%s", path,
             executable(path) ? "" : ": not an executable file");
     }
+    /* Informational: no pool is fine, the next jailed container makes it. */
+    add(&r, "programs", CHECK_OK, "spare pool", "%zu idle spares in %s/spares%s",
+        dj_cli_spares(cfg, NULL), cfg->state_dir, " (a jailed container makes them when none)");
     for (size_t i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
         bool found = find_in_path(runtimes[i], path, sizeof(path));
 

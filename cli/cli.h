@@ -32,4 +32,8 @@ int dj_cli_setup(const struct dj_cli *cli, int argc, char **argv);
  * file that says so. */
 bool dj_cli_setup_present(const char *engine, char *where, size_t size);
 
+/* cli-spares.c: the idle spares of CFG's pool; with OUT, one line each there (pid, kind,
+ * "idle") under a heading. Returns how many. */
+size_t dj_cli_spares(const struct dj_adminconf *cfg, FILE *out);
+
 #endif

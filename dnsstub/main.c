@@ -24,6 +24,7 @@
 #include "base/error.h"
 #include "dns/fwdzone.h"
 #include "daemon/jsonlog.h"
+#include "daemon/spare.h"
 #include "stub.h"
 
 #define PROGRAM "dnsjail-dnsstub"
@@ -381,6 +382,12 @@ int main(int argc, char **argv)
     o.stub.forward_burst = DEFAULT_FORWARD_BURST;
     inet_pton(AF_INET, DEFAULT_SINKHOLE4, &o.stub.policy.sinkhole4);
 
+    /* A spare raises its limit while it still may, and returns here once assigned a jail, with
+     * the command line the hook would have given a spawned stub. */
+    if (dj_spare_requested(argc, argv)) {
+        raise_fd_limit();
+        dj_spare_serve(PROGRAM, &argc, &argv, DJ_SECCOMP_STUB_SPARE);
+    }
     if (parse_options(argc, argv, &o, &err) < 0)
         dj_daemon_die(&o.daemon, dj_error_msg(&err));
     dj_daemon_refuse_root(&o.daemon);

@@ -194,8 +194,34 @@ static int conf_proxy(const struct hook *h, struct dj_daemonconf *c, const char 
     return 0;
 }
 
+/* How daemon ID is started, whether spawned or a spare: everything but its command line and
+ * descriptors. PATH is malloc'd into *PATH. */
+static int daemon_spec(const struct hook *h, enum daemon_id id, struct dj_spawn *spec, char **path,
+                       dj_error_t *err)
+{
+    memset(spec, 0, sizeof(*spec));
+    if (asprintf(path, "%s/%s", h->cfg.libexec_dir, daemon_kinds[id].program) < 0) {
+        *path = NULL;
+        return dj_error_make(err, ENOMEM, "daemon path");
+    }
+    spec->path = *path;
+    /* Rootless: the namespace's other uids are the user's subordinate ids, not users the admin
+     * chose; the daemons keep the rootless user's uid and lose every capability
+     * (lib/daemon/spawn.c). */
+    spec->user = h->rootless.active ? NULL : h->cfg.run_as_user;
+    spec->ready_timeout_ms = h->cfg.ready_timeout_ms;
+    /* The proxy holds up to six descriptors per connection (two sockets, two pipes) and a
+     * fixed set besides; the stub's needs fit the default. */
+    spec->nofile = id == DAEMON_PROXY ? 6ul * h->cfg.proxy_max_connections + 2048 : 0;
+    return 0;
+}
+
+/* Starts daemon ID: hands its descriptors to the waiting spare when TRY_SPARE and one takes
+ * them (*BY_SPARE true), else spawns it; why no spare did goes to *NO_SPARE, when that is
+ * still empty. */
 static int start_daemon(struct hook *h, enum daemon_id id, const struct listeners *l, int pidfd,
-                        int control_fd, struct dj_spawning *spawning, dj_error_t *err)
+                        int control_fd, struct dj_spawning *spawning, bool try_spare,
+                        bool *by_spare, dj_error_t *no_spare, dj_error_t *err)
 {
     const struct daemon_kind *kind = &daemon_kinds[id];
     cleanup_free char *path = NULL;
@@ -207,8 +233,9 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
     struct dj_spawn spec;
 
     memset(&a, 0, sizeof(a));
-    if (asprintf(&path, "%s/%s", h->cfg.libexec_dir, kind->program) < 0)
-        return dj_error_make(err, ENOMEM, "daemon path");
+    *by_spare = false;
+    if (daemon_spec(h, id, &spec, &path, err) < 0)
+        return -1;
     if (forward_setting(h, &forward, err) < 0)
         return -1;
     arg(&a, kind->program, NULL);
@@ -254,18 +281,23 @@ static int start_daemon(struct hook *h, enum daemon_id id, const struct listener
         return -1;
     arg_fd(&a, "--config-fd", config_fd);
 
-    spec.path = path;
     spec.argv = (char *const *)a.argv;
     spec.pass_fds = a.pass;
     spec.n_pass_fds = a.n_pass;
-    /* Rootless: the namespace's other uids are the user's subordinate ids, not users the admin
-     * chose; the daemons keep the rootless user's uid and lose every capability
-     * (lib/daemon/spawn.c). */
-    spec.user = h->rootless.active ? NULL : h->cfg.run_as_user;
-    spec.ready_timeout_ms = h->cfg.ready_timeout_ms;
-    /* The proxy holds up to six descriptors per connection (two sockets, two pipes) and a
-     * fixed set besides; the stub's needs fit the default. */
-    spec.nofile = id == DAEMON_PROXY ? 6ul * h->cfg.proxy_max_connections + 2048 : 0;
+    if (try_spare) {
+        dj_error_t why = NULL;
+
+        if (spare_assign(h, id, &spec, spawning, &why) == 0) {
+            *by_spare = true;
+            return 0;
+        }
+        if (*no_spare == NULL) {
+            dj_error_wrap(&why, "%s", kind->name);
+            *no_spare = why;
+        } else {
+            dj_error_release(&why);
+        }
+    }
     return dj_spawn_start(&spec, spawning, err);
 }
 
@@ -466,49 +498,99 @@ static void close_metrics_dir(struct hook *h)
     h->netns_key = NULL;
 }
 
+/* Replaces the spare pool after a jail found it missing or stale (hook/spares.c). */
+static void refill_spares(struct hook *h)
+{
+    struct dj_spawn specs[N_DAEMONS];
+    char *paths[N_DAEMONS] = {NULL};
+    size_t n = 0;
+
+    for (; n < N_DAEMONS; n++)
+        if (daemon_spec(h, (enum daemon_id)n, &specs[n], &paths[n], NULL) < 0)
+            break;
+    if (n == N_DAEMONS)
+        spares_refill(h, specs);
+    for (size_t i = 0; i < N_DAEMONS; i++)
+        free(paths[i]);
+}
+
 /* Starts every daemon of the jail KEY on its LISTENERS (closed here, the daemons have their
- * own copies), watching PIDFD, and records their pids. Every daemon is started before any is
+ * own copies), watching PIDFD, and records their pids. Each is a spare's when the pool has one,
+ * else spawned; a spare that fails before it is ready is replaced by a spawned daemon on the
+ * same descriptors (which the hook keeps until then). Every daemon is started before any is
  * waited for: they set up at the same time, and the container waits for the slowest, not for
  * the sum. On failure the caller stops what started (stop_daemons). */
 int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
                    struct listeners *listeners, int pidfd, dj_error_t *err)
 {
     struct dj_spawning spawning[N_DAEMONS];
+    int control_fds[N_DAEMONS];
+    bool by_spare[N_DAEMONS] = {false};
+    dj_error_t no_spare = NULL;
     size_t started = 0;
     int r = -1;
 
-    for (size_t i = 0; i < N_DAEMONS; i++)
+    for (size_t i = 0; i < N_DAEMONS; i++) {
         spawning[i] = (struct dj_spawning){.ready_fd = -1, .pid = -1};
+        control_fds[i] = -1;
+    }
     open_logs(h); /* the daemons log through the same descriptors */
     open_metrics_dir(h, st, key);
     for (; started < N_DAEMONS; started++) {
         const char *name = daemon_kinds[started].name;
         cleanup_free char *control_path = dj_state_ns_control_path(st, key, name);
-        cleanup_close int control_fd = -1;
 
         if (control_path == NULL) {
             dj_error_make(err, ENOMEM, "control path");
             goto out;
         }
-        control_fd = dj_control_listen(control_path, err);
-        if (control_fd < 0 || start_daemon(h, (enum daemon_id)started, &listeners[started], pidfd,
-                                           control_fd, &spawning[started], err) < 0)
+        control_fds[started] = dj_control_listen(control_path, err);
+        if (control_fds[started] < 0 ||
+            start_daemon(h, (enum daemon_id)started, &listeners[started], pidfd,
+                         control_fds[started], &spawning[started], true, &by_spare[started],
+                         &no_spare, err) < 0)
             goto out;
-        listeners_close(&listeners[started]);
     }
     for (size_t i = 0; i < N_DAEMONS; i++) {
         pid_t pid = 0;
 
-        if (dj_spawn_wait(&spawning[i], &pid, err) < 0 ||
-            dj_state_ns_write_pid(st, key, daemon_kinds[i].name, pid, err) < 0)
+        if (dj_spawn_wait(&spawning[i], &pid, err) < 0) {
+            if (!by_spare[i])
+                goto out;
+            /* The spare died or failed on the way: this jail gets a spawned daemon. */
+            if (no_spare == NULL) {
+                no_spare = *err;
+                dj_error_wrap(&no_spare, "%s", daemon_kinds[i].name);
+            } else {
+                dj_error_release(err);
+            }
+            *err = NULL;
+            if (start_daemon(h, (enum daemon_id)i, &listeners[i], pidfd, control_fds[i],
+                             &spawning[i], false, &by_spare[i], &no_spare, err) < 0 ||
+                dj_spawn_wait(&spawning[i], &pid, err) < 0)
+                goto out;
+        }
+        if (dj_state_ns_write_pid(st, key, daemon_kinds[i].name, pid, err) < 0)
             goto out;
     }
+    if (no_spare == NULL)
+        log_event(h, "spares_assigned", NULL);
     r = 0;
 out:
     close_metrics_dir(h);
     for (size_t i = 0; i < N_DAEMONS; i++) {
         dj_spawn_abandon(&spawning[i]);
         listeners_close(&listeners[i]);
+        if (control_fds[i] >= 0)
+            close(control_fds[i]);
+    }
+    if (no_spare != NULL) {
+        log_event(h, "spare_unavailable", dj_error_msg(&no_spare));
+        dj_error_release(&no_spare);
+        /* Off the path of none but this container, which has its daemons: the next one finds
+         * the pool. */
+        if (r == 0)
+            refill_spares(h);
     }
     return r;
 }

@@ -26,6 +26,7 @@
 #include "base/error.h"
 #include "jail/state.h"
 #include "daemon/jsonlog.h"
+#include "daemon/spawn.h"
 #include "jail/netns.h"
 #include "jail/nft.h"
 #include "jail/proc.h"
@@ -130,6 +131,12 @@ bool ns_holds_jailed(struct dj_state *st, const char *key, pid_t exclude, pid_t 
 void forget_jail(struct dj_state *st, const char *key);
 void gc_namespace(struct dj_state *st, const char *key, void *data);
 
+/* spares.c. spare_assign: daemon ID's descriptors (SPEC's command line) to the waiting spare,
+ * *S as dj_spawn_start would fill it; -1 with why not (no pool, a stale one, which it retires).
+ * spares_refill: makes the pool anew where it is missing or stale, not waiting for it. */
+int spare_assign(struct hook *h, enum daemon_id id, const struct dj_spawn *spec,
+                 struct dj_spawning *s, dj_error_t *err);
+void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS]);
 /* jail.c */
 int jail_start(struct hook *h, dj_error_t *err);
 void jail_stop(struct hook *h);

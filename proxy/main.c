@@ -26,6 +26,7 @@
 
 #include "base/cleanup.h"
 #include "daemon/daemon.h"
+#include "daemon/spare.h"
 #include "base/error.h"
 #include "daemon/jsonlog.h"
 #include "jail/policy.h"
@@ -556,6 +557,11 @@ int main(int argc, char **argv)
     o.proxy.idle_ms = PROXY_DEFAULT_IDLE_MS;
     dj_resolver_config_init(&o.proxy.resolver);
 
+    /* A spare's descriptor limit is the one its spawn gave it (the hook checks it fits before
+     * it assigns one); it returns here once assigned a jail, with the command line the hook
+     * would have given a spawned proxy. */
+    if (dj_spare_requested(argc, argv))
+        dj_spare_serve(PROGRAM, &argc, &argv, DJ_SECCOMP_PROXY_SPARE);
     if (parse_options(argc, argv, &o, &err) < 0)
         dj_daemon_die(&o.daemon, dj_error_msg(&err));
     dj_daemon_refuse_root(&o.daemon);

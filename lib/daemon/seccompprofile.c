@@ -72,12 +72,66 @@ static const char *const syscalls_proxy[] = {
     DJ_METRICS_SYSCALLS, NULL,
 };
 
-/* A spare daemon waiting for its jail: accept the hook's connection (accept4), receive the
- * jail's descriptors (recvmsg), read the peer's credentials (getsockopt SO_PEERCRED), fork its
- * successor (glibc's fork is clone underneath; the child registers its robust futex list),
- * and stack its daemon's own filter once assigned (seccomp). */
+/* What a spare does beyond its daemon's serving allowlist: wait (accept, check the peer,
+ * exchange datagrams with descriptors, fork the successor and reap the middle child), and what
+ * the daemon's own start-up does after the assignment, which runs under this filter until the
+ * daemon stacks its serving one (dj_daemon_enter_service; filters stack, the stricter wins).
+ * That start-up reads files (/etc/resolv.conf when the proxy is given no resolver,
+ * /proc/self/uid_map under rootless podman), hence openat: a spare is still
+ * narrower than today's start-up of a spawned daemon, which runs under no filter at all. */
 static const char *const syscalls_spare[] = {
-    "accept4", "recvmsg", "getsockopt", "fork", "clone", "set_robust_list", "seccomp", NULL,
+    "accept4",
+    "recvmsg",
+    "sendmsg",
+    "sendto",
+    "getsockopt",
+    "setsockopt",
+    "getsockname",
+    "getpeername",
+    "renameat",
+    "renameat2",
+    "clone",
+    "clone3",
+    "fork",
+    "wait4",
+    "set_robust_list",
+    "rseq",
+    "gettid",
+    "fcntl",
+    "pread64",
+    "openat",
+    "open",
+    "readlink",
+    "statx",
+    "prctl",
+    "capget",
+    "capset",
+    "seccomp",
+    "geteuid",
+    "getuid",
+    "getegid",
+    "getgid",
+    "rt_sigaction",
+    "signalfd4",
+    "epoll_create1",
+    "timerfd_create",
+    "timerfd_settime",
+    "eventfd2",
+    "socket",
+    "bind",
+    "connect",
+    "listen",
+    "mprotect",
+    "prlimit64",
+    "dup",
+    "dup3",
+    "pipe2",
+    "ioctl",
+    "sysinfo",
+    "uname",
+    "getdents64",
+    "sched_getaffinity",
+    NULL,
 };
 
 _Static_assert((DJ_METRICS_OPEN_FLAGS & O_ACCMODE) == O_WRONLY,

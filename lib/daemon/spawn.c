@@ -213,9 +213,7 @@ int dj_spawn_start(const struct dj_spawn *spec, struct dj_spawning *s, dj_error_
     cleanup_close int ready_read = -1;
     cleanup_close int ready_write = -1;
     int pipe_fds[2];
-    pid_t child, pid = -1;
-    bool timed_out = false;
-    ssize_t n;
+    pid_t child;
     int wstatus;
 
     s->ready_fd = -1;
@@ -256,19 +254,31 @@ int dj_spawn_start(const struct dj_spawn *spec, struct dj_spawning *s, dj_error_
         ;
     if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
         return dj_error_make(err, 0, "could not start %s (fork failed)", spec->path);
+    return dj_spawn_expect(steal_fd(&ready_read), spec->path, spec->ready_timeout_ms, s, err);
+}
 
+int dj_spawn_expect(int read_fd, const char *path, unsigned ready_timeout_ms, struct dj_spawning *s,
+                    dj_error_t *err)
+{
+    cleanup_close int ready_read = read_fd;
+    bool timed_out = false;
+    pid_t pid = -1;
+    ssize_t n;
+
+    s->ready_fd = -1;
+    s->pid = -1;
+    s->path = NULL;
     clock_gettime(CLOCK_MONOTONIC, &s->start);
-    n = read_with_deadline(ready_read, &pid, sizeof(pid), &s->start, spec->ready_timeout_ms,
-                           &timed_out);
+    n = read_with_deadline(ready_read, &pid, sizeof(pid), &s->start, ready_timeout_ms, &timed_out);
     if (n != (ssize_t)sizeof(pid) || pid <= 0)
-        return dj_error_make(err, 0, "%s did not start", spec->path);
-    s->path = strdup(spec->path);
+        return dj_error_make(err, 0, "%s did not start", path);
+    s->path = strdup(path);
     if (s->path == NULL) {
         kill(pid, SIGKILL);
-        return dj_error_make(err, ENOMEM, "%s", spec->path);
+        return dj_error_make(err, ENOMEM, "%s", path);
     }
     s->pid = pid;
-    s->ready_timeout_ms = spec->ready_timeout_ms;
+    s->ready_timeout_ms = ready_timeout_ms;
     s->ready_fd = steal_fd(&ready_read);
     return 0;
 }
@@ -313,6 +323,11 @@ int dj_spawn_wait(struct dj_spawning *s, pid_t *daemon_pid, dj_error_t *err)
     }
     spawning_end(s);
     return r;
+}
+
+void dj_spawn_release(struct dj_spawning *s)
+{
+    spawning_end(s);
 }
 
 void dj_spawn_abandon(struct dj_spawning *s)

@@ -45,6 +45,13 @@ struct dj_spawning {
     struct timespec start;
 };
 int dj_spawn_start(const struct dj_spawn *spec, struct dj_spawning *s, dj_error_t *err);
+/* The same handle for a daemon started otherwise (a spare, lib/daemon/spare.h) that was handed
+ * the write end of the pipe READ_FD reads (taken over, closed on failure): waits for its pid
+ * as dj_spawn_start does, PATH naming it in messages. */
+int dj_spawn_expect(int read_fd, const char *path, unsigned ready_timeout_ms, struct dj_spawning *s,
+                    dj_error_t *err);
+/* Ends the handle and leaves the daemon to itself, ready or not (a spare nobody waits for). */
+void dj_spawn_release(struct dj_spawning *s);
 int dj_spawn_wait(struct dj_spawning *s, pid_t *daemon_pid, dj_error_t *err);
 void dj_spawn_abandon(struct dj_spawning *s);
 

@@ -82,6 +82,8 @@ world_cleanup() {
         echo "# cleanup: killing leftover dnsjail daemon pid $pid" >&2
         kill -9 "$pid" 2>/dev/null
     done
+    # Idle spares are no leak, but they are this run's processes: none may outlive it.
+    world_stop_spares
     for ((i = ${#W_CLEANUP[@]} - 1; i >= 0; i--)); do
         eval "${W_CLEANUP[$i]}" >/dev/null 2>&1
     done
@@ -440,14 +442,49 @@ run_container() {
 }
 
 # ---- what dnsjail left behind -------------------------------------------------------------
-# Pids of processes running EXE (by their executable, not their arguments).
-daemons_of() { world_processes_of "$1"; }
-# Pids of this run's dnsjail-dnsstub processes (found by their executable).
-world_stubs() { world_processes_of "$W_STUB_EXE"; }
-# Pids of this run's daemons, both kinds: the proxy is installed beside the stub everywhere.
+# Pids of the jails' daemons running EXE (by their executable, not their arguments), idle
+# spares left out.
+daemons_of() {
+    local p
+    for p in $(world_processes_of "$1"); do is_jail_daemon "$p" && echo "$p"; done
+}
+# Pids of this run's dnsjail-dnsstub processes serving a jail (found by their executable).
+world_stubs() { daemons_of "$W_STUB_EXE"; }
+# Pids of this run's daemons serving a jail, both kinds: the proxy is installed beside the stub
+# everywhere. An idle spare (lib/daemon/spare.h: "--spare-pool DIR" on its command line) serves
+# none: world_spares has those.
 world_daemons() {
+    local p
     [ -n "$W_STUB_EXE" ] || return 0
-    world_processes_of "$W_STUB_EXE" "$(dirname "$W_STUB_EXE")/dnsjail-proxy"
+    for p in $(world_processes_of "$W_STUB_EXE" "$(dirname "$W_STUB_EXE")/dnsjail-proxy"); do
+        is_jail_daemon "$p" && echo "$p"
+    done
+}
+is_spare() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qx -- --spare-pool; }
+# A live process (its command line readable) that is not an idle spare.
+is_jail_daemon() {
+    local args
+    args=$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null) && [ -n "$args" ] &&
+        ! grep -qx -- --spare-pool <<<"$args"
+}
+# Pids of this run's idle spares (of either kind, or of PROGRAM: dnsjail-dnsstub or -proxy).
+world_spares() { # [PROGRAM]
+    local p exes
+    [ -n "$W_STUB_EXE" ] || return 0
+    exes=("$W_STUB_EXE" "$(dirname "$W_STUB_EXE")/dnsjail-proxy")
+    case ${1:-} in
+    dnsjail-dnsstub) exes=("${exes[0]}") ;;
+    dnsjail-proxy) exes=("${exes[1]}") ;;
+    esac
+    for p in $(world_processes_of "${exes[@]}"); do
+        is_spare "$p" && echo "$p"
+    done
+}
+# Stops this run's spare pool: its spares, and its sockets (a next hook makes a new pool).
+world_stop_spares() {
+    local pid
+    for pid in $(world_spares); do kill -9 "$pid" 2>/dev/null; done
+    [ -n "$W_STATE" ] && rm -f "$W_STATE"/spares/*.sock
 }
 # Live processes only: a zombie has no exe link (pid 1 reaps orphans slowly here, and a
 # zombie holds nothing). A binary replaced on disk (package upgrade) still counts as itself.
