@@ -112,6 +112,10 @@ bool dj_ctlserve_watch_exited(struct dj_ctlserve *cs, size_t slot)
     /* An earlier event of this wake-up may have dropped it already. */
     if (slot >= DJ_CTLSERVE_MAX_WATCHED || cs->watch_fds[slot] < 0)
         return false;
+    /* Out of the epoll set before the close: epoll forgets a descriptor only when the last
+     * reference to its open file goes, and a copy held elsewhere (a child forked a moment ago
+     * that has not closed its inherited descriptors yet) would keep reporting the exit. */
+    epoll_ctl(cs->epoll_fd, EPOLL_CTL_DEL, cs->watch_fds[slot], NULL);
     close(cs->watch_fds[slot]);
     cs->watch_fds[slot] = -1;
     cs->n_watch--;
