@@ -10,17 +10,26 @@
 
 #include "jail/oci.h"
 
-#define MAX_ZONE_TEXT 253
+#define MAX_ZONE_TEXT DJ_FWDZONE_MAX_NAME_TEXT
 
 static bool is_separator(char c)
 {
     return c == ' ' || c == '\t' || c == ',' || c == '\n' || c == '\r';
 }
 
-/* Lower-cases NAME (LEN bytes, trailing dot already removed) into TEXT and WIRE. Returns
- * NULL or what is wrong. */
-static const char *zone_to_forms(const char *name, size_t len, char *text, uint8_t *wire,
-                                 size_t *wire_len)
+size_t dj_fwdzone_next_entry(const char **p)
+{
+    size_t len;
+
+    while (is_separator(**p))
+        (*p)++;
+    for (len = 0; (*p)[len] != '\0' && !is_separator((*p)[len]); len++)
+        ;
+    return len;
+}
+
+const char *dj_fwdzone_name_forms(const char *name, size_t len, char *text, uint8_t *wire,
+                                  size_t *wire_len)
 {
     size_t label_start = 0, w = 0;
 
@@ -94,7 +103,7 @@ int dj_fwdzone_add(struct dj_fwdzone_list *zones, const char *name, const char *
     memset(&z, 0, sizeof(z));
     if (zones->n == DJ_FWDZONE_MAX_ZONES)
         return dj_error_make(err, 0, "more than %d forward zones", DJ_FWDZONE_MAX_ZONES);
-    problem = zone_to_forms(name, strlen(name), text, z.wire, &z.wire_len);
+    problem = dj_fwdzone_name_forms(name, strlen(name), text, z.wire, &z.wire_len);
     if (problem != NULL)
         return dj_error_make(err, 0, "zone \"%s\": %s", name, problem);
     z.name = strdup(text);
@@ -153,7 +162,7 @@ static int parse_entry(struct dj_fwdzone_list *zones, char *entry, bool allow_up
         entry[--len] = '\0';
     else if (len == 1 && entry[0] == '.')
         len = 0;
-    problem = zone_to_forms(entry, len, text, wire, &wire_len);
+    problem = dj_fwdzone_name_forms(entry, len, text, wire, &wire_len);
     if (problem != NULL)
         return dj_error_make(err, 0, "zone \"%s\": %s", oci_printable(shown, sizeof(shown), entry),
                              problem);
@@ -169,16 +178,12 @@ int dj_fwdzone_parse(struct dj_fwdzone_list *zones, const char *text, bool allow
     size_t first_new = zones->n;
     const char *p = text;
 
-    while (*p != '\0') {
+    for (;;) {
         char entry[DJ_FWDZONE_MAX_ENTRY + 1];
-        size_t len;
+        size_t len = dj_fwdzone_next_entry(&p);
 
-        while (is_separator(*p))
-            p++;
-        if (*p == '\0')
+        if (len == 0)
             break;
-        for (len = 0; p[len] != '\0' && !is_separator(p[len]); len++)
-            ;
         if (len > DJ_FWDZONE_MAX_ENTRY) {
             dj_error_make(err, 0, "entry \"%.40s...\" is longer than %d bytes", p,
                           DJ_FWDZONE_MAX_ENTRY);
@@ -220,9 +225,8 @@ static uint8_t lower(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
 
-/* Does wire name Q (length bytes included) end with the zone's wire form at a label
- * boundary? Walks Q's labels so that a byte inside a label is never taken for a length. */
-static bool wire_covered(const uint8_t *q, size_t q_len, const uint8_t *zone, size_t zone_len)
+/* Walks Q's labels so that a byte inside a label is never taken for a length. */
+bool dj_fwdzone_wire_covered(const uint8_t *q, size_t q_len, const uint8_t *zone, size_t zone_len)
 {
     size_t pos = 0;
 
@@ -250,7 +254,7 @@ ssize_t dj_fwdzone_match(const struct dj_fwdzone_list *zones, const uint8_t *qna
     for (size_t i = 0; i < zones->n; i++) {
         const struct dj_fwdzone *z = &zones->zones[i];
 
-        if (wire_covered(qname, qname_len, z->wire, z->wire_len) &&
+        if (dj_fwdzone_wire_covered(qname, qname_len, z->wire, z->wire_len) &&
             (best < 0 || z->wire_len > zones->zones[best].wire_len))
             best = (ssize_t)i;
     }
@@ -263,7 +267,7 @@ ssize_t dj_fwdzone_match_text(const struct dj_fwdzone_list *zones, const char *n
     uint8_t wire[DJ_DNS_MAX_NAME];
     size_t wire_len;
 
-    if (zone_to_forms(name, strlen(name), text, wire, &wire_len) != NULL)
+    if (dj_fwdzone_name_forms(name, strlen(name), text, wire, &wire_len) != NULL)
         return -1;
     return dj_fwdzone_match(zones, wire, wire_len);
 }

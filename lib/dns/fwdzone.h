@@ -29,6 +29,7 @@
 #define DJ_FWDZONE_MAX_ZONES 64
 #define DJ_FWDZONE_MAX_UPSTREAMS 4
 #define DJ_FWDZONE_MAX_ENTRY 1024 /* bytes in one entry */
+#define DJ_FWDZONE_MAX_NAME_TEXT 253
 
 struct dj_fwdzone {
     char *name;                    /* lower-case, no trailing dot */
@@ -70,5 +71,22 @@ ssize_t dj_fwdzone_match_text(const struct dj_fwdzone_list *zones, const char *n
  * one is empty, or BUF is too small. */
 int dj_fwdzone_split_upstreams(const char *upstreams, char *buf, size_t buf_size,
                                const char *out[DJ_FWDZONE_MAX_UPSTREAMS]);
+
+/* Name-form helpers, shared with lib/dns/cdnsnames (the container-DNS name list): */
+
+/* Skips the separators (blank, tab, comma, line end) at *P; returns the length of the entry that
+ * starts there (0 at the end). The caller moves *P past the entry. */
+size_t dj_fwdzone_next_entry(const char **p);
+
+/* Checks the host name NAME (LEN bytes, trailing dot already removed; letters, digits, '-',
+ * '_', labels of 1..63 bytes, at most DJ_FWDZONE_MAX_NAME_TEXT bytes) and writes it
+ * lower-cased into TEXT (LEN + 1 bytes) and into WIRE (DJ_DNS_MAX_NAME bytes, *WIRE_LEN with
+ * the root byte). Returns NULL, or what is wrong; LEN 0 (the root) is refused. */
+const char *dj_fwdzone_name_forms(const char *name, size_t len, char *text, uint8_t *wire,
+                                  size_t *wire_len);
+
+/* Does the wire name Q (Q_LEN bytes with the root byte, any case) end with the lower-case
+ * wire name ZONE at a label boundary (or equal it)? Never reads outside Q. */
+bool dj_fwdzone_wire_covered(const uint8_t *q, size_t q_len, const uint8_t *zone, size_t zone_len);
 
 #endif

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 seconds=${DNSJAIL_FUZZ_SECONDS:-15}
-targets="dnswire oci-state oci-bundle policy adminconf tlshello httphead dnsanswer resphead leak promtext logline upstream fwdmsg vaddr sockdiag procstat daemonconf ocihooks sparemsg"
+targets="dnswire oci-state oci-bundle policy adminconf tlshello httphead dnsanswer resphead leak promtext logline upstream fwdmsg vaddr sockdiag procstat daemonconf ocihooks sparemsg cdnsnames"
 
 if [ -z "${CLANG:-}" ]; then
 	echo "1..0 # SKIP clang with libFuzzer is not installed"

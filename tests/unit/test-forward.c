@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "jail/adminconf.h"
+#include "dns/cdnsnames.h"
 #include "dns/dnswire.h"
 #include "dns/fwdcache.h"
 #include "dns/fwdmsg.h"
@@ -99,6 +100,106 @@ static void test_zone_match(void **unused)
     assert_int_equal(match(&z, "\6local9", 8), 2);
     assert_int_equal(dj_fwdzone_match_text(&z, "a.svc.cluster.local"), 1);
     dj_fwdzone_free(&z);
+}
+
+/* ---- container-DNS names (lib/dns/cdnsnames) -------------------------------------------- */
+
+static bool cdns(const struct dj_cdnsnames *l, const char *wire, size_t len)
+{
+    return dj_cdnsnames_match(l, (const uint8_t *)wire, len);
+}
+
+static void test_cdns_parse(void **unused)
+{
+    static const char *const bad[] = {
+        "**",
+        "a*",
+        "*.*",
+        "*.",
+        ".",
+        "*x.test",
+        "*..test",
+        "a..b",
+        "-a",
+        "a b*",
+        "x*.test",
+        "*.-bad.test",
+        "* *",
+        "db.test db.test",
+        "*.a.test,*.A.test.",
+        "a\x01b",
+        "\xc3\xa9",
+        "=upstream",
+    };
+    struct dj_cdnsnames l = {0};
+    dj_error_t err = NULL;
+    char buf[64];
+
+    (void)unused;
+    assert_int_equal(dj_cdnsnames_parse(&l, " * ,DB.svc.Test. *.Internal.Test\n", &err), 0);
+    assert_true(l.single_label);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.names[0].text, "db.svc.test");
+    assert_false(l.names[0].suffix);
+    assert_string_equal(l.names[1].text, "internal.test");
+    assert_true(l.names[1].suffix);
+    assert_string_equal(dj_cdnsnames_format(&l, buf, sizeof(buf)), "*,db.svc.test,*.internal.test");
+    assert_null(dj_cdnsnames_format(&l, buf, 10)); /* does not fit: no cut-off list */
+    /* A failed parse leaves the list as it was, and quotes the entry. */
+    assert_int_equal(dj_cdnsnames_parse(&l, "redis *.ok.test bad..name", &err), -1);
+    assert_non_null(strstr(dj_error_msg(&err), "bad..name"));
+    dj_error_release(&err);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(dj_cdnsnames_parse(&l, "*", &err), -1); /* twice, across calls */
+    dj_error_release(&err);
+    assert_true(l.single_label);
+    dj_cdnsnames_free(&l);
+    assert_int_equal(l.n, 0);
+    assert_false(l.single_label);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct dj_cdnsnames b = {0};
+
+        if (dj_cdnsnames_parse(&b, bad[i], &err) == 0)
+            fail_msg("\"%s\" was accepted", bad[i]);
+        dj_error_release(&err);
+        assert_int_equal(b.n, 0);
+        assert_false(b.single_label);
+    }
+    /* An empty list is valid and covers nothing. */
+    assert_int_equal(dj_cdnsnames_parse(&l, " , ", &err), 0);
+    assert_false(cdns(&l, "\10postgres", 10));
+    dj_cdnsnames_free(&l);
+}
+
+static void test_cdns_match(void **unused)
+{
+    struct dj_cdnsnames l = {0};
+    dj_error_t err = NULL;
+
+    (void)unused;
+    assert_int_equal(dj_cdnsnames_parse(&l, DJ_CDNSNAMES_DEFAULT, &err), 0);
+    assert_true(cdns(&l, "\10postgres", 10));     /* one label */
+    assert_true(cdns(&l, "\5REDIS", 7));          /* any case */
+    assert_false(cdns(&l, "\2db\4test", 9));      /* two labels */
+    assert_false(cdns(&l, "", 1));                /* the root */
+    assert_false(cdns(&l, "\7example\3com", 13)); /* where the canary lives */
+    assert_false(cdns(&l, "\10postgres", 9));     /* a length that runs past the end */
+    assert_false(cdns(&l, "\10postgres", 0));
+    dj_cdnsnames_free(&l);
+
+    assert_int_equal(dj_cdnsnames_parse(&l, "db.svc.test *.internal.test", &err), 0);
+    assert_false(cdns(&l, "\10postgres", 10)); /* no "*": single labels are not covered */
+    assert_true(cdns(&l, "\2DB\3svc\4test", 13));
+    assert_false(cdns(&l, "\1x\2db\3svc\4test", 15)); /* exact: nothing below */
+    assert_false(cdns(&l, "\3svc\4test", 10));
+    assert_true(cdns(&l, "\1a\10internal\4test", 17));
+    assert_true(cdns(&l, "\1b\1a\10internal\4test", 19));
+    assert_false(cdns(&l, "\10internal\4test", 15));  /* the suffix itself */
+    assert_false(cdns(&l, "\11xinternal\4test", 16)); /* label boundary */
+    /* A label whose bytes look like the suffix's wire form is not a boundary. */
+    assert_false(cdns(&l, "\17x\10internal\4test", 17));
+    dj_cdnsnames_free(&l);
 }
 
 /* ---- config and annotation ------------------------------------------------------------- */
@@ -480,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_fwdmsg_positive), cmocka_unit_test(test_fwdmsg_case),
         cmocka_unit_test(test_fwdmsg_negative), cmocka_unit_test(test_cache_ttl),
         cmocka_unit_test(test_cache_lru),       cmocka_unit_test(test_token_bucket),
+        cmocka_unit_test(test_cdns_parse),      cmocka_unit_test(test_cdns_match),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
