@@ -127,6 +127,8 @@ enum transport {
 struct attempt {
     enum transport transport;
     int fd;
+    bool pooled; /* fd is cfg.pool_fds[pool_slot]: given back, not closed */
+    size_t pool_slot;
     uint16_t id;
     uint64_t started_ns; /* for the latency histogram */
     uint64_t deadline_ns;
@@ -204,6 +206,7 @@ struct dj_resolver {
     size_t query_mask;
     size_t n_queries;
     size_t n_tcp;
+    bool pool_busy[DJ_RESOLVER_MAX_POOL]; /* cfg.pool_fds in use by an attempt */
     struct list timers;
 
     struct list lookups;

@@ -189,7 +189,14 @@ static void attempt_close(struct dj_resolver *res, struct query *q)
 
     if (at->fd >= 0) {
         resolver_forget_events(res, q);
-        close(at->fd); /* also takes it out of the epoll set: nobody else holds it */
+        if (at->pooled) {
+            /* Another attempt may take it next: a late answer to this one that waits in it
+             * then carries the wrong id or question and is ignored. */
+            epoll_ctl(res->epfd, EPOLL_CTL_DEL, at->fd, NULL);
+            res->pool_busy[at->pool_slot] = false;
+        } else {
+            close(at->fd); /* also takes it out of the epoll set: nobody else holds it */
+        }
     }
     if (at->transport == TRANSPORT_TCP)
         res->n_tcp--;
@@ -240,6 +247,41 @@ static socklen_t server_len(const struct sockaddr_storage *ss)
     return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
 
+static void attempt_started(struct dj_resolver *res, struct query *q, int fd, int type,
+                            uint64_t now)
+{
+    q->attempt.fd = fd;
+    q->attempt.transport = type == SOCK_STREAM ? TRANSPORT_TCP : TRANSPORT_UDP;
+    q->attempt.started_ns = now;
+    q->attempt.deadline_ns = now + (uint64_t)res->cfg.timeout_ms * NS_PER_MS;
+    resolver_timer_insert(res, q);
+}
+
+/* The attempt takes a free socket of cfg.pool_fds (connected already, UDP only). */
+static enum start_result pool_attempt_open(struct dj_resolver *res, struct query *q, int type,
+                                           uint32_t events, uint64_t now)
+{
+    struct epoll_event ev;
+
+    if (type != SOCK_DGRAM)
+        return START_UNREACHABLE; /* no TCP to this server: the query moves on (and fails) */
+    for (size_t i = 0; i < res->cfg.n_pool_fds; i++) {
+        if (res->pool_busy[i])
+            continue;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = events;
+        ev.data.ptr = q;
+        if (epoll_ctl(res->epfd, EPOLL_CTL_ADD, res->cfg.pool_fds[i], &ev) < 0)
+            return START_LOCAL;
+        res->pool_busy[i] = true;
+        q->attempt.pooled = true;
+        q->attempt.pool_slot = i;
+        attempt_started(res, q, res->cfg.pool_fds[i], type, now);
+        return START_OK;
+    }
+    return START_LOCAL; /* every socket busy */
+}
+
 /* Opens the attempt's socket, connects it (TYPE SOCK_DGRAM or SOCK_STREAM) and adds it to
  * the epoll set for EVENTS. */
 static enum start_result attempt_open(struct dj_resolver *res, struct query *q, int type,
@@ -251,6 +293,8 @@ static enum start_result attempt_open(struct dj_resolver *res, struct query *q, 
 
     if (resolver_attempt_prepare(res, q) < 0)
         return START_LOCAL;
+    if (res->cfg.n_pool_fds > 0)
+        return pool_attempt_open(res, q, type, events, now);
     fd = socket(server->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return resolver_errno_is_local(errno) ? START_LOCAL : START_UNREACHABLE;
@@ -266,11 +310,7 @@ static enum start_result attempt_open(struct dj_resolver *res, struct query *q, 
         close(fd);
         return START_LOCAL;
     }
-    q->attempt.fd = fd;
-    q->attempt.transport = type == SOCK_STREAM ? TRANSPORT_TCP : TRANSPORT_UDP;
-    q->attempt.started_ns = now;
-    q->attempt.deadline_ns = now + (uint64_t)res->cfg.timeout_ms * NS_PER_MS;
-    resolver_timer_insert(res, q);
+    attempt_started(res, q, fd, type, now);
     return START_OK;
 }
 

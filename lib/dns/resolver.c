@@ -273,6 +273,13 @@ struct dj_resolver *dj_resolver_new(const struct dj_resolver_config *cfg, dj_err
         return NULL;
     }
 
+    if (cfg->n_pool_fds > DJ_RESOLVER_MAX_POOL ||
+        (cfg->n_pool_fds > 0 &&
+         (cfg->n_servers != 1 || cfg->upstreams[0].transport == DJ_UPSTREAM_TLS))) {
+        dj_error_make(err, 0, "resolver: a socket pool (at most %d) serves one plain DNS server",
+                      DJ_RESOLVER_MAX_POOL);
+        return NULL;
+    }
     res = dj_pages_calloc(1, sizeof(*res));
     if (res == NULL) {
         dj_error_make(err, ENOMEM, "resolver");

@@ -27,6 +27,7 @@
 
 #define DJ_RESOLVER_MAX_SERVERS DJ_UPSTREAM_MAX_SERVERS
 #define DJ_RESOLVER_MAX_ADDRS 16
+#define DJ_RESOLVER_MAX_POOL 16 /* pool_fds */
 
 struct dj_resolver_config {
     struct sockaddr_storage servers[DJ_RESOLVER_MAX_SERVERS];
@@ -49,6 +50,15 @@ struct dj_resolver_config {
      * set their own to move time without waiting for it. */
     uint64_t (*clock_ns)(void *clock_ctx);
     void *clock_ctx;
+    /* Connected UDP sockets to use instead of opening one per attempt: the stub's container
+     * DNS, whose server (the engine's resolver, 127.0.0.11 in the container's namespace) only
+     * sockets opened in that namespace reach, and the hook opens them there. With
+     * n_pool_fds > 0: exactly one server (the address they are connected to), UDP only (a
+     * truncated answer cannot be asked again over TCP: the query fails), and a query that
+     * finds every socket busy fails at once. The caller keeps them open while the resolver
+     * lives. */
+    int pool_fds[DJ_RESOLVER_MAX_POOL];
+    size_t n_pool_fds;
 };
 
 enum dj_resolve_status {

@@ -2737,6 +2737,92 @@ static void test_dot_server_closes(void **state)
     dot_world_stop(&w);
 }
 
+/* A pool of connected sockets (the stub's container DNS): used instead of new sockets, given
+ * back after each query and never closed; every socket busy fails the query at once; a
+ * truncated answer fails (no TCP to that server). */
+static int pool_socket(uint16_t port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    return fd;
+}
+
+static void test_resolve_socket_pool(void **state)
+{
+    struct world w;
+    struct outcome o[3];
+    dj_error_t err = NULL;
+    int fds[2];
+
+    (void)state;
+    memset(o, 0, sizeof(o));
+    world_init(&w, 1, FAKE_ANSWER, FAKE_ANSWER);
+    for (size_t i = 0; i < 2; i++)
+        w.cfg.pool_fds[i] = fds[i] = pool_socket(w.servers[0].port);
+    w.cfg.n_pool_fds = 2;
+    w.cfg.cache_entries = 0;
+    world_start(&w);
+    lookup(&w, "one.example.test", AF_INET, &o[0]);
+    lookup(&w, "two.example.test", AF_INET, &o[1]);
+    lookup(&w, "three.example.test", AF_INET, &o[2]); /* both sockets are busy */
+    run(&w, &o[1], 2000);
+    run(&w, &o[0], 2000);
+    run(&w, &o[2], 2000);
+    assert_int_equal(o[0].result.status, DJ_RESOLVE_OK);
+    assert_int_equal(o[1].result.status, DJ_RESOLVE_OK);
+    assert_int_equal(o[2].result.status, DJ_RESOLVE_SERVFAIL);
+    assert_int_equal(w.servers[0].udp_queries, 2);
+    /* Given back: the next one goes out again, over a pool socket. */
+    memset(&o[2], 0, sizeof(o[2]));
+    lookup(&w, "three.example.test", AF_INET, &o[2]);
+    run(&w, &o[2], 2000);
+    assert_int_equal(o[2].result.status, DJ_RESOLVE_OK);
+    assert_int_equal(w.servers[0].udp_queries, 3);
+    dj_resolver_free(w.res);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(fcntl(fds[i], F_GETFD), FD_CLOEXEC); /* still open */
+
+    /* Truncated: no TCP attempt (it would leave the container's namespace). */
+    fake_stop(&w.servers[0]);
+    fake_start(&w.servers[0], FAKE_TRUNCATE);
+    for (size_t i = 0; i < 2; i++)
+        close(fds[i]);
+    w.cfg.servers[0] = (struct sockaddr_storage){0};
+    w.cfg.n_servers = 0;
+    {
+        char text[64];
+
+        snprintf(text, sizeof(text), "127.0.0.1:%u", (unsigned)w.servers[0].port);
+        assert_int_equal(dj_resolver_config_add_server(&w.cfg, text, &err), 0);
+    }
+    for (size_t i = 0; i < 2; i++)
+        w.cfg.pool_fds[i] = fds[i] = pool_socket(w.servers[0].port);
+    world_start(&w);
+    memset(&o[0], 0, sizeof(o[0]));
+    lookup(&w, "big.example.test", AF_INET, &o[0]);
+    run(&w, &o[0], 2000);
+    assert_int_equal(o[0].result.status, DJ_RESOLVE_SERVFAIL);
+    assert_int_equal(w.servers[0].udp_queries, 1);
+    assert_int_equal(w.servers[0].tcp_queries, 0);
+    world_stop(&w);
+    for (size_t i = 0; i < 2; i++)
+        close(fds[i]);
+
+    /* Refused: a pool with two servers, or over TLS. */
+    world_init(&w, 2, FAKE_ANSWER, FAKE_ANSWER);
+    w.cfg.pool_fds[0] = 0;
+    w.cfg.n_pool_fds = 1;
+    assert_null(dj_resolver_new(&w.cfg, &err));
+    dj_error_release(&err);
+    w.cfg.n_pool_fds = 0;
+    world_start(&w);
+    world_stop(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2771,6 +2857,7 @@ int main(void)
         cmocka_unit_test(test_config_rejected_by_new),
         cmocka_unit_test(test_resolve_a_and_cache),
         cmocka_unit_test(test_resolve_unspec),
+        cmocka_unit_test(test_resolve_socket_pool),
         cmocka_unit_test(test_resolve_timeout_then_second_server),
         cmocka_unit_test(test_resolve_all_time_out),
         cmocka_unit_test(test_resolve_servfail_fails_over_at_once),
