@@ -56,10 +56,11 @@ static void print_record(const struct dj_logline_record *r)
 
     snprintf(when, sizeof(when), "%.12s", t);
     if (strcmp(r->event, "dns_query") == 0) {
-        printf("%-12s  dns    %s %s -> %s (%s%s%s)%s\n", when, show(a, r->qname), show(b, r->qtype),
-               r->answer != NULL ? show(c, r->answer) : "no address", show(d, r->rcode),
-               r->outcome != NULL ? ", " : "", r->outcome != NULL ? show(e, r->outcome) : "",
-               would_block_note(r));
+        printf("%-12s  dns    %s %s -> %s (%s%s%s%s)%s\n", when, show(a, r->qname),
+               show(b, r->qtype), r->answer != NULL ? show(c, r->answer) : "no address",
+               show(d, r->rcode), r->outcome != NULL ? ", " : "",
+               r->outcome != NULL ? show(e, r->outcome) : "",
+               r->container_dns ? ", container DNS" : "", would_block_note(r));
     } else if (strcmp(r->event, "http_request") == 0) {
         printf("%-12s  http   %s http://%s:%lld%s -> %s%s%s%s%s\n", when, show(a, r->method),
                show(b, r->host), (long long)r->port, r->path != NULL ? show(c, r->path) : "",

@@ -47,6 +47,7 @@ struct options {
     struct stub_config stub;
     struct stub_virtual_options virt_options;
     struct stub_virtual virt;
+    bool cdns_names_given;
 };
 
 static void usage(FILE *out)
@@ -62,6 +63,7 @@ static void usage(FILE *out)
         "           [--forward ZONE=UPSTREAM[|UPSTREAM...]]... [--forward-cache-entries N]\n"
         "           [--forward-ttl-floor S] [--forward-ttl-ceiling S] [--forward-rate N]\n"
         "           [--forward-burst N] [--forward-timeout-ms MS]\n"
+        "           [--container-dns-fd FD]... [--container-dns-names LIST]\n"
         "           [--policy-fd FD | --allow RULES] [--virtual-map-fd FD]\n"
         "           [--virtual-ipv4 NET] [--virtual-ipv6 NET] [--virtual-max-names N]\n"
         "           [--audit --audit-upstream UP[|UP...]]\n"
@@ -106,7 +108,11 @@ static void usage(FILE *out)
         "  --virtual-max-names N  names with an address at once (default %d)\n"
         "  --audit              audit mode: resolve every name for real (names outside the\n"
         "                       forward zones through --audit-upstream), log would_block\n"
-        "  --audit-upstream UP[|UP...]  the upstreams for those names\n",
+        "  --audit-upstream UP[|UP...]  the upstreams for those names\n"
+        "  --container-dns-fd FD  a UDP socket connected to the container engine's resolver\n"
+        "                       (opened in the container's namespace; up to 16 of them)\n"
+        "  --container-dns-names LIST  names asked of it: *, NAME or *.SUFFIX (default *:\n"
+        "                       single-label names)\n",
         DEFAULT_TTL, DEFAULT_LOG_RATE, DEFAULT_LOG_BURST, STUB_METRICS_INTERVAL_MS / 1000,
         DJ_FWDZONE_MAX_UPSTREAMS, DEFAULT_FORWARD_CACHE, DEFAULT_FORWARD_FLOOR,
         DEFAULT_FORWARD_CEILING, DEFAULT_FORWARD_RATE, DEFAULT_FORWARD_BURST,
@@ -144,6 +150,8 @@ enum {
     OPT_VIRTUAL_MAX,
     OPT_AUDIT,
     OPT_AUDIT_UPSTREAM,
+    OPT_CDNS_FD,
+    OPT_CDNS_NAMES,
 };
 static const struct option longopts[] = {
     DJ_DAEMON_LONGOPTS,
@@ -168,6 +176,8 @@ static const struct option longopts[] = {
     {"virtual-max-names", required_argument, NULL, OPT_VIRTUAL_MAX},
     {"audit", no_argument, NULL, OPT_AUDIT},
     {"audit-upstream", required_argument, NULL, OPT_AUDIT_UPSTREAM},
+    {"container-dns-fd", required_argument, NULL, OPT_CDNS_FD},
+    {"container-dns-names", required_argument, NULL, OPT_CDNS_NAMES},
     {NULL, 0, NULL, 0},
 };
 
@@ -266,6 +276,16 @@ static int apply_option(void *ctx, int opt, const char *value, dj_error_t *err)
     case OPT_AUDIT_UPSTREAM:
         cfg->audit_upstreams = value;
         break;
+    case OPT_CDNS_FD:
+        if (dj_daemon_add_fd("--container-dns-fd", value, cfg->cdns_fds, &cfg->n_cdns_fds,
+                             DJ_RESOLVER_MAX_POOL, err) < 0)
+            return -1;
+        break;
+    case OPT_CDNS_NAMES:
+        o->cdns_names_given = true;
+        if (dj_cdnsnames_parse(&cfg->cdns_names, value, err) < 0)
+            return dj_error_wrap(err, "--container-dns-names");
+        break;
     }
     return 0;
 }
@@ -283,6 +303,12 @@ static int parse_options(int argc, char **argv, struct options *o, dj_error_t *e
     if (cfg->audit && o->virt_options.map_fd >= 0)
         return dj_error_make(err, 0, "--audit answers with real addresses: no --virtual-map-fd");
     if (dj_daemon_options_check(&o->daemon, err) < 0)
+        return -1;
+    if (o->cdns_names_given && cfg->n_cdns_fds == 0)
+        return dj_error_make(err, 0, "--container-dns-names needs --container-dns-fd");
+    /* Docker's resolver owns the single-label names (containers' names and aliases). */
+    if (!o->cdns_names_given && cfg->n_cdns_fds > 0 &&
+        dj_cdnsnames_parse(&cfg->cdns_names, DJ_CDNSNAMES_DEFAULT, err) < 0)
         return -1;
     if (cfg->forward_ttl_floor > cfg->forward_ttl_ceiling)
         return dj_error_make(err, 0, "--forward-ttl-floor is above --forward-ttl-ceiling");
@@ -347,6 +373,9 @@ static int check_fds(struct options *o, dj_error_t *err)
             return -1;
     for (size_t i = 0; i < cfg->n_tcp; i++)
         if (dj_daemon_check_socket("--inherit-tcp", cfg->tcp_fds[i], SOCK_STREAM, err) < 0)
+            return -1;
+    for (size_t i = 0; i < cfg->n_cdns_fds; i++)
+        if (dj_daemon_check_socket("--container-dns-fd", cfg->cdns_fds[i], SOCK_DGRAM, err) < 0)
             return -1;
     return dj_daemon_check_fds(&o->daemon, err);
 }

@@ -100,8 +100,13 @@ struct pending {
     int udp_fd;      /* UDP: the socket it came in on */
     size_t tcp_slot; /* TCP: the connection, if it is still this one */
     uint32_t tcp_generation;
-    size_t zone;
+    size_t zone;                      /* or CDNS_ZONE */
+    uint8_t lowered[DJ_DNS_MAX_NAME]; /* the name as asked upstream */
+    struct pending *cdns_next;        /* CDNS_ZONE: the stub's list of questions in flight */
 };
+
+/* pending.zone of a query asked of the container engine's resolver (container DNS). */
+#define CDNS_ZONE SIZE_MAX
 
 struct stub {
     int epoll_fd;
@@ -138,6 +143,14 @@ struct stub {
     struct dj_fwdcache *cache;
     struct dj_ratelimit upstream_limit;
     uint8_t *forward_out; /* FORWARD_OUT_SIZE: one reply built at a time */
+
+    /* Container DNS (stub.h): its names, its resolver (forwarders[cdns_forwarder]), and its
+     * questions in flight, so that the engine's resolver asking onward for one of them (Docker
+     * 20.10 does so from inside the container's namespace, where the redirect brings it here)
+     * is sinkholed instead of asked of it again, round and round. */
+    const struct dj_cdnsnames *cdns_names;
+    size_t cdns_forwarder;
+    struct pending *cdns_in_flight;
 
     uint64_t now_ns; /* monotonic, refreshed once per wake-up */
     uint64_t last_housekeeping_ns;
@@ -376,6 +389,44 @@ static int add_forwarder(struct stub *s, const char *zone, const char *upstreams
                      make_tag(TAG_RESOLVER, s->n_forwarders - 1, 0), err);
 }
 
+/* The container engine's resolver: the address the hook connected the sockets to (each the
+ * same), asked through them only. */
+static int add_cdns_forwarder(struct stub *s, const struct stub_config *cfg, dj_error_t *err)
+{
+    struct forwarder *f = &s->forwarders[s->n_forwarders];
+    struct dj_resolver_config rc;
+
+    dj_resolver_config_init(&rc);
+    for (size_t i = 0; i < cfg->n_cdns_fds; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+
+        memset(&peer, 0, sizeof(peer));
+        if (getpeername(cfg->cdns_fds[i], (struct sockaddr *)&peer, &len) < 0)
+            return dj_error_make(err, errno, "--container-dns-fd %d is not connected",
+                                 cfg->cdns_fds[i]);
+        if (i == 0)
+            rc.servers[0] = peer;
+        else if (memcmp(&peer, &rc.servers[0], sizeof(peer)) != 0)
+            return dj_error_make(err, 0, "--container-dns-fd: the sockets reach different servers");
+        rc.pool_fds[i] = cfg->cdns_fds[i];
+    }
+    rc.n_servers = 1;
+    rc.n_pool_fds = cfg->n_cdns_fds;
+    rc.cache_entries = 0; /* the stub's own cache keeps whole answers */
+    rc.max_inflight = FORWARD_MAX_INFLIGHT;
+    if (cfg->forward_timeout_ms > 0)
+        rc.timeout_ms = cfg->forward_timeout_ms;
+    f->resolver = dj_resolver_new(&rc, err);
+    if (f->resolver == NULL)
+        return dj_error_wrap(err, "container DNS");
+    f->upstreams = "(container DNS)";
+    s->cdns_names = &cfg->cdns_names;
+    s->cdns_forwarder = s->n_forwarders++;
+    return epoll_add(s, dj_resolver_fd(f->resolver), EPOLLIN,
+                     make_tag(TAG_RESOLVER, s->n_forwarders - 1, 0), err);
+}
+
 /* One resolver per distinct upstream set, the cache, the rate limit. Before the sandbox:
  * resolvers need epoll_create1, eventfd2 and a blocking getrandom to start. */
 static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_error_t *err)
@@ -385,7 +436,7 @@ static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_er
     uint8_t key[DJ_SIPHASH_KEY_SIZE];
     size_t filled = 0;
 
-    size_t n_sets = cfg->forward.n + (cfg->audit ? 1 : 0);
+    size_t n_sets = cfg->forward.n + (cfg->audit ? 1 : 0) + (cfg->n_cdns_fds > 0 ? 1 : 0);
 
     s->zones = cfg->forward;
     s->audit = cfg->audit;
@@ -421,6 +472,8 @@ static int setup_forwarding(struct stub *s, const struct stub_config *cfg, dj_er
             return -1;
         s->zone_forwarder[s->zones.n] = k;
     }
+    if (cfg->n_cdns_fds > 0 && add_cdns_forwarder(s, cfg, err) < 0)
+        return -1;
     while (filled < sizeof(key)) {
         ssize_t n = getrandom(key + filled, sizeof(key) - filled, 0);
 
@@ -482,12 +535,14 @@ static void log_forward(struct stub *s, const struct sockaddr_storage *peer, boo
     dj_json_add_cstring(&j, "outcome", outcome);
     if (zone < s->zones.n)
         dj_json_add_cstring(&j, "zone", s->zones.zones[zone].name);
+    else if (zone == CDNS_ZONE)
+        dj_json_add_bool(&j, "container_dns", true);
     if (reply_len >= DJ_DNS_HEADER_SIZE && (reply[2] & 0x02))
         dj_json_add_bool(&j, "tc", true);
     if (reason != NULL)
         dj_json_add_cstring(&j, "reason", reason);
     if (s->audit)
-        dj_json_add_bool(&j, "would_block", zone >= s->zones.n && !audit_name_allowed(s, qname));
+        dj_json_add_bool(&j, "would_block", zone == s->zones.n && !audit_name_allowed(s, qname));
     dj_log_write(&s->log, s->line, dj_json_end(&j));
 }
 
@@ -520,6 +575,28 @@ static bool deliver(struct stub *s, const struct origin *from, const struct sock
     return true;
 }
 
+static void cdns_forget(struct stub *s, const struct pending *p)
+{
+    for (struct pending **at = &s->cdns_in_flight; *at != NULL; at = &(*at)->cdns_next) {
+        if (*at == p) {
+            *at = p->cdns_next;
+            return;
+        }
+    }
+}
+
+/* Is the question of Q one the stub is asking the engine's resolver right now? Then Q is that
+ * resolver asking onward (or a container asking the same at the same moment, which gets the
+ * sinkhole like any name the engine does not own). */
+static bool cdns_asking(const struct stub *s, const struct dj_dns_query *q)
+{
+    for (const struct pending *p = s->cdns_in_flight; p != NULL; p = p->cdns_next)
+        if (p->q.qtype == q->qtype && p->q.qclass == q->qclass && p->q.qname_len == q->qname_len &&
+            dj_fwdzone_wire_covered(q->qname, q->qname_len, p->lowered, q->qname_len))
+            return true;
+    return false;
+}
+
 static void forward_done(void *ctx, enum dj_resolve_status status, const uint8_t *msg, size_t len)
 {
     struct pending *p = ctx;
@@ -532,6 +609,8 @@ static void forward_done(void *ctx, enum dj_resolve_status status, const uint8_t
     size_t n = 0;
 
     s->now_ns = dj_monotonic_ns();
+    if (p->zone == CDNS_ZONE)
+        cdns_forget(s, p);
     if (msg == NULL) {
         reason = dj_resolver_status_text(status);
     } else {
@@ -585,7 +664,8 @@ static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
                             const struct sockaddr_storage *peer, const struct origin *from,
                             size_t zone, uint8_t *out)
 {
-    struct forwarder *f = &s->forwarders[s->zone_forwarder[zone]];
+    struct forwarder *f =
+        &s->forwarders[zone == CDNS_ZONE ? s->cdns_forwarder : s->zone_forwarder[zone]];
     struct dj_fwdcache_hit hit;
     struct pending *p;
     dj_error_t err = NULL;
@@ -629,12 +709,15 @@ static size_t forward_query(struct stub *s, const struct dj_dns_query *q,
             p->tcp_slot = (size_t)(from->conn - s->tcp);
             p->tcp_generation = from->conn->generation;
         }
-        uint8_t lowered[DJ_DNS_MAX_NAME];
-
-        dj_fwdmsg_lower_name(q->qname, q->qname_len, lowered);
-        if (dj_resolver_query(f->resolver, lowered, q->qname_len, q->qtype, q->qclass, forward_done,
-                              p, &err) != NULL)
+        dj_fwdmsg_lower_name(q->qname, q->qname_len, p->lowered);
+        if (dj_resolver_query(f->resolver, p->lowered, q->qname_len, q->qtype, q->qclass,
+                              forward_done, p, &err) != NULL) {
+            if (zone == CDNS_ZONE) {
+                p->cdns_next = s->cdns_in_flight;
+                s->cdns_in_flight = p;
+            }
             return 0;
+        }
         free(p);
     }
     /* Too many in flight, or out of memory. */
@@ -690,6 +773,9 @@ static size_t answer_query(struct stub *s, const uint8_t *query, size_t len,
         if (zone >= 0)
             return forward_query(s, &q, peer, from, (size_t)zone, out);
     }
+    if (virtual_answer == NULL && q.result == DJ_DNS_PARSE_OK && s->cdns_names != NULL &&
+        dj_cdnsnames_match(s->cdns_names, q.qname, q.qname_len) && !cdns_asking(s, &q))
+        return forward_query(s, &q, peer, from, CDNS_ZONE, out);
     /* Audit mode (no virtual addresses): every other well-formed query is resolved too. */
     if (q.result == DJ_DNS_PARSE_OK && s->audit && virtual_answer == NULL)
         return forward_query(s, &q, peer, from, s->zones.n, out);

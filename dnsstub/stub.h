@@ -18,6 +18,7 @@
 #include "daemon/daemon.h"
 #include "dns/dnswire.h"
 #include "base/error.h"
+#include "dns/cdnsnames.h"
 #include "dns/fwdzone.h"
 #include "dns/resolver.h"
 #include "stub-virtual.h"
@@ -49,6 +50,14 @@ struct stub_config {
 
     struct stub_virtual *virt; /* virtual addresses (dnsstub/stub-virtual.h), or NULL */
 
+    /* Container DNS: names of cdns_names that no forward zone covers are asked of the
+     * container engine's own resolver (Docker's at 127.0.0.11 in the container's namespace)
+     * through cdns_fds, UDP sockets the hook opened and connected there (marked, so the
+     * jail's redirect lets them through). n_cdns_fds 0: none. */
+    int cdns_fds[DJ_RESOLVER_MAX_POOL];
+    size_t n_cdns_fds;
+    struct dj_cdnsnames cdns_names;
+
     /* Audit mode: a name no forward zone covers is forwarded too, to audit_upstreams ("UP|UP"),
      * and each query's line says whether enforce mode would have sinkholed it (the name is in
      * no zone and no host or wildcard rule of audit_rules, on any port, allows it). */
@@ -65,7 +74,7 @@ struct stub_config {
 struct stub_stats {
     uint64_t queries_sinkholed; /* answered with the sinkhole (or NODATA for other types) */
     uint64_t queries_virtual;   /* answered with a virtual address for an allowed name */
-    uint64_t queries_forwarded; /* forward zone, answered from upstream */
+    uint64_t queries_forwarded; /* forward zone or container DNS, answered from upstream */
     uint64_t queries_cached;    /* forward zone, answered from the cache */
     uint64_t queries_refused;   /* answered REFUSED (rate limit...) */
     uint64_t queries_failed;    /* forward zone, answered SERVFAIL (upstream failed) */

@@ -7,9 +7,10 @@
 #include <string.h>
 
 const char *const dj_sparemsg_fd_options[] = {
-    "--inherit-udp", "--inherit-tcp", "--inherit-http",   "--inherit-tls",   "--inherit-virtual",
-    "--watch-pidfd", "--control-fd",  "--log-fd",         "--system-log-fd", "--ready-fd",
-    "--metrics-fd",  "--policy-fd",   "--virtual-map-fd", "--config-fd",     NULL,
+    "--inherit-udp",     "--inherit-tcp", "--inherit-http",     "--inherit-tls",
+    "--inherit-virtual", "--watch-pidfd", "--control-fd",       "--log-fd",
+    "--system-log-fd",   "--ready-fd",    "--metrics-fd",       "--policy-fd",
+    "--virtual-map-fd",  "--config-fd",   "--container-dns-fd", NULL,
 };
 
 #define HELLO_HEAD "dnsjail-spare "

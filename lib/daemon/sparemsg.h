@@ -23,7 +23,9 @@
 #define DJ_SPAREMSG_VERSION 1
 /* A datagram's size and descriptors at most: both sides refuse anything larger. */
 #define DJ_SPAREMSG_MAX 4096
-#define DJ_SPAREMSG_MAX_FDS 16
+/* 32: a stub with its listeners, pidfds, log, control and config has about 12, and container
+ * DNS adds up to 8 sockets (lib/jail/cdnsfds). */
+#define DJ_SPAREMSG_MAX_FDS 32
 /* The longest container id a spare takes: its command line must fit in the room the spare
  * keeps for it (lib/daemon/spare.c). The hook spawns a daemon for a longer one. */
 #define DJ_SPAREMSG_MAX_ID 256

@@ -128,6 +128,10 @@ int dj_logline_parse(const char *line, size_t len, struct dj_logline_record *rec
                 rec->would_block = 0;
             else
                 r = dj_error_make(err, 0, "field \"would_block\" is not true or false");
+        } else if (r == 0 && strcmp(key, "container_dns") == 0) {
+            if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+                r = dj_error_make(err, 0, "field \"container_dns\" is not true or false");
+            rec->container_dns = YAJL_IS_TRUE(v);
         }
     }
     yajl_tree_free(tree);

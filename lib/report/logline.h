@@ -30,10 +30,11 @@ struct dj_logline_record {
     char *path;
     char *decision; /* "allow", "deny", or "error" (allowed, but the destination failed) */
     char *reason;
-    char *outcome;   /* the stub's outcome (sinkholed, forwarded, ...) when it says one */
-    char *dest;      /* a destination address when a connection has no name */
-    int64_t port;    /* destination port */
-    int would_block; /* audit mode: 1 or 0; -1 when absent */
+    char *outcome;      /* the stub's outcome (sinkholed, forwarded, ...) when it says one */
+    char *dest;         /* a destination address when a connection has no name */
+    int64_t port;       /* destination port */
+    int would_block;    /* audit mode: 1 or 0; -1 when absent */
+    bool container_dns; /* dns_query: answered by the container engine's resolver */
 };
 
 /* Parses LINE (LEN bytes, a trailing newline allowed). 0 and *REC filled, or -1 and *err. */

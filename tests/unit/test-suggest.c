@@ -53,6 +53,18 @@ static void test_logline_fields(void **state)
     assert_int_equal(rec.would_block, -1);
     dj_logline_record_free(&rec);
 
+    /* The stub's line for a name the container engine's resolver answered. */
+    assert_int_equal(parse("{\"event\":\"dns_query\",\"qname\":\"postgres\",\"outcome\":"
+                           "\"forwarded\",\"container_dns\":true}",
+                           &rec),
+                     0);
+    assert_true(rec.container_dns);
+    assert_string_equal(rec.outcome, "forwarded");
+    dj_logline_record_free(&rec);
+    assert_int_equal(parse("{\"event\":\"dns_query\",\"container_dns\":false}", &rec), 0);
+    assert_false(rec.container_dns);
+    dj_logline_record_free(&rec);
+
     /* The proxy's line for an allowed name that did not resolve (virtual.c). */
     assert_int_equal(
         parse("{\"event\":\"virtual_connection\",\"host\":\"nx.example.test\",\"port\":5432,"
@@ -111,6 +123,7 @@ static void test_logline_refuses(void **state)
         "{\"event\":\"x\",\"port\":\"443\"}",
         "{\"event\":\"x\",\"port\":-1}",
         "{\"event\":\"x\",\"would_block\":\"yes\"}",
+        "{\"event\":\"x\",\"container_dns\":1}",
         "{\"host\":\"no-event\"}",
         "{\"event\":\"x\"",
     };
