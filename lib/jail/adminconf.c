@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "dns/cdnsnames.h"
 #include "dns/fwdzone.h"
 #include "jail/policy.h"
 #include "jail/sockdiag.h"
@@ -55,6 +56,8 @@ enum value_type {
     VALUE_VNET6,      /* the same, IPv6 */
     VALUE_FOREIGN,    /* block or refuse (enum dj_foreign_sockets) */
     VALUE_ENDPOINTS,  /* ADDR:PORT or [V6]:PORT, separated by commas or blanks */
+    VALUE_ADDRESS,    /* one IPv4 or IPv6 address */
+    VALUE_CDNS_NAMES, /* container-DNS names, lib/dns/cdnsnames.h syntax */
 };
 
 struct key_def {
@@ -108,6 +111,9 @@ static const struct key_def keys[] = {
     {"virtual-max-names", VALUE_UNSIGNED, FIELD(virtual_max_names), 1, DJ_VADDR_MAX_NAMES},
     {"foreign-sockets", VALUE_FOREIGN, FIELD(foreign_sockets), 0, 0},
     {"allow-foreign-socket", VALUE_ENDPOINTS, FIELD(allow_foreign_sockets), 1, 64},
+    {"container-dns", VALUE_ADDRESS, FIELD(container_dns), 0, 0},
+    {"container-dns-names", VALUE_CDNS_NAMES, FIELD(container_dns_names), 0, 0},
+    {"allow-container-networks", VALUE_BOOL, FIELD(allow_container_networks), 0, 0},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -198,6 +204,10 @@ void dj_adminconf_free(struct dj_adminconf *cfg)
     free(cfg->virtual_ipv6);
     free(cfg->allow_foreign_sockets);
     cfg->allow_foreign_sockets = NULL;
+    free(cfg->container_dns);
+    cfg->container_dns = NULL;
+    free(cfg->container_dns_names);
+    cfg->container_dns_names = NULL;
     cfg->virtual_ipv4 = NULL;
     cfg->virtual_ipv6 = NULL;
     cfg->upstream_resolvers = NULL;
@@ -537,6 +547,27 @@ static int set_value(struct dj_adminconf *cfg, const struct key_def *key, const 
                                  "syslog:PATH (an absolute socket path)",
                                  pos->file, pos->line, pos->key, value);
         break;
+    case VALUE_ADDRESS: {
+        uint8_t a[16];
+
+        if (inet_pton(AF_INET, value, a) != 1 && inet_pton(AF_INET6, value, a) != 1)
+            return dj_error_make(err, 0, "%s:%u: key '%s': \"%s\" is not an IPv4 or IPv6 address",
+                                 pos->file, pos->line, pos->key, value);
+        break;
+    }
+    case VALUE_CDNS_NAMES: {
+        struct dj_cdnsnames names = {0};
+        dj_error_t sub = NULL;
+
+        if (dj_cdnsnames_parse(&names, value, &sub) < 0) {
+            dj_error_make(err, 0, "%s:%u: key '%s': %s", pos->file, pos->line, pos->key,
+                          dj_error_msg(&sub));
+            dj_error_release(&sub);
+            return -1;
+        }
+        dj_cdnsnames_free(&names);
+        break;
+    }
     case VALUE_ZONES: {
         struct dj_fwdzone_list zones = {0};
         dj_error_t sub = NULL;
@@ -851,9 +882,29 @@ static bool is_string_key(const struct key_def *key)
     case VALUE_VNET4:
     case VALUE_VNET6:
     case VALUE_ENDPOINTS:
+    case VALUE_ADDRESS:
+    case VALUE_CDNS_NAMES:
         return true;
     }
     return false;
+}
+
+/* container-dns opens one hole in the redirect: packets carrying the hook's mark reach the
+ * engine's resolver directly. SO_MARK takes CAP_NET_ADMIN, which no jailed container holds,
+ * or, since Linux 5.17, CAP_NET_RAW: with allow-cap-net-raw a container could mark its own
+ * packets and ask the engine's resolver any name, which forwards what it does not own to the
+ * host's resolvers (from the host's namespace in Docker since 23.0: past the jail). */
+static int check_container_dns(const struct dj_adminconf *cfg, const char *file, dj_error_t *err)
+{
+    if (cfg->container_dns_names != NULL && cfg->container_dns == NULL)
+        return dj_error_make(err, 0, "%s: container-dns-names needs container-dns", file);
+    if (cfg->container_dns != NULL && cfg->allow_cap_net_raw)
+        return dj_error_make(err, 0,
+                             "%s: container-dns and allow-cap-net-raw exclude each other (with "
+                             "CAP_NET_RAW a container can set the mark that lets the hook's "
+                             "sockets reach the engine's resolver)",
+                             file);
+    return 0;
 }
 
 int dj_adminconf_parse(struct dj_adminconf *cfg, const char *name, const char *buf, size_t len,
@@ -928,6 +979,8 @@ int dj_adminconf_parse(struct dj_adminconf *cfg, const char *name, const char *b
                       (unsigned)work.forward_ttl_ceiling);
         goto out;
     }
+    if (check_container_dns(&work, where.file, err) < 0)
+        goto out;
     r = 0;
 
 out:

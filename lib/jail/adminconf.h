@@ -107,7 +107,14 @@ struct dj_adminconf {
                                     (or directories holding them) that a jailed container may
                                     bind-mount (lib/jail/sockmount.h); NULL: none */
     bool allow_inbound_udp;      /* allow-inbound-udp: answer UDP opened from outside, false */
-    struct dj_profile *profiles; /* profile.NAME.*, in the order first named */
+    /* Container DNS (docs/CONFIG.md): names the engine's own resolver owns are asked of it */
+    char *container_dns;           /* container-dns: the engine resolver's address in the
+                                      container's namespace (Docker: 127.0.0.11); NULL: off */
+    char *container_dns_names;     /* container-dns-names, lib/dns/cdnsnames.h syntax; NULL:
+                                      DJ_CDNSNAMES_DEFAULT (single-label names) */
+    bool allow_container_networks; /* allow-container-networks: the subnets of the container's
+                                      own interfaces are reachable (gateways are not), false */
+    struct dj_profile *profiles;   /* profile.NAME.*, in the order first named */
     size_t n_profiles;
 };
 

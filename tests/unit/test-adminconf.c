@@ -436,6 +436,43 @@ static void test_foreign_socket_keys(void **unused)
     }
 }
 
+static void test_container_dns_keys(void **unused)
+{
+    struct dj_adminconf cfg = defaults();
+
+    (void)unused;
+    assert_null(cfg.container_dns); /* off by default */
+    assert_null(cfg.container_dns_names);
+    assert_false(cfg.allow_container_networks);
+    parse_ok(&cfg, "container-dns = 127.0.0.11\n"
+                   "container-dns-names = *, db.svc.test *.internal.test\n"
+                   "allow-container-networks = true\n");
+    assert_string_equal(cfg.container_dns, "127.0.0.11");
+    assert_string_equal(cfg.container_dns_names, "*, db.svc.test *.internal.test");
+    assert_true(cfg.allow_container_networks);
+    parse_ok(&cfg, "container-dns = fd00::53\n");
+    assert_string_equal(cfg.container_dns, "fd00::53");
+    dj_adminconf_free(&cfg);
+
+    parse_fails("container-dns = docker\n",
+                "t.conf:1: key 'container-dns': \"docker\" is not an IPv4 or IPv6 address");
+    parse_fails("container-dns = 127.0.0.11:53\n",
+                "t.conf:1: key 'container-dns': \"127.0.0.11:53\" is not an IPv4 or IPv6 "
+                "address");
+    parse_fails("container-dns = 127.0.0.11\ncontainer-dns-names = a..b\n",
+                "t.conf:2: key 'container-dns-names': \"a..b\": empty label (entries are *, "
+                "NAME or *.SUFFIX)");
+    parse_fails("container-dns = 127.0.0.11\ncontainer-dns-names = **\n",
+                "t.conf:2: key 'container-dns-names': \"**\": not a zone name (letters, digits, "
+                "'-', '_' and dots) (entries are *, NAME or *.SUFFIX)");
+    parse_fails("container-dns-names = postgres\n",
+                "t.conf: container-dns-names needs container-dns");
+    parse_fails("container-dns = 127.0.0.11\nallow-cap-net-raw = true\n",
+                "t.conf: container-dns and allow-cap-net-raw exclude each other (with "
+                "CAP_NET_RAW a container can set the mark that lets the hook's sockets reach "
+                "the engine's resolver)");
+}
+
 static void test_unchanged_on_error(void **unused)
 {
     struct dj_adminconf cfg = defaults();
@@ -792,6 +829,9 @@ static void test_example_file(void **unused)
     assert_int_equal(cfg.foreign_sockets, want.foreign_sockets);
     assert_string_equal(cfg.allow_foreign_sockets, "192.0.2.10:5000");
     assert_int_equal(cfg.allow_inbound_udp, want.allow_inbound_udp);
+    assert_string_equal(cfg.container_dns, "127.0.0.11");
+    assert_string_equal(cfg.container_dns_names, "*, db.svc.example.test");
+    assert_int_equal(cfg.allow_container_networks, want.allow_container_networks);
     dj_adminconf_free(&cfg);
     dj_adminconf_free(&want);
     free(text);
@@ -868,6 +908,7 @@ int main(void)
         cmocka_unit_test(test_upstream_keys),
         cmocka_unit_test(test_virtual_keys),
         cmocka_unit_test(test_foreign_socket_keys),
+        cmocka_unit_test(test_container_dns_keys),
         cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_profiles),
     };
