@@ -3,7 +3,11 @@
  * nftables table. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +58,55 @@ static int bind_pair(struct listeners *l, int type, uint16_t port, const char *o
     return 0;
 }
 
+/* container-dns: UDP sockets in the container's namespace, marked so that the jail's table
+ * lets them (and only them) through to the engine's resolver, connected to its port 53. The
+ * stub asks through them from the host's namespace. */
+static int open_cdns_sockets(const struct hook *h, struct listeners *l, dj_error_t *err)
+{
+    struct sockaddr_storage to;
+    socklen_t to_len;
+    uint32_t mark = DJ_NFT_CDNS_MARK;
+
+    memset(&to, 0, sizeof(to));
+    if (h->cdns.family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&to;
+
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(53);
+        memcpy(&sin->sin_addr, h->cdns.addr, 4);
+        to_len = sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&to;
+
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(53);
+        memcpy(&sin6->sin6_addr, h->cdns.addr, 16);
+        to_len = sizeof(*sin6);
+    }
+    for (size_t i = 0; i < CDNS_SOCKETS; i++) {
+        int fd = socket(h->cdns.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+            return dj_error_make(err, errno, "container-dns: socket");
+        if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0 ||
+            connect(fd, (const struct sockaddr *)&to, to_len) < 0) {
+            int e = errno;
+
+            close(fd);
+            return dj_error_make(err, e, "container-dns: a marked socket to %s port 53",
+                                 h->cfg.container_dns);
+        }
+        if (l->n == MAX_LISTENERS) {
+            close(fd);
+            return dj_error_make(err, 0, "internal error: too many listeners");
+        }
+        l->fds[l->n] = fd;
+        l->options[l->n] = "--container-dns-fd";
+        l->n++;
+    }
+    return 0;
+}
+
 static int bind_listeners(struct hook *h, enum daemon_id id, struct listeners *l, dj_error_t *err)
 {
     l->n = 0;
@@ -61,6 +114,8 @@ static int bind_listeners(struct hook *h, enum daemon_id id, struct listeners *l
     case DAEMON_STUB:
         if (bind_pair(l, SOCK_DGRAM, h->cfg.dns_port, "--inherit-udp", err) < 0 ||
             bind_pair(l, SOCK_STREAM, h->cfg.dns_port, "--inherit-tcp", err) < 0)
+            goto fail;
+        if (h->cdns.family != 0 && open_cdns_sockets(h, l, err) < 0)
             goto fail;
         return 0;
     case DAEMON_PROXY:
@@ -161,7 +216,133 @@ static struct dj_nft_spec nft_spec(const struct hook *h)
         spec.audit = true;
         spec.virtual_port = h->cfg.proxy_virtual_port;
     }
+    if (h->cdns.family != 0)
+        spec.cdns = &h->cdns;
+    spec.container_networks = h->container_nets;
+    spec.n_container_networks = h->n_container_nets;
+    spec.gateways = h->gateways;
+    spec.n_gateways = h->n_gateways;
     return spec;
+}
+
+static uint8_t prefix_of(const uint8_t *mask, size_t len)
+{
+    uint8_t bits = 0;
+
+    for (size_t i = 0; i < len; i++)
+        for (uint8_t b = 0x80; b != 0 && (mask[i] & b); b >>= 1)
+            bits++;
+    return bits;
+}
+
+static int add_net(struct dj_nft_network *list, size_t *n, int family, const uint8_t *addr,
+                   uint8_t prefix, dj_error_t *err)
+{
+    struct dj_nft_network net = {.family = family, .prefix = prefix};
+    size_t len = family == AF_INET6 ? 16 : 4;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned keep = prefix >= (i + 1) * 8 ? 8 : prefix > i * 8 ? prefix - i * 8 : 0;
+
+        net.addr[i] = (uint8_t)(addr[i] & (uint8_t)(0xFF00 >> keep));
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (memcmp(&list[i], &net, sizeof(net)) == 0)
+            return 0;
+    if (*n == DJ_NFT_MAX_CONTAINER_NETS)
+        return dj_error_make(err, 0,
+                             "allow-container-networks: more than %d networks or gateways in the "
+                             "container's namespace",
+                             DJ_NFT_MAX_CONTAINER_NETS);
+    list[(*n)++] = net;
+    return 0;
+}
+
+/* The default and other gateways of the routing tables of the calling thread's namespace:
+ * /proc/thread-self/net/route (IPv4, hexadecimal in network order) and ipv6_route. */
+static int read_gateways(struct hook *h, dj_error_t *err)
+{
+    char line[512];
+    FILE *f = fopen("/proc/thread-self/net/route", "re");
+
+    if (f == NULL)
+        return dj_error_make(err, errno, "allow-container-networks: reading the routes");
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char iface[IFNAMSIZ + 1];
+        unsigned dest, gw;
+
+        if (sscanf(line, "%16s %x %x", iface, &dest, &gw) == 3 && gw != 0 &&
+            add_net(h->gateways, &h->n_gateways, AF_INET, (const uint8_t *)&gw, 32, err) < 0) {
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    f = fopen("/proc/thread-self/net/ipv6_route", "re");
+    if (f == NULL)
+        return 0; /* no IPv6 */
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char hop[33];
+        uint8_t gw[16];
+        bool any = false;
+
+        /* dest destlen src srclen nexthop ... */
+        if (sscanf(line, "%*32s %*2s %*32s %*2s %32s", hop) != 1 || strlen(hop) != 32)
+            continue;
+        for (size_t i = 0; i < 16; i++) {
+            unsigned byte;
+
+            if (sscanf(hop + 2 * i, "%2x", &byte) != 1)
+                break;
+            gw[i] = (uint8_t)byte;
+            any = any || byte != 0;
+        }
+        if (any && add_net(h->gateways, &h->n_gateways, AF_INET6, gw, 128, err) < 0) {
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+/* In the container's namespace, for allow-container-networks: the subnets of its interfaces
+ * but loopback (IPv6 link-local ones left out: the link is not a network the container was
+ * put on), and the gateways, which stay closed (the host is on the other end). */
+static int read_container_networks(struct hook *h, dj_error_t *err)
+{
+    struct ifaddrs *all, *ifa;
+    int r = 0;
+
+    h->n_container_nets = 0;
+    h->n_gateways = 0;
+    if (!h->cfg.allow_container_networks)
+        return 0;
+    if (getifaddrs(&all) < 0)
+        return dj_error_make(err, errno, "allow-container-networks: listing the interfaces");
+    for (ifa = all; ifa != NULL && r == 0; ifa = ifa->ifa_next) {
+        if (ifa->ifa_addr == NULL || ifa->ifa_netmask == NULL || (ifa->ifa_flags & IFF_LOOPBACK))
+            continue;
+        if (ifa->ifa_addr->sa_family == AF_INET) {
+            const uint8_t *a = (const uint8_t *)&((struct sockaddr_in *)ifa->ifa_addr)->sin_addr;
+            const uint8_t *m = (const uint8_t *)&((struct sockaddr_in *)ifa->ifa_netmask)->sin_addr;
+
+            r = add_net(h->container_nets, &h->n_container_nets, AF_INET, a, prefix_of(m, 4), err);
+        } else if (ifa->ifa_addr->sa_family == AF_INET6) {
+            const struct in6_addr *a6 = &((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr;
+            const uint8_t *m =
+                (const uint8_t *)&((struct sockaddr_in6 *)ifa->ifa_netmask)->sin6_addr;
+
+            if (IN6_IS_ADDR_LINKLOCAL(a6))
+                continue;
+            r = add_net(h->container_nets, &h->n_container_nets, AF_INET6, a6->s6_addr,
+                        prefix_of(m, 16), err);
+        }
+    }
+    freeifaddrs(all);
+    if (r < 0)
+        return -1;
+    return read_gateways(h, err);
 }
 
 /* In the container's namespace: where the admin allows CAP_NET_RAW, every jail polices raw
@@ -283,9 +464,12 @@ static int close_off_foreign_sockets(struct hook *h, const struct listeners *our
 int setup_in_container(struct hook *h, void *data, dj_error_t *err)
 {
     struct listeners *all = data;
-    struct dj_nft_spec spec = nft_spec(h);
+    struct dj_nft_spec spec;
     struct dj_nft_raw raw;
 
+    if (read_container_networks(h, err) < 0)
+        return -1;
+    spec = nft_spec(h);
     if (dj_netns_loopback_up(err) < 0 || raw_policing(h, &spec, &raw, err) < 0 ||
         bind_all(h, all, err) < 0)
         return -1;
@@ -307,10 +491,13 @@ fail:
 int ensure_table(struct hook *h, void *data, dj_error_t *err)
 {
     const struct listeners *ours = data;
-    struct dj_nft_spec spec = nft_spec(h);
+    struct dj_nft_spec spec;
     struct dj_nft_raw raw;
     bool installed;
 
+    if (read_container_networks(h, err) < 0)
+        return -1;
+    spec = nft_spec(h);
     if (close_off_foreign_sockets(h, ours, &spec, err) < 0 || raw_policing(h, &spec, &raw, err) < 0)
         return -1;
     /* A server held from outside since the last member came: the table is replaced with one

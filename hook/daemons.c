@@ -159,7 +159,9 @@ static void conf_stub(const struct hook *h, struct dj_daemonconf *c, const char 
         dj_daemonconf_flag(c, DJ_DC_AUDIT);
         dj_daemonconf_set(c, DJ_DC_AUDIT_UPSTREAM, h->audit_upstreams);
     }
-    if (forward != NULL || h->policy.mode == DJ_MODE_AUDIT) {
+    if (h->cfg.container_dns != NULL && h->cfg.container_dns_names != NULL)
+        dj_daemonconf_set(c, DJ_DC_CONTAINER_DNS_NAMES, h->cfg.container_dns_names);
+    if (forward != NULL || h->policy.mode == DJ_MODE_AUDIT || h->cfg.container_dns != NULL) {
         dj_daemonconf_set_uint(c, DJ_DC_FORWARD_CACHE_ENTRIES, h->cfg.forward_cache_entries);
         dj_daemonconf_set_uint(c, DJ_DC_FORWARD_TTL_FLOOR, h->cfg.forward_ttl_floor);
         dj_daemonconf_set_uint(c, DJ_DC_FORWARD_TTL_CEILING, h->cfg.forward_ttl_ceiling);

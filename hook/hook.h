@@ -67,6 +67,13 @@ struct hook {
     size_t n_blocked;
     pid_t jail_daemons[4]; /* joining: the running jail's daemons, whose listeners are ours */
     size_t n_jail_daemons;
+    /* allow-container-networks: the subnets of the container's interfaces and its gateways,
+     * read in its namespace (container.c) */
+    struct dj_nft_network container_nets[DJ_NFT_MAX_CONTAINER_NETS];
+    size_t n_container_nets;
+    struct dj_nft_network gateways[DJ_NFT_MAX_CONTAINER_NETS];
+    size_t n_gateways;
+    struct dj_nft_network cdns; /* container-dns as a host network (family 0: off) */
 };
 
 /* Every jail runs these, each with sockets the hook binds in the container's namespace, a
@@ -81,7 +88,10 @@ struct daemon_kind {
 
 extern const struct daemon_kind daemon_kinds[N_DAEMONS];
 
-#define MAX_LISTENERS 6
+/* Container DNS: connected sockets the stub asks the engine's resolver through, one query
+ * each at a time (lib/dns/resolver's socket pool). */
+#define CDNS_SOCKETS 8
+#define MAX_LISTENERS (6 + CDNS_SOCKETS)
 
 /* A daemon's listening sockets and the option that hands each one over. */
 struct listeners {

@@ -3,6 +3,7 @@
  * poststop's teardown. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -351,6 +352,19 @@ int jail_start(struct hook *h, dj_error_t *err)
                                    err) < 0 ||
         virtual_prepare(h, err) < 0)
         return logged_refusal(h, err);
+    if (h->cfg.container_dns != NULL) {
+        /* Checked at load: one address or the other. */
+        h->cdns.family = AF_INET;
+        if (inet_pton(AF_INET, h->cfg.container_dns, h->cdns.addr) != 1) {
+            h->cdns.family = AF_INET6;
+            if (inet_pton(AF_INET6, h->cfg.container_dns, h->cdns.addr) != 1) {
+                dj_error_make(err, 0, "container-dns: \"%s\" is not an address",
+                              h->cfg.container_dns);
+                return logged_refusal(h, err);
+            }
+        }
+        h->cdns.prefix = h->cdns.family == AF_INET ? 32 : 128;
+    }
     if (!h->bundle.have_netns) {
         dj_error_make(err, 0,
                       "container %s shares the host's network namespace and cannot be jailed; "

@@ -36,6 +36,7 @@ static const struct {
     [DJ_DC_FORWARD_TTL_CEILING] = {"forward-ttl-ceiling", ONE},
     [DJ_DC_FORWARD_RATE] = {"forward-rate", ONE},
     [DJ_DC_FORWARD_BURST] = {"forward-burst", ONE},
+    [DJ_DC_CONTAINER_DNS_NAMES] = {"container-dns-names", ONE},
     [DJ_DC_ALLOW_WILDCARD_ALL] = {"allow-wildcard-all", FLAG},
     [DJ_DC_RESOLVER] = {"resolver", LIST},
     [DJ_DC_UPSTREAM_ALLOW] = {"upstream-allow", LIST},

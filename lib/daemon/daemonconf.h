@@ -52,6 +52,7 @@ enum dj_daemonconf_key {
     DJ_DC_FORWARD_TTL_CEILING,
     DJ_DC_FORWARD_RATE,
     DJ_DC_FORWARD_BURST,
+    DJ_DC_CONTAINER_DNS_NAMES,
     /* proxy/ */
     DJ_DC_ALLOW_WILDCARD_ALL,
     DJ_DC_RESOLVER,

@@ -24,7 +24,7 @@
 /* A datagram's size and descriptors at most: both sides refuse anything larger. */
 #define DJ_SPAREMSG_MAX 4096
 /* 32: a stub with its listeners, pidfds, log, control and config has about 12, and container
- * DNS adds up to 8 sockets (lib/jail/cdnsfds). */
+ * DNS adds CDNS_SOCKETS (8) sockets (hook/container.c). */
 #define DJ_SPAREMSG_MAX_FDS 32
 /* The longest container id a spare takes: its command line must fit in the room the spare
  * keeps for it (lib/daemon/spare.c). The hook spawns a daemon for a longer one. */

@@ -155,8 +155,18 @@ static bool put_ct_has_any(struct nftnl_rule *rule, uint32_t key, uint32_t bits)
            put_cmp(rule, NFT_CMP_NEQ, &zero, sizeof(zero));
 }
 
+static bool put_daddr_cmp(struct nftnl_rule *rule, const struct dj_nft_network *net,
+                          enum nft_cmp_ops op);
+
 /* meta nfproto ipv4|ipv6; ip[6] daddr & mask == network */
 static bool put_daddr_in(struct nftnl_rule *rule, const struct dj_nft_network *net)
+{
+    return put_daddr_cmp(rule, net, NFT_CMP_EQ);
+}
+
+/* meta nfproto ipv4|ipv6; ip[6] daddr & mask OP network */
+static bool put_daddr_cmp(struct nftnl_rule *rule, const struct dj_nft_network *net,
+                          enum nft_cmp_ops op)
 {
     uint8_t nfproto = net->family == AF_INET6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
     uint32_t len = net->family == AF_INET6 ? 16 : 4;
@@ -177,7 +187,7 @@ static bool put_daddr_in(struct nftnl_rule *rule, const struct dj_nft_network *n
     nftnl_expr_set_u32(payload, NFTNL_EXPR_PAYLOAD_LEN, len);
     if (net->prefix < len * 8 && !put_bitwise(rule, mask, zero, len))
         return false;
-    return put_cmp(rule, NFT_CMP_EQ, net->addr, len);
+    return put_cmp(rule, op, net->addr, len);
 }
 
 static bool put_accept(struct nftnl_rule *rule)
@@ -905,6 +915,117 @@ static int put_raw_policing(struct nft_batch *b, const struct dj_nft_spec *spec,
     return put_raw_egress_table(b, spec->raw, spec->audit, replace, err);
 }
 
+/* ---- container DNS and container networks ------------------------------------------------ */
+
+/* ct original KEY (in the original direction) into register 1 */
+static bool put_ct_original_load(struct nftnl_rule *rule, uint32_t key)
+{
+    struct nftnl_expr *ct = append_expr(rule, "ct");
+
+    if (ct == NULL)
+        return false;
+    nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, key);
+    nftnl_expr_set_u8(ct, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+    nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+    return true;
+}
+
+/* NAT_CHAIN, first: meta mark CDNS ip[6] daddr ADDR udp dport 53 accept (no redirect; a DNAT
+ * of the engine's own, at a later priority, still applies). */
+static int put_cdns_nat_rule(struct nft_batch *b, const struct dj_nft_spec *spec, dj_error_t *err)
+{
+    struct nftnl_rule *rule;
+    bool built;
+
+    if (spec->cdns == NULL)
+        return 0;
+    rule = dnsjail_rule_new(NAT_CHAIN);
+    built = rule != NULL && put_meta_is(rule, NFT_META_MARK, DJ_NFT_CDNS_MARK) &&
+            put_daddr_in(rule, spec->cdns) && put_l4proto_is(rule, IPPROTO_UDP) &&
+            put_dport_is(rule, 53) && put_accept(rule);
+    return nft_batch_put_rule(b, rule, built, NAT_CHAIN ": container DNS: marked, not redirected",
+                              err);
+}
+
+/* FILTER_CHAIN, first (before the foreign-server rejects): meta mark CDNS meta l4proto udp
+ * ct original ip[6] daddr ADDR ct original proto-dst 53 goto admit. By the original
+ * destination: after the engine's DNAT the packet goes to its resolver's real port, which
+ * stays closed to the container's own processes (they cannot set the mark). */
+static int put_cdns_filter_rule(struct nft_batch *b, const struct dj_nft_spec *spec,
+                                dj_error_t *err)
+{
+    uint16_t port_be = htons(53);
+    bool v6 = spec->cdns != NULL && spec->cdns->family == AF_INET6;
+    uint8_t nfproto = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+    struct nftnl_rule *rule;
+    bool built;
+
+    if (spec->cdns == NULL)
+        return 0;
+    rule = dnsjail_rule_new(FILTER_CHAIN);
+    built = rule != NULL && put_meta_is(rule, NFT_META_MARK, DJ_NFT_CDNS_MARK) &&
+            put_meta_load(rule, NFT_META_NFPROTO) && put_cmp(rule, NFT_CMP_EQ, &nfproto, 1) &&
+            put_l4proto_is(rule, IPPROTO_UDP) &&
+            put_ct_original_load(rule, v6 ? NFT_CT_DST_IP6 : NFT_CT_DST_IP) &&
+            put_cmp(rule, NFT_CMP_EQ, spec->cdns->addr, v6 ? 16 : 4) &&
+            put_ct_original_load(rule, NFT_CT_PROTO_DST) &&
+            put_cmp(rule, NFT_CMP_EQ, &port_be, sizeof(port_be)) && put_admit(rule);
+    return nft_batch_put_rule(
+        b, rule, built, FILTER_CHAIN ": container DNS: marked, to the engine's resolver", err);
+}
+
+/* NAT_CHAIN, after the DNS redirects: per container network, ip[6] daddr != GATEWAY...
+ * ip[6] daddr NET meta l4proto tcp accept (not redirected to the proxy: a service's own
+ * port 80 or 443 is reached directly). */
+static int put_container_net_nat_rules(struct nft_batch *b, const struct dj_nft_spec *spec,
+                                       dj_error_t *err)
+{
+    if (spec->n_container_networks > DJ_NFT_MAX_CONTAINER_NETS ||
+        spec->n_gateways > DJ_NFT_MAX_CONTAINER_NETS)
+        return dj_error_make(err, EINVAL, "nftables: more than %d container networks or gateways",
+                             DJ_NFT_MAX_CONTAINER_NETS);
+    for (size_t i = 0; i < spec->n_container_networks; i++) {
+        const struct dj_nft_network *net = &spec->container_networks[i];
+        struct nftnl_rule *rule = dnsjail_rule_new(NAT_CHAIN);
+        bool built = rule != NULL;
+
+        for (size_t g = 0; built && g < spec->n_gateways; g++)
+            if (spec->gateways[g].family == net->family)
+                built = put_daddr_cmp(rule, &spec->gateways[g], NFT_CMP_NEQ);
+        built = built && put_daddr_in(rule, net) && put_l4proto_is(rule, IPPROTO_TCP) &&
+                put_accept(rule);
+        if (nft_batch_put_rule(b, rule, built, NAT_CHAIN ": container network: not redirected",
+                               err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* FILTER_CHAIN, after the address rules: ip[6] daddr GATEWAY reject, per gateway; then
+ * ip[6] daddr NET goto admit, per container network. */
+static int put_container_net_filter_rules(struct nft_batch *b, const struct dj_nft_spec *spec,
+                                          dj_error_t *err)
+{
+    for (size_t g = 0; g < spec->n_gateways; g++) {
+        struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+        bool built = rule != NULL && put_daddr_in(rule, &spec->gateways[g]) &&
+                     put_reject(rule, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+
+        if (nft_batch_put_rule(b, rule, built, FILTER_CHAIN ": container network: gateway reject",
+                               err) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < spec->n_container_networks; i++) {
+        struct nftnl_rule *rule = dnsjail_rule_new(FILTER_CHAIN);
+        bool built =
+            rule != NULL && put_daddr_in(rule, &spec->container_networks[i]) && put_admit(rule);
+
+        if (nft_batch_put_rule(b, rule, built, FILTER_CHAIN ": container network accept", err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int nft_build_install_batch(struct nft_batch *b, const struct dj_nft_spec *spec,
                             uint32_t loopback_ifindex, bool replace, dj_error_t *err)
 {
@@ -925,11 +1046,13 @@ int nft_build_install_batch(struct nft_batch *b, const struct dj_nft_spec *spec,
 
     if (nft_batch_put_base_chain(b, NAT_CHAIN, "nat", NAT_PRIORITY, NF_ACCEPT,
                                  "add chain " NAT_CHAIN " (nat, output, -150)", err) < 0 ||
+        put_cdns_nat_rule(b, spec, err) < 0 ||
         put_network_rules(b, spec, NAT_CHAIN, true, err) < 0 ||
         put_redirect_rule(b, IPPROTO_UDP, 53, spec->dns_port,
                           NAT_CHAIN ": udp dport 53 redirect to the DNS port", err) < 0 ||
         put_redirect_rule(b, IPPROTO_TCP, 53, spec->dns_port,
-                          NAT_CHAIN ": tcp dport 53 redirect to the DNS port", err) < 0)
+                          NAT_CHAIN ": tcp dport 53 redirect to the DNS port", err) < 0 ||
+        put_container_net_nat_rules(b, spec, err) < 0)
         return -1;
     if (spec->http_port != 0 &&
         put_redirect_rule(b, IPPROTO_TCP, 80, spec->http_port,
@@ -951,13 +1074,14 @@ int nft_build_install_batch(struct nft_batch *b, const struct dj_nft_spec *spec,
         nft_batch_put_base_chain(b, FILTER_CHAIN, "filter", 0, NF_DROP,
                                  "add chain " FILTER_CHAIN " (filter, output, 0, policy drop)",
                                  err) < 0 ||
-        put_blocked_rules(b, spec, err) < 0 || put_admitted_rule(b, err) < 0 ||
-        put_inbound_reply_rules(b, spec, err) < 0 || put_listener_rules(b, spec, err) < 0 ||
+        put_cdns_filter_rule(b, spec, err) < 0 || put_blocked_rules(b, spec, err) < 0 ||
+        put_admitted_rule(b, err) < 0 || put_inbound_reply_rules(b, spec, err) < 0 ||
+        put_listener_rules(b, spec, err) < 0 ||
         put_oif_accept_rule(b, FILTER_CHAIN, loopback_ifindex, FILTER_CHAIN ": oif lo accept",
                             err) < 0 ||
         put_nd_accept_rules(b, err) < 0 ||
         put_network_rules(b, spec, FILTER_CHAIN, false, err) < 0 ||
-        put_inbound_chain(b, spec, err) < 0)
+        put_container_net_filter_rules(b, spec, err) < 0 || put_inbound_chain(b, spec, err) < 0)
         return -1;
     /* Audit mode lets the rest out (UDP other than 53, ICMP, ...) with a counter only: the
      * limit of what it records (docs/DESIGN.md). */

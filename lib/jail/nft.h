@@ -45,6 +45,10 @@
 #define DJ_NFT_MAX_NETWORKS 64
 #define DJ_NFT_MAX_VIRTUAL_POOLS 2 /* one IPv4, one IPv6 */
 #define DJ_NFT_MAX_BLOCKED 32      /* foreign servers closed off; more refuse the container */
+/* The packet mark of the hook's container-DNS sockets ("dj", then 53). Setting it takes
+ * CAP_NET_ADMIN, or CAP_NET_RAW since Linux 5.17: container-dns refuses allow-cap-net-raw. */
+#define DJ_NFT_CDNS_MARK 0x646a0035U
+#define DJ_NFT_MAX_CONTAINER_NETS 16 /* allow-container-networks: subnets, and gateways */
 
 struct dj_nft_network {
     int family;       /* AF_INET or AF_INET6 */
@@ -82,6 +86,18 @@ struct dj_nft_spec {
     size_t n_blocked; /* at most DJ_NFT_MAX_BLOCKED */
     /* allow-inbound-udp: the container may answer UDP conversations opened from outside. */
     bool inbound_udp;
+    /* container-dns: the engine resolver's address (a host network: /32 or /128), or NULL.
+     * UDP to it on port 53 from packets marked DJ_NFT_CDNS_MARK skips the redirect in nat_out
+     * and is admitted first in filter_out, by the flow's original destination (the engine may
+     * DNAT port 53 to its resolver's real port, which the foreign-server rejects close to
+     * everyone else). */
+    const struct dj_nft_network *cdns;
+    /* allow-container-networks: these subnets are reached directly, any protocol and port
+     * (TCP not redirected to the proxy), but for the gateways, which stay rejected. */
+    const struct dj_nft_network *container_networks;
+    size_t n_container_networks; /* at most DJ_NFT_MAX_CONTAINER_NETS */
+    const struct dj_nft_network *gateways;
+    size_t n_gateways; /* at most DJ_NFT_MAX_CONTAINER_NETS */
 };
 
 /* Raw-frame policing. Frames a process with CAP_NET_RAW sends through a packet socket never
