@@ -18,6 +18,7 @@
 #include "base/cleanup.h"
 #include "jail/control.h"
 #include "daemon/daemonconf.h"
+#include "daemon/sparemsg.h"
 #include "hook.h"
 #include "daemon/sandbox.h"
 #include "daemon/spawn.h"
@@ -52,11 +53,13 @@ static int forward_setting(const struct hook *h, char **out, dj_error_t *err)
  * is in ps and pgrep. Every setting travels in the configuration (lib/daemon/daemonconf.h). Numbers
  * are printed into NUMBERS, which must outlive ARGV. */
 struct daemon_args {
-    const char *argv[40]; /* the program, --container-id, --ready-fd, 16 descriptors, NULL */
+    /* the program, --container-id, --ready-fd, the descriptors (as many as a spare takes:
+     * container-dns adds CDNS_SOCKETS), NULL */
+    const char *argv[6 + 2 * DJ_SPAREMSG_MAX_FDS];
     size_t argc;
-    char numbers[16][12];
+    char numbers[DJ_SPAREMSG_MAX_FDS][12];
     size_t n_numbers;
-    int pass[16];
+    int pass[DJ_SPAREMSG_MAX_FDS];
     size_t n_pass;
 };
 
