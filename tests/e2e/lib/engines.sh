@@ -135,7 +135,7 @@ EOF
 # Debian's docker client against our dockerd only.
 docker_cmd() { timeout -k 5 120 env -u DOCKER_CONTEXT DOCKER_HOST="unix://$E_DOCKER_SOCK" "$E_DOCKER" "$@"; }
 # ctr against our containerd, in its mount namespace (its FIFOs), in namespace djt.
-engines_ctr() { timeout -k 5 120 engines_enter ctr --address "$E_CONTAINERD_SOCK" -n djt "$@"; }
+engines_ctr() { timeout -k 5 120 nsenter --target "$E_HOLDER" --net --mount ctr --address "$E_CONTAINERD_SOCK" -n djt "$@"; }
 
 # The image every Docker container here runs: world.sh's small root filesystem (the host's
 # /usr is bound in at run time), imported, no registry.
@@ -145,10 +145,12 @@ engines_image() {
     tar -C "$r" -c . | docker_cmd import - "$E_IMAGE" >/dev/null
 }
 
-# Both engines, dockerd with RUNTIMES_JSON, and the image. Call after world_up.
-engines_up() { # RUNTIMES_JSON
+# containerd; with RUNTIMES_JSON also dockerd (with those runtimes) and its image. Call after
+# world_up.
+engines_up() { # [RUNTIMES_JSON]
     engines_mountns || tap_bail "cannot make the engines' mount namespace"
     engines_containerd || tap_bail "containerd did not start"
+    [ $# -gt 0 ] || return 0
     engines_dockerd "$1" || tap_bail "dockerd did not start"
     engines_image || tap_bail "cannot import the test image"
 }
