@@ -14,6 +14,8 @@
 #     container has no CAP_NET_RAW;
 #   - --runtime dnsjail by default (CAP_NET_RAW granted): refused, and Docker's error names the
 #     key to set in one line;
+#   - a runtime whose configuration dnsjail-runtime cannot load: refused, and Docker's error
+#     carries the wrapper's reason (written to runc's JSON log, where Docker reads it);
 #   - a detached jailed container: its daemons and table exist while it runs, `docker rm -f`
 #     leaves nothing; normal exit leaves nothing either (Docker deletes at exit).
 # shellcheck source-path=SCRIPTDIR source=world.sh
@@ -48,8 +50,12 @@ runtime_json() { # NAME CONF [MORE ARGS...]
     done
     printf '"%s": {"path": "%s", "runtimeArgs": [%s]}' "$name" "$W_RUNTIME" "$list"
 }
+# A configuration the wrapper cannot load: its own refusal, which Docker shows only when it is
+# in runc's JSON log (--log), since Docker reads the reason from there.
+printf '# written by tests/e2e/docker.sh\nno-such-key-%s = 1\n' "$TAG" >"$W_TMP/broken.conf"
 engines_up "{ $(runtime_json dnsjail "$W_CONF"), $(runtime_json dnsjail-web "$W_CONF" --profile web),
-    $(runtime_json dnsjail-dropraw "$W_TMP/dropraw.conf") }"
+    $(runtime_json dnsjail-dropraw "$W_TMP/dropraw.conf"),
+    $(runtime_json dnsjail-broken "$W_TMP/broken.conf") }"
 
 # In the container: probe.py's probes, then HTTP to the site and to a denied host with curl,
 # then the effective capabilities. One "LABEL key=value ..." line each.
@@ -100,7 +106,7 @@ docker_gone() { # WHAT CID
     tap_check "$1: no namespace state left" state_empty
 }
 
-tap_plan 63
+tap_plan 67
 
 # ---- control: Docker's own runc, no dnsjail: every probe reaches the canary ----------------
 t=$(world_random)
@@ -180,6 +186,16 @@ docker_gone "$W" "$CID"
 # Positive control for the capability check: Docker's defaults grant it.
 tap_check "control: without dnsjail the container has CAP_NET_RAW (what the refusal is about)" \
     eval 'docker_probe "$W_ID-rawctl" "$(world_random)" && has_cap_net_raw' || show
+
+# ---- the wrapper's own refusal reaches docker run's error -----------------------------------
+t=$(world_random)
+docker_probe "$W_ID-broken" "$t" --runtime dnsjail-broken --cap-drop NET_RAW
+W="a configuration dnsjail-runtime cannot load"
+tap_check "$W: docker run fails" test "$RUN_RC" -ne 0
+tap_check "$W: nothing ran" eval '! grep -q "^probe-done" "$RUN_OUT"'
+tap_check "$W: Docker's error carries the wrapper's reason (the file and its unknown key)" \
+    grep -qF "broken.conf:2: unknown key 'no-such-key-$TAG'" "$RUN_ERR" || show
+tap_check "$W: the canary saw nothing of it" canary_none "$t"
 
 # ---- a running jailed container, then docker rm -f ------------------------------------------
 W="detached, docker rm -f"
