@@ -5,6 +5,9 @@
 #   - control (plain runc): every probe of world.sh's battery reaches the canary;
 #   - jailed through the wrapper (drop-cap-net-raw = true: containerd's default spec grants
 #     CAP_NET_RAW): the battery's jailed checks, and nothing left after exit;
+#   - HTTP with io.dnsjail.allow=allowed.test (annotations reach the hook under containerd): the
+#     site is reached, a denied host gets 403 and nothing leaves; without the jail (control) the
+#     same request reaches the canary;
 #   - the wrapper without drop-cap-net-raw: refused, the error names the key, nothing ran;
 #   - a detached container, killed and removed with ctr: its daemons and table go with it.
 # shellcheck source-path=SCRIPTDIR source=world.sh
@@ -17,7 +20,11 @@ world_require_build
 [ -x "$top_builddir/runtime/dnsjail-runtime" ] ||
     tap_skip_all "not built: $top_builddir/runtime/dnsjail-runtime"
 
+SITE_IP=203.0.113.80
+TAG=$(world_random)
+world_dns_answer allowed.test "$SITE_IP"
 world_up
+world_site site "$SITE_IP" "site-$TAG" || tap_bail "the site did not start"
 world_dnsjail_conf --file "$W_TMP/keepraw.conf" || tap_bail "cannot write a configuration"
 world_dnsjail_conf "drop-cap-net-raw = true" || tap_bail "cannot write the configuration"
 # shellcheck disable=SC2119 # containerd only: no Docker runtimes
@@ -27,10 +34,35 @@ engines_wrapper_script "$E_CTR_WRAPPER" "$W_CONF" || tap_bail "cannot write the 
 engines_wrapper_script "$E_DIR/dnsjail-runtime-keepraw" "$W_TMP/keepraw.conf" ||
     tap_bail "cannot write the wrapper script"
 
-tap_plan 74
+tap_plan 87
 
 world_battery_control containerd
 world_battery_jailed containerd
+
+# ---- HTTP: the allowed site and a denied host, with and without the jail --------------------
+# http-probe.sh TAG [probe.py probes]: one DNS probe, then HTTP to allowed.test and denied-TAG.test.
+http_run() { # LABEL JAIL ANNOTATIONS TAG
+    world_ctns "$1" || tap_bail "cannot make a namespace"
+    run_container containerd "$W_ID-$1" "$W_NS" "$2" "$3" -- /http-probe.sh "$4" \
+        "dns|dns_resolv|secret-$4-h.attacker.test|A|-|udp"
+}
+t=$(world_random)
+http_run ctrhttpctl no "" "$t"
+W="containerd control, HTTP"
+tap_check "$W: the site answered http://allowed.test/" site_body_is "site-$TAG" || _show_run
+tap_check "$W: the request to a denied host reached the canary" canary_saw_net "path-$t"
+t=$(world_random)
+http_run ctrhttp yes "io.dnsjail.allow=allowed.test" "$t"
+NS=$W_NS
+W="containerd jailed, io.dnsjail.allow=allowed.test"
+tap_check "$W: the container ran (exit 0)" test "$RUN_RC" -eq 0 || _show_run
+tap_check "$W: DNS answered 6.6.6.6 by the stub" probe_is "$RUN_OUT" dns_resolv answers "A:6.6.6.6"
+tap_check "$W: the allowed site was reached through the proxy" site_body_is "site-$TAG" || _show_run
+tap_check "$W: a denied host gets 403 from the proxy" probe_is "$RUN_OUT" http_denied code 403 ||
+    _show_run
+tap_check "$W: the container has no CAP_NET_RAW (drop-cap-net-raw)" lacks_cap_net_raw
+tap_check "$W: the canary saw nothing of this run" canary_none "$t"
+assert_gone "$W" "$RUN_CID" "$NS"
 
 # ---- CAP_NET_RAW kept (no drop-cap-net-raw): refused ---------------------------------------
 t=$(world_random)

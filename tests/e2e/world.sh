@@ -206,6 +206,20 @@ world_servers_ns() { # LABEL PREFIX...
     W_SRV_NS=/run/netns/$name
 }
 
+# A web site behind the test internet: httpserve.py answering every GET on IP:80 with BODY, in a
+# server namespace of its own (so the canary never sees its traffic). A name leads there with
+# world_dns_answer NAME IP before world_up. Call after world_up.
+world_site() { # LABEL IP BODY
+    world_servers_ns "$1" "$2/32" || return 1
+    nsenter --net="$W_SRV_NS" python3 "$W_E2E_DIR/lib/httpserve.py" "$2" 80 "$3" \
+        >"$W_TMP/site-$1.out" 2>&1 &
+    W_PIDS+=($!)
+    wait_until 10 grep -qs '^ready' "$W_TMP/site-$1.out" || {
+        tap_diag_file "$W_TMP/site-$1.out"
+        return 1
+    }
+}
+
 # Attaches namespace NAME to the internet's bridge with host number N.
 world_attach() { # NSNAME N
     local ns=$1 n=$2 port=djp$2
@@ -602,6 +616,15 @@ probe_field() { # FILE LABEL KEY
 probe_is() { [ "$(probe_field "$1" "$2" "$3")" = "$4" ]; }
 probe_isnt() { local v; v=$(probe_field "$1" "$2" "$3"); [ -n "$v" ] && [ "$v" != "$4" ]; }
 probe_fast() { local ms; ms=$(probe_field "$1" "$2" ms); [ -n "$ms" ] && [ "$ms" -lt "${3:-1000}" ]; }
+
+# Lines of tests/e2e/http-probe.sh's output in $RUN_OUT: the site's reply (httpserve.py logs
+# nothing, so its body, BODY with the newline as "_", is the proof it was reached), and whether
+# the container's effective capabilities (a hex mask) hold CAP_NET_RAW (bit 13); without the
+# line neither is true.
+site_body_is() { probe_is "$RUN_OUT" http_allowed body "${1}_"; }
+caps_of_run() { probe_field "$RUN_OUT" caps eff; }
+has_cap_net_raw() { local c; c=$(caps_of_run); [ -n "$c" ] && (((0x$c >> 13) & 1)); }
+lacks_cap_net_raw() { local c; c=$(caps_of_run); [ -n "$c" ] && ! (((0x$c >> 13) & 1)); }
 
 # ---- the battery every runtime goes through -----------------------------------------------
 # The probes (probe.py's arguments), with a fresh random tag in every name and payload.

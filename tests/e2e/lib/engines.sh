@@ -218,7 +218,7 @@ engines_wrapper_script() { # FILE CONF [dnsjail-runtime OPTIONS...]
 }
 
 # world.sh's run_container for RUNTIME "containerd": `ctr run` of a rootfs (the host's /usr
-# bound read-only, probe.py at /probe.py) in namespace NSPATH; JAIL yes runs it through
+# bound read-only, probe.py and http-probe.sh at /) in namespace NSPATH; JAIL yes runs it through
 # $E_CTR_WRAPPER (engines_wrapper_script), no through plain runc.
 E_CTR_WRAPPER=
 run_container_containerd() { # containerd ID NSPATH JAIL ANNOTATIONS -- CMD...
@@ -239,6 +239,7 @@ run_container_containerd() { # containerd ID NSPATH JAIL ANNOTATIONS -- CMD...
         --env PATH=/usr/local/bin:/usr/bin:/bin \
         --mount type=bind,src=/usr,dst=/usr,options=rbind:ro \
         --mount "type=bind,src=$W_E2E_DIR/probe.py,dst=/probe.py,options=rbind:ro" \
+        --mount "type=bind,src=$W_E2E_DIR/http-probe.sh,dst=/http-probe.sh,options=rbind:ro" \
         "${opts[@]}" "$rootfs" "$id" "$@"
 }
 delete_force_containerd() { # ID
@@ -248,7 +249,7 @@ delete_force_containerd() { # ID
 }
 
 # ---- containers under Docker --------------------------------------------------------------
-# docker run of the test image with the host's /usr and probe.py bound in; leaves RUN_* as
+# docker run of the test image with the host's /usr, probe.py and http-probe.sh bound in; leaves RUN_* as
 # world.sh's runners do, RUN_CID the container's full id (what the runtime and the hook get).
 # OPTIONS are docker run's (--runtime, --cap-drop, ...).
 run_docker() { # NAME [docker run options] -- CMD...
@@ -261,7 +262,8 @@ run_docker() { # NAME [docker run options] -- CMD...
     [ "${1:-}" = "--" ] && shift
     W_CONTAINERS+=("docker $name")
     _run_capture "$name" docker_cmd run --name "$name" \
-        -v /usr:/usr:ro -v "$W_E2E_DIR/probe.py:/probe.py:ro" "${opts[@]}" "$E_IMAGE" "$@"
+        -v /usr:/usr:ro -v "$W_E2E_DIR/probe.py:/probe.py:ro" \
+        -v "$W_E2E_DIR/http-probe.sh:/http-probe.sh:ro" "${opts[@]}" "$E_IMAGE" "$@"
     # shellcheck disable=SC2034 # for the caller, as world.sh's runners leave it
     RUN_CID=$(docker_cmd inspect -f '{{.Id}}' "$name" 2>/dev/null)
     return 0
