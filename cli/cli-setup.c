@@ -129,9 +129,47 @@ static int apply_file(const struct setup *s, const char *engine, const char *pat
 
 /* ---- Docker: daemon.json ----------------------------------------------------------------- */
 
-static bool is_ours(const char *runtime_name)
+static bool json_string_is(yajl_val v, const char *want)
 {
-    return strcmp(runtime_name, "dnsjail") == 0 || strncmp(runtime_name, "dnsjail-", 8) == 0;
+    return YAJL_IS_STRING(v) && strcmp(v->u.string, want) == 0;
+}
+
+/* A runtime entry setup wrote: named dnsjail or dnsjail-PROFILE and holding exactly what
+ * setup writes for that name. The name alone proves nothing: an admin's own "dnsjail-ci"
+ * (another path, other arguments) is theirs, and setup and --undo leave it alone. */
+static bool is_ours(const char *name, yajl_val entry)
+{
+    const char *profile = NULL;
+    yajl_val path, args;
+
+    if (strncmp(name, "dnsjail-", 8) == 0)
+        profile = name + 8;
+    else if (strcmp(name, "dnsjail") != 0)
+        return false;
+    if (!YAJL_IS_OBJECT(entry) || entry->u.object.len != (profile != NULL ? 2u : 1u))
+        return false;
+    path = yajl_tree_get(entry, (const char *[]){"path", NULL}, yajl_t_any);
+    if (path == NULL || !json_string_is(path, RUNTIME_PATH))
+        return false;
+    if (profile == NULL)
+        return true;
+    args = yajl_tree_get(entry, (const char *[]){"runtimeArgs", NULL}, yajl_t_any);
+    return args != NULL && YAJL_IS_ARRAY(args) && args->u.array.len == 2 &&
+           json_string_is(args->u.array.values[0], "--profile") &&
+           json_string_is(args->u.array.values[1], profile);
+}
+
+/* The runtime NAME of daemon.json's "runtimes" (NULL: none). */
+static yajl_val runtime_entry(yajl_val root, const char *name)
+{
+    yajl_val runtimes = root != NULL
+                            ? yajl_tree_get(root, (const char *[]){"runtimes", NULL}, yajl_t_object)
+                            : NULL;
+
+    for (size_t i = 0; runtimes != NULL && i < runtimes->u.object.len; i++)
+        if (strcmp(runtimes->u.object.keys[i], name) == 0)
+            return runtimes->u.object.values[i];
+    return NULL;
 }
 
 static void gen_str(yajl_gen g, const char *s)
@@ -217,13 +255,13 @@ static char *docker_text(const struct setup *s, yajl_val root, bool edit)
 
             seen_runtimes = true;
             for (size_t k = 0; k < v->u.object.len; k++)
-                kept += !is_ours(v->u.object.keys[k]);
+                kept += !is_ours(v->u.object.keys[k], v->u.object.values[k]);
             if (s->undo && kept == 0)
                 continue; /* it held only ours */
             gen_str(g, key);
             yajl_gen_map_open(g);
             for (size_t k = 0; k < v->u.object.len; k++) {
-                if (is_ours(v->u.object.keys[k]))
+                if (is_ours(v->u.object.keys[k], v->u.object.values[k]))
                     continue;
                 gen_str(g, v->u.object.keys[k]);
                 gen_value(g, v->u.object.values[k]);
@@ -235,7 +273,9 @@ static char *docker_text(const struct setup *s, yajl_val root, bool edit)
         }
         if (edit && strcmp(key, "default-runtime") == 0) {
             seen_default = true;
-            if (s->undo && YAJL_IS_STRING(v) && is_ours(YAJL_GET_STRING(v)))
+            /* Taken back only when it names a runtime of ours that goes with it. */
+            if (s->undo && YAJL_IS_STRING(v) &&
+                is_ours(YAJL_GET_STRING(v), runtime_entry(root, YAJL_GET_STRING(v))))
                 continue;
             gen_str(g, key);
             if (!s->undo && s->make_default)
@@ -296,6 +336,23 @@ static int setup_docker(const struct setup *s, dj_error_t *err)
                 return dj_error_make(err, 0, "%s: \"runtimes\" is not an object; left as it is",
                                      path);
             }
+        }
+    }
+    /* A runtime of the admin's under a name setup would write: refused, never replaced. */
+    for (size_t i = 0; !s->undo && i <= s->n_profiles; i++) {
+        char name[64];
+        yajl_val entry;
+
+        snprintf(name, sizeof(name), i == 0 ? "dnsjail" : "dnsjail-%s",
+                 i == 0 ? "" : s->profiles[i - 1]);
+        entry = runtime_entry(root, name);
+        if (entry != NULL && !is_ours(name, entry)) {
+            yajl_tree_free(root);
+            return dj_error_make(err, 0,
+                                 "%s: the runtime \"%s\" there is not one dnsjail setup writes "
+                                 "(its path or arguments differ); left as it is: rename or "
+                                 "remove it first",
+                                 path, name);
         }
     }
     before = docker_text(s, root, false);

@@ -11,7 +11,8 @@ testing=(clang libclang-rt-14-dev crun podman dnsperf busybox-static openssl unb
          knot-dnsutils debhelper dpkg-dev uidmap
          iodine net-tools  # iodine sets up its tun device with ifconfig
          valgrind python3-prometheus-client  # nftables.sh's leak checks, metrics.sh's parser
-         python3-yaml)  # k8s-installer.sh reads the Kubernetes manifests
+         python3-yaml  # k8s-installer.sh reads the Kubernetes manifests
+         docker.io containerd)  # docker.sh and containerd.sh start private daemons of their own
 # The peers the benchmarks under bench/ measure against.
 benchmarking=(dnsperf dnsmasq-base unbound nginx libnginx-mod-stream haproxy hyperfine
               valgrind strace gnuplot-nox linux-perf crun)
@@ -37,5 +38,69 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+apt_install() { apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends "$@" >/dev/null; }
+
+# The engines' packages want to run as this machine's services; the tests start private
+# daemons instead, inside their own network namespaces. Their maintainer scripts must start
+# nothing (policy-rc.d answers 101, "action forbidden", to invoke-rc.d), they stay disabled for
+# boot after, and the host's firewall and forwarding must come out exactly as they went in: a
+# dockerd that ran once here would have opened both to the real network. They go in last, in
+# an install of their own, so that nft (nftables, installed with the rest) can take the
+# "before" picture.
+engines=(docker.io containerd)
+others=()
+engines_missing=()
+for pkg in "${missing[@]}"; do
+	case " ${engines[*]} " in
+	*" $pkg "*) engines_missing+=("$pkg") ;;
+	*) others+=("$pkg") ;;
+	esac
+done
+
 apt-get update -q >/dev/null
-apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+[ ${#others[@]} -eq 0 ] || apt_install "${others[@]}"
+[ ${#engines_missing[@]} -gt 0 ] || exit 0
+
+policy=/usr/sbin/policy-rc.d
+own_policy=false
+host_net_state() { nft list ruleset 2>&1; echo "ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)"; }
+net_before=$(host_net_state)
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\n# install-deps.sh: no service starts during this install\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	own_policy=true
+	trap 'rm -f "$policy"' EXIT
+fi
+apt_install "${engines_missing[@]}"
+
+units=(docker.service docker.socket containerd.service)
+systemctl disable "${units[@]}" >/dev/null 2>&1 || true
+# Without a running systemd (a container, a chroot) nothing was started, nothing to stop.
+if [ -d /run/systemd/system ]; then
+	systemctl stop "${units[@]}" >/dev/null 2>&1 || true
+fi
+if $own_policy; then
+	rm -f "$policy"
+	trap - EXIT
+fi
+failed=false
+for unit in "${units[@]}"; do
+	if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+		echo "install-deps: $unit is still enabled for boot" >&2
+		failed=true
+	fi
+	if [ -d /run/systemd/system ] && systemctl is-active --quiet "$unit"; then
+		echo "install-deps: $unit is running" >&2
+		failed=true
+	fi
+done
+net_after=$(host_net_state)
+if [ "$net_before" != "$net_after" ]; then
+	echo "install-deps: installing ${engines_missing[*]} changed the host's nftables ruleset or ip_forward:" >&2
+	diff <(echo "$net_before") <(echo "$net_after") >&2
+	failed=true
+fi
+if $failed; then
+	echo "install-deps: FAILED: the engines' packages touched the host; see above" >&2
+	exit 1
+fi

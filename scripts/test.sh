@@ -1,11 +1,13 @@
 #!/bin/bash
 # The whole test suite, from a fresh Debian 12 machine (run as root: the end-to-end tests start
 # real containers in network namespaces they create):
-#   1. installs what is missing (apt-get),
+#   1. installs what is missing (apt-get; docker.io and containerd without ever running them
+#      as this machine's services: scripts/install-deps.sh),
 #   2. runs two lanes at once:
 #      - in the foreground, the build with -Werror (_build/), then the end-to-end tests with
-#        runc, crun and podman, one suite at a time (make check-e2e: they time how fast things
-#        fail, and mostly wait on containers);
+#        runc, crun, podman, and a private dockerd and containerd in the test namespaces
+#        (tests/e2e/lib/engines.sh), one suite at a time (make check-e2e: they time how fast
+#        things fail, and mostly wait on containers);
 #      - beside it, at lower priority (nice): a build with AddressSanitizer and
 #        UndefinedBehaviorSanitizer (_build-asan/) is configured; once the main build is done,
 #        the unit tests, fuzzers, CLI and doc tests run in parallel (make check-fast); the

@@ -43,6 +43,26 @@ ok "... no dnsjail runtime left, nvidia kept" eval '[ "$(jget "$dj" "sorted(d[\"
 ok "... default-runtime dnsjail removed" eval '[ "$(jget "$dj" "d[\"default-runtime\"]")" = missing ]'
 ok "... every other key as it was" eval '[ "$(jget "$dj" "sorted((k, json.dumps(v, sort_keys=True)) for k, v in d.items() if k not in (\"runtimes\", \"default-runtime\"))")" = "$keys_before" ]'
 
+# An admin's own runtime under a dnsjail-* name is theirs: setup and --undo leave it alone.
+cat >"$dj" <<'JSON'
+{"runtimes": {"dnsjail-ci": {"path": "/opt/ci/dnsjail-runtime", "runtimeArgs": ["--config", "/etc/ci.conf"]},
+              "dnsjail-web": {"path": "/usr/bin/dnsjail-runtime", "runtimeArgs": ["--profile", "web", "--config", "/etc/web.conf"]}},
+ "default-runtime": "dnsjail-ci"}
+JSON
+admin_entries() { jget "$dj" 'json.dumps([d["runtimes"].get(k) for k in ("dnsjail-ci", "dnsjail-web")], sort_keys=True)'; }
+entries_before=$(admin_entries)
+run setup docker --root "$root"
+ok "the admin's own dnsjail-ci and dnsjail-web: setup adds dnsjail" eval '[ "$rc" -eq 0 ] && [ "$(jget "$dj" "d[\"runtimes\"][\"dnsjail\"][\"path\"].endswith(\"/dnsjail-runtime\")")" = True ]'
+ok "... and keeps theirs as they were" eval '[ "$(admin_entries)" = "$entries_before" ]'
+run setup docker --root "$root" --undo
+ok "--undo: removes dnsjail only" eval '[ "$rc" -eq 0 ] && [ "$(jget "$dj" "sorted(d[\"runtimes\"])")" = "['"'"'dnsjail-ci'"'"', '"'"'dnsjail-web'"'"']" ]'
+ok "... keeps theirs as they were" eval '[ "$(admin_entries)" = "$entries_before" ]'
+ok "... and their default-runtime dnsjail-ci" eval '[ "$(jget "$dj" "d[\"default-runtime\"]")" = dnsjail-ci ]'
+sum=$(sha256sum <"$dj")
+run setup docker --root "$root" --profile web
+ok "--profile web where the admin has a dnsjail-web of their own: refused, one line naming it" eval '[ "$rc" -eq 1 ] && [ "$(wc -l <"$tmp/out")" = 1 ] && out_has "\"dnsjail-web\"" && out_has "left as it is"'
+ok "... and the file untouched" eval '[ "$(sha256sum <"$dj")" = "$sum" ]'
+
 rm -f "$dj"
 run setup docker --root "$root"
 ok "docker without a daemon.json: creates one with only the runtime" eval '[ "$rc" -eq 0 ] && [ "$(jget "$dj" "sorted(d)")" = "['"'"'runtimes'"'"']" ]'

@@ -145,7 +145,7 @@ pe2e_gone() { # WHAT ID NSPATH
     tap_check "$1: no dnsjail-dnsstub or dnsjail-proxy left for the container" \
         wait_until 5 no_daemon_for "$2" || tap_diag "$(daemons_for "$2")"
     tap_check "$1: no stub or proxy of this run left at all" wait_until 5 no_daemons_at_all
-    tap_check "$1: no state left" eval 'state_clean_for "$2" && state_empty'
+    tap_check "$1: no state left" state_gone_for "$2"
     tap_check "$1: no namespace reference mounted under the state dir" no_mounts_under_state
     tap_check "$1: table inet dnsjail removed" no_nft_table_in "$3"
 }

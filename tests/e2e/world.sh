@@ -206,6 +206,20 @@ world_servers_ns() { # LABEL PREFIX...
     W_SRV_NS=/run/netns/$name
 }
 
+# A web site behind the test internet: httpserve.py answering every GET on IP:80 with BODY, in a
+# server namespace of its own (so the canary never sees its traffic). A name leads there with
+# world_dns_answer NAME IP before world_up. Call after world_up.
+world_site() { # LABEL IP BODY
+    world_servers_ns "$1" "$2/32" || return 1
+    nsenter --net="$W_SRV_NS" python3 "$W_E2E_DIR/lib/httpserve.py" "$2" 80 "$3" \
+        >"$W_TMP/site-$1.out" 2>&1 &
+    W_PIDS+=($!)
+    wait_until 10 grep -qs '^ready' "$W_TMP/site-$1.out" || {
+        tap_diag_file "$W_TMP/site-$1.out"
+        return 1
+    }
+}
+
 # Attaches namespace NAME to the internet's bridge with host number N.
 world_attach() { # NSNAME N
     local ns=$1 n=$2 port=djp$2
@@ -384,6 +398,8 @@ runtime_delete_force() { # RUNTIME ID
         runc) runc_cmd delete -f "$2" ;;
         crun) crun_cmd delete -f "$2" ;;
         podman) podman_cmd rm -f "$2" ;;
+        # Runners defined elsewhere (tests/e2e/lib/engines.sh's docker, containerd).
+        *) "delete_force_$1" "$2" ;;
     esac
 }
 
@@ -424,6 +440,11 @@ run_podman() { # ID NSPATH HOOKSDIR [podman run options] -- CMD...
 # JAIL: yes (our hook) or no (no hook at all). ANNOTATIONS: space-separated K=V.
 run_container() {
     local runtime=$1 id=$2 ns=$3 jail=$4 annotations=$5
+    # Runners defined elsewhere take the same arguments (tests/e2e/lib/engines.sh's containerd).
+    if declare -F "run_container_$runtime" >/dev/null; then
+        "run_container_$runtime" "$@"
+        return
+    fi
     shift 5
     [ "${1:-}" = "--" ] && shift
     local a opts=()
@@ -520,6 +541,10 @@ has_stub_for() { [ -n "$(stub_for "$1")" ]; }
 # world_dnsjail_conf yet) they cannot look, and fail.
 no_daemon_for() { world_daemons_known && [ -z "$(daemons_for "$1")" ]; }
 no_daemons_at_all() { world_daemons_known && [ -z "$(world_daemons)" ]; }
+# Both at once, as one command for wait_until and tap_check. (Not `eval 'no_daemon_for "$2"'`:
+# eval runs in the caller's caller, where $2 is eval's own argument, the check's text, which
+# names no container, so the check could never fail.)
+no_daemon_left_for() { no_daemon_for "$1" && no_daemons_at_all; }
 world_daemons_known() {
     [ -n "$W_STUB_EXE" ] || { echo "no daemon executable known: world_dnsjail_conf first" >&2; return 1; }
 }
@@ -545,12 +570,24 @@ daemon_argv_descriptors_only() { # ID
 }
 # No per-container record and no namespace state left (for a namespace no one else uses).
 state_clean_for() { [ ! -e "$W_STATE/containers/$1" ]; }
+state_gone_for() { state_clean_for "$1" && state_empty; }
 state_empty() {
     [ -z "$(find "$W_STATE/containers" "$W_STATE/netns" -mindepth 1 2>/dev/null)" ]
 }
 nft_table_in() { nsenter --net="$1" nft list table inet dnsjail >/dev/null 2>&1; }
-# The hook must not leave namespace references (bind mounts) behind under its state dir.
-no_mounts_under_state() { ! grep -q " $W_STATE" /proc/self/mountinfo; }
+# The hook must not leave namespace references (bind mounts) behind under its state dir: in
+# this mount namespace, and in those the runtimes run in (W_MOUNT_NAMESPACES: nsfs paths, e.g.
+# tests/e2e/lib/engines.sh's private one, where the hooks of Docker's and containerd's
+# containers run).
+W_MOUNT_NAMESPACES=()
+no_mounts_under_state() {
+    local mnt
+    grep -q " $W_STATE" /proc/self/mountinfo && return 1
+    for mnt in "${W_MOUNT_NAMESPACES[@]}"; do
+        nsenter --mount="$mnt" cat /proc/self/mountinfo | grep -q " $W_STATE" && return 1
+    done
+    return 0
+}
 no_nft_table_in() { ! nft_table_in "$1"; }
 # The hook's log has a dns_query line for QNAME from container ID.
 log_has_query() { # ID QNAME
@@ -561,7 +598,8 @@ log_has_event() { /usr/bin/python3 "$W_E2E_DIR/lib/logquery.py" event "$W_LOG" "
 # After a container went: no stub for it, no state for it, no table in NSPATH (if given).
 assert_gone() { # DESCRIPTION ID [NSPATH]
     # By its arguments, and by its executable: this run has no other jailed container alive.
-    tap_check "$1: no dnsjail daemon left" wait_until 5 eval 'no_daemon_for "$2" && no_daemons_at_all'
+    tap_check "$1: no dnsjail daemon left" wait_until 5 no_daemon_left_for "$2" ||
+        tap_diag "left: $(world_daemons)"
     tap_check "$1: no state left for the container" state_clean_for "$2"
     tap_check "$1: no namespace reference mounted under the state dir" no_mounts_under_state
     if [ -n "${3:-}" ]; then
@@ -578,6 +616,15 @@ probe_field() { # FILE LABEL KEY
 probe_is() { [ "$(probe_field "$1" "$2" "$3")" = "$4" ]; }
 probe_isnt() { local v; v=$(probe_field "$1" "$2" "$3"); [ -n "$v" ] && [ "$v" != "$4" ]; }
 probe_fast() { local ms; ms=$(probe_field "$1" "$2" ms); [ -n "$ms" ] && [ "$ms" -lt "${3:-1000}" ]; }
+
+# Lines of tests/e2e/http-probe.sh's output in $RUN_OUT: the site's reply (httpserve.py logs
+# nothing, so its body, BODY with the newline as "_", is the proof it was reached), and whether
+# the container's effective capabilities (a hex mask) hold CAP_NET_RAW (bit 13); without the
+# line neither is true.
+site_body_is() { probe_is "$RUN_OUT" http_allowed body "${1}_"; }
+caps_of_run() { probe_field "$RUN_OUT" caps eff; }
+has_cap_net_raw() { local c; c=$(caps_of_run); [ -n "$c" ] && (((0x$c >> 13) & 1)); }
+lacks_cap_net_raw() { local c; c=$(caps_of_run); [ -n "$c" ] && ! (((0x$c >> 13) & 1)); }
 
 # ---- the battery every runtime goes through -----------------------------------------------
 # The probes (probe.py's arguments), with a fresh random tag in every name and payload.
