@@ -264,6 +264,27 @@ tap_check "exists prints yes after ensure" test "$(in_jail "$tool" exists)" = ye
 tap_check "remove after ensure succeeds" in_jail "$tool" remove
 tap_check "the namespace outside the jail has no table" test "$(in_net "$tool" exists)" = no
 
+# ---- container-dns and allow-container-networks: the rules' places ------------------------
+echo "# container-dns and allow-container-networks"
+tap_check "install with --container-dns, --container-net and --gateway" \
+    in_jail "$tool" install "$DNS_PORT" --container-dns 127.0.0.11 --container-net 198.18.5.0/24 \
+    --gateway 198.18.5.1
+tap_check "nat_out: the marked sockets skip the redirect first; the network (not its gateway) is not redirected" \
+    body_matches nat_out "$nat_head" \
+    'meta mark 0x646a0035 ip daddr 127\.0\.0\.11 udp dport 53 accept' \
+    "udp dport 53 redirect to :$DNS_PORT" "tcp dport 53 redirect to :$DNS_PORT" \
+    'ip daddr != 198\.18\.5\.1 ip daddr 198\.18\.5\.0/24 meta l4proto tcp accept'
+mapfile -t filter_cdns < <(
+    echo "meta mark 0x646a0035 meta nfproto ipv4 meta l4proto udp ct original ip daddr 127\.0\.0\.11 ct original proto-dst 53 $admit"
+    filter_rules "$DNS_PORT" | sed '$d' | sed '$d'
+    echo 'ip daddr 198\.18\.5\.1 reject with icmpx (type )?admin-prohibited'
+    echo "ip daddr 198\.18\.5\.0/24 $admit"
+    filter_rules "$DNS_PORT" | tail -n 2
+)
+tap_check "filter_out: the marked sockets first (by the original destination), the gateway rejected before its network" \
+    body_matches filter_out "$filter_head" "${filter_cdns[@]}"
+tap_check "remove after the container options" in_jail "$tool" remove
+
 # ---- 4. behaviour --------------------------------------------------------------------------
 echo "# behaviour with the table installed (DNS $DNS_PORT, HTTP $HTTP_PORT, no TLS proxy)"
 tap_check "install $DNS_PORT $HTTP_PORT 0" in_jail "$tool" install "$DNS_PORT" "$HTTP_PORT" 0

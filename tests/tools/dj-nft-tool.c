@@ -7,6 +7,7 @@
 #include "jail/nft.h"
 #include "jail/policy.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,10 +17,14 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: dj-nft-tool install|ensure DNS_PORT [HTTP_PORT TLS_PORT] [--allow RULES]\n"
+                 "                 [--container-dns ADDR] [--container-net ADDR/PREFIX]\n"
+                 "                 [--gateway ADDR]\n"
                  "       dj-nft-tool exists\n"
                  "       dj-nft-tool remove\n"
                  "A port of 0 leaves that proxy redirect out. The address rules in RULES\n"
-                 "(io.dnsjail.allow syntax) are let through directly.\n");
+                 "(io.dnsjail.allow syntax) are let through directly; --container-dns,\n"
+                 "--container-net and --gateway (IPv4, one each) as the hook's\n"
+                 "container-dns and allow-container-networks.\n");
 }
 
 static bool parse_port(const char *text, bool zero_allowed, uint16_t *port)
@@ -38,15 +43,66 @@ static bool parse_port(const char *text, bool zero_allowed, uint16_t *port)
     return true;
 }
 
+/* ADDR or ADDR/PREFIX (IPv4) into *NET; false when it is neither. */
+static bool parse_net4(const char *text, struct dj_nft_network *net)
+{
+    char copy[32];
+    char *slash;
+    unsigned long prefix = 32;
+
+    if (strlen(text) >= sizeof(copy))
+        return false;
+    strcpy(copy, text);
+    slash = strchr(copy, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        prefix = strtoul(slash + 1, NULL, 10);
+        if (prefix > 32)
+            return false;
+    }
+    net->family = AF_INET;
+    net->prefix = (uint8_t)prefix;
+    return inet_pton(AF_INET, copy, net->addr) == 1;
+}
+
+/* Takes the trailing --container-dns, --container-net and --gateway options off ARGV. */
+static int take_container_options(int *argc, char **argv, struct dj_nft_spec *spec,
+                                  struct dj_nft_network nets[3])
+{
+    while (*argc >= 5) {
+        const char *option = argv[*argc - 2], *value = argv[*argc - 1];
+
+        if (strcmp(option, "--container-dns") == 0 && parse_net4(value, &nets[0])) {
+            spec->cdns = &nets[0];
+        } else if (strcmp(option, "--container-net") == 0 && parse_net4(value, &nets[1])) {
+            spec->container_networks = &nets[1];
+            spec->n_container_networks = 1;
+        } else if (strcmp(option, "--gateway") == 0 && parse_net4(value, &nets[2])) {
+            spec->gateways = &nets[2];
+            spec->n_gateways = 1;
+        } else {
+            return strncmp(option, "--c", 3) == 0 || strcmp(option, "--gateway") == 0 ? -1 : 0;
+        }
+        *argc -= 2;
+    }
+    return 0;
+}
+
 /* "install" replaces a table that is there; "ensure" keeps it and prints whether it created. */
 static int run_install(int argc, char **argv, bool keep, dj_error_t *err)
 {
     struct dj_nft_spec spec = {0};
     struct dj_allow_rule *rules = NULL;
     struct dj_nft_network *networks = NULL;
+    struct dj_nft_network container_nets[3];
     size_t n_rules = 0;
     int r;
 
+    memset(container_nets, 0, sizeof(container_nets));
+    if (take_container_options(&argc, argv, &spec, container_nets) < 0) {
+        usage(stderr);
+        return 2;
+    }
     if (argc >= 5 && strcmp(argv[argc - 2], "--allow") == 0) {
         if (dj_allow_parse(argv[argc - 1], true, &rules, &n_rules, err) < 0 ||
             dj_nft_networks_from_rules(rules, n_rules, &networks, &spec.n_networks, err) < 0) {
