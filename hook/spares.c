@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -55,6 +56,26 @@ static int daemon_ids(const struct hook *h, uid_t *uid, gid_t *gid, dj_error_t *
     return dj_sandbox_lookup_user(h->cfg.run_as_user, uid, gid, err);
 }
 
+/* The descriptor limit a daemon spawned now for WANTED gets: the spawn raises both limits to
+ * WANTED (lib/daemon/spawn.c), which fails above the hard limit without CAP_SYS_RESOURCE, and
+ * then it keeps the hard limit. crun runs prestart hooks under the container's own rlimits
+ * (RLIMIT_NOFILE 1024 in a default bundle): a spare spawned there has 1024, and on a host
+ * whose root lacks CAP_SYS_RESOURCE so would a spawned daemon; asking for more would retire
+ * every spare and make it anew at every container. The hook raises its own limit the same way,
+ * which costs nothing: its children would be raised to it anyway. */
+static unsigned long nofile_a_spawn_gets(unsigned long wanted)
+{
+    struct rlimit limit;
+
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_max >= wanted)
+        return wanted;
+    limit.rlim_cur = wanted;
+    limit.rlim_max = wanted;
+    if (setrlimit(RLIMIT_NOFILE, &limit) == 0 || getrlimit(RLIMIT_NOFILE, &limit) < 0)
+        return wanted;
+    return limit.rlim_max;
+}
+
 /* Whether the spare on FD is what the hook would start now for SPEC: the same program from
  * the same file, as the same user, with the descriptor limit it needs. A package upgrade or a
  * changed admin configuration makes a pool stale. */
@@ -74,9 +95,9 @@ static int spare_matches(const struct hook *h, enum daemon_id id, const struct d
         hello.exe_dev != (uint64_t)st.st_dev || hello.exe_ino != (uint64_t)st.st_ino)
         return dj_error_make(err, ESTALE, "the spare runs another %s than %s", hello.program,
                              spec->path);
-    if (spec->nofile > 0 && hello.nofile < spec->nofile)
+    if (spec->nofile > 0 && hello.nofile < nofile_a_spawn_gets(spec->nofile))
         return dj_error_make(err, ESTALE, "the spare's descriptor limit is %llu, not %lu",
-                             (unsigned long long)hello.nofile, spec->nofile);
+                             (unsigned long long)hello.nofile, nofile_a_spawn_gets(spec->nofile));
     if (daemon_ids(h, &uid, &gid, err) < 0)
         return -1;
     /* From the hello: SO_PEERCRED here would name whoever called listen(), the hook. */
@@ -208,15 +229,17 @@ static int start_spare(struct hook *h, enum daemon_id id, const struct dj_spawn 
     return 0;
 }
 
-/* Whether the runtime that ran the hook waits for every process the hook leaves behind. crun
- * run in the foreground is a child subreaper: it adopts the daemons the hook double-forks and
+/* Whether the runtime that ran the hook waits for every process the hook leaves behind. `crun
+ * run` in the foreground is a child subreaper: it adopts the daemons the hook double-forks and
  * waits for all of them before it exits. A jail's daemons exit with the container; a spare
- * never would, and crun would hang. runc is a subreaper too but does not wait, so the test is
- * the runtime's name until a supervisor outside the runtime starts the pool. */
+ * never would, and crun would hang. `crun run --detach` and `crun create` (podman's) do not
+ * wait, nor does runc (a subreaper too). So: crun's command line with "run" and without
+ * "-d"/"--detach" after it. Anything unreadable counts as waiting. */
 static bool runtime_waits_for_orphans(void)
 {
-    char path[64], comm[32] = "";
+    char path[64], comm[32] = "", args[4096];
     cleanup_close int fd = -1;
+    bool after_run = false;
     ssize_t n;
 
     snprintf(path, sizeof(path), "/proc/%d/comm", (int)getppid());
@@ -224,7 +247,22 @@ static bool runtime_waits_for_orphans(void)
     if (fd < 0 || (n = read(fd, comm, sizeof(comm) - 1)) <= 0)
         return true;
     comm[n] = '\0';
-    return strcmp(comm, "crun\n") == 0;
+    if (strcmp(comm, "crun\n") != 0)
+        return false;
+    close(steal_fd(&fd));
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)getppid());
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* A command line that does not fit is not parsed: waiting is the safe answer. */
+    if (fd < 0 || (n = read(fd, args, sizeof(args))) <= 0 || (size_t)n == sizeof(args) ||
+        args[n - 1] != '\0')
+        return true;
+    for (const char *arg = args; arg < args + n; arg += strlen(arg) + 1) {
+        if (strcmp(arg, "run") == 0)
+            after_run = true;
+        else if (after_run && (strcmp(arg, "-d") == 0 || strcmp(arg, "--detach") == 0))
+            return false;
+    }
+    return after_run;
 }
 
 void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS])
@@ -239,7 +277,8 @@ void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS])
         return;
     if (runtime_waits_for_orphans()) {
         log_event(h, "spares_unavailable",
-                  "the runtime waits for every process the hook leaves (crun): no spare pool");
+                  "the runtime waits for every process the hook leaves (crun run in the "
+                  "foreground): no spare pool");
         return;
     }
     /* Searchable, not listable, by the spares' user: an idle spare looks whether its socket is

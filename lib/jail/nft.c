@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -594,10 +596,60 @@ int dj_nft_remove_keep(int *held, dj_error_t *err)
     return 0;
 }
 
+/* How long the closer waits for the hook's own exit to be collected before it exits anyway. */
+#define CLOSER_REAP_WAIT_MS 30000
+
+/* The closer's whole life, after the fork: fd 0 is the hook's sync pipe, fd 1 the netlink
+ * socket, fd 2 a pidfd of the hook (or nothing). Only async-signal-safe calls: the hook may
+ * have threads. */
+static long ms_left(const struct timespec *deadline)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* The closer's whole life, after the fork: fd 0 is the hook's sync pipe, fd 1 the netlink
+ * socket, fd 2 a pidfd of the hook (or nothing). Only async-signal-safe calls: the hook may
+ * have threads. */
+static void __attribute__((noreturn)) run_closer(bool wait_for_reap)
+{
+    const struct timespec tick = {0, 1000000};
+    struct pollfd hook_exit = {2, POLLIN, 0};
+    struct timespec deadline;
+    char byte;
+    long left;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += CLOSER_REAP_WAIT_MS / 1000;
+    /* Wait until the hook has dropped its reference, so that ours is the last. */
+    while (read(0, &byte, 1) < 0 && errno == EINTR)
+        ;
+    close(0);
+    close(1);
+    if (!wait_for_reap || fcntl(2, F_GETFD) < 0)
+        _exit(0);
+    /* A subreaper runtime (crun or runc run in the foreground) has adopted this process. crun
+     * waits for a hook with sigtimedwait and takes only a SIGCHLD from the hook's pid: a
+     * SIGCHLD of ours still pending when the hook's comes swallows it (a pending signal is
+     * not queued twice), and crun waits out its 10 s hook timeout. So this process exits only
+     * once the hook has been reaped: its pidfd says when it exited, and signal 0 fails once
+     * it is gone. */
+    while ((left = ms_left(&deadline)) > 0 && hook_exit.revents == 0)
+        if (poll(&hook_exit, 1, (int)left) < 0 && errno != EINTR)
+            _exit(0);
+    while (ms_left(&deadline) > 0 && syscall(SYS_pidfd_send_signal, 2, 0, NULL, 0) == 0)
+        nanosleep(&tick, NULL);
+    _exit(0);
+}
+
 void dj_nft_close_in_background(int fd)
 {
     int sync[2];
-    pid_t child;
+    int hook_pidfd;
+    pid_t middle;
+    int wstatus;
 
     if (fd < 0)
         return;
@@ -605,25 +657,34 @@ void dj_nft_close_in_background(int fd)
         close(fd);
         return;
     }
-    child = fork();
-    if (child == 0) {
-        char byte;
+    hook_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    /* The closer is a grandchild: the middle exits at once and is reaped here, so the only
+     * child of ours the runtime ever sees exit is the hook itself (see run_closer). Nothing
+     * of the caller's is kept, above all not its standard streams, whose EOF a runtime
+     * waits for. */
+    middle = fork();
+    if (middle == 0) {
+        pid_t closer = fork();
 
-        /* Only async-signal-safe calls: the caller may have threads. Nothing of the caller's
-         * is kept, above all not its standard streams, whose EOF a runtime waits for. */
+        if (closer > 0)
+            _exit(0);
         if (dup2(sync[0], 0) < 0 || dup2(fd, 1) < 0)
             _exit(1);
-        syscall(SYS_close_range, 2U, ~0U, 0U);
-        /* Wait until the caller has dropped its reference, so that ours is the last. */
-        while (read(0, &byte, 1) < 0 && errno == EINTR)
-            ;
-        close(1);
-        _exit(0);
+        if (hook_pidfd < 0 || dup2(hook_pidfd, 2) < 0)
+            close(2);
+        syscall(SYS_close_range, 3U, ~0U, 0U);
+        /* Without a grandchild the middle closes, and the caller waits for it. */
+        run_closer(closer == 0);
     }
     close(sync[0]);
     /* Without a child the close waits here: slower, but the socket is closed either way. */
     close(fd);
     close(sync[1]);
+    if (hook_pidfd >= 0)
+        close(hook_pidfd);
+    if (middle > 0)
+        while (waitpid(middle, &wstatus, 0) < 0 && errno == EINTR)
+            ;
 }
 
 static int on_table_reply(const struct nlmsghdr *nlh, void *data)

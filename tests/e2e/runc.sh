@@ -3,6 +3,7 @@
 # A positive control (no hook) first proves the test world can see every kind of leak; then
 # the same probes from a jailed container must all be answered by the stub or refused, with
 # nothing reaching the canary; io.dnsjail.enable=false must leave the container alone.
+# No dnsjail process holds any of the runtime's pipes or sockets while a jailed container runs.
 # shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
 world_require runc dnsmasq dig
@@ -13,4 +14,5 @@ world_dnsjail_conf || tap_bail "cannot write the dnsjail configuration"
 world_battery_control runc
 world_battery_jailed runc
 world_battery_disabled runc
+world_battery_pipes runc
 tap_done

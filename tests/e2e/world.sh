@@ -374,11 +374,14 @@ _run_capture() { # ID CMD...
 }
 
 # Each runtime command is bounded by a timeout: a hung hook must fail the test, not hang it.
-runc_cmd() { timeout -k 5 90 nsenter --net="$W_HOSTNS_PATH" runc --root "$W_TMP/runc" "$@"; }
+# W_RUN_TIMEOUT (seconds) is shortened where a run must not even wait out a runtime's own hook
+# timeout (crun's is 10 s, and crun only warns when a poststop hook times out).
+W_RUN_TIMEOUT=${W_RUN_TIMEOUT:-90}
+runc_cmd() { timeout -k 5 "$W_RUN_TIMEOUT" nsenter --net="$W_HOSTNS_PATH" runc --root "$W_TMP/runc" "$@"; }
 
 # crun needs a pure cgroup2 view: a private mount namespace with cgroup2 on /sys/fs/cgroup.
 crun_cmd() {
-    timeout -k 5 90 nsenter --net="$W_HOSTNS_PATH" unshare -m sh -c \
+    timeout -k 5 "$W_RUN_TIMEOUT" nsenter --net="$W_HOSTNS_PATH" unshare -m sh -c \
         'umount -R /sys/fs/cgroup 2>/dev/null; mount -t cgroup2 none /sys/fs/cgroup && exec crun --root "$0" --cgroup-manager=disabled "$@"' \
         "$W_TMP/crun" "$@"
 }
@@ -608,6 +611,65 @@ assert_gone() { # DESCRIPTION ID [NSPATH]
     fi
 }
 
+# ---- descriptors: nothing of ours holds a runtime's ---------------------------------------
+# A runtime that runs a container in the foreground waits for the EOF of the pipes it was given
+# and for its own children: a daemon, spare or closer of ours that held one of its pipes would
+# keep it (and whoever reads its output) waiting. These compare open files by what
+# /proc/PID/fd links to: the same pipe:[N] or socket:[N] in two processes is one open pipe or
+# socket.
+# The pipes and sockets process PID holds, one per line, sorted. (Anonymous inodes are left
+# out: their links, e.g. anon_inode:[eventpoll], name a kind, not one open file.)
+fd_files_of() { # PID
+    find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -printf '%l\n' 2>/dev/null |
+        grep -E '^(pipe|socket):\[[0-9]+\]$' | sort -u
+}
+# The runtime process that runs container process CPID in the foreground: its parent (runc
+# and crun fork the container's init themselves). crun runs from a sealed copy of itself, so
+# the executable's name is no way to find it.
+runtime_pid_of() { # CPID
+    awk '{ sub(/^.*\) /, ""); print $2 }' "/proc/$1/stat" 2>/dev/null
+}
+# Prints the pids among PIDS that hold any pipe or socket process RUNTIME_PID
+# holds; fails (prints nothing) when none does.
+holders_among() { # RUNTIME_PID PIDS...
+    local theirs p found=1
+    theirs=$(for p in $1; do fd_files_of "$p"; done | sort -u)
+    shift
+    [ -n "$theirs" ] || return 1
+    for p in "$@"; do
+        if [ -n "$(comm -12 <(echo "$theirs") <(fd_files_of "$p"))" ]; then
+            echo "$p"
+            found=0
+        fi
+    done
+    return $found
+}
+# This run's dnsjail processes: the daemons and spares, and anything running the hook's binary
+# (the hook forks a closer at poststop, lib/jail/nft.c).
+world_dnsjail_processes() {
+    world_daemons_known || return 1
+    world_processes_of "$W_STUB_EXE" "$(dirname "$W_STUB_EXE")/dnsjail-proxy" \
+        "$(readlink -f "$W_HOOK")"
+}
+# While RUNTIME runs container ID (started with its streams on pipes, see
+# run_with_pipes): the runtime holds pipes, the container's process shares them (the positive
+# control: the comparison sees a shared pipe), and none of this run's dnsjail processes holds
+# any of them. Adds four TAP lines labelled LABEL.
+assert_runtime_fds_unheld() { # LABEL RUNTIME ID CONTAINER_PID
+    local label=$1 runtime=$2 id=$3 cpid=$4 rpid ours
+    rpid=$(runtime_pid_of "$cpid")
+    tap_check "$label: $runtime's process for $id (pid ${rpid:-?}) holds pipes or sockets" \
+        eval '[ -n "$rpid" ] && [ -n "$(fd_files_of "$rpid")" ]'
+    tap_check "$label: control: the container's process shares a descriptor with $runtime" \
+        eval 'holders_among "$rpid" "$cpid" >/dev/null'
+    ours=$(world_dnsjail_processes | tr '\n' ' ')
+    tap_check "$label: dnsjail processes seen (${ours% })" test -n "$ours"
+    # shellcheck disable=SC2086 # a list of pids
+    tap_check "$label: no dnsjail process holds a descriptor of $runtime's" \
+        eval '[ -n "$rpid" ] && ! holders_among "$rpid" $ours >/dev/null' ||
+        tap_diag "held by: $(holders_among "$rpid" $ours | tr '\n' ' ')"
+}
+
 # ---- probe results ------------------------------------------------------------------------
 # The field KEY of probe LABEL's result line in FILE.
 probe_field() { # FILE LABEL KEY
@@ -758,6 +820,73 @@ world_battery_disabled() { # RUNTIME
     tap_check "$rt enable=false: the canary saw the name" canary_saw_dns "secret-$tag-off"
     tap_check "$rt enable=false: no table was installed" no_nft_table_in "$ns"
     assert_gone "$rt enable=false" "$RUN_CID"
+}
+
+# The runtime's descriptors: a jailed container run in the foreground with the runtime's
+# streams on a pipe to cat. While it runs, none of this run's dnsjail processes holds any of
+# the runtime's pipes or sockets (assert_runtime_fds_unheld); when it is killed, the run ends
+# and cat sees EOF, so nothing of ours kept the pipe's write end.
+world_battery_pipes() { # RUNTIME
+    local rt=$1 id ns b out cpid catpid
+    world_ctns "fds$rt" || tap_bail "cannot make a namespace"
+    ns=$W_NS
+    id=$W_ID-$rt-fds
+    out=$W_TMP/out/$id.out
+    b=$(world_bundle "$id" --netns "$ns" --hook "$W_HOOK" --hook-config "$W_CONF" \
+        --annotation io.dnsjail.enable=true -- /bin/sleep 300) || tap_bail "cannot make a bundle"
+    W_CONTAINERS+=("$rt $id")
+    "${rt}_cmd" run --bundle "$b" "$id" </dev/null 2>&1 | cat >"$out" &
+    catpid=$!
+    _container_running() {
+        cpid=$("${rt}_cmd" state "$id" 2>/dev/null |
+            python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["pid"] if d.get("status") == "running" else "")' 2>/dev/null)
+        [ -n "$cpid" ] && [ "$cpid" != 0 ]
+    }
+    tap_check "$rt pipes: the jailed container runs" wait_until 30 _container_running ||
+        tap_diag_file "$out" 10
+    tap_check "$rt pipes: its daemons run" wait_until 10 eval '[ -n "$(daemons_for "$id")" ]'
+    assert_runtime_fds_unheld "$rt pipes" "$rt" "$id" "$cpid"
+    "${rt}_cmd" kill "$id" KILL >/dev/null 2>&1
+    _cat_done() { ! kill -0 "$catpid" 2>/dev/null; }
+    tap_check "$rt pipes: after the kill, the runtime's output pipe reaches EOF" wait_until 20 _cat_done ||
+        tap_diag_file "$out" 10
+    wait "$catpid" 2>/dev/null
+    runtime_delete_force "$rt" "$id" >/dev/null 2>&1
+    assert_gone "$rt pipes" "$id" "$ns"
+}
+
+# Jailed containers in a persistent namespace (a pod's, as bench/container-start.sh's
+# "persistent" runs), ROUNDS in a row, each its namespace's only member: every poststop takes
+# the table out (and closes its netlink socket in the background, lib/jail/nft.c). Each run
+# must end well within the runtime's own hook timeout (crun: 10 s, after which it only warns):
+# W_RUN_TIMEOUT is 8 s here, so a hook the runtime did not see exit fails the run.
+world_battery_persistent_rounds() { # RUNTIME ROUNDS
+    local rt=$1 rounds=$2 i id b ns ok=0 saved=$W_RUN_TIMEOUT
+    world_ctns "pers$rt" || tap_bail "cannot make a namespace"
+    ns=$W_NS
+    W_RUN_TIMEOUT=8
+    for i in $(seq 1 "$rounds"); do
+        id=$W_ID-$rt-pers$i
+        b=$(world_bundle "$id" --netns "$ns" --hook "$W_HOOK" --hook-config "$W_CONF" \
+            --annotation io.dnsjail.enable=true -- /bin/true) || tap_bail "cannot make a bundle"
+        W_CONTAINERS+=("$rt $id")
+        # The streams on a pipe, as a caller that reads the runtime's output has them.
+        "${rt}_cmd" run --bundle "$b" "$id" </dev/null 2>&1 | cat >"$W_TMP/out/$id.out"
+        RUN_RC=${PIPESTATUS[0]}
+        if [ "$RUN_RC" -eq 0 ] && ! grep -q "timeout" "$W_TMP/out/$id.out" &&
+            log_has_event jail_stopped "$id"; then
+            ok=$((ok + 1))
+        else
+            tap_diag "run $i: exit $RUN_RC"
+            tap_diag_file "$W_TMP/out/$id.out" 5
+        fi
+    done
+    W_RUN_TIMEOUT=$saved
+    tap_check_out "$rt persistent namespace: $rounds jailed runs each ended within 8 s, cleanly" \
+        "$rounds" "$ok"
+    tap_check "$rt persistent namespace: table inet dnsjail is gone after the last" no_nft_table_in "$ns"
+    tap_check "$rt persistent namespace: no daemon, no state left" \
+        wait_until 5 eval 'no_daemons_at_all && state_empty'
 }
 
 # Sets up everything the battery needs. Call once, after world_require*.
