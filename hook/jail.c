@@ -119,7 +119,11 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
     if (dj_state_ns_create(st, key, policy_text, err) < 0)
         goto fail;
     trace_mark("state_ns_create");
-    if (record_bystanders(st, key, ns, init->pid, err) < 0)
+    /* A namespace the runtime has just made (no path in config.json) holds only the
+     * newcomer: nothing else can have entered it yet, so /proc is not scanned for others (a
+     * missing list reads as empty). A namespace with a path may hold a pod's infra
+     * container or anything else that joined it. */
+    if (h->bundle.netns_path != NULL && record_bystanders(st, key, ns, init->pid, err) < 0)
         goto fail;
     trace_mark("bystanders");
     if (launch_daemons(h, st, key, listeners, pidfd, err) < 0)
