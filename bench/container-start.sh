@@ -114,6 +114,10 @@ if [[ " $VARIANTS " == *" jailed-base "* ]]; then
     [ -n "${BASE_BUILDDIR:-}" ] && [ -x "$BASE_BUILDDIR/hook/dnsjail-hook" ] ||
         die "jailed-base needs BASE_BUILDDIR, a build tree with hook/dnsjail-hook"
     mkdir -p "$W_TMP/libexec-base" && chmod 755 "$W_TMP/libexec-base" || die "libexec-base"
+    # Searchable as world.sh makes its own: a state directory the hook creates is 0700, and the
+    # spares (user nobody) could not reach their pool's sockets in it: every base jail would
+    # spawn its daemons.
+    mkdir -p -m 755 "$W_TMP/state-base" || die "state-base"
     install -m 755 "$BASE_BUILDDIR/dnsstub/dnsjail-dnsstub" "$BASE_BUILDDIR/proxy/dnsjail-proxy" \
         "$W_TMP/libexec-base/" || die "cannot copy the base build's daemons"
     install -m 755 "$BASE_BUILDDIR/hook/dnsjail-hook" "$WORK/dnsjail-hook-base" || die "base hook"
