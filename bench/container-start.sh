@@ -9,6 +9,12 @@
 #   disabled  dnsjail-hook at prestart and poststop, io.dnsjail.enable=false: the hook's own
 #             exec, dynamic linking and parsing (disabled - noop), twice per container
 #   jailed    dnsjail-hook jails it with a small allow list: table, daemons, teardown
+#   jailed-base   the same with the hook and daemons of another build (BASE_BUILDDIR, e.g.
+#             main's): a paired before/after of a change in one run (its own state directory
+#             and spare pool, the same log)
+#   jailed-trace  jailed with DNSJAIL_HOOK_TRACE (hook/trace.h): where the hook's time goes,
+#             per phase, summarised by bench/hook-trace.py at the end (TRACE_OUT keeps the
+#             raw file); jailed-trace - jailed is what tracing itself costs
 # each in two kinds of network namespace:
 #   fresh       the runtime creates the namespace (it dies with the container)
 #   persistent  the bundle joins an existing namespace by path, as a pod member does (one per
@@ -46,6 +52,9 @@
 #        PODMAN_ROUNDS=10  rounds of the podman part (0: skip it)
 #        HOOK_ROUNDS=100   rounds of the hook-alone part (0: skip it)
 #        RUNTIMES="runc crun"  NETNS_KINDS="fresh persistent"  VARIANTS="plain noop disabled jailed"
+#                          (also jailed-base, jailed-trace)
+#        BASE_BUILDDIR=DIR the build tree of jailed-base (built with the same configure prefix)
+#        TRACE_OUT=FILE    jailed-trace's raw trace (default: in the bench's work directory)
 #        SEED=N            the shuffle's seed (default random, printed)
 #        RAW_OUT=FILE      every run's time, "round group/variant ms" per line
 #        SLOW_MS=5000      a run slower than this fails the bench (a runtime waiting for its
@@ -97,6 +106,39 @@ leftover_containers() {
 }
 world_on_cleanup leftover_containers
 
+# jailed-base: the other build's hook, and copies of its daemons in a libexec of their own;
+# its own state directory, so that neither build's hooks find the other's spares stale.
+STATES=$W_STATE
+EXES="$W_STUB_EXE:$(dirname "$W_STUB_EXE")/dnsjail-proxy"
+if [[ " $VARIANTS " == *" jailed-base "* ]]; then
+    [ -n "${BASE_BUILDDIR:-}" ] && [ -x "$BASE_BUILDDIR/hook/dnsjail-hook" ] ||
+        die "jailed-base needs BASE_BUILDDIR, a build tree with hook/dnsjail-hook"
+    mkdir -p "$W_TMP/libexec-base" && chmod 755 "$W_TMP/libexec-base" || die "libexec-base"
+    # Searchable as world.sh makes its own: a state directory the hook creates is 0700, and the
+    # spares (user nobody) could not reach their pool's sockets in it: every base jail would
+    # spawn its daemons.
+    mkdir -p -m 755 "$W_TMP/state-base" || die "state-base"
+    install -m 755 "$BASE_BUILDDIR/dnsstub/dnsjail-dnsstub" "$BASE_BUILDDIR/proxy/dnsjail-proxy" \
+        "$W_TMP/libexec-base/" || die "cannot copy the base build's daemons"
+    install -m 755 "$BASE_BUILDDIR/hook/dnsjail-hook" "$WORK/dnsjail-hook-base" || die "base hook"
+    saved_conf=$W_CONF
+    world_dnsjail_conf --file "$W_TMP/dnsjail-base.conf" "state-dir = $W_TMP/state-base" \
+        "libexec-dir = $W_TMP/libexec-base" || die "cannot write the base build's config"
+    BASE_CONF=$W_CONF
+    W_CONF=$saved_conf
+    STATES+=":$W_TMP/state-base"
+    # Its spares are this run's processes too (world.sh stops only the pool of its own build).
+    stop_base_spares() {
+        local pid
+        for pid in $(world_processes_of "$W_TMP/libexec-base/dnsjail-dnsstub" \
+            "$W_TMP/libexec-base/dnsjail-proxy"); do kill -9 "$pid"; done
+    }
+    world_on_cleanup stop_base_spares
+    EXES+=":$W_TMP/libexec-base/dnsjail-dnsstub:$W_TMP/libexec-base/dnsjail-proxy"
+fi
+TRACE_OUT=${TRACE_OUT:-$WORK/hook-trace.txt}
+: >"$TRACE_OUT"
+
 cc -O2 -static -o "$WORK/noop-hook" "$bench_script_dir/noop-hook.c" ||
     die "cannot build noop-hook statically (libc.a missing? Debian: libc6-dev)"
 printf '{"ociVersion":"1.0.2","id":"noop-selftest","status":"creating","pid":1,"bundle":"/"}' |
@@ -117,6 +159,11 @@ for kind in $NETNS_KINDS; do
             noop) opts=(--hook "$WORK/noop-hook" --hook-config "$W_CONF") ;;
             disabled) opts=(--hook "$W_HOOK" --hook-config "$W_CONF" --annotation io.dnsjail.enable=false) ;;
             jailed) opts=(--hook "$W_HOOK" --hook-config "$W_CONF" --annotation io.dnsjail.enable=true
+                --annotation "$ALLOW") ;;
+            jailed-base) opts=(--hook "$WORK/dnsjail-hook-base" --hook-config "$BASE_CONF"
+                --annotation io.dnsjail.enable=true --annotation "$ALLOW") ;;
+            jailed-trace) opts=(--hook "$W_HOOK" --hook-config "$W_CONF" --hook-env
+                "DNSJAIL_HOOK_TRACE=$TRACE_OUT" --annotation io.dnsjail.enable=true
                 --annotation "$ALLOW") ;;
             *) die "unknown variant $variant" ;;
         esac
@@ -151,7 +198,7 @@ plan_line() { # NAME CHECK NETNS STDIN ARGV...
 
 check_of() { # VARIANT
     case $1 in
-        jailed) echo jailed ;;
+        jailed*) echo jailed ;;
         disabled) echo disabled ;;
         *) echo none ;;
     esac
@@ -159,7 +206,7 @@ check_of() { # VARIANT
 
 # Runs PLAN with start-rounds.py; the daemons it watches for are this run's.
 rounds() { # PLAN ROUNDS WARMUP
-    W_LOG=$W_LOG W_STATE=$W_STATE W_DAEMON_EXES="$W_STUB_EXE:$(dirname "$W_STUB_EXE")/dnsjail-proxy" \
+    W_LOG=$W_LOG W_STATE=$STATES W_DAEMON_EXES=$EXES \
         python3 "$bench_script_dir/start-rounds.py" "$1" "$2" "$3" ${SEED:+"$SEED"}
 }
 
@@ -186,6 +233,11 @@ if [ "$PROFILE_ONLY" != 1 ]; then
     echo
     echo "## runtimes: $RUNTIMES; namespaces: $NETNS_KINDS; variants: $VARIANTS"
     rounds "$PLAN" "$ROUNDS" "$WARMUP" || die "the runtime rounds failed (above); no figures"
+    if [ -s "$TRACE_OUT" ]; then
+        echo
+        echo "## jailed-trace: the hook's phases (bench/hook-trace.py $TRACE_OUT)"
+        python3 "$bench_script_dir/hook-trace.py" "$TRACE_OUT" || die "hook-trace.py failed"
+    fi
     echo "# uptime: $(uptime)"
 
     # ---- the hook alone: what one run of it costs, without a runtime --------------------------

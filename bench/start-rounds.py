@@ -21,7 +21,7 @@ on one block of runs. The time of a run is CLOCK_MONOTONIC (time.perf_counter_ns
 whole command, the same wrapper for every variant. A run that fails (exit status, timeout,
 a check) stops everything with its output: no figures from a broken round.
 
-Env: W_LOG (the hook's log), W_STATE (its state directory), W_DAEMON_EXES (the daemons'
+Env: W_LOG (the hook's log), W_STATE (its state directories, ':'-separated), W_DAEMON_EXES (the daemons'
 executables, ':'-separated), BENCH_RESULTS (appended "key value" lines), RAW_OUT (a file for
 every run's time, one "round name ms" line each), RUN_TIMEOUT (seconds, default 60),
 SLOW_MS (default 5000: a run slower than that fails, since it means a runtime waited for a
@@ -38,7 +38,8 @@ import time
 TARGETS = {("jailed", "noop"): 1.0, ("disabled", "noop"): 0.5}
 # The paired differences printed per group, when the group has both variants.
 PAIRS = [("noop", "plain"), ("disabled", "noop"), ("jailed", "noop"), ("disabled", "plain"),
-         ("jailed", "plain"), ("disabled-prestart", "noop"), ("disabled-poststop", "noop")]
+         ("jailed", "plain"), ("jailed-base", "noop"), ("jailed", "jailed-base"),
+         ("jailed-trace", "jailed"), ("disabled-prestart", "noop"), ("disabled-poststop", "noop")]
 
 
 def die(msg):
@@ -80,7 +81,7 @@ def spread(values):
 class Checker:
     def __init__(self):
         self.log = os.environ.get("W_LOG", "")
-        self.state = os.environ.get("W_STATE", "")
+        self.states = [s for s in os.environ.get("W_STATE", "").split(":") if s]
         self.exes = set(e for e in os.environ.get("W_DAEMON_EXES", "").split(":") if e)
         self.log_offset = self._log_size()
 
@@ -139,8 +140,9 @@ class Checker:
         check = cmd["check"]
         if check == "none":
             return None
-        if self.state and os.path.exists(os.path.join(self.state, "containers", cid)):
-            return "the hook left a record of container %s in %s" % (cid, self.state)
+        for state in self.states:
+            if os.path.exists(os.path.join(state, "containers", cid)):
+                return "the hook left a record of container %s in %s" % (cid, state)
         # The hook writes its log before it exits; the lines are there once the runtime
         # returned.
         mine = [e for e, c in self._new_events() if c == cid]

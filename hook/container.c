@@ -18,6 +18,7 @@
 
 #include "base/cleanup.h"
 #include "hook.h"
+#include "trace.h"
 #include "jail/sockdiag.h"
 
 void listeners_close(struct listeners *l)
@@ -171,8 +172,9 @@ static void *ns_call_thread(void *arg)
 {
     struct ns_call *call = arg;
 
-    call->result =
-        dj_netns_enter(call->ns, call->err) < 0 ? -1 : call->fn(call->h, call->data, call->err);
+    call->result = dj_netns_enter(call->ns, call->err) < 0
+                       ? -1
+                       : (trace_mark("ns_enter"), call->fn(call->h, call->data, call->err));
     return NULL;
 }
 
@@ -473,12 +475,15 @@ int setup_in_container(struct hook *h, void *data, dj_error_t *err)
     if (dj_netns_loopback_up(err) < 0 || raw_policing(h, &spec, &raw, err) < 0 ||
         bind_all(h, all, err) < 0)
         return -1;
+    trace_mark("loopback_bind");
     if (close_off_foreign_sockets(h, all, &spec, err) < 0)
         goto fail;
+    trace_mark("foreign_sockets");
     if (dj_nft_install(&spec, err) < 0) {
         dj_error_wrap(err, "installing nftables table inet " DJ_NFT_TABLE);
         goto fail;
     }
+    trace_mark("nft_install");
     return 0;
 fail:
     listeners_close_all(all);

@@ -20,6 +20,7 @@
 #include "daemon/daemonconf.h"
 #include "daemon/sparemsg.h"
 #include "hook.h"
+#include "trace.h"
 #include "daemon/sandbox.h"
 #include "daemon/spawn.h"
 
@@ -541,6 +542,7 @@ int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
     }
     open_logs(h); /* the daemons log through the same descriptors */
     open_metrics_dir(h, st, key);
+    trace_mark("logs_metrics_open");
     for (; started < N_DAEMONS; started++) {
         const char *name = daemon_kinds[started].name;
         cleanup_free char *control_path = dj_state_ns_control_path(st, key, name);
@@ -556,6 +558,7 @@ int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
                          &no_spare, err) < 0)
             goto out;
     }
+    trace_mark("daemons_assign");
     for (size_t i = 0; i < N_DAEMONS; i++) {
         pid_t pid = 0;
 
@@ -578,6 +581,7 @@ int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
         if (dj_state_ns_write_pid(st, key, daemon_kinds[i].name, pid, err) < 0)
             goto out;
     }
+    trace_mark("daemons_wait");
     if (no_spare == NULL)
         log_event(h, "spares_assigned", NULL);
     r = 0;

@@ -21,6 +21,7 @@
 #include "daemon/ctlserve.h"
 #include "hook.h"
 #include "jail/sockmount.h"
+#include "trace.h"
 
 static int read_bundle(struct hook *h, dj_error_t *err)
 {
@@ -115,13 +116,23 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
         return -1;
     if (in_namespace(ns, setup_in_container, h, listeners, err) < 0)
         return -1;
-    if (dj_state_ns_create(st, key, policy_text, err) < 0 ||
-        record_bystanders(st, key, ns, init->pid, err) < 0 ||
-        launch_daemons(h, st, key, listeners, pidfd, err) < 0)
+    trace_mark("ns_thread_end");
+    if (dj_state_ns_create(st, key, policy_text, err) < 0)
+        goto fail;
+    trace_mark("state_ns_create");
+    /* A namespace the runtime has just made (no path in config.json) holds only the
+     * newcomer: nothing else can have entered it yet, so /proc is not scanned for others (a
+     * missing list reads as empty). A namespace with a path may hold a pod's infra
+     * container or anything else that joined it. */
+    if (h->bundle.netns_path != NULL && record_bystanders(st, key, ns, init->pid, err) < 0)
+        goto fail;
+    trace_mark("bystanders");
+    if (launch_daemons(h, st, key, listeners, pidfd, err) < 0)
         goto fail;
     if (dj_state_ns_add_member(st, key, h->state.id, init, err) < 0 ||
         dj_state_write_container(st, h->state.id, &rec, err) < 0)
         goto fail;
+    trace_mark("state_member");
     virtual_close(h); /* the daemons have their own */
     log_event(h, "jail_started", key);
     return 0;
@@ -339,6 +350,7 @@ int jail_start(struct hook *h, dj_error_t *err)
 
     if (read_bundle(h, err) < 0)
         return -1;
+    trace_mark("bundle");
     ann = h->state.have_annotations ? h->state.annotations : h->bundle.annotations;
     n_ann = h->state.have_annotations ? h->state.n_annotations : h->bundle.n_annotations;
     if (dj_policy_build(ann, n_ann, &h->cfg, h->profile, &h->policy, err) < 0) {
@@ -346,6 +358,7 @@ int jail_start(struct hook *h, dj_error_t *err)
         return -1;
     }
     note_missing_pod_annotations(h, ann, n_ann);
+    trace_mark("policy");
     if (!h->policy.enable)
         return refuse_unjailed_joiner(h, err);
     if (dj_nft_networks_from_rules(h->policy.rules, h->policy.n_rules, &h->networks, &h->n_networks,
@@ -379,8 +392,10 @@ int jail_start(struct hook *h, dj_error_t *err)
         dj_error_wrap(err, "container %s", h->state.id);
         return logged_refusal(h, err);
     }
+    trace_mark("sockmount_check");
     if (resolve_forward_upstreams(h, err) < 0 || resolve_audit_upstreams(h, err) < 0)
         return logged_refusal(h, err);
+    trace_mark("upstreams");
     if (dj_netns_open_pid(h->state.pid, &ns, &pidfd, err) < 0 || dj_netns_open_self(&host, err) < 0)
         return -1;
     if (dj_netns_same(&ns, &host)) {
@@ -397,7 +412,9 @@ int jail_start(struct hook *h, dj_error_t *err)
         return -1;
     if (dj_proc_identify(h->state.pid, &init) < 0)
         return dj_error_make(err, 0, "container process %d is gone", (int)h->state.pid);
+    trace_mark("netns_state_open");
     dj_state_ns_foreach(&st, gc_namespace, &init.pid);
+    trace_mark("gc");
     if (dj_state_ns_read_policy(&st, key, &existing_policy, err) < 0)
         return -1;
     if (existing_policy != NULL && strcmp(existing_policy, policy_text) != 0) {
@@ -442,11 +459,14 @@ static void leave_jail(struct hook *h, dj_error_t *err)
      * is safe because only this container's own prestart writes it, and that has ended. */
     if (!dj_state_container_recorded(h->cfg.state_dir, h->state.id))
         return;
+    trace_mark("record_check");
     if (dj_state_open(&st, h->cfg.state_dir, err) < 0 ||
         dj_state_read_container(&st, h->state.id, &rec, &found, err) < 0 || !found)
         return;
+    trace_mark("state_read");
     if (dj_state_ns_remove_member(&st, rec.netns_key, h->state.id) == 0 &&
-        !jail_held(h, &st, rec.netns_key)) {
+        (trace_mark("remove_member"), !jail_held(h, &st, rec.netns_key))) {
+        trace_mark("held_check");
         /* A namespace the runtime made for the container (no path) dies with it, and the
          * table with the namespace: nothing to delete, and the daemons exit on their own when
          * the last pidfd they watch does (let_daemons_go only makes sure they did). */
@@ -454,6 +474,7 @@ static void leave_jail(struct hook *h, dj_error_t *err)
             let_daemons_go(&st, rec.netns_key);
         else
             stop_daemons(&st, rec.netns_key);
+        trace_mark("daemons_stop");
         /* A namespace with a path outlives the container: take our table out of it. */
         if (rec.netns_path != NULL) {
             cleanup_netns struct dj_netns ns = {-1, 0, 0};
@@ -466,11 +487,14 @@ static void leave_jail(struct hook *h, dj_error_t *err)
                 (key = dj_state_netns_key(&ns)) != NULL && strcmp(key, rec.netns_key) == 0)
                 in_namespace(&ns, remove_table_keep, h, &nft_socket, err);
             dj_nft_close_in_background(nft_socket);
+            trace_mark("table_remove");
         }
         dj_state_ns_remove(&st, rec.netns_key);
+        trace_mark("state_ns_remove");
         log_event(h, "jail_stopped", rec.netns_key);
     }
     dj_state_remove_container(&st, h->state.id);
+    trace_mark("state_container_remove");
 }
 
 /* poststop: best effort, always succeeds; problems are reported but never block teardown. */

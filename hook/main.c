@@ -12,6 +12,7 @@
 #include "base/cleanup.h"
 #include "base/file.h"
 #include "hook.h"
+#include "trace.h"
 
 #define DEFAULT_CONFIG DJ_SYSCONFDIR "/dnsjail.conf"
 
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
                 argv[optind]);
         return 2;
     }
+    trace_init(stage == STAGE_START ? "prestart" : "poststop");
 
     if (dj_rootless_detect(&h.rootless, &err) < 0 || dj_adminconf_init(&h.cfg, &err) < 0)
         goto out;
@@ -135,6 +137,7 @@ int main(int argc, char **argv)
     }
     if (dj_adminconf_load(&h.cfg, config_path, !config_given, &err) < 0)
         goto out;
+    trace_mark("config");
     if (read_all(STDIN_FILENO, OCI_STATE_MAX_BYTES, &input, &input_len, "the OCI state on stdin",
                  &err) < 0)
         goto out;
@@ -142,6 +145,7 @@ int main(int argc, char **argv)
         dj_error_wrap(&err, "the OCI state on stdin");
         goto out;
     }
+    trace_mark("state");
     if (!oci_id_is_safe(h.state.id)) {
         char shown[OCI_PRINTABLE_SIZE];
 
@@ -169,6 +173,8 @@ out:
     free(h.blocked);
     dj_policy_free(&h.policy);
     oci_bundle_free(&h.bundle);
+    trace_mark("exit");
+    trace_flush(h.state.id);
     oci_state_free(&h.state);
     dj_adminconf_free(&h.cfg);
     dj_rootless_free(&h.rootless);

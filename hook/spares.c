@@ -186,7 +186,9 @@ int spare_assign(struct hook *h, enum daemon_id id, const struct dj_spawn *spec,
         return -1;
     /* From here the spare holds the pipe's only write end: its death is EOF. */
     close(steal_fd(&ready_write));
-    return dj_spawn_expect(steal_fd(&ready_read), spec->path, spec->ready_timeout_ms, s, err);
+    /* Its pid is read when the hook waits for it, after the other daemons were handed
+     * theirs. */
+    return dj_spawn_expect_later(steal_fd(&ready_read), spec->path, spec->ready_timeout_ms, s, err);
 }
 
 /* Binds the pool's socket for ID anew and starts its spare, which nobody waits for. */

@@ -257,30 +257,53 @@ int dj_spawn_start(const struct dj_spawn *spec, struct dj_spawning *s, dj_error_
     return dj_spawn_expect(steal_fd(&ready_read), spec->path, spec->ready_timeout_ms, s, err);
 }
 
-int dj_spawn_expect(int read_fd, const char *path, unsigned ready_timeout_ms, struct dj_spawning *s,
-                    dj_error_t *err)
+static void spawning_end(struct dj_spawning *s);
+
+int dj_spawn_expect_later(int read_fd, const char *path, unsigned ready_timeout_ms,
+                          struct dj_spawning *s, dj_error_t *err)
 {
     cleanup_close int ready_read = read_fd;
-    bool timed_out = false;
-    pid_t pid = -1;
-    ssize_t n;
 
     s->ready_fd = -1;
     s->pid = -1;
-    s->path = NULL;
-    clock_gettime(CLOCK_MONOTONIC, &s->start);
-    n = read_with_deadline(ready_read, &pid, sizeof(pid), &s->start, ready_timeout_ms, &timed_out);
-    if (n != (ssize_t)sizeof(pid) || pid <= 0)
-        return dj_error_make(err, 0, "%s did not start", path);
-    s->path = strdup(path);
-    if (s->path == NULL) {
-        kill(pid, SIGKILL);
-        return dj_error_make(err, ENOMEM, "%s", path);
-    }
-    s->pid = pid;
     s->ready_timeout_ms = ready_timeout_ms;
+    clock_gettime(CLOCK_MONOTONIC, &s->start);
+    s->path = strdup(path);
+    if (s->path == NULL)
+        return dj_error_make(err, ENOMEM, "%s", path);
+    s->pid = 0; /* not known yet: the daemon's first message on the pipe */
     s->ready_fd = steal_fd(&ready_read);
     return 0;
+}
+
+/* The daemon's pid, its first message on the pipe, unless read already. On failure the handle
+ * is ended (a daemon that never said its pid cannot be named, let alone killed). */
+static int read_pid(struct dj_spawning *s, dj_error_t *err)
+{
+    bool timed_out = false;
+    pid_t pid = -1;
+    ssize_t n;
+    int r;
+
+    if (s->pid > 0)
+        return 0;
+    n = read_with_deadline(s->ready_fd, &pid, sizeof(pid), &s->start, s->ready_timeout_ms,
+                           &timed_out);
+    if (n == (ssize_t)sizeof(pid) && pid > 0) {
+        s->pid = pid;
+        return 0;
+    }
+    r = dj_error_make(err, 0, "%s did not start", s->path);
+    spawning_end(s);
+    return r;
+}
+
+int dj_spawn_expect(int read_fd, const char *path, unsigned ready_timeout_ms, struct dj_spawning *s,
+                    dj_error_t *err)
+{
+    if (dj_spawn_expect_later(read_fd, path, ready_timeout_ms, s, err) < 0)
+        return -1;
+    return read_pid(s, err);
 }
 
 static void spawning_end(struct dj_spawning *s)
@@ -302,6 +325,8 @@ int dj_spawn_wait(struct dj_spawning *s, pid_t *daemon_pid, dj_error_t *err)
 
     if (s->ready_fd < 0)
         return dj_error_make(err, 0, "internal error: no daemon to wait for");
+    if (read_pid(s, err) < 0)
+        return -1;
     n = read_with_deadline(s->ready_fd, &status, 1, &s->start, s->ready_timeout_ms, &timed_out);
     if (n == 1 && status == 'R') {
         *daemon_pid = s->pid;
@@ -332,6 +357,10 @@ void dj_spawn_release(struct dj_spawning *s)
 
 void dj_spawn_abandon(struct dj_spawning *s)
 {
+    /* A daemon handed its work but not heard from yet says its pid first: waited for (up to
+     * its deadline) so that it can be killed, not left serving a jail that failed. */
+    if (s->ready_fd >= 0 && s->pid == 0)
+        read_pid(s, NULL);
     if (s->ready_fd >= 0 && s->pid > 0)
         kill(s->pid, SIGKILL);
     spawning_end(s);

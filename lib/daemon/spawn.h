@@ -39,7 +39,7 @@ int dj_spawn_daemon(const struct dj_spawn *spec, pid_t *daemon_pid, dj_error_t *
  * handle. */
 struct dj_spawning {
     int ready_fd; /* -1 once ended */
-    pid_t pid;
+    pid_t pid;    /* 0: not read yet (dj_spawn_expect_later) */
     char *path;
     unsigned ready_timeout_ms;
     struct timespec start;
@@ -50,6 +50,10 @@ int dj_spawn_start(const struct dj_spawn *spec, struct dj_spawning *s, dj_error_
  * as dj_spawn_start does, PATH naming it in messages. */
 int dj_spawn_expect(int read_fd, const char *path, unsigned ready_timeout_ms, struct dj_spawning *s,
                     dj_error_t *err);
+/* The same without waiting for the pid: dj_spawn_wait (or dj_spawn_abandon) reads it, so that
+ * the hook hands every spare its jail before it waits for any, and their replies overlap. */
+int dj_spawn_expect_later(int read_fd, const char *path, unsigned ready_timeout_ms,
+                          struct dj_spawning *s, dj_error_t *err);
 /* Ends the handle and leaves the daemon to itself, ready or not (a spare nobody waits for). */
 void dj_spawn_release(struct dj_spawning *s);
 int dj_spawn_wait(struct dj_spawning *s, pid_t *daemon_pid, dj_error_t *err);

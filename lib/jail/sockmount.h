@@ -17,6 +17,8 @@
  * the sockets, which are always checked. */
 #define DJ_SOCKMOUNT_MAX_DEPTH 6
 #define DJ_SOCKMOUNT_MAX_ENTRIES 4096
+/* Bytes of directory entries read at once per depth of the walk (about 500 entries). */
+#define DJ_SOCKMOUNT_DIRENT_BUF 16384
 
 /* Is PATH one of the paths in ALLOWED (allow-socket-mounts: absolute paths separated by
  * commas and/or blanks; a trailing '/' does not count)? */

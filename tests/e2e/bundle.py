@@ -5,6 +5,7 @@ usage: bundle.py CONFIG.JSON [options] -- ARGS...
   --annotation K=V         add an annotation (repeatable)
   --hook PATH --hook-config CONF
                            run PATH at prestart and poststop (args: dnsjail-hook --config CONF STAGE)
+  --hook-env K=V            an environment variable for the hook (repeatable)
   --hook-stage STAGE       hook stage for the "create" side (default prestart; e.g. createRuntime)
   --netns PATH             join that network namespace
   --no-netns               no "network" namespace entry: the container shares the runtime's
@@ -40,6 +41,7 @@ def main():
                    "options": ["nosuid", "nodev", "mode=1777"]})
     namespaces = cfg["linux"]["namespaces"]
     hook = hook_config = None
+    hook_env = []
     hook_stage = "prestart"
 
     i = 0
@@ -54,6 +56,8 @@ def main():
             hook = val
         elif opt == "--hook-config":
             hook_config = val
+        elif opt == "--hook-env":
+            hook_env.append(val)
         elif opt == "--hook-stage":
             hook_stage = val
         elif opt == "--netns":
@@ -83,7 +87,10 @@ def main():
             args = ["dnsjail-hook"]
             if hook_config:
                 args += ["--config", hook_config]
-            return {"path": hook, "args": args + [stage], "timeout": 10}
+            e = {"path": hook, "args": args + [stage], "timeout": 10}
+            if hook_env:
+                e["env"] = hook_env
+            return e
         cfg["hooks"] = {hook_stage: [entry(hook_stage)], "poststop": [entry("poststop")]}
 
     with open(path, "w") as f:

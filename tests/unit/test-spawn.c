@@ -1,5 +1,6 @@
 /* test-spawn: lib/daemon/spawn's promises to the hook, with /bin/sh as the daemon: the readiness
- * handshake (ready, exited, failed with a reason, silent past the deadline, abandoned), and
+ * handshake (ready, exited, failed with a reason, silent past the deadline, abandoned, a spare's
+ * pid read only when it is waited for), and
  * what the daemon inherits (only the descriptors it is handed, /dev/null as its standard
  * streams, its own session, a clean environment, no privileges). The test process is a child
  * subreaper, so every daemon, double-forked away from us, is still ours to reap and its fate
@@ -562,6 +563,58 @@ static void test_abandon(void **state)
     dj_error_release(&err);
 }
 
+/* dj_spawn_expect_later reads nothing: two spares are handed their jails before either is
+ * heard from, and each is waited for in any order. Here the pipes' write ends stand for the
+ * spares: nothing is written before both handles exist (a read would have failed after the
+ * deadline, with "did not start"), then the second answers first. */
+static void test_expect_later(void **state)
+{
+    struct dj_spawning first, second;
+    dj_error_t err = NULL;
+    pid_t pid = -1, child;
+    int a[2], b[2], c[2], status;
+    const char ready = 'R';
+
+    (void)state;
+    assert_int_equal(pipe2(a, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+    assert_int_equal(dj_spawn_expect_later(a[0], "first", 100, &first, &err), 0);
+    assert_int_equal(dj_spawn_expect_later(b[0], "second", 5000, &second, &err), 0);
+    assert_int_equal(first.pid, 0);
+    assert_int_equal(second.pid, 0);
+    child = 4242;
+    assert_int_equal(write(b[1], &child, sizeof(child)), (ssize_t)sizeof(child));
+    assert_int_equal(write(b[1], &ready, 1), 1);
+    close(b[1]);
+    assert_int_equal(dj_spawn_wait(&second, &pid, &err), 0);
+    assert_int_equal(pid, 4242);
+    assert_int_equal(second.ready_fd, -1);
+    /* The first never says its pid: its deadline (100 ms, from the hand-over) ends it. */
+    assert_int_equal(dj_spawn_wait(&first, &pid, &err), -1);
+    assert_string_equal(dj_error_msg(&err), "first did not start");
+    assert_int_equal(first.ready_fd, -1);
+    assert_null(first.path);
+    dj_error_release(&err);
+    close(a[1]);
+
+    /* Abandoned before its pid was read: read then, and that daemon is killed. */
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    assert_int_equal(pipe2(c, O_CLOEXEC), 0);
+    assert_int_equal(dj_spawn_expect_later(c[0], "third", 5000, &first, &err), 0);
+    assert_int_equal(write(c[1], &child, sizeof(child)), (ssize_t)sizeof(child));
+    dj_spawn_abandon(&first);
+    assert_int_equal(first.ready_fd, -1);
+    reap(child, &status);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    close(c[1]);
+}
+
 /* The daemon's side of the pipe: "R" or "E" + reason (at most 512 bytes), then the fd is
  * closed (the hook sees EOF). */
 static void test_report_functions(void **state)
@@ -614,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_ready_timeout),
         cmocka_unit_test(test_failures_before_exec),
         cmocka_unit_test(test_abandon),
+        cmocka_unit_test(test_expect_later),
         cmocka_unit_test(test_report_functions),
     };
 
