@@ -34,7 +34,9 @@ nsenter --net="$GW_NS" sh -e -c "
 ip -n "$W_INET" route replace 198.18.5.0/24 via "$GW_IN_INET" table local ||
     tap_bail "cannot route the job network"
 
-net_member() { # NAME HOSTNUMBER: a namespace on the job network; prints its path
+# A namespace on the job network; its path in NET_MEMBER_PATH. Not run in $(...): the cleanup it
+# registers must reach this shell's list.
+net_member() { # NAME HOSTNUMBER
     local name=$W_ID-$1
     ip netns add "$name" || return 1
     world_on_cleanup ip netns del "$name"
@@ -43,10 +45,12 @@ net_member() { # NAME HOSTNUMBER: a namespace on the job network; prints its pat
         ip -n "$name" link set lo up && ip -n "$name" link set eth0 up &&
         ip -n "$name" addr add "198.18.5.$2/24" dev eth0 &&
         ip -n "$name" route add default via "$GW_ADDR" || return 1
-    echo "/run/netns/$name"
+    NET_MEMBER_PATH=/run/netns/$name
 }
-JOB_NS=$(net_member job 2) || tap_bail "cannot make the job's namespace"
-SVC_NS=$(net_member svc 3) || tap_bail "cannot make the service's namespace"
+net_member job 2 || tap_bail "cannot make the job's namespace"
+JOB_NS=$NET_MEMBER_PATH
+net_member svc 3 || tap_bail "cannot make the service's namespace"
+SVC_NS=$NET_MEMBER_PATH
 
 # The service (postgres, say) and a server on the gateway (the host's side of the bridge).
 SVC_LOG=$W_TMP/svc.log
