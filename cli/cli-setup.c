@@ -37,6 +37,7 @@ struct setup {
     bool make_default;
     const char *profiles[MAX_PROFILES];
     size_t n_profiles;
+    const char *prior_default; /* docker --undo: the default-runtime before setup, or NULL */
 };
 
 /* ---- files ------------------------------------------------------------------------------- */
@@ -273,10 +274,16 @@ static char *docker_text(const struct setup *s, yajl_val root, bool edit)
         }
         if (edit && strcmp(key, "default-runtime") == 0) {
             seen_default = true;
-            /* Taken back only when it names a runtime of ours that goes with it. */
+            /* Taken back only when it names a runtime of ours that goes with it; what it was
+             * before setup, where setup's copy of the file says so, comes back. */
             if (s->undo && YAJL_IS_STRING(v) &&
-                is_ours(YAJL_GET_STRING(v), runtime_entry(root, YAJL_GET_STRING(v))))
+                is_ours(YAJL_GET_STRING(v), runtime_entry(root, YAJL_GET_STRING(v)))) {
+                if (s->prior_default != NULL) {
+                    gen_str(g, key);
+                    gen_str(g, s->prior_default);
+                }
                 continue;
+            }
             gen_str(g, key);
             if (!s->undo && s->make_default)
                 gen_str(g, "dnsjail");
@@ -310,12 +317,15 @@ static int setup_docker(const struct setup *s, dj_error_t *err)
     cleanup_free char *text = NULL;
     cleanup_free char *before = NULL;
     cleanup_free char *after = NULL;
-    yajl_val root = NULL;
-    bool missing;
+    cleanup_free char *backup_path = NULL;
+    cleanup_free char *backup = NULL;
+    yajl_val root = NULL, backup_root = NULL;
+    struct setup u = *s;
+    bool missing, no_backup = true, restore = false;
     char msg[256];
     int r;
 
-    if (path == NULL)
+    if (path == NULL || asprintf(&backup_path, "%s.before-dnsjail", path) < 0)
         return dj_error_make(err, ENOMEM, "path");
     text = read_text(path, &missing, err);
     if (text == NULL && !missing)
@@ -355,16 +365,63 @@ static int setup_docker(const struct setup *s, dj_error_t *err)
                                  path, name);
         }
     }
-    before = docker_text(s, root, false);
-    after = docker_text(s, root, true);
+    /* setup keeps daemon.json as it found it (empty: there was none) beside it, so that --undo
+     * gives back those very bytes when nothing else changed since, and otherwise still the
+     * default-runtime that --default replaced. */
+    if (s->undo) {
+        backup = read_text(backup_path, &no_backup, err);
+        if (backup == NULL && !no_backup) {
+            yajl_tree_free(root);
+            return -1;
+        }
+        if (backup != NULL && backup[0] != '\0') {
+            backup_root = yajl_tree_parse(backup, NULL, 0);
+            if (backup_root == NULL || !YAJL_IS_OBJECT(backup_root)) {
+                fprintf(stderr, "docker: %s is not JSON: not used\n", backup_path);
+                yajl_tree_free(backup_root);
+                backup_root = NULL;
+                free(backup);
+                backup = NULL;
+            }
+        }
+        if (backup_root != NULL) {
+            yajl_val v = yajl_tree_get(backup_root, (const char *[]){"default-runtime", NULL},
+                                       yajl_t_string);
+            if (v != NULL &&
+                !is_ours(YAJL_GET_STRING(v), runtime_entry(backup_root, YAJL_GET_STRING(v))))
+                u.prior_default = YAJL_GET_STRING(v);
+        }
+    }
+    before = docker_text(&u, root, false);
+    after = docker_text(&u, root, true);
     yajl_tree_free(root);
-    if (before == NULL || after == NULL)
+    if (before == NULL || after == NULL) {
+        yajl_tree_free(backup_root);
         return dj_error_make(err, ENOMEM, "daemon.json");
-    /* No daemon.json to undo anything in: said, nothing written. */
-    if (s->undo && missing)
+    }
+    if (backup != NULL) {
+        /* What the copy holds, as setup writes JSON: the same as the undone file, or not. */
+        cleanup_free char *as_before = docker_text(&u, backup_root, false);
+
+        restore = as_before != NULL && strcmp(as_before, after) == 0;
+    }
+    yajl_tree_free(backup_root);
+    if (restore) {
+        printf("docker: %s: %sgive back the file as it was before dnsjail setup (%s)\n", path,
+               s->dry_run ? "would " : "", backup_path);
+        r = apply_file(s, "docker", path, missing ? NULL : text, backup[0] == '\0' ? NULL : backup,
+                       err);
+    } else if (s->undo && missing) /* no daemon.json to undo anything in: said, nothing written */
         r = apply_file(s, "docker", path, NULL, NULL, err);
-    else
+    else {
+        /* The first setup's copy is the one to keep: a later one would hold ours. */
+        if (!s->undo && !s->dry_run && strcmp(before, after) != 0 &&
+            access(backup_path, F_OK) != 0 && write_text(backup_path, missing ? "" : text, err) < 0)
+            return -1;
         r = apply_file(s, "docker", path, missing ? NULL : before, after, err);
+    }
+    if (r == 0 && s->undo && backup != NULL && !s->dry_run && unlink(backup_path) < 0)
+        r = dj_error_make(err, errno, "%s", backup_path);
     if (r == 0 && strcmp(before, after) != 0 && !s->dry_run)
         printf("docker: restart dockerd to %s (e.g. systemctl restart docker)%s\n",
                s->undo ? "drop the dnsjail runtimes" : "use it",

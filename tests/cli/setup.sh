@@ -22,6 +22,7 @@ cat >"$dj" <<'JSON'
  "default-runtime": "runc", "labels": ["a=b"]}
 JSON
 keys_before=$(jget "$dj" 'sorted((k, json.dumps(v, sort_keys=True)) for k, v in d.items() if k not in ("runtimes", "default-runtime"))')
+sum_before=$(sha256sum <"$dj")
 
 run setup docker --root "$root" --dry-run
 ok "docker --dry-run: exit 0, says what it would write" eval '[ "$rc" -eq 0 ] && out_has "would rewrite it"'
@@ -40,8 +41,20 @@ ok "run again: set up already, the file unchanged" eval '[ "$rc" -eq 0 ] && out_
 run setup docker --root "$root" --undo
 ok "docker --undo: exit 0" test "$rc" -eq 0
 ok "... no dnsjail runtime left, nvidia kept" eval '[ "$(jget "$dj" "sorted(d[\"runtimes\"])")" = "['"'"'nvidia'"'"']" ]'
-ok "... default-runtime dnsjail removed" eval '[ "$(jget "$dj" "d[\"default-runtime\"]")" = missing ]'
+ok "... default-runtime runc again" eval '[ "$(jget "$dj" "d[\"default-runtime\"]")" = runc ]'
 ok "... every other key as it was" eval '[ "$(jget "$dj" "sorted((k, json.dumps(v, sort_keys=True)) for k, v in d.items() if k not in (\"runtimes\", \"default-runtime\"))")" = "$keys_before" ]'
+ok "... nothing else changed since setup: the file byte for byte as it was, and says so" eval '[ "$(sha256sum <"$dj")" = "$sum_before" ] && out_has "as it was before dnsjail setup"'
+ok "... setup's copy of it is gone" test ! -e "$dj.before-dnsjail"
+
+# An admin's change after setup stays; --undo still gives back the default-runtime it replaced.
+run setup docker --root "$root" --default
+/usr/bin/python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); d["debug"] = True; json.dump(d, open(sys.argv[1], "w"))' "$dj"
+run setup docker --root "$root" --undo
+ok "changed after setup, then --undo: exit 0, no dnsjail runtime left" eval '[ "$rc" -eq 0 ] && [ "$(jget "$dj" "sorted(d[\"runtimes\"])")" = "['"'"'nvidia'"'"']" ]'
+ok "... the admin's later key kept" eval '[ "$(jget "$dj" "d[\"debug\"]")" = True ]'
+ok "... default-runtime runc again" eval '[ "$(jget "$dj" "d[\"default-runtime\"]")" = runc ]'
+ok "... setup's copy gone" test ! -e "$dj.before-dnsjail"
 
 # An admin's own runtime under a dnsjail-* name is theirs: setup and --undo leave it alone.
 cat >"$dj" <<'JSON'
@@ -66,6 +79,9 @@ ok "... and the file untouched" eval '[ "$(sha256sum <"$dj")" = "$sum" ]'
 rm -f "$dj"
 run setup docker --root "$root"
 ok "docker without a daemon.json: creates one with only the runtime" eval '[ "$rc" -eq 0 ] && [ "$(jget "$dj" "sorted(d)")" = "['"'"'runtimes'"'"']" ]'
+run setup docker --root "$root" --undo
+ok "... --undo: no daemon.json again, as before setup" eval '[ "$rc" -eq 0 ] && [ ! -e "$dj" ] && [ ! -e "$dj.before-dnsjail" ]'
+run setup docker --root "$root"
 printf '{"runtimes": {"x": {}},\n' >"$dj"
 sum=$(sha256sum <"$dj")
 run setup docker --root "$root"
