@@ -92,6 +92,17 @@ world_cleanup() {
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
     W_PIDS=()
+    # A namespace of this run that its cleanup missed (a registration lost in a subshell, say)
+    # is a leak of the suite's: removed, and the suite fails.
+    local ns leaked=0
+    for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1); do
+        case $ns in "$W_ID" | "$W_ID"-*)
+            echo "# cleanup: the suite left network namespace $ns behind" >&2
+            ip netns del "$ns" 2>/dev/null
+            leaked=1
+            ;;
+        esac
+    done
     if [ -n "$W_TMP" ] && [ -d "$W_TMP" ]; then
         # podman may leave mounts under its storage; never rm across a mount.
         grep -o " ${W_TMP}[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
@@ -102,6 +113,7 @@ world_cleanup() {
         fi
     fi
     W_TMP=
+    [ "$leaked" -eq 0 ] || exit 1
 }
 
 # Waits up to SECONDS for CMD to succeed (polls every 0.1 s).
