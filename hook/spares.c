@@ -273,6 +273,7 @@ void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS])
     cleanup_free char *lock_path = pool_path(h, "lock");
     cleanup_close int lock_fd = -1;
     dj_error_t err = NULL;
+    struct stat st;
     size_t started = 0;
 
     if (dir == NULL || lock_path == NULL)
@@ -284,7 +285,14 @@ void spares_refill(struct hook *h, const struct dj_spawn specs[N_DAEMONS])
         return;
     }
     /* Searchable, not listable, by the spares' user: an idle spare looks whether its socket is
-     * still the pool's (lib/daemon/spare.c); the sockets themselves are the hook's user's only. */
+     * still the pool's (lib/daemon/spare.c); the sockets themselves are the hook's user's only.
+     * A state directory an older hook made 0700 would hide the pool from them: every jail would
+     * spawn its daemons. */
+    if (stat(h->cfg.state_dir, &st) == 0 && (st.st_mode & 0011) != 0011 &&
+        chmod(h->cfg.state_dir, (st.st_mode & 07777) | 0011) < 0) {
+        dj_error_make(&err, errno, "chmod %s", h->cfg.state_dir);
+        goto out;
+    }
     if ((mkdir(dir, 0711) < 0 && errno != EEXIST) || chmod(dir, 0711) < 0) {
         dj_error_make(&err, errno, "mkdir %s", dir);
         goto out;

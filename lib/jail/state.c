@@ -108,7 +108,9 @@ int dj_state_open(struct dj_state *st, const char *dir, dj_error_t *err)
     st->lock_fd = -1;
     if (containers == NULL || netns == NULL || lock == NULL)
         return dj_error_make(err, ENOMEM, "state directory");
-    if (dj_file_mkdir_p(dir, 0755, 0700, err) < 0 ||
+    /* Searchable by all, listable by none: the spare daemons (an unprivileged user) reach
+     * their pool below it (hook/spares.c); what the jails record stays in 0700 folders. */
+    if (dj_file_mkdir_p(dir, 0755, 0711, err) < 0 ||
         dj_file_mkdir_p(containers, 0755, 0700, err) < 0 ||
         dj_file_mkdir_p(netns, 0755, 0700, err) < 0)
         return -1;

@@ -4,7 +4,8 @@
 # next is served by the pool's spares (their pids become its daemons, and new spares wait);
 # a spare killed before its assignment, the pool's sockets removed, or a stale pool (the
 # daemon's file replaced, as an upgrade does) make the hook fall back to spawning, say so, and
-# make the pool anew; a jail whose daemons are killed after the assignment fails closed; fifty
+# make the pool anew; a state directory an older hook made 0700 is made searchable again by
+# the refill; a jail whose daemons are killed after the assignment fails closed; fifty
 # containers started at once are all jailed, each by daemons of its own. The suite's own state
 # directory holds the pool, and its end stops it.
 # shellcheck source-path=SCRIPTDIR source=world.sh
@@ -154,6 +155,24 @@ fallback_case "stale pool (the program files replaced)" stale "the spare runs an
 # shellcheck disable=SC2086
 tap_check "stale pool: the stale spares were retired" wait_until 10 gone $old
 tap_check "everything so far gone: no daemon left but the idle spares" \
+    wait_until 10 eval 'no_daemons_at_all && pool_ready'
+
+# ---- a state directory an older hook made 0700 ---------------------------------------------
+# The spares' user cannot reach a pool below it: idle spares find their socket gone (they look
+# every 5 s) and exit, so that every jail would spawn its daemons. The next hook's refill makes
+# the directory searchable again (0711), and the pool serves from then on.
+chmod 700 "$W_STATE"
+tap_check "state dir 0700: the idle spares lose their pool and exit" \
+    wait_until 20 eval '[ -z "$(world_spares)" ]'
+fallback_case "state dir 0700" closed-state "connect .*refused"
+tap_check "state dir 0700: the refill made it searchable again (0711)" \
+    test "$(stat -c %a "$W_STATE")" = 711
+id=$W_ID-after-closed
+start_detached "$id" || tap_bail "cannot start $id"
+tap_check "state dir 0700: the next container is served by the pool's spares" \
+    log_has_event spares_assigned "$RUN_CID" || tap_diag_file "$W_LOG" 10
+stop_container "$id"
+tap_check "state dir 0700: nothing left but the idle spares" \
     wait_until 10 eval 'no_daemons_at_all && pool_ready'
 
 # ---- fifty at once ---------------------------------------------------------------------------

@@ -541,6 +541,39 @@ static void test_lock_serialises_hook_runs(void **unused)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* A state directory the hook makes is searchable by the spares' unprivileged user (their pool
+ * is below it) and listable by nobody else; the jails' records stay the hook's user's. */
+static void test_new_state_dir_modes(void **unused)
+{
+    char parent[] = "/tmp/test-state-XXXXXX";
+    char dir[sizeof(parent) + 16], sub[sizeof(parent) + 32];
+    struct dj_state st = {NULL, -1};
+    dj_error_t err = NULL;
+    struct stat sb;
+    mode_t old_umask = umask(022);
+
+    (void)unused;
+    assert_non_null(mkdtemp(parent));
+    snprintf(dir, sizeof(dir), "%s/state", parent);
+    assert_int_equal(dj_state_open(&st, dir, &err), 0);
+    dj_state_close(&st);
+    umask(old_umask);
+    assert_int_equal(stat(dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0711);
+    snprintf(sub, sizeof(sub), "%s/containers", dir);
+    assert_int_equal(stat(sub, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0700);
+    assert_int_equal(rmdir(sub), 0);
+    snprintf(sub, sizeof(sub), "%s/netns", dir);
+    assert_int_equal(stat(sub, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0700);
+    assert_int_equal(rmdir(sub), 0);
+    snprintf(sub, sizeof(sub), "%s/lock", dir);
+    assert_int_equal(unlink(sub), 0);
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(rmdir(parent), 0);
+}
+
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -681,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_a_member_crashes),
         cmocka_unit_test(test_repair_keeps_the_living),
         cmocka_unit_test(test_lock_serialises_hook_runs),
+        cmocka_unit_test(test_new_state_dir_modes),
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_long_policy_reads_back_whole),
         cmocka_unit_test(test_remove_never_follows_links),
