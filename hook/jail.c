@@ -336,8 +336,10 @@ static void note_missing_pod_annotations(struct hook *h, const struct oci_annota
                   "lacks pod_annotations = [\"io.dnsjail.*\"] (dnsjail setup containerd)");
 }
 
-/* The keeper (lib/jail/keeper.h): after the jail's own table, which paid for the kernel's
- * hook patching already when this is the host's first, so the keeper's costs 0.13 ms more.
+/* The keeper (lib/jail/keeper.h): after the jail's own table and daemons. That table paid
+ * for the kernel's hook patching already if it is the host's first, so the keeper's hooks
+ * come cheap; making it (~2.2 ms, mostly the new namespace: docs/BENCHMARKS.md) is paid once,
+ * by the first jailed container after boot, and every later one does one statfs.
  * Never fails the jail: without a keeper a start only pays that patching again. Where it
  * cannot be (rootless: no mount that outlives us; a mount that fails) it says so once per
  * state directory, by the marker "unavailable" beside the pin. */
