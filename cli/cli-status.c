@@ -22,6 +22,7 @@
 
 #include "base/cleanup.h"
 #include "cli.h"
+#include "jail/keeper.h"
 #include "jail/netns.h"
 #include "jail/nft.h"
 
@@ -305,6 +306,18 @@ static void print_json(const struct report *r, bool ready)
     yajl_gen_free(g);
 }
 
+/* Informational: no keeper only means the next jailed container makes it (or says why not). */
+static void add_keeper(struct report *r, const struct dj_adminconf *cfg)
+{
+    cleanup_free char *pin = dj_keeper_pin_path(cfg->state_dir);
+
+    if (pin == NULL)
+        return;
+    add(r, "programs", CHECK_OK, "keeper", "%s%s", pin,
+        dj_keeper_present(pin) ? ": pinned (netfilter hooks kept on)"
+                               : ": none yet (the next jailed container creates it)");
+}
+
 int dj_cli_status(const struct dj_cli *cli, int argc, char **argv)
 {
     const struct dj_adminconf *cfg = cli->cfg;
@@ -397,6 +410,7 @@ int dj_cli_status(const struct dj_cli *cli, int argc, char **argv)
     /* Informational: no pool is fine, the next jailed container makes it. */
     add(&r, "programs", CHECK_OK, "spare pool", "%zu idle spares in %s/spares%s",
         dj_cli_spares(cfg, NULL), cfg->state_dir, " (a jailed container makes them when none)");
+    add_keeper(&r, cfg);
     for (size_t i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
         bool found = find_in_path(runtimes[i], path, sizeof(path));
 

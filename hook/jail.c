@@ -18,6 +18,7 @@
 
 #include "base/cleanup.h"
 #include "jail/control.h"
+#include "jail/keeper.h"
 #include "daemon/ctlserve.h"
 #include "hook.h"
 #include "jail/sockmount.h"
@@ -335,6 +336,47 @@ static void note_missing_pod_annotations(struct hook *h, const struct oci_annota
                   "lacks pod_annotations = [\"io.dnsjail.*\"] (dnsjail setup containerd)");
 }
 
+/* The keeper (lib/jail/keeper.h): after the jail's own table and daemons. That table paid
+ * for the kernel's hook patching already if it is the host's first, so the keeper's hooks
+ * come cheap; making it (~2.2 ms, mostly the new namespace: docs/BENCHMARKS.md) is paid once,
+ * by the first jailed container after boot, and every later one does one statfs.
+ * Never fails the jail: without a keeper a start only pays that patching again. Where it
+ * cannot be (rootless: no mount that outlives us; a mount that fails) it says so once per
+ * state directory, by the marker "unavailable" beside the pin. */
+static void keep_hooks_on(struct hook *h)
+{
+    cleanup_free char *pin = dj_keeper_pin_path(h->cfg.state_dir);
+    cleanup_free char *dir = NULL;
+    cleanup_free char *marker = NULL;
+    dj_error_t err = NULL;
+    bool created = false;
+    int fd = -1;
+
+    if (pin == NULL || dj_keeper_present(pin))
+        return;
+    if (!h->rootless.active && dj_keeper_ensure(pin, &created, &err) == 0) {
+        if (created)
+            log_event(h, "keeper_created", pin);
+        trace_mark("keeper");
+        return;
+    }
+    if (h->rootless.active)
+        dj_error_make(&err, 0, "rootless: no mount of ours outlives the user's namespace");
+    if (asprintf(&dir, "%s-keeper", h->cfg.state_dir) < 0)
+        dir = NULL;
+    else if (asprintf(&marker, "%s/unavailable", dir) < 0)
+        marker = NULL;
+    if (marker != NULL) {
+        (void)mkdir(dir, 0755);
+        fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (fd >= 0 || errno != EEXIST)
+        log_event(h, "keeper_unavailable", dj_error_msg(&err));
+    dj_error_release(&err);
+}
+
 int jail_start(struct hook *h, dj_error_t *err)
 {
     cleanup_close int pidfd = -1;
@@ -427,7 +469,10 @@ int jail_start(struct hook *h, dj_error_t *err)
     }
     if (existing_policy != NULL)
         return join_existing(h, &st, key, &ns, pidfd, &init, err);
-    return create_jail(h, &st, key, policy_text, &ns, pidfd, &init, err);
+    if (create_jail(h, &st, key, policy_text, &ns, pidfd, &init, err) < 0)
+        return -1;
+    keep_hooks_on(h);
+    return 0;
 }
 
 /* The last member left, but the namespace still holds a process that is neither a bystander

@@ -48,4 +48,7 @@ int nft_batch_put_base_chain(struct nft_batch *b, const char *name, const char *
 int nft_build_install_batch(struct nft_batch *b, const struct dj_nft_spec *spec,
                             uint32_t loopback_ifindex, bool replace, dj_error_t *err);
 
+/* nft-rules.c: the keeper's table (lib/jail/keeper.h): the jail's base chains, empty. */
+int nft_build_keeper_batch(struct nft_batch *b, dj_error_t *err);
+
 #endif

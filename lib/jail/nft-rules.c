@@ -1092,3 +1092,21 @@ int nft_build_install_batch(struct nft_batch *b, const struct dj_nft_spec *spec,
         return -1;
     return 0;
 }
+
+int nft_build_keeper_batch(struct nft_batch *b, dj_error_t *err)
+{
+    /* The jail's hook points with the jail's chain types, all accepting and empty: what keeps
+     * the kernel's hook static keys on, nothing that would change a packet. */
+    if (nft_batch_put_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL,
+                            "create table inet " DJ_NFT_TABLE " (keeper)", err) < 0 ||
+        nft_batch_put_base_chain(b, NAT_CHAIN, "nat", NAT_PRIORITY, NF_ACCEPT,
+                                 "add chain " NAT_CHAIN " (keeper: nat, output, -150)", err) < 0 ||
+        nft_batch_put_base_chain(b, FILTER_CHAIN, "filter", 0, NF_ACCEPT,
+                                 "add chain " FILTER_CHAIN " (keeper: filter, output, 0)",
+                                 err) < 0 ||
+        nft_batch_put_base_chain_at(b, INBOUND_CHAIN, "filter", NF_INET_LOCAL_IN, 0, NF_ACCEPT,
+                                    "add chain " INBOUND_CHAIN " (keeper: filter, input, 0)",
+                                    err) < 0)
+        return -1;
+    return 0;
+}

@@ -495,7 +495,9 @@ static int put_raw_table_removal(struct nft_batch *b, dj_error_t *err)
                                       "delete table netdev " DJ_NFT_TABLE, err);
 }
 
-static int remove_raw_table(struct mnl_socket *nl, dj_error_t *err)
+/* One batch of what BUILD puts between its begin and its end, sent on NL. */
+static int send_batch(struct mnl_socket *nl, int (*build)(struct nft_batch *, dj_error_t *),
+                      dj_error_t *err)
 {
     struct nft_batch batch;
     int failed_errno = 0;
@@ -503,14 +505,30 @@ static int remove_raw_table(struct mnl_socket *nl, dj_error_t *err)
 
     if (nft_batch_begin(&batch, err) < 0)
         return -1;
-    r = put_raw_table_removal(&batch, err);
+    r = build(&batch, err);
     if (r == 0)
         r = nft_batch_end(&batch, err);
     if (r == 0)
         r = nft_batch_send(nl, &batch, &failed_errno, err);
     nft_batch_free(&batch);
-    if (r < 0)
+    return r;
+}
+
+static int remove_raw_table(struct mnl_socket *nl, dj_error_t *err)
+{
+    if (send_batch(nl, put_raw_table_removal, err) < 0)
         return dj_error_wrap(err, "cannot remove table netdev %s", DJ_NFT_TABLE);
+    return 0;
+}
+
+int dj_nft_keeper_install(dj_error_t *err)
+{
+    __attribute__((cleanup(close_mnl_socket))) struct mnl_socket *nl = open_nft_socket(err);
+
+    if (nl == NULL)
+        return -1;
+    if (send_batch(nl, nft_build_keeper_batch, err) < 0)
+        return dj_error_wrap(err, "cannot install the keeper's table");
     return 0;
 }
 

@@ -152,6 +152,10 @@ int dj_nft_install(const struct dj_nft_spec *spec, dj_error_t *err);
  * flush ran too). */
 int dj_nft_ensure(const struct dj_nft_spec *spec, bool *installed, dj_error_t *err);
 
+/* Creates the keeper's table (lib/jail/keeper.h) in the calling thread's namespace: table inet
+ * dnsjail with chains nat_out, filter_out and mark_in on the jail's hooks, accepting, empty. */
+int dj_nft_keeper_install(dj_error_t *err);
+
 /* Sets *exists to whether table inet dnsjail exists. */
 int dj_nft_table_exists(bool *exists, dj_error_t *err);
 

@@ -90,6 +90,11 @@ LOG=$HOME_DIR/.local/state/dnsjail/dnsjail.log
 tap_check "jailed: the log is under the user's home and has the query" \
     grep -q '"qname":"secret-.*\.attacker\.test"' "$LOG"
 tap_check "jailed: the log belongs to the user" test "$(stat -c %U "$LOG")" = "$USER_NAME"
+# No keeper under rootless (docs/DESIGN.md "The keeper"): the hook says so, and jailed anyway
+# (the query above); tests/e2e/keeper.sh has the root case that makes one.
+tap_check "jailed: no keeper under rootless, the hook says why (keeper_unavailable)" \
+    eval 'grep -q "\"event\":\"keeper_unavailable\".*rootless" "$LOG" &&
+        [ ! -e "$HOME_DIR/.local/state/dnsjail/run-keeper/netns" ]'
 tap_check "after exit: the daemons are gone" wait_until 5 eval '[ -z "$(daemons dnsstub)$(daemons proxy)" ]'
 tap_check "after exit: no container state left" \
     eval '[ -z "$(ls -A "$HOME_DIR/.local/state/dnsjail/run/containers")" ]'

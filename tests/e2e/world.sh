@@ -84,6 +84,8 @@ world_cleanup() {
     done
     # Idle spares are no leak, but they are this run's processes: none may outlive it.
     world_stop_spares
+    # Before W_CLEANUP, which may end the engines' mount namespace a keeper was pinned in.
+    world_remove_keeper
     for ((i = ${#W_CLEANUP[@]} - 1; i >= 0; i--)); do
         eval "${W_CLEANUP[$i]}" >/dev/null 2>&1
     done
@@ -595,13 +597,28 @@ nft_table_in() { nsenter --net="$1" nft list table inet dnsjail >/dev/null 2>&1;
 # tests/e2e/lib/engines.sh's private one, where the hooks of Docker's and containerd's
 # containers run).
 W_MOUNT_NAMESPACES=()
+# "$W_STATE/": the keeper is pinned beside the state dir ($W_STATE-keeper), on purpose.
 no_mounts_under_state() {
     local mnt
-    grep -q " $W_STATE" /proc/self/mountinfo && return 1
+    grep -q " $W_STATE/" /proc/self/mountinfo && return 1
     for mnt in "${W_MOUNT_NAMESPACES[@]}"; do
-        nsenter --mount="$mnt" cat /proc/self/mountinfo | grep -q " $W_STATE" && return 1
+        nsenter --mount="$mnt" cat /proc/self/mountinfo | grep -q " $W_STATE/" && return 1
     done
     return 0
+}
+# The keeper of the run's state dir (lib/jail/keeper.h): its pin, unmounted (in this mount
+# namespace and in the runtimes' ones, W_MOUNT_NAMESPACES) and removed, so that no suite
+# leaves one behind; its namespace ends with the last mount.
+world_keeper_pin() { echo "$W_STATE-keeper/netns"; }
+world_remove_keeper() {
+    local pin mnt
+    [ -n "$W_STATE" ] || return 0
+    pin=$(world_keeper_pin)
+    for mnt in "${W_MOUNT_NAMESPACES[@]}"; do
+        nsenter --mount="$mnt" umount "$pin" >/dev/null 2>&1
+    done
+    while grep -q " $pin " /proc/self/mountinfo; do umount "$pin" || break; done
+    rm -rf "$W_STATE-keeper"
 }
 no_nft_table_in() { ! nft_table_in "$1"; }
 # The hook's log has a dns_query line for QNAME from container ID.
