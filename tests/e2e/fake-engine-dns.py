@@ -10,20 +10,12 @@ Usage: fake-engine-dns.py NSPATH LOG PORT UPSTREAM NAME=ADDR...
 Prints "ready" once bound; appends one line per datagram to LOG ("owned NAME", "forwarded
 NAME", "echo DATA").
 """
-import ctypes
 import os
 import socket
 import struct
 import sys
 
-CLONE_NEWNET = 0x40000000
-
-
-def setns(fd):
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+from netns import setns
 
 
 def socket_in(target, home):

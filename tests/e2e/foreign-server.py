@@ -9,20 +9,12 @@ Usage: foreign-server.py NSPATH LOG RELAY_HOST RELAY_PORT SPEC...
   test world's canary, over UDP or TCP as it came), and answered with b"relayed".
 Prints "ready" once every socket is bound.
 """
-import ctypes
 import os
 import select
 import socket
 import sys
 
-CLONE_NEWNET = 0x40000000
-
-
-def setns(fd):
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+from netns import setns
 
 
 def bind(spec):
