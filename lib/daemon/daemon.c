@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/daemonconf.h"
@@ -186,7 +187,27 @@ int dj_daemon_options_check(const struct dj_daemon_options *o, dj_error_t *err)
 void dj_daemon_die(const struct dj_daemon_options *o, const char *message)
 {
     fprintf(stderr, "%s: %s\n", o->program, message);
-    dj_spawn_report_failure(o->ready_fd, message);
+    if (o->ready_fd >= 0) {
+        dj_spawn_report_failure(o->ready_fd, message);
+    } else if (o->cfg->log_fd >= 0) {
+        /* An assigned spare: the hook took the jail and went on at the hand-over
+         * (lib/daemon/spare.c), so nobody reads a failure on a pipe. The jail's log (and the
+         * system log) say it; its sockets close with us, and the container's traffic is
+         * refused. */
+        char line[DJ_JSON_MIN_SIZE * 16];
+        struct dj_json j;
+        struct timespec now;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        dj_json_begin(&j, line, sizeof(line));
+        dj_json_add_time(&j, "time", &now);
+        dj_json_add_cstring(&j, "event", "daemon_failed");
+        dj_json_add_cstring(&j, "daemon", o->program);
+        if (o->cfg->container_id != NULL)
+            dj_json_add_cstring(&j, "container", o->cfg->container_id);
+        dj_json_add_cstring(&j, "detail", message);
+        dj_log_write(&(struct dj_log){.fd = o->cfg->log_fd}, line, dj_json_end(&j));
+    }
     exit(1);
 }
 

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -180,30 +179,33 @@ static ssize_t receive_command(int conn, char *buf, size_t size, int *fds, size_
 static void close_all(const int *fds, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        close(fds[i]);
+        if (fds[i] >= 0)
+            close(fds[i]);
 }
 
-/* The successor: a grandchild, so that it is nobody's zombie and the jail's daemon is not its
- * parent. 0 in the successor, 1 in the assigned process, -1 when no successor could be made. */
-static int fork_successor(void)
+/* The ready pipe's place in FDS, or NULL (the parser makes sure there is one). */
+static int *ready_fd(const struct dj_sparemsg_assign *a, int *fds)
 {
-    pid_t middle = fork();
-    int status;
+    for (size_t i = 0; i < a->n_fds; i++)
+        if (strcmp(a->fds[i].option, "--ready-fd") == 0)
+            return &fds[a->fds[i].index];
+    return NULL;
+}
 
-    if (middle < 0)
-        return -1;
-    if (middle == 0) {
-        pid_t successor = fork();
+/* Tells the hook its jail has a daemon: DAEMON's pid, then "R", on the ready pipe. The hook
+ * goes on with the container at once: the listeners it handed over are bound and in the
+ * table, so traffic waits in them while the daemon sets up (or is refused, should it die),
+ * and that set-up runs beside the runtime's instead of before it. Nothing to do if the hook
+ * is gone. */
+static void acknowledge(const struct dj_sparemsg_assign *a, int *fds, pid_t daemon)
+{
+    int *ready = ready_fd(a, fds);
 
-        if (successor < 0)
-            _exit(1);
-        if (successor > 0)
-            _exit(0);
-        return 0;
+    if (ready == NULL || write(*ready, &daemon, sizeof(daemon)) != (ssize_t)sizeof(daemon))
+        return;
+    if (write(*ready, "R", 1) < 0) {
+        /* the hook is gone */
     }
-    while (waitpid(middle, &status, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1 : -1;
 }
 
 /* The assigned daemon's command line, with the received descriptors' numbers. */
@@ -219,6 +221,8 @@ static char **assigned_argv(const char *argv0, const struct dj_sparemsg_assign *
     argv[n++] = (char *)"--container-id";
     argv[n++] = (char *)a->container_id;
     for (size_t i = 0; i < a->n_fds; i++) {
+        if (fds[a->fds[i].index] < 0)
+            continue; /* the ready pipe, answered and closed (acknowledge) */
         snprintf(numbers[i], 12, "%d", fds[a->fds[i].index]);
         argv[n++] = (char *)a->fds[i].option;
         argv[n++] = numbers[i];
@@ -247,7 +251,7 @@ static void retitle(char **old, int old_argc, char **new, int n)
     }
 }
 
-/* The assigned process: no pool socket, its pid on the ready pipe, then the command line. */
+/* The assigned process: no pool socket, then the command line. */
 static void become_daemon(struct spare *s, const struct dj_sparemsg_assign *a, const int *fds,
                           int *argc, char ***argv)
 {
@@ -255,21 +259,20 @@ static void become_daemon(struct spare *s, const struct dj_sparemsg_assign *a, c
     static struct dj_sparemsg_assign assignment;
     static char numbers[DJ_SPAREMSG_MAX_FDS][12];
     static int received[DJ_SPAREMSG_MAX_FDS];
-    pid_t self = getpid();
     char *argv0;
     char **next;
     int next_argc = 0;
 
     close(s->listen_fd);
+    /* The spare lets the kernel reap its daemons; a daemon reaps nothing, but leaves nothing
+     * inherited in place either. */
+    signal(SIGCHLD, SIG_DFL);
     assignment = *a;
     memcpy(received, fds, a->n_fds * sizeof(int));
-    for (size_t i = 0; i < a->n_fds; i++) {
-        /* The daemon hands them on as spawned ones are: without close-on-exec. */
-        fcntl(received[i], F_SETFD, 0);
-        if (strcmp(a->fds[i].option, "--ready-fd") == 0 &&
-            write(received[a->fds[i].index], &self, sizeof(self)) != (ssize_t)sizeof(self))
-            exit(1);
-    }
+    /* The daemon hands them on as spawned ones are: without close-on-exec. */
+    for (size_t i = 0; i < a->n_fds; i++)
+        if (received[i] >= 0)
+            fcntl(received[i], F_SETFD, 0);
     /* A copy: retitle overwrites the string argv[0] points to. */
     argv0 = strdup((*argv)[0]);
     next = argv0 != NULL ? assigned_argv(argv0, &assignment, received, &next_argc, numbers) : NULL;
@@ -291,8 +294,10 @@ static bool serve_connection(struct spare *s, int conn, int *argc, char ***argv)
     enum dj_sparemsg_kind kind;
     struct timeval timeout = {COMMAND_TIMEOUT_S, 0};
     dj_error_t err = NULL;
-    int len, successor;
+    pid_t daemon;
+    int *ready;
     ssize_t n;
+    int len;
 
     len = dj_sparemsg_format_hello(&s->hello, buf, sizeof(buf));
     if (len < 0 || setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0 ||
@@ -308,13 +313,27 @@ static bool serve_connection(struct spare *s, int conn, int *argc, char ***argv)
     }
     if (kind == DJ_SPAREMSG_RETIRE)
         exit(0);
-    successor = fork_successor();
-    if (successor == 0) {
+    /* One fork: the child becomes the jail's daemon, we stay the pool's spare and never read
+     * anything of the jail (its configuration, its policy, its traffic). Without a child the
+     * hook reads EOF instead of a pid and spawns this jail's daemons itself. */
+    daemon = fork();
+    if (daemon < 0) {
         close_all(fds, n_fds);
         return false;
     }
-    /* Without a successor the pool's socket has no reader left once we close it: the next
-     * hook is refused and starts a new pool. */
+    if (daemon > 0) {
+        /* A hook that is gone failed the container's start: the runtime kills the container,
+         * and the daemon, watching its pidfd, exits with it. */
+        acknowledge(&a, fds, daemon);
+        close_all(fds, n_fds);
+        return false;
+    }
+    /* The pipe is the spare's to answer: the daemon is given no --ready-fd. */
+    ready = ready_fd(&a, fds);
+    if (ready != NULL) {
+        close(*ready);
+        *ready = -1;
+    }
     become_daemon(s, &a, fds, argc, argv);
     return true;
 }
@@ -333,6 +352,8 @@ void dj_spare_serve(const char *program, int *argc, char ***argv, enum dj_seccom
     /* The pool's maker does not wait for this (it has a container to start): EPIPE then, not a
      * signal. */
     signal(SIGPIPE, SIG_IGN);
+    /* Each jail's daemon is a child of ours: the kernel reaps it when it exits. */
+    signal(SIGCHLD, SIG_IGN);
     if (write(s.ready_fd, "R", 1) < 0) {
         /* nobody reads it: nothing to do */
     }

@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "daemon/daemon.h"
+
 #include "daemon/spawn.h"
 
 #define SH "/bin/sh"
@@ -652,6 +654,55 @@ static void test_report_functions(void **state)
     dj_error_release(&err);
 }
 
+/* A daemon that dies in its set-up with nobody reading a ready pipe (a spare's child: the spare
+ * answered the hook at the hand-over) says why in the jail's log; with a ready pipe the reason
+ * goes there, as before, and not into the log. */
+static void run_die(int ready_fd, int log_fd)
+{
+    struct dj_daemon_config cfg = {.log_fd = log_fd, .container_id = "jail-1"};
+    struct dj_daemon_options o = {.program = "dnsjail-test", .cfg = &cfg, .ready_fd = ready_fd};
+    pid_t pid = fork();
+    int status;
+
+    assert_true(pid >= 0);
+    if (pid == 0)
+        dj_daemon_die(&o, "cannot set up: \"quoted\"");
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+}
+
+static void test_die_without_ready_pipe_logs(void **unused)
+{
+    int log[2], ready[2];
+    char buf[1024];
+    ssize_t n;
+
+    (void)unused;
+    assert_int_equal(pipe2(log, O_CLOEXEC | O_NONBLOCK), 0);
+    run_die(-1, log[1]);
+    n = read(log[0], buf, sizeof(buf) - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "\"event\":\"daemon_failed\""));
+    assert_non_null(strstr(buf, "\"daemon\":\"dnsjail-test\""));
+    assert_non_null(strstr(buf, "\"container\":\"jail-1\""));
+    assert_non_null(strstr(buf, "\"detail\":\"cannot set up: \\\"quoted\\\"\""));
+    assert_int_equal(buf[n - 1], '\n');
+
+    assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+    run_die(ready[1], log[1]);
+    close(ready[1]);
+    n = read(ready[0], buf, sizeof(buf) - 1);
+    assert_true(n > 1);
+    assert_int_equal(buf[0], 'E');
+    assert_int_equal(read(log[0], buf, sizeof(buf)), -1);
+    assert_int_equal(errno, EAGAIN);
+    close(ready[0]);
+    close(log[0]);
+    close(log[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -669,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_abandon),
         cmocka_unit_test(test_expect_later),
         cmocka_unit_test(test_report_functions),
+        cmocka_unit_test(test_die_without_ready_pipe_logs),
     };
 
     /* Daemons are double-forked away from their starter; as a subreaper we inherit them. */
