@@ -2,8 +2,8 @@
 
 /* The spare pool's idle daemons (lib/daemon/spare.h) for `dnsjail ps` and `dnsjail status`:
  * found by their command line, "--spare-pool <state dir>/spares", as a jail's daemons show
- * "--container-id ID" on theirs. An assigned spare rewrites its command line and is a jail's
- * daemon from then on, listed with its jail. */
+ * "--container-id ID" on theirs. The child a spare forks for a jail rewrites its command line
+ * and is that jail's daemon, listed with its jail; the spare itself stays idle. */
 
 #include <dirent.h>
 #include <fcntl.h>
