@@ -200,10 +200,12 @@ static int *ready_fd(const struct dj_sparemsg_assign *a, int *fds)
 static void acknowledge(const struct dj_sparemsg_assign *a, int *fds, pid_t daemon)
 {
     int *ready = ready_fd(a, fds);
+    char answer[sizeof(daemon) + 1];
 
-    if (ready == NULL || write(*ready, &daemon, sizeof(daemon)) != (ssize_t)sizeof(daemon))
-        return;
-    if (write(*ready, "R", 1) < 0) {
+    /* One write, below PIPE_BUF: the hook reads the pid and "R" whole. */
+    memcpy(answer, &daemon, sizeof(daemon));
+    answer[sizeof(daemon)] = 'R';
+    if (ready != NULL && write(*ready, answer, sizeof(answer)) < 0) {
         /* the hook is gone */
     }
 }

@@ -505,12 +505,12 @@ is_jail_daemon() {
     args=$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null) && [ -n "$args" ] &&
         ! grep -qx -- --spare-pool <<<"$args"
 }
-# Pids of this run's idle spares (of either kind, or of PROGRAM: dnsjail-dnsstub or -proxy).
 # The parent pid of each PID, a line each (a jail's daemon served by the pool is a spare's child).
 world_ppids() { # PID...
     local p
     for p in "$@"; do awk '/^PPid:/ { print $2 }' "/proc/$p/status"; done
 }
+# Pids of this run's idle spares (of either kind, or of PROGRAM: dnsjail-dnsstub or -proxy).
 world_spares() { # [PROGRAM]
     local p exes
     [ -n "$W_STUB_EXE" ] || return 0

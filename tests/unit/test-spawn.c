@@ -29,7 +29,6 @@
 #include <cmocka.h>
 
 #include "daemon/daemon.h"
-
 #include "daemon/spawn.h"
 
 #define SH "/bin/sh"
