@@ -1,7 +1,9 @@
 #include "config.h"
 
 /* `dnsjail ps`: the jailed containers on this host, one line per container (containers of a
- * pod share their jail's line of numbers), or one JSON array with --json. */
+ * pod share their jail's line of numbers), then the spare pool's idle daemons and the keeper;
+ * or one JSON array of the jails with --json (`dnsjail status --json` has the spares and the
+ * keeper, so that the array stays what it was: one element per jailed container). */
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +15,7 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "base/cleanup.h"
 #include "cli.h"
 #include "jails.h"
 
@@ -23,9 +26,11 @@ static void ps_usage(FILE *out)
                  "Lists the jailed containers on this host: container id, network namespace key,\n"
                  "mode, number of allow rules (as the jail stores them: a rule without a port\n"
                  "counts twice, for 80 and 443), the daemons' pids (and whether they run),\n"
-                 "uptime and the counters of their metrics files.\n"
+                 "uptime and the counters of their metrics files; then the spare pool's idle\n"
+                 "daemons and the keeper.\n"
                  "\n"
-                 "  --json         one JSON array, every field and every counter\n"
+                 "  --json         one JSON array of the jails, every field and every counter\n"
+                 "                 (the spares and the keeper: dnsjail status --json)\n"
                  "  -v, --verbose  also print each jail's allow rules\n"
                  "  -h, --help     this text\n");
 }
@@ -253,8 +258,12 @@ int dj_cli_ps(const struct dj_cli *cli, int argc, char **argv)
     if (json) {
         status = print_json(jails, n_jails);
     } else {
+        cleanup_free char *keeper = dj_cli_keeper_describe(cfg);
+
         print_table(jails, n_jails, verbose);
         dj_cli_spares(cfg, stdout);
+        if (keeper != NULL)
+            printf("\nkeeper: %s\n", keeper);
         status = 0;
     }
     dj_jails_free(jails, n_jails);

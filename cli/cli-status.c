@@ -306,16 +306,26 @@ static void print_json(const struct report *r, bool ready)
     yajl_gen_free(g);
 }
 
+char *dj_cli_keeper_describe(const struct dj_adminconf *cfg)
+{
+    cleanup_free char *pin = dj_keeper_pin_path(cfg->state_dir);
+    char *text = NULL;
+
+    if (pin == NULL ||
+        asprintf(&text, "%s%s", pin,
+                 dj_keeper_present(pin) ? ": pinned (netfilter hooks kept on)"
+                                        : ": none yet (the next jailed container creates it)") < 0)
+        return NULL;
+    return text;
+}
+
 /* Informational: no keeper only means the next jailed container makes it (or says why not). */
 static void add_keeper(struct report *r, const struct dj_adminconf *cfg)
 {
-    cleanup_free char *pin = dj_keeper_pin_path(cfg->state_dir);
+    cleanup_free char *text = dj_cli_keeper_describe(cfg);
 
-    if (pin == NULL)
-        return;
-    add(r, "programs", CHECK_OK, "keeper", "%s%s", pin,
-        dj_keeper_present(pin) ? ": pinned (netfilter hooks kept on)"
-                               : ": none yet (the next jailed container creates it)");
+    if (text != NULL)
+        add(r, "programs", CHECK_OK, "keeper", "%s", text);
 }
 
 int dj_cli_status(const struct dj_cli *cli, int argc, char **argv)

@@ -36,4 +36,8 @@ bool dj_cli_setup_present(const char *engine, char *where, size_t size);
  * "idle") under a heading. Returns how many. */
 size_t dj_cli_spares(const struct dj_adminconf *cfg, FILE *out);
 
+/* cli-status.c: where CFG's keeper is pinned, and whether it is there, in one phrase for
+ * `status` and `ps` (malloc'd; NULL: out of memory). */
+char *dj_cli_keeper_describe(const struct dj_adminconf *cfg);
+
 #endif

@@ -33,10 +33,12 @@ is_pinned_netns() { [ "$(stat -f -c %T "$1" 2>/dev/null)" = nsfs ] && [ "$(pin_m
 keeper_ruleset() { nsenter --net="$PIN" nft list ruleset; }
 events_of() { grep -c "\"event\":\"$1\"" "$W_LOG"; } # EVENT: how many lines the log has
 status_keeper() { "$top_builddir/cli/dnsjail" --config "$W_CONF" status 2>&1 | grep -F "$PIN"; }
+ps_keeper() { "$top_builddir/cli/dnsjail" --config "$W_CONF" ps 2>&1 | grep -F "keeper: $PIN"; }
 
 tap_check "no keeper before the first jailed container" eval '! is_pinned_netns "$PIN"'
 tap_check "dnsjail status says there is none yet" eval 'status_keeper | grep -q "none yet"' ||
     tap_diag "$("$top_builddir/cli/dnsjail" --config "$W_CONF" status 2>&1 | tail -n 20)"
+tap_check "dnsjail ps says there is none yet" eval 'ps_keeper | grep -q ": none yet"'
 
 # ---- the first jailed container makes it ---------------------------------------------------
 start_detached "$W_ID-first" "$W_CONF" || tap_bail "cannot start the first container"
@@ -58,6 +60,8 @@ tap_check "first: its chains hold no rules (only table, chain and type lines)" \
     eval '! grep -vE "^\s*(table inet dnsjail \{|chain [a-z_]+ \{|type .* policy accept;|\}|)\s*$" "$W_TMP/out/keeper.nft"'
 tap_check "first: nothing of it under the state dir (the leftover checks still hold)" no_mounts_under_state
 tap_check "dnsjail status says it is pinned" eval 'status_keeper | grep -q pinned'
+tap_check "dnsjail ps says it is pinned" eval 'ps_keeper | grep -q ": pinned"' ||
+    tap_diag "$("$top_builddir/cli/dnsjail" --config "$W_CONF" ps 2>&1 | tail -n 8)"
 inode=$(stat -L -c %i "$PIN")
 
 # ---- the second finds it --------------------------------------------------------------------
