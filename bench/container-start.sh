@@ -54,6 +54,10 @@
 #        RUNTIMES="runc crun"  NETNS_KINDS="fresh persistent"  VARIANTS="plain noop disabled jailed"
 #                          (also jailed-base, jailed-trace)
 #        BASE_BUILDDIR=DIR the build tree of jailed-base (built with the same configure prefix)
+#        ROOTFS=usr        the runtimes' bundles bind the host's /usr read-only, as the e2e
+#                          tests' do (the hook then walks /usr for mounted sockets, up to its
+#                          bound of entries); ROOTFS=own: no /usr mount, the rootfs holds one
+#                          static /usr/bin/true, as an engine's image rootfs holds its programs
 #        TRACE_OUT=FILE    jailed-trace's raw trace (default: in the bench's work directory)
 #        SEED=N            the shuffle's seed (default random, printed)
 #        RAW_OUT=FILE      every run's time, "round group/variant ms" per line
@@ -76,6 +80,7 @@ RUNTIMES=${RUNTIMES:-runc crun}
 NETNS_KINDS=${NETNS_KINDS:-fresh persistent}
 VARIANTS=${VARIANTS:-plain noop disabled jailed}
 PROFILE=${PROFILE:-0}
+ROOTFS=${ROOTFS:-usr}
 PROFILE_ONLY=${PROFILE_ONLY:-0}
 SEED=${SEED:-}
 # Entries separated by a space: podman's --annotation splits its value at commas.
@@ -144,6 +149,12 @@ cc -O2 -static -o "$WORK/noop-hook" "$bench_script_dir/noop-hook.c" ||
 printf '{"ociVersion":"1.0.2","id":"noop-selftest","status":"creating","pid":1,"bundle":"/"}' |
     "$WORK/noop-hook" || die "noop-hook does not exit 0"
 
+case $ROOTFS in
+    usr) rootfs_opts=() ;;
+    own) rootfs_opts=(--no-usr) ;;
+    *) die "ROOTFS is usr or own, not $ROOTFS" ;;
+esac
+
 declare -A NETNS
 for variant in $VARIANTS; do
     world_ctns "$variant" || die "cannot make the persistent namespace for $variant"
@@ -172,8 +183,11 @@ for kind in $NETNS_KINDS; do
             persistent) opts+=(--netns "${NETNS[$variant]}") ;;
             *) die "unknown namespace kind $kind" ;;
         esac
-        BUNDLE[$kind-$variant]=$(world_bundle "start-$kind-$variant" "${opts[@]}" -- /usr/bin/true) ||
-            die "cannot make bundle $kind-$variant"
+        BUNDLE[$kind-$variant]=$(world_bundle "start-$kind-$variant" "${opts[@]}" \
+            ${rootfs_opts[@]+"${rootfs_opts[@]}"} -- /usr/bin/true) || die "cannot make bundle $kind-$variant"
+        if [ "$ROOTFS" = own ]; then
+            world_static_true "${BUNDLE[$kind-$variant]}" || die "cannot put a static true in $kind-$variant"
+        fi
     done
 done
 
@@ -213,7 +227,7 @@ rounds() { # PLAN ROUNDS WARMUP
 bench_machine
 echo "# $(runc --version | head -1), $(crun --version | head -1)$(command -v podman >/dev/null && echo ", $(podman --version)")"
 echo "# hook: $W_HOOK ($(file -b "$W_HOOK" | cut -d, -f1-2)); noop hook: static, reads its stdin to EOF"
-echo "# the container runs /usr/bin/true; jailed: io.dnsjail.enable=true, $ALLOW"
+echo "# the container runs /usr/bin/true ($([ "$ROOTFS" = own ] && echo "static, in its own rootfs" || echo "the host's /usr bound read-only")); jailed: io.dnsjail.enable=true, $ALLOW"
 echo "# uptime: $(uptime)"
 
 if [ "$PROFILE_ONLY" != 1 ]; then

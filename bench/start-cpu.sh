@@ -12,6 +12,8 @@
 #     and, with PER_PID=1, of each process (a jailed start's hook prestart, its namespace
 #     thread, its poststop; a daemon's life from the spare's fork to its exit).
 # Usage (root, from a build tree): top_builddir=$PWD ROUNDS=15 PASSES=3 ../bench/start-cpu.sh
+# ROOTFS=usr (default) binds the host's /usr read-only in the bundle, as the e2e tests do;
+# ROOTFS=own gives it a rootfs of its own with a static /usr/bin/true (bench/container-start.sh).
 # Needs: runc, perf, cc with a static libc.
 # shellcheck source=tests/e2e/world.sh
 . "$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/world.sh"
@@ -24,7 +26,18 @@ ROUNDS=${ROUNDS:-15}
 PASSES=${PASSES:-3}
 NOOP=$W_TMP/noop-hook
 cc -O2 -static -o "$NOOP" "$(dirname "$0")/noop-hook.c" || tap_bail "cannot build noop-hook statically"
-bundle() { world_bundle "$W_ID-$1" "${@:2}" -- /usr/bin/true || tap_bail "cannot make a bundle"; }
+ROOTFS=${ROOTFS:-usr}
+case $ROOTFS in
+    usr) rootfs_opts=() ;;
+    own) rootfs_opts=(--no-usr) ;;
+    *) tap_bail "ROOTFS is usr or own, not $ROOTFS" ;;
+esac
+bundle() {
+    local b
+    b=$(world_bundle "$W_ID-$1" "${@:2}" ${rootfs_opts[@]+"${rootfs_opts[@]}"} -- /usr/bin/true) &&
+        { [ "$ROOTFS" = usr ] || world_static_true "$b"; } || tap_bail "cannot make a bundle"
+    echo "$b"
+}
 declare -A BUNDLE
 BUNDLE[jailed]=$(bundle jailed --hook "$W_HOOK" --hook-config "$W_CONF" --annotation io.dnsjail.enable=true \
     --annotation "io.dnsjail.allow=api.example.com")

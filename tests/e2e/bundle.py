@@ -12,7 +12,8 @@ usage: bundle.py CONFIG.JSON [options] -- ARGS...
   --add-cap CAP[:SET]      add a capability to SET (default: bounding) (repeatable)
   --bind SRC:DST           read-only bind mount (repeatable)
   --env K=V                add an environment variable (repeatable)
-Always: terminal false, host /usr bound read-only at /usr, a tmpfs on /tmp.
+  --no-usr                 do not bind the host's /usr: the rootfs holds what the container runs
+Always: terminal false, a tmpfs on /tmp; the host's /usr bound read-only at /usr unless --no-usr.
 """
 import json
 import sys
@@ -35,8 +36,9 @@ def main():
         proc["args"] = args
     cfg.setdefault("annotations", {})
     mounts = cfg["mounts"]
-    mounts.append({"destination": "/usr", "type": "bind", "source": "/usr",
-                   "options": ["rbind", "ro"]})
+    if "--no-usr" not in opts:
+        mounts.append({"destination": "/usr", "type": "bind", "source": "/usr",
+                       "options": ["rbind", "ro"]})
     mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                    "options": ["nosuid", "nodev", "mode=1777"]})
     namespaces = cfg["linux"]["namespaces"]
@@ -66,6 +68,8 @@ def main():
                     ns["path"] = val
         elif opt == "--no-netns":
             namespaces[:] = [ns for ns in namespaces if ns["type"] != "network"]
+            i -= 1
+        elif opt == "--no-usr":
             i -= 1
         elif opt == "--add-cap":
             cap, _, cap_set = val.partition(":")

@@ -372,6 +372,17 @@ world_bundle() { # ID [bundle.py options] [-- ARGS...]
     echo "$b"
 }
 
+# Puts a static /usr/bin/true in BUNDLE's rootfs, for a bundle made with --no-usr: a container
+# whose programs are its image's own, as an engine's are, with no directory of the host's
+# bound in it (the benches' ROOTFS=own).
+world_static_true() { # BUNDLE
+    if [ ! -x "$W_TMP/static-true" ]; then
+        printf 'int main(void) { return 0; }\n' | cc -O2 -static -x c -o "$W_TMP/static-true" - ||
+            return 1
+    fi
+    mkdir -p "$1/rootfs/usr/bin" && cp "$W_TMP/static-true" "$1/rootfs/usr/bin/true"
+}
+
 
 # ---- runtimes -----------------------------------------------------------------------------
 # Every runner leaves RUN_RC, the files $RUN_OUT and $RUN_ERR, and RUN_CID: the id the runtime
