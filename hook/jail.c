@@ -110,7 +110,7 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
                        const struct dj_proc_id *init, dj_error_t *err)
 {
     struct listeners listeners[N_DAEMONS];
-    struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
+    struct dj_container_record rec = {(char *)key, h->bundle.netns_path, h->bundle.own_pidns};
 
     memset(listeners, 0, sizeof(listeners));
     if (h->virt.on && virtual_map_create(h, err) < 0)
@@ -190,7 +190,7 @@ static int repair_jail(struct hook *h, struct dj_state *st, const char *key,
                        dj_error_t *err)
 {
     struct listeners listeners[N_DAEMONS];
-    struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
+    struct dj_container_record rec = {(char *)key, h->bundle.netns_path, h->bundle.own_pidns};
     cleanup_living_members struct living_members lm = {.ns = ns, .n = 0};
     char detail[128];
 
@@ -231,7 +231,7 @@ static int join_existing(struct hook *h, struct dj_state *st, const char *key,
                          const struct dj_netns *ns, int pidfd, const struct dj_proc_id *init,
                          dj_error_t *err)
 {
-    struct dj_container_record rec = {(char *)key, h->bundle.netns_path};
+    struct dj_container_record rec = {(char *)key, h->bundle.netns_path, h->bundle.own_pidns};
 
     /* gc_namespace kept this jail although a daemon is gone: members still run in it. */
     if (!jail_alive(st, key))
@@ -478,13 +478,20 @@ int jail_start(struct hook *h, dj_error_t *err)
 /* The last member left, but the namespace still holds a process that is neither a bystander
  * nor gone (a member's child that outlived it in a shared pid namespace, a member whose record
  * was lost): the table stays, and so does the state, so that a newcomer repairs this jail and
- * an unjailed one is refused. The daemons go: what they watched has exited. */
-static bool jail_held(struct hook *h, struct dj_state *st, const char *key)
+ * an unjailed one is refused. The daemons go: what they watched has exited.
+ * Not asked for a namespace the runtime made for a container with a pid namespace of its own:
+ * the kernel ended every process of the container with its init, so only a process that
+ * entered from outside (nsenter) can hold the namespace, and the table stays there for as long
+ * as one does whatever is decided here (we never delete it from such a namespace); a newcomer
+ * that joins through it is still refused or jailed anew (refuse_unjailed_joiner looks then).
+ * The /proc scan this saves costs every container's end ~16 µs per process of the host. */
+static bool jail_held(struct hook *h, struct dj_state *st, const struct dj_container_record *rec)
 {
+    const char *key = rec->netns_key;
     char detail[160];
     pid_t pid;
 
-    if (!ns_holds_jailed(st, key, 0, &pid))
+    if ((rec->netns_path == NULL && rec->own_pidns) || !ns_holds_jailed(st, key, 0, &pid))
         return false;
     stop_daemons(st, key);
     snprintf(detail, sizeof(detail), "%s: pid %d still runs in the namespace; the table stays", key,
@@ -497,7 +504,7 @@ static bool jail_held(struct hook *h, struct dj_state *st, const char *key)
 static void leave_jail(struct hook *h, dj_error_t *err)
 {
     cleanup_state struct dj_state st = {NULL, -1};
-    cleanup_record struct dj_container_record rec = {NULL, NULL};
+    cleanup_record struct dj_container_record rec = {NULL, NULL, false};
     bool found = false;
 
     /* Most containers that were never jailed have no record: asked without the lock, which
@@ -510,7 +517,7 @@ static void leave_jail(struct hook *h, dj_error_t *err)
         return;
     trace_mark("state_read");
     if (dj_state_ns_remove_member(&st, rec.netns_key, h->state.id) == 0 &&
-        (trace_mark("remove_member"), !jail_held(h, &st, rec.netns_key))) {
+        (trace_mark("remove_member"), !jail_held(h, &st, &rec))) {
         trace_mark("held_check");
         /* A namespace the runtime made for the container (no path) dies with it, and the
          * table with the namespace: nothing to delete, and the daemons exit on their own when

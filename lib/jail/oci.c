@@ -487,6 +487,8 @@ static int parse_namespaces(yajl_val root, struct oci_bundle *b, dj_error_t *err
 {
     char shown[OCI_PRINTABLE_SIZE];
     yajl_val linux_obj, namespaces;
+    size_t n_pid = 0;
+    bool pid_path = false;
 
     if (get_object(root, "", "linux", &linux_obj, err) < 0)
         return -1;
@@ -506,6 +508,11 @@ static int parse_namespaces(yajl_val root, struct oci_bundle *b, dj_error_t *err
         if (get_string(entry, "linux.namespaces[]", "type", true, &type, err) < 0 ||
             get_string(entry, "linux.namespaces[]", "path", false, &path, err) < 0)
             return -1;
+        if (strcmp(type, "pid") == 0) {
+            n_pid++;
+            pid_path = pid_path || (path != NULL && path[0] != '\0');
+            continue;
+        }
         if (strcmp(type, "network") != 0)
             continue;
         if (b->have_netns)
@@ -520,6 +527,8 @@ static int parse_namespaces(yajl_val root, struct oci_bundle *b, dj_error_t *err
             b->netns_path = steal_ptr(&path);
         }
     }
+    /* Two "pid" entries are the runtime's to refuse; here they only mean "not surely own". */
+    b->own_pidns = n_pid == 1 && !pid_path;
     return 0;
 }
 

@@ -41,6 +41,8 @@ struct oci_bundle {
     size_t n_annotations;
     bool have_netns;   /* linux.namespaces has a "network" entry */
     char *netns_path;  /* its "path" (absolute), or NULL for a new namespace (absent or "") */
+    bool own_pidns;    /* one "pid" entry, without a path: a new pid namespace, whose every
+                          process the kernel ends when the container's init exits */
     uint64_t caps_any; /* bit N set: CAP number N appears in any set of process.capabilities */
     char *root_path;   /* root.path as written (relative to the bundle unless absolute); NULL */
     char *resolv_conf_source; /* source of the last mount onto /etc/resolv.conf, or NULL */

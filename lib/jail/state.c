@@ -187,8 +187,9 @@ int dj_state_write_container(struct dj_state *st, const char *id,
     cleanup_free char *path = container_path(st, id);
     cleanup_free char *text = NULL;
 
-    if (path == NULL || asprintf(&text, "netns-key=%s\nnetns-path=%s\n", rec->netns_key,
-                                 rec->netns_path != NULL ? rec->netns_path : "") < 0)
+    if (path == NULL || asprintf(&text, "netns-key=%s\nnetns-path=%s\n%s", rec->netns_key,
+                                 rec->netns_path != NULL ? rec->netns_path : "",
+                                 rec->own_pidns ? "pidns=own\n" : "") < 0)
         return dj_error_make(err, ENOMEM, "container record");
     return write_file(path, text, err);
 }
@@ -213,6 +214,8 @@ int dj_state_read_container(struct dj_state *st, const char *id, struct dj_conta
             rec->netns_key = strdup(line + 10);
         else if (strncmp(line, "netns-path=", 11) == 0 && line[11] != '\0')
             rec->netns_path = strdup(line + 11);
+        else if (strcmp(line, "pidns=own") == 0)
+            rec->own_pidns = true;
     }
     if (rec->netns_key == NULL) {
         dj_container_record_free(rec);

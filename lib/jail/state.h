@@ -33,6 +33,8 @@ struct dj_state {
 struct dj_container_record {
     char *netns_key;  /* DEV-INO */
     char *netns_path; /* the namespace's path from config.json, or NULL */
+    bool own_pidns;   /* the container had a pid namespace of its own (oci_bundle.own_pidns);
+                         false in records of older hooks */
 };
 
 /* Creates the directories if needed and takes the global lock (blocking). */

@@ -6,6 +6,9 @@
 #   crash, leave: E's stub is killed, E leaves: everything is cleaned up.
 #   held: a process that is not a member (as a member's child that outlived it) keeps the
 #     table after the last member left; it is closed; once it is gone a newcomer starts afresh.
+#   own namespaces: a container whose network and pid namespaces the runtime made ends while
+#     a process that entered from outside holds its network namespace: the jail stops without
+#     a look through /proc, its state goes, the table stays with the namespace.
 #   unjailed joiner: enable=false (annotation, or the config's default-enable) joining a
 #     jailed namespace is refused with one line naming the conflict; the jail is untouched.
 # Every "did not get out" has its control: the same probe with the jail off gets out.
@@ -197,6 +200,37 @@ tap_check "held: the newcomer left: the table goes although the bystander runs" 
     wait_until 5 no_nft_table_in "$ns"
 runc_cmd delete -f "$g-off2" >/dev/null 2>&1
 assert_gone "held: newcomer left" "$g" "$ns"
+
+# ---- namespaces of its own: an outsider outlives the container ------------------------------
+# The runtime made the container's network and pid namespaces: the kernel ends all of its
+# processes with its init, so only a process that entered from outside can still hold the
+# namespace. Its end does not look through /proc for one: the jail is stopped and its state
+# goes, while the table stays in the namespace for as long as the outsider holds it (it is
+# never deleted from a namespace the runtime made).
+o=$W_ID-own
+b=$(world_bundle "$o" "${JAIL[@]}" -- /bin/sleep 300) || tap_bail "cannot make bundle $o"
+W_CONTAINERS+=("runc $o")
+_run_capture "$o" runc_cmd run -d --bundle "$b" "$o"
+tap_check "own namespaces: the container starts jailed" test "$RUN_RC" -eq 0 ||
+    tap_diag_file "$RUN_ERR" 5
+opid=$(runc_cmd state "$o" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+nsenter --net="/proc/$opid/ns/net" /bin/sleep 300 &
+outsider=$!
+world_on_cleanup kill "$outsider"
+tap_check "own namespaces: the outsider is in the container's network namespace" \
+    wait_until 5 eval '[ "$(stat -L -c %i /proc/$outsider/ns/net)" = "$(stat -L -c %i /proc/$opid/ns/net)" ]'
+tap_check "own namespaces: the namespace holds the table" nft_table_in "/proc/$outsider/ns/net"
+runc_cmd delete -f "$o" >/dev/null 2>&1
+tap_check "own namespaces: the log says the jail stopped (not held)" log_has_event jail_stopped "$o" ||
+    tap_diag_file "$W_LOG" 5
+tap_check "own namespaces: no state left, none kept for the outsider" state_gone_for "$o" ||
+    tap_diag "$(find "$W_STATE/netns" "$W_STATE/containers" -mindepth 1 2>&1 | head -n 5)"
+tap_check "own namespaces: the jail's daemons are gone" \
+    wait_until 5 eval '[ -z "$(daemons_of "$W_STUB_EXE")$(daemons_of "$PROXY_EXE")" ]'
+tap_check "own namespaces: the table stays while the outsider holds the namespace" \
+    nft_table_in "/proc/$outsider/ns/net"
+kill "$outsider"
+wait "$outsider" 2>/dev/null
 
 # ---- an unjailed container joining a jailed namespace --------------------------------------
 world_ctns unjailed || tap_bail "cannot make a namespace"

@@ -503,6 +503,23 @@ static void test_bundle_namespaces(void **unused)
 
     parse_bundle_ok("{\"linux\":{\"namespaces\":[{\"type\":\"pid\"}]}}", &b);
     assert_false(b.have_netns);
+    assert_true(b.own_pidns);
+    oci_bundle_free(&b);
+
+    /* A pid namespace of its own only when there is one "pid" entry, without a path. */
+    assert_false(b.own_pidns); /* freed and cleared */
+    parse_bundle_ok("{\"linux\":{\"namespaces\":[{\"type\":\"pid\",\"path\":\"\"}]}}", &b);
+    assert_true(b.own_pidns);
+    oci_bundle_free(&b);
+    parse_bundle_ok("{\"linux\":{\"namespaces\":[{\"type\":\"pid\",\"path\":\"/proc/7/ns/pid\"}]}}",
+                    &b);
+    assert_false(b.own_pidns);
+    oci_bundle_free(&b);
+    parse_bundle_ok("{\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"pid\"}]}}", &b);
+    assert_false(b.own_pidns);
+    oci_bundle_free(&b);
+    parse_bundle_ok("{\"linux\":{\"namespaces\":[{\"type\":\"network\"}]}}", &b);
+    assert_false(b.own_pidns); /* the host's pid namespace */
     oci_bundle_free(&b);
 
     parse_bundle_ok("{\"linux\":{\"namespaces\":[{\"type\":\"network\"}]}}", &b);

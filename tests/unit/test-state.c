@@ -98,7 +98,7 @@ static void member_end(struct member *m, bool crash)
  * state, the others find the same policy and add themselves. */
 static void join(struct pod *p, const char *key, const struct member *m)
 {
-    struct dj_container_record rec = {(char *)key, (char *)"/run/netns/pod"};
+    struct dj_container_record rec = {(char *)key, (char *)"/run/netns/pod", false};
     dj_error_t err = NULL;
     char *policy = NULL;
 
@@ -587,7 +587,7 @@ static void write_text(const char *path, const char *text)
  * control files, and the key of a namespace. */
 static void test_records(void **unused)
 {
-    struct dj_container_record rec = {(char *)POD_KEY, NULL}, back;
+    struct dj_container_record rec = {(char *)POD_KEY, NULL, false}, back;
     struct dj_netns ns = {-1, 8, 4026531840};
     struct pod p;
     dj_error_t err = NULL;
@@ -609,8 +609,26 @@ static void test_records(void **unused)
     assert_true(found);
     assert_string_equal(back.netns_key, POD_KEY);
     assert_null(back.netns_path); /* no path: the namespace goes with its container */
+    assert_false(back.own_pidns);
     dj_container_record_free(&back);
     dj_state_remove_container(&p.st, "plain");
+
+    rec.own_pidns = true;
+    assert_int_equal(dj_state_write_container(&p.st, "own-pidns", &rec, &err), 0);
+    assert_int_equal(dj_state_read_container(&p.st, "own-pidns", &back, &found, &err), 0);
+    assert_true(found && back.own_pidns);
+    dj_container_record_free(&back);
+    dj_state_remove_container(&p.st, "own-pidns");
+    rec.own_pidns = false;
+
+    /* An older hook's record says nothing of the pid namespace: not its own (the scan runs). */
+    snprintf(path, sizeof(path), "%s/containers/older", p.dir);
+    write_text(path, "netns-key=" POD_KEY "\nnetns-path=\n");
+    assert_int_equal(dj_state_read_container(&p.st, "older", &back, &found, &err), 0);
+    assert_true(found);
+    assert_false(back.own_pidns);
+    dj_container_record_free(&back);
+    dj_state_remove_container(&p.st, "older");
 
     snprintf(path, sizeof(path), "%s/containers/damaged", p.dir);
     write_text(path, "netns-path=/run/netns/x\n");
