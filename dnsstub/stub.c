@@ -155,6 +155,7 @@ struct stub {
     uint64_t now_ns; /* monotonic, refreshed once per wake-up */
     uint64_t last_housekeeping_ns;
     bool quit;
+    bool jail_ended; /* quit because every process it watched exited */
 
     struct stub_metrics *metrics; /* NULL: no metrics file */
     uint64_t last_metrics_ns;
@@ -1150,7 +1151,7 @@ static void dispatch(struct stub *s, const struct epoll_event *ev)
         break;
     case TAG_WATCH:
         if (dj_ctlserve_watch_exited(&s->ctl, index))
-            s->quit = true;
+            s->quit = s->jail_ended = true;
         break;
     case TAG_RESOLVER:
         if (index < s->n_forwarders)
@@ -1194,14 +1195,16 @@ int stub_run(struct stub *s, dj_error_t *err)
                 dj_resolver_process(s->forwarders[i].resolver);
         if (s->now_ns - s->last_housekeeping_ns >= HOUSEKEEPING_NS)
             housekeeping(s);
-        if (s->metrics != NULL &&
+        if (s->metrics != NULL && !s->quit &&
             s->now_ns - s->last_metrics_ns >= STUB_METRICS_INTERVAL_MS * NS_PER_MS) {
             write_metrics(s);
             s->last_metrics_ns = s->now_ns;
         }
     }
     dj_log_summarize(&s->log, dj_monotonic_ns(), true);
-    if (s->metrics != NULL)
+    /* Not when its containers all exited: their poststop removes the metrics directory next,
+     * and one more file written there (created and renamed over) would only slow their end. */
+    if (s->metrics != NULL && !s->jail_ended)
         write_metrics(s);
     return 0;
 }

@@ -211,7 +211,7 @@ static void dispatch(struct proxy *p, const struct epoll_event *ev, bool *resolv
         break;
     case TAG_WATCH:
         if (dj_ctlserve_watch_exited(&p->ctl, index))
-            p->quit = true;
+            p->quit = p->jail_ended = true;
         break;
     case TAG_RESOLVER:
         if (index <= p->n_zone_resolvers)
@@ -265,14 +265,16 @@ int proxy_run(struct proxy *p, dj_error_t *err)
             conn_pump_again(p);
         if (p->now_ns - p->last_housekeeping_ns >= HOUSEKEEPING_NS)
             housekeeping(p);
-        if (p->metrics != NULL &&
+        if (p->metrics != NULL && !p->quit &&
             p->now_ns - p->last_metrics_ns >= PROXY_METRICS_INTERVAL_MS * NS_PER_MS) {
             proxy_metrics_write(p);
             p->last_metrics_ns = p->now_ns;
         }
     }
     dj_log_summarize(&p->log, dj_monotonic_ns(), true);
-    if (p->metrics != NULL)
+    /* Not when its containers all exited: their poststop removes the metrics directory next,
+     * and one more file written there (created and renamed over) would only slow their end. */
+    if (p->metrics != NULL && !p->jail_ended)
         proxy_metrics_write(p);
     return 0;
 }

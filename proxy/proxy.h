@@ -299,6 +299,7 @@ struct proxy {
     uint64_t last_housekeeping_ns;
     bool accept_paused; /* out of descriptors: listeners off until housekeeping */
     bool quit;
+    bool jail_ended; /* quit because every process it watched exited */
 
     struct proxy_stats stats;
     struct proxy_metrics *metrics; /* NULL: no metrics file */

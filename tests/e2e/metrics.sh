@@ -155,6 +155,39 @@ tap_check "jail: its state, metrics directory included, is removed" wait_until 5
 tap_check "dnsjail ps: no longer lists the container once it is gone" \
     eval '! "$DNSJAIL" --config "$W_CONF" ps | grep -qF -- "$id"'
 
+# ---- a jail's end: no last metrics file -----------------------------------------------------
+# When every container they watch has exited, the daemons quit without writing their metrics
+# once more: the poststop that follows removes the directory. Asked to quit instead (SIGTERM,
+# as the hook stops the daemons of a jail that stays held), a daemon does write it. A write
+# renames a new file over the old one: another inode.
+id=$W_ID-metrics-end
+b=$(world_bundle "$id" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
+    --annotation io.dnsjail.enable=true --annotation io.dnsjail.allow=allowed.example \
+    -- /bin/sleep 300) || tap_bail "cannot make bundle $id"
+W_CONTAINERS+=("runc $id")
+_run_capture "$id" runc_cmd run -d --bundle "$b" "$id"
+tap_check "end: detached container started" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
+jdir=$(dirname "$(dirname "$(ls -d "$W_STATE"/netns/*/members/"$id" 2>/dev/null | head -1)")")
+stub=$(cat "$jdir/dnsstub.pid" 2>/dev/null)
+proxy=$(cat "$jdir/proxy.pid" 2>/dev/null)
+inode_of() { stat -c %i "$jdir/metrics/$1.prom" 2>/dev/null; } # DAEMON
+rewritten() { [ -n "$2" ] && [ "$(inode_of "$1")" != "$2" ]; } # DAEMON INODE-BEFORE
+untouched() { [ -n "$2" ] && [ "$(inode_of "$1")" = "$2" ]; } # DAEMON INODE-BEFORE
+first=$(wait_until 5 test -s "$jdir/metrics/dnsstub.prom" && inode_of dnsstub)
+# After a periodic write (every 5 s) the next one is 5 s away: time enough for what follows.
+tap_check "end: the stub rewrites its metrics file every 5 s" \
+    wait_until 8 rewritten dnsstub "$first"
+stub_inode=$(inode_of dnsstub)
+proxy_inode=$(inode_of proxy)
+kill -TERM "$proxy"
+tap_check "end, control: the proxy, asked to quit, exits" wait_until 5 eval '! kill -0 "$proxy" 2>/dev/null'
+tap_check "end, control: ... and writes its metrics file as it does" rewritten proxy "$proxy_inode"
+runc_cmd kill "$id" KILL >/dev/null 2>&1
+tap_check "end: the container gone, the stub exits" wait_until 5 eval '! kill -0 "$stub" 2>/dev/null'
+tap_check "end: ... without writing its metrics file again" untouched dnsstub "$stub_inode"
+runc_cmd delete -f "$id" >/dev/null 2>&1
+tap_check "end: its state, metrics directory included, is removed" wait_until 5 test ! -e "$jdir"
+
 # ---- robustness ----------------------------------------------------------------------------
 fake=$W_TMP/fakestate
 mkdir -p "$fake"/netns/{1-100,2-200,3-300,4-400,5-500}/members "$fake/netns/not-a-key" "$fake/netns/1-100/metrics"
