@@ -80,17 +80,23 @@ tap_check "standalone: proxy.prom is valid exposition text" prom_check "$mdir/pr
 
 # ---- a jailed container --------------------------------------------------------------------
 world_ctns metrics || tap_bail "cannot make a namespace"
+# A detached jailed container ID running sleep in the namespace; sets jdir (its jail's state
+# directory), stub and proxy (its daemons' pids).
+start_jailed() { # LABEL ID
+    local b
+    b=$(world_bundle "$2" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
+        --annotation io.dnsjail.enable=true --annotation io.dnsjail.allow=allowed.example \
+        -- /bin/sleep 300) || tap_bail "cannot make bundle $2"
+    W_CONTAINERS+=("runc $2")
+    _run_capture "$2" runc_cmd run -d --bundle "$b" "$2"
+    tap_check "$1: detached container started" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
+    jdir=$(dirname "$(dirname "$(ls -d "$W_STATE"/netns/*/members/"$2" 2>/dev/null | head -1)")")
+    stub=$(cat "$jdir/dnsstub.pid" 2>/dev/null)
+    proxy=$(cat "$jdir/proxy.pid" 2>/dev/null)
+}
 id=$W_ID-metrics
-b=$(world_bundle "$id" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
-    --annotation io.dnsjail.enable=true --annotation io.dnsjail.allow=allowed.example \
-    -- /bin/sleep 300) || tap_bail "cannot make bundle $id"
-W_CONTAINERS+=("runc $id")
-_run_capture "$id" runc_cmd run -d --bundle "$b" "$id"
-tap_check "jail: detached container started" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
-jdir=$(dirname "$(dirname "$(ls -d "$W_STATE"/netns/*/members/"$id" 2>/dev/null | head -1)")")
+start_jailed jail "$id"
 key=$(basename "$jdir")
-stub=$(cat "$jdir/dnsstub.pid" 2>/dev/null)
-proxy=$(cat "$jdir/proxy.pid" 2>/dev/null)
 tap_check "jail: state has the key and both pids" test -n "$key" -a -n "$stub" -a -n "$proxy"
 tap_check "jail: metrics directory belongs to the daemons' user" \
     test "$(stat -c %U:%a "$jdir/metrics" 2>/dev/null)" = nobody:755
@@ -161,15 +167,7 @@ tap_check "dnsjail ps: no longer lists the container once it is gone" \
 # as the hook stops the daemons of a jail that stays held), a daemon does write it. A write
 # renames a new file over the old one: another inode.
 id=$W_ID-metrics-end
-b=$(world_bundle "$id" --netns "$W_NS" --hook "$W_HOOK" --hook-config "$W_CONF" \
-    --annotation io.dnsjail.enable=true --annotation io.dnsjail.allow=allowed.example \
-    -- /bin/sleep 300) || tap_bail "cannot make bundle $id"
-W_CONTAINERS+=("runc $id")
-_run_capture "$id" runc_cmd run -d --bundle "$b" "$id"
-tap_check "end: detached container started" test "$RUN_RC" -eq 0 || tap_diag_file "$RUN_ERR" 5
-jdir=$(dirname "$(dirname "$(ls -d "$W_STATE"/netns/*/members/"$id" 2>/dev/null | head -1)")")
-stub=$(cat "$jdir/dnsstub.pid" 2>/dev/null)
-proxy=$(cat "$jdir/proxy.pid" 2>/dev/null)
+start_jailed end "$id"
 inode_of() { stat -c %i "$jdir/metrics/$1.prom" 2>/dev/null; } # DAEMON
 rewritten() { [ -n "$2" ] && [ "$(inode_of "$1")" != "$2" ]; } # DAEMON INODE-BEFORE
 untouched() { [ -n "$2" ] && [ "$(inode_of "$1")" = "$2" ]; } # DAEMON INODE-BEFORE
