@@ -450,7 +450,7 @@ int main(int argc, char **argv)
         return 1;
     if (stub_run(stub, &err) < 0) {
         fprintf(stderr, PROGRAM ": %s\n", dj_error_msg(&err));
-        return 1;
+        dj_daemon_exit(1);
     }
-    return 0;
+    dj_daemon_exit(0);
 }

@@ -211,6 +211,12 @@ void dj_daemon_die(const struct dj_daemon_options *o, const char *message)
     exit(1);
 }
 
+void dj_daemon_exit(int status)
+{
+    fflush(NULL);
+    _exit(status);
+}
+
 void dj_daemon_refuse_root(const struct dj_daemon_options *o)
 {
     if (o->user == NULL && dj_rootless_uid_means_root())
