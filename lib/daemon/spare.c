@@ -293,6 +293,45 @@ static void become_daemon(struct spare *s, const struct dj_sparemsg_assign *a, c
     optind = 1;
 }
 
+/* One command as received: its text, its descriptors, and what they say. */
+struct command {
+    char buf[DJ_SPAREMSG_MAX + 1];
+    size_t len;
+    int fds[DJ_SPAREMSG_MAX_FDS];
+    size_t n_fds;
+    enum dj_sparemsg_kind kind;
+    struct dj_sparemsg_assign a;
+};
+
+/* Reads and parses one command from FD. false when there is none, or it does not parse (*ERR
+ * says why, if given): its descriptors are closed then. */
+static bool command_read(int fd, struct command *c, dj_error_t *err)
+{
+    ssize_t n = receive_command(fd, c->buf, sizeof(c->buf), c->fds, &c->n_fds);
+
+    if (n <= 0 ||
+        dj_sparemsg_parse_command(c->buf, (size_t)n, c->n_fds, &c->kind, &c->a, err) < 0) {
+        close_all(c->fds, c->n_fds);
+        return false;
+    }
+    c->len = (size_t)n;
+    return true;
+}
+
+/* In the child that serves the jail (the heir, or one forked at the assignment): the ready
+ * pipe is the spare's to answer, so the daemon is given no --ready-fd; then it becomes the
+ * jail's daemon. */
+static void start_as_daemon(struct spare *s, struct command *c, int *argc, char ***argv)
+{
+    int *ready = ready_fd(&c->a, c->fds);
+
+    if (ready != NULL) {
+        close(*ready);
+        *ready = -1;
+    }
+    become_daemon(s, &c->a, c->fds, argc, argv);
+}
+
 /* ---- the heir: the next jail's daemon, forked ahead ------------------------------------------
  * Forking takes a few milliseconds of page-table work here (docs/BENCHMARKS.md), and a jail's
  * daemon must be a process of its own. So the spare forks it ahead, while no hook waits: at
@@ -327,27 +366,13 @@ static void title_heir(const struct spare *s, int argc, char **argv)
  * daemon (returns true). The spare gone, it exits. */
 static bool heir_wait(struct spare *s, int fd, int *argc, char ***argv)
 {
-    char buf[DJ_SPAREMSG_MAX + 1];
-    int fds[DJ_SPAREMSG_MAX_FDS];
-    size_t n_fds = 0;
-    struct dj_sparemsg_assign a;
-    enum dj_sparemsg_kind kind;
-    int *ready;
-    ssize_t n;
+    struct command c;
 
     title_heir(s, *argc, *argv);
-    n = receive_command(fd, buf, sizeof(buf), fds, &n_fds);
-    if (n <= 0 || dj_sparemsg_parse_command(buf, (size_t)n, n_fds, &kind, &a, NULL) < 0 ||
-        kind != DJ_SPAREMSG_ASSIGN)
+    if (!command_read(fd, &c, NULL) || c.kind != DJ_SPAREMSG_ASSIGN)
         exit(0);
     close(fd);
-    /* The spare answers the hook on the ready pipe: the daemon is given no --ready-fd. */
-    ready = ready_fd(&a, fds);
-    if (ready != NULL) {
-        close(*ready);
-        *ready = -1;
-    }
-    become_daemon(s, &a, fds, argc, argv);
+    start_as_daemon(s, &c, argc, argv);
     return true;
 }
 
@@ -398,35 +423,27 @@ static int pass_to_heir(struct spare *s, const char *msg, size_t len, const int 
 /* One connection. Returns only in a process that was assigned a jail. */
 static bool serve_connection(struct spare *s, int conn, int *argc, char ***argv)
 {
-    char buf[DJ_SPAREMSG_MAX + 1];
-    int fds[DJ_SPAREMSG_MAX_FDS];
-    size_t n_fds = 0;
-    struct dj_sparemsg_assign a;
-    enum dj_sparemsg_kind kind;
+    struct command c;
     struct timeval timeout = {COMMAND_TIMEOUT_S, 0};
     dj_error_t err = NULL;
     pid_t daemon;
-    int *ready;
-    ssize_t n;
     int len;
 
-    len = dj_sparemsg_format_hello(&s->hello, buf, sizeof(buf));
+    len = dj_sparemsg_format_hello(&s->hello, c.buf, sizeof(c.buf));
     if (len < 0 || setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0 ||
-        send(conn, buf, (size_t)len, MSG_NOSIGNAL) != len)
+        send(conn, c.buf, (size_t)len, MSG_NOSIGNAL) != len)
         return false;
-    n = receive_command(conn, buf, sizeof(buf), fds, &n_fds);
-    if (n <= 0 || dj_sparemsg_parse_command(buf, (size_t)n, n_fds, &kind, &a, &err) < 0) {
+    if (!command_read(conn, &c, &err)) {
         if (err != NULL)
             fprintf(stderr, "%s: spare: %s\n", s->program, dj_error_msg(&err));
         dj_error_release(&err);
-        close_all(fds, n_fds);
         return false;
     }
-    if (kind == DJ_SPAREMSG_RETIRE)
+    if (c.kind == DJ_SPAREMSG_RETIRE)
         exit(0);
-    if (pass_to_heir(s, buf, (size_t)n, fds, n_fds) == 0) {
-        acknowledge(&a, fds, s->heir_pid);
-        close_all(fds, n_fds);
+    if (pass_to_heir(s, c.buf, c.len, c.fds, c.n_fds) == 0) {
+        acknowledge(&c.a, c.fds, s->heir_pid);
+        close_all(c.fds, c.n_fds);
         return false;
     }
     /* No heir (killed, or hooks came faster than heirs): one fork now, as the heir was. The
@@ -434,24 +451,15 @@ static bool serve_connection(struct spare *s, int conn, int *argc, char ***argv)
      * jail (its configuration, its policy, its traffic). Without a child the hook reads EOF
      * instead of a pid and spawns this jail's daemons itself. */
     daemon = fork();
-    if (daemon < 0) {
-        close_all(fds, n_fds);
-        return false;
-    }
-    if (daemon > 0) {
+    if (daemon != 0) {
         /* A hook that is gone failed the container's start: the runtime kills the container,
          * and the daemon, watching its pidfd, exits with it. */
-        acknowledge(&a, fds, daemon);
-        close_all(fds, n_fds);
+        if (daemon > 0)
+            acknowledge(&c.a, c.fds, daemon);
+        close_all(c.fds, c.n_fds);
         return false;
     }
-    /* The pipe is the spare's to answer: the daemon is given no --ready-fd. */
-    ready = ready_fd(&a, fds);
-    if (ready != NULL) {
-        close(*ready);
-        *ready = -1;
-    }
-    become_daemon(s, &a, fds, argc, argv);
+    start_as_daemon(s, &c, argc, argv);
     return true;
 }
 

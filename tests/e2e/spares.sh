@@ -56,6 +56,14 @@ all_in() { # "PIDS" "PIDS"
     for p in $1; do grep -qxF "$p" <<<"$(tr ' ' '\n' <<<"$2")" || return 1; done
 }
 gone() { local p; for p in "$@"; do ! kill -0 "$p" 2>/dev/null || return 1; done; }
+# Container CID has two daemons, none of them in NOT, each a child of one of PARENTS.
+children_of() { # CID "PARENTS" "NOT"
+    local d
+    d=$(daemons_for "$1" | tr '\n' ' ')
+    # shellcheck disable=SC2086 # a list of pids
+    [ "$(wc -w <<<"$d")" = 2 ] && ! grep -qwF -f <(tr ' ' '\n' <<<"$3" | grep .) <<<"$d" &&
+        all_in "$(world_ppids $d | tr '\n' ' ')" "$2"
+}
 event_detail() { # EVENT ID: the detail of the hook's EVENT line for container ID
     python3 -c 'import json,sys
 for l in open(sys.argv[1]):
@@ -110,9 +118,7 @@ tap_check "with a pool: the hook says the spares were assigned" log_has_event sp
     tap_diag_file "$W_LOG" 10
 tap_check "with a pool: no spare_unavailable for it" eval '[ -z "$(event_detail spare_unavailable "$cid")" ]'
 tap_check "with a pool: its two daemons are children of the spares that waited, not them" \
-    eval 'd=$(daemons_for "$cid" | tr "\n" " "); [ "$(wc -w <<<"$d")" = 2 ] &&
-        ! grep -qwF -f <(tr " " "\n" <<<"$idle" | grep .) <<<"$d" &&
-        all_in "$(world_ppids $d | tr "\n" " ")" "$idle"' ||
+    children_of "$cid" "$idle" "$idle" ||
     tap_diag "idle before: $idle; daemons now: $(daemons_for "$cid" | tr '\n' ' ')"
 tap_check "with a pool: they are the heirs that waited (forked before the container's start)" \
     eval '[ -n "$heirs" ] && [ "$(daemons_for "$cid" | sort | tr "\n" " ")" = "$(tr " " "\n" <<<"$heirs" | grep . | sort | tr "\n" " ")" ]' ||
@@ -144,9 +150,7 @@ cid=$RUN_CID
 tap_check "heirs killed: the container is served by the spares" log_has_event spares_assigned "$cid" ||
     tap_diag_file "$W_LOG" 10
 tap_check "heirs killed: its daemons are the spares' children forked at the assignment" \
-    eval 'd=$(daemons_for "$cid" | tr "\n" " "); [ "$(wc -w <<<"$d")" = 2 ] &&
-        ! grep -qwF -f <(tr " " "\n" <<<"$killed" | grep .) <<<"$d" &&
-        all_in "$(world_ppids $d | tr "\n" " ")" "$idle"' ||
+    children_of "$cid" "$idle" "$killed" ||
     tap_diag "spares: $idle; daemons now: $(daemons_for "$cid" | tr '\n' ' ')"
 tap_check "heirs killed: the container is jailed" resolves_sinkhole "$id" heirless-$W_ID
 tap_check "heirs killed: the spares have heirs again" wait_until 10 heirs_ready
