@@ -7,7 +7,8 @@
 #             at prestart and poststop: what a runtime pays to run any hook (fork, exec, the
 #             state on stdin, the wait), the floor the jail is measured against
 #   disabled  dnsjail-hook at prestart and poststop, io.dnsjail.enable=false: the hook's own
-#             exec, dynamic linking and parsing (disabled - noop), twice per container
+#             exec, its start (dynamic linking where the build could not link it statically) and
+#             parsing (disabled - noop), twice per container
 #   jailed    dnsjail-hook jails it with a small allow list: table, daemons, teardown
 #   jailed-base   the same with the hook and daemons of another build (BASE_BUILDDIR, e.g.
 #             main's): a paired before/after of a change in one run (its own state directory
