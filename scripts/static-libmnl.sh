@@ -46,8 +46,9 @@ chown -R _apt "$work/lists" "$work/src" 2>/dev/null || true
 # libmnl-dev came from, verified with Debian's archive keys.
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [ -f "$keyring" ] || give_up "no Debian archive keyring at $keyring"
-apt-get indextargets --format '$(TARGET_OF) $(ORIGIN) $(REPO_URI) $(RELEASE) $(COMPONENT)' |
-	awk '$1 == "deb" && $2 == "Debian" { print $3, $4, $5 }' | sort -u |
+# (ORIGIN is read from the downloaded Release file: empty before the host's first apt update.)
+apt-get indextargets --format '$(TARGET_OF) $(REPO_URI) $(RELEASE) $(COMPONENT) origin=$(ORIGIN)' |
+	awk '$1 == "deb" && $5 == "origin=Debian" { print $2, $3, $4 }' | sort -u |
 	while read -r uri suite component; do
 		printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: %s\nSigned-By: %s\n\n' \
 			"$uri" "$suite" "$component" "$keyring"
@@ -72,11 +73,13 @@ from_source() {
 		{ cat "$work/apt.log" >&2; say "dpkg-source could not unpack libmnl's source"; return 1; }
 	say "building libmnl $version (static, position independent)"
 	(
-		cd "$work/src/build"
-		./configure --prefix="$work/install" --enable-static --disable-shared \
-			CFLAGS="$(dpkg-buildflags --get CFLAGS) -fPIE" CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS)"
-		make -j"$(nproc)"
-		make install
+		# set -e does not hold in a function called with ||: each step is chained.
+		cd "$work/src/build" &&
+			./configure --prefix="$work/install" --enable-static --disable-shared \
+				CFLAGS="$(dpkg-buildflags --get CFLAGS) -fPIE" \
+				CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS)" &&
+			make -j"$(nproc)" &&
+			make install
 	) >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; say "building libmnl failed"; return 1; }
 	archive=$work/install/lib/libmnl.a
 	origin="built from Debian's libmnl $version source package"
@@ -93,24 +96,30 @@ from_next_release() {
 	bookworm) next=trixie ;;
 	*) say "no newer Debian release known to take libmnl-dev's static archive from"; return 1 ;;
 	esac
+	# The host's main suite (not -updates, not -security) renamed; set -e does not hold in a
+	# function called with ||, so every step is checked.
 	sed -e 's/^Types: deb-src$/Types: deb/' "$work/sources.list.d/debian-src.sources" |
 		awk -v next_suite="$next" '/^Suites: / { if ($2 ~ /-/) skip = 1; else $2 = next_suite }
 			/^$/ { if (!skip) printf "%s", block; block = ""; skip = 0; print; next }
-			{ block = block $0 "\n" }' >"$work/next.sources"
-	rm -f "$work/sources.list.d/debian-src.sources"
-	mv "$work/next.sources" "$work/sources.list.d/debian-next.sources"
+			{ block = block $0 "\n" }' >"$work/next.sources" &&
+		grep -q "^Suites: $next\$" "$work/next.sources" &&
+		rm -f "$work/sources.list.d/debian-src.sources" &&
+		mv "$work/next.sources" "$work/sources.list.d/debian-next.sources" ||
+		{ say "no main Debian suite in apt's sources to take $next's from"; return 1; }
 	say "fetching Debian $next's libmnl-dev for its libmnl.a"
 	private_apt update >"$work/apt.log" 2>&1 || { cat "$work/apt.log" >&2; return 1; }
 	(cd "$work/src" && private_apt download "libmnl-dev:$(dpkg --print-architecture)") >>"$work/apt.log" 2>&1 ||
 		{ grep '^E:' "$work/apt.log" >&2; say "apt-get download libmnl-dev ($next) failed"; return 1; }
 	mkdir "$work/deb"
 	dpkg-deb -x "$work"/src/libmnl-dev_*.deb "$work/deb" || return 1
-	archive=$(find "$work/deb" -name libmnl.a | head -n 1)
+	archive=$(find "$work/deb" -name libmnl.a -type f | head -n 1)
 	[ -n "$archive" ] || { say "Debian $next's libmnl-dev has no libmnl.a"; return 1; }
 	origin="Debian $next's libmnl-dev $(dpkg-deb -f "$work"/src/libmnl-dev_*.deb Version)"
 }
 
+archive=
 from_source || from_next_release || give_up "no static libmnl"
+[ -f "$archive" ] || give_up "no libmnl.a came out of it"
 
 mkdir -p "$prefix"
 install -m 644 "$archive" "$prefix/libmnl.a.new"
