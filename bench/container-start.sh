@@ -7,11 +7,15 @@
 #             at prestart and poststop: what a runtime pays to run any hook (fork, exec, the
 #             state on stdin, the wait), the floor the jail is measured against
 #   disabled  dnsjail-hook at prestart and poststop, io.dnsjail.enable=false: the hook's own
-#             exec, dynamic linking and parsing (disabled - noop), twice per container
+#             exec, its start (dynamic linking where the build could not link it statically) and
+#             parsing (disabled - noop), twice per container
 #   jailed    dnsjail-hook jails it with a small allow list: table, daemons, teardown
 #   jailed-base   the same with the hook and daemons of another build (BASE_BUILDDIR, e.g.
 #             main's): a paired before/after of a change in one run (its own state directory
 #             and spare pool, the same log)
+#   disabled-base  disabled with that build's hook: disabled - disabled-base is a change's
+#             effect on a container the hook leaves alone (with it, the hook-alone part below
+#             times that build's hook too, as base-disabled-prestart and -poststop)
 #   jailed-trace  jailed with DNSJAIL_HOOK_TRACE (hook/trace.h): where the hook's time goes,
 #             per phase, summarised by bench/hook-trace.py at the end (TRACE_OUT keeps the
 #             raw file); jailed-trace - jailed is what tracing itself costs
@@ -52,8 +56,9 @@
 #        PODMAN_ROUNDS=10  rounds of the podman part (0: skip it)
 #        HOOK_ROUNDS=100   rounds of the hook-alone part (0: skip it)
 #        RUNTIMES="runc crun"  NETNS_KINDS="fresh persistent"  VARIANTS="plain noop disabled jailed"
-#                          (also jailed-base, jailed-trace)
-#        BASE_BUILDDIR=DIR the build tree of jailed-base (built with the same configure prefix)
+#                          (also jailed-base, disabled-base, jailed-trace)
+#        BASE_BUILDDIR=DIR the build tree of jailed-base and disabled-base (built with the same
+#                          configure prefix)
 #        ROOTFS=usr        the runtimes' bundles bind the host's /usr read-only, as the e2e
 #                          tests' do (the hook then walks /usr for mounted sockets, up to its
 #                          bound of entries); ROOTFS=own: no /usr mount, the rootfs holds one
@@ -115,9 +120,9 @@ world_on_cleanup leftover_containers
 # its own state directory, so that neither build's hooks find the other's spares stale.
 STATES=$W_STATE
 EXES="$W_STUB_EXE:$(dirname "$W_STUB_EXE")/dnsjail-proxy"
-if [[ " $VARIANTS " == *" jailed-base "* ]]; then
+if [[ " $VARIANTS " == *" jailed-base "* || " $VARIANTS " == *" disabled-base "* ]]; then
     [ -n "${BASE_BUILDDIR:-}" ] && [ -x "$BASE_BUILDDIR/hook/dnsjail-hook" ] ||
-        die "jailed-base needs BASE_BUILDDIR, a build tree with hook/dnsjail-hook"
+        die "jailed-base and disabled-base need BASE_BUILDDIR, a build tree with hook/dnsjail-hook"
     mkdir -p "$W_TMP/libexec-base" && chmod 755 "$W_TMP/libexec-base" || die "libexec-base"
     # Searchable as world.sh makes its own: a state directory the hook creates is 0700, and the
     # spares (user nobody) could not reach their pool's sockets in it: every base jail would
@@ -173,6 +178,8 @@ for kind in $NETNS_KINDS; do
                 --annotation "$ALLOW") ;;
             jailed-base) opts=(--hook "$WORK/dnsjail-hook-base" --hook-config "$BASE_CONF"
                 --annotation io.dnsjail.enable=true --annotation "$ALLOW") ;;
+            disabled-base) opts=(--hook "$WORK/dnsjail-hook-base" --hook-config "$BASE_CONF"
+                --annotation io.dnsjail.enable=false) ;;
             jailed-trace) opts=(--hook "$W_HOOK" --hook-config "$W_CONF" --hook-env
                 "DNSJAIL_HOOK_TRACE=$TRACE_OUT" --annotation io.dnsjail.enable=true
                 --annotation "$ALLOW") ;;
@@ -213,7 +220,7 @@ plan_line() { # NAME CHECK NETNS STDIN ARGV...
 check_of() { # VARIANT
     case $1 in
         jailed*) echo jailed ;;
-        disabled) echo disabled ;;
+        disabled*) echo disabled ;;
         *) echo none ;;
     esac
 }
@@ -267,6 +274,12 @@ if [ "$PROFILE_ONLY" != 1 ]; then
             plan_line hook-alone/noop none - "$WORK/state.json" "$WORK/noop-hook" prestart
             plan_line hook-alone/disabled-prestart none - "$WORK/state.json" "$W_HOOK" --config "$W_CONF" prestart
             plan_line hook-alone/disabled-poststop none - "$WORK/state.json" "$W_HOOK" --config "$W_CONF" poststop
+            if [ -x "$WORK/dnsjail-hook-base" ]; then
+                plan_line hook-alone/base-disabled-prestart none - "$WORK/state.json" \
+                    "$WORK/dnsjail-hook-base" --config "$BASE_CONF" prestart
+                plan_line hook-alone/base-disabled-poststop none - "$WORK/state.json" \
+                    "$WORK/dnsjail-hook-base" --config "$BASE_CONF" poststop
+            fi
         } >"$PLAN"
         echo
         echo "## the hook alone (no runtime): dnsjail-hook with io.dnsjail.enable=false against the noop hook"

@@ -8,7 +8,8 @@ Each line of FILE is "STAGE CONTAINER PHASE MICROSECONDS", a phase's time since 
 mark (the first since the hook's main began). One container's run of a stage is one block of
 lines. Printed per stage: each phase's median, 25th and 75th percentile and how many runs
 passed it (a phase on one path only, e.g. a refused container's, has fewer), then the median
-of the runs' totals. The time before main (exec, dynamic linking) is not in the trace.
+of the runs' totals. The time before main (exec, and dynamic linking where the hook is not
+static) is not in the trace.
 """
 import sys
 

@@ -39,7 +39,11 @@ TARGETS = {("jailed", "noop"): 1.0, ("disabled", "noop"): 0.5}
 # The paired differences printed per group, when the group has both variants.
 PAIRS = [("noop", "plain"), ("disabled", "noop"), ("jailed", "noop"), ("disabled", "plain"),
          ("jailed", "plain"), ("jailed-base", "noop"), ("jailed", "jailed-base"),
-         ("jailed-trace", "jailed"), ("disabled-prestart", "noop"), ("disabled-poststop", "noop")]
+         ("jailed-trace", "jailed"), ("disabled-prestart", "noop"), ("disabled-poststop", "noop"),
+         ("disabled-base", "noop"), ("disabled", "disabled-base"),
+         ("base-disabled-prestart", "noop"), ("base-disabled-poststop", "noop"),
+         ("disabled-prestart", "base-disabled-prestart"),
+         ("disabled-poststop", "base-disabled-poststop")]
 
 
 def die(msg):

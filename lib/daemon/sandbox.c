@@ -8,7 +8,6 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
-#include <pwd.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdlib.h>
@@ -18,28 +17,26 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/passwd.h"
 #include "jail/rootless.h"
 
 int dj_sandbox_lookup_user(const char *user, uid_t *uid, gid_t *gid, dj_error_t *err)
 {
-    struct passwd pw, *found = NULL;
-    cleanup_free char *buf = NULL;
-    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+    struct dj_passwd_user entry;
     char *end;
     unsigned long numeric;
     int r;
 
     if (user == NULL || *user == '\0')
         return dj_error_make(err, 0, "empty user name");
-    if (size < 1024)
-        size = 16384;
-    buf = malloc((size_t)size);
-    if (buf == NULL)
-        return dj_error_make(err, ENOMEM, "looking up user '%s'", user);
-    r = getpwnam_r(user, &pw, buf, (size_t)size, &found);
-    if (r == 0 && found != NULL) {
-        *uid = pw.pw_uid;
-        *gid = pw.pw_gid;
+    /* /etc/passwd, not getpwnam_r: the static hook must not load NSS modules (base/passwd.h). */
+    r = dj_passwd_find(DJ_PASSWD_PATH, user, 0, &entry, err);
+    if (r < 0)
+        return -1;
+    if (r == 1) {
+        *uid = entry.uid;
+        *gid = entry.gid;
+        dj_passwd_user_free(&entry);
         return 0;
     }
     /* A numeric uid without a passwd entry: use it as uid and gid. */
@@ -50,7 +47,7 @@ int dj_sandbox_lookup_user(const char *user, uid_t *uid, gid_t *gid, dj_error_t 
         *gid = (gid_t)numeric;
         return 0;
     }
-    return dj_error_make(err, r, "no such user '%s'", user);
+    return dj_error_make(err, 0, "no such user '%s' in %s", user, DJ_PASSWD_PATH);
 }
 
 int dj_sandbox_drop_user(const char *user, dj_error_t *err)

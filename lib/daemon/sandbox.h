@@ -13,7 +13,7 @@
 #include "base/error.h"
 #include "daemon/seccompprofile.h"
 
-/* Looks USER up (name or numeric uid) in the passwd database. */
+/* Looks USER up (name, or a numeric uid that /etc/passwd need not name) in /etc/passwd. */
 int dj_sandbox_lookup_user(const char *user, uid_t *uid, gid_t *gid, dj_error_t *err);
 
 /* When running as root: setgroups to none, setgid, setuid to USER, and verify that root

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 
 #include "base/cleanup.h"
 #include "base/file.h"
+#include "base/passwd.h"
 
 int dj_rootless_detect(struct dj_rootless *rl, dj_error_t *err)
 {
@@ -43,19 +43,22 @@ int dj_rootless_detect(struct dj_rootless *rl, dj_error_t *err)
         return dj_error_make(err, 0, "uid %u has no mapping in /proc/self/uid_map", (unsigned)self);
     rl->active = true;
     {
-        struct passwd pw, *result = NULL;
-        char buf[4096];
-        int r = getpwuid_r(rl->outer_uid, &pw, buf, sizeof(buf), &result);
+        /* /etc/passwd, not getpwuid_r: the static hook must not load NSS modules
+         * (base/passwd.h). */
+        struct dj_passwd_user user;
+        int r = dj_passwd_find(DJ_PASSWD_PATH, NULL, rl->outer_uid, &user, err);
 
-        if (result == NULL)
-            return dj_error_make(err, r, "rootless: uid %u is not in the password database",
-                                 (unsigned)rl->outer_uid);
-        if (pw.pw_dir == NULL || pw.pw_dir[0] != '/')
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return dj_error_make(err, 0, "rootless: uid %u is not in %s", (unsigned)rl->outer_uid,
+                                 DJ_PASSWD_PATH);
+        if (user.home[0] != '/') {
+            dj_passwd_user_free(&user);
             return dj_error_make(err, 0, "rootless: uid %u has no absolute home directory",
                                  (unsigned)rl->outer_uid);
-        rl->home = strdup(pw.pw_dir);
-        if (rl->home == NULL)
-            return dj_error_make(err, ENOMEM, "rootless: home directory");
+        }
+        rl->home = user.home;
     }
     return 0;
 }

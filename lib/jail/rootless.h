@@ -16,7 +16,7 @@
 struct dj_rootless {
     bool active;     /* in a user namespace that is not the initial one */
     uid_t outer_uid; /* the uid our uid maps to outside (the rootless user) */
-    char *home;      /* that user's home directory, from the password database */
+    char *home;      /* that user's home directory, from /etc/passwd */
 };
 
 /* Reads /proc/self/uid_map. An error only when the map cannot be read or makes no sense; a

@@ -3,7 +3,7 @@
 # reason, and nothing of ours may stay behind (no stub, no state, no nftables table).
 # Cases: malformed or unknown io.dnsjail.* annotations, no network namespace of its own,
 # CAP_NET_RAW / CAP_NET_ADMIN in any capability set, an allow list past the limit the daemons
-# hold, and a container init that is already gone.
+# hold, a daemon user /etc/passwd does not name, and a container init that is already gone.
 # Runs through runc; the podman refusal case is in podman.sh (it needs the installed hooks.d).
 # shellcheck source-path=SCRIPTDIR source=world.sh
 . "$(dirname "$0")/world.sh"
@@ -63,6 +63,24 @@ tap_check "allow-cap-net-raw = true: the container runs" test "$RUN_RC" -eq 0 ||
 tap_check "allow-cap-net-raw = true: and is jailed (6.6.6.6)" \
     probe_is "$RUN_OUT" dns_resolv answers A:6.6.6.6
 assert_gone "allow-cap-net-raw" "$id" "$NS"
+W_CONF=$CONF_DEFAULT
+
+# A daemon user that /etc/passwd does not name (and that is not a number) is refused with the
+# reason, not guessed: the hook reads /etc/passwd itself (lib/base/passwd.h). A static hook
+# that asked NSS instead would die of SIGSEGV here on Debian 12 (libnss_systemd loaded into a
+# static process), and runc's stderr would have no "dnsjail:" line. The positive control is
+# every jailed container of this suite, which runs as "nobody" found the same way.
+NO_USER=djnouser$$
+world_dnsjail_conf --file "$W_TMP/no-user.conf" "user = $NO_USER"
+id=$W_ID-r-unknown-user
+b=$(world_bundle "$id" --netns "$NS" --hook "$W_HOOK" --hook-config "$W_CONF" -- \
+    "${PROBE_ARGS[@]}") || tap_bail "cannot make bundle $id"
+run_runc "$id" "$b"
+tap_check "unknown-user: runc fails" test "$RUN_RC" -ne 0
+tap_check "unknown-user: the container did not run" eval '! grep -q probe-done "$RUN_OUT"'
+tap_check "unknown-user: runc's stderr has 'dnsjail:' and the hook's reason" \
+    stderr_names "no such user '$NO_USER' in /etc/passwd" || tap_diag_file "$RUN_ERR" 5
+assert_gone "unknown-user" "$id" "$NS"
 W_CONF=$CONF_DEFAULT
 
 # The admin's ceiling: an annotation may narrow annotation-allow-within, not widen it.

@@ -1,6 +1,6 @@
 /* test-base: the byte-order helpers (lib/base/bytes.h), the whole-file reader and mkdir -p
- * (lib/base/file.h), and the host-name rule the HTTP and TLS parsers share
- * (lib/http/hostname.h). */
+ * (lib/base/file.h), users found in a passwd file without NSS (lib/base/passwd.h), and the
+ * host-name rule the HTTP and TLS parsers share (lib/http/hostname.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -21,6 +21,7 @@
 #include "base/bytes.h"
 #include "base/cleanup.h"
 #include "base/file.h"
+#include "base/passwd.h"
 #include "http/hostname.h"
 
 static void test_bytes_round_trip(void **unused)
@@ -238,6 +239,79 @@ static enum dj_hostname_problem check(const char *name)
     return dj_hostname_check(name, strlen(name), &bad);
 }
 
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* By name and by uid, the first matching line wins; a missing user is 0, not an error. */
+static void test_passwd_find(void **state)
+{
+    const struct tmpdir *t = *state;
+    struct dj_passwd_user user;
+    char path[PATH_MAX];
+    dj_error_t err = NULL;
+
+    write_text(t->path, "passwd",
+               "root:x:0:0:root:/root:/bin/bash\n"
+               "not an entry\n"
+               "dnsjail:x:998:997:dnsjail daemons:/nonexistent:/usr/sbin/nologin\n"
+               "alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\n"
+               "alias:x:1000:1001::/home/alias:/bin/sh\n");
+    snprintf(path, sizeof(path), "%s/passwd", t->path);
+
+    assert_int_equal(dj_passwd_find(path, "dnsjail", 0, &user, &err), 1);
+    assert_int_equal(user.uid, 998);
+    assert_int_equal(user.gid, 997);
+    assert_string_equal(user.home, "/nonexistent");
+    dj_passwd_user_free(&user);
+
+    assert_int_equal(dj_passwd_find(path, NULL, 1000, &user, &err), 1);
+    assert_int_equal(user.gid, 1000);
+    assert_string_equal(user.home, "/home/alice");
+    dj_passwd_user_free(&user);
+
+    /* A prefix of a name is not the name. */
+    assert_int_equal(dj_passwd_find(path, "dns", 0, &user, &err), 0);
+    assert_int_equal(dj_passwd_find(path, NULL, 4000000123u, &user, &err), 0);
+    assert_null(err);
+}
+
+/* A file that cannot be read, or a line too long to parse, is an error: the user might be
+ * there, so "not found" would be a guess. */
+static void test_passwd_refusals(void **state)
+{
+    const struct tmpdir *t = *state;
+    struct dj_passwd_user user;
+    char path[PATH_MAX];
+    dj_error_t err = NULL;
+    size_t long_len = 20000;
+    char *line = malloc(long_len + 64);
+
+    snprintf(path, sizeof(path), "%s/missing", t->path);
+    assert_int_equal(dj_passwd_find(path, "root", 0, &user, &err), -1);
+    assert_non_null(strstr(dj_error_msg(&err), "missing"));
+    dj_error_release(&err);
+
+    assert_non_null(line);
+    memcpy(line, "wanted:x:5:5:", 13);
+    memset(line + 13, 'g', long_len);
+    strcpy(line + 13 + long_len, ":/home/wanted:/bin/sh\n");
+    write_text(t->path, "long", line);
+    free(line);
+    snprintf(path, sizeof(path), "%s/long", t->path);
+    assert_int_equal(dj_passwd_find(path, "wanted", 0, &user, &err), -1);
+    assert_non_null(strstr(dj_error_msg(&err), "longer than"));
+    dj_error_release(&err);
+}
+
 static void test_hostname(void **unused)
 {
     char longest[DJ_HOSTNAME_MAX + 2];
@@ -287,6 +361,8 @@ int main(void)
         cmocka_unit_test(test_read_fd_pipe),
         cmocka_unit_test(test_pread_fd),
         cmocka_unit_test_setup_teardown(test_mkdir_p, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test_setup_teardown(test_passwd_find, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test_setup_teardown(test_passwd_refusals, make_tmpdir, remove_tmpdir),
         cmocka_unit_test(test_hostname),
     };
 

@@ -1,5 +1,5 @@
 /* test-rootless: lib/jail/rootless, the hook under rootless podman. The per-user paths come from
- * the password database and the uid map, never from the environment (a rootless user sets
+ * /etc/passwd and the uid map, never from the environment (a rootless user sets
  * HOME and XDG_* at will); detection and "does uid 0 mean root" are checked in user
  * namespaces this test creates, with uid maps it writes (needs root: skipped otherwise). */
 #include "config.h"
@@ -29,7 +29,7 @@
 #include "jail/adminconf.h"
 #include "jail/rootless.h"
 
-/* A uid no password database names and no /run/user directory belongs to. */
+/* A uid no /etc/passwd names and no /run/user directory belongs to. */
 #define NOBODY_UID 4000000123u
 
 static void set_hostile_environment(void)
@@ -255,14 +255,14 @@ static void test_detect(void **state)
         }
     }
     /* Root of a namespace that is our uid outside (rootless podman's case; any user may
-     * write this map): active, home from the password database. */
+     * write this map): active, home from /etc/passwd. */
     snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)geteuid());
     in_user_namespace(-1, map, report_detect, out, sizeof(out));
     me = getpwuid(geteuid());
     if (me != NULL)
         snprintf(want, sizeof(want), "active=1 outer=%u home=%s", (unsigned)geteuid(), me->pw_dir);
     else
-        snprintf(want, sizeof(want), "error: rootless: uid %u is not in the password database",
+        snprintf(want, sizeof(want), "error: rootless: uid %u is not in /etc/passwd",
                  (unsigned)geteuid());
     assert_string_equal(out, want);
 
@@ -270,9 +270,9 @@ static void test_detect(void **state)
     if (geteuid() != 0)
         skip();
 
-    /* Uid 0 inside is a user outside that the password database does not know. */
+    /* Uid 0 inside is a user outside that /etc/passwd does not know. */
     in_user_namespace(NOBODY_UID, "0 4000000123 1\n", report_detect, out, sizeof(out));
-    assert_string_equal(out, "error: rootless: uid 4000000123 is not in the password database");
+    assert_string_equal(out, "error: rootless: uid 4000000123 is not in /etc/passwd");
 
     /* Our own uid left out of the map: refused, not guessed. */
     in_user_namespace(-1, "0 4000000123 1\n", report_detect, out, sizeof(out));
