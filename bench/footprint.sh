@@ -6,8 +6,8 @@
 #   idle    a jailed container runs `sleep`; VmRSS and Pss (smaps_rollup) of both daemons, and
 #           where the resident memory is (program, libc, OpenSSL, other libraries, heap,
 #           stacks, other anonymous mappings: RSS/PSS in KiB)
-#   pool    what the spare pool costs at rest (lib/daemon/spare.h): each idle spare and its
-#           heir (the next jail's daemon, forked ahead), VmRSS and Pss, and their sum
+#   pool    what the spare pool costs at rest (lib/daemon/spare.h): each idle spare, VmRSS
+#           and Pss, and their sum
 #   load    the stub: dnsperf from inside the container's namespace (to 192.0.2.1:53, which the
 #           jail redirects to the stub) for LOAD_SECONDS; the proxy: CONNECTIONS connections
 #           from inside the namespace to port 443 of an internet address, held open without a
@@ -46,7 +46,7 @@ runc_cmd run --bundle "$b" "$id" </dev/null >"$WORK/container.out" 2>&1 &
 PIDS+=($!)
 
 # The container's daemon of EXE-NAME: "--container-id" on its command line (the pool's spares
-# and heirs run the same program).
+# run the same program).
 daemon_pid() { # EXE-NAME
     local p
     for p in /proc/[0-9]*; do
@@ -82,17 +82,15 @@ for d in stub:$STUB_PID proxy:$PROXY_PID; do
 done
 
 echo
-echo "## the spare pool at rest: idle spares and their heirs"
-wait_until 10 eval '[ "$(world_heirs | wc -l)" -ge 2 ]' || echo "    (fewer than two heirs after 10 s)"
+echo "## the spare pool at rest: its idle spares"
+wait_until 10 eval '[ "$(world_spares | wc -l)" -ge 2 ]' || echo "    (fewer than two spares after 10 s)"
 pool_rss=0 pool_pss=0
-for pid in $(world_spares) $(world_heirs); do
-    role=spare
-    is_heir "$pid" && role=heir
-    show "$role $(basename "$(readlink "/proc/$pid/exe")")" "$pid"
+for pid in $(world_spares); do
+    show "spare $(basename "$(readlink "/proc/$pid/exe")")" "$pid"
     pool_rss=$((pool_rss + $(rss_kib "$pid")))
     pool_pss=$((pool_pss + $(pss_kib "$pid")))
 done
-echo "    the pool: $(world_spares | wc -l) spares and $(world_heirs | wc -l) heirs, VmRSS $pool_rss KiB (shared pages counted in each), Pss $pool_pss KiB"
+echo "    the pool: $(world_spares | wc -l) spares, VmRSS $pool_rss KiB (shared pages counted in each), Pss $pool_pss KiB"
 bench_record footprint.pool.rss_kib "$pool_rss"
 bench_record footprint.pool.pss_kib "$pool_pss"
 

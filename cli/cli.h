@@ -33,8 +33,7 @@ int dj_cli_setup(const struct dj_cli *cli, int argc, char **argv);
 bool dj_cli_setup_present(const char *engine, char *where, size_t size);
 
 /* cli-spares.c: the idle spares of CFG's pool; with OUT, one line each there (pid, kind,
- * "idle"), and one for each spare's heir (state "heir"), under a heading. Returns how many
- * idle spares. */
+ * "idle") under a heading. Returns how many. */
 size_t dj_cli_spares(const struct dj_adminconf *cfg, FILE *out);
 
 /* cli-status.c: where CFG's keeper is pinned, and whether it is there, in one phrase for

@@ -73,8 +73,7 @@ static const char *const syscalls_proxy[] = {
 };
 
 /* What a spare does beyond its daemon's serving allowlist: wait (accept, check the peer,
- * exchange datagrams with descriptors, fork each jail's daemon ahead (a socket pair to pass it
- * its assignment, poll to see that no hook waits), which the kernel reaps), and what
+ * exchange datagrams with descriptors, fork each jail's daemon, which the kernel reaps), and what
  * the daemon's own start-up does after the assignment, which runs under this filter until the
  * daemon stacks its serving one (dj_daemon_enter_service; filters stack, the stricter wins).
  * That start-up reads files (/etc/resolv.conf when the proxy is given no resolver,
@@ -131,9 +130,6 @@ static const char *const syscalls_spare[] = {
     "uname",
     "getdents64",
     "sched_getaffinity",
-    "socketpair",
-    "poll",
-    "ppoll",
     NULL,
 };
 

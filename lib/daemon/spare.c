@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,9 +30,6 @@ struct spare {
     const char *program;
     int listen_fd;
     int ready_fd; /* the spawn's pipe: "R" once waiting, for whoever still reads it */
-    int heir_fd;  /* our end of the socket pair to the heir (the next jail's daemon), or -1 */
-    pid_t heir_pid;
-    char *pool; /* --spare-pool's directory, for the heir's command line */
     uid_t owner;
     struct dj_sparemsg_hello hello;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* where the pool's socket is */
@@ -67,9 +63,6 @@ static void parse_spare_args(struct spare *s, int argc, char **argv)
     if (dj_daemon_parse_uint(argv[4], UINT_MAX - 1, &value) < 0)
         spare_die(s->program, "--spare-owner: not a uid");
     s->owner = (uid_t)value;
-    s->pool = strdup(argv[6]);
-    if (s->pool == NULL)
-        spare_die(s->program, "out of memory");
     if (dj_daemon_parse_fd("--ready-fd", argv[8], &s->ready_fd, NULL) < 0)
         spare_die(s->program, "--ready-fd: not an open descriptor");
     for (int i = 9; i < argc; i++)
@@ -293,179 +286,63 @@ static void become_daemon(struct spare *s, const struct dj_sparemsg_assign *a, c
     optind = 1;
 }
 
-/* One command as received: its text, its descriptors, and what they say. */
-struct command {
-    char buf[DJ_SPAREMSG_MAX + 1];
-    size_t len;
-    int fds[DJ_SPAREMSG_MAX_FDS];
-    size_t n_fds;
-    enum dj_sparemsg_kind kind;
-    struct dj_sparemsg_assign a;
-};
-
-/* Reads and parses one command from FD. false when there is none, or it does not parse (*ERR
- * says why, if given): its descriptors are closed then. */
-static bool command_read(int fd, struct command *c, dj_error_t *err)
+/* One connection. Returns only in a process that was assigned a jail. */
+static bool serve_connection(struct spare *s, int conn, int *argc, char ***argv)
 {
-    ssize_t n = receive_command(fd, c->buf, sizeof(c->buf), c->fds, &c->n_fds);
+    char buf[DJ_SPAREMSG_MAX + 1];
+    int fds[DJ_SPAREMSG_MAX_FDS];
+    size_t n_fds = 0;
+    struct dj_sparemsg_assign a;
+    enum dj_sparemsg_kind kind;
+    struct timeval timeout = {COMMAND_TIMEOUT_S, 0};
+    dj_error_t err = NULL;
+    pid_t daemon;
+    int *ready;
+    ssize_t n;
+    int len;
 
-    if (n <= 0 ||
-        dj_sparemsg_parse_command(c->buf, (size_t)n, c->n_fds, &c->kind, &c->a, err) < 0) {
-        close_all(c->fds, c->n_fds);
+    len = dj_sparemsg_format_hello(&s->hello, buf, sizeof(buf));
+    if (len < 0 || setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0 ||
+        send(conn, buf, (size_t)len, MSG_NOSIGNAL) != len)
+        return false;
+    n = receive_command(conn, buf, sizeof(buf), fds, &n_fds);
+    if (n <= 0 || dj_sparemsg_parse_command(buf, (size_t)n, n_fds, &kind, &a, &err) < 0) {
+        if (err != NULL)
+            fprintf(stderr, "%s: spare: %s\n", s->program, dj_error_msg(&err));
+        dj_error_release(&err);
+        close_all(fds, n_fds);
         return false;
     }
-    c->len = (size_t)n;
-    return true;
-}
-
-/* In the child that serves the jail (the heir, or one forked at the assignment): the ready
- * pipe is the spare's to answer, so the daemon is given no --ready-fd; then it becomes the
- * jail's daemon. */
-static void start_as_daemon(struct spare *s, struct command *c, int *argc, char ***argv)
-{
-    int *ready = ready_fd(&c->a, c->fds);
-
+    if (kind == DJ_SPAREMSG_RETIRE)
+        exit(0);
+    /* One fork: the child becomes the jail's daemon, we stay the pool's spare and never read
+     * anything of the jail (its configuration, its policy, its traffic). Without a child the
+     * hook reads EOF instead of a pid and spawns this jail's daemons itself. */
+    daemon = fork();
+    if (daemon < 0) {
+        close_all(fds, n_fds);
+        return false;
+    }
+    if (daemon > 0) {
+        /* A hook that is gone failed the container's start: the runtime kills the container,
+         * and the daemon, watching its pidfd, exits with it. */
+        acknowledge(&a, fds, daemon);
+        close_all(fds, n_fds);
+        return false;
+    }
+    /* The pipe is the spare's to answer: the daemon is given no --ready-fd. */
+    ready = ready_fd(&a, fds);
     if (ready != NULL) {
         close(*ready);
         *ready = -1;
     }
-    become_daemon(s, &c->a, c->fds, argc, argv);
-}
-
-/* ---- the heir: the next jail's daemon, forked ahead ------------------------------------------
- * Forking takes a few milliseconds of page-table work here (docs/BENCHMARKS.md), and a jail's
- * daemon must be a process of its own. So the spare forks it ahead, while no hook waits: at
- * the next assignment it only passes the command and its descriptors on to the heir over a
- * socket pair, and no container's start waits for a fork. The heir is the spare's copy from
- * before any jail, as the child of a fork at assignment is; it reads nothing but that one
- * command. */
-
-/* Whether a hook waits on the pool's socket now. */
-static bool hook_waiting(const struct spare *s)
-{
-    struct pollfd p = {.fd = s->listen_fd, .events = POLLIN};
-
-    return poll(&p, 1, 0) > 0;
-}
-
-/* The heir's command line: its program and pool, marked as the heir ("--spare-heir"), so that
- * ps and `dnsjail ps` tell it from its spare. */
-static void title_heir(const struct spare *s, int argc, char **argv)
-{
-    char *title[] = {argv[0], (char *)"--spare-heir", (char *)"--spare-pool", s->pool};
-    char *argv0 = strdup(argv[0]);
-
-    if (argv0 == NULL)
-        exit(1);
-    title[0] = argv0;
-    retitle(argv, argc, title, 4);
-    free(argv0);
-}
-
-/* In the heir: waits for the one command the spare passes on, then becomes that jail's
- * daemon (returns true). The spare gone, it exits. */
-static bool heir_wait(struct spare *s, int fd, int *argc, char ***argv)
-{
-    struct command c;
-
-    title_heir(s, *argc, *argv);
-    if (!command_read(fd, &c, NULL) || c.kind != DJ_SPAREMSG_ASSIGN)
-        exit(0);
-    close(fd);
-    start_as_daemon(s, &c, argc, argv);
-    return true;
-}
-
-/* Forks the heir, right after a hand-over (or at the spare's start) and only while no hook
- * waits: beside the runtime's work on that container, not before it. Not at a lower priority:
- * on a busy machine a spare at nice 19 was still forking when the next hook came, which then
- * waited for it. Returns true only in the heir, once assigned a jail. */
-static bool make_heir(struct spare *s, int *argc, char ***argv)
-{
-    int pair[2];
-    pid_t pid;
-
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-        return false;
-    pid = fork();
-    if (pid == 0) {
-        close(pair[0]);
-        return heir_wait(s, pair[1], argc, argv);
-    }
-    close(pair[1]);
-    if (pid < 0) {
-        close(pair[0]);
-        return false;
-    }
-    s->heir_fd = pair[0];
-    s->heir_pid = pid;
-    return false;
-}
-
-/* Passes the assignment (MSG, LEN bytes, with FDS) to the heir. -1: no heir to take it (none,
- * or it died), nothing passed. */
-static int pass_to_heir(struct spare *s, const char *msg, size_t len, const int *fds, size_t n_fds)
-{
-    cleanup_close int fd = s->heir_fd;
-    dj_error_t err = NULL;
-
-    if (fd < 0)
-        return -1;
-    s->heir_fd = -1;
-    /* The same datagram the hook sent, from the other end of the pool's protocol. */
-    if (dj_spare_send(fd, msg, len, fds, n_fds, &err) < 0) {
-        dj_error_release(&err);
-        return -1;
-    }
-    return 0;
-}
-
-/* One connection. Returns only in a process that was assigned a jail. */
-static bool serve_connection(struct spare *s, int conn, int *argc, char ***argv)
-{
-    struct command c;
-    struct timeval timeout = {COMMAND_TIMEOUT_S, 0};
-    dj_error_t err = NULL;
-    pid_t daemon;
-    int len;
-
-    len = dj_sparemsg_format_hello(&s->hello, c.buf, sizeof(c.buf));
-    if (len < 0 || setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0 ||
-        send(conn, c.buf, (size_t)len, MSG_NOSIGNAL) != len)
-        return false;
-    if (!command_read(conn, &c, &err)) {
-        if (err != NULL)
-            fprintf(stderr, "%s: spare: %s\n", s->program, dj_error_msg(&err));
-        dj_error_release(&err);
-        return false;
-    }
-    if (c.kind == DJ_SPAREMSG_RETIRE)
-        exit(0);
-    if (pass_to_heir(s, c.buf, c.len, c.fds, c.n_fds) == 0) {
-        acknowledge(&c.a, c.fds, s->heir_pid);
-        close_all(c.fds, c.n_fds);
-        return false;
-    }
-    /* No heir (killed, or hooks came faster than heirs): one fork now, as the heir was. The
-     * child becomes the jail's daemon, we stay the pool's spare and never read anything of the
-     * jail (its configuration, its policy, its traffic). Without a child the hook reads EOF
-     * instead of a pid and spawns this jail's daemons itself. */
-    daemon = fork();
-    if (daemon != 0) {
-        /* A hook that is gone failed the container's start: the runtime kills the container,
-         * and the daemon, watching its pidfd, exits with it. */
-        if (daemon > 0)
-            acknowledge(&c.a, c.fds, daemon);
-        close_all(c.fds, c.n_fds);
-        return false;
-    }
-    start_as_daemon(s, &c, argc, argv);
+    become_daemon(s, &a, fds, argc, argv);
     return true;
 }
 
 void dj_spare_serve(const char *program, int *argc, char ***argv, enum dj_seccomp_profile profile)
 {
-    struct spare s = {.program = program, .heir_fd = -1};
+    struct spare s = {.program = program};
     struct timeval check_every = {PATH_CHECK_S, 0};
 
     parse_spare_args(&s, *argc, *argv);
@@ -484,14 +361,9 @@ void dj_spare_serve(const char *program, int *argc, char ***argv, enum dj_seccom
     }
     close(s.ready_fd);
     for (;;) {
-        int conn;
+        int conn = accept4(s.listen_fd, NULL, NULL, SOCK_CLOEXEC);
         bool assigned;
 
-        /* The next jail's daemon, forked ahead while no hook waits: one that does is served
-         * first, with a fork at its assignment. */
-        if (s.heir_fd < 0 && !hook_waiting(&s) && make_heir(&s, argc, argv))
-            return;
-        conn = accept4(s.listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (conn < 0) {
             if (errno == EAGAIN && !socket_path_still_ours(&s))
                 exit(0);

@@ -5,12 +5,10 @@
  * (a spare allowlist: its daemon's, what waiting and the daemon's start-up need); the hook
  * connects, reads its hello, and sends one assignment whose SCM_RIGHTS array is exactly the
  * descriptors it would have put on a spawned daemon's command line (lib/daemon/sparemsg.h).
- * The spare has forked that jail's daemon ahead: its heir, which waits on a socket pair. On the
- * assignment the spare passes the command and its descriptors on to the heir (or, with no
- * heir, forks one now), writes the heir's pid and then "R" on the ready pipe (the hook's
- * dj_spawn_wait reads it as a spawned daemon's, lib/daemon/spawn.h), forks the next heir once
- * no hook waits, and goes back to waiting, having read nothing of the jail. "R" here means the
- * jail has its daemon, whose set-up runs beside the runtime's.
+ * On the assignment the spare forks once: the child becomes that jail's daemon, the spare
+ * writes the child's pid and then "R" on the ready pipe (the hook's dj_spawn_wait reads it as a
+ * spawned daemon's, lib/daemon/spawn.h) and goes back to waiting, having read nothing of the
+ * jail. "R" here means the jail has its daemon, whose set-up runs beside the runtime's.
  * Owns: both ends of that exchange (the daemon's in dj_spare_serve, the hook's in
  * dj_spare_connect, dj_spare_hello and dj_spare_send). */
 #ifndef DNSJAIL_SPARE_H
@@ -34,9 +32,9 @@
 bool dj_spare_requested(int argc, char **argv);
 
 /* In the daemon: waits as a spare of PROGRAM (whose serving allowlist is SYSCALLS), and returns
- * only in a child it forked for a jail (its heir, or one forked at the assignment), with *ARGC and
- * *ARGV its command line as the hook would have given it (a new array). A spare that cannot wait
- * any more, or is retired, exits. */
+ * only in a child it forked for a jail, with *ARGC and *ARGV its command line as the
+ * hook would have given it (a new array). A spare that cannot wait any more, or is retired,
+ * exits. */
 void dj_spare_serve(const char *program, int *argc, char ***argv, enum dj_seccomp_profile profile);
 
 /* In the hook: binds the pool's socket at PATH anew (replacing what is there), only its own

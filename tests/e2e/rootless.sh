@@ -62,10 +62,10 @@ tap_check "control: unjailed, nothing answers 6.6.6.6 on the container's loopbac
 rl_podman --annotation io.dnsjail.enable=true -- "$LOOKUP; /bin/busybox sleep 3" &
 runner=$!
 # Live daemons only: a zombie waiting for a slow reaper holds nothing.
-daemons() { # dnsstub|proxy: those serving a jail (the user's idle spares and their heirs serve none)
+daemons() { # dnsstub|proxy: those serving a jail (the user's idle spares serve none)
     local p
     for p in $(pgrep -u "$USER_NAME" -x "dnsjail-$1"); do
-        grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null || ! is_jail_daemon "$p" || echo "$p"
+        grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null || is_spare "$p" || echo "$p"
     done
 }
 tap_check "jailed: a stub and a proxy run as the rootless user" \

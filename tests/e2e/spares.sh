@@ -1,10 +1,8 @@
 #!/bin/bash
 # spares.sh: the spare pool (lib/daemon/spare.h, docs/DESIGN.md "The spare pool"). The first
 # jailed container finds no pool, gets spawned daemons, says so, and leaves a pool behind; the
-# next is served by the pool's spares (their children become its daemons, the spares wait on);
-# each spare forks the next jail's daemon ahead (its heir), which a jail's start only hands the
-# descriptors to, and a heir killed leaves its spare forking at the assignment; a spare killed
-# before its assignment, the pool's sockets removed, or a stale pool (the
+# next is served by the pool's spares (their pids become its daemons, and new spares wait);
+# a spare killed before its assignment, the pool's sockets removed, or a stale pool (the
 # daemon's file replaced, as an upgrade does) make the hook fall back to spawning, say so, and
 # make the pool anew; a state directory an older hook made 0700 is made searchable again by
 # the refill; a jail whose daemons are killed after the assignment fails closed; fifty
@@ -40,30 +38,12 @@ resolves_sinkhole() { # ID NAME
     probe_is "$W_TMP/out/$1.exec" dns answers A:6.6.6.6 || { tap_diag_file "$W_TMP/out/$1.exec" 5; return 1; }
 }
 pool_ready() { [ -n "$(world_spares dnsjail-dnsstub)" ] && [ -n "$(world_spares dnsjail-proxy)" ]; }
-# Every idle spare has forked its heir ahead: one child each, marked --spare-heir.
-heirs_ready() {
-    local s h n
-    pool_ready || return 1
-    for s in $(world_spares); do
-        n=0
-        for h in $(world_heirs); do [ "$(world_ppids "$h")" = "$s" ] && n=$((n + 1)); done
-        [ "$n" -eq 1 ] || return 1
-    done
-}
 # Every pid of the first list is in the second.
 all_in() { # "PIDS" "PIDS"
     local p
     for p in $1; do grep -qxF "$p" <<<"$(tr ' ' '\n' <<<"$2")" || return 1; done
 }
 gone() { local p; for p in "$@"; do ! kill -0 "$p" 2>/dev/null || return 1; done; }
-# Container CID has two daemons, none of them in NOT, each a child of one of PARENTS.
-children_of() { # CID "PARENTS" "NOT"
-    local d
-    d=$(daemons_for "$1" | tr '\n' ' ')
-    # shellcheck disable=SC2086 # a list of pids
-    [ "$(wc -w <<<"$d")" = 2 ] && ! grep -qwF -f <(tr ' ' '\n' <<<"$3" | grep .) <<<"$d" &&
-        all_in "$(world_ppids $d | tr '\n' ' ')" "$2"
-}
 event_detail() { # EVENT ID: the detail of the hook's EVENT line for container ID
     python3 -c 'import json,sys
 for l in open(sys.argv[1]):
@@ -99,18 +79,11 @@ tap_check "dnsjail ps lists the idle spares" \
     tap_diag "$("$top_builddir/cli/dnsjail" --config "$W_CONF" ps 2>&1)"
 tap_check "the pool is under the suite's own state directory" \
     eval '[ -S "$W_STATE/spares/dnsjail-dnsstub.sock" ] && [ -S "$W_STATE/spares/dnsjail-proxy.sock" ]'
-tap_check "each spare has forked the next jail's daemon ahead (its heir)" wait_until 10 heirs_ready ||
-    tap_diag "spares: $(world_spares | tr '\n' ' '); heirs: $(world_heirs | tr '\n' ' ')"
-tap_check "dnsjail ps shows the heirs beside their spares" \
-    eval '[ -n "$(world_heirs)" ] && [ "$("$top_builddir/cli/dnsjail" --config "$W_CONF" ps | awk "\$3 == \"heir\" { print \$1 }" | sort)" = "$(world_heirs | sort)" ]' ||
-    tap_diag "$("$top_builddir/cli/dnsjail" --config "$W_CONF" ps 2>&1 | tail -n 8)"
 stop_container "$id"
 tap_check "first container gone: its daemons are gone" wait_until 10 no_daemon_for "$RUN_CID"
 
 # ---- served by a spare -------------------------------------------------------------------------
-wait_until 10 heirs_ready
 idle=$(world_spares | tr '\n' ' ')
-heirs=$(world_heirs | tr '\n' ' ')
 id=$W_ID-second
 start_detached "$id" || tap_bail "cannot start $id"
 cid=$RUN_CID
@@ -118,13 +91,10 @@ tap_check "with a pool: the hook says the spares were assigned" log_has_event sp
     tap_diag_file "$W_LOG" 10
 tap_check "with a pool: no spare_unavailable for it" eval '[ -z "$(event_detail spare_unavailable "$cid")" ]'
 tap_check "with a pool: its two daemons are children of the spares that waited, not them" \
-    children_of "$cid" "$idle" "$idle" ||
+    eval 'd=$(daemons_for "$cid" | tr "\n" " "); [ "$(wc -w <<<"$d")" = 2 ] &&
+        ! grep -qwF -f <(tr " " "\n" <<<"$idle" | grep .) <<<"$d" &&
+        all_in "$(world_ppids $d | tr "\n" " ")" "$idle"' ||
     tap_diag "idle before: $idle; daemons now: $(daemons_for "$cid" | tr '\n' ' ')"
-tap_check "with a pool: they are the heirs that waited (forked before the container's start)" \
-    eval '[ -n "$heirs" ] && [ "$(daemons_for "$cid" | sort | tr "\n" " ")" = "$(tr " " "\n" <<<"$heirs" | grep . | sort | tr "\n" " ")" ]' ||
-    tap_diag "heirs before: $heirs; daemons now: $(daemons_for "$cid" | tr '\n' ' ')"
-tap_check "with a pool: each spare forked a new heir after the hand-over" \
-    eval 'wait_until 10 heirs_ready && ! grep -qwF -f <(tr " " "\n" <<<"$heirs" | grep .) <<<"$(world_heirs)"'
 tap_check "with a pool: the assigned daemons' command lines name the container, descriptors only" \
     daemon_argv_descriptors_only "$cid"
 tap_check "with a pool: the container is jailed" resolves_sinkhole "$id" second-$W_ID
@@ -133,28 +103,6 @@ tap_check "with a pool: the same spares wait again (none of them serves a jail)"
 stop_container "$id"
 tap_check "second container gone: its daemons are gone, the spares stay" \
     wait_until 10 eval 'no_daemon_for "$cid" && pool_ready'
-
-# ---- a heir killed before its assignment -------------------------------------------------------
-# Its spare forks the jail's daemon at the assignment instead, as before heirs, and forks a new
-# heir after.
-wait_until 10 heirs_ready
-killed=$(world_heirs | tr '\n' ' ')
-# shellcheck disable=SC2086
-kill -9 $killed
-# shellcheck disable=SC2086
-tap_check "heirs killed: they are gone" wait_until 10 gone $killed
-idle=$(world_spares | tr '\n' ' ')
-id=$W_ID-heirless
-start_detached "$id" || tap_bail "cannot start $id"
-cid=$RUN_CID
-tap_check "heirs killed: the container is served by the spares" log_has_event spares_assigned "$cid" ||
-    tap_diag_file "$W_LOG" 10
-tap_check "heirs killed: its daemons are the spares' children forked at the assignment" \
-    children_of "$cid" "$idle" "$killed" ||
-    tap_diag "spares: $idle; daemons now: $(daemons_for "$cid" | tr '\n' ' ')"
-tap_check "heirs killed: the container is jailed" resolves_sinkhole "$id" heirless-$W_ID
-tap_check "heirs killed: the spares have heirs again" wait_until 10 heirs_ready
-stop_container "$id"
 
 # ---- a spare killed before its assignment ----------------------------------------------------
 killed=$(world_spares dnsjail-dnsstub)

@@ -509,14 +509,7 @@ world_daemons() {
         is_jail_daemon "$p" && echo "$p"
     done
 }
-# An idle spare: "--spare-pool DIR" on its command line. Its heir (the next jail's daemon,
-# forked ahead and waiting for its spare's word) has "--spare-heir" too: world_heirs.
-is_spare() {
-    local args
-    args=$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null) && grep -qx -- --spare-pool <<<"$args" &&
-        ! grep -qx -- --spare-heir <<<"$args"
-}
-is_heir() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qx -- --spare-heir; }
+is_spare() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qx -- --spare-pool; }
 # A live process (its command line readable) that is not an idle spare.
 is_jail_daemon() {
     local args
@@ -529,19 +522,16 @@ world_ppids() { # PID...
     for p in "$@"; do awk '/^PPid:/ { print $2 }' "/proc/$p/status"; done
 }
 # Pids of this run's idle spares (of either kind, or of PROGRAM: dnsjail-dnsstub or -proxy).
-world_spares() { _pool_members is_spare "$@"; } # [PROGRAM]
-# Pids of their heirs, likewise.
-world_heirs() { _pool_members is_heir "$@"; } # [PROGRAM]
-_pool_members() { # TEST [PROGRAM]
+world_spares() { # [PROGRAM]
     local p exes
     [ -n "$W_STUB_EXE" ] || return 0
     exes=("$W_STUB_EXE" "$(dirname "$W_STUB_EXE")/dnsjail-proxy")
-    case ${2:-} in
+    case ${1:-} in
     dnsjail-dnsstub) exes=("${exes[0]}") ;;
     dnsjail-proxy) exes=("${exes[1]}") ;;
     esac
     for p in $(world_processes_of "${exes[@]}"); do
-        "$1" "$p" && echo "$p"
+        is_spare "$p" && echo "$p"
     done
 }
 # Stops this run's spare pool: its spares, and its sockets (a next hook makes a new pool).
