@@ -59,6 +59,9 @@
 #                          (also jailed-base, disabled-base, jailed-trace)
 #        BASE_BUILDDIR=DIR the build tree of jailed-base and disabled-base (built with the same
 #                          configure prefix)
+#        STATE_TMPFS=1     the state directories (this build's and the base's) on a tmpfs of
+#                          their own, as /run is on a systemd host; by default they are in the
+#                          test world's directory on disk (this machine's /run is on its disk too)
 #        ROOTFS=usr        the runtimes' bundles bind the host's /usr read-only, as the e2e
 #                          tests' do (the hook then walks /usr for mounted sockets, up to its
 #                          bound of entries); ROOTFS=own: no /usr mount, the rootfs holds one
@@ -145,6 +148,13 @@ if [[ " $VARIANTS " == *" jailed-base "* || " $VARIANTS " == *" disabled-base "*
     }
     world_on_cleanup stop_base_spares
     EXES+=":$W_TMP/libexec-base/dnsjail-dnsstub:$W_TMP/libexec-base/dnsjail-proxy"
+fi
+if [ "${STATE_TMPFS:-0}" = 1 ]; then
+    # world_cleanup unmounts whatever is mounted below the world's directory.
+    for dir in ${STATES//:/ }; do
+        mkdir -p "$dir" && mount -t tmpfs -o mode=0755,size=64m dnsjail-bench-state "$dir" ||
+            die "cannot mount a tmpfs on $dir"
+    done
 fi
 TRACE_OUT=${TRACE_OUT:-$WORK/hook-trace.txt}
 : >"$TRACE_OUT"
@@ -235,6 +245,7 @@ bench_machine
 echo "# $(runc --version | head -1), $(crun --version | head -1)$(command -v podman >/dev/null && echo ", $(podman --version)")"
 echo "# hook: $W_HOOK ($(file -b "$W_HOOK" | cut -d, -f1-2)); noop hook: static, reads its stdin to EOF"
 echo "# the container runs /usr/bin/true ($([ "$ROOTFS" = own ] && echo "static, in its own rootfs" || echo "the host's /usr bound read-only")); jailed: io.dnsjail.enable=true, $ALLOW"
+echo "# state directories: $([ "${STATE_TMPFS:-0}" = 1 ] && echo "on a tmpfs each" || echo "on $(df --output=fstype "$W_TMP" | tail -n 1)")"
 echo "# uptime: $(uptime)"
 
 if [ "$PROFILE_ONLY" != 1 ]; then
