@@ -46,7 +46,8 @@ struct walk {
     size_t path_len;
     /* One getdents64 buffer per depth: a directory's entries are still being gone through
      * while its subdirectories are read. Allocated for the first mounted directory only: most
-     * bind mounts are files, and mapping and unmapping 112 KiB costs a start more than they do. */
+     * bind mounts are files, and mapping and unmapping 112 KiB cost a start ~0.4 ms (the trace's
+     * sockmount_check 0.44 -> 0.05 ms with a file mount only). */
     char (*dirents)[DJ_SOCKMOUNT_DIRENT_BUF];
 };
 
@@ -75,7 +76,7 @@ bool dj_sockmount_path_allowed(const char *allowed, const char *path)
 /* A socket with the inode of one in its usual place is the same door, whatever its name.
  * Looked up on first need (a mounted socket or directory): most bind mounts are files
  * (/etc/hosts, /etc/resolv.conf), and a stat and a realpath of every usual place cost a start
- * ~0.5 ms. */
+ * ~0.1 ms (the hook's trace, sockmount_check 0.56 -> 0.44 ms with a file mount only). */
 static void known_inodes_load(struct walk *w)
 {
     const char *path;
