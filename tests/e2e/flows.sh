@@ -28,7 +28,9 @@ in_ns() { nsenter --net="$1" "${@:2}"; }
 # a connection's first bytes).
 LISTEN_LOG=$W_TMP/listen.log
 : >"$LISTEN_LOG"
-in_ns "/run/netns/$W_INET" python3 "$FLOWS_PY" listen "$LISTEN_LOG" "$LISTEN_PORT" \
+# nsenter itself, not in_ns: a function in the background is a subshell, whose pid ($!) the
+# world's cleanup would kill, leaving the listener it started behind.
+nsenter --net="/run/netns/$W_INET" python3 "$FLOWS_PY" listen "$LISTEN_LOG" "$LISTEN_PORT" \
     >"$W_TMP/listen.out" 2>&1 &
 W_PIDS+=($!)
 wait_until 10 grep -qs '^ready' "$W_TMP/listen.out" || tap_bail "the internet's listener did not start"
