@@ -474,6 +474,22 @@ void gc_namespace(struct dj_state *st, const char *key, void *data)
         forget_jail(st, key);
 }
 
+int daemon_ids(struct hook *h, uid_t *uid, gid_t *gid, dj_error_t *err)
+{
+    if (!h->daemon_ids_known) {
+        /* Rootless daemons keep our own uid (see start_daemon). */
+        h->daemon_uid = geteuid();
+        h->daemon_gid = getegid();
+        if (!h->rootless.active && geteuid() == 0 &&
+            dj_sandbox_lookup_user(h->cfg.run_as_user, &h->daemon_uid, &h->daemon_gid, err) < 0)
+            return -1;
+        h->daemon_ids_known = true;
+    }
+    *uid = h->daemon_uid;
+    *gid = h->daemon_gid;
+    return 0;
+}
+
 /* The daemons' metrics directory. Numbers are not worth a refused container: without the
  * directory the daemons just write none, and the log says why. */
 static void open_metrics_dir(struct hook *h, struct dj_state *st, const char *key)
@@ -482,11 +498,8 @@ static void open_metrics_dir(struct hook *h, struct dj_state *st, const char *ke
     uid_t uid;
     gid_t gid;
 
-    /* Rootless daemons keep our own uid (see start_daemon): the directory stays ours. */
-    uid = geteuid();
-    gid = getegid();
-    if ((geteuid() == 0 && !h->rootless.active &&
-         dj_sandbox_lookup_user(h->cfg.run_as_user, &uid, &gid, &err) < 0) ||
+    /* The daemons' owner: rootless, that is us, and the directory stays ours. */
+    if (daemon_ids(h, &uid, &gid, &err) < 0 ||
         (h->metrics_fd = dj_state_ns_metrics_dir(st, key, uid, gid, &err)) < 0) {
         h->metrics_fd = -1;
         log_event(h, "metrics_unavailable", dj_error_msg(&err));

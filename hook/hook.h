@@ -74,6 +74,9 @@ struct hook {
     struct dj_nft_network gateways[DJ_NFT_MAX_CONTAINER_NETS];
     size_t n_gateways;
     struct dj_nft_network cdns; /* container-dns as a host network (family 0: off) */
+    bool daemon_ids_known;      /* daemon_uid and daemon_gid looked up (daemon_ids) */
+    uid_t daemon_uid;
+    gid_t daemon_gid;
 };
 
 /* Every jail runs these, each with sockets the hook binds in the container's namespace, a
@@ -131,6 +134,9 @@ int virtual_map_create(struct hook *h, dj_error_t *err);
 void virtual_close(struct hook *h);
 
 /* daemons.c */
+/* The uid and gid the daemons run as: the admin's user, or ours (rootless, or not root). Looked
+ * up once per hook run: the metrics directory and each spare's hello ask for them. */
+int daemon_ids(struct hook *h, uid_t *uid, gid_t *gid, dj_error_t *err);
 int launch_daemons(struct hook *h, struct dj_state *st, const char *key,
                    struct listeners *listeners, int pidfd, dj_error_t *err);
 void stop_daemons(struct dj_state *st, const char *key);

@@ -87,6 +87,13 @@ static void note_raw_limits(struct hook *h)
               "to close it");
 }
 
+/* What the state keeps of this container: its jail's key and what its bundle says of its
+ * namespaces (read again at its poststop, when the bundle may be gone). */
+static struct dj_container_record record_of(const struct hook *h, const char *key)
+{
+    return (struct dj_container_record){(char *)key, h->bundle.netns_path, h->bundle.own_pidns};
+}
+
 /* Records what already runs in the namespace before its jail exists, but the newcomer: a
  * pod's infra container, which no hook jails. The table covers it too while it stands; when
  * the last member leaves, these are the only processes that may be left behind for the table
@@ -110,7 +117,7 @@ static int create_jail(struct hook *h, struct dj_state *st, const char *key,
                        const struct dj_proc_id *init, dj_error_t *err)
 {
     struct listeners listeners[N_DAEMONS];
-    struct dj_container_record rec = {(char *)key, h->bundle.netns_path, h->bundle.own_pidns};
+    struct dj_container_record rec = record_of(h, key);
 
     memset(listeners, 0, sizeof(listeners));
     if (h->virt.on && virtual_map_create(h, err) < 0)
@@ -190,7 +197,7 @@ static int repair_jail(struct hook *h, struct dj_state *st, const char *key,
                        dj_error_t *err)
 {
     struct listeners listeners[N_DAEMONS];
-    struct dj_container_record rec = {(char *)key, h->bundle.netns_path, h->bundle.own_pidns};
+    struct dj_container_record rec = record_of(h, key);
     cleanup_living_members struct living_members lm = {.ns = ns, .n = 0};
     char detail[128];
 
@@ -231,7 +238,7 @@ static int join_existing(struct hook *h, struct dj_state *st, const char *key,
                          const struct dj_netns *ns, int pidfd, const struct dj_proc_id *init,
                          dj_error_t *err)
 {
-    struct dj_container_record rec = {(char *)key, h->bundle.netns_path, h->bundle.own_pidns};
+    struct dj_container_record rec = record_of(h, key);
 
     /* gc_namespace kept this jail although a daemon is gone: members still run in it. */
     if (!jail_alive(st, key))

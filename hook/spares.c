@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "daemon/sandbox.h"
 #include "daemon/spare.h"
 #include "hook.h"
 
@@ -46,16 +45,6 @@ static char *socket_path(const struct hook *h, enum daemon_id id)
     return pool_path(h, name);
 }
 
-/* The uid and gid daemons of this hook run as: the admin's user, or ours (rootless). */
-static int daemon_ids(const struct hook *h, uid_t *uid, gid_t *gid, dj_error_t *err)
-{
-    *uid = geteuid();
-    *gid = getegid();
-    if (h->rootless.active || geteuid() != 0)
-        return 0;
-    return dj_sandbox_lookup_user(h->cfg.run_as_user, uid, gid, err);
-}
-
 /* The descriptor limit a daemon spawned now for WANTED gets: the spawn raises both limits to
  * WANTED (lib/daemon/spawn.c), which fails above the hard limit without CAP_SYS_RESOURCE, and
  * then it keeps the hard limit. crun runs prestart hooks under the container's own rlimits
@@ -79,8 +68,8 @@ static unsigned long nofile_a_spawn_gets(unsigned long wanted)
 /* Whether the spare on FD is what the hook would start now for SPEC: the same program from
  * the same file, as the same user, with the descriptor limit it needs. A package upgrade or a
  * changed admin configuration makes a pool stale. */
-static int spare_matches(const struct hook *h, enum daemon_id id, const struct dj_spawn *spec,
-                         int fd, dj_error_t *err)
+static int spare_matches(struct hook *h, enum daemon_id id, const struct dj_spawn *spec, int fd,
+                         dj_error_t *err)
 {
     struct dj_sparemsg_hello hello;
     struct stat st;
